@@ -1,0 +1,25 @@
+//! # librice-proto
+//!
+//! The sans-IO protocol core of librice: STUN today; TURN, candidates and the ICE agent
+//! (RFC 8445) as they are written. Nothing here opens a socket, reads a clock or draws
+//! OS randomness: bytes, addresses and `now: Instant` come in through `handle_*` calls,
+//! and what to send comes out of `poll_*` calls.
+//!
+//! ## Implemented
+//! - STUN (RFC 8489, interoperating with RFC 5389): message parsing and writing, every
+//!   attribute of RFC 8489, the ICE attributes of RFC 8445 §16.1 and the TURN attributes of
+//!   RFC 8656 §18; short-term and long-term credentials (MD5 and SHA-256 keys, PRECIS
+//!   OpaqueString preparation per RFC 8265), MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256
+//!   (truncated too), FINGERPRINT; client transactions with RFC 8489 §6.2 retransmission and
+//!   the §9.2 long-term credential exchange; a Binding server; stream framing for TCP.
+//!
+//! ## Deliberately left out
+//! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
+//! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
+//! - DNS: servers are given as socket addresses.
+#![forbid(unsafe_code)]
+
+pub mod stun;
+pub mod transmit;
+
+pub use transmit::{Transmit, TransportType};

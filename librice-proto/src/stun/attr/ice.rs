@@ -1,0 +1,27 @@
+//! ICE attributes: PRIORITY, USE-CANDIDATE, ICE-CONTROLLED, ICE-CONTROLLING (RFC 8445 §16.1).
+
+use super::{flag_attribute, int_attribute};
+
+/// PRIORITY: the priority the sender would give a peer-reflexive candidate learnt from this
+/// check (RFC 8445 §7.1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Priority(pub u32);
+int_attribute!(Priority, u32, PRIORITY);
+
+/// USE-CANDIDATE: the controlling agent nominates the pair this check is sent on
+/// (RFC 8445 §7.1.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UseCandidate;
+flag_attribute!(UseCandidate, USE_CANDIDATE);
+
+/// ICE-CONTROLLED: the sender believes it is controlled; the value is its tie-breaker
+/// (RFC 8445 §7.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IceControlled(pub u64);
+int_attribute!(IceControlled, u64, ICE_CONTROLLED);
+
+/// ICE-CONTROLLING: the sender believes it is controlling; the value is its tie-breaker
+/// (RFC 8445 §7.1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IceControlling(pub u64);
+int_attribute!(IceControlling, u64, ICE_CONTROLLING);

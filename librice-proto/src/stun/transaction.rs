@@ -1,0 +1,396 @@
+//! Sans-IO STUN client transactions: retransmission, timeouts and response matching
+//! (RFC 8489 §6.2, §6.3).
+//!
+//! A [`Transactions`] set holds the requests in flight. Start one with
+//! [`Transactions::start`], send what [`Transactions::poll_transmit`] yields, call
+//! [`Transactions::handle_timeout`] when [`Transactions::poll_timeout`] says, and give every
+//! received response to [`Transactions::handle_response`]. Failures come out of
+//! [`Transactions::poll_event`].
+//!
+//! Over UDP a request is retransmitted after RTO, 2·RTO, 4·RTO, ... until Rc requests have
+//! been sent, and the transaction fails Rm·RTO after the last one (RFC 8489 §6.2.1: with
+//! the defaults, requests at 0, 0.5, 1.5, 3.5, 7.5, 15.5 and 31.5 s and failure at 39.5 s).
+//! Over TCP the request is sent once and the transaction fails after Ti = 39.5 s
+//! (RFC 8489 §6.2.2).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::integrity::{IntegrityAlgorithm, IntegrityKey};
+use super::message::{Message, MessageClass, MessageHeader, TransactionId};
+use super::{IntegrityError, StunParseError};
+use crate::transmit::{Transmit, TransportType};
+
+/// Retransmission parameters (RFC 8489 §6.2.1, §6.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetransmitConfig {
+    /// Initial retransmission timeout. Default 500 ms.
+    pub rto: Duration,
+    /// Rc: the most requests sent over UDP, first one included. Default 7.
+    pub max_requests: u32,
+    /// Rm: after the last request, wait Rm·RTO before failing. Default 16.
+    pub last_wait_multiplier: u32,
+    /// Ti: how long a request over a reliable transport may wait. Default 39.5 s.
+    pub reliable_timeout: Duration,
+}
+
+impl Default for RetransmitConfig {
+    fn default() -> Self {
+        Self {
+            rto: Duration::from_millis(500),
+            max_requests: 7,
+            last_wait_multiplier: 16,
+            reliable_timeout: Duration::from_millis(39_500),
+        }
+    }
+}
+
+/// How to check a response's integrity: the key and the algorithm the request used.
+#[derive(Debug, Clone)]
+pub struct ResponseIntegrity {
+    /// The key.
+    pub key: IntegrityKey,
+    /// The algorithm whose attribute the response must carry (RFC 8489 §9.1.4, §9.2.5).
+    pub algorithm: IntegrityAlgorithm,
+}
+
+/// Why a transaction could not be started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The bytes are not a STUN request.
+    NotARequest,
+    /// The request could not be parsed.
+    Parse(StunParseError),
+    /// A transaction with this id is already in flight.
+    DuplicateId(TransactionId),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotARequest => write!(f, "message is not a STUN request"),
+            Self::Parse(e) => write!(f, "request does not parse: {e}"),
+            Self::DuplicateId(id) => write!(f, "transaction {id:?} is already in flight"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Parse(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What became of a received response.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResponseOutcome<T> {
+    /// The response ends transaction `id`, which carried `context`.
+    Matched {
+        /// The transaction.
+        id: TransactionId,
+        /// The context given to [`Transactions::start`].
+        context: T,
+        /// The address the request was sent to.
+        to: SocketAddr,
+        /// The local address it was sent from.
+        from: SocketAddr,
+    },
+    /// No transaction in flight has this id: drop the message.
+    Unknown,
+    /// The message is a request or indication, not a response.
+    NotAResponse,
+    /// The response failed its integrity check and was discarded as if never received;
+    /// the transaction goes on (RFC 8489 §9.1.4, §9.2.5, unreliable transports).
+    Discarded(IntegrityError),
+    /// The response failed its integrity check over a reliable transport, which fails the
+    /// transaction (RFC 8489 §9.1.4, §9.2.5).
+    Failed {
+        /// The transaction.
+        id: TransactionId,
+        /// Its context.
+        context: T,
+        /// The integrity failure.
+        error: IntegrityError,
+    },
+}
+
+/// A transaction ended without a response.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TransactionEvent<T> {
+    /// No response arrived in time (RFC 8489 §6.2.1, §6.2.2).
+    TimedOut {
+        /// The transaction.
+        id: TransactionId,
+        /// Its context.
+        context: T,
+    },
+}
+
+#[derive(Debug)]
+struct Pending<T> {
+    context: T,
+    transport: TransportType,
+    from: SocketAddr,
+    to: SocketAddr,
+    request: Vec<u8>,
+    integrity: Option<ResponseIntegrity>,
+    rto: Duration,
+    /// Requests sent so far.
+    sent: u32,
+    /// When the next retransmission or the failure is due.
+    due: Instant,
+    /// True while a transmission of this transaction waits in `to_send`. An id can sit in
+    /// `to_send` after its transaction ended (and even after a new one reused the id), so
+    /// only this flag says whether an entry there is live.
+    queued: bool,
+}
+
+/// The client transactions in flight, each carrying a caller's `context` (e.g. which
+/// check or server it belongs to).
+///
+/// Look-ups by transaction id and by due time are O(log n).
+#[derive(Debug)]
+pub struct Transactions<T> {
+    config: RetransmitConfig,
+    pending: BTreeMap<TransactionId, Pending<T>>,
+    timers: BTreeSet<(Instant, TransactionId)>,
+    to_send: VecDeque<TransactionId>,
+    events: VecDeque<TransactionEvent<T>>,
+}
+
+impl<T> Transactions<T> {
+    /// An empty set using `config` for every transaction.
+    pub fn new(config: RetransmitConfig) -> Self {
+        Self {
+            config,
+            pending: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            to_send: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &RetransmitConfig {
+        &self.config
+    }
+
+    /// Number of transactions in flight.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// True when no transaction is in flight.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// True if transaction `id` is in flight.
+    pub fn contains(&self, id: &TransactionId) -> bool {
+        self.pending.contains_key(id)
+    }
+
+    /// The context of transaction `id`, while it is in flight.
+    pub fn context(&self, id: &TransactionId) -> Option<&T> {
+        self.pending.get(id).map(|p| &p.context)
+    }
+
+    /// Starts a transaction for the request in `transmit`, sent at once (the first
+    /// [`Self::poll_transmit`] yields it). `integrity`, when given, is how responses are
+    /// authenticated. `rto` overrides the configured RTO for this transaction (ICE paces
+    /// its checks with RTO = max(500 ms, Ta·pairs), RFC 8445 §14.3).
+    pub fn start(
+        &mut self,
+        now: Instant,
+        transmit: Transmit<Vec<u8>>,
+        context: T,
+        integrity: Option<ResponseIntegrity>,
+        rto: Option<Duration>,
+    ) -> Result<TransactionId, StartError> {
+        let header = MessageHeader::parse(&transmit.data).map_err(StartError::Parse)?;
+        if header.message_type.class != MessageClass::Request {
+            return Err(StartError::NotARequest);
+        }
+        let id = header.transaction_id;
+        if self.pending.contains_key(&id) {
+            return Err(StartError::DuplicateId(id));
+        }
+        self.pending.insert(
+            id,
+            Pending {
+                context,
+                transport: transmit.transport,
+                from: transmit.from,
+                to: transmit.to,
+                request: transmit.data,
+                integrity,
+                rto: rto.unwrap_or(self.config.rto),
+                sent: 0,
+                due: now,
+                queued: true,
+            },
+        );
+        self.to_send.push_back(id);
+        Ok(id)
+    }
+
+    /// Abandons transaction `id` and returns its context. Responses to it are then
+    /// [`ResponseOutcome::Unknown`].
+    pub fn cancel(&mut self, id: &TransactionId) -> Option<T> {
+        let p = self.pending.remove(id)?;
+        self.timers.remove(&(p.due, *id));
+        Some(p.context)
+    }
+
+    /// The next request (or retransmission) to send.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>> {
+        while let Some(id) = self.to_send.pop_front() {
+            let config = self.config;
+            let Some(p) = self.pending.get_mut(&id).filter(|p| p.queued) else {
+                continue; // completed or cancelled (and maybe restarted) since it was queued
+            };
+            p.queued = false;
+            p.sent += 1;
+            self.timers.remove(&(p.due, id));
+            p.due = if p.transport.is_reliable() {
+                // RFC 8489 §6.2.2: reliable transports are not retransmitted; fail after Ti.
+                now + config.reliable_timeout
+            } else if p.sent >= config.max_requests {
+                // RFC 8489 §6.2.1: after the last request, wait Rm·RTO.
+                now + p.rto * config.last_wait_multiplier
+            } else {
+                // RFC 8489 §6.2.1: the interval doubles after each transmission.
+                now + p.rto * (1u32 << (p.sent - 1).min(20))
+            };
+            self.timers.insert((p.due, id));
+            return Some(Transmit {
+                transport: p.transport,
+                from: p.from,
+                to: p.to,
+                data: p.request.clone(),
+            });
+        }
+        None
+    }
+
+    /// When [`Self::handle_timeout`] must next be called. Changes only through the other
+    /// methods of this set.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if !self.to_send.is_empty() {
+            // Queued transmissions are due at once; their time is the earliest due time.
+            return self
+                .to_send
+                .iter()
+                .filter_map(|id| self.pending.get(id).filter(|p| p.queued).map(|p| p.due))
+                .min()
+                .or_else(|| self.timers.first().map(|(t, _)| *t));
+        }
+        self.timers.first().map(|(t, _)| *t)
+    }
+
+    /// Retransmits the requests that are due and fails the transactions that timed out.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(&(due, id)) = self.timers.first() {
+            if due > now {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(p) = self.pending.get_mut(&id) else {
+                continue;
+            };
+            if p.transport.is_reliable() || p.sent >= self.config.max_requests {
+                if let Some(p) = self.pending.remove(&id) {
+                    self.events.push_back(TransactionEvent::TimedOut {
+                        id,
+                        context: p.context,
+                    });
+                }
+            } else if !p.queued {
+                p.queued = true;
+                self.to_send.push_back(id);
+            }
+        }
+    }
+
+    /// Matches a received message against the transactions in flight. A success or error
+    /// response with a known id, whose integrity checks out when the request asked for
+    /// it, ends its transaction.
+    ///
+    /// Error responses 400, 401 and 438 without integrity are accepted, since a server
+    /// cannot sign them before authenticating the client (RFC 8489 §9.2.5); a request
+    /// made with long-term credentials handles them through
+    /// [`LongTermAuth`](super::transaction::LongTermAuth).
+    pub fn handle_response(&mut self, msg: &Message<'_>) -> ResponseOutcome<T> {
+        if !msg.class().is_response() {
+            return ResponseOutcome::NotAResponse;
+        }
+        let id = msg.transaction_id();
+        let Some(p) = self.pending.get(&id) else {
+            return ResponseOutcome::Unknown;
+        };
+        if let Some(Err(error)) = p
+            .integrity
+            .as_ref()
+            .map(|integrity| check_response_integrity(msg, integrity))
+        {
+            if !p.transport.is_reliable() {
+                return ResponseOutcome::Discarded(error);
+            }
+            let p = self.remove(&id);
+            return ResponseOutcome::Failed {
+                id,
+                context: p.context,
+                error,
+            };
+        }
+        let p = self.remove(&id);
+        ResponseOutcome::Matched {
+            id,
+            context: p.context,
+            to: p.to,
+            from: p.from,
+        }
+    }
+
+    /// The next transaction failure.
+    pub fn poll_event(&mut self) -> Option<TransactionEvent<T>> {
+        self.events.pop_front()
+    }
+
+    fn remove(&mut self, id: &TransactionId) -> Pending<T> {
+        let p = self
+            .pending
+            .remove(id)
+            .expect("caller checked that the transaction is pending");
+        self.timers.remove(&(p.due, *id));
+        p
+    }
+}
+
+/// Checks a response against the integrity its request asked for. Unsigned 400, 401 and
+/// 438 error responses pass: the long-term mechanism handles them (RFC 8489 §9.2.5).
+fn check_response_integrity(
+    msg: &Message<'_>,
+    integrity: &ResponseIntegrity,
+) -> Result<(), IntegrityError> {
+    let unsigned_auth_error = msg.class() == MessageClass::Error
+        && !msg.has_integrity()
+        && msg
+            .attribute::<super::attr::ErrorCode<'_>>()
+            .is_ok_and(|code| code.is_some_and(|c| matches!(c.code, 400 | 401 | 438)));
+    if unsigned_auth_error {
+        return Ok(());
+    }
+    msg.check_integrity_with(&integrity.key, integrity.algorithm)
+}
+
+pub use super::auth::{AuthError, AuthOutcome, LongTermAuth};
+
+#[cfg(test)]
+#[path = "transaction_tests.rs"]
+mod tests;

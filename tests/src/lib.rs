@@ -1,0 +1,34 @@
+//! Shared machinery for librice's cross-crate and real-peer interop tests.
+//!
+//! The integration tests in `tests/tests/` run librice's command-line programs (the
+//! `librice-examples` package) against real peers on loopback, such as Debian's coturn. This
+//! crate holds what those tests share, so that no test file re-writes it:
+//!
+//! - [`bin_path`] builds the `librice-examples` binaries once per test process, with the
+//!   profile of the running test, and returns the path of one of them.
+//! - [`require_tool`] and [`require_ipv6_loopback`] apply the external-peer policy: a missing
+//!   peer skips the test with a printed reason on a developer's machine and fails it in CI
+//!   (`CI` set to anything but empty, `false` or `0`), because `.ci/run` installs every peer.
+//! - [`TestDir`] is a private temporary directory per test that keeps its logs when the test
+//!   fails; [`ChildGuard`] runs a process with its output in log files there and kills it
+//!   when dropped.
+//! - [`Coturn`] runs Debian's `turnserver` on loopback as a STUN/TURN server; [`Stund`] runs
+//!   librice's own `stund`.
+//! - [`free_port`] picks a port free for both UDP and TCP, and [`stun_probe`] sends STUN
+//!   Binding requests written byte by byte, independently of librice's own codec.
+//!
+//! Polling external processes uses short sleeps; every wait is bounded by a deadline and
+//! fails with the paths (and the last lines) of the logs involved.
+
+mod bins;
+mod coturn;
+mod net;
+mod process;
+pub mod stun_probe;
+mod tools;
+
+pub use bins::{EXAMPLES_PACKAGE, Stund, bin_path};
+pub use coturn::{COTURN_PASSWORD, COTURN_REALM, COTURN_USER, Coturn};
+pub use net::{free_port, port_is_free};
+pub use process::{ChildGuard, Finished, TestDir};
+pub use tools::{in_ci, require_ipv6_loopback, require_tool};

@@ -1,0 +1,115 @@
+//! Proves that the STUN hot paths allocate nothing: reading and checking an ICE Binding
+//! request, and building and signing a request and a success response into a reused
+//! buffer. A counting global allocator counts the allocations made by the current thread.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::net::SocketAddr;
+
+use librice_proto::stun::attr::{
+    IceControlling, Priority, UseCandidate, Username, XorMappedAddress,
+};
+use librice_proto::stun::{IntegrityKey, Message, MessageType, MessageWriter, TransactionId};
+
+struct CountingAllocator;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: every call is forwarded unchanged to the system allocator; the counter is a
+// const-initialised thread-local Cell, which never allocates.
+unsafe impl GlobalAlloc for CountingAllocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.with(|c| c.set(c.get() + 1));
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAllocator = CountingAllocator;
+
+/// Allocations made by this thread while running `f`.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+const TXID: TransactionId = TransactionId([0x5A; 12]);
+
+fn write_request(buf: &mut Vec<u8>, key: &IntegrityKey) {
+    buf.clear();
+    let mut w = MessageWriter::new(buf, MessageType::BINDING_REQUEST, TXID);
+    w.add(&Username("Ab3d:Xy9z")).unwrap();
+    w.add(&Priority(0x6e7f_1eff)).unwrap();
+    w.add(&IceControlling(7)).unwrap();
+    w.add(&UseCandidate).unwrap();
+    w.add_message_integrity(key).unwrap();
+    w.add_fingerprint().unwrap();
+}
+
+#[test]
+fn counter_sees_allocations() {
+    // The test would prove nothing if the counter missed allocations.
+    let n = allocations_in(|| {
+        std::hint::black_box(vec![1u8; 64]);
+    });
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn stun_hot_paths_do_not_allocate() {
+    let key = IntegrityKey::short_term("Zx4Tk1Ld9oPq2rS7uVw3yA").unwrap();
+    let mapped: SocketAddr = "[2001:db8::7]:40112".parse().unwrap();
+    let mut buf = Vec::with_capacity(256);
+    let mut request = Vec::with_capacity(256);
+    write_request(&mut request, &key);
+
+    let build_request = allocations_in(|| {
+        for _ in 0..100 {
+            write_request(&mut buf, &key);
+        }
+    });
+    assert_eq!(build_request, 0, "building + signing a request allocated");
+
+    let build_response = allocations_in(|| {
+        for _ in 0..100 {
+            buf.clear();
+            let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_SUCCESS, TXID);
+            w.add(&XorMappedAddress(mapped)).unwrap();
+            w.add_message_integrity(&key).unwrap();
+            w.add_fingerprint().unwrap();
+        }
+    });
+    assert_eq!(build_response, 0, "building + signing a response allocated");
+
+    let mut seen = 0u64;
+    let read_request = allocations_in(|| {
+        for _ in 0..100 {
+            let msg = Message::parse(&request).unwrap();
+            msg.check_fingerprint().unwrap();
+            msg.check_integrity(&key).unwrap();
+            let username = msg.attribute::<Username<'_>>().unwrap().unwrap();
+            let priority = msg.attribute::<Priority>().unwrap().unwrap();
+            let controlling = msg.attribute::<IceControlling>().unwrap().unwrap();
+            let use_candidate = msg.attribute::<UseCandidate>().unwrap().is_some();
+            seen += u64::from(priority.0) + controlling.0 + username.0.len() as u64;
+            seen += u64::from(use_candidate);
+        }
+    });
+    assert_eq!(read_request, 0, "parsing + checking a request allocated");
+    assert!(seen > 0);
+}
