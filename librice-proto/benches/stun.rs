@@ -75,6 +75,12 @@ fn stun(c: &mut Criterion) {
     group.bench_function("a_parse_check_read_request", |b| {
         b.iter(|| {
             let check = read_request(black_box(&request), &key);
+            black_box((
+                check.username,
+                check.priority,
+                check.controlling,
+                check.use_candidate,
+            ));
             black_box(check);
         })
     });

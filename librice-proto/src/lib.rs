@@ -12,6 +12,10 @@
 //!   OpaqueString preparation per RFC 8265), MESSAGE-INTEGRITY, MESSAGE-INTEGRITY-SHA256
 //!   (truncated too), FINGERPRINT; client transactions with RFC 8489 §6.2 retransmission and
 //!   the §9.2 long-term credential exchange; a Binding server; stream framing for TCP.
+//! - Candidates (RFC 8445 §5.1): types, the §5.1.2 priority formula with local preferences
+//!   that intermingle interfaces and address families (RFC 8421) and ICE-TCP's (RFC 6544),
+//!   §5.1.1.3 foundations, the SDP `candidate` attribute (RFC 8839 §5.1), and
+//!   `ice-ufrag`/`ice-pwd` generation and checks (RFC 8839 §5.4), in [`candidate`].
 //!
 //! ## Deliberately left out
 //! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
@@ -19,6 +23,7 @@
 //! - DNS: servers are given as socket addresses.
 #![forbid(unsafe_code)]
 
+pub mod candidate;
 pub mod stun;
 pub mod transmit;
 

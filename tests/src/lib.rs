@@ -31,4 +31,4 @@ pub use bins::{EXAMPLES_PACKAGE, Stund, bin_path};
 pub use coturn::{COTURN_PASSWORD, COTURN_REALM, COTURN_USER, Coturn};
 pub use net::{free_port, port_is_free};
 pub use process::{ChildGuard, Finished, TestDir};
-pub use tools::{in_ci, require_ipv6_loopback, require_tool};
+pub use tools::{in_ci, require_ipv6_loopback, require_python_module, require_tool};

@@ -55,6 +55,39 @@ pub fn require_ipv6_loopback() -> bool {
     false
 }
 
+/// A Python interpreter that can import `module`, under the same policy as
+/// [`require_tool`] (skip with a printed reason, or panic in CI).
+///
+/// Tried in order: `$LIBRICE_PYTHON`, the CI venv `.ci/venv/bin/python` (which `.ci/run`
+/// fills from `.ci/requirements.txt`), then `python3`.
+pub fn require_python_module(module: &str, pip_package: &str) -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.ci/venv/bin/python");
+    let candidates = env::var_os("LIBRICE_PYTHON")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain([venv, PathBuf::from("python3")]);
+    for python in candidates {
+        let imports = std::process::Command::new(&python)
+            .args(["-c", &format!("import {module}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if imports {
+            return Some(python);
+        }
+    }
+    if in_ci() {
+        panic!(
+            "Python module {module} is required in CI but cannot be imported: .ci/run installs it"
+        );
+    }
+    eprintln!(
+        "skipping: Python module {module} not found (pip install {pip_package}, or run .ci/run)"
+    );
+    None
+}
+
 fn find_executable(name: &str) -> Option<PathBuf> {
     let path_dirs = env::var_os("PATH")
         .map(|p| env::split_paths(&p).collect::<Vec<_>>())

@@ -69,7 +69,9 @@ fn parse_args() -> Options {
             }
             _ if arg.starts_with('-') => usage_error(&format!("unknown option {arg}"), USAGE),
             _ if server.is_none() => {
-                server = Some(parse_socket_addr(&arg, "SERVER").unwrap_or_else(|e| usage_error(&e, USAGE)))
+                server = Some(
+                    parse_socket_addr(&arg, "SERVER").unwrap_or_else(|e| usage_error(&e, USAGE)),
+                )
             }
             _ => usage_error("only one SERVER may be given", USAGE),
         }
@@ -97,7 +99,8 @@ fn run(options: &Options) -> Result<SocketAddr, String> {
     };
     let (mut link, local) = match options.transport {
         TransportType::Udp => {
-            let socket = UdpSocket::bind(unspecified).map_err(|e| format!("binding a UDP socket: {e}"))?;
+            let socket =
+                UdpSocket::bind(unspecified).map_err(|e| format!("binding a UDP socket: {e}"))?;
             socket
                 .connect(server)
                 .map_err(|e| format!("setting UDP peer {server}: {e}"))?;
@@ -108,14 +111,18 @@ fn run(options: &Options) -> Result<SocketAddr, String> {
             let stream = TcpStream::connect_timeout(&server, options.config.reliable_timeout)
                 .map_err(|e| format!("connecting to {server} over TCP: {e}"))?;
             let local = stream.local_addr().map_err(|e| e.to_string())?;
-            (Link::Tcp(stream, StreamFramer::new(FramingMode::Stun)), local)
+            (
+                Link::Tcp(stream, StreamFramer::new(FramingMode::Stun)),
+                local,
+            )
         }
     };
 
     let mut request = Vec::with_capacity(64);
     let txid = TransactionId(os_random());
     let mut w = MessageWriter::new(&mut request, MessageType::BINDING_REQUEST, txid);
-    w.add(&Software("librice stunclient")).map_err(|e| e.to_string())?;
+    w.add(&Software("librice stunclient"))
+        .map_err(|e| e.to_string())?;
     w.add_fingerprint().map_err(|e| e.to_string())?;
 
     let mut transactions = Transactions::new(options.config);
@@ -144,10 +151,16 @@ fn run(options: &Options) -> Result<SocketAddr, String> {
         }
         if let Some(TransactionEvent::TimedOut { .. }) = transactions.poll_event() {
             let waited = match options.transport {
-                TransportType::Udp => options.config.rto * (2u32.pow(options.config.max_requests - 1) - 1 + options.config.last_wait_multiplier),
+                TransportType::Udp => {
+                    options.config.rto
+                        * (2u32.pow(options.config.max_requests - 1) - 1
+                            + options.config.last_wait_multiplier)
+                }
                 TransportType::Tcp => options.config.reliable_timeout,
             };
-            let detail = last_io_error.map(|e| format!(" (last error: {e})")).unwrap_or_default();
+            let detail = last_io_error
+                .map(|e| format!(" (last error: {e})"))
+                .unwrap_or_default();
             return Err(format!(
                 "no response from {server} over {} after {:.1} s{detail}",
                 options.transport,
@@ -181,7 +194,9 @@ fn run(options: &Options) -> Result<SocketAddr, String> {
                 }
             }
             Ok(Received::Closed) => {
-                return Err(format!("{server} closed the TCP connection without answering"));
+                return Err(format!(
+                    "{server} closed the TCP connection without answering"
+                ));
             }
             Ok(Received::Nothing) => transactions.handle_timeout(Instant::now()),
             Err(e) => {
@@ -206,7 +221,10 @@ enum Received {
 
 fn receive(link: &mut Link, buf: &mut [u8], wait: Duration) -> std::io::Result<Received> {
     let timed_out = |e: &std::io::Error| {
-        matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )
     };
     match link {
         Link::Udp(socket) => {
@@ -267,5 +285,8 @@ fn mapped_address(msg: &Message<'_>) -> Option<SocketAddr> {
     if let Ok(Some(XorMappedAddress(addr))) = msg.attribute::<XorMappedAddress>() {
         return Some(addr);
     }
-    msg.attribute::<MappedAddress>().ok().flatten().map(|MappedAddress(a)| a)
+    msg.attribute::<MappedAddress>()
+        .ok()
+        .flatten()
+        .map(|MappedAddress(a)| a)
 }

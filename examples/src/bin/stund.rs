@@ -39,7 +39,8 @@ fn main() {
             }
             _ if arg.starts_with('-') => usage_error(&format!("unknown option {arg}"), USAGE),
             _ if addr.is_none() => {
-                addr = Some(parse_socket_addr(&arg, "ADDR").unwrap_or_else(|e| usage_error(&e, USAGE)))
+                addr =
+                    Some(parse_socket_addr(&arg, "ADDR").unwrap_or_else(|e| usage_error(&e, USAGE)))
             }
             _ => usage_error("only one ADDR may be given", USAGE),
         }
@@ -76,10 +77,10 @@ fn serve_udp(socket: UdpSocket, server: &BindingServer) -> std::io::Result<()> {
             Err(e) => return Err(e),
         };
         out.clear();
-        if answers(server.handle(from, &buf[..len], &mut out)) {
-            if let Err(e) = socket.send_to(&out, from) {
-                eprintln!("stund: sending to {from}: {e}");
-            }
+        if answers(server.handle(from, &buf[..len], &mut out))
+            && let Err(e) = socket.send_to(&out, from)
+        {
+            eprintln!("stund: sending to {from}: {e}");
         }
     }
 }
@@ -101,10 +102,10 @@ fn serve_tcp(listener: TcpListener, server: Arc<BindingServer>) {
         let server = Arc::clone(&server);
         let active = Arc::clone(&active);
         std::thread::spawn(move || {
-            if let Err(e) = serve_connection(stream, &server) {
-                if !is_transient(&e) {
-                    eprintln!("stund: TCP connection: {e}");
-                }
+            if let Err(e) = serve_connection(stream, &server)
+                && !is_transient(&e)
+            {
+                eprintln!("stund: TCP connection: {e}");
             }
             active.fetch_sub(1, Ordering::SeqCst);
         });
@@ -146,6 +147,11 @@ fn is_transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         e.kind(),
-        ConnectionRefused | ConnectionReset | ConnectionAborted | Interrupted | WouldBlock | TimedOut
+        ConnectionRefused
+            | ConnectionReset
+            | ConnectionAborted
+            | Interrupted
+            | WouldBlock
+            | TimedOut
     )
 }

@@ -8,8 +8,8 @@
 use std::fmt;
 
 use super::attr::{
-    ErrorCode, Nonce, PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms, Realm,
-    Userhash, Username,
+    ErrorCode, Nonce, PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms, Realm, Userhash,
+    Username,
 };
 use super::error::{CredentialError, StunWriteError};
 use super::integrity::{IntegrityAlgorithm, IntegrityKey, opaque_string, userhash};
@@ -104,10 +104,16 @@ impl fmt::Display for AuthError {
         match self {
             Self::Rejected => write!(f, "the server rejected the credentials (401)"),
             Self::MissingChallenge => {
-                write!(f, "the server's 401/438 answer lacks a valid REALM or NONCE")
+                write!(
+                    f,
+                    "the server's 401/438 answer lacks a valid REALM or NONCE"
+                )
             }
             Self::BadPasswordAlgorithms => {
-                write!(f, "the server's PASSWORD-ALGORITHMS is missing, invalid or changed")
+                write!(
+                    f,
+                    "the server's PASSWORD-ALGORITHMS is missing, invalid or changed"
+                )
             }
             Self::NoSupportedAlgorithm => {
                 write!(f, "the server offers no supported password algorithm")

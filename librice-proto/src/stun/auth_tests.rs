@@ -103,7 +103,9 @@ impl Exchange {
         let id = self.next_txid();
         let mut buf = Vec::new();
         let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, id);
-        self.client.write_credentials(&mut w).expect("credentials fit");
+        self.client
+            .write_credentials(&mut w)
+            .expect("credentials fit");
         w.add_fingerprint().expect("fits");
         buf
     }
@@ -124,7 +126,10 @@ impl Exchange {
             .transactions
             .start(self.now, transmit, self.next_id, integrity, None)
             .expect("a fresh request");
-        let sent = self.transactions.poll_transmit(self.now).expect("sent at once");
+        let sent = self
+            .transactions
+            .poll_transmit(self.now)
+            .expect("sent at once");
         let mut response = Vec::new();
         let outcome = self.server.handle(sent.from, &sent.data, &mut response);
         assert!(
@@ -210,16 +215,25 @@ fn rfc5389_server_gets_md5_and_message_integrity() {
     assert!(ex.client.is_ready());
     assert_eq!(ex.client.realm(), Some(REALM));
     assert_eq!(ex.client.nonce(), Some("nonce-one"));
-    assert_eq!(ex.client.password_algorithm(), Some(PasswordAlgorithmId::MD5));
+    assert_eq!(
+        ex.client.password_algorithm(),
+        Some(PasswordAlgorithmId::MD5)
+    );
     let integrity = ex.client.response_integrity().expect("ready");
     assert_eq!(integrity.algorithm, IntegrityAlgorithm::Sha1);
 
-    let key = IntegrityKey::long_term(USER, REALM, PASSWORD, PasswordAlgorithmId::MD5)
-        .expect("valid");
+    let key =
+        IntegrityKey::long_term(USER, REALM, PASSWORD, PasswordAlgorithmId::MD5).expect("valid");
     let request = ex.last().request();
-    assert_eq!(request.attribute::<Username<'_>>(), Ok(Some(Username(USER))));
+    assert_eq!(
+        request.attribute::<Username<'_>>(),
+        Ok(Some(Username(USER)))
+    );
     assert_eq!(request.attribute::<Realm<'_>>(), Ok(Some(Realm(REALM))));
-    assert_eq!(request.attribute::<Nonce<'_>>(), Ok(Some(Nonce("nonce-one"))));
+    assert_eq!(
+        request.attribute::<Nonce<'_>>(),
+        Ok(Some(Nonce("nonce-one")))
+    );
     assert!(!request.has_attribute(AttributeType::PASSWORD_ALGORITHMS));
     assert!(!request.has_attribute(AttributeType::PASSWORD_ALGORITHM));
     assert!(!request.has_attribute(AttributeType::MESSAGE_INTEGRITY_SHA256));
@@ -240,7 +254,10 @@ fn password_algorithms_server_gets_sha256() {
     assert_eq!(ex.run(4), Ok(()));
 
     assert_eq!(ex.codes(), [401, 200]);
-    assert_eq!(ex.client.password_algorithm(), Some(PasswordAlgorithmId::SHA256));
+    assert_eq!(
+        ex.client.password_algorithm(),
+        Some(PasswordAlgorithmId::SHA256)
+    );
     assert_eq!(
         ex.client.response_integrity().expect("ready").algorithm,
         IntegrityAlgorithm::Sha256
@@ -265,11 +282,17 @@ fn password_algorithms_server_gets_sha256() {
     assert!(request.has_attribute(AttributeType::MESSAGE_INTEGRITY_SHA256));
     assert!(!request.has_attribute(AttributeType::MESSAGE_INTEGRITY));
 
-    let key = IntegrityKey::long_term(USER, REALM, PASSWORD, PasswordAlgorithmId::SHA256)
-        .expect("valid");
-    assert_eq!(request.check_integrity(&key), Ok(IntegrityAlgorithm::Sha256));
+    let key =
+        IntegrityKey::long_term(USER, REALM, PASSWORD, PasswordAlgorithmId::SHA256).expect("valid");
+    assert_eq!(
+        request.check_integrity(&key),
+        Ok(IntegrityAlgorithm::Sha256)
+    );
     let response = ex.last().response();
-    assert_eq!(response.check_integrity(&key), Ok(IntegrityAlgorithm::Sha256));
+    assert_eq!(
+        response.check_integrity(&key),
+        Ok(IntegrityAlgorithm::Sha256)
+    );
 }
 
 #[test]
@@ -281,7 +304,10 @@ fn username_anonymity_sends_userhash_when_preferred() {
     assert_eq!(ex.codes(), [401, 200]);
     let request = ex.last().request();
     let expected = userhash(USER, REALM).expect("valid");
-    assert_eq!(request.attribute::<Userhash<'_>>(), Ok(Some(Userhash(&expected))));
+    assert_eq!(
+        request.attribute::<Userhash<'_>>(),
+        Ok(Some(Userhash(&expected)))
+    );
     assert!(!request.has_attribute(AttributeType::USERNAME));
 }
 
@@ -312,7 +338,10 @@ fn username_is_sent_unless_both_sides_want_userhash() {
         let mut ex = Exchange::new(server(features), client().prefer_userhash(prefer));
         assert_eq!(ex.run(4), Ok(()), "{features:?}, prefer {prefer}");
         let request = ex.last().request();
-        assert_eq!(request.attribute::<Username<'_>>(), Ok(Some(Username(USER))));
+        assert_eq!(
+            request.attribute::<Username<'_>>(),
+            Ok(Some(Username(USER)))
+        );
         assert!(!request.has_attribute(AttributeType::USERHASH));
     }
 }
@@ -399,7 +428,11 @@ fn a_success_resets_the_stale_nonce_count() {
         set_nonce(&mut ex.server, &format!("second-{n}"));
         let response = ex.round();
         let msg = Message::parse(&response).expect("parses");
-        assert_eq!(ex.client.handle_error_response(&msg), AuthOutcome::Retry, "{n}");
+        assert_eq!(
+            ex.client.handle_error_response(&msg),
+            AuthOutcome::Retry,
+            "{n}"
+        );
     }
     assert_eq!(ex.run(4), Ok(()));
 }
@@ -430,7 +463,10 @@ fn crafted_error(
 
 fn cookie_nonce(features: SecurityFeatures, body: &str) -> String {
     let bits = features.encode();
-    format!("{NONCE_COOKIE}{}{body}", std::str::from_utf8(&bits).expect("base64"))
+    format!(
+        "{NONCE_COOKIE}{}{body}",
+        std::str::from_utf8(&bits).expect("base64")
+    )
 }
 
 /// Starts a transaction for an unsigned request and feeds it `response`, which must end
@@ -451,18 +487,17 @@ fn answer_with(client: &mut LongTermAuth, id: TransactionId, response: &[u8]) ->
         .expect("starts");
     let _sent = tx.poll_transmit(t0).expect("sent");
     let msg = Message::parse(response).expect("crafted responses parse");
-    assert!(matches!(tx.handle_response(&msg), ResponseOutcome::Matched { .. }));
+    assert!(matches!(
+        tx.handle_response(&msg),
+        ResponseOutcome::Matched { .. }
+    ));
     client.handle_error_response(&msg)
 }
 
 #[test]
 fn challenge_without_realm_or_nonce_fails() {
     let id = TransactionId([1; 12]);
-    let cases = [
-        (None, None),
-        (Some(REALM), None),
-        (None, Some("nonce-one")),
-    ];
+    let cases = [(None, None), (Some(REALM), None), (None, Some("nonce-one"))];
     for (realm, nonce) in cases {
         for code in [401, 438] {
             let mut client = client();
@@ -482,11 +517,17 @@ fn other_errors_are_not_auth_errors() {
     let id = TransactionId([2; 12]);
     let mut client = client();
     let response = crafted_error(id, 500, Some(REALM), Some("n"), None);
-    assert_eq!(answer_with(&mut client, id, &response), AuthOutcome::NotAuthError);
+    assert_eq!(
+        answer_with(&mut client, id, &response),
+        AuthOutcome::NotAuthError
+    );
     let mut success = Vec::new();
     MessageWriter::new(&mut success, MessageType::BINDING_SUCCESS, id);
     let msg = Message::parse(&success).expect("parses");
-    assert_eq!(client.handle_error_response(&msg), AuthOutcome::NotAuthError);
+    assert_eq!(
+        client.handle_error_response(&msg),
+        AuthOutcome::NotAuthError
+    );
 }
 
 #[test]
@@ -507,7 +548,13 @@ fn no_supported_password_algorithm_fails() {
     let id = TransactionId([4; 12]);
     let mut client = client();
     let nonce = cookie_nonce(PASSWORD_ALGORITHMS, "abc");
-    let response = crafted_error(id, 401, Some(REALM), Some(&nonce), Some(&[PasswordAlgorithmId(0x0099)]));
+    let response = crafted_error(
+        id,
+        401,
+        Some(REALM),
+        Some(&nonce),
+        Some(&[PasswordAlgorithmId(0x0099)]),
+    );
     assert_eq!(
         answer_with(&mut client, id, &response),
         AuthOutcome::Failed(AuthError::NoSupportedAlgorithm)
@@ -522,10 +569,25 @@ fn changed_password_algorithms_between_challenges_fail() {
 
     // Two requests go out before the first challenge; the second 401 offers less.
     let mut client = client();
-    let first = crafted_error(TransactionId([5; 12]), 401, Some(REALM), Some(&nonce), Some(&both));
-    assert_eq!(answer_with(&mut client, TransactionId([5; 12]), &first), AuthOutcome::Retry);
+    let first = crafted_error(
+        TransactionId([5; 12]),
+        401,
+        Some(REALM),
+        Some(&nonce),
+        Some(&both),
+    );
+    assert_eq!(
+        answer_with(&mut client, TransactionId([5; 12]), &first),
+        AuthOutcome::Retry
+    );
     let mut parallel = client.clone();
-    let second = crafted_error(TransactionId([6; 12]), 401, Some(REALM), Some(&nonce), Some(&md5_only));
+    let second = crafted_error(
+        TransactionId([6; 12]),
+        401,
+        Some(REALM),
+        Some(&nonce),
+        Some(&md5_only),
+    );
     let msg = Message::parse(&second).expect("parses");
     // RFC 8489 §9.2.5: a changed list is a bid-down attempt.
     assert_eq!(
@@ -570,7 +632,10 @@ fn response_integrity_checks_the_servers_signed_success() {
             )
             .expect("starts");
         let mut genuine = Vec::new();
-        assert_eq!(ex.server.handle(client_addr(), &request, &mut genuine), Outcome::Success);
+        assert_eq!(
+            ex.server.handle(client_addr(), &request, &mut genuine),
+            Outcome::Success
+        );
 
         // A response altered on the way fails its integrity check and is discarded.
         let mut altered = genuine.clone();
@@ -609,7 +674,10 @@ fn response_integrity_checks_the_servers_signed_success() {
 
         // The genuine response ends the transaction.
         let msg = Message::parse(&genuine).expect("parses");
-        assert!(matches!(tx.handle_response(&msg), ResponseOutcome::Matched { context: 1, .. }));
+        assert!(matches!(
+            tx.handle_response(&msg),
+            ResponseOutcome::Matched { context: 1, .. }
+        ));
     }
 }
 
@@ -622,9 +690,16 @@ fn security_features_round_trip_through_the_nonce() {
                 username_anonymity,
             };
             let nonce = cookie_nonce(features, "f//499k954d6OL34oL9FSTvy64sA");
-            assert_eq!(SecurityFeatures::from_nonce(&nonce), Some(features), "{nonce}");
+            assert_eq!(
+                SecurityFeatures::from_nonce(&nonce),
+                Some(features),
+                "{nonce}"
+            );
             // Also with nothing after the feature characters.
-            assert_eq!(SecurityFeatures::from_nonce(&cookie_nonce(features, "")), Some(features));
+            assert_eq!(
+                SecurityFeatures::from_nonce(&cookie_nonce(features, "")),
+                Some(features)
+            );
         }
     }
 }
@@ -656,7 +731,10 @@ fn security_feature_bits_follow_rfc8489_errata_6290() {
             username_anonymity: true,
         })
     );
-    assert_eq!(SecurityFeatures::from_nonce("obMatJos2gAAA"), Some(SecurityFeatures::default()));
+    assert_eq!(
+        SecurityFeatures::from_nonce("obMatJos2gAAA"),
+        Some(SecurityFeatures::default())
+    );
 }
 
 #[test]

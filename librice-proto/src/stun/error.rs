@@ -128,12 +128,6 @@ pub enum StunParseError {
         /// Offset of the attribute in the message.
         offset: usize,
     },
-    /// An attribute's padding bytes are not zero. RFC 8489 §14 requires senders to pad
-    /// with zeros; a message that does not is rejected as malformed.
-    BadPadding {
-        /// The attribute's type.
-        attr: AttributeType,
-    },
     /// An attribute follows MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256 where
     /// RFC 8489 §14.5 / §14.6 allow only MESSAGE-INTEGRITY-SHA256 (after
     /// MESSAGE-INTEGRITY) and FINGERPRINT.
@@ -183,7 +177,10 @@ impl fmt::Display for StunParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooShort { len } => {
-                write!(f, "{len} bytes is too short for a STUN message (20 at least)")
+                write!(
+                    f,
+                    "{len} bytes is too short for a STUN message (20 at least)"
+                )
             }
             Self::NotStun => write!(f, "not a STUN message: the two leading bits are not zero"),
             Self::BadMagicCookie { found } => {
@@ -211,9 +208,6 @@ impl fmt::Display for StunParseError {
                 f,
                 "attribute {attr:?} at offset {offset} runs past the end of the message"
             ),
-            Self::BadPadding { attr } => {
-                write!(f, "attribute {attr:?} has non-zero padding bytes")
-            }
             Self::AttributeAfterIntegrity { attr, after } => {
                 write!(f, "attribute {attr:?} is not allowed after {after:?}")
             }
@@ -285,7 +279,9 @@ impl fmt::Display for StunWriteError {
             Self::ValueTooLong { attr, len } => {
                 write!(f, "a {len}-byte value is too long for attribute {attr:?}")
             }
-            Self::MessageTooLong => write!(f, "STUN message would exceed 65535 bytes of attributes"),
+            Self::MessageTooLong => {
+                write!(f, "STUN message would exceed 65535 bytes of attributes")
+            }
             Self::AfterIntegrity { attr } => write!(
                 f,
                 "attribute {attr:?} cannot be added after the message integrity attribute"

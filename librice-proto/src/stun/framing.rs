@@ -70,9 +70,14 @@ impl fmt::Display for FramingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnexpectedByte { byte } => {
-                write!(f, "stream holds a frame starting with {byte:#04x}, which is not expected")
+                write!(
+                    f,
+                    "stream holds a frame starting with {byte:#04x}, which is not expected"
+                )
             }
-            Self::BadMagicCookie => write!(f, "stream holds a STUN header without the magic cookie"),
+            Self::BadMagicCookie => {
+                write!(f, "stream holds a STUN header without the magic cookie")
+            }
         }
     }
 }

@@ -7,11 +7,11 @@ use std::fmt;
 use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use precis_profiles::precis_core::profile::PrecisFastInvocation;
-use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::attr::{AttributeType, PasswordAlgorithmId};
 use super::error::{CredentialError, IntegrityError};
+use super::hmac_sha1::HmacSha1Key;
 use super::message::{HEADER_LEN, Message};
 
 /// The value XORed into the CRC-32 of FINGERPRINT: "STUN" in ASCII (RFC 8489 §14.7).
@@ -34,7 +34,7 @@ pub enum IntegrityAlgorithm {
 /// material is not printed by `Debug`.
 #[derive(Clone)]
 pub struct IntegrityKey {
-    sha1: Hmac<Sha1>,
+    sha1: HmacSha1Key,
     sha256: Hmac<Sha256>,
 }
 
@@ -43,8 +43,7 @@ impl IntegrityKey {
     pub fn from_bytes(key: &[u8]) -> IntegrityKey {
         IntegrityKey {
             // HMAC accepts keys of any length (longer ones are hashed first).
-            sha1: <Hmac<Sha1> as KeyInit>::new_from_slice(key)
-                .expect("HMAC-SHA1 takes keys of any length"),
+            sha1: HmacSha1Key::new(key),
             sha256: <Hmac<Sha256> as KeyInit>::new_from_slice(key)
                 .expect("HMAC-SHA256 takes keys of any length"),
         }
@@ -97,17 +96,17 @@ impl IntegrityKey {
     /// HMAC-SHA1 over the parts, in order.
     #[inline]
     pub(crate) fn hmac_sha1(&self, parts: &[&[u8]]) -> [u8; 20] {
-        let mut mac = self.sha1.clone();
-        // Empty updates are skipped: each update call has a cost of its own.
-        parts.iter().filter(|p| !p.is_empty()).for_each(|p| mac.update(p));
-        mac.finalize().into_bytes().into()
+        self.sha1.mac(parts)
     }
 
     /// HMAC-SHA256 over the parts, in order.
     #[inline]
     pub(crate) fn hmac_sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut mac = self.sha256.clone();
-        parts.iter().filter(|p| !p.is_empty()).for_each(|p| mac.update(p));
+        parts
+            .iter()
+            .filter(|p| !p.is_empty())
+            .for_each(|p| mac.update(p));
         mac.finalize().into_bytes().into()
     }
 
@@ -138,7 +137,10 @@ impl fmt::Debug for IntegrityKey {
 /// Printable ASCII passes through unchanged and unallocated; other input goes through the
 /// full profile (NFC, non-ASCII spaces mapped to U+0020, disallowed code points rejected).
 /// An empty string is an error.
-pub fn opaque_string<'a>(input: &'a str, field: &'static str) -> Result<Cow<'a, str>, CredentialError> {
+pub fn opaque_string<'a>(
+    input: &'a str,
+    field: &'static str,
+) -> Result<Cow<'a, str>, CredentialError> {
     if input.is_empty() {
         return Err(CredentialError::NotOpaqueString { field });
     }
@@ -242,7 +244,10 @@ impl Message<'_> {
     /// Verifies the message's integrity with `key`: MESSAGE-INTEGRITY-SHA256 when present
     /// (the stronger one), MESSAGE-INTEGRITY otherwise (RFC 8489 §9.1.3, §9.2.4). Returns
     /// the algorithm that was checked. The comparison runs in constant time.
-    pub fn check_integrity(&self, key: &IntegrityKey) -> Result<IntegrityAlgorithm, IntegrityError> {
+    pub fn check_integrity(
+        &self,
+        key: &IntegrityKey,
+    ) -> Result<IntegrityAlgorithm, IntegrityError> {
         if self.integrity_sha256_offset().is_some() {
             self.check_integrity_with(key, IntegrityAlgorithm::Sha256)
                 .map(|()| IntegrityAlgorithm::Sha256)

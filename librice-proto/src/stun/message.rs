@@ -113,9 +113,11 @@ pub struct MessageType {
 
 impl MessageType {
     /// Binding request.
-    pub const BINDING_REQUEST: MessageType = MessageType::new(MessageClass::Request, Method::BINDING);
+    pub const BINDING_REQUEST: MessageType =
+        MessageType::new(MessageClass::Request, Method::BINDING);
     /// Binding success response.
-    pub const BINDING_SUCCESS: MessageType = MessageType::new(MessageClass::Success, Method::BINDING);
+    pub const BINDING_SUCCESS: MessageType =
+        MessageType::new(MessageClass::Success, Method::BINDING);
     /// Binding error response.
     pub const BINDING_ERROR: MessageType = MessageType::new(MessageClass::Error, Method::BINDING);
     /// Binding indication (keepalive).
@@ -323,48 +325,39 @@ impl<'a> Message<'a> {
         Ok(msg)
     }
 
-    /// Walks every attribute once, validating the framing and recording where the
-    /// integrity and fingerprint attributes are.
+    /// Walks every attribute once, validating the framing, recording where the integrity
+    /// and fingerprint attributes are, and indexing the first attributes.
     fn walk_attributes(&mut self) -> Result<(), StunParseError> {
+        let data = self.data;
+        let end = data.len();
         let mut unknown = AttributeTypeList::new();
         let mut offset = HEADER_LEN;
-        while offset < self.data.len() {
-            let raw = read_attribute(self.data, offset)?;
-            let ty = raw.attr_type();
+        while offset < end {
+            // `end - offset` is a positive multiple of 4 (the length is aligned), so the
+            // 4-byte attribute header is always there.
+            let ty = AttributeType::new(u16::from_be_bytes([data[offset], data[offset + 1]]));
+            let len = usize::from(u16::from_be_bytes([data[offset + 2], data[offset + 3]]));
+            // Both ends are multiples of 4, so the value fits if and only if its padding
+            // does. RFC 8489 §14: the padding's contents MUST be ignored by the receiver.
+            let next = offset + 4 + ((len + 3) & !3);
+            if next > end {
+                return Err(StunParseError::AttributeOverrun { attr: ty, offset });
+            }
             if self.fingerprint.is_some() {
                 // RFC 8489 §14.7: FINGERPRINT MUST be the last attribute.
                 return Err(StunParseError::FingerprintNotLast);
             }
-            match ty {
-                AttributeType::FINGERPRINT => self.fingerprint = Some(offset as u32),
-                AttributeType::MESSAGE_INTEGRITY_SHA256 => {
-                    // RFC 8489 §14.6: only FINGERPRINT may follow MESSAGE-INTEGRITY-SHA256.
-                    if self.integrity_sha256.is_some() {
-                        return Err(StunParseError::AttributeAfterIntegrity {
-                            attr: ty,
-                            after: AttributeType::MESSAGE_INTEGRITY_SHA256,
-                        });
+            if self.integrity.is_some() || self.integrity_sha256.is_some() {
+                self.after_integrity(ty, offset)?;
+            } else {
+                match ty {
+                    AttributeType::MESSAGE_INTEGRITY => self.integrity = Some(offset as u32),
+                    AttributeType::MESSAGE_INTEGRITY_SHA256 => {
+                        self.integrity_sha256 = Some(offset as u32)
                     }
-                    self.integrity_sha256 = Some(offset as u32);
-                }
-                _ => {
-                    // RFC 8489 §14.5: only MESSAGE-INTEGRITY-SHA256 and FINGERPRINT may
-                    // follow MESSAGE-INTEGRITY.
-                    let after = if self.integrity_sha256.is_some() {
-                        Some(AttributeType::MESSAGE_INTEGRITY_SHA256)
-                    } else if self.integrity.is_some() {
-                        Some(AttributeType::MESSAGE_INTEGRITY)
-                    } else {
-                        None
-                    };
-                    if let Some(after) = after {
-                        return Err(StunParseError::AttributeAfterIntegrity { attr: ty, after });
-                    }
-                    if ty == AttributeType::MESSAGE_INTEGRITY {
-                        self.integrity = Some(offset as u32);
-                    } else if ty.is_comprehension_required() && !ty.is_known() {
-                        unknown.push(ty);
-                    }
+                    AttributeType::FINGERPRINT => self.fingerprint = Some(offset as u32),
+                    _ if ty.is_comprehension_required() && !ty.is_known() => unknown.push(ty),
+                    _ => {}
                 }
             }
             let n = usize::from(self.index_len);
@@ -375,13 +368,33 @@ impl<'a> Message<'a> {
             } else {
                 self.index_complete = false;
             }
-            offset += raw.wire_len();
+            offset = next;
         }
         if unknown.is_empty() {
             Ok(())
         } else {
             Err(StunParseError::UnknownComprehensionRequired(unknown))
         }
+    }
+
+    /// Checks an attribute that follows MESSAGE-INTEGRITY or MESSAGE-INTEGRITY-SHA256.
+    fn after_integrity(&mut self, ty: AttributeType, offset: usize) -> Result<(), StunParseError> {
+        let after = if self.integrity_sha256.is_some() {
+            AttributeType::MESSAGE_INTEGRITY_SHA256
+        } else {
+            AttributeType::MESSAGE_INTEGRITY
+        };
+        match ty {
+            // RFC 8489 §14.5, §14.7: FINGERPRINT may follow either.
+            AttributeType::FINGERPRINT => self.fingerprint = Some(offset as u32),
+            // RFC 8489 §14.5: MESSAGE-INTEGRITY-SHA256 may follow MESSAGE-INTEGRITY.
+            AttributeType::MESSAGE_INTEGRITY_SHA256 if self.integrity_sha256.is_none() => {
+                self.integrity_sha256 = Some(offset as u32)
+            }
+            // RFC 8489 §14.5, §14.6: nothing else may.
+            _ => return Err(StunParseError::AttributeAfterIntegrity { attr: ty, after }),
+        }
+        Ok(())
     }
 
     /// The header.
@@ -506,31 +519,6 @@ impl fmt::Debug for DebugAttrs<'_> {
             .entries(self.0.attributes().map(|a| a.attr_type()))
             .finish()
     }
-}
-
-/// Reads the attribute whose header starts at `offset`, checking its bounds. The padding
-/// bytes must be present but their values are ignored: RFC 8489 §14 says padding "MUST be
-/// ignored by the receiver" (RFC 5389 §15: "may be any value"), and the RFC 5769 test
-/// vectors pad with spaces.
-fn read_attribute(data: &[u8], offset: usize) -> Result<RawAttribute<'_>, StunParseError> {
-    let Some(head) = data.get(offset..offset + 4) else {
-        let attr = match data.get(offset..offset + 2) {
-            Some(t) => AttributeType::new(u16::from_be_bytes([t[0], t[1]])),
-            None => AttributeType::new(0),
-        };
-        return Err(StunParseError::AttributeOverrun { attr, offset });
-    };
-    let attr = AttributeType::new(u16::from_be_bytes([head[0], head[1]]));
-    let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
-    let start = offset + 4;
-    let Some(value) = data.get(start..start + len) else {
-        return Err(StunParseError::AttributeOverrun { attr, offset });
-    };
-    let padded = (len + 3) & !3;
-    if data.len() < start + padded {
-        return Err(StunParseError::AttributeOverrun { attr, offset });
-    }
-    Ok(RawAttribute::new(attr, value))
 }
 
 /// Reads the attribute at `offset` of a message that `Message::parse` validated, without

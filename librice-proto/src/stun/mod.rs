@@ -31,6 +31,7 @@ pub mod attr;
 mod auth;
 mod error;
 mod framing;
+mod hmac_sha1;
 mod integrity;
 mod message;
 pub mod server;
@@ -40,19 +41,17 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
+pub use auth::{NONCE_COOKIE, SecurityFeatures};
 pub use error::{
     AttributeTypeList, CredentialError, IntegrityError, MAX_UNKNOWN_ATTRIBUTES, StunParseError,
     StunWriteError,
 };
 pub use framing::{Frame, FrameKind, FramingError, FramingMode, StreamFramer};
-pub use integrity::{
-    FINGERPRINT_XOR, IntegrityAlgorithm, IntegrityKey, opaque_string, userhash,
-};
+pub use integrity::{FINGERPRINT_XOR, IntegrityAlgorithm, IntegrityKey, opaque_string, userhash};
 pub use message::{
-    AttributeIter, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN, Message, MessageClass,
-    MessageHeader, MessageType, Method, TransactionId, looks_like_stun,
+    AttributeIter, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN, Message, MessageClass, MessageHeader,
+    MessageType, Method, TransactionId, looks_like_stun,
 };
-pub use auth::{NONCE_COOKIE, SecurityFeatures};
 pub use writer::MessageWriter;
 
 impl TransactionId {

@@ -9,8 +9,8 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::attr::{
-    ErrorCode, Nonce, PasswordAlgorithm, PasswordAlgorithmId,
-    PasswordAlgorithms, Realm, Software, UnknownAttributes, Userhash, Username, XorMappedAddress,
+    ErrorCode, Nonce, PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms, Realm, Software,
+    UnknownAttributes, Userhash, Username, XorMappedAddress,
 };
 use super::auth::{NONCE_COOKIE, SecurityFeatures};
 use super::error::{IntegrityError, StunParseError, StunWriteError};
@@ -216,7 +216,9 @@ impl BindingServer {
             return Ok(Outcome::Dropped(DropReason::NotARequest));
         }
         if msg.method() != Method::BINDING {
-            return Ok(Outcome::Dropped(DropReason::UnsupportedMethod(msg.method())));
+            return Ok(Outcome::Dropped(DropReason::UnsupportedMethod(
+                msg.method(),
+            )));
         }
         // RFC 8489 §7.3 (FINGERPRINT in use): a wrong one means the message is discarded.
         if msg.has_fingerprint() && msg.check_fingerprint().is_err() {
@@ -343,11 +345,19 @@ impl BindingServer {
 
     fn offers(&self, lt: &LongTermServer, algorithm: PasswordAlgorithmId) -> bool {
         lt.features.password_algorithms
-            && matches!(algorithm, PasswordAlgorithmId::SHA256 | PasswordAlgorithmId::MD5)
+            && matches!(
+                algorithm,
+                PasswordAlgorithmId::SHA256 | PasswordAlgorithmId::MD5
+            )
     }
 
     /// Starts an error response with ERROR-CODE (and SOFTWARE).
-    fn error<'b>(&self, out: &'b mut Vec<u8>, header: &MessageHeader, code: u16) -> MessageWriter<'b> {
+    fn error<'b>(
+        &self,
+        out: &'b mut Vec<u8>,
+        header: &MessageHeader,
+        code: u16,
+    ) -> MessageWriter<'b> {
         let mut w = MessageWriter::new(out, header.message_type.error(), header.transaction_id);
         // An ERROR-CODE with a known code and short reason always fits.
         let _ = w.add(&ErrorCode::with_default_reason(code));

@@ -89,7 +89,8 @@ fn parse_response(bytes: &[u8], id: TransactionId) -> Message<'_> {
     assert_eq!(msg.method(), Method::BINDING);
     assert!(msg.class().is_response());
     assert_eq!(msg.transaction_id(), id);
-    msg.check_fingerprint().expect("responses carry a good FINGERPRINT");
+    msg.check_fingerprint()
+        .expect("responses carry a good FINGERPRINT");
     msg
 }
 
@@ -105,7 +106,10 @@ fn assert_error(outcome: Outcome, bytes: &[u8], id: TransactionId, code: u16) ->
     let msg = parse_response(bytes, id);
     assert_eq!(msg.class(), MessageClass::Error);
     assert_eq!(error_code(&msg), code);
-    assert!(!msg.has_integrity(), "error responses here cannot be signed");
+    assert!(
+        !msg.has_integrity(),
+        "error responses here cannot be signed"
+    );
     msg
 }
 
@@ -117,8 +121,15 @@ fn answers_with_the_source_address_ipv4_and_ipv6() {
         assert_eq!(outcome, Outcome::Success);
         let msg = parse_response(&bytes, txid(n));
         assert_eq!(msg.class(), MessageClass::Success);
-        assert_eq!(msg.attribute::<XorMappedAddress>(), Ok(Some(XorMappedAddress(from))));
-        assert_eq!(msg.attribute::<Software<'_>>(), Ok(None), "no SOFTWARE unless configured");
+        assert_eq!(
+            msg.attribute::<XorMappedAddress>(),
+            Ok(Some(XorMappedAddress(from)))
+        );
+        assert_eq!(
+            msg.attribute::<Software<'_>>(),
+            Ok(None),
+            "no SOFTWARE unless configured"
+        );
         assert!(!msg.has_integrity());
     }
 }
@@ -139,7 +150,10 @@ fn adds_software_when_configured() {
     let (outcome, bytes) = answer(&server, client_v4(), &plain_request(txid(4)));
     assert_eq!(outcome, Outcome::Success);
     let msg = parse_response(&bytes, txid(4));
-    assert_eq!(msg.attribute::<Software<'_>>(), Ok(Some(Software("librice test"))));
+    assert_eq!(
+        msg.attribute::<Software<'_>>(),
+        Ok(Some(Software("librice test")))
+    );
 
     // Error responses carry it too.
     let server = BindingServer::new(ServerAuth::ShortTerm {
@@ -149,7 +163,10 @@ fn adds_software_when_configured() {
     .with_software("librice test");
     let (outcome, bytes) = answer(&server, client_v4(), &plain_request(txid(5)));
     let msg = assert_error(outcome, &bytes, txid(5), 400);
-    assert_eq!(msg.attribute::<Software<'_>>(), Ok(Some(Software("librice test"))));
+    assert_eq!(
+        msg.attribute::<Software<'_>>(),
+        Ok(Some(Software("librice test")))
+    );
 }
 
 #[test]
@@ -157,8 +174,10 @@ fn unknown_comprehension_required_attributes_get_420() {
     let server = BindingServer::new(ServerAuth::None);
     let mut data = Vec::new();
     let mut w = MessageWriter::new(&mut data, MessageType::BINDING_REQUEST, txid(6));
-    w.add_raw(AttributeType::new(0x7777), b"abcd").expect("fits");
-    w.add_raw(AttributeType::new(0xC001), b"optional").expect("fits");
+    w.add_raw(AttributeType::new(0x7777), b"abcd")
+        .expect("fits");
+    w.add_raw(AttributeType::new(0xC001), b"optional")
+        .expect("fits");
     w.add_raw(AttributeType::new(0x0030), b"").expect("fits");
     w.add_fingerprint().expect("fits");
 
@@ -179,7 +198,8 @@ fn unknown_attributes_in_an_indication_are_dropped() {
     let server = BindingServer::new(ServerAuth::None);
     let mut data = Vec::new();
     let mut w = MessageWriter::new(&mut data, MessageType::BINDING_INDICATION, txid(7));
-    w.add_raw(AttributeType::new(0x7777), b"abcd").expect("fits");
+    w.add_raw(AttributeType::new(0x7777), b"abcd")
+        .expect("fits");
     let (outcome, bytes) = answer(&server, client_v4(), &data);
     assert_eq!(outcome, Outcome::Dropped(DropReason::NotARequest));
     assert!(bytes.is_empty());
@@ -207,16 +227,36 @@ fn drops_what_it_must_not_answer() {
     let allocate = MessageType::new(MessageClass::Request, Method::ALLOCATE);
 
     let cases: Vec<(&str, Vec<u8>, DropReason)> = vec![
-        ("indication", of_type(MessageType::BINDING_INDICATION), DropReason::NotARequest),
-        ("success", of_type(MessageType::BINDING_SUCCESS), DropReason::NotARequest),
-        ("error", of_type(MessageType::BINDING_ERROR), DropReason::NotARequest),
-        ("allocate", of_type(allocate), DropReason::UnsupportedMethod(Method::ALLOCATE)),
+        (
+            "indication",
+            of_type(MessageType::BINDING_INDICATION),
+            DropReason::NotARequest,
+        ),
+        (
+            "success",
+            of_type(MessageType::BINDING_SUCCESS),
+            DropReason::NotARequest,
+        ),
+        (
+            "error",
+            of_type(MessageType::BINDING_ERROR),
+            DropReason::NotARequest,
+        ),
+        (
+            "allocate",
+            of_type(allocate),
+            DropReason::UnsupportedMethod(Method::ALLOCATE),
+        ),
         (
             "garbage",
             b"hello".to_vec(),
             DropReason::Malformed(StunParseError::TooShort { len: 5 }),
         ),
-        ("leading bits", not_stun, DropReason::Malformed(StunParseError::NotStun)),
+        (
+            "leading bits",
+            not_stun,
+            DropReason::Malformed(StunParseError::NotStun),
+        ),
         (
             "magic cookie",
             bad_cookie,
@@ -235,7 +275,10 @@ fn drops_what_it_must_not_answer() {
     for (name, data, reason) in cases {
         let (outcome, bytes) = answer(&server, client_v4(), &data);
         assert_eq!(outcome, Outcome::Dropped(reason), "{name}");
-        assert!(bytes.is_empty(), "{name}: nothing is written for a dropped message");
+        assert!(
+            bytes.is_empty(),
+            "{name}: nothing is written for a dropped message"
+        );
     }
 }
 
@@ -294,25 +337,41 @@ fn short_term_success_is_signed_like_the_request() {
         ..Creds::default()
     };
 
-    let (outcome, bytes) = answer(&server, client_v4(), &request(txid(13), creds, Sign::Sha1(&key)));
+    let (outcome, bytes) = answer(
+        &server,
+        client_v4(),
+        &request(txid(13), creds, Sign::Sha1(&key)),
+    );
     assert_eq!(outcome, Outcome::Success);
     let msg = parse_response(&bytes, txid(13));
     assert_eq!(msg.class(), MessageClass::Success);
     assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
     assert!(!msg.has_attribute(AttributeType::MESSAGE_INTEGRITY_SHA256));
-    assert_eq!(msg.attribute::<XorMappedAddress>(), Ok(Some(XorMappedAddress(client_v4()))));
+    assert_eq!(
+        msg.attribute::<XorMappedAddress>(),
+        Ok(Some(XorMappedAddress(client_v4())))
+    );
 
-    let (outcome, bytes) =
-        answer(&server, client_v6(), &request(txid(14), creds, Sign::Sha256(&key)));
+    let (outcome, bytes) = answer(
+        &server,
+        client_v6(),
+        &request(txid(14), creds, Sign::Sha256(&key)),
+    );
     assert_eq!(outcome, Outcome::Success);
     let msg = parse_response(&bytes, txid(14));
     assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha256));
     assert!(!msg.has_attribute(AttributeType::MESSAGE_INTEGRITY));
-    assert_eq!(msg.attribute::<XorMappedAddress>(), Ok(Some(XorMappedAddress(client_v6()))));
+    assert_eq!(
+        msg.attribute::<XorMappedAddress>(),
+        Ok(Some(XorMappedAddress(client_v6())))
+    );
 
     // The response does not verify with another key.
     let other = IntegrityKey::short_term("not-the-password").expect("valid");
-    assert_eq!(msg.check_integrity(&other), Err(IntegrityError::IntegrityMismatch));
+    assert_eq!(
+        msg.check_integrity(&other),
+        Err(IntegrityError::IntegrityMismatch)
+    );
 }
 
 #[test]
@@ -390,7 +449,10 @@ fn long_term_challenge_announces_features_in_the_nonce() {
         .iter()
         .map(|a| a.algorithm)
         .collect();
-    assert_eq!(offered, [PasswordAlgorithmId::SHA256, PasswordAlgorithmId::MD5]);
+    assert_eq!(
+        offered,
+        [PasswordAlgorithmId::SHA256, PasswordAlgorithmId::MD5]
+    );
 }
 
 #[test]
@@ -403,13 +465,24 @@ fn long_term_success_is_signed() {
         nonce: Some("nonce-one"),
         ..Creds::default()
     };
-    let (outcome, bytes) = answer(&server, client_v4(), &request(txid(18), creds, Sign::Sha1(&key)));
+    let (outcome, bytes) = answer(
+        &server,
+        client_v4(),
+        &request(txid(18), creds, Sign::Sha1(&key)),
+    );
     assert_eq!(outcome, Outcome::Success);
     let msg = parse_response(&bytes, txid(18));
     assert_eq!(msg.class(), MessageClass::Success);
     assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
-    assert!(msg.attribute::<MessageIntegrity<'_>>().expect("well formed").is_some());
-    assert_eq!(msg.attribute::<XorMappedAddress>(), Ok(Some(XorMappedAddress(client_v4()))));
+    assert!(
+        msg.attribute::<MessageIntegrity<'_>>()
+            .expect("well formed")
+            .is_some()
+    );
+    assert_eq!(
+        msg.attribute::<XorMappedAddress>(),
+        Ok(Some(XorMappedAddress(client_v4())))
+    );
 }
 
 #[test]
@@ -443,13 +516,25 @@ fn long_term_missing_credential_attributes_is_400() {
         ..Creds::default()
     };
     let cases = [
-        Creds { username: None, ..full },
-        Creds { realm: None, ..full },
-        Creds { nonce: None, ..full },
+        Creds {
+            username: None,
+            ..full
+        },
+        Creds {
+            realm: None,
+            ..full
+        },
+        Creds {
+            nonce: None,
+            ..full
+        },
     ];
     for (n, creds) in (21..).zip(cases) {
-        let (outcome, bytes) =
-            answer(&server, client_v4(), &request(txid(n), creds, Sign::Sha1(&key)));
+        let (outcome, bytes) = answer(
+            &server,
+            client_v4(),
+            &request(txid(n), creds, Sign::Sha1(&key)),
+        );
         let msg = assert_error(outcome, &bytes, txid(n), 400);
         assert_eq!(msg.attribute::<Nonce<'_>>(), Ok(None));
     }
@@ -465,7 +550,11 @@ fn long_term_password_algorithm_without_the_feature_is_400() {
         nonce: Some("nonce-one"),
         password_algorithm: Some(PasswordAlgorithmId::MD5),
     };
-    let (outcome, bytes) = answer(&server, client_v4(), &request(txid(24), creds, Sign::Sha1(&key)));
+    let (outcome, bytes) = answer(
+        &server,
+        client_v4(),
+        &request(txid(24), creds, Sign::Sha1(&key)),
+    );
     assert_error(outcome, &bytes, txid(24), 400);
 }
 
@@ -480,16 +569,24 @@ fn long_term_sha256_password_algorithm_is_accepted_with_the_feature() {
         ServerAuth::LongTerm(lt) => lt.nonce().to_owned(),
         _ => unreachable!("built as long-term"),
     };
-    let key = IntegrityKey::long_term("alice", REALM, "alice-password", PasswordAlgorithmId::SHA256)
-        .expect("valid");
+    let key = IntegrityKey::long_term(
+        "alice",
+        REALM,
+        "alice-password",
+        PasswordAlgorithmId::SHA256,
+    )
+    .expect("valid");
     let creds = Creds {
         username: Some("alice"),
         realm: Some(REALM),
         nonce: Some(&nonce),
         password_algorithm: Some(PasswordAlgorithmId::SHA256),
     };
-    let (outcome, bytes) =
-        answer(&server, client_v4(), &request(txid(25), creds, Sign::Sha256(&key)));
+    let (outcome, bytes) = answer(
+        &server,
+        client_v4(),
+        &request(txid(25), creds, Sign::Sha256(&key)),
+    );
     assert_eq!(outcome, Outcome::Success);
     let msg = parse_response(&bytes, txid(25));
     assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha256));
@@ -512,7 +609,11 @@ fn long_term_stale_nonce_is_438_with_the_new_nonce() {
         nonce: Some(&old_nonce),
         ..Creds::default()
     };
-    let (outcome, bytes) = answer(&server, client_v4(), &request(txid(27), stale, Sign::Sha1(&key)));
+    let (outcome, bytes) = answer(
+        &server,
+        client_v4(),
+        &request(txid(27), stale, Sign::Sha1(&key)),
+    );
     let msg = assert_error(outcome, &bytes, txid(27), 438);
     let (realm, new_nonce) = challenge(&msg);
     assert_eq!(new_nonce, "nonce-two");
@@ -522,7 +623,11 @@ fn long_term_stale_nonce_is_438_with_the_new_nonce() {
         realm: Some(&realm),
         ..stale
     };
-    let (outcome, _) = answer(&server, client_v4(), &request(txid(28), fresh, Sign::Sha1(&key)));
+    let (outcome, _) = answer(
+        &server,
+        client_v4(),
+        &request(txid(28), fresh, Sign::Sha1(&key)),
+    );
     assert_eq!(outcome, Outcome::Success);
 }
 

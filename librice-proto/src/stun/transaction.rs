@@ -22,6 +22,10 @@ use super::message::{Message, MessageClass, MessageHeader, TransactionId};
 use super::{IntegrityError, StunParseError};
 use crate::transmit::{Transmit, TransportType};
 
+/// The longest wait this module schedules: larger configured values are clamped to it,
+/// so that no deadline arithmetic can overflow.
+pub const MAX_RTO: Duration = Duration::from_secs(24 * 3600);
+
 /// Retransmission parameters (RFC 8489 §6.2.1, §6.2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetransmitConfig {
@@ -229,7 +233,7 @@ impl<T> Transactions<T> {
                 to: transmit.to,
                 request: transmit.data,
                 integrity,
-                rto: rto.unwrap_or(self.config.rto),
+                rto: rto.unwrap_or(self.config.rto).min(MAX_RTO),
                 sent: 0,
                 due: now,
                 queued: true,
@@ -259,13 +263,19 @@ impl<T> Transactions<T> {
             self.timers.remove(&(p.due, id));
             p.due = if p.transport.is_reliable() {
                 // RFC 8489 §6.2.2: reliable transports are not retransmitted; fail after Ti.
-                now + config.reliable_timeout
+                now + config.reliable_timeout.min(MAX_RTO)
             } else if p.sent >= config.max_requests {
                 // RFC 8489 §6.2.1: after the last request, wait Rm·RTO.
-                now + p.rto * config.last_wait_multiplier
+                now + p
+                    .rto
+                    .saturating_mul(config.last_wait_multiplier)
+                    .min(MAX_RTO)
             } else {
                 // RFC 8489 §6.2.1: the interval doubles after each transmission.
-                now + p.rto * (1u32 << (p.sent - 1).min(20))
+                now + p
+                    .rto
+                    .saturating_mul(1u32 << (p.sent - 1).min(20))
+                    .min(MAX_RTO)
             };
             self.timers.insert((p.due, id));
             return Some(Transmit {
@@ -321,10 +331,10 @@ impl<T> Transactions<T> {
     /// response with a known id, whose integrity checks out when the request asked for
     /// it, ends its transaction.
     ///
-    /// Error responses 400, 401 and 438 without integrity are accepted, since a server
+    /// Error responses 401 and 438 without integrity are accepted, since a server
     /// cannot sign them before authenticating the client (RFC 8489 §9.2.5); a request
     /// made with long-term credentials handles them through
-    /// [`LongTermAuth`](super::transaction::LongTermAuth).
+    /// [`LongTermAuth`].
     pub fn handle_response(&mut self, msg: &Message<'_>) -> ResponseOutcome<T> {
         if !msg.class().is_response() {
             return ResponseOutcome::NotAResponse;
@@ -382,7 +392,7 @@ fn check_response_integrity(
         && !msg.has_integrity()
         && msg
             .attribute::<super::attr::ErrorCode<'_>>()
-            .is_ok_and(|code| code.is_some_and(|c| matches!(c.code, 400 | 401 | 438)));
+            .is_ok_and(|code| code.is_some_and(|c| matches!(c.code, 401 | 438)));
     if unsigned_auth_error {
         return Ok(());
     }

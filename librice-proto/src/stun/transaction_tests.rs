@@ -139,13 +139,24 @@ fn drive(tx: &mut Transactions<u32>, t0: Instant, max_steps: usize) -> Trace {
         if next - now >= ms(1) {
             let early = next - ms(1);
             tx.handle_timeout(early);
-            assert_eq!(drain(tx, early, &mut trace), 0, "progress before the deadline");
+            assert_eq!(
+                drain(tx, early, &mut trace),
+                0,
+                "progress before the deadline"
+            );
         }
         now = next;
         tx.handle_timeout(now);
-        assert!(drain(tx, now, &mut trace) > 0, "handle_timeout at poll_timeout made no progress");
+        assert!(
+            drain(tx, now, &mut trace) > 0,
+            "handle_timeout at poll_timeout made no progress"
+        );
         tx.handle_timeout(now);
-        assert_eq!(drain(tx, now, &mut trace), 0, "a repeated timeout did something");
+        assert_eq!(
+            drain(tx, now, &mut trace),
+            0,
+            "a repeated timeout did something"
+        );
     }
     panic!("transactions still running after {max_steps} steps");
 }
@@ -155,9 +166,19 @@ fn udp_schedule_follows_rfc8489_defaults() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(1)), 7, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(1)),
+            7,
+            None,
+            None,
+        )
         .expect("starts");
-    assert_eq!(tx.poll_timeout(), Some(t0), "the first request is due at once");
+    assert_eq!(
+        tx.poll_timeout(),
+        Some(t0),
+        "the first request is due at once"
+    );
 
     let trace = drive(&mut tx, t0, 100);
 
@@ -173,7 +194,8 @@ fn every_retransmission_carries_the_same_bytes() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let original = request_transmit(TransportType::Udp, txid(2));
-    tx.start(t0, original.clone(), 0, None, None).expect("starts");
+    tx.start(t0, original.clone(), 0, None, None)
+        .expect("starts");
     let mut now = t0;
     for _ in 0..7 {
         let t = tx.poll_transmit(now).expect("a transmission is due");
@@ -182,7 +204,10 @@ fn every_retransmission_carries_the_same_bytes() {
         tx.handle_timeout(now);
     }
     assert_eq!(tx.poll_transmit(now), None);
-    assert!(matches!(tx.poll_event(), Some(TransactionEvent::TimedOut { context: 0, .. })));
+    assert!(matches!(
+        tx.poll_event(),
+        Some(TransactionEvent::TimedOut { context: 0, .. })
+    ));
 }
 
 #[test]
@@ -196,8 +221,14 @@ fn udp_schedule_with_custom_config() {
     };
     let mut tx = Transactions::new(config);
     assert_eq!(tx.config(), &config);
-    tx.start(t0, request_transmit(TransportType::Udp, txid(3)), 1, None, None)
-        .expect("starts");
+    tx.start(
+        t0,
+        request_transmit(TransportType::Udp, txid(3)),
+        1,
+        None,
+        None,
+    )
+    .expect("starts");
 
     let trace = drive(&mut tx, t0, 100);
 
@@ -209,10 +240,22 @@ fn udp_schedule_with_custom_config() {
 fn per_transaction_rto_overrides_the_config() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
-    tx.start(t0, request_transmit(TransportType::Udp, txid(4)), 1, None, Some(ms(1000)))
-        .expect("starts");
-    tx.start(t0, request_transmit(TransportType::Udp, txid(5)), 2, None, None)
-        .expect("starts");
+    tx.start(
+        t0,
+        request_transmit(TransportType::Udp, txid(4)),
+        1,
+        None,
+        Some(ms(1000)),
+    )
+    .expect("starts");
+    tx.start(
+        t0,
+        request_transmit(TransportType::Udp, txid(5)),
+        2,
+        None,
+        None,
+    )
+    .expect("starts");
 
     let trace = drive(&mut tx, t0, 100);
 
@@ -224,7 +267,10 @@ fn per_transaction_rto_overrides_the_config() {
             .map(|(t, _)| *t)
             .collect::<Vec<_>>()
     };
-    assert_eq!(times_of(txid(4)), [0, 1000, 3000, 7000, 15000, 31000, 63000]);
+    assert_eq!(
+        times_of(txid(4)),
+        [0, 1000, 3000, 7000, 15000, 31000, 63000]
+    );
     assert_eq!(times_of(txid(5)), [0, 500, 1500, 3500, 7500, 15500, 31500]);
     assert_eq!(trace.timed_out, [(39_500, 2), (63_000 + 16_000, 1)]);
 }
@@ -233,8 +279,14 @@ fn per_transaction_rto_overrides_the_config() {
 fn tcp_sends_once_and_times_out_after_ti() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
-    tx.start(t0, request_transmit(TransportType::Tcp, txid(6)), 9, None, None)
-        .expect("starts");
+    tx.start(
+        t0,
+        request_transmit(TransportType::Tcp, txid(6)),
+        9,
+        None,
+        None,
+    )
+    .expect("starts");
 
     let trace = drive(&mut tx, t0, 100);
 
@@ -250,8 +302,14 @@ fn tcp_honours_a_custom_reliable_timeout() {
         reliable_timeout: ms(2_000),
         ..RetransmitConfig::default()
     });
-    tx.start(t0, request_transmit(TransportType::Tcp, txid(7)), 9, None, None)
-        .expect("starts");
+    tx.start(
+        t0,
+        request_transmit(TransportType::Tcp, txid(7)),
+        9,
+        None,
+        None,
+    )
+    .expect("starts");
 
     let trace = drive(&mut tx, t0, 100);
 
@@ -264,14 +322,22 @@ fn matching_success_ends_the_transaction_and_stops_retransmission() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(8)), 42, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(8)),
+            42,
+            None,
+            None,
+        )
         .expect("starts");
     assert!(tx.contains(&id));
     assert_eq!(tx.context(&id), Some(&42));
     assert_eq!(tx.len(), 1);
     let _first = tx.poll_transmit(t0).expect("first request");
     tx.handle_timeout(t0 + ms(500));
-    let _second = tx.poll_transmit(t0 + ms(500)).expect("first retransmission");
+    let _second = tx
+        .poll_transmit(t0 + ms(500))
+        .expect("first retransmission");
 
     let outcome = handle(&mut tx, &success(id, None));
 
@@ -292,7 +358,10 @@ fn matching_success_ends_the_transaction_and_stops_retransmission() {
     assert_eq!(tx.poll_transmit(t0 + ms(60_000)), None);
     assert_eq!(tx.poll_event(), None);
     // A duplicate of the response finds nothing.
-    assert_eq!(handle(&mut tx, &success(id, None)), ResponseOutcome::Unknown);
+    assert_eq!(
+        handle(&mut tx, &success(id, None)),
+        ResponseOutcome::Unknown
+    );
 }
 
 #[test]
@@ -300,12 +369,21 @@ fn response_while_a_retransmission_is_queued_cancels_it() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(9)), 1, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(9)),
+            1,
+            None,
+            None,
+        )
         .expect("starts");
     let _first = tx.poll_transmit(t0).expect("first request");
     tx.handle_timeout(t0 + ms(500));
     // The retransmission is queued but not yet taken when the response arrives.
-    assert!(matches!(handle(&mut tx, &success(id, None)), ResponseOutcome::Matched { .. }));
+    assert!(matches!(
+        handle(&mut tx, &success(id, None)),
+        ResponseOutcome::Matched { .. }
+    ));
     assert_eq!(tx.poll_transmit(t0 + ms(500)), None);
     assert_eq!(tx.poll_timeout(), None);
 }
@@ -315,7 +393,13 @@ fn matching_error_response_ends_the_transaction() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(10)), 3, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(10)),
+            3,
+            None,
+            None,
+        )
         .expect("starts");
     let _first = tx.poll_transmit(t0).expect("first request");
     assert!(matches!(
@@ -330,10 +414,22 @@ fn unknown_transaction_id_is_unknown() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(11)), 1, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(11)),
+            1,
+            None,
+            None,
+        )
         .expect("starts");
-    assert_eq!(handle(&mut tx, &success(txid(12), None)), ResponseOutcome::Unknown);
-    assert!(tx.contains(&id), "an unrelated response leaves the transaction alone");
+    assert_eq!(
+        handle(&mut tx, &success(txid(12), None)),
+        ResponseOutcome::Unknown
+    );
+    assert!(
+        tx.contains(&id),
+        "an unrelated response leaves the transaction alone"
+    );
 }
 
 #[test]
@@ -341,10 +437,22 @@ fn requests_and_indications_are_not_responses() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(13)), 1, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(13)),
+            1,
+            None,
+            None,
+        )
         .expect("starts");
-    for ty in [MessageType::BINDING_REQUEST, MessageType::BINDING_INDICATION] {
-        assert_eq!(handle(&mut tx, &message(ty, id)), ResponseOutcome::NotAResponse);
+    for ty in [
+        MessageType::BINDING_REQUEST,
+        MessageType::BINDING_INDICATION,
+    ] {
+        assert_eq!(
+            handle(&mut tx, &message(ty, id)),
+            ResponseOutcome::NotAResponse
+        );
     }
     assert!(tx.contains(&id));
 }
@@ -368,7 +476,10 @@ fn bad_integrity_over_udp_is_discarded_and_the_transaction_goes_on() {
 
     // RFC 8489 §9.1.4: over UDP a response that fails the check is discarded.
     assert_eq!(
-        handle(&mut tx, &success(id, Some((&wrong, IntegrityAlgorithm::Sha1)))),
+        handle(
+            &mut tx,
+            &success(id, Some((&wrong, IntegrityAlgorithm::Sha1)))
+        ),
         ResponseOutcome::Discarded(IntegrityError::IntegrityMismatch)
     );
     assert_eq!(
@@ -376,7 +487,10 @@ fn bad_integrity_over_udp_is_discarded_and_the_transaction_goes_on() {
         ResponseOutcome::Discarded(IntegrityError::MissingIntegrity)
     );
     assert_eq!(
-        handle(&mut tx, &success(id, Some((&right, IntegrityAlgorithm::Sha256)))),
+        handle(
+            &mut tx,
+            &success(id, Some((&right, IntegrityAlgorithm::Sha256)))
+        ),
         ResponseOutcome::Discarded(IntegrityError::MissingAlgorithm),
         "the response must carry the attribute the request used"
     );
@@ -392,7 +506,10 @@ fn bad_integrity_over_udp_is_discarded_and_the_transaction_goes_on() {
     assert!(tx.poll_transmit(t0 + ms(500)).is_some());
 
     assert_eq!(
-        handle(&mut tx, &success(id, Some((&right, IntegrityAlgorithm::Sha1)))),
+        handle(
+            &mut tx,
+            &success(id, Some((&right, IntegrityAlgorithm::Sha1)))
+        ),
         ResponseOutcome::Matched {
             id,
             context: 5,
@@ -421,11 +538,17 @@ fn sha256_integrity_is_checked_when_asked_for() {
         .expect("starts");
     let right = key("pw");
     assert_eq!(
-        handle(&mut tx, &success(id, Some((&right, IntegrityAlgorithm::Sha1)))),
+        handle(
+            &mut tx,
+            &success(id, Some((&right, IntegrityAlgorithm::Sha1)))
+        ),
         ResponseOutcome::Discarded(IntegrityError::MissingAlgorithm)
     );
     assert!(matches!(
-        handle(&mut tx, &success(id, Some((&right, IntegrityAlgorithm::Sha256)))),
+        handle(
+            &mut tx,
+            &success(id, Some((&right, IntegrityAlgorithm::Sha256)))
+        ),
         ResponseOutcome::Matched { context: 5, .. }
     ));
 }
@@ -448,7 +571,10 @@ fn bad_integrity_over_tcp_fails_the_transaction() {
 
     // RFC 8489 §9.1.4: over a reliable transport the transaction ends at once.
     assert_eq!(
-        handle(&mut tx, &success(id, Some((&wrong, IntegrityAlgorithm::Sha1)))),
+        handle(
+            &mut tx,
+            &success(id, Some((&wrong, IntegrityAlgorithm::Sha1)))
+        ),
         ResponseOutcome::Failed {
             id,
             context: 6,
@@ -458,7 +584,11 @@ fn bad_integrity_over_tcp_fails_the_transaction() {
     assert!(tx.is_empty());
     assert_eq!(tx.poll_timeout(), None);
     tx.handle_timeout(t0 + ms(40_000));
-    assert_eq!(tx.poll_event(), None, "a failed transaction does not also time out");
+    assert_eq!(
+        tx.poll_event(),
+        None,
+        "a failed transaction does not also time out"
+    );
 }
 
 #[test]
@@ -496,7 +626,13 @@ fn signed_401_with_the_wrong_key_is_discarded() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(19)), 1, Some(sha1_integrity("pw")), None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(19)),
+            1,
+            Some(sha1_integrity("pw")),
+            None,
+        )
         .expect("starts");
     assert_eq!(
         handle(&mut tx, &error_response(id, 401, Some(&key("other")))),
@@ -510,7 +646,13 @@ fn cancel_stops_everything() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(20)), 11, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(20)),
+            11,
+            None,
+            None,
+        )
         .expect("starts");
     let _first = tx.poll_transmit(t0).expect("first request");
 
@@ -521,7 +663,10 @@ fn cancel_stops_everything() {
     tx.handle_timeout(t0 + ms(60_000));
     assert_eq!(tx.poll_transmit(t0 + ms(60_000)), None);
     assert_eq!(tx.poll_event(), None);
-    assert_eq!(handle(&mut tx, &success(id, None)), ResponseOutcome::Unknown);
+    assert_eq!(
+        handle(&mut tx, &success(id, None)),
+        ResponseOutcome::Unknown
+    );
     assert_eq!(tx.cancel(&id), None);
 }
 
@@ -530,7 +675,13 @@ fn cancel_before_the_first_transmission_sends_nothing() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(21)), 1, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(21)),
+            1,
+            None,
+            None,
+        )
         .expect("starts");
     assert_eq!(tx.cancel(&id), Some(1));
     assert_eq!(tx.poll_transmit(t0), None);
@@ -542,7 +693,13 @@ fn cancel_while_a_retransmission_is_queued_sends_nothing() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(22)), 1, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(22)),
+            1,
+            None,
+            None,
+        )
         .expect("starts");
     let _first = tx.poll_transmit(t0).expect("first request");
     tx.handle_timeout(t0 + ms(500));
@@ -556,9 +713,12 @@ fn restarting_a_cancelled_id_before_draining_sends_it_once() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let transmit = request_transmit(TransportType::Udp, txid(23));
-    let id = tx.start(t0, transmit.clone(), 1, None, None).expect("starts");
+    let id = tx
+        .start(t0, transmit.clone(), 1, None, None)
+        .expect("starts");
     assert_eq!(tx.cancel(&id), Some(1));
-    tx.start(t0, transmit, 2, None, None).expect("the id is free again");
+    tx.start(t0, transmit, 2, None, None)
+        .expect("the id is free again");
 
     let trace = drive(&mut tx, t0, 100);
 
@@ -571,14 +731,30 @@ fn duplicate_id_is_refused() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(24)), 1, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(24)),
+            1,
+            None,
+            None,
+        )
         .expect("starts");
     assert_eq!(
-        tx.start(t0, request_transmit(TransportType::Tcp, txid(24)), 2, None, None),
+        tx.start(
+            t0,
+            request_transmit(TransportType::Tcp, txid(24)),
+            2,
+            None,
+            None
+        ),
         Err(StartError::DuplicateId(id))
     );
     assert_eq!(tx.len(), 1);
-    assert_eq!(tx.context(&id), Some(&1), "the first transaction is untouched");
+    assert_eq!(
+        tx.context(&id),
+        Some(&1),
+        "the first transaction is untouched"
+    );
     let sent = tx.poll_transmit(t0).expect("the first request");
     assert_eq!(sent.transport, TransportType::Udp);
     assert_eq!(tx.poll_transmit(t0), None);
@@ -589,12 +765,27 @@ fn an_ended_transaction_frees_its_id() {
     let t0 = origin();
     let mut tx = Transactions::new(RetransmitConfig::default());
     let id = tx
-        .start(t0, request_transmit(TransportType::Udp, txid(25)), 1, None, None)
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(25)),
+            1,
+            None,
+            None,
+        )
         .expect("starts");
     let _first = tx.poll_transmit(t0).expect("first request");
-    assert!(matches!(handle(&mut tx, &success(id, None)), ResponseOutcome::Matched { .. }));
+    assert!(matches!(
+        handle(&mut tx, &success(id, None)),
+        ResponseOutcome::Matched { .. }
+    ));
     assert_eq!(
-        tx.start(t0, request_transmit(TransportType::Udp, txid(25)), 2, None, None),
+        tx.start(
+            t0,
+            request_transmit(TransportType::Udp, txid(25)),
+            2,
+            None,
+            None
+        ),
         Ok(id)
     );
 }
@@ -614,7 +805,10 @@ fn only_requests_start_transactions() {
             to: server(),
             data: message(ty, txid(26)),
         };
-        assert_eq!(tx.start(t0, transmit, 1, None, None), Err(StartError::NotARequest));
+        assert_eq!(
+            tx.start(t0, transmit, 1, None, None),
+            Err(StartError::NotARequest)
+        );
     }
     let garbage = Transmit {
         transport: TransportType::Udp,
@@ -652,8 +846,14 @@ fn a_thousand_transactions_each_time_out_exactly_once() {
     // RTOs from 500 to 509 ms interleave the timers of different transactions.
     let rto_of = |i: u32| ms(500 + u64::from(i % 10));
     for i in 0..N {
-        tx.start(t0, request_transmit(TransportType::Udp, txid(i)), i, None, Some(rto_of(i)))
-            .expect("distinct ids");
+        tx.start(
+            t0,
+            request_transmit(TransportType::Udp, txid(i)),
+            i,
+            None,
+            Some(rto_of(i)),
+        )
+        .expect("distinct ids");
     }
     assert_eq!(tx.len(), N as usize);
 
@@ -665,9 +865,15 @@ fn a_thousand_transactions_each_time_out_exactly_once() {
         seen[context as usize] += 1;
         // 1 + 2 + 4 + 8 + 16 + 32 RTOs of retransmissions, then Rm = 16 RTOs.
         let expected = u64::try_from((rto_of(context) * 79).as_millis()).expect("small");
-        assert_eq!(t, expected, "transaction {context} timed out at the wrong time");
+        assert_eq!(
+            t, expected,
+            "transaction {context} timed out at the wrong time"
+        );
     }
-    assert!(seen.iter().all(|&n| n == 1), "each transaction times out exactly once");
+    assert!(
+        seen.iter().all(|&n| n == 1),
+        "each transaction times out exactly once"
+    );
     for i in 0..N {
         let sends = trace.sent.iter().filter(|(_, id)| *id == txid(i)).count();
         assert_eq!(sends, 7, "transaction {i}");

@@ -185,9 +185,7 @@ impl<'b> MessageWriter<'b> {
         attr[..4].copy_from_slice(&attribute_header(ty, len));
         match algorithm {
             IntegrityAlgorithm::Sha1 => attr[4..24].copy_from_slice(&key.hmac_sha1(&[covered])),
-            IntegrityAlgorithm::Sha256 => {
-                attr[4..36].copy_from_slice(&key.hmac_sha256(&[covered]))
-            }
+            IntegrityAlgorithm::Sha256 => attr[4..36].copy_from_slice(&key.hmac_sha256(&[covered])),
         }
         self.buf.extend_from_slice(&attr[..4 + len]);
         self.advance_stage(ty);

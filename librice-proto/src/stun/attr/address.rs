@@ -5,8 +5,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::{AttributeDecode, AttributeEncode, AttributeType};
-use crate::stun::message::{MAGIC_COOKIE, TransactionId};
 use crate::stun::StunParseError;
+use crate::stun::message::{MAGIC_COOKIE, TransactionId};
 
 const FAMILY_IPV4: u8 = 0x01;
 const FAMILY_IPV6: u8 = 0x02;

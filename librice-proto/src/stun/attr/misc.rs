@@ -2,8 +2,8 @@
 //! FINGERPRINT (RFC 8489 §14.7, §14.8, §14.13, §14.14, §14.16).
 
 use super::{AttributeDecode, AttributeEncode, AttributeType, int_attribute, text_attribute};
-use crate::stun::{StunParseError, StunWriteError};
 use crate::stun::message::TransactionId;
+use crate::stun::{StunParseError, StunWriteError};
 
 /// The longest reason phrase: 128 characters of up to 6 bytes each... RFC 8489 §14.8 caps
 /// it at 763 bytes.

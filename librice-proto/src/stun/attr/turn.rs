@@ -5,8 +5,8 @@
 
 use super::misc::{decode_code, encode_code, validate_code};
 use super::{AttributeDecode, AttributeEncode, AttributeType, flag_attribute, int_attribute};
-use crate::stun::{StunParseError, StunWriteError};
 use crate::stun::message::TransactionId;
+use crate::stun::{StunParseError, StunWriteError};
 
 /// An IP address family as TURN attributes encode it (RFC 8656 §18.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -65,7 +65,10 @@ fn stun_messages_in_any_chunking_come_out_intact() {
     let stream = messages.concat();
     for chunk in CHUNKS {
         let (frames, framer) = feed(FramingMode::Stun, &stream, chunk.min(stream.len()));
-        let want: Vec<Owned> = messages.iter().map(|m| (FrameKind::Stun, m.clone())).collect();
+        let want: Vec<Owned> = messages
+            .iter()
+            .map(|m| (FrameKind::Stun, m.clone()))
+            .collect();
         assert_eq!(frames, want, "chunk {chunk}");
         assert_eq!(framer.buffered(), 0, "chunk {chunk}");
         assert_eq!(framer.mode(), FramingMode::Stun);
@@ -98,7 +101,10 @@ fn channel_data_is_framed_with_its_stream_padding() {
     assert_eq!(cd.len(), 9);
     let mut framer = StreamFramer::new(FramingMode::StunAndChannelData);
     framer.push(&cd);
-    assert!(framer.next_frame().is_none(), "the 3 padding bytes have not arrived");
+    assert!(
+        framer.next_frame().is_none(),
+        "the 3 padding bytes have not arrived"
+    );
     framer.push(&[0, 0, 0]);
     assert_eq!(framer.buffered(), 12);
     let frame = framer.next_frame().unwrap().unwrap();
@@ -128,8 +134,11 @@ fn stun_and_channel_data_interleaved() {
     stream.extend_from_slice(&cd);
     want.push((FrameKind::ChannelData, cd));
     for chunk in CHUNKS {
-        let (frames, framer) =
-            feed(FramingMode::StunAndChannelData, &stream, chunk.min(stream.len()));
+        let (frames, framer) = feed(
+            FramingMode::StunAndChannelData,
+            &stream,
+            chunk.min(stream.len()),
+        );
         assert_eq!(frames, want, "chunk {chunk}");
         assert_eq!(framer.buffered(), 0);
     }
@@ -137,7 +146,7 @@ fn stun_and_channel_data_interleaved() {
 
 #[test]
 fn rfc4571_packets_in_any_chunking() {
-    let payloads: Vec<Vec<u8>> = vec![
+    let payloads: [Vec<u8>; 5] = [
         hex(RFC5769_REQUEST),
         vec![],
         vec![0x16, 0x03, 0x01],
@@ -149,7 +158,10 @@ fn rfc4571_packets_in_any_chunking() {
         stream.extend_from_slice(&u16::try_from(p.len()).unwrap().to_be_bytes());
         stream.extend_from_slice(p);
     }
-    let want: Vec<Owned> = payloads.iter().map(|p| (FrameKind::Packet, p.clone())).collect();
+    let want: Vec<Owned> = payloads
+        .iter()
+        .map(|p| (FrameKind::Packet, p.clone()))
+        .collect();
     for chunk in CHUNKS {
         let (frames, framer) = feed(FramingMode::Rfc4571, &stream, chunk.min(stream.len()));
         assert_eq!(frames, want, "chunk {chunk}");
@@ -172,10 +184,18 @@ fn garbage_first_byte_breaks_the_stream() {
         let mut framer = StreamFramer::new(mode);
         framer.push(&[byte]);
         let err = Err(FramingError::UnexpectedByte { byte });
-        assert_eq!(framer.next_frame().map(|r| r.map(|_| ())), Some(err), "{mode:?}");
+        assert_eq!(
+            framer.next_frame().map(|r| r.map(|_| ())),
+            Some(err),
+            "{mode:?}"
+        );
         // The error sticks, even once valid bytes follow.
         framer.push(&hex(RFC5769_REQUEST));
-        assert_eq!(framer.next_frame().map(|r| r.map(|_| ())), Some(err), "{mode:?}");
+        assert_eq!(
+            framer.next_frame().map(|r| r.map(|_| ())),
+            Some(err),
+            "{mode:?}"
+        );
     }
     // ChannelData outside the mode that allows it, and reserved channel numbers.
     for (mode, byte) in [
@@ -201,11 +221,22 @@ fn tls_record_is_rejected_by_its_cookie() {
     for mode in [FramingMode::Stun, FramingMode::StunAndChannelData] {
         let mut framer = StreamFramer::new(mode);
         framer.push(&client_hello[..5]);
-        assert!(framer.next_frame().is_none(), "{mode:?}: could still be STUN");
+        assert!(
+            framer.next_frame().is_none(),
+            "{mode:?}: could still be STUN"
+        );
         framer.push(&client_hello[5..]);
         let err = Err(FramingError::BadMagicCookie);
-        assert_eq!(framer.next_frame().map(|r| r.map(|_| ())), Some(err), "{mode:?}");
-        assert_eq!(framer.next_frame().map(|r| r.map(|_| ())), Some(err), "{mode:?}");
+        assert_eq!(
+            framer.next_frame().map(|r| r.map(|_| ())),
+            Some(err),
+            "{mode:?}"
+        );
+        assert_eq!(
+            framer.next_frame().map(|r| r.map(|_| ())),
+            Some(err),
+            "{mode:?}"
+        );
     }
 }
 
@@ -215,7 +246,10 @@ fn bad_cookie_breaks_the_stream_once_the_header_is_in() {
     msg[5] ^= 0xFF;
     let mut framer = StreamFramer::new(FramingMode::Stun);
     framer.push(&msg[..19]);
-    assert!(framer.next_frame().is_none(), "the cookie is not known before the header is");
+    assert!(
+        framer.next_frame().is_none(),
+        "the cookie is not known before the header is"
+    );
     framer.push(&msg[19..20]);
     assert_eq!(
         framer.next_frame().map(|r| r.map(|_| ())),

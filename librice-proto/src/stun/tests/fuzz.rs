@@ -3,13 +3,12 @@
 //! panic, and a few invariants must hold whenever parsing succeeds.
 
 use crate::stun::attr::{
-    AdditionalAddressFamily, AddressErrorCode, AlternateDomain, AlternateServer,
-    AttributeDecode, ChannelNumber, Data, DontFragment, ErrorCode, EvenPort,
-    Fingerprint, Icmp, IceControlled, IceControlling, Lifetime, MappedAddress,
-    MessageIntegrity, MessageIntegritySha256, Nonce, PasswordAlgorithm, PasswordAlgorithmId,
-    PasswordAlgorithms, Priority, Realm, RequestedAddressFamily, RequestedTransport,
-    ReservationToken, Software, UnknownAttributes, UseCandidate, Userhash, Username,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AdditionalAddressFamily, AddressErrorCode, AlternateDomain, AlternateServer, AttributeDecode,
+    ChannelNumber, Data, DontFragment, ErrorCode, EvenPort, Fingerprint, IceControlled,
+    IceControlling, Icmp, Lifetime, MappedAddress, MessageIntegrity, MessageIntegritySha256, Nonce,
+    PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms, Priority, Realm,
+    RequestedAddressFamily, RequestedTransport, ReservationToken, Software, UnknownAttributes,
+    UseCandidate, Userhash, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use crate::stun::{
     FramingMode, HEADER_LEN, IntegrityAlgorithm, IntegrityKey, Message, MessageHeader,
@@ -28,7 +27,7 @@ const ITERATIONS: usize = 20_000;
 struct XorShift(u64);
 
 impl XorShift {
-    fn next(&mut self) -> u64 {
+    fn next_u64(&mut self) -> u64 {
         let mut x = self.0;
         x ^= x >> 12;
         x ^= x << 25;
@@ -39,11 +38,11 @@ impl XorShift {
 
     /// A number in `0..n` (n > 0).
     fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
     fn byte(&mut self) -> u8 {
-        self.next() as u8
+        self.next_u64() as u8
     }
 
     fn bytes(&mut self, len: usize) -> Vec<u8> {
@@ -53,10 +52,10 @@ impl XorShift {
 
 /// Attribute types worth generating: every known one, plus unknown ones of both ranges.
 const TYPES: [u16; 42] = [
-    0x0001, 0x0003, 0x0006, 0x0008, 0x0009, 0x000A, 0x000C, 0x000D, 0x0012, 0x0013, 0x0014,
-    0x0015, 0x0016, 0x0017, 0x0018, 0x0019, 0x001A, 0x001C, 0x001D, 0x001E, 0x0020, 0x0022,
-    0x0024, 0x0025, 0x0026, 0x0027, 0x8000, 0x8001, 0x8002, 0x8003, 0x8004, 0x8022, 0x8023,
-    0x8028, 0x8029, 0x802A, 0x802B, 0x802C, 0xC001, 0xFFFF, 0x7777, 0x0000,
+    0x0001, 0x0003, 0x0006, 0x0008, 0x0009, 0x000A, 0x000C, 0x000D, 0x0012, 0x0013, 0x0014, 0x0015,
+    0x0016, 0x0017, 0x0018, 0x0019, 0x001A, 0x001C, 0x001D, 0x001E, 0x0020, 0x0022, 0x0024, 0x0025,
+    0x0026, 0x0027, 0x8000, 0x8001, 0x8002, 0x8003, 0x8004, 0x8022, 0x8023, 0x8028, 0x8029, 0x802A,
+    0x802B, 0x802C, 0xC001, 0xFFFF, 0x7777, 0x0000,
 ];
 
 /// Decodes `value` as every typed attribute, whatever its wire type. Results are dropped:
@@ -114,12 +113,39 @@ fn decode_through_message(msg: &Message<'_>) {
         ($($ty:ident),* $(,)?) => { $( let _ = format!("{:?}", msg.attribute::<$ty>()); )* };
     }
     each!(
-        MappedAddress, XorMappedAddress, XorPeerAddress, XorRelayedAddress, AlternateServer,
-        Username, Realm, Nonce, Userhash, PasswordAlgorithm, PasswordAlgorithms,
-        MessageIntegrity, MessageIntegritySha256, Priority, UseCandidate, IceControlled,
-        IceControlling, ErrorCode, UnknownAttributes, Software, AlternateDomain, Fingerprint,
-        ChannelNumber, Lifetime, Data, RequestedAddressFamily, AdditionalAddressFamily,
-        EvenPort, RequestedTransport, DontFragment, ReservationToken, AddressErrorCode, Icmp,
+        MappedAddress,
+        XorMappedAddress,
+        XorPeerAddress,
+        XorRelayedAddress,
+        AlternateServer,
+        Username,
+        Realm,
+        Nonce,
+        Userhash,
+        PasswordAlgorithm,
+        PasswordAlgorithms,
+        MessageIntegrity,
+        MessageIntegritySha256,
+        Priority,
+        UseCandidate,
+        IceControlled,
+        IceControlling,
+        ErrorCode,
+        UnknownAttributes,
+        Software,
+        AlternateDomain,
+        Fingerprint,
+        ChannelNumber,
+        Lifetime,
+        Data,
+        RequestedAddressFamily,
+        AdditionalAddressFamily,
+        EvenPort,
+        RequestedTransport,
+        DontFragment,
+        ReservationToken,
+        AddressErrorCode,
+        Icmp,
     );
 }
 
@@ -134,8 +160,13 @@ impl Keys {
             IntegrityKey::short_term("VOkJxbRl1RmTxUk/WvJxBt").unwrap(),
             IntegrityKey::long_term(user, "example.org", "TheMatrIX", PasswordAlgorithmId::MD5)
                 .unwrap(),
-            IntegrityKey::long_term(user, "example.org", "TheMatrIX", PasswordAlgorithmId::SHA256)
-                .unwrap(),
+            IntegrityKey::long_term(
+                user,
+                "example.org",
+                "TheMatrIX",
+                PasswordAlgorithmId::SHA256,
+            )
+            .unwrap(),
         ];
         Keys { keys }
     }
@@ -154,9 +185,16 @@ fn exercise(data: &[u8], keys: &Keys) -> bool {
         return false;
     };
     // Invariants of a parsed message.
-    assert!(looks_like_stun(data), "parse accepted what looks_like_stun rejects");
+    assert!(
+        looks_like_stun(data),
+        "parse accepted what looks_like_stun rejects"
+    );
     let wire: usize = msg.attributes().map(|a| a.wire_len()).sum();
-    assert_eq!(HEADER_LEN + wire, data.len(), "the attributes tile the message");
+    assert_eq!(
+        HEADER_LEN + wire,
+        data.len(),
+        "the attributes tile the message"
+    );
     assert_eq!(msg.as_bytes(), data);
 
     let txid = msg.transaction_id();
@@ -178,7 +216,11 @@ fn exercise(data: &[u8], keys: &Keys) -> bool {
 
 /// Feeds `data` to a framer of each mode, in two pieces, and drains it.
 fn frame(data: &[u8], split: usize) {
-    for mode in [FramingMode::Stun, FramingMode::StunAndChannelData, FramingMode::Rfc4571] {
+    for mode in [
+        FramingMode::Stun,
+        FramingMode::StunAndChannelData,
+        FramingMode::Rfc4571,
+    ] {
         let mut framer = StreamFramer::new(mode);
         let split = split.min(data.len());
         for piece in [&data[..split], &data[split..]] {
@@ -203,7 +245,7 @@ fn frame(data: &[u8], split: usize) {
 /// A message with a valid header and random attributes, so that the parser gets past the
 /// header and the decoders see values of every type.
 fn random_message(rng: &mut XorShift) -> Vec<u8> {
-    let mut out = vec![(rng.byte() & 0x3F), rng.byte(), 0, 0, 0x21, 0x12, 0xA4, 0x42];
+    let mut out = vec![rng.byte() & 0x3F, rng.byte(), 0, 0, 0x21, 0x12, 0xA4, 0x42];
     out.extend_from_slice(&rng.bytes(12));
     for _ in 0..rng.below(6) {
         let ty = TYPES[rng.below(TYPES.len())];
@@ -252,7 +294,7 @@ fn mutate(rng: &mut XorShift, base: &[u8]) -> Vec<u8> {
                 // Rewrite a 16-bit field at a 4-byte boundary: a type or a length.
                 if out.len() >= 4 {
                     let at = rng.below(out.len() / 4) * 4 + 2 * rng.below(2);
-                    let v = [0u16, 4, 8, 0xFFFF, rng.next() as u16][rng.below(5)];
+                    let v = [0u16, 4, 8, 0xFFFF, rng.next_u64() as u16][rng.below(5)];
                     out[at..at + 2].copy_from_slice(&v.to_be_bytes());
                 }
             }
@@ -267,7 +309,7 @@ fn mutate(rng: &mut XorShift, base: &[u8]) -> Vec<u8> {
 #[test]
 fn random_bytes_never_panic() {
     let keys = Keys::new();
-    let mut rng = XorShift(0x5EED_0F_57_0001);
+    let mut rng = XorShift(0x5EED_0F57_0001);
     for _ in 0..ITERATIONS {
         let len = rng.below(200);
         let data = rng.bytes(len);
@@ -279,7 +321,7 @@ fn random_bytes_never_panic() {
 #[test]
 fn random_messages_never_panic() {
     let keys = Keys::new();
-    let mut rng = XorShift(0x5EED_0F_57_0002);
+    let mut rng = XorShift(0x5EED_0F57_0002);
     let mut parsed = 0;
     for _ in 0..ITERATIONS {
         let data = random_message(&mut rng);
@@ -289,7 +331,10 @@ fn random_messages_never_panic() {
         frame(&data, rng.below(data.len() + 1));
     }
     // The generator is only useful if most inputs get past the parser to the decoders.
-    assert!(parsed > ITERATIONS / 4, "only {parsed} of {ITERATIONS} parsed");
+    assert!(
+        parsed > ITERATIONS / 4,
+        "only {parsed} of {ITERATIONS} parsed"
+    );
 }
 
 #[test]
@@ -305,7 +350,7 @@ fn mutated_vectors_never_panic() {
     .into_iter()
     .map(hex)
     .collect();
-    let mut rng = XorShift(0x5EED_0F_57_0003);
+    let mut rng = XorShift(0x5EED_0F57_0003);
     let mut parsed = 0;
     for _ in 0..ITERATIONS {
         let base = &vectors[rng.below(vectors.len())];

@@ -3,8 +3,8 @@
 
 use crate::stun::attr::{
     AddressErrorCode, AlternateDomain, AttributeType, ChannelNumber, ErrorCode, EvenPort,
-    Icmp, IceControlled, Lifetime, MappedAddress, MessageIntegrity, MessageIntegritySha256,
-    Nonce, PasswordAlgorithm, PasswordAlgorithms, Priority, Realm, RequestedAddressFamily,
+    IceControlled, Icmp, Lifetime, MappedAddress, MessageIntegrity, MessageIntegritySha256, Nonce,
+    PasswordAlgorithm, PasswordAlgorithms, Priority, Realm, RequestedAddressFamily,
     RequestedTransport, ReservationToken, Software, UnknownAttributes, UseCandidate, Userhash,
     Username, XorMappedAddress, XorPeerAddress,
 };
@@ -36,7 +36,12 @@ macro_rules! assert_decode_err {
     ($ty:ident, $attr:ident, $value:expr, $err:expr) => {{
         let bytes = with_attr(AttributeType::$attr, $value);
         let msg = Message::parse(&bytes).expect("the framing is valid");
-        assert_eq!(msg.attribute::<$ty>().map(|_| ()), Err($err), "{}", stringify!($ty));
+        assert_eq!(
+            msg.attribute::<$ty>().map(|_| ()),
+            Err($err),
+            "{}",
+            stringify!($ty)
+        );
     }};
 }
 
@@ -44,7 +49,10 @@ macro_rules! assert_decode_err {
 fn too_short() {
     assert_eq!(parse_err(&[]), StunParseError::TooShort { len: 0 });
     let valid = build(BINDING_REQUEST, &[]);
-    assert_eq!(parse_err(&valid[..19]), StunParseError::TooShort { len: 19 });
+    assert_eq!(
+        parse_err(&valid[..19]),
+        StunParseError::TooShort { len: 19 }
+    );
     assert_eq!(
         MessageHeader::parse(&valid[..1]),
         Err(StunParseError::TooShort { len: 1 })
@@ -71,7 +79,10 @@ fn bad_magic_cookie() {
     // An RFC 3489 message has a transaction id where the cookie is.
     let mut bytes = build(BINDING_REQUEST, &[]);
     bytes[4..8].copy_from_slice(&[0xDE, 0xAD, 0xBE, 0xEF]);
-    assert_eq!(parse_err(&bytes), StunParseError::BadMagicCookie { found: 0xDEAD_BEEF });
+    assert_eq!(
+        parse_err(&bytes),
+        StunParseError::BadMagicCookie { found: 0xDEAD_BEEF }
+    );
     assert_eq!(
         MessageHeader::parse(&bytes),
         Err(StunParseError::BadMagicCookie { found: 0xDEAD_BEEF })
@@ -86,7 +97,10 @@ fn unaligned_length() {
     for length in [1u16, 2, 3, 5, 0xFFFF] {
         let mut bytes = build(BINDING_REQUEST, &[(SOFTWARE, b"abcdefgh")]);
         set_length(&mut bytes, length);
-        assert_eq!(parse_err(&bytes), StunParseError::UnalignedLength { length });
+        assert_eq!(
+            parse_err(&bytes),
+            StunParseError::UnalignedLength { length }
+        );
     }
 }
 
@@ -254,7 +268,11 @@ fn attribute_after_message_integrity() {
     );
     // What RFC 8489 §14.5 and §14.6 allow.
     for allowed in [
-        &[(MI, &mi[..]), (MI_SHA256, &mi256[..]), (FINGERPRINT, &[0u8; 4][..])][..],
+        &[
+            (MI, &mi[..]),
+            (MI_SHA256, &mi256[..]),
+            (FINGERPRINT, &[0u8; 4][..]),
+        ][..],
         &[(MI, &mi[..]), (FINGERPRINT, &[0u8; 4][..])][..],
         &[(MI_SHA256, &mi256[..]), (FINGERPRINT, &[0u8; 4][..])][..],
     ] {
@@ -282,12 +300,21 @@ fn fingerprint_not_last() {
 fn unknown_comprehension_required() {
     let bytes = build(
         BINDING_REQUEST,
-        &[(0x7777, b"a"), (SOFTWARE, b"ok"), (0x0030, b""), (0x7777, b"again")],
+        &[
+            (0x7777, b"a"),
+            (SOFTWARE, b"ok"),
+            (0x0030, b""),
+            (0x7777, b"again"),
+        ],
     );
     let StunParseError::UnknownComprehensionRequired(list) = parse_err(&bytes) else {
         panic!("expected UnknownComprehensionRequired");
     };
-    assert_eq!(list.as_slice(), [0x7777, 0x0030], "each type once, in wire order");
+    assert_eq!(
+        list.as_slice(),
+        [0x7777, 0x0030],
+        "each type once, in wire order"
+    );
     assert_eq!(
         list.iter().collect::<Vec<_>>(),
         [AttributeType::new(0x7777), AttributeType::new(0x0030)]
@@ -336,7 +363,11 @@ fn unknown_comprehension_optional_is_accepted_as_raw() {
 fn known_unimplemented_types_are_accepted() {
     let bytes = build(
         BINDING_REQUEST,
-        &[(0x0003, &[0, 0, 0, 6]), (0x0026, b"pad"), (0x0027, &[0x12, 0x34, 0, 0])],
+        &[
+            (0x0003, &[0, 0, 0, 6]),
+            (0x0026, b"pad"),
+            (0x0027, &[0x12, 0x34, 0, 0]),
+        ],
     );
     assert!(Message::parse(&bytes).is_ok());
 }
@@ -366,7 +397,11 @@ fn invalid_attribute_length() {
     len_err!(XorMappedAddress, XOR_MAPPED_ADDRESS, &[]);
     len_err!(XorMappedAddress, XOR_MAPPED_ADDRESS, &[0]);
     len_err!(XorMappedAddress, XOR_MAPPED_ADDRESS, &[0, 1, 0, 0, 1, 2, 3]);
-    len_err!(XorMappedAddress, XOR_MAPPED_ADDRESS, &[0, 1, 0, 0, 1, 2, 3, 4, 5]);
+    len_err!(
+        XorMappedAddress,
+        XOR_MAPPED_ADDRESS,
+        &[0, 1, 0, 0, 1, 2, 3, 4, 5]
+    );
     len_err!(MappedAddress, MAPPED_ADDRESS, &[0, 2, 0, 0, 1, 2, 3, 4]);
     len_err!(Userhash, USERHASH, &[0; 31]);
     len_err!(Userhash, USERHASH, &[0; 33]);
@@ -383,9 +418,17 @@ fn invalid_attribute_length() {
     len_err!(UnknownAttributes, UNKNOWN_ATTRIBUTES, &[0, 1, 0]);
     len_err!(PasswordAlgorithm, PASSWORD_ALGORITHM, &[0, 2]);
     // Parameters longer than the value.
-    len_err!(PasswordAlgorithm, PASSWORD_ALGORITHM, &[0, 2, 0, 8, 1, 2, 3, 4]);
+    len_err!(
+        PasswordAlgorithm,
+        PASSWORD_ALGORITHM,
+        &[0, 2, 0, 8, 1, 2, 3, 4]
+    );
     // Two algorithms where one is allowed.
-    len_err!(PasswordAlgorithm, PASSWORD_ALGORITHM, &[0, 2, 0, 0, 0, 1, 0, 0]);
+    len_err!(
+        PasswordAlgorithm,
+        PASSWORD_ALGORITHM,
+        &[0, 2, 0, 0, 0, 1, 0, 0]
+    );
     // A truncated second entry.
     len_err!(PasswordAlgorithms, PASSWORD_ALGORITHMS, &[0, 2, 0, 0, 0, 1]);
     len_err!(ChannelNumber, CHANNEL_NUMBER, &[0x40, 0x01]);
@@ -465,10 +508,38 @@ fn unknown_address_family() {
 fn invalid_utf8() {
     use StunParseError::InvalidUtf8;
     let bad: &[u8] = &[b'o', b'k', 0xFF, 0xFE];
-    assert_decode_err!(Username, USERNAME, bad, InvalidUtf8 { attr: AttributeType::USERNAME });
-    assert_decode_err!(Realm, REALM, bad, InvalidUtf8 { attr: AttributeType::REALM });
-    assert_decode_err!(Nonce, NONCE, bad, InvalidUtf8 { attr: AttributeType::NONCE });
-    assert_decode_err!(Software, SOFTWARE, bad, InvalidUtf8 { attr: AttributeType::SOFTWARE });
+    assert_decode_err!(
+        Username,
+        USERNAME,
+        bad,
+        InvalidUtf8 {
+            attr: AttributeType::USERNAME
+        }
+    );
+    assert_decode_err!(
+        Realm,
+        REALM,
+        bad,
+        InvalidUtf8 {
+            attr: AttributeType::REALM
+        }
+    );
+    assert_decode_err!(
+        Nonce,
+        NONCE,
+        bad,
+        InvalidUtf8 {
+            attr: AttributeType::NONCE
+        }
+    );
+    assert_decode_err!(
+        Software,
+        SOFTWARE,
+        bad,
+        InvalidUtf8 {
+            attr: AttributeType::SOFTWARE
+        }
+    );
     assert_decode_err!(
         AlternateDomain,
         ALTERNATE_DOMAIN,
@@ -482,7 +553,9 @@ fn invalid_utf8() {
         Username,
         USERNAME,
         &[0xE3, 0x83],
-        InvalidUtf8 { attr: AttributeType::USERNAME }
+        InvalidUtf8 {
+            attr: AttributeType::USERNAME
+        }
     );
     // The reason phrase of an error code.
     assert_decode_err!(
@@ -523,17 +596,32 @@ fn invalid_error_code() {
     // The boundaries are valid; the 21 reserved bits before the class are ignored.
     let bytes = with_attr(AttributeType::ERROR_CODE, &[0, 0, 3, 0]);
     let msg = Message::parse(&bytes).unwrap();
-    assert_eq!(msg.attribute::<ErrorCode>(), Ok(Some(ErrorCode { code: 300, reason: "" })));
+    assert_eq!(
+        msg.attribute::<ErrorCode>(),
+        Ok(Some(ErrorCode {
+            code: 300,
+            reason: ""
+        }))
+    );
     let bytes = with_attr(AttributeType::ERROR_CODE, &[0xFF, 0xFF, 0xF6, 99, b'x']);
     let msg = Message::parse(&bytes).unwrap();
-    assert_eq!(msg.attribute::<ErrorCode>(), Ok(Some(ErrorCode { code: 699, reason: "x" })));
+    assert_eq!(
+        msg.attribute::<ErrorCode>(),
+        Ok(Some(ErrorCode {
+            code: 699,
+            reason: "x"
+        }))
+    );
 }
 
 /// Only the first occurrence of an attribute is processed (RFC 8489 §14), so a malformed
 /// later duplicate does not matter.
 #[test]
 fn only_first_occurrence_is_decoded() {
-    let bytes = build(BINDING_REQUEST, &[(SOFTWARE, b"first"), (SOFTWARE, &[0xFF])]);
+    let bytes = build(
+        BINDING_REQUEST,
+        &[(SOFTWARE, b"first"), (SOFTWARE, &[0xFF])],
+    );
     let msg = Message::parse(&bytes).unwrap();
     assert_eq!(msg.attribute::<Software>(), Ok(Some(Software("first"))));
     assert_eq!(msg.attribute::<Username>(), Ok(None));
@@ -545,15 +633,24 @@ fn only_first_occurrence_is_decoded() {
 fn fingerprint_of_wrong_length_is_a_mismatch() {
     let bytes = build(BINDING_REQUEST, &[(FINGERPRINT, b"")]);
     let msg = Message::parse(&bytes).unwrap();
-    assert_eq!(msg.check_fingerprint(), Err(IntegrityError::FingerprintMismatch));
+    assert_eq!(
+        msg.check_fingerprint(),
+        Err(IntegrityError::FingerprintMismatch)
+    );
 
     // A 2-byte FINGERPRINT whose value and padding hold the right CRC is still rejected.
-    let mut bytes = build(BINDING_REQUEST, &[(SOFTWARE, b"abcd"), (FINGERPRINT, &[0, 0])]);
+    let mut bytes = build(
+        BINDING_REQUEST,
+        &[(SOFTWARE, b"abcd"), (FINGERPRINT, &[0, 0])],
+    );
     let at = bytes.len() - 8;
     let crc = crc32fast::hash(&bytes[..at]) ^ 0x5354_554E;
     bytes[at + 4..].copy_from_slice(&crc.to_be_bytes());
     let msg = Message::parse(&bytes).unwrap();
-    assert_eq!(msg.check_fingerprint(), Err(IntegrityError::FingerprintMismatch));
+    assert_eq!(
+        msg.check_fingerprint(),
+        Err(IntegrityError::FingerprintMismatch)
+    );
     // With the right length the same CRC matches, so only the length was wrong.
     bytes[at + 2..at + 4].copy_from_slice(&4u16.to_be_bytes());
     assert_eq!(Message::parse(&bytes).unwrap().check_fingerprint(), Ok(()));
@@ -563,7 +660,14 @@ fn fingerprint_of_wrong_length_is_a_mismatch() {
 #[test]
 fn integrity_of_wrong_length_is_a_mismatch() {
     let key = IntegrityKey::short_term("password").unwrap();
-    for (ty, len) in [(MI, 0), (MI, 16), (MI, 32), (MI_SHA256, 0), (MI_SHA256, 12), (MI_SHA256, 18)] {
+    for (ty, len) in [
+        (MI, 0),
+        (MI, 16),
+        (MI, 32),
+        (MI_SHA256, 0),
+        (MI_SHA256, 12),
+        (MI_SHA256, 18),
+    ] {
         let value = vec![0u8; len];
         let bytes = build(BINDING_REQUEST, &[(SOFTWARE, b"abcd"), (ty, &value)]);
         let msg = Message::parse(&bytes).unwrap();
@@ -575,5 +679,8 @@ fn integrity_of_wrong_length_is_a_mismatch() {
     }
     let msg_bytes = build(BINDING_REQUEST, &[(SOFTWARE, b"abcd")]);
     let msg = Message::parse(&msg_bytes).unwrap();
-    assert_eq!(msg.check_integrity(&key), Err(IntegrityError::MissingIntegrity));
+    assert_eq!(
+        msg.check_integrity(&key),
+        Err(IntegrityError::MissingIntegrity)
+    );
 }

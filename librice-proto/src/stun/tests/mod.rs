@@ -15,7 +15,7 @@ const TXID: [u8; 12] = [0xA0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0xAB];
 /// Hex with spaces and line breaks, as the RFCs print it, to bytes.
 fn hex(s: &str) -> Vec<u8> {
     let digits: Vec<u8> = s.bytes().filter(u8::is_ascii_hexdigit).collect();
-    assert!(digits.len() % 2 == 0, "odd number of hex digits");
+    assert!(digits.len().is_multiple_of(2), "odd number of hex digits");
     digits
         .chunks(2)
         .map(|pair| {
@@ -55,7 +55,11 @@ fn set_length(msg: &mut [u8], len: u16) {
 /// `crc32fast` directly rather than the crate's code, so that it is an independent check.
 fn refingerprint(msg: &mut [u8]) {
     let at = msg.len() - 8;
-    assert_eq!(msg[at..at + 4], [0x80, 0x28, 0x00, 0x04], "FINGERPRINT is last");
+    assert_eq!(
+        msg[at..at + 4],
+        [0x80, 0x28, 0x00, 0x04],
+        "FINGERPRINT is last"
+    );
     let crc = crc32fast::hash(&msg[..at]) ^ 0x5354_554E;
     msg[at + 4..].copy_from_slice(&crc.to_be_bytes());
 }

@@ -9,13 +9,13 @@ use sha1::Sha1;
 use sha2::Sha256;
 
 use crate::stun::attr::{
-    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateDomain,
-    AlternateServer, AttributeDecode, AttributeEncode, AttributeType, ChannelNumber, Data,
-    DontFragment, ErrorCode, EvenPort, Icmp, IceControlled, IceControlling, Lifetime,
-    MappedAddress, MessageIntegrity, MessageIntegritySha256, Nonce, PasswordAlgorithm,
-    PasswordAlgorithmId, PasswordAlgorithms, Priority, Realm, RequestedAddressFamily,
-    RequestedTransport, ReservationToken, Software, UnknownAttributes, UseCandidate, Userhash,
-    Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateDomain, AlternateServer,
+    AttributeDecode, AttributeEncode, AttributeType, ChannelNumber, Data, DontFragment, ErrorCode,
+    EvenPort, IceControlled, IceControlling, Icmp, Lifetime, MappedAddress, MessageIntegrity,
+    MessageIntegritySha256, Nonce, PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms,
+    Priority, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken, Software,
+    UnknownAttributes, UseCandidate, Userhash, Username, XorMappedAddress, XorPeerAddress,
+    XorRelayedAddress,
 };
 use crate::stun::{
     HEADER_LEN, IntegrityAlgorithm, IntegrityError, IntegrityKey, Message, MessageClass,
@@ -40,9 +40,18 @@ fn write_one<A: AttributeEncode + ?Sized>(attr: &A) -> Vec<u8> {
 fn check_framing(bytes: &[u8], value_len: usize) {
     let padded = value_len.div_ceil(4) * 4;
     assert_eq!(bytes.len(), HEADER_LEN + 4 + padded);
-    assert_eq!(usize::from(u16::from_be_bytes([bytes[2], bytes[3]])), 4 + padded);
-    assert_eq!(usize::from(u16::from_be_bytes([bytes[22], bytes[23]])), value_len);
-    assert!(bytes[HEADER_LEN + 4 + value_len..].iter().all(|&b| b == 0), "zero padding");
+    assert_eq!(
+        usize::from(u16::from_be_bytes([bytes[2], bytes[3]])),
+        4 + padded
+    );
+    assert_eq!(
+        usize::from(u16::from_be_bytes([bytes[22], bytes[23]])),
+        value_len
+    );
+    assert!(
+        bytes[HEADER_LEN + 4 + value_len..].iter().all(|&b| b == 0),
+        "zero padding"
+    );
 }
 
 /// Writes `$value` alone in a message, checks the framing, reads it back as `$ty` and
@@ -66,7 +75,14 @@ fn decode_only<'a, A: AttributeDecode<'a> + Debug>(bytes: &'a [u8]) -> A {
 
 #[test]
 fn address_attributes_round_trip() {
-    for text in [V4, V6, "0.0.0.0:0", "255.255.255.255:65535", "[::]:1", "[::1]:65535"] {
+    for text in [
+        V4,
+        V6,
+        "0.0.0.0:0",
+        "255.255.255.255:65535",
+        "[::]:1",
+        "[::1]:65535",
+    ] {
         let addr: SocketAddr = text.parse().unwrap();
         assert_round_trip!(MappedAddress, MappedAddress(addr));
         assert_round_trip!(XorMappedAddress, XorMappedAddress(addr));
@@ -84,10 +100,15 @@ fn address_encodings_plain_and_xor() {
     assert_eq!(plain[24..], [0, 1, 0x80, 0x55, 192, 0, 2, 1]);
     // XOR-MAPPED-ADDRESS matches RFC 5769 §2.2 (the IPv4 XOR uses only the cookie).
     let xored = write_one(&XorMappedAddress(v4));
-    assert_eq!(xored[24..], [0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43]);
+    assert_eq!(
+        xored[24..],
+        [0x00, 0x01, 0xa1, 0x47, 0xe1, 0x12, 0xa6, 0x43]
+    );
 
     // The IPv6 XOR mixes in the transaction id: RFC 5769 §2.3 with its id.
-    let txid = TransactionId([0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae]);
+    let txid = TransactionId([
+        0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+    ]);
     let mut buf = Vec::new();
     let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_SUCCESS, txid);
     w.add(&XorMappedAddress(V6.parse().unwrap())).unwrap();
@@ -98,17 +119,35 @@ fn address_encodings_plain_and_xor() {
 
     // Read back with another transaction id, the IPv6 address changes; IPv4 does not.
     let bytes = write_one(&XorPeerAddress(V6.parse().unwrap()));
-    let raw = Message::parse(&bytes).unwrap().raw_attribute(AttributeType::XOR_PEER_ADDRESS).unwrap();
+    let raw = Message::parse(&bytes)
+        .unwrap()
+        .raw_attribute(AttributeType::XOR_PEER_ADDRESS)
+        .unwrap();
     let other = TransactionId([0; 12]);
-    assert_ne!(raw.decode::<XorPeerAddress>(&other).unwrap().0, V6.parse().unwrap());
+    assert_ne!(
+        raw.decode::<XorPeerAddress>(&other).unwrap().0,
+        V6.parse().unwrap()
+    );
     let bytes = write_one(&XorPeerAddress(v4));
-    let raw = Message::parse(&bytes).unwrap().raw_attribute(AttributeType::XOR_PEER_ADDRESS).unwrap();
+    let raw = Message::parse(&bytes)
+        .unwrap()
+        .raw_attribute(AttributeType::XOR_PEER_ADDRESS)
+        .unwrap();
     assert_eq!(raw.decode::<XorPeerAddress>(&other).unwrap().0, v4);
 }
 
 #[test]
 fn text_attributes_round_trip_with_every_padding() {
-    for text in ["", "a", "ab", "abc", "abcd", "abcde", "\u{30DE}\u{30C8}", "évian:ÿ"] {
+    for text in [
+        "",
+        "a",
+        "ab",
+        "abc",
+        "abcd",
+        "abcde",
+        "\u{30DE}\u{30C8}",
+        "évian:ÿ",
+    ] {
         assert_round_trip!(Username, Username(text));
         assert_round_trip!(Realm, Realm(text));
         assert_round_trip!(Nonce, Nonce(text));
@@ -129,7 +168,13 @@ fn auth_attributes_round_trip() {
         }
     );
     // Parameters of every padding length.
-    for params in [&[1u8][..], &[1, 2], &[1, 2, 3], &[1, 2, 3, 4], &[1, 2, 3, 4, 5]] {
+    for params in [
+        &[1u8][..],
+        &[1, 2],
+        &[1, 2, 3],
+        &[1, 2, 3, 4],
+        &[1, 2, 3, 4, 5],
+    ] {
         assert_round_trip!(
             PasswordAlgorithm,
             PasswordAlgorithm {
@@ -182,18 +227,40 @@ fn error_code_round_trip() {
     for code in [300, 399, 400, 401, 420, 438, 487, 500, 508, 600, 699] {
         assert_round_trip!(ErrorCode, ErrorCode::with_default_reason(code));
     }
-    assert_round_trip!(ErrorCode, ErrorCode { code: 401, reason: "" });
-    assert_round_trip!(ErrorCode, ErrorCode { code: 500, reason: "Erreur du serveur ✗" });
-    let bytes = write_one(&ErrorCode::with_default_reason(ErrorCode::UNKNOWN_ATTRIBUTE));
+    assert_round_trip!(
+        ErrorCode,
+        ErrorCode {
+            code: 401,
+            reason: ""
+        }
+    );
+    assert_round_trip!(
+        ErrorCode,
+        ErrorCode {
+            code: 500,
+            reason: "Erreur du serveur ✗"
+        }
+    );
+    let bytes = write_one(&ErrorCode::with_default_reason(
+        ErrorCode::UNKNOWN_ATTRIBUTE,
+    ));
     assert_eq!(bytes[24..28], [0, 0, 4, 20]);
     assert_eq!(&bytes[28..45], b"Unknown Attribute");
-    assert_eq!(ErrorCode::default_reason(ErrorCode::ROLE_CONFLICT), "Role Conflict");
+    assert_eq!(
+        ErrorCode::default_reason(ErrorCode::ROLE_CONFLICT),
+        "Role Conflict"
+    );
     assert_eq!(ErrorCode::default_reason(499), "Error");
 }
 
 #[test]
 fn unknown_attributes_round_trip() {
-    for types in [&[][..], &[0x7777], &[0x7777, 0x0030], &[0x7777, 0x0030, 0x0031]] {
+    for types in [
+        &[][..],
+        &[0x7777],
+        &[0x7777, 0x0030],
+        &[0x7777, 0x0030, 0x0031],
+    ] {
         let bytes = write_one(&UnknownAttributes::new(types));
         check_framing(&bytes, types.len() * 2);
         let decoded: UnknownAttributes<'_> = decode_only(&bytes);
@@ -228,7 +295,12 @@ fn turn_attributes_round_trip() {
     }
     let bytes = assert_round_trip!(EvenPort, EvenPort { reserve_next: true });
     assert_eq!(bytes[24..], [0x80, 0, 0, 0]);
-    assert_round_trip!(EvenPort, EvenPort { reserve_next: false });
+    assert_round_trip!(
+        EvenPort,
+        EvenPort {
+            reserve_next: false
+        }
+    );
     let bytes = assert_round_trip!(RequestedTransport, RequestedTransport::UDP);
     assert_eq!(bytes[24..], [17, 0, 0, 0]);
     assert_round_trip!(RequestedTransport, RequestedTransport::TCP);
@@ -295,26 +367,53 @@ fn all_attributes_in_one_message() {
     w.add(&Priority(9)).unwrap();
     w.add(&IceControlling(10)).unwrap();
     w.add(&UseCandidate).unwrap();
-    w.add(&Icmp { icmp_type: 1, code: 2, error_data: 3 }).unwrap();
+    w.add(&Icmp {
+        icmp_type: 1,
+        code: 2,
+        error_data: 3,
+    })
+    .unwrap();
     w.add_raw(AttributeType::new(0xC0DE), b"raw").unwrap();
     let bytes = w.finish().to_vec();
     let msg = Message::parse(&bytes).unwrap();
     assert_eq!(msg.message_type(), MessageType::BINDING_ERROR);
     assert_eq!(msg.attributes().count(), 17);
     assert_eq!(msg.attribute::<Software>(), Ok(Some(Software("abcde"))));
-    assert_eq!(msg.attribute::<MappedAddress>(), Ok(Some(MappedAddress(v6))));
+    assert_eq!(
+        msg.attribute::<MappedAddress>(),
+        Ok(Some(MappedAddress(v6)))
+    );
     assert_eq!(msg.attribute::<Data>(), Ok(Some(Data(b"x"))));
-    assert_eq!(msg.attribute::<XorMappedAddress>(), Ok(Some(XorMappedAddress(v6))));
+    assert_eq!(
+        msg.attribute::<XorMappedAddress>(),
+        Ok(Some(XorMappedAddress(v6)))
+    );
     assert_eq!(msg.attribute::<Username>(), Ok(Some(Username("u"))));
-    assert_eq!(msg.attribute::<ErrorCode>(), Ok(Some(ErrorCode::with_default_reason(420))));
+    assert_eq!(
+        msg.attribute::<ErrorCode>(),
+        Ok(Some(ErrorCode::with_default_reason(420)))
+    );
     assert_eq!(msg.attribute::<Realm>(), Ok(Some(Realm("re"))));
     assert_eq!(msg.attribute::<Nonce>(), Ok(Some(Nonce("non"))));
     assert_eq!(msg.attribute::<Userhash>(), Ok(Some(Userhash(&hash))));
-    assert_eq!(msg.attribute::<EvenPort>(), Ok(Some(EvenPort { reserve_next: true })));
+    assert_eq!(
+        msg.attribute::<EvenPort>(),
+        Ok(Some(EvenPort { reserve_next: true }))
+    );
     assert_eq!(msg.attribute::<Priority>(), Ok(Some(Priority(9))));
-    assert_eq!(msg.attribute::<IceControlling>(), Ok(Some(IceControlling(10))));
+    assert_eq!(
+        msg.attribute::<IceControlling>(),
+        Ok(Some(IceControlling(10)))
+    );
     assert_eq!(msg.attribute::<UseCandidate>(), Ok(Some(UseCandidate)));
-    assert_eq!(msg.attribute::<Icmp>(), Ok(Some(Icmp { icmp_type: 1, code: 2, error_data: 3 })));
+    assert_eq!(
+        msg.attribute::<Icmp>(),
+        Ok(Some(Icmp {
+            icmp_type: 1,
+            code: 2,
+            error_data: 3
+        }))
+    );
     let raw = msg.raw_attribute(AttributeType::new(0xC0DE)).unwrap();
     assert_eq!(raw.value(), b"raw");
     assert_eq!(msg.attribute::<IceControlled>(), Ok(None));
@@ -322,7 +421,13 @@ fn all_attributes_in_one_message() {
 
 /// The expected HMACs, computed with the `hmac` crate directly over the message prefix with
 /// the length field adjusted as RFC 8489 §14.5/§14.6 say, independently of the writer.
-fn independent_hmac(bytes: &[u8], attr_at: usize, value_len: usize, key: &[u8], sha256: bool) -> Vec<u8> {
+fn independent_hmac(
+    bytes: &[u8],
+    attr_at: usize,
+    value_len: usize,
+    key: &[u8],
+    sha256: bool,
+) -> Vec<u8> {
     let mut covered = bytes[..attr_at].to_vec();
     let length = u16::try_from(attr_at + 4 + value_len - HEADER_LEN).unwrap();
     covered[2..4].copy_from_slice(&length.to_be_bytes());
@@ -352,22 +457,40 @@ fn both_integrities_and_fingerprint_together() {
     let msg = Message::parse(&bytes).unwrap();
     assert_eq!(msg.check_fingerprint(), Ok(()));
     assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha256));
-    assert_eq!(msg.check_integrity_with(&key, IntegrityAlgorithm::Sha1), Ok(()));
-    assert_eq!(msg.check_integrity_with(&key, IntegrityAlgorithm::Sha256), Ok(()));
+    assert_eq!(
+        msg.check_integrity_with(&key, IntegrityAlgorithm::Sha1),
+        Ok(())
+    );
+    assert_eq!(
+        msg.check_integrity_with(&key, IntegrityAlgorithm::Sha256),
+        Ok(())
+    );
     assert!(msg.has_integrity() && msg.has_fingerprint());
 
     // Layout: header, USERNAME (16), PRIORITY (8), MI (24), MI-SHA256 (36), FINGERPRINT (8).
     let (mi_at, mi256_at) = (HEADER_LEN + 24, HEADER_LEN + 48);
     let mi = msg.attribute::<MessageIntegrity>().unwrap().unwrap();
-    assert_eq!(mi.0[..], independent_hmac(&bytes, mi_at, 20, password.as_bytes(), false));
+    assert_eq!(
+        mi.0[..],
+        independent_hmac(&bytes, mi_at, 20, password.as_bytes(), false)
+    );
     let mi256 = msg.attribute::<MessageIntegritySha256>().unwrap().unwrap();
-    assert_eq!(mi256.0, independent_hmac(&bytes, mi256_at, 32, password.as_bytes(), true));
+    assert_eq!(
+        mi256.0,
+        independent_hmac(&bytes, mi256_at, 32, password.as_bytes(), true)
+    );
     let mut resealed = bytes.clone();
     super::refingerprint(&mut resealed);
-    assert_eq!(resealed, bytes, "the writer's FINGERPRINT is CRC-32 ^ 0x5354554e");
+    assert_eq!(
+        resealed, bytes,
+        "the writer's FINGERPRINT is CRC-32 ^ 0x5354554e"
+    );
 
     let wrong = IntegrityKey::short_term("another-password").unwrap();
-    assert_eq!(msg.check_integrity(&wrong), Err(IntegrityError::IntegrityMismatch));
+    assert_eq!(
+        msg.check_integrity(&wrong),
+        Err(IntegrityError::IntegrityMismatch)
+    );
     assert_eq!(
         msg.check_integrity_with(&wrong, IntegrityAlgorithm::Sha1),
         Err(IntegrityError::IntegrityMismatch)
@@ -380,15 +503,18 @@ fn truncated_sha256_integrity() {
     let key = IntegrityKey::short_term(password).unwrap();
     for len in [16, 20, 24, 28, 32] {
         let mut buf = Vec::new();
-        let mut w =
-            MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId(TXID));
+        let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_REQUEST, TransactionId(TXID));
         w.add(&Username("abcde")).unwrap();
         w.add_message_integrity_sha256_truncated(&key, len).unwrap();
         w.add_fingerprint().unwrap();
         let mut bytes = w.finish().to_vec();
         let msg = Message::parse(&bytes).unwrap();
         assert_eq!(msg.check_fingerprint(), Ok(()), "{len}");
-        assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha256), "{len}");
+        assert_eq!(
+            msg.check_integrity(&key),
+            Ok(IntegrityAlgorithm::Sha256),
+            "{len}"
+        );
         assert_eq!(
             msg.check_integrity_with(&key, IntegrityAlgorithm::Sha1),
             Err(IntegrityError::MissingAlgorithm)
@@ -396,13 +522,20 @@ fn truncated_sha256_integrity() {
         let mac = msg.attribute::<MessageIntegritySha256>().unwrap().unwrap();
         assert_eq!(mac.0.len(), len);
         // The HMAC is computed with the length field counting the truncated attribute.
-        assert_eq!(mac.0, independent_hmac(&bytes, HEADER_LEN + 12, len, password.as_bytes(), true));
+        assert_eq!(
+            mac.0,
+            independent_hmac(&bytes, HEADER_LEN + 12, len, password.as_bytes(), true)
+        );
 
         let last = HEADER_LEN + 12 + 4 + len - 1;
         bytes[last] ^= 1;
         super::refingerprint(&mut bytes);
         let msg = Message::parse(&bytes).unwrap();
-        assert_eq!(msg.check_integrity(&key), Err(IntegrityError::IntegrityMismatch), "{len}");
+        assert_eq!(
+            msg.check_integrity(&key),
+            Err(IntegrityError::IntegrityMismatch),
+            "{len}"
+        );
     }
 }
 
@@ -421,7 +554,10 @@ fn long_term_keys_verify_their_own_messages() {
         };
         let msg = Message::parse(&bytes).unwrap();
         assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
-        assert_eq!(msg.check_integrity(&other), Err(IntegrityError::IntegrityMismatch));
+        assert_eq!(
+            msg.check_integrity(&other),
+            Err(IntegrityError::IntegrityMismatch)
+        );
     }
     assert_eq!(
         IntegrityKey::long_term("user", "realm", "pass", PasswordAlgorithmId(3)).map(|_| ()),
@@ -462,7 +598,9 @@ fn writer_refuses_attributes_after_integrity() {
     let len = w.len();
     assert_eq!(
         w.add(&Priority(1)),
-        Err(StunWriteError::AfterIntegrity { attr: AttributeType::PRIORITY })
+        Err(StunWriteError::AfterIntegrity {
+            attr: AttributeType::PRIORITY
+        })
     );
     assert_eq!(
         w.add_message_integrity(&key),
@@ -474,7 +612,9 @@ fn writer_refuses_attributes_after_integrity() {
     w.add_message_integrity_sha256(&key).unwrap();
     assert_eq!(
         w.add(&Software("late")),
-        Err(StunWriteError::AfterIntegrity { attr: AttributeType::SOFTWARE })
+        Err(StunWriteError::AfterIntegrity {
+            attr: AttributeType::SOFTWARE
+        })
     );
     assert_eq!(
         w.add_message_integrity(&key),
@@ -504,7 +644,9 @@ fn writer_refuses_attributes_after_integrity() {
     );
     assert_eq!(
         w.add_raw(AttributeType::new(0xC001), b""),
-        Err(StunWriteError::AfterIntegrity { attr: AttributeType::new(0xC001) })
+        Err(StunWriteError::AfterIntegrity {
+            attr: AttributeType::new(0xC001)
+        })
     );
 }
 
@@ -517,7 +659,9 @@ fn writer_refuses_attributes_after_fingerprint() {
     let len = w.len();
     assert_eq!(
         w.add(&Software("late")),
-        Err(StunWriteError::AfterFingerprint { attr: AttributeType::SOFTWARE })
+        Err(StunWriteError::AfterFingerprint {
+            attr: AttributeType::SOFTWARE
+        })
     );
     assert_eq!(
         w.add_message_integrity(&key),
@@ -533,7 +677,9 @@ fn writer_refuses_attributes_after_fingerprint() {
     );
     assert_eq!(
         w.add_fingerprint(),
-        Err(StunWriteError::AfterFingerprint { attr: AttributeType::FINGERPRINT })
+        Err(StunWriteError::AfterFingerprint {
+            attr: AttributeType::FINGERPRINT
+        })
     );
     assert_eq!(w.len(), len);
     let bytes = w.finish().to_vec();
@@ -577,7 +723,10 @@ fn writer_refuses_values_too_long() {
     );
     let reason = "x".repeat(764);
     assert_eq!(
-        w.add(&ErrorCode { code: 400, reason: &reason }),
+        w.add(&ErrorCode {
+            code: 400,
+            reason: &reason
+        }),
         Err(StunWriteError::ValueTooLong {
             attr: AttributeType::ERROR_CODE,
             len: 768,
@@ -607,7 +756,10 @@ fn writer_refuses_message_too_long() {
     assert_eq!(w.add(&Lifetime(1)), Err(StunWriteError::MessageTooLong));
     assert_eq!(w.add_fingerprint(), Err(StunWriteError::MessageTooLong));
     let key = IntegrityKey::short_term("pw").unwrap();
-    assert_eq!(w.add_message_integrity(&key), Err(StunWriteError::MessageTooLong));
+    assert_eq!(
+        w.add_message_integrity(&key),
+        Err(StunWriteError::MessageTooLong)
+    );
     assert_eq!(w.len(), HEADER_LEN + 65_532);
     let bytes = w.finish().to_vec();
     let msg = Message::parse(&bytes).expect("the largest message parses");
@@ -664,8 +816,14 @@ fn message_type_wire_values() {
     assert_eq!(MessageType::BINDING_SUCCESS.to_u16(), 0x0101);
     assert_eq!(MessageType::BINDING_ERROR.to_u16(), 0x0111);
     assert_eq!(MessageType::BINDING_INDICATION.to_u16(), 0x0011);
-    assert_eq!(MessageType::BINDING_REQUEST.success(), MessageType::BINDING_SUCCESS);
-    assert_eq!(MessageType::BINDING_REQUEST.error(), MessageType::BINDING_ERROR);
+    assert_eq!(
+        MessageType::BINDING_REQUEST.success(),
+        MessageType::BINDING_SUCCESS
+    );
+    assert_eq!(
+        MessageType::BINDING_REQUEST.error(),
+        MessageType::BINDING_ERROR
+    );
     assert!(MessageClass::Success.is_response() && MessageClass::Error.is_response());
     assert!(!MessageClass::Request.is_response() && !MessageClass::Indication.is_response());
 }

@@ -9,13 +9,13 @@ use std::net::SocketAddr;
 use std::ops::Range;
 
 use crate::stun::attr::{
-    AttributeType, Fingerprint, IceControlled, MessageIntegrity, MessageIntegritySha256,
-    Nonce, PasswordAlgorithm, PasswordAlgorithmId, Priority, Realm, Software, Userhash,
-    Username, XorMappedAddress,
+    AttributeType, Fingerprint, IceControlled, MessageIntegrity, MessageIntegritySha256, Nonce,
+    PasswordAlgorithm, PasswordAlgorithmId, Priority, Realm, Software, Userhash, Username,
+    XorMappedAddress,
 };
 use crate::stun::{
     CredentialError, IntegrityAlgorithm, IntegrityError, IntegrityKey, Message, MessageType,
-    MessageWriter, StunParseError, TransactionId, userhash,
+    MessageWriter, StunParseError, TransactionId, opaque_string, userhash,
 };
 
 use super::{hex, refingerprint, set_length};
@@ -94,11 +94,13 @@ pub(super) const LONG_TERM_PASSWORD_PREPARED: &str = "TheMatrIX";
 const LONG_TERM_PASSWORD_RAW: &str = "The\u{AD}M\u{AA}tr\u{2168}";
 
 /// The transaction id of RFC 5769 §2.1-§2.3.
-const RFC5769_SHORT_TERM_TXID: [u8; 12] =
-    [0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae];
+const RFC5769_SHORT_TERM_TXID: [u8; 12] = [
+    0xb7, 0xe7, 0xa7, 0x01, 0xbc, 0x34, 0xd6, 0x86, 0xfa, 0x87, 0xdf, 0xae,
+];
 /// The transaction id of RFC 5769 §2.4 and RFC 8489 B.1.
-const RFC5769_LONG_TERM_TXID: [u8; 12] =
-    [0x78, 0xad, 0x34, 0x33, 0xc6, 0xad, 0x72, 0xc0, 0x29, 0xda, 0x41, 0x2e];
+const RFC5769_LONG_TERM_TXID: [u8; 12] = [
+    0x78, 0xad, 0x34, 0x33, 0xc6, 0xad, 0x72, 0xc0, 0x29, 0xda, 0x41, 0x2e,
+];
 
 /// One vector with what verifies it.
 pub(super) struct Vector {
@@ -137,8 +139,16 @@ pub(super) fn all_vectors() -> Vec<Vector> {
     };
     vec![
         short("RFC 5769 §2.1", RFC5769_REQUEST, AttributeType::SOFTWARE),
-        short("RFC 5769 §2.2", RFC5769_IPV4_RESPONSE, AttributeType::SOFTWARE),
-        short("RFC 5769 §2.3", RFC5769_IPV6_RESPONSE, AttributeType::SOFTWARE),
+        short(
+            "RFC 5769 §2.2",
+            RFC5769_IPV4_RESPONSE,
+            AttributeType::SOFTWARE,
+        ),
+        short(
+            "RFC 5769 §2.3",
+            RFC5769_IPV6_RESPONSE,
+            AttributeType::SOFTWARE,
+        ),
         Vector {
             name: "RFC 5769 §2.4",
             bytes: hex(RFC5769_LONG_TERM_REQUEST),
@@ -207,7 +217,10 @@ fn rfc5769_sample_request() {
             AttributeType::FINGERPRINT,
         ]
     );
-    assert_eq!(msg.attribute::<Software>(), Ok(Some(Software("STUN test client"))));
+    assert_eq!(
+        msg.attribute::<Software>(),
+        Ok(Some(Software("STUN test client")))
+    );
     assert_eq!(msg.attribute::<Priority>(), Ok(Some(Priority(0x6e00_01ff))));
     assert_eq!(
         msg.attribute::<IceControlled>(),
@@ -215,18 +228,30 @@ fn rfc5769_sample_request() {
     );
     // The space padding after "evtj:h6vY" is not part of the value.
     assert_eq!(msg.attribute::<Username>(), Ok(Some(Username("evtj:h6vY"))));
-    assert_eq!(msg.attribute::<Fingerprint>(), Ok(Some(Fingerprint(0xe57a_3bcf))));
+    assert_eq!(
+        msg.attribute::<Fingerprint>(),
+        Ok(Some(Fingerprint(0xe57a_3bcf)))
+    );
     let mi = msg.attribute::<MessageIntegrity>().unwrap().unwrap();
-    assert_eq!(mi.0[..], bytes[value_range(&bytes, AttributeType::MESSAGE_INTEGRITY)]);
+    assert_eq!(
+        mi.0[..],
+        bytes[value_range(&bytes, AttributeType::MESSAGE_INTEGRITY)]
+    );
 
     assert_eq!(msg.check_fingerprint(), Ok(()));
-    assert_eq!(msg.check_integrity(&short_term_key()), Ok(IntegrityAlgorithm::Sha1));
+    assert_eq!(
+        msg.check_integrity(&short_term_key()),
+        Ok(IntegrityAlgorithm::Sha1)
+    );
     assert_eq!(
         msg.check_integrity_with(&short_term_key(), IntegrityAlgorithm::Sha256),
         Err(IntegrityError::MissingAlgorithm)
     );
     let wrong = IntegrityKey::short_term("VOkJxbRl1RmTxUk/WvJxBT").unwrap();
-    assert_eq!(msg.check_integrity(&wrong), Err(IntegrityError::IntegrityMismatch));
+    assert_eq!(
+        msg.check_integrity(&wrong),
+        Err(IntegrityError::IntegrityMismatch)
+    );
 }
 
 #[test]
@@ -245,12 +270,24 @@ fn rfc5769_sample_ipv4_response() {
             AttributeType::FINGERPRINT,
         ]
     );
-    assert_eq!(msg.attribute::<Software>(), Ok(Some(Software("test vector"))));
+    assert_eq!(
+        msg.attribute::<Software>(),
+        Ok(Some(Software("test vector")))
+    );
     let mapped: SocketAddr = "192.0.2.1:32853".parse().unwrap();
-    assert_eq!(msg.attribute::<XorMappedAddress>(), Ok(Some(XorMappedAddress(mapped))));
-    assert_eq!(msg.attribute::<Fingerprint>(), Ok(Some(Fingerprint(0xc07d_4c96))));
+    assert_eq!(
+        msg.attribute::<XorMappedAddress>(),
+        Ok(Some(XorMappedAddress(mapped)))
+    );
+    assert_eq!(
+        msg.attribute::<Fingerprint>(),
+        Ok(Some(Fingerprint(0xc07d_4c96)))
+    );
     assert_eq!(msg.check_fingerprint(), Ok(()));
-    assert_eq!(msg.check_integrity(&short_term_key()), Ok(IntegrityAlgorithm::Sha1));
+    assert_eq!(
+        msg.check_integrity(&short_term_key()),
+        Ok(IntegrityAlgorithm::Sha1)
+    );
 }
 
 #[test]
@@ -259,12 +296,26 @@ fn rfc5769_sample_ipv6_response() {
     assert_eq!(bytes.len(), 92);
     let msg = Message::parse(&bytes).expect("the §2.3 response parses");
     assert_eq!(msg.message_type(), MessageType::BINDING_SUCCESS);
-    assert_eq!(msg.attribute::<Software>(), Ok(Some(Software("test vector"))));
-    let mapped: SocketAddr = "[2001:db8:1234:5678:11:2233:4455:6677]:32853".parse().unwrap();
-    assert_eq!(msg.attribute::<XorMappedAddress>(), Ok(Some(XorMappedAddress(mapped))));
-    assert_eq!(msg.attribute::<Fingerprint>(), Ok(Some(Fingerprint(0xc8fb_0b4c))));
+    assert_eq!(
+        msg.attribute::<Software>(),
+        Ok(Some(Software("test vector")))
+    );
+    let mapped: SocketAddr = "[2001:db8:1234:5678:11:2233:4455:6677]:32853"
+        .parse()
+        .unwrap();
+    assert_eq!(
+        msg.attribute::<XorMappedAddress>(),
+        Ok(Some(XorMappedAddress(mapped)))
+    );
+    assert_eq!(
+        msg.attribute::<Fingerprint>(),
+        Ok(Some(Fingerprint(0xc8fb_0b4c)))
+    );
     assert_eq!(msg.check_fingerprint(), Ok(()));
-    assert_eq!(msg.check_integrity(&short_term_key()), Ok(IntegrityAlgorithm::Sha1));
+    assert_eq!(
+        msg.check_integrity(&short_term_key()),
+        Ok(IntegrityAlgorithm::Sha1)
+    );
 }
 
 #[test]
@@ -283,15 +334,27 @@ fn rfc5769_sample_long_term_request() {
             AttributeType::MESSAGE_INTEGRITY,
         ]
     );
-    assert_eq!(msg.attribute::<Username>(), Ok(Some(Username(LONG_TERM_USERNAME))));
-    assert_eq!(msg.attribute::<Nonce>(), Ok(Some(Nonce("f//499k954d6OL34oL9FSTvy64sA"))));
+    assert_eq!(
+        msg.attribute::<Username>(),
+        Ok(Some(Username(LONG_TERM_USERNAME)))
+    );
+    assert_eq!(
+        msg.attribute::<Nonce>(),
+        Ok(Some(Nonce("f//499k954d6OL34oL9FSTvy64sA")))
+    );
     assert_eq!(msg.attribute::<Realm>(), Ok(Some(Realm(LONG_TERM_REALM))));
-    assert_eq!(msg.check_fingerprint(), Err(IntegrityError::MissingFingerprint));
+    assert_eq!(
+        msg.check_fingerprint(),
+        Err(IntegrityError::MissingFingerprint)
+    );
     let key = long_term_key(PasswordAlgorithmId::MD5);
     assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha1));
     // The same credentials under the SHA-256 key do not verify an MD5-keyed HMAC.
     let sha256 = long_term_key(PasswordAlgorithmId::SHA256);
-    assert_eq!(msg.check_integrity(&sha256), Err(IntegrityError::IntegrityMismatch));
+    assert_eq!(
+        msg.check_integrity(&sha256),
+        Err(IntegrityError::IntegrityMismatch)
+    );
 }
 
 /// Erratum in both RFCs' descriptions of the long-term vectors: the password
@@ -319,6 +382,33 @@ fn raw_long_term_password_is_not_an_opaque_string() {
         IntegrityKey::short_term(LONG_TERM_PASSWORD_RAW).map(|_| ()),
         Err(CredentialError::NotOpaqueString { field: "password" })
     );
+    // Without the soft hyphen, OpaqueString accepts the password but leaves U+00AA and
+    // U+2168 alone, so it still is not "TheMatrIX" and the key does not verify the vector.
+    let no_hyphen = "TheM\u{AA}tr\u{2168}";
+    let prepared = opaque_string(no_hyphen, "password").expect("allowed by OpaqueString");
+    assert_eq!(prepared, no_hyphen);
+    let key = IntegrityKey::long_term(
+        LONG_TERM_USERNAME,
+        LONG_TERM_REALM,
+        no_hyphen,
+        PasswordAlgorithmId::MD5,
+    )
+    .unwrap();
+    let bytes = hex(RFC5769_LONG_TERM_REQUEST);
+    let msg = Message::parse(&bytes).unwrap();
+    assert_eq!(
+        msg.check_integrity(&key),
+        Err(IntegrityError::IntegrityMismatch)
+    );
+    // The user name and realm are unchanged by OpaqueString.
+    assert_eq!(
+        opaque_string(LONG_TERM_USERNAME, "username").unwrap(),
+        LONG_TERM_USERNAME
+    );
+    assert_eq!(
+        opaque_string(LONG_TERM_REALM, "realm").unwrap(),
+        LONG_TERM_REALM
+    );
 }
 
 #[test]
@@ -339,7 +429,10 @@ fn rfc8489_b1_sha256_with_userhash() {
         ]
     );
     let expected_hash = userhash(LONG_TERM_USERNAME, LONG_TERM_REALM).unwrap();
-    assert_eq!(msg.attribute::<Userhash>(), Ok(Some(Userhash(&expected_hash))));
+    assert_eq!(
+        msg.attribute::<Userhash>(),
+        Ok(Some(Userhash(&expected_hash)))
+    );
     assert_eq!(
         msg.attribute::<Nonce>(),
         Ok(Some(Nonce("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA")))
@@ -356,7 +449,10 @@ fn rfc8489_b1_sha256_with_userhash() {
     let mac = msg.attribute::<MessageIntegritySha256>().unwrap().unwrap();
     assert_eq!(mac.0.len(), 32);
 
-    assert_eq!(msg.check_fingerprint(), Err(IntegrityError::MissingFingerprint));
+    assert_eq!(
+        msg.check_fingerprint(),
+        Err(IntegrityError::MissingFingerprint)
+    );
     let key = long_term_key(PasswordAlgorithmId::SHA256);
     assert_eq!(msg.check_integrity(&key), Ok(IntegrityAlgorithm::Sha256));
     assert_eq!(
@@ -364,7 +460,10 @@ fn rfc8489_b1_sha256_with_userhash() {
         Err(IntegrityError::MissingAlgorithm)
     );
     let md5 = long_term_key(PasswordAlgorithmId::MD5);
-    assert_eq!(msg.check_integrity(&md5), Err(IntegrityError::IntegrityMismatch));
+    assert_eq!(
+        msg.check_integrity(&md5),
+        Err(IntegrityError::IntegrityMismatch)
+    );
 }
 
 /// RFC 8489 B.1 as printed (before erratum 6268) is not a valid message: its length field
@@ -415,7 +514,8 @@ fn writer_reproduces_long_term_vectors() {
         TransactionId(RFC5769_LONG_TERM_TXID),
     );
     w.add(&Userhash(&hash)).unwrap();
-    w.add(&Nonce("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA")).unwrap();
+    w.add(&Nonce("obMatJos2AAACf//499k954d6OL34oL9FSTvy64sA"))
+        .unwrap();
     w.add(&Realm(LONG_TERM_REALM)).unwrap();
     w.add(&PasswordAlgorithm {
         algorithm: PasswordAlgorithmId::SHA256,
@@ -434,7 +534,10 @@ fn writer_reproduces_long_term_vectors() {
 fn writer_reproduces_short_term_vectors_up_to_padding() {
     for (text, mapped) in [
         (RFC5769_IPV4_RESPONSE, "192.0.2.1:32853"),
-        (RFC5769_IPV6_RESPONSE, "[2001:db8:1234:5678:11:2233:4455:6677]:32853"),
+        (
+            RFC5769_IPV6_RESPONSE,
+            "[2001:db8:1234:5678:11:2233:4455:6677]:32853",
+        ),
     ] {
         let want = hex(text);
         let mut buf = Vec::new();
@@ -451,7 +554,10 @@ fn writer_reproduces_short_term_vectors_up_to_padding() {
         assert_eq!(got.len(), want.len(), "{mapped}");
         let msg = Message::parse(&got).unwrap();
         assert_eq!(msg.check_fingerprint(), Ok(()));
-        assert_eq!(msg.check_integrity(&short_term_key()), Ok(IntegrityAlgorithm::Sha1));
+        assert_eq!(
+            msg.check_integrity(&short_term_key()),
+            Ok(IntegrityAlgorithm::Sha1)
+        );
         // The SOFTWARE padding byte: zero from the writer, a space in the RFC.
         assert_eq!(got[35], 0);
         got[35] = 0x20;
@@ -539,7 +645,12 @@ fn flipped_covered_value_fails_fingerprint_and_integrity() {
             } else {
                 Err(IntegrityError::MissingFingerprint)
             };
-            assert_eq!(msg.check_fingerprint(), fingerprint, "{} byte {at}", vector.name);
+            assert_eq!(
+                msg.check_fingerprint(),
+                fingerprint,
+                "{} byte {at}",
+                vector.name
+            );
             assert_eq!(
                 msg.check_integrity(&vector.key),
                 Err(IntegrityError::IntegrityMismatch),
@@ -558,9 +669,17 @@ fn flipped_fingerprint_value_is_fingerprint_mismatch() {
             let mut bytes = vector.bytes.clone();
             bytes[at] ^= 0x80;
             let msg = Message::parse(&bytes).unwrap();
-            assert_eq!(msg.check_fingerprint(), Err(IntegrityError::FingerprintMismatch));
+            assert_eq!(
+                msg.check_fingerprint(),
+                Err(IntegrityError::FingerprintMismatch)
+            );
             // FINGERPRINT follows MESSAGE-INTEGRITY, which does not cover it.
-            assert_eq!(msg.check_integrity(&vector.key), Ok(vector.algorithm), "{}", vector.name);
+            assert_eq!(
+                msg.check_integrity(&vector.key),
+                Ok(vector.algorithm),
+                "{}",
+                vector.name
+            );
         }
     }
 }
@@ -625,6 +744,12 @@ fn space_padding_in_vectors_is_accepted_and_covered() {
     zeroed[username.end..username.end + 3].fill(0);
     let msg = Message::parse(&zeroed).unwrap();
     assert_eq!(msg.attribute::<Username>(), Ok(Some(Username("evtj:h6vY"))));
-    assert_eq!(msg.check_fingerprint(), Err(IntegrityError::FingerprintMismatch));
-    assert_eq!(msg.check_integrity(&short_term_key()), Err(IntegrityError::IntegrityMismatch));
+    assert_eq!(
+        msg.check_fingerprint(),
+        Err(IntegrityError::FingerprintMismatch)
+    );
+    assert_eq!(
+        msg.check_integrity(&short_term_key()),
+        Err(IntegrityError::IntegrityMismatch)
+    );
 }
