@@ -221,6 +221,7 @@ impl MessageHeader {
     ///
     /// This is what a server needs to answer a request whose body failed to parse (for
     /// instance with 420 after [`StunParseError::UnknownComprehensionRequired`]).
+    #[inline]
     pub fn parse(data: &[u8]) -> Result<MessageHeader, StunParseError> {
         let Some(header) = data.first_chunk::<HEADER_LEN>() else {
             return Err(StunParseError::TooShort { len: data.len() });
@@ -277,7 +278,7 @@ pub struct Message<'a> {
 }
 
 /// How many attributes [`Message`] indexes; messages with more are searched by walking.
-const INDEX_LEN: usize = 12;
+const INDEX_LEN: usize = 8;
 
 impl<'a> Message<'a> {
     /// Parses and validates one whole message. `data` must hold exactly one message, as a
@@ -288,6 +289,7 @@ impl<'a> Message<'a> {
     /// MESSAGE-INTEGRITY(-SHA256), FINGERPRINT last, and unknown comprehension-required
     /// attributes. It does not verify integrity or fingerprint values: see
     /// [`Message::check_fingerprint`] and [`Message::check_integrity`].
+    #[inline]
     pub fn parse(data: &'a [u8]) -> Result<Message<'a>, StunParseError> {
         let header = MessageHeader::parse(data)?;
         // RFC 8489 §5: the message length MUST contain the size of the message in bytes,
@@ -327,6 +329,7 @@ impl<'a> Message<'a> {
 
     /// Walks every attribute once, validating the framing, recording where the integrity
     /// and fingerprint attributes are, and indexing the first attributes.
+    #[inline]
     fn walk_attributes(&mut self) -> Result<(), StunParseError> {
         let data = self.data;
         let end = data.len();

@@ -184,7 +184,10 @@ impl<'b> MessageWriter<'b> {
         let mut attr = [0u8; 36];
         attr[..4].copy_from_slice(&attribute_header(ty, len));
         match algorithm {
-            IntegrityAlgorithm::Sha1 => attr[4..24].copy_from_slice(&key.hmac_sha1(&[covered])),
+            IntegrityAlgorithm::Sha1 => {
+                let length = u16::from_be_bytes([covered[2], covered[3]]);
+                attr[4..24].copy_from_slice(&key.hmac_sha1_with_length(covered, length))
+            }
             IntegrityAlgorithm::Sha256 => attr[4..36].copy_from_slice(&key.hmac_sha256(&[covered])),
         }
         self.buf.extend_from_slice(&attr[..4 + len]);

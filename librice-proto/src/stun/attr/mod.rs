@@ -41,6 +41,12 @@ macro_rules! attribute_types {
         impl AttributeType {
             $( $(#[$doc])* pub const $name: AttributeType = AttributeType($value); )*
 
+            /// True for the types this crate knows and so can process.
+            #[inline]
+            pub const fn is_known(self) -> bool {
+                matches!(self.0, $( $value )|*)
+            }
+
             /// The registered name of a type this crate knows, e.g. "XOR-MAPPED-ADDRESS".
             pub const fn name(self) -> Option<&'static str> {
                 match self.0 {
@@ -152,10 +158,6 @@ impl AttributeType {
         self.0 < 0x8000
     }
 
-    /// True for the types this crate knows and so can process.
-    pub const fn is_known(self) -> bool {
-        self.name().is_some()
-    }
 }
 
 impl fmt::Debug for AttributeType {
