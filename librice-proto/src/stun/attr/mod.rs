@@ -157,7 +157,6 @@ impl AttributeType {
     pub const fn is_comprehension_required(self) -> bool {
         self.0 < 0x8000
     }
-
 }
 
 impl fmt::Debug for AttributeType {
