@@ -150,14 +150,7 @@ fn run(options: &Options) -> Result<SocketAddr, String> {
             }
         }
         if let Some(TransactionEvent::TimedOut { .. }) = transactions.poll_event() {
-            let waited = match options.transport {
-                TransportType::Udp => {
-                    options.config.rto
-                        * (2u32.pow(options.config.max_requests - 1) - 1
-                            + options.config.last_wait_multiplier)
-                }
-                TransportType::Tcp => options.config.reliable_timeout,
-            };
+            let waited = options.config.transaction_timeout(options.transport);
             let detail = last_io_error
                 .map(|e| format!(" (last error: {e})"))
                 .unwrap_or_default();

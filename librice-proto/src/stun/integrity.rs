@@ -157,32 +157,12 @@ pub fn userhash(username: &str, realm: &str) -> Result<[u8; 32], CredentialError
     Ok(h.finalize().into())
 }
 
-/// The header of `data` with its length field set as if the message ended right after the
-/// attribute at `attr_offset` taking `attr_wire_len` bytes: what MESSAGE-INTEGRITY and
-/// FINGERPRINT are computed over (RFC 8489 §14.5, §14.7).
-fn adjusted_header(data: &[u8], attr_offset: usize, attr_wire_len: usize) -> [u8; HEADER_LEN] {
-    let mut header = [0u8; HEADER_LEN];
-    header.copy_from_slice(&data[..HEADER_LEN]);
-    let length = (attr_offset + attr_wire_len - HEADER_LEN) as u16;
-    header[2..4].copy_from_slice(&length.to_be_bytes());
-    header
-}
-
-/// The FINGERPRINT value of the message in `data` whose FINGERPRINT attribute starts at
-/// `offset`: CRC-32 of everything before it, with the length field covering it.
+/// The FINGERPRINT value of a parsed message whose FINGERPRINT attribute starts at
+/// `offset`: CRC-32 of everything before it. `Message::parse` guarantees FINGERPRINT is
+/// last, so the length field already covers it and the CRC runs over the bytes as they
+/// are, in one pass (RFC 8489 §14.7).
 fn fingerprint_value(data: &[u8], offset: usize) -> u32 {
-    let crc = if data.len() == offset + 8 {
-        // FINGERPRINT is last, as `Message::parse` ensures: the length field already
-        // covers it, so the CRC runs over the bytes as they are, in one pass.
-        crc32fast::hash(&data[..offset])
-    } else {
-        let header = adjusted_header(data, offset, 8);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(&header);
-        crc.update(&data[HEADER_LEN..offset]);
-        crc.finalize()
-    };
-    crc ^ FINGERPRINT_XOR
+    crc32fast::hash(&data[..offset]) ^ FINGERPRINT_XOR
 }
 
 /// Compares two byte strings of equal length without branching on their contents: every

@@ -39,6 +39,21 @@ pub struct RetransmitConfig {
     pub reliable_timeout: Duration,
 }
 
+impl RetransmitConfig {
+    /// How long a transaction over `transport` waits before it times out: Ti for reliable
+    /// transports, and for UDP the sum of the Rc - 1 doubling intervals plus Rm·RTO
+    /// (39.5 s with the defaults, RFC 8489 §6.2.1).
+    pub fn transaction_timeout(&self, transport: TransportType) -> Duration {
+        if transport.is_reliable() {
+            return self.reliable_timeout.min(MAX_RTO);
+        }
+        let doublings = (1u32 << self.max_requests.saturating_sub(1).min(20)) - 1;
+        self.rto
+            .saturating_mul(doublings.saturating_add(self.last_wait_multiplier))
+            .min(MAX_RTO)
+    }
+}
+
 impl Default for RetransmitConfig {
     fn default() -> Self {
         Self {

@@ -880,3 +880,27 @@ fn a_thousand_transactions_each_time_out_exactly_once() {
     }
     assert!(tx.is_empty());
 }
+
+#[test]
+fn transaction_timeout_matches_the_schedule() {
+    let config = RetransmitConfig::default();
+    assert_eq!(
+        config.transaction_timeout(TransportType::Udp),
+        Duration::from_millis(39_500)
+    );
+    assert_eq!(
+        config.transaction_timeout(TransportType::Tcp),
+        Duration::from_millis(39_500)
+    );
+    let custom = RetransmitConfig {
+        rto: Duration::from_millis(100),
+        max_requests: 3,
+        last_wait_multiplier: 4,
+        ..config
+    };
+    // Requests at 0, 100 and 300 ms, failure 400 ms after the last: 700 ms.
+    assert_eq!(
+        custom.transaction_timeout(TransportType::Udp),
+        Duration::from_millis(700)
+    );
+}
