@@ -23,6 +23,7 @@
 //! - DNS: servers are given as socket addresses.
 #![forbid(unsafe_code)]
 
+pub mod agent;
 pub mod candidate;
 pub mod stun;
 pub mod transmit;

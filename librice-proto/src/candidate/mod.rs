@@ -590,7 +590,7 @@ fn is_extension_value(text: &str) -> bool {
 }
 
 /// The address as SDP can carry it: IPv6 flow label and scope id cleared.
-fn sdp_address(address: SocketAddr) -> SocketAddr {
+pub(crate) fn sdp_address(address: SocketAddr) -> SocketAddr {
     match address {
         SocketAddr::V4(_) => address,
         SocketAddr::V6(v6) => SocketAddr::V6(SocketAddrV6::new(*v6.ip(), v6.port(), 0, 0)),

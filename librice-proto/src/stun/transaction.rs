@@ -266,6 +266,22 @@ impl<T> Transactions<T> {
         Some(p.context)
     }
 
+    /// Stops retransmitting transaction `id` but keeps it open: a response is still
+    /// matched until it times out when its next retransmission would have been due
+    /// (RFC 8445 §7.3.1.4 cancels checks this way). Returns false if `id` is not in flight.
+    pub fn stop_retransmitting(&mut self, id: &TransactionId) -> bool {
+        let max_requests = self.config.max_requests;
+        let Some(p) = self.pending.get_mut(id) else {
+            return false;
+        };
+        p.sent = p.sent.max(max_requests);
+        p.queued = false;
+        if !self.timers.contains(&(p.due, *id)) {
+            self.timers.insert((p.due, *id));
+        }
+        true
+    }
+
     /// The next request (or retransmission) to send.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>> {
         while let Some(id) = self.to_send.pop_front() {

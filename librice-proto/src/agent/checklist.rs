@@ -1,0 +1,538 @@
+//! Check lists: candidate pairs, their states, pruning, unfreezing, nomination and the
+//! component states that follow from them (RFC 8445 §6.1.2, §7.2.5.3, §8).
+
+use std::time::Instant;
+
+use super::{
+    Agent, AgentEvent, ComponentId, ComponentState, GatherPhase, RemoteCand, StreamId, StreamState,
+};
+use crate::TransportType;
+use crate::candidate::CandidateType;
+use crate::stun::TransactionId;
+
+/// A pair's index in its stream's pair store. Ids are never reused.
+pub(super) type PairId = usize;
+
+/// The state of a candidate pair (RFC 8445 §6.1.2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PairState {
+    /// Not checked yet, and not to be until another pair of its foundation succeeds or
+    /// the check list runs out of Waiting pairs.
+    Frozen = 0,
+    /// To be checked when its turn comes.
+    Waiting = 1,
+    /// A check is in flight.
+    InProgress = 2,
+    /// A check succeeded.
+    Succeeded = 3,
+    /// The check failed, or the pair is no longer needed.
+    Failed = 4,
+}
+
+/// A snapshot of one candidate pair, for statistics and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairInfo {
+    /// The component.
+    pub component: super::ComponentId,
+    /// The local candidate.
+    pub local: crate::candidate::Candidate,
+    /// The remote candidate.
+    pub remote: crate::candidate::Candidate,
+    /// The pair priority (RFC 8445 §6.1.2.3).
+    pub priority: u64,
+    /// The state.
+    pub state: PairState,
+    /// True for a pair in the check list; false for a valid pair built from a mapped
+    /// address (RFC 8445 §7.2.5.3.2).
+    pub in_checklist: bool,
+    /// True once a check produced this valid pair.
+    pub valid: bool,
+    /// True once nominated.
+    pub nominated: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Pair {
+    pub component: ComponentId,
+    pub local: usize,
+    pub remote: usize,
+    pub priority: u64,
+    pub state: PairState,
+    /// Checked pairs are in the check list; valid pairs made from a mapped address that
+    /// matches no checked pair are not (RFC 8445 §7.2.5.3.2).
+    pub in_checklist: bool,
+    /// Pruned (limit reached) or dropped after the component completed.
+    pub removed: bool,
+    pub valid: bool,
+    pub nominated: bool,
+    /// The valid pair a successful check of this pair produced.
+    pub valid_pair: Option<PairId>,
+    /// Controlled: USE-CANDIDATE arrived before the pair was valid (RFC 8445 §7.3.1.5).
+    pub nominate_on_success: bool,
+    /// Controlling: the next check carries USE-CANDIDATE.
+    pub use_candidate: bool,
+    pub in_triggered: bool,
+    pub txn: Option<TransactionId>,
+    pub foundation: u32,
+}
+
+/// Pair priority (RFC 8445 §6.1.2.3): 2^32·MIN(G,D) + 2·MAX(G,D) + (G>D ? 1 : 0), where G
+/// is the controlling agent's candidate priority and D the controlled agent's.
+pub(super) fn pair_priority(controlling: bool, local: u32, remote: u32) -> u64 {
+    let (g, d) = if controlling {
+        (u64::from(local), u64::from(remote))
+    } else {
+        (u64::from(remote), u64::from(local))
+    };
+    (g.min(d) << 32) + 2 * g.max(d) + u64::from(g > d)
+}
+
+impl StreamState {
+    pub(super) fn set_state(&mut self, pid: PairId, state: PairState) {
+        let pair = &mut self.pairs[pid];
+        if pair.in_checklist && !pair.removed {
+            self.counts[pair.state as usize] -= 1;
+            self.counts[state as usize] += 1;
+        }
+        pair.state = state;
+    }
+
+    fn insert_in_order(&mut self, pid: PairId) {
+        let priority = self.pairs[pid].priority;
+        let at = self
+            .order
+            .partition_point(|&other| self.pairs[other].priority >= priority);
+        self.order.insert(at, pid);
+    }
+
+    pub(super) fn resort(&mut self) {
+        let pairs = &self.pairs;
+        self.order
+            .sort_by(|&a, &b| pairs[b].priority.cmp(&pairs[a].priority).then(a.cmp(&b)));
+    }
+
+    /// Drops a pair from the check list (pruning).
+    fn remove_pair(&mut self, pid: PairId) {
+        let pair = &self.pairs[pid];
+        if pair.removed {
+            return;
+        }
+        self.counts[pair.state as usize] -= 1;
+        let key = (
+            self.local[pair.local].base,
+            self.remote[pair.remote].candidate.address(),
+        );
+        if self.by_tuple.get(&key) == Some(&pid) {
+            self.by_tuple.remove(&key);
+        }
+        self.order.retain(|&p| p != pid);
+        self.pairs[pid].removed = true;
+    }
+}
+
+impl Agent {
+    /// Interns a pair foundation (RFC 8445 §6.1.2.6: the local and remote foundations).
+    fn pair_foundation(&mut self, local: &str, remote: &str) -> u32 {
+        let next = u32::try_from(self.pair_foundations.len()).unwrap_or(u32::MAX);
+        *self
+            .pair_foundations
+            .entry((local.to_owned(), remote.to_owned()))
+            .or_insert(next)
+    }
+
+    /// Pairs local candidate `li` (a host candidate) with remote candidate `ri`, if they can
+    /// be paired and the pair is not redundant; returns the pair's id (RFC 8445 §6.1.2.2,
+    /// §6.1.2.4, §6.1.2.5).
+    pub(super) fn add_pair(&mut self, sid: StreamId, li: usize, ri: usize) -> Option<PairId> {
+        let controlling = self.controlling;
+        let max_pairs = self.config.max_pairs;
+        let s = &self.streams[sid];
+        let local = &s.local[li];
+        let remote = &s.remote[ri].candidate;
+        // RFC 8445 §6.1.2.2: same component, transport and address family. ICE-TCP pairs are
+        // not formed yet.
+        if local.candidate.component() != remote.component()
+            || local.transport != TransportType::Udp
+            || remote.transport_type() != TransportType::Udp
+            || local.base.is_ipv4() != remote.address().is_ipv4()
+        {
+            return None;
+        }
+        // RFC 8445 §6.1.2.4: a pair whose local candidate is reflexive is replaced by its base
+        // and so is redundant with the host pair; only host (and later relayed) candidates
+        // are paired. A pair with the same base and remote address as an existing one is
+        // redundant too: keep the higher priority one.
+        if local.candidate.candidate_type() != CandidateType::Host {
+            return None;
+        }
+        let key = (local.base, remote.address());
+        let priority = pair_priority(controlling, local.candidate.priority(), remote.priority());
+        if let Some(&existing) = s.by_tuple.get(&key) {
+            return Some(existing);
+        }
+        let component = remote.component();
+        let (lf, rf) = (
+            local.candidate.foundation().to_owned(),
+            remote.foundation().to_owned(),
+        );
+        // RFC 8445 §6.1.2.5: limit the check list; a new pair displaces the lowest-priority
+        // pair not yet checked if it beats it.
+        if s.order.len() >= max_pairs {
+            let victim = s.order.iter().rev().copied().find(|&p| {
+                matches!(s.pairs[p].state, PairState::Frozen | PairState::Waiting)
+                    && !s.pairs[p].in_triggered
+            });
+            match victim {
+                Some(v) if s.pairs[v].priority < priority => {
+                    self.streams[sid].remove_pair(v);
+                }
+                _ => {
+                    tracing::debug!(stream = sid, "check list full: pair dropped");
+                    return None;
+                }
+            }
+        }
+        let foundation = self.pair_foundation(&lf, &rf);
+        // RFC 8445 §6.1.2.6: in the first check list, the first pair of each foundation with
+        // the lowest component id starts Waiting; everything else starts Frozen. Later pairs
+        // of a foundation already unfrozen here start Waiting too (RFC 8838 §11).
+        let group = self.foundation_pairs.entry(foundation).or_default();
+        let s = &self.streams[sid];
+        let mut state = PairState::Frozen;
+        let active_here = group.iter().any(|&(gs, gp)| {
+            gs == sid && !s.pairs[gp].removed && s.pairs[gp].state != PairState::Frozen
+        });
+        let lower_component_here = group.iter().any(|&(gs, gp)| {
+            gs == sid && !s.pairs[gp].removed && s.pairs[gp].component < component
+        });
+        if sid == 0 && !lower_component_here || active_here {
+            state = PairState::Waiting;
+        }
+        let s = &mut self.streams[sid];
+        let pid = s.pairs.len();
+        s.pairs.push(Pair {
+            component,
+            local: li,
+            remote: ri,
+            priority,
+            state,
+            in_checklist: true,
+            removed: false,
+            valid: false,
+            nominated: false,
+            valid_pair: None,
+            nominate_on_success: false,
+            use_candidate: false,
+            in_triggered: false,
+            txn: None,
+            foundation,
+        });
+        s.counts[state as usize] += 1;
+        s.by_tuple.insert(key, pid);
+        s.insert_in_order(pid);
+        group.push((sid, pid));
+        Some(pid)
+    }
+
+    /// Adds a remote candidate to a stream (or updates the peer-reflexive one learnt at
+    /// the same address) and pairs it with the local host candidates.
+    pub(super) fn add_remote(&mut self, sid: StreamId, remote: RemoteCand) -> Option<usize> {
+        let s = &mut self.streams[sid];
+        let key = (remote.candidate.component(), remote.candidate.address());
+        if let Some(&ri) = s.remote_by_addr.get(&key) {
+            let old = &s.remote[ri].candidate;
+            if old.candidate_type() == CandidateType::PeerReflexive
+                && remote.candidate.candidate_type() != CandidateType::PeerReflexive
+            {
+                // The signalling caught up with a peer-reflexive candidate: keep its pairs
+                // and their states, and take the signalled description.
+                s.remote[ri] = remote;
+                self.recompute_priorities();
+            }
+            return Some(ri);
+        }
+        if s.remote.len() >= self.config.max_remote_candidates {
+            tracing::debug!(
+                stream = sid,
+                "remote candidate limit reached: candidate dropped"
+            );
+            return None;
+        }
+        let ri = s.remote.len();
+        s.remote.push(remote);
+        s.remote_by_addr.insert(key, ri);
+        for li in 0..self.streams[sid].local.len() {
+            self.add_pair(sid, li, ri);
+        }
+        Some(ri)
+    }
+
+    /// Recomputes every pair priority after a role change (RFC 8445 §7.2.5.1) or a
+    /// candidate update.
+    pub(super) fn recompute_priorities(&mut self) {
+        let controlling = self.controlling;
+        for s in &mut self.streams {
+            for i in 0..s.pairs.len() {
+                let p = &s.pairs[i];
+                let lp = s.local[p.local].candidate.priority();
+                let rp = s.remote[p.remote].candidate.priority();
+                s.pairs[i].priority = pair_priority(controlling, lp, rp);
+            }
+            s.resort();
+        }
+    }
+
+    /// RFC 8445 §7.2.5.3.3: a success unfreezes the pairs of its foundation in every check
+    /// list.
+    pub(super) fn unfreeze_foundation(&mut self, foundation: u32) {
+        let Some(group) = self.foundation_pairs.get(&foundation) else {
+            return;
+        };
+        for &(sid, pid) in group {
+            let s = &mut self.streams[sid];
+            if s.pairs[pid].state == PairState::Frozen && !s.pairs[pid].removed {
+                s.set_state(pid, PairState::Waiting);
+            }
+        }
+    }
+
+    /// RFC 8445 §6.1.4.2: with no Waiting pair, the highest-priority Frozen pair whose
+    /// foundation is not being checked in any check list becomes Waiting.
+    fn unfreeze_one(&mut self, sid: StreamId) -> Option<PairId> {
+        let s = &self.streams[sid];
+        let candidate = s.order.iter().copied().find(|&pid| {
+            let p = &s.pairs[pid];
+            p.state == PairState::Frozen
+                && !self.component_done(sid, p.component)
+                && !self.foundation_pairs.get(&p.foundation).is_some_and(|g| {
+                    g.iter().any(|&(gs, gp)| {
+                        matches!(
+                            self.streams[gs].pairs[gp].state,
+                            PairState::Waiting | PairState::InProgress
+                        ) && !self.streams[gs].pairs[gp].removed
+                    })
+                })
+        });
+        let candidate = candidate.or_else(|| {
+            // Every Frozen pair shares a foundation being checked: take the best anyway,
+            // so that a check list never stalls behind another's retransmissions.
+            s.order.iter().copied().find(|&pid| {
+                s.pairs[pid].state == PairState::Frozen
+                    && !self.component_done(sid, s.pairs[pid].component)
+            })
+        })?;
+        self.streams[sid].set_state(candidate, PairState::Waiting);
+        Some(candidate)
+    }
+
+    fn component_done(&self, sid: StreamId, component: ComponentId) -> bool {
+        self.comp(sid, component)
+            .is_some_and(|c| c.state != ComponentState::Connecting)
+    }
+
+    /// Picks the next pair to check in stream `sid` (RFC 8445 §6.1.4.2): the triggered
+    /// queue first, then the best Waiting pair, then one unfrozen pair.
+    pub(super) fn next_pair_to_check(&mut self, sid: StreamId) -> Option<PairId> {
+        self.streams[sid].remote_key.as_ref()?;
+        while let Some(pid) = self.streams[sid].triggered.pop_front() {
+            let p = &mut self.streams[sid].pairs[pid];
+            p.in_triggered = false;
+            if !p.removed && p.state == PairState::Waiting {
+                return Some(pid);
+            }
+        }
+        // Pairs of components that are done are not checked any more (RFC 8445 §8.1.2).
+        let s = &self.streams[sid];
+        let stale: Vec<PairId> = s
+            .order
+            .iter()
+            .copied()
+            .filter(|&pid| {
+                matches!(s.pairs[pid].state, PairState::Waiting | PairState::Frozen)
+                    && self.component_done(sid, s.pairs[pid].component)
+            })
+            .collect();
+        for pid in stale {
+            self.streams[sid].set_state(pid, PairState::Failed);
+        }
+        let s = &self.streams[sid];
+        if s.counts[PairState::Waiting as usize] > 0 {
+            let found = s.order.iter().copied().find(|&pid| {
+                s.pairs[pid].state == PairState::Waiting
+                    && !self.component_done(sid, s.pairs[pid].component)
+            });
+            if found.is_some() {
+                return found;
+            }
+        }
+        if s.counts[PairState::Frozen as usize] > 0 {
+            return self.unfreeze_one(sid);
+        }
+        None
+    }
+
+    /// Queues a triggered check (RFC 8445 §7.3.1.4).
+    pub(super) fn trigger(&mut self, sid: StreamId, pid: PairId) {
+        let s = &mut self.streams[sid];
+        if s.pairs[pid].removed {
+            return;
+        }
+        if s.pairs[pid].state != PairState::Waiting {
+            s.set_state(pid, PairState::Waiting);
+        }
+        if !s.pairs[pid].in_triggered {
+            s.pairs[pid].in_triggered = true;
+            s.triggered.push_back(pid);
+        }
+    }
+
+    /// Records a valid pair for a component, remembering when the first one appeared.
+    pub(super) fn note_valid(&mut self, now: Instant, sid: StreamId, component: ComponentId) {
+        if let Some(c) = self.streams[sid]
+            .components
+            .get_mut(usize::from(component) - 1)
+        {
+            c.first_valid_at.get_or_insert(now);
+        }
+    }
+
+    /// Controlling, regular nomination (RFC 8445 §8.1.1): once a component has a valid pair
+    /// and either no better pair is left to check or the nomination delay has passed,
+    /// nominate the best valid pair by checking it again with USE-CANDIDATE.
+    pub(super) fn run_nominations(&mut self, now: Instant) {
+        if !self.controlling {
+            return;
+        }
+        for sid in 0..self.streams.len() {
+            for ci in 0..self.streams[sid].components.len() {
+                let c = &self.streams[sid].components[ci];
+                let Some(first_valid) = c.first_valid_at else {
+                    continue;
+                };
+                if c.nominating.is_some() || c.state != ComponentState::Connecting {
+                    continue;
+                }
+                let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+                let s = &self.streams[sid];
+                // The best valid pair, and whether a better pair is still being checked.
+                let mut better_pending = false;
+                let mut best: Option<PairId> = None;
+                for &pid in &s.order {
+                    let p = &s.pairs[pid];
+                    if p.component != component {
+                        continue;
+                    }
+                    if let Some(v) = p.valid_pair.filter(|&v| s.pairs[v].valid) {
+                        best = Some(match best {
+                            Some(b) if s.pairs[b].priority >= s.pairs[v].priority => b,
+                            _ => v,
+                        });
+                        break;
+                    }
+                    if matches!(
+                        p.state,
+                        PairState::Frozen | PairState::Waiting | PairState::InProgress
+                    ) {
+                        better_pending = true;
+                    }
+                }
+                let Some(best) = best else { continue };
+                if better_pending && now < first_valid + self.config.nomination_delay {
+                    continue;
+                }
+                // Nominate through the checked pair that produced the valid pair.
+                let s = &self.streams[sid];
+                let checked = s
+                    .order
+                    .iter()
+                    .copied()
+                    .find(|&pid| s.pairs[pid].valid_pair == Some(best))
+                    .unwrap_or(best);
+                tracing::debug!(stream = sid, component, "nominating a pair");
+                let s = &mut self.streams[sid];
+                s.components[ci].nominating = Some(checked);
+                s.pairs[checked].use_candidate = true;
+                self.trigger(sid, checked);
+            }
+        }
+    }
+
+    /// Marks valid pair `valid` nominated and selects it if it beats the current selection.
+    pub(super) fn nominate(&mut self, now: Instant, sid: StreamId, valid: PairId) {
+        let s = &mut self.streams[sid];
+        s.pairs[valid].nominated = true;
+        let component = s.pairs[valid].component;
+        let ci = usize::from(component) - 1;
+        let current = s.components[ci].selected;
+        if current.is_some_and(|c| s.pairs[c].priority >= s.pairs[valid].priority) {
+            return;
+        }
+        s.components[ci].selected = Some(valid);
+        s.components[ci].last_sent = Some(now);
+        let pair = Box::new(self.describe_pair(&self.streams[sid], valid));
+        tracing::info!(stream = sid, component, local = %pair.local, remote = %pair.remote, "pair selected");
+        self.events.push_back(AgentEvent::SelectedPair {
+            stream: sid,
+            component,
+            pair,
+        });
+        self.set_component_state(sid, component, ComponentState::Connected);
+        // RFC 8445 §8.1.2: the component is done; its unchecked pairs are not checked.
+        let s = &mut self.streams[sid];
+        let leftovers: Vec<PairId> = s
+            .order
+            .iter()
+            .copied()
+            .filter(|&p| {
+                s.pairs[p].component == component
+                    && matches!(s.pairs[p].state, PairState::Frozen | PairState::Waiting)
+            })
+            .collect();
+        for p in leftovers {
+            s.set_state(p, PairState::Failed);
+        }
+    }
+
+    pub(super) fn set_component_state(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        state: ComponentState,
+    ) {
+        let c = &mut self.streams[sid].components[usize::from(component) - 1];
+        if c.state == state {
+            return;
+        }
+        c.state = state;
+        self.events.push_back(AgentEvent::ComponentStateChange {
+            stream: sid,
+            component,
+            state,
+        });
+    }
+
+    /// RFC 8445 §6.1.2.1, per component: once no more candidates can come on either side
+    /// and every pair of a component has failed without a valid pair, it has failed.
+    pub(super) fn check_failures(&mut self, sid: StreamId) {
+        let s = &self.streams[sid];
+        if !s.remote_eoc || s.gathering != GatherPhase::Complete {
+            return;
+        }
+        for ci in 0..s.components.len() {
+            let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+            let s = &self.streams[sid];
+            if s.components[ci].state != ComponentState::Connecting {
+                continue;
+            }
+            let alive = s.pairs.iter().any(|p| {
+                p.component == component
+                    && !p.removed
+                    && (p.valid || !matches!(p.state, PairState::Failed))
+            });
+            if !alive {
+                tracing::info!(stream = sid, component, "every pair failed");
+                self.set_component_state(sid, component, ComponentState::Failed);
+            }
+        }
+    }
+}

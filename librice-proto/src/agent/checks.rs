@@ -1,0 +1,676 @@
+//! Connectivity checks: sending them, answering the peer's, and handling the responses
+//! (RFC 8445 §7).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::checklist::{PairId, PairState};
+use super::{Agent, AgentEvent, ComponentId, LocalCand, RemoteCand, StreamId, Txn};
+use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
+use crate::stun::attr::{
+    AttributeType, ErrorCode, IceControlled, IceControlling, Priority, UseCandidate, Username,
+    XorMappedAddress,
+};
+use crate::stun::transaction::{ResponseIntegrity, ResponseOutcome};
+use crate::stun::{
+    IntegrityAlgorithm, Message, MessageClass, MessageType, MessageWriter, Method, StunParseError,
+    TransactionId,
+};
+use crate::{Transmit, TransportType};
+
+/// A Binding indication with FINGERPRINT: the keepalive of RFC 8445 §11.
+pub(super) fn binding_indication(id: TransactionId) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(28);
+    let mut w = MessageWriter::new(&mut buf, MessageType::BINDING_INDICATION, id);
+    // Cannot fail: the first and only attribute of a tiny message.
+    let _ = w.add_fingerprint();
+    buf
+}
+
+/// Why an incoming check was refused with an error response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    BadRequest,
+    Unauthenticated,
+    RoleConflict,
+}
+
+impl Refusal {
+    fn code(self) -> u16 {
+        match self {
+            Self::BadRequest => ErrorCode::BAD_REQUEST,
+            Self::Unauthenticated => ErrorCode::UNAUTHENTICATED,
+            Self::RoleConflict => ErrorCode::ROLE_CONFLICT,
+        }
+    }
+}
+
+impl Agent {
+    /// Starts a check on the next pair of stream `sid`, if there is one.
+    pub(super) fn start_next_check(&mut self, now: Instant, sid: StreamId) -> bool {
+        let Some(pid) = self.next_pair_to_check(sid) else {
+            return false;
+        };
+        self.send_check(now, sid, pid);
+        true
+    }
+
+    /// Sends a connectivity check on pair `pid` (RFC 8445 §7.1, §7.2.4).
+    fn send_check(&mut self, now: Instant, sid: StreamId, pid: PairId) {
+        let ta = self.config.ta;
+        let rto_floor = self.config.check_retransmit.rto;
+        // RFC 8445 §14.3: RTO = MAX(500 ms, Ta * (pairs Waiting or In-Progress)).
+        let busy: usize = self
+            .streams
+            .iter()
+            .map(|s| {
+                s.counts[PairState::Waiting as usize] + s.counts[PairState::InProgress as usize]
+            })
+            .sum();
+        let rto = rto_floor.max(ta.saturating_mul(u32::try_from(busy).unwrap_or(u32::MAX)));
+        let controlling = self.controlling;
+        let tie_breaker = self.tie_breaker;
+        let id = TransactionId::generate(&mut self.rng);
+        let s = &mut self.streams[sid];
+        let (Some(remote_creds), Some(remote_key)) = (&s.remote_creds, &s.remote_key) else {
+            return;
+        };
+        let pair = &s.pairs[pid];
+        let local = &s.local[pair.local];
+        let remote = &s.remote[pair.remote];
+        // RFC 8445 §7.1.1: PRIORITY is what a peer-reflexive candidate from this check would
+        // have: the prflx type preference with the local candidate's local preference.
+        let priority = (u32::from(CandidateType::PeerReflexive.preference()) << 24)
+            | (local.candidate.priority() & 0x00FF_FFFF);
+        let use_candidate = controlling && pair.use_candidate;
+        let username = format!("{}:{}", remote_creds.ufrag(), s.local_creds.ufrag());
+        let mut data = Vec::with_capacity(128);
+        let mut w = MessageWriter::new(&mut data, MessageType::BINDING_REQUEST, id);
+        let written = (|| {
+            // RFC 8445 §7.2.2: USERNAME is "remote ufrag:local ufrag".
+            w.add(&Username(&username))?;
+            w.add(&Priority(priority))?;
+            // RFC 8445 §7.1.3: the role and tie-breaker.
+            if controlling {
+                w.add(&IceControlling(tie_breaker))?;
+            } else {
+                w.add(&IceControlled(tie_breaker))?;
+            }
+            // RFC 8445 §7.1.2: the controlling agent nominates with USE-CANDIDATE.
+            if use_candidate {
+                w.add(&UseCandidate)?;
+            }
+            // RFC 8445 §7.2.2: short-term credentials with the remote password; FINGERPRINT
+            // is mandatory for ICE (RFC 8445 §7.2.2).
+            w.add_message_integrity(remote_key)?;
+            w.add_fingerprint()
+        })();
+        if let Err(e) = written {
+            tracing::warn!(error = %e, "cannot write a connectivity check");
+            s.set_state(pid, PairState::Failed);
+            return;
+        }
+        let transmit = Transmit {
+            transport: local.transport,
+            from: local.base,
+            to: remote.candidate.address(),
+            data,
+        };
+        let integrity = ResponseIntegrity {
+            key: remote_key.clone(),
+            algorithm: IntegrityAlgorithm::Sha1,
+        };
+        let context = Txn::Check {
+            stream: sid,
+            pair: pid,
+            controlling,
+            use_candidate,
+            priority,
+        };
+        tracing::trace!(stream = sid, to = %transmit.to, from = %transmit.from, use_candidate, "check");
+        match self
+            .txns
+            .start(now, transmit, context, Some(integrity), Some(rto))
+        {
+            Ok(id) => {
+                let s = &mut self.streams[sid];
+                s.pairs[pid].txn = Some(id);
+                s.set_state(pid, PairState::InProgress);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a connectivity check");
+                self.streams[sid].set_state(pid, PairState::Failed);
+            }
+        }
+    }
+
+    /// Routes a received STUN message.
+    pub(super) fn handle_stun(
+        &mut self,
+        now: Instant,
+        transmit: &Transmit<&[u8]>,
+        owner: Option<(StreamId, ComponentId)>,
+    ) {
+        let msg = match Message::parse(transmit.data) {
+            Ok(msg) => msg,
+            Err(StunParseError::UnknownComprehensionRequired(_)) => {
+                tracing::debug!(from = %transmit.from, "STUN with unknown comprehension-required attributes dropped");
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(from = %transmit.from, error = %e, "malformed STUN dropped");
+                return;
+            }
+        };
+        // RFC 8445 §7.2.2 / RFC 8489 §7.3: a wrong FINGERPRINT means it is not for us.
+        if msg.has_fingerprint() && msg.check_fingerprint().is_err() {
+            tracing::debug!(from = %transmit.from, "STUN with a bad FINGERPRINT dropped");
+            return;
+        }
+        match msg.class() {
+            MessageClass::Request if msg.method() == Method::BINDING => {
+                if let Some((sid, component)) = owner {
+                    self.handle_check(now, transmit, &msg, sid, component);
+                }
+            }
+            MessageClass::Success | MessageClass::Error => {
+                self.handle_response(now, transmit, &msg)
+            }
+            MessageClass::Indication => {} // keepalives
+            MessageClass::Request => {
+                tracing::debug!(method = ?msg.method(), "STUN request of another method dropped");
+            }
+        }
+    }
+
+    /// Answers a connectivity check from the peer (RFC 8445 §7.3).
+    fn handle_check(
+        &mut self,
+        now: Instant,
+        transmit: &Transmit<&[u8]>,
+        msg: &Message<'_>,
+        sid: StreamId,
+        component: ComponentId,
+    ) {
+        let from = transmit.from;
+        match self.authenticate_check(msg, sid) {
+            Ok(()) => {}
+            Err(refusal) => {
+                tracing::debug!(%from, ?refusal, "connectivity check refused");
+                self.respond_error(transmit, msg, sid, refusal);
+                return;
+            }
+        }
+        let Ok(Some(Priority(priority))) = msg.attribute::<Priority>() else {
+            // RFC 8445 §7.1.1 makes PRIORITY mandatory.
+            self.respond_error(transmit, msg, sid, Refusal::BadRequest);
+            return;
+        };
+        let controlling_attr = msg.attribute::<IceControlling>().ok().flatten();
+        let controlled_attr = msg.attribute::<IceControlled>().ok().flatten();
+        // RFC 8445 §7.3.1.1: role conflicts.
+        match (controlling_attr, controlled_attr) {
+            (Some(IceControlling(theirs)), None) if self.controlling => {
+                if self.tie_breaker >= theirs {
+                    self.respond_error(transmit, msg, sid, Refusal::RoleConflict);
+                    return;
+                }
+                self.switch_role(false);
+            }
+            (None, Some(IceControlled(theirs))) if !self.controlling => {
+                if self.tie_breaker >= theirs {
+                    self.switch_role(true);
+                } else {
+                    self.respond_error(transmit, msg, sid, Refusal::RoleConflict);
+                    return;
+                }
+            }
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                // RFC 8445 §7.1.3: exactly one of the two.
+                self.respond_error(transmit, msg, sid, Refusal::BadRequest);
+                return;
+            }
+        }
+        let use_candidate = msg.has_attribute(AttributeType::USE_CANDIDATE);
+        self.respond_success(transmit, msg, sid);
+
+        // RFC 8445 §7.3.1.3: a source that is no known remote candidate is a new
+        // peer-reflexive candidate.
+        let s = &self.streams[sid];
+        let ri = match s.remote_by_addr.get(&(component, from)) {
+            Some(&ri) => Some(ri),
+            None => self.learn_remote_prflx(sid, component, from, priority),
+        };
+        let Some(ri) = ri else { return };
+        // RFC 8445 §7.3.1.4: the pair of the local base the check arrived on and the source.
+        let s = &self.streams[sid];
+        let pid = match s.by_tuple.get(&(transmit.to, from)) {
+            Some(&pid) => Some(pid),
+            None => {
+                let li = s.local.iter().position(|l| {
+                    l.base == transmit.to && l.candidate.candidate_type() == CandidateType::Host
+                });
+                li.and_then(|li| self.add_pair(sid, li, ri))
+            }
+        };
+        let Some(pid) = pid else { return };
+        self.on_incoming_check(now, sid, pid, use_candidate);
+    }
+
+    /// The triggered-check and nomination rules for a check received on pair `pid`
+    /// (RFC 8445 §7.3.1.4, §7.3.1.5).
+    fn on_incoming_check(&mut self, now: Instant, sid: StreamId, pid: PairId, use_candidate: bool) {
+        let controlled = !self.controlling;
+        let component_connected = self
+            .comp(sid, self.streams[sid].pairs[pid].component)
+            .is_some_and(|c| c.selected.is_some());
+        let s = &mut self.streams[sid];
+        let state = s.pairs[pid].state;
+        if use_candidate && controlled {
+            // RFC 8445 §7.3.1.5: a nomination on a valid pair takes effect now; otherwise
+            // when the triggered check succeeds.
+            if state == PairState::Succeeded {
+                if let Some(valid) = s.pairs[pid].valid_pair {
+                    self.nominate(now, sid, valid);
+                }
+                return;
+            }
+            s.pairs[pid].nominate_on_success = true;
+        }
+        match state {
+            PairState::Succeeded => {}
+            PairState::InProgress => {
+                if component_connected && !(use_candidate && controlled) {
+                    return;
+                }
+                // RFC 8445 §7.3.1.4: stop retransmitting the check in progress (its answer is
+                // still taken) and check again at once.
+                if let Some(id) = s.pairs[pid].txn {
+                    self.cancelled.insert(id);
+                    self.txns.stop_retransmitting(&id);
+                }
+                self.trigger(sid, pid);
+            }
+            PairState::Frozen | PairState::Waiting | PairState::Failed => {
+                if component_connected && !(use_candidate && controlled) {
+                    return;
+                }
+                self.trigger(sid, pid);
+            }
+        }
+    }
+
+    fn learn_remote_prflx(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        from: SocketAddr,
+        priority: u32,
+    ) -> Option<usize> {
+        // RFC 8445 §7.3.1.3: priority from PRIORITY, any unique foundation.
+        let foundation = format!(
+            "prflx{}",
+            crate::candidate::generate_ice_chars(&mut self.rng, 8)
+        );
+        let candidate = Candidate::builder(
+            foundation,
+            CandidateType::PeerReflexive,
+            CandidateTransport::Udp,
+            from,
+        )
+        .component(component)
+        .priority(priority.min(crate::candidate::MAX_PRIORITY))
+        .build();
+        let candidate = match candidate {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot make a remote peer-reflexive candidate");
+                return None;
+            }
+        };
+        tracing::debug!(stream = sid, %from, "remote peer-reflexive candidate learnt");
+        self.add_remote(sid, RemoteCand { candidate })
+    }
+
+    /// RFC 8489 §9.1.3 and RFC 8445 §7.3: USERNAME must be "local ufrag:remote ufrag" and
+    /// MESSAGE-INTEGRITY must verify with the local password.
+    fn authenticate_check(&self, msg: &Message<'_>, sid: StreamId) -> Result<(), Refusal> {
+        let s = &self.streams[sid];
+        let Ok(Some(Username(username))) = msg.attribute::<Username<'_>>() else {
+            return Err(Refusal::BadRequest);
+        };
+        if !msg.has_integrity() {
+            return Err(Refusal::BadRequest);
+        }
+        let Some((local, remote)) = username.split_once(':') else {
+            return Err(Refusal::Unauthenticated);
+        };
+        if local != s.local_creds.ufrag() {
+            return Err(Refusal::Unauthenticated);
+        }
+        if let Some(creds) = &s.remote_creds
+            && remote != creds.ufrag()
+        {
+            return Err(Refusal::Unauthenticated);
+        }
+        msg.check_integrity(&s.local_key)
+            .map(|_| ())
+            .map_err(|_| Refusal::Unauthenticated)
+    }
+
+    fn respond_success(&mut self, transmit: &Transmit<&[u8]>, msg: &Message<'_>, sid: StreamId) {
+        let key = &self.streams[sid].local_key;
+        let mut data = Vec::with_capacity(80);
+        let mut w = MessageWriter::new(
+            &mut data,
+            MessageType::BINDING_SUCCESS,
+            msg.transaction_id(),
+        );
+        // RFC 8445 §7.3.1.2: XOR-MAPPED-ADDRESS is the source of the request; the response
+        // is signed with the local password.
+        let written = w
+            .add(&XorMappedAddress(transmit.from))
+            .and_then(|()| w.add_message_integrity(key))
+            .and_then(|()| w.add_fingerprint());
+        if written.is_ok() {
+            self.queue_response(transmit, data);
+        }
+    }
+
+    fn respond_error(
+        &mut self,
+        transmit: &Transmit<&[u8]>,
+        msg: &Message<'_>,
+        sid: StreamId,
+        refusal: Refusal,
+    ) {
+        let mut data = Vec::with_capacity(64);
+        let mut w = MessageWriter::new(
+            &mut data,
+            MessageType::new(MessageClass::Error, Method::BINDING),
+            msg.transaction_id(),
+        );
+        let mut written = w.add(&ErrorCode::with_default_reason(refusal.code()));
+        // A 487 answers an authenticated request and is signed (RFC 8445 §7.3.1.1); 400 and
+        // 401 are not, since the request could not be authenticated (RFC 8489 §9.1.3).
+        if refusal == Refusal::RoleConflict {
+            written = written.and_then(|()| w.add_message_integrity(&self.streams[sid].local_key));
+        }
+        if written.and_then(|()| w.add_fingerprint()).is_ok() {
+            self.queue_response(transmit, data);
+        }
+    }
+
+    fn queue_response(&mut self, transmit: &Transmit<&[u8]>, data: Vec<u8>) {
+        self.out.push_back(Transmit {
+            transport: transmit.transport,
+            from: transmit.to,
+            to: transmit.from,
+            data,
+        });
+    }
+
+    /// Switches role and recomputes the pair priorities (RFC 8445 §7.2.5.1, §7.3.1.1).
+    pub(super) fn switch_role(&mut self, controlling: bool) {
+        if self.controlling == controlling {
+            return;
+        }
+        tracing::info!(controlling, "role changed");
+        self.controlling = controlling;
+        self.recompute_priorities();
+        for s in &mut self.streams {
+            for c in &mut s.components {
+                c.nominating = None;
+            }
+            for p in &mut s.pairs {
+                p.use_candidate = false;
+            }
+        }
+        self.events
+            .push_back(AgentEvent::RoleChange { controlling });
+    }
+
+    fn handle_response(&mut self, now: Instant, transmit: &Transmit<&[u8]>, msg: &Message<'_>) {
+        let outcome = match self.txns.handle_response(msg) {
+            ResponseOutcome::Unknown => self.gather_txns.handle_response(msg),
+            outcome => outcome,
+        };
+        match outcome {
+            ResponseOutcome::Matched {
+                id,
+                context,
+                to,
+                from,
+            } => {
+                self.cancelled.remove(&id);
+                match context {
+                    Txn::Check { .. } => {
+                        self.on_check_response(now, transmit, msg, context, to, from);
+                    }
+                    Txn::Gather(job) => self.on_gather_response(now, msg, job),
+                }
+            }
+            ResponseOutcome::Failed { id, context, error } => {
+                tracing::debug!(%error, "response failed its integrity check");
+                self.cancelled.remove(&id);
+                self.on_txn_failed(now, context);
+            }
+            ResponseOutcome::Discarded(error) => {
+                tracing::debug!(%error, from = %transmit.from, "response failed its integrity check: dropped");
+            }
+            ResponseOutcome::Unknown | ResponseOutcome::NotAResponse => {
+                tracing::trace!(from = %transmit.from, "response to no transaction in flight dropped");
+            }
+        }
+    }
+
+    pub(super) fn on_timed_out(&mut self, now: Instant, id: TransactionId, context: Txn) {
+        if self.cancelled.remove(&id) {
+            // RFC 8445 §7.3.1.4: a cancelled check's silence is no failure.
+            return;
+        }
+        self.on_txn_failed(now, context);
+    }
+
+    fn on_txn_failed(&mut self, now: Instant, context: Txn) {
+        match context {
+            Txn::Check { stream, pair, .. } => self.fail_pair(stream, pair),
+            Txn::Gather(job) => {
+                tracing::debug!(server = %job.server, "STUN server did not answer");
+                self.gather_done(job.stream);
+            }
+        }
+        let _ = now;
+    }
+
+    fn fail_pair(&mut self, sid: StreamId, pid: PairId) {
+        let s = &mut self.streams[sid];
+        if s.pairs[pid].state == PairState::InProgress {
+            s.set_state(pid, PairState::Failed);
+        }
+        s.pairs[pid].txn = None;
+        let component = s.pairs[pid].component;
+        let ci = usize::from(component) - 1;
+        if s.components[ci].nominating == Some(pid) {
+            s.components[ci].nominating = None;
+            s.pairs[pid].use_candidate = false;
+        }
+        self.check_failures(sid);
+    }
+
+    /// RFC 8445 §7.2.5: a response to a connectivity check.
+    fn on_check_response(
+        &mut self,
+        now: Instant,
+        transmit: &Transmit<&[u8]>,
+        msg: &Message<'_>,
+        context: Txn,
+        sent_to: SocketAddr,
+        sent_from: SocketAddr,
+    ) {
+        let Txn::Check {
+            stream: sid,
+            pair: pid,
+            controlling,
+            use_candidate,
+            priority,
+        } = context
+        else {
+            return;
+        };
+        if self.streams[sid].pairs[pid]
+            .txn
+            .is_some_and(|t| t == msg.transaction_id())
+        {
+            self.streams[sid].pairs[pid].txn = None;
+        }
+        // RFC 8445 §7.2.5.2.1: the addresses must be symmetric.
+        if transmit.from != sent_to || transmit.to != sent_from {
+            tracing::debug!(
+                stream = sid,
+                "check response from a non-symmetric address: pair failed"
+            );
+            self.fail_pair(sid, pid);
+            return;
+        }
+        if msg.class() == MessageClass::Error {
+            let code = msg
+                .attribute::<ErrorCode<'_>>()
+                .ok()
+                .flatten()
+                .map(|c| c.code);
+            if code == Some(ErrorCode::ROLE_CONFLICT) {
+                // RFC 8445 §7.2.5.1: switch role if we still hold the role the check claimed,
+                // and check the pair again.
+                if self.controlling == controlling {
+                    self.switch_role(!controlling);
+                }
+                self.trigger(sid, pid);
+                return;
+            }
+            tracing::debug!(
+                stream = sid,
+                ?code,
+                "check answered with an error: pair failed"
+            );
+            self.fail_pair(sid, pid);
+            return;
+        }
+        let Ok(Some(XorMappedAddress(mapped))) = msg.attribute::<XorMappedAddress>() else {
+            tracing::debug!(
+                stream = sid,
+                "check success without XOR-MAPPED-ADDRESS: pair failed"
+            );
+            self.fail_pair(sid, pid);
+            return;
+        };
+        let valid = self.valid_pair_for(sid, pid, mapped, priority);
+        let s = &mut self.streams[sid];
+        if s.pairs[pid].state != PairState::Succeeded {
+            s.set_state(pid, PairState::Succeeded);
+        }
+        let component = s.pairs[pid].component;
+        let foundation = s.pairs[pid].foundation;
+        let Some(valid) = valid else {
+            self.fail_pair(sid, pid);
+            return;
+        };
+        let s = &mut self.streams[sid];
+        s.pairs[pid].valid_pair = Some(valid);
+        s.pairs[valid].valid = true;
+        s.pairs[valid].state = PairState::Succeeded;
+        if valid != pid && !s.pairs[valid].in_checklist {
+            s.pairs[valid].component = component;
+        }
+        self.note_valid(now, sid, component);
+        // RFC 8445 §7.2.5.3.3: unfreeze the foundation everywhere.
+        self.unfreeze_foundation(foundation);
+        let s = &mut self.streams[sid];
+        let nominate_now = (use_candidate && controlling && self.controlling)
+            || (!self.controlling && s.pairs[pid].nominate_on_success);
+        if nominate_now {
+            self.nominate(now, sid, valid);
+        } else if controlling && self.controlling {
+            self.run_nominations(now);
+        }
+    }
+
+    /// RFC 8445 §7.2.5.3.1, §7.2.5.3.2: the valid pair a success response produces. Its local
+    /// candidate is the one whose address is the mapped address, a new local peer-reflexive
+    /// candidate if there is none; its remote candidate is the checked pair's.
+    fn valid_pair_for(
+        &mut self,
+        sid: StreamId,
+        pid: PairId,
+        mapped: SocketAddr,
+        priority: u32,
+    ) -> Option<PairId> {
+        let s = &self.streams[sid];
+        let pair = &s.pairs[pid];
+        if let Some(v) = pair.valid_pair {
+            return Some(v);
+        }
+        let base = s.local[pair.local].base;
+        let component = pair.component;
+        let mapped_addr = crate::candidate::sdp_address(mapped);
+        let known = s.local.iter().position(|l| {
+            l.candidate.component() == component
+                && l.transport == TransportType::Udp
+                && (l.candidate.address() == mapped_addr)
+        });
+        let li = match known {
+            Some(li) => li,
+            None => {
+                // A new local peer-reflexive candidate, with the PRIORITY the check sent.
+                let foundation = self.foundations.foundation(FoundationKey::new(
+                    CandidateType::PeerReflexive,
+                    TransportType::Udp,
+                    base.ip(),
+                    None,
+                ));
+                let candidate = Candidate::builder(
+                    foundation,
+                    CandidateType::PeerReflexive,
+                    CandidateTransport::Udp,
+                    mapped,
+                )
+                .component(component)
+                .priority(priority)
+                .related_address(base)
+                .build()
+                .ok()?;
+                tracing::debug!(stream = sid, %mapped, "local peer-reflexive candidate learnt");
+                let s = &mut self.streams[sid];
+                s.local.push(LocalCand {
+                    candidate,
+                    base,
+                    transport: TransportType::Udp,
+                });
+                s.local.len() - 1
+            }
+        };
+        let s = &mut self.streams[sid];
+        let pair = &s.pairs[pid];
+        if li == pair.local {
+            return Some(pid);
+        }
+        let remote = pair.remote;
+        let priority = super::checklist::pair_priority(
+            self.controlling,
+            s.local[li].candidate.priority(),
+            s.remote[remote].candidate.priority(),
+        );
+        let mut valid = pair.clone();
+        valid.local = li;
+        valid.priority = priority;
+        valid.in_checklist = false;
+        valid.in_triggered = false;
+        valid.txn = None;
+        valid.valid_pair = None;
+        valid.use_candidate = false;
+        valid.nominate_on_success = false;
+        s.pairs.push(valid);
+        Some(s.pairs.len() - 1)
+    }
+}

@@ -1,0 +1,269 @@
+//! Gathering: host candidates from the caller's sockets and server-reflexive candidates
+//! from STUN servers (RFC 8445 §5.1.1).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use super::{Agent, AgentEvent, ComponentId, GatherPhase, LocalCand, StreamId, Txn};
+use crate::candidate::{
+    Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType, local_preferences,
+    tcp_local_preference, tcp_other_preferences,
+};
+use crate::stun::attr::XorMappedAddress;
+use crate::stun::{Message, MessageClass, MessageType, MessageWriter, TransactionId};
+use crate::{Transmit, TransportType};
+
+/// One server-reflexive query: a Binding request from `base` to `server`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct GatherJob {
+    pub stream: StreamId,
+    pub component: ComponentId,
+    /// The local socket (port 0 for a TCP connection not yet open).
+    pub base: SocketAddr,
+    pub server: SocketAddr,
+    pub transport: TransportType,
+    /// The local preference of the base's host candidate, reused for the srflx one.
+    pub local_preference: u16,
+}
+
+impl Agent {
+    /// Makes the host candidates of stream `sid` and queues its STUN queries.
+    pub(super) fn start_gathering(&mut self, sid: StreamId) {
+        self.streams[sid].gathering = GatherPhase::Running;
+        let servers = self.config.stun_servers.clone();
+        let mut jobs = Vec::new();
+        for ci in 0..self.streams[sid].components.len() {
+            let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+            let sockets = self.streams[sid].components[ci].sockets.clone();
+            let udp: Vec<(usize, IpAddr)> = sockets
+                .iter()
+                .enumerate()
+                .filter(|(_, (t, _))| *t == TransportType::Udp)
+                .map(|(i, (_, a))| (i, a.ip()))
+                .collect();
+            let tcp: Vec<(usize, IpAddr)> = sockets
+                .iter()
+                .enumerate()
+                .filter(|(_, (t, _))| *t == TransportType::Tcp)
+                .map(|(i, (_, a))| (i, a.ip()))
+                .collect();
+            let udp_prefs = local_preferences(&udp);
+            let tcp_prefs = tcp_other_preferences(&tcp);
+            let (mut ui, mut ti) = (0, 0);
+            for &(transport, base) in &sockets {
+                let (candidate_transport, local_preference) = match transport {
+                    TransportType::Udp => {
+                        ui += 1;
+                        (CandidateTransport::Udp, udp_prefs[ui - 1])
+                    }
+                    TransportType::Tcp => {
+                        ti += 1;
+                        let direction = TcpType::Passive.direction_preference(CandidateType::Host);
+                        let pref =
+                            tcp_local_preference(direction, tcp_prefs[ti - 1]).unwrap_or(u16::MAX);
+                        (CandidateTransport::Tcp(TcpType::Passive), pref)
+                    }
+                };
+                let foundation = self.foundations.foundation(FoundationKey::new(
+                    CandidateType::Host,
+                    transport,
+                    base.ip(),
+                    None,
+                ));
+                let candidate =
+                    Candidate::builder(foundation, CandidateType::Host, candidate_transport, base)
+                        .component(component)
+                        .local_preference(local_preference)
+                        .build();
+                match candidate {
+                    Ok(candidate) => self.add_local(sid, candidate, base, transport),
+                    Err(e) => tracing::warn!(error = %e, %base, "cannot make a host candidate"),
+                }
+                if transport != TransportType::Udp {
+                    continue;
+                }
+                for server in &servers {
+                    if server.address.is_ipv4() != base.is_ipv4() {
+                        continue;
+                    }
+                    let base = match server.transport {
+                        TransportType::Udp => base,
+                        TransportType::Tcp => SocketAddr::new(base.ip(), 0),
+                    };
+                    // One TCP query per base address and server.
+                    let duplicate = jobs.iter().any(|j: &GatherJob| {
+                        j.base == base && j.server == server.address && j.component == component
+                    });
+                    if !duplicate {
+                        jobs.push(GatherJob {
+                            stream: sid,
+                            component,
+                            base,
+                            server: server.address,
+                            transport: server.transport,
+                            local_preference,
+                        });
+                    }
+                }
+            }
+        }
+        self.streams[sid].pending_gathers = jobs.len();
+        self.gather_queue.extend(jobs);
+        if self.streams[sid].pending_gathers == 0 {
+            self.finish_gathering(sid);
+        }
+    }
+
+    /// Adds a local candidate, announces it, and pairs it with the remote candidates.
+    fn add_local(
+        &mut self,
+        sid: StreamId,
+        candidate: Candidate,
+        base: SocketAddr,
+        transport: TransportType,
+    ) {
+        let s = &mut self.streams[sid];
+        // RFC 8445 §5.1.3: a candidate with the same address and base as another is
+        // redundant.
+        if s.local
+            .iter()
+            .any(|l| l.candidate.address() == candidate.address() && l.base == base)
+        {
+            return;
+        }
+        self.events.push_back(AgentEvent::LocalCandidate {
+            stream: sid,
+            candidate: candidate.clone(),
+        });
+        s.local.push(LocalCand {
+            candidate,
+            base,
+            transport,
+        });
+        let li = s.local.len() - 1;
+        for ri in 0..self.streams[sid].remote.len() {
+            self.add_pair(sid, li, ri);
+        }
+    }
+
+    /// Starts the next queued STUN query, if any.
+    pub(super) fn start_next_gather(&mut self, now: Instant) -> bool {
+        let Some(job) = self.gather_queue.pop_front() else {
+            return false;
+        };
+        match job.transport {
+            TransportType::Udp => self.send_gather_request(now, job, job.base),
+            TransportType::Tcp => {
+                let id = self.next_tcp_id;
+                self.next_tcp_id += 1;
+                self.tcp_connects.insert(id, job);
+                self.events.push_back(AgentEvent::TcpConnect {
+                    id,
+                    local: job.base,
+                    remote: job.server,
+                });
+            }
+        }
+        true
+    }
+
+    pub(super) fn start_tcp_gather(&mut self, now: Instant, mut job: GatherJob, local: SocketAddr) {
+        job.base = local;
+        self.send_gather_request(now, job, local);
+    }
+
+    fn send_gather_request(&mut self, now: Instant, job: GatherJob, from: SocketAddr) {
+        let id = TransactionId::generate(&mut self.rng);
+        let mut data = Vec::with_capacity(28);
+        let mut w = MessageWriter::new(&mut data, MessageType::BINDING_REQUEST, id);
+        if w.add_fingerprint().is_err() {
+            self.gather_done(job.stream);
+            return;
+        }
+        let transmit = Transmit {
+            transport: job.transport,
+            from,
+            to: job.server,
+            data,
+        };
+        if let Err(e) = self
+            .gather_txns
+            .start(now, transmit, Txn::Gather(job), None, None)
+        {
+            tracing::warn!(error = %e, "cannot start a STUN query");
+            self.gather_done(job.stream);
+        }
+    }
+
+    /// A STUN server answered (RFC 8445 §5.1.1.1).
+    pub(super) fn on_gather_response(&mut self, _now: Instant, msg: &Message<'_>, job: GatherJob) {
+        if job.transport == TransportType::Tcp {
+            self.events.push_back(AgentEvent::TcpClose {
+                local: job.base,
+                remote: job.server,
+            });
+        }
+        let mapped = match (msg.class(), msg.attribute::<XorMappedAddress>()) {
+            (MessageClass::Success, Ok(Some(XorMappedAddress(mapped)))) => mapped,
+            _ => {
+                tracing::debug!(server = %job.server, "STUN server gave no mapped address");
+                self.gather_done(job.stream);
+                return;
+            }
+        };
+        // A mapped address equal to the base adds nothing (no NAT).
+        if mapped != job.base || job.transport == TransportType::Tcp {
+            let foundation = self.foundations.foundation(FoundationKey::new(
+                CandidateType::ServerReflexive,
+                job.transport,
+                job.base.ip(),
+                Some(job.server.ip()),
+            ));
+            let transport = match job.transport {
+                TransportType::Udp => CandidateTransport::Udp,
+                // RFC 6544 §4.2 ranks simultaneous-open first among NAT-assisted TCP
+                // candidates; ICE-TCP pairs are not formed yet.
+                TransportType::Tcp => CandidateTransport::Tcp(TcpType::So),
+            };
+            let local_preference = match job.transport {
+                TransportType::Udp => job.local_preference,
+                TransportType::Tcp => tcp_local_preference(
+                    TcpType::So.direction_preference(CandidateType::ServerReflexive),
+                    job.local_preference & 0x1FFF,
+                )
+                .unwrap_or(u16::MAX),
+            };
+            let candidate = Candidate::builder(
+                foundation,
+                CandidateType::ServerReflexive,
+                transport,
+                mapped,
+            )
+            .component(job.component)
+            .local_preference(local_preference)
+            .related_address(job.base)
+            .build();
+            match candidate {
+                Ok(c) => self.add_local(job.stream, c, job.base, job.transport),
+                Err(e) => tracing::debug!(error = %e, "cannot make a server-reflexive candidate"),
+            }
+        }
+        self.gather_done(job.stream);
+    }
+
+    /// One STUN query of stream `sid` ended.
+    pub(super) fn gather_done(&mut self, sid: StreamId) {
+        let s = &mut self.streams[sid];
+        s.pending_gathers = s.pending_gathers.saturating_sub(1);
+        if s.pending_gathers == 0 && s.gathering == GatherPhase::Running {
+            self.finish_gathering(sid);
+        }
+    }
+
+    fn finish_gathering(&mut self, sid: StreamId) {
+        self.streams[sid].gathering = GatherPhase::Complete;
+        self.events
+            .push_back(AgentEvent::GatheringComplete { stream: sid });
+        self.check_failures(sid);
+    }
+}

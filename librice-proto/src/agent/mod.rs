@@ -1,0 +1,547 @@
+//! The ICE agent (RFC 8445), sans-IO: check lists, connectivity checks, nomination,
+//! gathering through STUN servers, keepalives and the data path's demultiplexing.
+//!
+//! # Shape
+//! An [`Agent`] holds data streams ([`StreamMut`]), each with components
+//! ([`ComponentMut`]). The caller owns the sockets and the clock:
+//!
+//! 1. Register the local sockets of each component with [`StreamMut::add_local_socket`]
+//!    and call [`StreamMut::gather_candidates`]: host candidates come out at once as
+//!    [`AgentEvent::LocalCandidate`], server-reflexive ones as the STUN servers answer, then
+//!    [`AgentEvent::GatheringComplete`].
+//! 2. Give the peer's credentials and candidates with [`StreamMut::set_remote_credentials`]
+//!    and [`StreamMut::add_remote_candidate`] (all at once or trickled, RFC 8838), then
+//!    [`StreamMut::end_of_remote_candidates`].
+//! 3. After every input, drain [`Agent::poll_transmit`] (send each [`Transmit`]),
+//!    [`Agent::poll_event`], and arm a timer for [`Agent::poll_timeout`]; when it fires, call
+//!    [`Agent::handle_timeout`]. Give every received datagram to [`Agent::handle_incoming`]:
+//!    STUN is consumed, anything else comes back as [`ReceivedData`] for its component.
+//! 4. Once [`AgentEvent::SelectedPair`] arrives, [`ComponentMut::send`] gives the
+//!    [`Transmit`] for application data.
+//!
+//! Mutations never fail because output was not drained: they queue work. The first check
+//! goes out at once (the next `poll_transmit`), later ones every Ta across all check
+//! lists and gathering transactions (RFC 8445 §14.2).
+//!
+//! ```no_run
+//! use std::net::UdpSocket;
+//! use std::time::Instant;
+//! use librice_proto::agent::{Agent, AgentConfig, AgentEvent};
+//! use librice_proto::{Transmit, TransportType};
+//!
+//! let socket = UdpSocket::bind("192.0.2.1:0").unwrap();
+//! let local = socket.local_addr().unwrap();
+//! let mut agent = Agent::new(AgentConfig::default().controlling(true).rng_seed(7));
+//! let stream = agent.add_stream();
+//! let now = Instant::now();
+//! {
+//!     let mut s = agent.stream_mut(stream).unwrap();
+//!     let component = s.add_component().unwrap();
+//!     s.add_local_socket(component, TransportType::Udp, local).unwrap();
+//!     s.gather_candidates(now).unwrap();
+//!     // ... signal s.local_credentials() and the LocalCandidate events; then apply the
+//!     // peer's with s.set_remote_credentials(..) and s.add_remote_candidate(..).
+//! }
+//! let mut buf = vec![0u8; 2048];
+//! loop {
+//!     let now = Instant::now();
+//!     while let Some(t) = agent.poll_transmit(now) {
+//!         socket.send_to(&t.data, t.to).unwrap();
+//!     }
+//!     while let Some(event) = agent.poll_event() {
+//!         if let AgentEvent::SelectedPair { pair, .. } = event {
+//!             println!("selected {} -> {}", pair.local, pair.remote);
+//!         }
+//!     }
+//!     let timeout = agent.poll_timeout().map(|t| t.saturating_duration_since(now));
+//!     socket.set_read_timeout(timeout.filter(|d| !d.is_zero())).unwrap();
+//!     match socket.recv_from(&mut buf) {
+//!         Ok((len, from)) => {
+//!             let t = Transmit { transport: TransportType::Udp, from, to: local, data: &buf[..len] };
+//!             if let Some(data) = agent.handle_incoming(Instant::now(), t) {
+//!                 println!("{} bytes for component {}", data.data.len(), data.component);
+//!             }
+//!         }
+//!         Err(_) => agent.handle_timeout(Instant::now()),
+//!     }
+//! }
+//! ```
+//!
+//! # What is implemented
+//! Full ICE (not lite) over UDP: roles with a 64-bit tie-breaker and 487 role-conflict
+//! repair both ways (§7.2.5.1, §7.3.1.1); host and server-reflexive candidates (STUN over
+//! UDP, and over TCP when the caller opens the connection); pair formation, priorities
+//! (§6.1.2.3), pruning (§6.1.2.4) and a pair limit (§6.1.2.5); the Frozen / Waiting /
+//! In-Progress / Succeeded / Failed states with the initial states and unfreezing across
+//! check lists (§6.1.2.6, §6.1.4.2, §7.2.5.3.3); Ta pacing shared by all check lists
+//! (§14.2) and the check RTO of §14.3; triggered checks (§7.3.1.4); peer-reflexive
+//! candidates both ways (§7.2.5.3.1, §7.3.1.3); regular nomination, and accepting
+//! USE-CANDIDATE from regular and from RFC 5245 aggressive peers (§7.3.1.5, §8.1.1);
+//! keepalives (§11); trickle (RFC 8838).
+//!
+//! # Left out for now
+//! ICE-TCP pairs (TCP candidates are parsed, and server-reflexive ones gathered, but not
+//! paired), relayed candidates (TURN), consent freshness (RFC 7675), ICE restarts and ice-lite.
+//! Data from any source on a component's socket is delivered: filtering by remote
+//! candidate is left to consent freshness.
+
+mod checklist;
+mod checks;
+mod config;
+mod gather;
+mod stream;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
+use crate::candidate::{Candidate, FoundationSet, IceCredentials};
+use crate::stun::transaction::{TransactionEvent, Transactions};
+use crate::stun::{IntegrityKey, TransactionId};
+use crate::{Transmit, TransportType};
+
+pub use checklist::{PairInfo, PairState};
+pub use config::{
+    AgentConfig, AgentError, AgentEvent, ComponentId, ComponentState, DEFAULT_KEEPALIVE_INTERVAL,
+    DEFAULT_MAX_PAIRS, DEFAULT_TA, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer,
+};
+pub use stream::{ComponentMut, StreamMut};
+
+use checklist::PairId;
+
+/// An ICE agent: the sans-IO state machine for all the data streams of one ICE session.
+/// See the [module docs](self) for the call order.
+#[derive(Debug)]
+pub struct Agent {
+    config: AgentConfig,
+    rng: ChaCha8Rng,
+    controlling: bool,
+    tie_breaker: u64,
+    streams: Vec<StreamState>,
+    /// Local socket -> its component: the per-packet demultiplexing look-up.
+    sockets: BTreeMap<(u8, SocketAddr), (StreamId, ComponentId)>,
+    /// Connectivity checks in flight.
+    txns: Transactions<Txn>,
+    /// STUN server queries in flight.
+    gather_txns: Transactions<Txn>,
+    /// Checks whose retransmissions stopped (RFC 8445 §7.3.1.4): their timeout is no failure.
+    cancelled: BTreeSet<TransactionId>,
+    out: VecDeque<Transmit<Vec<u8>>>,
+    events: VecDeque<AgentEvent>,
+    foundations: FoundationSet,
+    /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
+    /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
+    pair_foundations: BTreeMap<(String, String), u32>,
+    foundation_pairs: BTreeMap<u32, Vec<(StreamId, PairId)>>,
+    /// The earliest time the next paced transaction may start (RFC 8445 §14.2); `None`
+    /// until the first one.
+    next_slot: Option<Instant>,
+    /// Round robin over the check lists (and gathering, as one more entry).
+    turn: usize,
+    gather_queue: VecDeque<gather::GatherJob>,
+    tcp_connects: BTreeMap<u64, gather::GatherJob>,
+    next_tcp_id: u64,
+    last_now: Option<Instant>,
+}
+
+/// What a STUN transaction in flight is for.
+#[derive(Debug, Clone, Copy)]
+enum Txn {
+    /// A connectivity check on a pair.
+    Check {
+        stream: StreamId,
+        pair: PairId,
+        /// The role claimed in the request (RFC 8445 §7.2.5.1).
+        controlling: bool,
+        use_candidate: bool,
+        /// The PRIORITY sent, for a local peer-reflexive candidate (RFC 8445 §7.2.5.3.1).
+        priority: u32,
+    },
+    /// A Binding request to a STUN server.
+    Gather(gather::GatherJob),
+}
+
+#[derive(Debug)]
+struct StreamState {
+    local_creds: IceCredentials,
+    local_key: IntegrityKey,
+    remote_creds: Option<IceCredentials>,
+    remote_key: Option<IntegrityKey>,
+    components: Vec<CompState>,
+    local: Vec<LocalCand>,
+    remote: Vec<RemoteCand>,
+    remote_by_addr: BTreeMap<(ComponentId, SocketAddr), usize>,
+    pairs: Vec<checklist::Pair>,
+    /// The check list: pair ids by priority, highest first.
+    order: Vec<PairId>,
+    /// (local base, remote address) -> pair in the check list.
+    by_tuple: BTreeMap<(SocketAddr, SocketAddr), PairId>,
+    triggered: VecDeque<PairId>,
+    /// Check-list pairs per state, indexed by `PairState as usize`.
+    counts: [usize; 5],
+    remote_eoc: bool,
+    gathering: GatherPhase,
+    pending_gathers: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum GatherPhase {
+    NotStarted,
+    Running,
+    Complete,
+}
+
+#[derive(Debug)]
+struct CompState {
+    state: ComponentState,
+    selected: Option<PairId>,
+    sockets: Vec<(TransportType, SocketAddr)>,
+    first_valid_at: Option<Instant>,
+    /// The pair whose USE-CANDIDATE check is in flight (controlling).
+    nominating: Option<PairId>,
+    last_sent: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct LocalCand {
+    candidate: Candidate,
+    base: SocketAddr,
+    transport: TransportType,
+}
+
+#[derive(Debug, Clone)]
+struct RemoteCand {
+    candidate: Candidate,
+}
+
+fn transport_key(transport: TransportType) -> u8 {
+    match transport {
+        TransportType::Udp => 0,
+        TransportType::Tcp => 1,
+    }
+}
+
+impl Agent {
+    /// A new agent with no streams.
+    pub fn new(config: AgentConfig) -> Agent {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let tie_breaker = rng.next_u64();
+        Agent {
+            controlling: config.controlling,
+            tie_breaker,
+            txns: Transactions::new(config.check_retransmit),
+            gather_txns: Transactions::new(config.gather_retransmit),
+            config,
+            rng,
+            streams: Vec::new(),
+            sockets: BTreeMap::new(),
+            cancelled: BTreeSet::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            foundations: FoundationSet::new(),
+            pair_foundations: BTreeMap::new(),
+            foundation_pairs: BTreeMap::new(),
+            next_slot: None,
+            turn: 0,
+            gather_queue: VecDeque::new(),
+            tcp_connects: BTreeMap::new(),
+            next_tcp_id: 1,
+            last_now: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &AgentConfig {
+        &self.config
+    }
+
+    /// True while the agent is controlling. Changes on role conflicts
+    /// ([`AgentEvent::RoleChange`]).
+    pub fn controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// The 64-bit tie-breaker sent in ICE-CONTROLLING / ICE-CONTROLLED (RFC 8445 §7.1.3).
+    pub fn tie_breaker(&self) -> u64 {
+        self.tie_breaker
+    }
+
+    /// Adds a data stream with fresh local credentials and no components.
+    pub fn add_stream(&mut self) -> StreamId {
+        let local_creds = IceCredentials::generate(&mut self.rng);
+        let local_key = short_term_key(&local_creds);
+        self.streams.push(StreamState {
+            local_creds,
+            local_key,
+            remote_creds: None,
+            remote_key: None,
+            components: Vec::new(),
+            local: Vec::new(),
+            remote: Vec::new(),
+            remote_by_addr: BTreeMap::new(),
+            pairs: Vec::new(),
+            order: Vec::new(),
+            by_tuple: BTreeMap::new(),
+            triggered: VecDeque::new(),
+            counts: [0; 5],
+            remote_eoc: false,
+            gathering: GatherPhase::NotStarted,
+            pending_gathers: 0,
+        });
+        self.streams.len() - 1
+    }
+
+    /// The number of streams.
+    pub fn stream_count(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// A view of stream `id` to configure and query it.
+    pub fn stream_mut(&mut self, id: StreamId) -> Option<StreamMut<'_>> {
+        (id < self.streams.len()).then(|| StreamMut::new(self, id))
+    }
+
+    /// The state of a component, if it exists.
+    pub fn component_state(
+        &self,
+        stream: StreamId,
+        component: ComponentId,
+    ) -> Option<ComponentState> {
+        self.comp(stream, component).map(|c| c.state)
+    }
+
+    /// The selected pair of a component, if it has one.
+    pub fn selected_pair(&self, stream: StreamId, component: ComponentId) -> Option<SelectedPair> {
+        let s = self.streams.get(stream)?;
+        let pid = self.comp(stream, component)?.selected?;
+        Some(self.describe_pair(s, pid))
+    }
+
+    /// Handles a received datagram (or, over TCP, one framed message): `from` is the sender,
+    /// `to` the local socket it arrived on.
+    ///
+    /// STUN messages for the agent are consumed (checks answered, responses matched) and
+    /// `None` is returned; so is anything that arrives on a socket the agent does not know,
+    /// or malformed STUN, which is dropped with a trace. Other data on a component's socket
+    /// is returned as [`ReceivedData`].
+    pub fn handle_incoming<'a>(
+        &mut self,
+        now: Instant,
+        transmit: Transmit<&'a [u8]>,
+    ) -> Option<ReceivedData<'a>> {
+        self.last_now = Some(now);
+        let data = transmit.data;
+        let key = (transport_key(transmit.transport), transmit.to);
+        let Some(&(stream, component)) = self.sockets.get(&key) else {
+            if crate::stun::looks_like_stun(data) {
+                // A response on a TCP connection to a STUN server.
+                self.handle_stun(now, &transmit, None);
+            } else {
+                tracing::trace!(to = %transmit.to, "datagram for an unknown local socket dropped");
+            }
+            return None;
+        };
+        if crate::stun::looks_like_stun(data) {
+            self.handle_stun(now, &transmit, Some((stream, component)));
+            return None;
+        }
+        Some(ReceivedData {
+            stream,
+            component,
+            from: transmit.from,
+            data,
+        })
+    }
+
+    /// Answers [`AgentEvent::TcpConnect`] `id`: the connection is open from `local` to the
+    /// requested remote address.
+    pub fn handle_tcp_connected(
+        &mut self,
+        now: Instant,
+        id: u64,
+        local: SocketAddr,
+    ) -> Result<(), AgentError> {
+        self.last_now = Some(now);
+        let job = self
+            .tcp_connects
+            .remove(&id)
+            .ok_or(AgentError::UnknownTcpConnect(id))?;
+        self.start_tcp_gather(now, job, local);
+        Ok(())
+    }
+
+    /// Answers [`AgentEvent::TcpConnect`] `id`: the connection could not be opened.
+    pub fn handle_tcp_connect_failed(&mut self, now: Instant, id: u64) -> Result<(), AgentError> {
+        self.last_now = Some(now);
+        let job = self
+            .tcp_connects
+            .remove(&id)
+            .ok_or(AgentError::UnknownTcpConnect(id))?;
+        tracing::debug!(server = %job.server, "TCP connection to STUN server failed");
+        self.gather_done(job.stream);
+        Ok(())
+    }
+
+    /// Advances timers: retransmissions, failed transactions, paced checks, nominations
+    /// and keepalives. Calling it early or more often than needed is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        self.txns.handle_timeout(now);
+        self.gather_txns.handle_timeout(now);
+        while let Some(TransactionEvent::TimedOut { id, context }) = self
+            .txns
+            .poll_event()
+            .or_else(|| self.gather_txns.poll_event())
+        {
+            self.on_timed_out(now, id, context);
+        }
+        self.run_nominations(now);
+        self.run_keepalives(now);
+        self.run_slot(now);
+    }
+
+    /// The next datagram to send. Also starts the next paced check or gathering request
+    /// when its Ta slot has come.
+    pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>> {
+        self.last_now = Some(now);
+        if let Some(t) = self.out.pop_front() {
+            return Some(t);
+        }
+        if let Some(t) = self.txns.poll_transmit(now) {
+            return Some(t);
+        }
+        if let Some(t) = self.gather_txns.poll_transmit(now) {
+            return Some(t);
+        }
+        self.run_slot(now);
+        self.out
+            .pop_front()
+            .or_else(|| self.txns.poll_transmit(now))
+            .or_else(|| self.gather_txns.poll_transmit(now))
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<AgentEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Self::handle_timeout`] should next be called, or `None` when nothing is
+    /// scheduled. Has no side effects; changes after any other call on the agent. An
+    /// instant at or before the last `now` given means "at once".
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let mut earliest = self.txns.poll_timeout();
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                earliest = Some(earliest.map_or(t, |e| e.min(t)));
+            }
+        };
+        consider(self.gather_txns.poll_timeout());
+        if self.has_slot_work() {
+            consider(self.next_slot.or(self.last_now));
+        }
+        for s in &self.streams {
+            for c in &s.components {
+                if c.state == ComponentState::Connected {
+                    consider(c.last_sent.map(|t| t + self.config.keepalive_interval));
+                } else if self.controlling && c.nominating.is_none() {
+                    consider(c.first_valid_at.map(|t| t + self.config.nomination_delay));
+                }
+            }
+        }
+        earliest
+    }
+
+    fn comp(&self, stream: StreamId, component: ComponentId) -> Option<&CompState> {
+        self.streams
+            .get(stream)?
+            .components
+            .get(usize::from(component).checked_sub(1)?)
+    }
+
+    fn describe_pair(&self, s: &StreamState, pid: PairId) -> SelectedPair {
+        let pair = &s.pairs[pid];
+        let local = &s.local[pair.local];
+        SelectedPair {
+            local: local.candidate.clone(),
+            remote: s.remote[pair.remote].candidate.clone(),
+            local_base: local.base,
+            transport: local.transport,
+        }
+    }
+
+    /// True when a paced slot would do something: a gathering request is queued, or a
+    /// check list with remote credentials has a triggered, Waiting or Frozen pair.
+    fn has_slot_work(&self) -> bool {
+        !self.gather_queue.is_empty()
+            || self.streams.iter().any(|s| {
+                s.remote_key.is_some()
+                    && (!s.triggered.is_empty()
+                        || s.counts[PairState::Waiting as usize] > 0
+                        || s.counts[PairState::Frozen as usize] > 0)
+            })
+    }
+
+    /// Starts at most one paced transaction if the Ta slot has come (RFC 8445 §14.2):
+    /// check lists and gathering take turns.
+    fn run_slot(&mut self, now: Instant) {
+        if self.next_slot.is_some_and(|t| t > now) {
+            return;
+        }
+        let entries = self.streams.len() + 1;
+        for i in 0..entries {
+            let entry = (self.turn + i) % entries;
+            let started = if entry == self.streams.len() {
+                self.start_next_gather(now)
+            } else {
+                self.start_next_check(now, entry)
+            };
+            if started {
+                self.turn = (entry + 1) % entries;
+                self.next_slot = Some(now + self.config.ta);
+                return;
+            }
+        }
+    }
+
+    fn run_keepalives(&mut self, now: Instant) {
+        let interval = self.config.keepalive_interval;
+        for sid in 0..self.streams.len() {
+            for ci in 0..self.streams[sid].components.len() {
+                let c = &self.streams[sid].components[ci];
+                let (Some(pid), Some(last)) = (c.selected, c.last_sent) else {
+                    continue;
+                };
+                if c.state != ComponentState::Connected || last + interval > now {
+                    continue;
+                }
+                // RFC 8445 §11: a Binding indication keeps the NAT bindings open.
+                let s = &self.streams[sid];
+                let pair = &s.pairs[pid];
+                let from = s.local[pair.local].base;
+                let to = s.remote[pair.remote].candidate.address();
+                let id = TransactionId::generate(&mut self.rng);
+                let data = checks::binding_indication(id);
+                self.out.push_back(Transmit {
+                    transport: TransportType::Udp,
+                    from,
+                    to,
+                    data,
+                });
+                self.streams[sid].components[ci].last_sent = Some(now);
+            }
+        }
+    }
+}
+
+fn short_term_key(creds: &IceCredentials) -> IntegrityKey {
+    // ice-pwd is ice-chars only, which OpaqueString leaves as they are; fall back to the raw
+    // bytes should preparation ever refuse.
+    IntegrityKey::short_term(creds.pwd())
+        .unwrap_or_else(|_| IntegrityKey::from_bytes(creds.pwd().as_bytes()))
+}

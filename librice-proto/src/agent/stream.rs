@@ -1,0 +1,268 @@
+//! Views that borrow the agent to configure one stream or one component.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{
+    Agent, AgentError, CompState, ComponentId, ComponentState, GatherPhase, PairInfo, RemoteCand,
+    SelectedPair, StreamId, short_term_key, transport_key,
+};
+use crate::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
+use crate::{Transmit, TransportType};
+
+/// A view of one stream, borrowed from its [`Agent`].
+#[derive(Debug)]
+pub struct StreamMut<'a> {
+    agent: &'a mut Agent,
+    id: StreamId,
+}
+
+impl<'a> StreamMut<'a> {
+    pub(super) fn new(agent: &'a mut Agent, id: StreamId) -> Self {
+        Self { agent, id }
+    }
+
+    /// The stream's id.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// Adds a component and returns its id: 1 for the first, then 2, ... (at most 256).
+    pub fn add_component(&mut self) -> Result<ComponentId, AgentError> {
+        let s = &mut self.agent.streams[self.id];
+        if s.components.len() >= usize::from(MAX_COMPONENT) {
+            return Err(AgentError::TooManyComponents);
+        }
+        s.components.push(CompState {
+            state: ComponentState::Connecting,
+            selected: None,
+            sockets: Vec::new(),
+            first_valid_at: None,
+            nominating: None,
+            last_sent: None,
+        });
+        Ok(ComponentId::try_from(s.components.len()).unwrap_or(MAX_COMPONENT))
+    }
+
+    /// The number of components.
+    pub fn component_count(&self) -> usize {
+        self.agent.streams[self.id].components.len()
+    }
+
+    /// Registers a local socket of `component`: its host candidate is made when gathering
+    /// starts, and datagrams that arrive on it are demultiplexed to this component. Add the
+    /// sockets in order of preference (the first gets the highest local preference of its
+    /// address family). Must come before [`Self::gather_candidates`].
+    pub fn add_local_socket(
+        &mut self,
+        component: ComponentId,
+        transport: TransportType,
+        address: SocketAddr,
+    ) -> Result<(), AgentError> {
+        let id = self.id;
+        if self.agent.streams[id].gathering != GatherPhase::NotStarted {
+            return Err(AgentError::GatheringStarted);
+        }
+        let key = (transport_key(transport), address);
+        if self.agent.sockets.contains_key(&key) {
+            return Err(AgentError::DuplicateSocket(address));
+        }
+        let c = self.agent.streams[id]
+            .components
+            .get_mut(usize::from(component).wrapping_sub(1))
+            .ok_or(AgentError::UnknownComponent(component))?;
+        c.sockets.push((transport, address));
+        self.agent.sockets.insert(key, (id, component));
+        Ok(())
+    }
+
+    /// Starts gathering: host candidates come out at once as
+    /// [`AgentEvent::LocalCandidate`](super::AgentEvent::LocalCandidate) events, and the
+    /// configured STUN servers are queried (paced by Ta) for server-reflexive ones;
+    /// [`AgentEvent::GatheringComplete`](super::AgentEvent::GatheringComplete) ends it.
+    /// Calling it again does nothing.
+    pub fn gather_candidates(&mut self, now: Instant) -> Result<(), AgentError> {
+        self.agent.last_now = Some(now);
+        if self.agent.streams[self.id].gathering == GatherPhase::NotStarted {
+            self.agent.start_gathering(self.id);
+        }
+        Ok(())
+    }
+
+    /// The local credentials to signal to the peer.
+    pub fn local_credentials(&self) -> &IceCredentials {
+        &self.agent.streams[self.id].local_creds
+    }
+
+    /// Replaces the generated local credentials, e.g. with ones already signalled.
+    pub fn set_local_credentials(&mut self, credentials: IceCredentials) {
+        let s = &mut self.agent.streams[self.id];
+        s.local_key = short_term_key(&credentials);
+        s.local_creds = credentials;
+    }
+
+    /// The peer's credentials, if set.
+    pub fn remote_credentials(&self) -> Option<&IceCredentials> {
+        self.agent.streams[self.id].remote_creds.as_ref()
+    }
+
+    /// Sets the peer's credentials. Checks start once they are known; candidates may
+    /// come before them (RFC 8838).
+    pub fn set_remote_credentials(&mut self, credentials: IceCredentials) {
+        let s = &mut self.agent.streams[self.id];
+        s.remote_key = Some(short_term_key(&credentials));
+        s.remote_creds = Some(credentials);
+    }
+
+    /// Adds a remote candidate, all at once or trickled (RFC 8838), and pairs it with the
+    /// local candidates. A candidate at the address of a peer-reflexive one learnt earlier
+    /// takes its place.
+    pub fn add_remote_candidate(&mut self, candidate: Candidate) -> Result<(), AgentError> {
+        let s = &self.agent.streams[self.id];
+        if s.remote_eoc {
+            return Err(AgentError::AfterEndOfCandidates);
+        }
+        let component = candidate.component();
+        if usize::from(component) > s.components.len() {
+            return Err(AgentError::CandidateComponent(component));
+        }
+        self.agent.add_remote(self.id, RemoteCand { candidate });
+        Ok(())
+    }
+
+    /// Parses an SDP `candidate:` line (with or without `a=`) and adds it.
+    pub fn add_remote_candidate_sdp(&mut self, line: &str) -> Result<(), AgentError> {
+        let candidate = Candidate::parse(line)?;
+        self.add_remote_candidate(candidate)
+    }
+
+    /// The peer has no more candidates (RFC 8838 §13). Once local gathering is complete
+    /// too, a component whose pairs have all failed is reported failed.
+    pub fn end_of_remote_candidates(&mut self) {
+        self.agent.streams[self.id].remote_eoc = true;
+        self.agent.check_failures(self.id);
+    }
+
+    /// The local candidates gathered so far, peer-reflexive ones included.
+    pub fn local_candidates(&self) -> Vec<Candidate> {
+        self.agent.streams[self.id]
+            .local
+            .iter()
+            .map(|l| l.candidate.clone())
+            .collect()
+    }
+
+    /// The remote candidates, signalled and peer-reflexive.
+    pub fn remote_candidates(&self) -> Vec<Candidate> {
+        self.agent.streams[self.id]
+            .remote
+            .iter()
+            .map(|r| r.candidate.clone())
+            .collect()
+    }
+
+    /// Every candidate pair of the stream (removed ones left out), check-list pairs by
+    /// priority first, then the valid pairs outside the check list.
+    pub fn pairs(&self) -> Vec<PairInfo> {
+        let s = &self.agent.streams[self.id];
+        let outside = (0..s.pairs.len()).filter(|&p| !s.pairs[p].in_checklist);
+        s.order
+            .iter()
+            .copied()
+            .chain(outside)
+            .filter(|&p| !s.pairs[p].removed)
+            .map(|p| {
+                let pair = &s.pairs[p];
+                PairInfo {
+                    component: pair.component,
+                    local: s.local[pair.local].candidate.clone(),
+                    remote: s.remote[pair.remote].candidate.clone(),
+                    priority: pair.priority,
+                    state: pair.state,
+                    in_checklist: pair.in_checklist,
+                    valid: pair.valid,
+                    nominated: pair.nominated,
+                }
+            })
+            .collect()
+    }
+
+    /// True once gathering is over.
+    pub fn gathering_complete(&self) -> bool {
+        self.agent.streams[self.id].gathering == GatherPhase::Complete
+    }
+
+    /// A view of component `id`.
+    pub fn component_mut(&mut self, id: ComponentId) -> Option<ComponentMut<'_>> {
+        let exists =
+            usize::from(id) >= 1 && usize::from(id) <= self.agent.streams[self.id].components.len();
+        if !exists {
+            return None;
+        }
+        Some(ComponentMut {
+            agent: &mut *self.agent,
+            stream: self.id,
+            id,
+        })
+    }
+}
+
+/// A view of one component, borrowed from its [`Agent`].
+#[derive(Debug)]
+pub struct ComponentMut<'a> {
+    agent: &'a mut Agent,
+    stream: StreamId,
+    id: ComponentId,
+}
+
+impl ComponentMut<'_> {
+    /// The component's id.
+    pub fn id(&self) -> ComponentId {
+        self.id
+    }
+
+    /// Its state.
+    pub fn state(&self) -> ComponentState {
+        self.state_ref().state
+    }
+
+    /// The selected pair, once connected.
+    pub fn selected_pair(&self) -> Option<SelectedPair> {
+        self.agent.selected_pair(self.stream, self.id)
+    }
+
+    /// The datagram carrying `data` to the peer on the selected pair. Fails with
+    /// [`AgentError::NotConnected`] before a pair is selected.
+    pub fn send(&mut self, now: Instant, data: &[u8]) -> Result<Transmit<Vec<u8>>, AgentError> {
+        let target = self.send_target(now)?;
+        Ok(Transmit {
+            transport: target.transport,
+            from: target.from,
+            to: target.to,
+            data: data.to_vec(),
+        })
+    }
+
+    /// Where data for the peer goes (transport, local socket, remote address), for callers
+    /// that send their own buffers: [`Self::send`] without the copy. Counts as a send for
+    /// the keepalive timer.
+    pub fn send_target(&mut self, now: Instant) -> Result<Transmit<()>, AgentError> {
+        let (stream, id) = (self.stream, self.id);
+        let s = &mut self.agent.streams[stream];
+        let c = &mut s.components[usize::from(id) - 1];
+        let pid = c.selected.ok_or(AgentError::NotConnected)?;
+        c.last_sent = Some(now);
+        let pair = &s.pairs[pid];
+        let local = &s.local[pair.local];
+        Ok(Transmit {
+            transport: local.transport,
+            from: local.base,
+            to: s.remote[pair.remote].candidate.address(),
+            data: (),
+        })
+    }
+
+    fn state_ref(&self) -> &CompState {
+        &self.agent.streams[self.stream].components[usize::from(self.id) - 1]
+    }
+}

@@ -1,0 +1,394 @@
+//! ICE agents on the simulated network: [`AgentNode`] wraps a sans-IO [`Agent`] as a
+//! [`Node`], records what it reports, and holds the signalling it would send; the free
+//! functions set agents up, signal between them and check the outcome. Every scenario uses
+//! these instead of its own plumbing.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use librice_proto::agent::{
+    Agent, AgentConfig, AgentEvent, ComponentId, ComponentState, SelectedPair, StreamId,
+};
+use librice_proto::candidate::{Candidate, IceCredentials};
+use librice_proto::{Transmit, TransportType};
+
+use super::{Node, NodeId, RealmId, Sim};
+
+/// What one agent would put in its signalling channel.
+#[derive(Debug, Clone)]
+pub enum Signal {
+    /// A local candidate.
+    Candidate(StreamId, Candidate),
+    /// End of candidates for a stream.
+    EndOfCandidates(StreamId),
+}
+
+/// A sans-IO ICE agent as a simulated node.
+pub struct AgentNode {
+    /// The agent.
+    pub agent: Agent,
+    /// Every event, with the time it was drained.
+    pub events: Vec<(Instant, AgentEvent)>,
+    /// Signalling not yet delivered to the peer.
+    pub outbox: VecDeque<Signal>,
+    /// Application data received: (stream, component, bytes).
+    pub received: Vec<(StreamId, ComponentId, Vec<u8>)>,
+    /// When each component was first connected.
+    pub connected_at: BTreeMap<(StreamId, ComponentId), Instant>,
+    /// When each component failed.
+    pub failed_at: BTreeMap<(StreamId, ComponentId), Instant>,
+    /// The latest selected pair per component.
+    pub selected: BTreeMap<(StreamId, ComponentId), SelectedPair>,
+    /// Datagrams handed to the node (STUN or not).
+    pub incoming: usize,
+    outgoing: VecDeque<Transmit<Vec<u8>>>,
+}
+
+impl AgentNode {
+    /// Wraps `agent`.
+    pub fn new(agent: Agent) -> Self {
+        Self {
+            agent,
+            events: Vec::new(),
+            outbox: VecDeque::new(),
+            received: Vec::new(),
+            connected_at: BTreeMap::new(),
+            failed_at: BTreeMap::new(),
+            selected: BTreeMap::new(),
+            incoming: 0,
+            outgoing: VecDeque::new(),
+        }
+    }
+
+    /// Moves the agent's events into the records.
+    pub fn drain_events(&mut self, now: Instant) {
+        while let Some(event) = self.agent.poll_event() {
+            match &event {
+                AgentEvent::LocalCandidate { stream, candidate } => {
+                    self.outbox
+                        .push_back(Signal::Candidate(*stream, candidate.clone()));
+                }
+                AgentEvent::GatheringComplete { stream } => {
+                    self.outbox.push_back(Signal::EndOfCandidates(*stream));
+                }
+                AgentEvent::ComponentStateChange {
+                    stream,
+                    component,
+                    state,
+                } => match state {
+                    ComponentState::Connected => {
+                        self.connected_at
+                            .entry((*stream, *component))
+                            .or_insert(now);
+                    }
+                    ComponentState::Failed => {
+                        self.failed_at.entry((*stream, *component)).or_insert(now);
+                    }
+                    _ => {}
+                },
+                AgentEvent::SelectedPair {
+                    stream,
+                    component,
+                    pair,
+                } => {
+                    self.selected
+                        .insert((*stream, *component), (**pair).clone());
+                }
+                _ => {}
+            }
+            self.events.push((now, event));
+        }
+    }
+
+    /// Queues application data on a component's selected pair.
+    pub fn send(&mut self, now: Instant, stream: StreamId, component: ComponentId, data: &[u8]) {
+        let transmit = self
+            .agent
+            .stream_mut(stream)
+            .and_then(|mut s| s.component_mut(component).map(|mut c| c.send(now, data)))
+            .expect("stream and component exist")
+            .expect("component is connected");
+        self.outgoing.push_back(transmit);
+    }
+
+    /// The (stream, component) pairs of the agent.
+    pub fn components(&mut self) -> Vec<(StreamId, ComponentId)> {
+        let mut all = Vec::new();
+        for sid in 0..self.agent.stream_count() {
+            let n = self
+                .agent
+                .stream_mut(sid)
+                .map_or(0, |s| s.component_count());
+            for c in 1..=n {
+                all.push((sid, ComponentId::try_from(c).expect("at most 256")));
+            }
+        }
+        all
+    }
+
+    /// True when every component is connected.
+    pub fn all_connected(&mut self) -> bool {
+        let comps = self.components();
+        comps.iter().all(|k| self.connected_at.contains_key(k))
+    }
+
+    /// True when every component is connected or failed.
+    pub fn all_settled(&mut self) -> bool {
+        let comps = self.components();
+        comps
+            .iter()
+            .all(|k| self.connected_at.contains_key(k) || self.failed_at.contains_key(k))
+    }
+}
+
+impl Node for AgentNode {
+    fn handle_incoming(&mut self, now: Instant, transmit: Transmit<Vec<u8>>) {
+        self.incoming += 1;
+        let t = Transmit {
+            transport: transmit.transport,
+            from: transmit.from,
+            to: transmit.to,
+            data: transmit.data.as_slice(),
+        };
+        if let Some(data) = self.agent.handle_incoming(now, t) {
+            self.received
+                .push((data.stream, data.component, data.data.to_vec()));
+        }
+        self.drain_events(now);
+    }
+
+    fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>> {
+        let t = self
+            .outgoing
+            .pop_front()
+            .or_else(|| self.agent.poll_transmit(now));
+        self.drain_events(now);
+        t
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.agent.poll_timeout()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.agent.handle_timeout(now);
+        self.drain_events(now);
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
+/// How to set up one agent.
+#[derive(Debug, Clone)]
+pub struct AgentSpec {
+    /// The agent configuration.
+    pub config: AgentConfig,
+    /// Components per stream.
+    pub streams: Vec<u16>,
+    /// The realm the host is in.
+    pub realm: RealmId,
+    /// The host's addresses; one socket per address per component.
+    pub ips: Vec<IpAddr>,
+}
+
+impl AgentSpec {
+    /// One stream with one component, in `realm` at `ip`.
+    pub fn new(config: AgentConfig, realm: RealmId, ip: &str) -> Self {
+        Self {
+            config,
+            streams: vec![1],
+            realm,
+            ips: vec![ip.parse().expect("an IP address")],
+        }
+    }
+
+    /// Sets the components per stream.
+    pub fn streams(mut self, streams: &[u16]) -> Self {
+        self.streams = streams.to_vec();
+        self
+    }
+}
+
+/// The port of the socket for `stream`, `component`.
+pub fn socket_port(stream: StreamId, component: ComponentId) -> u16 {
+    5000 + 10 * u16::try_from(stream).expect("few streams") + component
+}
+
+/// Adds an agent to the simulation, registers its sockets and starts gathering.
+pub fn add_agent(sim: &mut Sim, spec: AgentSpec) -> NodeId {
+    let mut agent = Agent::new(spec.config);
+    for &components in &spec.streams {
+        let sid = agent.add_stream();
+        let mut s = agent.stream_mut(sid).expect("just added");
+        for _ in 0..components {
+            let c = s.add_component().expect("few components");
+            for ip in &spec.ips {
+                s.add_local_socket(
+                    c,
+                    TransportType::Udp,
+                    SocketAddr::new(*ip, socket_port(sid, c)),
+                )
+                .expect("distinct sockets");
+            }
+        }
+    }
+    let id = sim.add_node(spec.realm, &spec.ips, Box::new(AgentNode::new(agent)));
+    sim.with_node::<AgentNode, _>(id, |n, now| {
+        for sid in 0..n.agent.stream_count() {
+            n.agent
+                .stream_mut(sid)
+                .expect("exists")
+                .gather_candidates(now)
+                .expect("gathering starts");
+        }
+        n.drain_events(now);
+    });
+    id
+}
+
+/// The local credentials of every stream of node `id`.
+pub fn credentials(sim: &mut Sim, id: NodeId) -> Vec<IceCredentials> {
+    sim.with_node::<AgentNode, _>(id, |n, _| {
+        (0..n.agent.stream_count())
+            .map(|sid| {
+                n.agent
+                    .stream_mut(sid)
+                    .expect("exists")
+                    .local_credentials()
+                    .clone()
+            })
+            .collect()
+    })
+}
+
+/// Gives `to` the credentials of `from`, stream by stream.
+pub fn give_credentials(sim: &mut Sim, from: NodeId, to: NodeId) {
+    let creds = credentials(sim, from);
+    sim.with_node::<AgentNode, _>(to, |n, now| {
+        for (sid, c) in creds.into_iter().enumerate() {
+            n.agent
+                .stream_mut(sid)
+                .expect("same streams")
+                .set_remote_credentials(c);
+        }
+        n.drain_events(now);
+    });
+}
+
+/// Delivers everything in `from`'s signalling outbox to `to`; returns how many signals.
+pub fn signal(sim: &mut Sim, from: NodeId, to: NodeId) -> usize {
+    let signals: Vec<Signal> =
+        sim.with_node::<AgentNode, _>(from, |n, _| n.outbox.drain(..).collect());
+    let count = signals.len();
+    sim.with_node::<AgentNode, _>(to, |n, now| {
+        for signal in signals {
+            match signal {
+                Signal::Candidate(sid, c) => n
+                    .agent
+                    .stream_mut(sid)
+                    .expect("same streams")
+                    .add_remote_candidate(c)
+                    .expect("valid candidate"),
+                Signal::EndOfCandidates(sid) => n
+                    .agent
+                    .stream_mut(sid)
+                    .expect("same streams")
+                    .end_of_remote_candidates(),
+            }
+        }
+        n.drain_events(now);
+    });
+    count
+}
+
+/// Exchanges credentials, then all signalling both ways, repeatedly, until both agents
+/// are connected or failed everywhere; returns whether both are connected everywhere.
+/// Gathering keeps producing signalling, so it is delivered after every step.
+pub fn connect(sim: &mut Sim, a: NodeId, b: NodeId, max_steps: usize) -> bool {
+    give_credentials(sim, a, b);
+    give_credentials(sim, b, a);
+    sim.drive_until(max_steps, |sim| {
+        signal(sim, a, b);
+        signal(sim, b, a);
+        sim.node_mut::<AgentNode>(a).all_settled() && sim.node_mut::<AgentNode>(b).all_settled()
+    });
+    sim.node_mut::<AgentNode>(a).all_connected() && sim.node_mut::<AgentNode>(b).all_connected()
+}
+
+/// Sends `count` numbered datagrams from every component of `from` to `to`, drives the
+/// network for `window`, and returns how many of them `to` received per component.
+pub fn send_data(
+    sim: &mut Sim,
+    from: NodeId,
+    to: NodeId,
+    count: usize,
+    window: Duration,
+) -> BTreeMap<(StreamId, ComponentId), usize> {
+    let before = sim.node::<AgentNode>(to).received.len();
+    let comps = sim.node_mut::<AgentNode>(from).components();
+    for &(sid, c) in &comps {
+        for i in 0..count {
+            let payload = format!("data {from}->{to} s{sid} c{c} #{i}");
+            sim.with_node::<AgentNode, _>(from, |n, now| n.send(now, sid, c, payload.as_bytes()));
+        }
+    }
+    sim.drive_for(window, 1_000_000);
+    let mut got: BTreeMap<(StreamId, ComponentId), usize> = BTreeMap::new();
+    for (sid, c, data) in &sim.node::<AgentNode>(to).received[before..] {
+        let text = String::from_utf8_lossy(data);
+        assert!(
+            text.starts_with(&format!("data {from}->{to} s{sid} c{c} #")),
+            "datagram delivered to the wrong component: {text}"
+        );
+        *got.entry((*sid, *c)).or_default() += 1;
+    }
+    got
+}
+
+/// The selected pair of `node` for (stream, component).
+pub fn selected(sim: &Sim, node: NodeId, stream: StreamId, component: ComponentId) -> SelectedPair {
+    sim.node::<AgentNode>(node)
+        .selected
+        .get(&(stream, component))
+        .cloned()
+        .unwrap_or_else(|| panic!("node {node} has no selected pair for {stream}/{component}"))
+}
+
+/// Checks that the two agents selected matching pairs: each side's remote candidate
+/// address is the other side's local (mapped) candidate address or where its packets appear
+/// to come from, and both agree on the pair seen from the wire.
+pub fn assert_pairs_match(sim: &Sim, a: NodeId, b: NodeId) {
+    let comps: Vec<(StreamId, ComponentId)> = sim
+        .node::<AgentNode>(a)
+        .connected_at
+        .keys()
+        .copied()
+        .collect();
+    for (sid, c) in comps {
+        let pa = selected(sim, a, sid, c);
+        let pb = selected(sim, b, sid, c);
+        assert_eq!(pa.local.component(), c);
+        assert_eq!(pa.remote.component(), c);
+        assert_eq!(pb.local.component(), c);
+        // Without NATs in between the pairs mirror each other exactly.
+        if sim.realm_of(a) == sim.realm_of(b) {
+            assert_eq!(
+                pa.local_base,
+                pb.remote.address(),
+                "stream {sid} component {c}"
+            );
+            assert_eq!(
+                pb.local_base,
+                pa.remote.address(),
+                "stream {sid} component {c}"
+            );
+        }
+    }
+}

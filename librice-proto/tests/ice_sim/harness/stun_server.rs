@@ -1,0 +1,93 @@
+//! A public STUN server as a simulated node.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use librice_proto::Transmit;
+use librice_proto::stun::server::{BindingServer, Outcome, ServerAuth};
+
+use super::Node;
+
+/// A node answering STUN Binding requests (no authentication) on every address and port
+/// it owns.
+///
+/// Each request is answered to its source, on the same transport, from the address it was
+/// sent to. A TCP "packet" is taken to hold exactly one STUN message (the harness does not
+/// model streams).
+#[derive(Debug)]
+pub struct StunServerNode {
+    server: BindingServer,
+    outbox: VecDeque<Transmit<Vec<u8>>>,
+    answered: usize,
+    ignored: usize,
+}
+
+impl Default for StunServerNode {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StunServerNode {
+    /// A server with `ServerAuth::None`.
+    pub fn new() -> Self {
+        Self {
+            server: BindingServer::new(ServerAuth::None),
+            outbox: VecDeque::new(),
+            answered: 0,
+            ignored: 0,
+        }
+    }
+
+    /// How many requests got a response (success or error).
+    pub fn answered(&self) -> usize {
+        self.answered
+    }
+
+    /// How many received packets got no response.
+    pub fn ignored(&self) -> usize {
+        self.ignored
+    }
+
+    /// Queues an arbitrary packet to send (from any of the node's addresses), e.g. to probe
+    /// a NAT's filtering from the server's IP with another port.
+    pub fn send_raw(&mut self, transmit: Transmit<Vec<u8>>) {
+        self.outbox.push_back(transmit);
+    }
+}
+
+impl Node for StunServerNode {
+    fn handle_incoming(&mut self, _now: Instant, transmit: Transmit<Vec<u8>>) {
+        let mut out = Vec::new();
+        match self.server.handle(transmit.from, &transmit.data, &mut out) {
+            Outcome::Success | Outcome::Error(_) => {
+                self.answered += 1;
+                self.outbox.push_back(Transmit {
+                    transport: transmit.transport,
+                    from: transmit.to,
+                    to: transmit.from,
+                    data: out,
+                });
+            }
+            _ => self.ignored += 1,
+        }
+    }
+
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<Vec<u8>>> {
+        self.outbox.pop_front()
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+
+    fn handle_timeout(&mut self, _now: Instant) {}
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}

@@ -1,0 +1,5 @@
+//! Deterministic network simulation tests for librice-proto: ICE agents exchange datagrams
+//! over a virtual network with configurable links and NATs, driven by a virtual clock.
+
+mod harness;
+mod scenarios;
