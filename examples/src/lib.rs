@@ -22,3 +22,43 @@ pub fn usage_error(message: &str, usage: &str) -> ! {
     eprintln!("error: {message}\n\n{usage}");
     std::process::exit(2)
 }
+
+/// The async runtimes the tools can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeKind {
+    /// tokio (multi-threaded, 2 workers).
+    Tokio,
+    /// async-std (async-io based; the same adapter runs under smol).
+    AsyncStd,
+}
+
+impl RuntimeKind {
+    /// Parses `tokio` or `async-std`.
+    pub fn parse(text: &str) -> Result<RuntimeKind, String> {
+        match text {
+            "tokio" => Ok(Self::Tokio),
+            "async-std" | "async_std" => Ok(Self::AsyncStd),
+            _ => Err(format!(
+                "--runtime must be tokio or async-std, got {text:?}"
+            )),
+        }
+    }
+}
+
+/// Runs the future `f` makes on the chosen runtime, to completion, and returns its output.
+pub fn block_on<T: Send + 'static>(
+    kind: RuntimeKind,
+    f: impl FnOnce(std::sync::Arc<dyn librice::Runtime>) -> librice::BoxFuture<T>,
+) -> T {
+    match kind {
+        RuntimeKind::Tokio => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime can be built");
+            rt.block_on(async move { f(librice_tokio::runtime()).await })
+        }
+        RuntimeKind::AsyncStd => async_std::task::block_on(f(librice_async_std::runtime())),
+    }
+}

@@ -1,7 +1,7 @@
 //! # librice-proto
 //!
-//! The sans-IO protocol core of librice: STUN today; TURN, candidates and the ICE agent
-//! (RFC 8445) as they are written. Nothing here opens a socket, reads a clock or draws
+//! The sans-IO protocol core of librice: STUN, candidates and the ICE agent (RFC 8445);
+//! TURN as it is written. Nothing here opens a socket, reads a clock or draws
 //! OS randomness: bytes, addresses and `now: Instant` come in through `handle_*` calls,
 //! and what to send comes out of `poll_*` calls.
 //!
@@ -16,11 +16,18 @@
 //!   that intermingle interfaces and address families (RFC 8421) and ICE-TCP's (RFC 6544),
 //!   §5.1.1.3 foundations, the SDP `candidate` attribute (RFC 8839 §5.1), and
 //!   `ice-ufrag`/`ice-pwd` generation and checks (RFC 8839 §5.4), in [`candidate`].
+//! - The ICE agent (RFC 8445, with trickle per RFC 8838), in [`agent`]: roles and role
+//!   conflicts, host and server-reflexive gathering, check lists with pair states, pruning,
+//!   limits and unfreezing, Ta pacing, triggered checks, peer-reflexive candidates, regular
+//!   nomination (and accepting aggressive nomination), keepalives, and demultiplexing of
+//!   application data. Its module docs show the call order and a complete blocking loop.
 //!
 //! ## Deliberately left out
 //! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses.
+//! - For now: ICE-TCP pairs, TURN, consent freshness (RFC 7675), ICE restarts and ice-lite
+//!   (see [`agent`]).
 #![forbid(unsafe_code)]
 
 pub mod agent;

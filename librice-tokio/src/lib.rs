@@ -1,9 +1,277 @@
 //! # librice-tokio
 //!
-//! The tokio adapter for [`librice`]: an implementation of librice's `Runtime` trait on
-//! tokio's sockets, timers and task spawning.
+//! The [tokio] adapter for [`librice`]: [`TokioRuntime`] implements librice's
+//! [`Runtime`] trait on tokio's task spawning, clock, timers and sockets.
 //!
-//! Status: waits for librice's `Runtime` trait, which is not written yet. Today this crate
-//! only re-exports [`librice`].
+//! The tokio runtime must have both its I/O and its time drivers enabled
+//! (`#[tokio::main]` and `Builder::enable_all()` do so).
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use std::sync::Arc;
+//! use librice_tokio::librice::Runtime;
+//!
+//! // Inside a tokio runtime:
+//! let runtime: Arc<dyn Runtime> = librice_tokio::runtime();
+//!
+//! let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+//! let socket = runtime.wrap_udp_socket(socket)?;
+//! let mut buf = [0; 1500];
+//! let (len, from) = librice_tokio::librice::runtime::recv_from(&*socket, &mut buf).await?;
+//! # let _ = (len, from);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [tokio]: https://tokio.rs
+
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use librice::runtime::{AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, Runtime};
+use tokio::io::ReadBuf;
+use tokio::runtime::Handle;
 
 pub use librice;
+
+/// librice's [`Runtime`] on a tokio runtime, named by its [`Handle`].
+///
+/// Tasks are spawned on that runtime; sockets are registered with its I/O driver and
+/// timers with its time driver, so the runtime must have both enabled. [`Runtime::now`]
+/// reads tokio's clock, so that it follows a paused clock in tests
+/// (`tokio::time::pause`).
+#[derive(Debug, Clone)]
+pub struct TokioRuntime {
+    handle: Handle,
+}
+
+impl TokioRuntime {
+    /// A runtime adapter for the tokio runtime that `handle` refers to.
+    pub fn new(handle: Handle) -> Self {
+        Self { handle }
+    }
+
+    /// A runtime adapter for the tokio runtime the caller runs in.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime's context (as [`Handle::current`] does); see
+    /// [`TokioRuntime::try_current`] for a non-panicking variant.
+    pub fn current() -> Self {
+        Self::new(Handle::current())
+    }
+
+    /// A runtime adapter for the tokio runtime the caller runs in, or `None` outside a
+    /// tokio runtime's context.
+    pub fn try_current() -> Option<Self> {
+        Handle::try_current().ok().map(Self::new)
+    }
+
+    /// The handle of the tokio runtime in use.
+    pub fn handle(&self) -> &Handle {
+        &self.handle
+    }
+}
+
+impl From<Handle> for TokioRuntime {
+    fn from(handle: Handle) -> Self {
+        Self::new(handle)
+    }
+}
+
+/// The tokio runtime the caller runs in, as a librice [`Runtime`]:
+/// `Arc::new(TokioRuntime::current())`.
+///
+/// # Panics
+///
+/// Outside a tokio runtime's context.
+pub fn runtime() -> Arc<dyn Runtime> {
+    Arc::new(TokioRuntime::current())
+}
+
+impl Runtime for TokioRuntime {
+    fn spawn(&self, future: BoxFuture<()>) {
+        // Dropping the JoinHandle detaches the task.
+        drop(self.handle.spawn(future));
+    }
+
+    fn now(&self) -> Instant {
+        // tokio's clock is per runtime (it can be paused): read it in this runtime's context.
+        let _guard = self.handle.enter();
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn new_timer(&self, deadline: Instant) -> Pin<Box<dyn AsyncTimer>> {
+        let _guard = self.handle.enter();
+        Box::pin(TokioTimer {
+            sleep: Box::pin(tokio::time::sleep_until(deadline.into())),
+        })
+    }
+
+    fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
+        socket.set_nonblocking(true)?;
+        let _guard = self.handle.enter();
+        let socket = tokio::net::UdpSocket::from_std(socket)?;
+        Ok(Arc::new(TokioUdpSocket { socket }))
+    }
+
+    fn tcp_connect(
+        &self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> BoxFuture<io::Result<Box<dyn AsyncTcpStream>>> {
+        let connect = Box::pin(async move {
+            let socket = match remote {
+                SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+                SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+            };
+            if local.port() != 0 {
+                // Let several connections (to different peers) share a fixed local port.
+                socket.set_reuseaddr(true)?;
+            }
+            socket.bind(local)?;
+            let stream = socket.connect(remote).await?;
+            Ok(Box::new(TokioTcpStream { stream }) as Box<dyn AsyncTcpStream>)
+        });
+        // The connect registers the socket with the reactor of the current context: run it
+        // in this runtime's context, whatever executor polls the returned future.
+        Box::pin(InRuntime {
+            handle: self.handle.clone(),
+            future: connect,
+        })
+    }
+}
+
+/// Polls `future` inside `handle`'s runtime context.
+struct InRuntime<F> {
+    handle: Handle,
+    future: F,
+}
+
+impl<F: Future + Unpin> Future for InRuntime<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        let _guard = this.handle.enter();
+        Pin::new(&mut this.future).poll(cx)
+    }
+}
+
+/// A re-armable [`tokio::time::Sleep`].
+#[derive(Debug)]
+struct TokioTimer {
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl AsyncTimer for TokioTimer {
+    fn reset(mut self: Pin<&mut Self>, deadline: Instant) {
+        self.sleep.as_mut().reset(deadline.into());
+    }
+
+    fn poll_elapsed(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.sleep.as_mut().poll(cx)
+    }
+}
+
+/// A [`tokio::net::UdpSocket`].
+#[derive(Debug)]
+struct TokioUdpSocket {
+    socket: tokio::net::UdpSocket,
+}
+
+impl AsyncUdpSocket for TokioUdpSocket {
+    fn poll_recv_from(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut buf = ReadBuf::new(buf);
+        self.socket
+            .poll_recv_from(cx, &mut buf)
+            .map_ok(|from| (buf.filled().len(), from))
+    }
+
+    fn poll_send_to(
+        &self,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        self.socket.poll_send_to(cx, buf, target)
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+/// A [`tokio::net::TcpStream`], with the `futures` I/O traits.
+struct TokioTcpStream {
+    stream: tokio::net::TcpStream,
+}
+
+impl fmt::Debug for TokioTcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokioTcpStream")
+            .field("local_addr", &self.stream.local_addr().ok())
+            .field("peer_addr", &self.stream.peer_addr().ok())
+            .finish()
+    }
+}
+
+impl futures::io::AsyncRead for TokioTcpStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut buf = ReadBuf::new(buf);
+        tokio::io::AsyncRead::poll_read(Pin::new(&mut self.stream), cx, &mut buf)
+            .map_ok(|()| buf.filled().len())
+    }
+}
+
+impl futures::io::AsyncWrite for TokioTcpStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        tokio::io::AsyncWrite::poll_write(Pin::new(&mut self.stream), cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        tokio::io::AsyncWrite::poll_write_vectored(Pin::new(&mut self.stream), cx, bufs)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::io::AsyncWrite::poll_flush(Pin::new(&mut self.stream), cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::io::AsyncWrite::poll_shutdown(Pin::new(&mut self.stream), cx)
+    }
+}
+
+impl AsyncTcpStream for TokioTcpStream {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+}

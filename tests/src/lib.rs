@@ -17,13 +17,18 @@
 //! - [`free_port`] picks a port free for both UDP and TCP, and [`stun_probe`] sends STUN
 //!   Binding requests written byte by byte, independently of librice's own codec.
 //!
+//! - [`runtimes`] runs one async scenario body on tokio or on async-std, and [`ice`] sets up
+//!   two librice agents in one process and signals them directly.
+//!
 //! Polling external processes uses short sleeps; every wait is bounded by a deadline and
 //! fails with the paths (and the last lines) of the logs involved.
 
 mod bins;
 mod coturn;
+pub mod ice;
 mod net;
 mod process;
+pub mod runtimes;
 pub mod stun_probe;
 mod tools;
 

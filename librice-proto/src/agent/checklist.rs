@@ -337,7 +337,8 @@ impl Agent {
         while let Some(pid) = self.streams[sid].triggered.pop_front() {
             let p = &mut self.streams[sid].pairs[pid];
             p.in_triggered = false;
-            if !p.removed && p.state == PairState::Waiting {
+            let nomination = p.state == PairState::Succeeded && p.use_candidate;
+            if !p.removed && (p.state == PairState::Waiting || nomination) {
                 return Some(pid);
             }
         }
@@ -452,7 +453,15 @@ impl Agent {
                 let s = &mut self.streams[sid];
                 s.components[ci].nominating = Some(checked);
                 s.pairs[checked].use_candidate = true;
-                self.trigger(sid, checked);
+                if s.pairs[checked].state == PairState::Succeeded {
+                    // The pair stays Succeeded (and valid) while its nomination check runs.
+                    if !s.pairs[checked].in_triggered {
+                        s.pairs[checked].in_triggered = true;
+                        s.triggered.push_back(checked);
+                    }
+                } else {
+                    self.trigger(sid, checked);
+                }
             }
         }
     }

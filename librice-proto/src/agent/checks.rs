@@ -116,10 +116,8 @@ impl Agent {
             to: remote.candidate.address(),
             data,
         };
-        let integrity = ResponseIntegrity {
-            key: remote_key.clone(),
-            algorithm: IntegrityAlgorithm::Sha1,
-        };
+        // RFC 8489 §9.1.4: short-term credentials, so unsigned answers are discarded.
+        let integrity = ResponseIntegrity::short_term(remote_key.clone(), IntegrityAlgorithm::Sha1);
         let context = Txn::Check {
             stream: sid,
             pair: pid,
@@ -135,7 +133,9 @@ impl Agent {
             Ok(id) => {
                 let s = &mut self.streams[sid];
                 s.pairs[pid].txn = Some(id);
-                s.set_state(pid, PairState::InProgress);
+                if s.pairs[pid].state != PairState::Succeeded {
+                    s.set_state(pid, PairState::InProgress);
+                }
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a connectivity check");

@@ -229,10 +229,9 @@ impl LongTermAuth {
 
     /// How responses to signed requests are authenticated, once ready.
     pub fn response_integrity(&self) -> Option<ResponseIntegrity> {
-        self.session.as_ref().map(|s| ResponseIntegrity {
-            key: s.key.clone(),
-            algorithm: integrity_algorithm(s),
-        })
+        self.session
+            .as_ref()
+            .map(|s| ResponseIntegrity::long_term(s.key.clone(), integrity_algorithm(s)))
     }
 
     /// Appends the credential attributes and the integrity attribute to a request:

@@ -65,13 +65,39 @@ impl Default for RetransmitConfig {
     }
 }
 
-/// How to check a response's integrity: the key and the algorithm the request used.
+/// How to check a response's integrity: the key, the algorithm the request used, and
+/// whether the request used long-term credentials.
 #[derive(Debug, Clone)]
 pub struct ResponseIntegrity {
     /// The key.
     pub key: IntegrityKey,
     /// The algorithm whose attribute the response must carry (RFC 8489 §9.1.4, §9.2.5).
     pub algorithm: IntegrityAlgorithm,
+    /// True for the long-term mechanism, where unsigned 401 and 438 answers are accepted
+    /// because the server cannot sign them (RFC 8489 §9.2.5). With short-term credentials
+    /// (ICE checks) every response without valid integrity is discarded (RFC 8489 §9.1.4).
+    pub long_term: bool,
+}
+
+impl ResponseIntegrity {
+    /// Short-term credentials: every response must be signed with `key` (RFC 8489 §9.1.4).
+    pub fn short_term(key: IntegrityKey, algorithm: IntegrityAlgorithm) -> Self {
+        Self {
+            key,
+            algorithm,
+            long_term: false,
+        }
+    }
+
+    /// Long-term credentials: as short-term, except that unsigned 401 and 438 answers pass
+    /// to the long-term mechanism (RFC 8489 §9.2.5).
+    pub fn long_term(key: IntegrityKey, algorithm: IntegrityAlgorithm) -> Self {
+        Self {
+            key,
+            algorithm,
+            long_term: true,
+        }
+    }
 }
 
 /// Why a transaction could not be started.
@@ -413,13 +439,15 @@ impl<T> Transactions<T> {
     }
 }
 
-/// Checks a response against the integrity its request asked for. Unsigned 400, 401 and
-/// 438 error responses pass: the long-term mechanism handles them (RFC 8489 §9.2.5).
+/// Checks a response against the integrity its request asked for. With long-term
+/// credentials, unsigned 401 and 438 error responses pass: the long-term mechanism handles
+/// them (RFC 8489 §9.2.5).
 fn check_response_integrity(
     msg: &Message<'_>,
     integrity: &ResponseIntegrity,
 ) -> Result<(), IntegrityError> {
-    let unsigned_auth_error = msg.class() == MessageClass::Error
+    let unsigned_auth_error = integrity.long_term
+        && msg.class() == MessageClass::Error
         && !msg.has_integrity()
         && msg
             .attribute::<super::attr::ErrorCode<'_>>()

@@ -83,10 +83,7 @@ fn key(password: &str) -> IntegrityKey {
 }
 
 fn sha1_integrity(password: &str) -> ResponseIntegrity {
-    ResponseIntegrity {
-        key: key(password),
-        algorithm: IntegrityAlgorithm::Sha1,
-    }
+    ResponseIntegrity::long_term(key(password), IntegrityAlgorithm::Sha1)
 }
 
 /// What happened while driving a set of transactions, in milliseconds since `t0`.
@@ -529,10 +526,10 @@ fn sha256_integrity_is_checked_when_asked_for() {
             t0,
             request_transmit(TransportType::Udp, txid(15)),
             5,
-            Some(ResponseIntegrity {
-                key: key("pw"),
-                algorithm: IntegrityAlgorithm::Sha256,
-            }),
+            Some(ResponseIntegrity::long_term(
+                key("pw"),
+                IntegrityAlgorithm::Sha256,
+            )),
             None,
         )
         .expect("starts");
@@ -619,6 +616,30 @@ fn unsigned_401_and_438_are_accepted_when_integrity_was_asked() {
             );
         }
     }
+}
+
+#[test]
+fn unsigned_401_is_discarded_with_short_term_credentials() {
+    let t0 = origin();
+    let mut tx = Transactions::new(RetransmitConfig::default());
+    let id = tx
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(19)),
+            401,
+            Some(ResponseIntegrity::short_term(
+                key("pw"),
+                IntegrityAlgorithm::Sha1,
+            )),
+            None,
+        )
+        .expect("starts");
+    // RFC 8489 §9.1.4: short-term credentials accept no unsigned response.
+    assert!(matches!(
+        handle(&mut tx, &error_response(id, 401, None)),
+        ResponseOutcome::Discarded(_)
+    ));
+    assert!(tx.contains(&id));
 }
 
 #[test]

@@ -2,4 +2,5 @@
 //! over a virtual network with configurable links and NATs, driven by a virtual clock.
 
 mod harness;
+mod hostile;
 mod scenarios;

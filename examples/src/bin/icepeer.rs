@@ -1,0 +1,575 @@
+//! `icepeer`: a full ICE endpoint on librice, driven by JSON lines on stdin/stdout in the
+//! signalling protocol of the interop peers (PROTOCOL.md), so that it pairs with aioice,
+//! libnice, Chromium or itself.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::channel::mpsc;
+use futures::{FutureExt, StreamExt};
+use librice::interfaces::AddressFilter;
+use librice::proto::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
+use librice::{Agent, AgentEvent, Component, ComponentState, Runtime, Stream};
+use librice_examples::{RuntimeKind, block_on, parse_socket_addr};
+use serde_json::{Value, json};
+
+const USAGE: &str = "\
+usage: icepeer --role controlling|controlled [--components N] [--transport udp]
+               [--ip ADDR]... [--stun HOST:PORT] [--trickle] [--no-ping]
+               [--name NAME] [--timeout S] [--allow-any-address]
+               [--runtime tokio|async-std]
+
+A full ICE endpoint (librice) speaking the interop signalling protocol: JSON
+lines on stdin and stdout (see tests/interop/PROTOCOL.md).
+
+  --role R              controlling or controlled (required)
+  --components N        components, 1 to 256 (default 1)
+  --transport udp       host-candidate transport (only udp until ICE-TCP)
+  --ip ADDR             gather on this address only; repeatable (default 127.0.0.1)
+  --stun HOST:PORT      STUN server for server-reflexive candidates
+  --trickle             credentials first, then one line per candidate, then
+                        end-of-candidates
+  --no-ping             do not send PING data after connecting (still echoes)
+  --name NAME           name in PING payloads (default librice)
+  --timeout S           hard bound on the process lifetime (default 30)
+  --allow-any-address   turn off the loopback-only guard
+  --runtime R           tokio (default) or async-std
+
+stdout carries only the protocol's JSON lines; diagnostics go to stderr.
+Exit status: 0 if connected, 1 if not, 2 if the options are refused.";
+
+#[derive(Debug, Clone)]
+struct Options {
+    controlling: bool,
+    components: u16,
+    ips: Vec<IpAddr>,
+    stun: Option<SocketAddr>,
+    trickle: bool,
+    ping: bool,
+    name: String,
+    timeout: Duration,
+    allow_any: bool,
+    runtime: RuntimeKind,
+}
+
+fn main() {
+    let options = match parse_args() {
+        Ok(o) => o,
+        Err(Refusal::Usage(msg)) => {
+            eprintln!("icepeer: {msg}\n\n{USAGE}");
+            std::process::exit(2);
+        }
+        Err(Refusal::Refused(msg)) => {
+            eprintln!("icepeer: {msg}");
+            emit(json!({"event": "failed", "reason": msg}));
+            emit(json!({"event": "exit", "reason": "refused", "connected": false, "done": false}));
+            std::process::exit(2);
+        }
+    };
+    let lines = spawn_stdin_reader();
+    let kind = options.runtime;
+    let connected = block_on(kind, move |rt| {
+        Box::pin(async move { run(options, rt, lines).await })
+    });
+    std::process::exit(if connected { 0 } else { 1 });
+}
+
+enum Refusal {
+    Usage(String),
+    Refused(String),
+}
+
+fn parse_args() -> Result<Options, Refusal> {
+    let mut options = Options {
+        controlling: false,
+        components: 1,
+        ips: Vec::new(),
+        stun: None,
+        trickle: false,
+        ping: true,
+        name: String::from("librice"),
+        timeout: Duration::from_secs(30),
+        allow_any: false,
+        runtime: RuntimeKind::Tokio,
+    };
+    let mut role = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .ok_or_else(|| Refusal::Usage(format!("{name} needs a value")))
+        };
+        match arg.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--role" => {
+                role = Some(match value("--role")?.as_str() {
+                    "controlling" => true,
+                    "controlled" => false,
+                    other => {
+                        return Err(Refusal::Usage(format!(
+                            "--role must be controlling or controlled, got {other:?}"
+                        )));
+                    }
+                })
+            }
+            "--components" => {
+                options.components = value("--components")?
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|n| (1..=MAX_COMPONENT).contains(n))
+                    .ok_or_else(|| Refusal::Usage("--components needs 1 to 256".into()))?;
+            }
+            "--transport" => {
+                let t = value("--transport")?;
+                if t != "udp" {
+                    return Err(Refusal::Refused(format!(
+                        "--transport {t}: only udp is supported until ICE-TCP"
+                    )));
+                }
+            }
+            "--ip" => {
+                let v = value("--ip")?;
+                let ip = v
+                    .parse::<IpAddr>()
+                    .map_err(|_| Refusal::Usage(format!("--ip needs an IP address, got {v:?}")))?;
+                options.ips.push(ip);
+            }
+            "--stun" => {
+                let v = value("--stun")?;
+                options.stun = Some(parse_socket_addr(&v, "--stun").map_err(Refusal::Usage)?);
+            }
+            "--trickle" => options.trickle = true,
+            "--no-ping" => options.ping = false,
+            "--name" => options.name = value("--name")?,
+            "--timeout" => {
+                let v = value("--timeout")?;
+                let secs = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
+                    .ok_or_else(|| Refusal::Usage(format!("--timeout needs seconds, got {v:?}")))?;
+                options.timeout = Duration::from_secs_f64(secs);
+            }
+            "--allow-any-address" => options.allow_any = true,
+            "--runtime" => {
+                options.runtime =
+                    RuntimeKind::parse(&value("--runtime")?).map_err(Refusal::Usage)?
+            }
+            "--turn" | "--turn-user" | "--turn-pass" | "--turn-transport" | "--relay-only" => {
+                return Err(Refusal::Refused(format!(
+                    "{arg}: TURN relays arrive with librice's TURN client"
+                )));
+            }
+            "--nomination" | "--lite" => {
+                return Err(Refusal::Refused(format!("{arg} is a nice-peer option")));
+            }
+            _ => return Err(Refusal::Usage(format!("unknown argument {arg:?}"))),
+        }
+    }
+    options.controlling = role.ok_or_else(|| Refusal::Usage("--role is required".into()))?;
+    if options.ips.is_empty() {
+        options.ips.push(IpAddr::from([127, 0, 0, 1]));
+    }
+    if !options.allow_any {
+        if let Some(ip) = options.ips.iter().find(|ip| !ip.is_loopback()) {
+            return Err(Refusal::Refused(format!(
+                "--ip {ip} is not loopback (use --allow-any-address)"
+            )));
+        }
+        if let Some(stun) = options.stun.filter(|s| !s.ip().is_loopback()) {
+            return Err(Refusal::Refused(format!(
+                "--stun {stun} is not loopback (use --allow-any-address)"
+            )));
+        }
+    }
+    Ok(options)
+}
+
+/// Prints one protocol line on stdout.
+fn emit(value: Value) {
+    println!("{value}");
+}
+
+/// Reads stdin lines on a thread; the channel ends at EOF.
+fn spawn_stdin_reader() -> mpsc::UnboundedReceiver<String> {
+    let (tx, rx) = mpsc::unbounded();
+    std::thread::spawn(move || {
+        let stdin = std::io::stdin();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match std::io::BufRead::read_line(&mut stdin.lock(), &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.unbounded_send(line.trim_end().to_owned()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// The state of one run.
+struct Peer {
+    options: Options,
+    start: Instant,
+    stream: Stream,
+    components: Vec<Component>,
+    remote_creds_at: Option<Instant>,
+    connected: bool,
+    pairs: BTreeMap<u16, (String, String)>,
+    echo_ok: BTreeSet<u16>,
+    pings_sent: BTreeMap<u16, u32>,
+    ping_times: BTreeMap<(u16, u32), Instant>,
+    done: bool,
+    failed: bool,
+}
+
+async fn run(
+    options: Options,
+    runtime: Arc<dyn Runtime>,
+    mut lines: mpsc::UnboundedReceiver<String>,
+) -> bool {
+    let start = Instant::now();
+    let mut filter = AddressFilter {
+        only: options.ips.clone(),
+        ..AddressFilter::default()
+    };
+    filter.loopback = true;
+    let mut builder = Agent::builder()
+        .runtime(Arc::clone(&runtime))
+        .controlling(options.controlling)
+        .trickle(options.trickle)
+        .filter(filter);
+    if let Some(stun) = options.stun {
+        builder = builder.stun_server(stun);
+    }
+    let agent = match builder.build() {
+        Ok(a) => a,
+        Err(e) => {
+            emit(json!({"event": "failed", "reason": format!("cannot start the agent: {e}")}));
+            emit(json!({"event": "exit", "reason": "error", "connected": false, "done": false}));
+            return false;
+        }
+    };
+    let mut events = agent.events().fuse();
+    let stream = agent.add_stream();
+    let mut components = Vec::new();
+    for _ in 0..options.components {
+        match stream.add_component() {
+            Ok(c) => components.push(c),
+            Err(e) => {
+                emit(json!({"event": "failed", "reason": e.to_string()}));
+                return false;
+            }
+        }
+    }
+    let mut gather = match stream.gather_candidates() {
+        Ok(g) => g.fuse(),
+        Err(e) => {
+            emit(json!({"event": "failed", "reason": format!("cannot gather: {e}")}));
+            emit(json!({"event": "exit", "reason": "error", "connected": false, "done": false}));
+            return false;
+        }
+    };
+    let creds = stream.local_credentials();
+    let mut local_candidates: Vec<String> = Vec::new();
+    let mut gathering_done = false;
+    if options.trickle {
+        emit(
+            json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(), "candidates": [], "end_of_candidates": false}),
+        );
+    }
+    let mut recv = futures::stream::select_all(
+        components
+            .iter()
+            .map(|c| {
+                let id = c.id();
+                c.recv().map(move |d| (id, d)).boxed()
+            })
+            .collect::<Vec<_>>(),
+    );
+    let mut peer = Peer {
+        options: options.clone(),
+        start,
+        stream: stream.clone(),
+        components: components.clone(),
+        remote_creds_at: None,
+        connected: false,
+        pairs: BTreeMap::new(),
+        echo_ok: BTreeSet::new(),
+        pings_sent: BTreeMap::new(),
+        ping_times: BTreeMap::new(),
+        done: false,
+        failed: false,
+    };
+    let deadline = start + options.timeout;
+    let mut timeout = librice::runtime::sleep_until(runtime.as_ref(), deadline)
+        .boxed()
+        .fuse();
+    let ping_every = Duration::from_millis(200);
+    let mut next_ping = Instant::now() + Duration::from_secs(3600);
+    let mut ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping)
+        .boxed()
+        .fuse();
+    let reason = loop {
+        futures::select! {
+            c = gather.next() => match c {
+                Some(c) => {
+                    if !peer.options.allow_any && !c.address().ip().is_loopback() {
+                        continue;
+                    }
+                    if options.trickle {
+                        emit(json!({"candidate": c.to_string()}));
+                    } else {
+                        local_candidates.push(c.to_string());
+                    }
+                }
+                None if !gathering_done => {
+                    gathering_done = true;
+                    if options.trickle {
+                        emit(json!({"end_of_candidates": true}));
+                    } else {
+                        emit(json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(),
+                            "candidates": local_candidates, "end_of_candidates": true}));
+                    }
+                }
+                None => {}
+            },
+            line = lines.next() => match line {
+                Some(line) => {
+                    if let Some(reason) = peer.handle_line(&line).await {
+                        break reason;
+                    }
+                }
+                None => break "stdin-eof",
+            },
+            event = events.next() => match event {
+                Some(event) => {
+                    if peer.handle_event(event) && peer.options.ping {
+                        next_ping = Instant::now();
+                        ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping).boxed().fuse();
+                    }
+                }
+                None => break "error",
+            },
+            data = recv.next() => if let Some((component, data)) = data {
+                peer.handle_data(component, &data).await;
+            },
+            _ = ping_timer => {
+                if peer.send_pings().await {
+                    next_ping += ping_every;
+                    ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping).boxed().fuse();
+                }
+            },
+            _ = timeout => break "timeout",
+        }
+    };
+    emit(
+        json!({"event": "exit", "reason": reason, "connected": peer.connected, "done": peer.done}),
+    );
+    agent.close();
+    peer.connected
+}
+
+impl Peer {
+    /// Applies one stdin line; returns an exit reason to stop.
+    async fn handle_line(&mut self, line: &str) -> Option<&'static str> {
+        if line.trim().is_empty() {
+            return None;
+        }
+        let value: Value = match serde_json::from_str(line) {
+            Ok(v) => v,
+            Err(e) => {
+                eprintln!("icepeer: ignoring a line that is not JSON ({e}): {line:?}");
+                return None;
+            }
+        };
+        let Some(obj) = value.as_object() else {
+            eprintln!("icepeer: ignoring a JSON line that is not an object: {line:?}");
+            return None;
+        };
+        if obj.get("cmd").and_then(Value::as_str) == Some("close") {
+            return Some("close");
+        }
+        if let Some(send) = obj.get("send") {
+            let text = send.as_str().unwrap_or_default();
+            let component = obj.get("component").and_then(Value::as_u64).unwrap_or(1);
+            match self.component(component) {
+                Some(c) => {
+                    if let Err(e) = c.send(text.as_bytes()).await {
+                        eprintln!("icepeer: send on component {component} failed: {e}");
+                    }
+                }
+                None => eprintln!("icepeer: no component {component} to send on"),
+            }
+            return None;
+        }
+        if let (Some(ufrag), Some(pwd)) = (
+            obj.get("ufrag").and_then(Value::as_str),
+            obj.get("pwd").and_then(Value::as_str),
+        ) {
+            match IceCredentials::new(ufrag, pwd) {
+                Ok(creds) => {
+                    self.stream.set_remote_credentials(creds);
+                    self.remote_creds_at.get_or_insert_with(Instant::now);
+                }
+                Err(e) => eprintln!("icepeer: ignoring remote credentials: {e}"),
+            }
+        }
+        if let Some(list) = obj.get("candidates").and_then(Value::as_array) {
+            for c in list {
+                self.add_candidate(c);
+            }
+        }
+        if let Some(c) = obj.get("candidate") {
+            self.add_candidate(c);
+        }
+        if obj.get("end_of_candidates").and_then(Value::as_bool) == Some(true) {
+            self.stream.end_of_remote_candidates();
+        }
+        None
+    }
+
+    fn add_candidate(&mut self, value: &Value) {
+        let Some(text) = value.as_str() else {
+            eprintln!("icepeer: ignoring a candidate that is not a string: {value}");
+            return;
+        };
+        let candidate = match Candidate::parse(text) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("icepeer: ignoring candidate {text:?}: {e}");
+                return;
+            }
+        };
+        if !self.options.allow_any && !candidate.address().ip().is_loopback() {
+            eprintln!("icepeer: ignoring non-loopback candidate {text:?} (loopback guard)");
+            return;
+        }
+        if let Err(e) = self.stream.add_remote_candidate(candidate) {
+            eprintln!("icepeer: ignoring candidate {text:?}: {e}");
+        }
+    }
+
+    fn component(&self, id: u64) -> Option<&Component> {
+        self.components.iter().find(|c| u64::from(c.id()) == id)
+    }
+
+    /// Handles an agent event; returns true when the peer just connected.
+    fn handle_event(&mut self, event: AgentEvent) -> bool {
+        match event {
+            AgentEvent::SelectedPair {
+                component, pair, ..
+            } => {
+                self.pairs
+                    .insert(component, (pair.local.to_string(), pair.remote.to_string()));
+                if !self.connected && self.pairs.len() == self.components.len() {
+                    self.connected = true;
+                    let now = Instant::now();
+                    let elapsed = self
+                        .remote_creds_at
+                        .map_or(0.0, |t| now.duration_since(t).as_secs_f64() * 1000.0);
+                    let pairs: serde_json::Map<String, Value> = self
+                        .pairs
+                        .iter()
+                        .map(|(c, (l, r))| (c.to_string(), json!({"local": l, "remote": r})))
+                        .collect();
+                    let (local, remote) = self.pairs.get(&1).cloned().unwrap_or_default();
+                    emit(
+                        json!({"event": "connected", "local": local, "remote": remote,
+                        "pairs": pairs, "elapsed_ms": round1(elapsed),
+                        "since_start_ms": round1(now.duration_since(self.start).as_secs_f64() * 1000.0)}),
+                    );
+                    return true;
+                }
+            }
+            AgentEvent::ComponentState {
+                component,
+                state: ComponentState::Failed,
+                ..
+            } if !self.failed => {
+                self.failed = true;
+                emit(
+                    json!({"event": "failed", "reason": format!("ICE failed for component {component}: every candidate pair failed")}),
+                );
+            }
+            _ => {}
+        }
+        false
+    }
+
+    async fn handle_data(&mut self, component: u16, data: &[u8]) {
+        let shown = &data[..data.len().min(64)];
+        let text: String = shown.iter().map(|&b| char::from(b)).collect();
+        let hex: String = shown.iter().map(|b| format!("{b:02x}")).collect();
+        emit(
+            json!({"event": "recv", "component": component, "len": data.len(), "data": text, "hex": hex}),
+        );
+        if let Some(rest) = data.strip_prefix(b"ECHO:") {
+            let prefix = format!("PING:{}:{component}:", self.options.name);
+            if let Some(seq) = rest
+                .strip_prefix(prefix.as_bytes())
+                .and_then(|s| std::str::from_utf8(s).ok())
+                .and_then(|s| s.parse::<u32>().ok())
+                && self.echo_ok.insert(component)
+            {
+                let after = self
+                    .ping_times
+                    .get(&(component, seq))
+                    .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
+                let sent = self.pings_sent.get(&component).copied().unwrap_or(0);
+                emit(
+                    json!({"event": "echo_ok", "component": component, "echo_after_ms": round1(after), "pings_sent": sent}),
+                );
+                if self.echo_ok.len() == self.components.len() && !self.done {
+                    self.done = true;
+                    emit(json!({"event": "done", "ok": true}));
+                }
+            }
+            return;
+        }
+        let mut echo = b"ECHO:".to_vec();
+        echo.extend_from_slice(data);
+        if let Some(c) = self.component(u64::from(component))
+            && let Err(e) = c.send(&echo).await
+        {
+            eprintln!("icepeer: echo on component {component} failed: {e}");
+        }
+    }
+
+    /// Sends a PING on each component still waiting for its echo; returns whether to
+    /// keep pinging.
+    async fn send_pings(&mut self) -> bool {
+        let mut more = false;
+        for c in self.components.clone() {
+            let id = c.id();
+            if self.echo_ok.contains(&id) {
+                continue;
+            }
+            let seq = self.pings_sent.get(&id).copied().unwrap_or(0);
+            if seq >= 100 {
+                continue;
+            }
+            let payload = format!("PING:{}:{id}:{seq}", self.options.name);
+            if let Err(e) = c.send(payload.as_bytes()).await {
+                eprintln!("icepeer: ping on component {id} failed: {e}");
+            }
+            self.ping_times.insert((id, seq), Instant::now());
+            self.pings_sent.insert(id, seq + 1);
+            more = true;
+        }
+        more
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}

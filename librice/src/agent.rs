@@ -1,0 +1,277 @@
+//! The [`Agent`] handle and its builder.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use librice_proto::agent::{self as proto, AgentConfig, StunServer};
+
+use crate::driver::Driver;
+use crate::error::Error;
+use crate::interfaces::{AddressFamilies, AddressFilter, InterfaceAddress};
+use crate::runtime::Runtime;
+use crate::shared::{AgentEvent, Shared, State, StreamExtra, Subscriber};
+use crate::stream::Stream;
+
+/// Configures and starts an [`Agent`].
+#[derive(Clone)]
+pub struct AgentBuilder {
+    runtime: Option<Arc<dyn Runtime>>,
+    config: AgentConfig,
+    seed: Option<u64>,
+    trickle: bool,
+    filter: AddressFilter,
+}
+
+impl fmt::Debug for AgentBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentBuilder")
+            .field("runtime", &self.runtime)
+            .field("config", &self.config)
+            .field("trickle", &self.trickle)
+            .field("filter", &self.filter)
+            .finish()
+    }
+}
+
+impl AgentBuilder {
+    /// The runtime that runs the agent's driver task, sockets and timers (required).
+    pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
+        self.runtime = Some(runtime);
+        self
+    }
+
+    /// Starts controlling (default: controlled).
+    pub fn controlling(mut self, controlling: bool) -> Self {
+        self.config = self.config.controlling(controlling);
+        self
+    }
+
+    /// Whether the application trickles candidates (RFC 8838): local candidates are then
+    /// signalled as [`Stream::gather_candidates`] yields them, and remote ones given as they
+    /// come. Default true. The agent itself behaves the same either way; the flag is for
+    /// the application's signalling ([`Agent::trickle`]).
+    pub fn trickle(mut self, trickle: bool) -> Self {
+        self.trickle = trickle;
+        self
+    }
+
+    /// Adds a STUN server (over UDP) for server-reflexive candidates.
+    pub fn stun_server(mut self, server: SocketAddr) -> Self {
+        self.config = self.config.stun_server(StunServer::udp(server));
+        self
+    }
+
+    /// Sets Ta, the check pacing interval (default 50 ms, never under 5 ms).
+    pub fn ta(mut self, ta: Duration) -> Self {
+        self.config = self.config.ta(ta);
+        self
+    }
+
+    /// Seeds the agent's RNG (credentials, tie-breaker, transaction ids). Without it, the
+    /// seed comes from the operating system.
+    pub fn rng_seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Replaces the sans-IO configuration (pair limit, keepalive interval, ...). The role,
+    /// STUN servers and Ta set on this builder are kept in it.
+    pub fn config(mut self, config: AgentConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Also gathers on loopback addresses (default: no).
+    pub fn loopback(mut self, loopback: bool) -> Self {
+        self.filter.loopback = loopback;
+        self
+    }
+
+    /// Also gathers on link-local addresses (default: no).
+    pub fn link_local(mut self, link_local: bool) -> Self {
+        self.filter.link_local = link_local;
+        self
+    }
+
+    /// Restricts gathering to one address family.
+    pub fn families(mut self, families: AddressFamilies) -> Self {
+        self.filter.families = families;
+        self
+    }
+
+    /// Gathers on exactly these addresses (loopback included). Repeatable.
+    pub fn address(mut self, ip: IpAddr) -> Self {
+        self.filter.only.push(ip);
+        self
+    }
+
+    /// Replaces the whole address filter.
+    pub fn filter(mut self, filter: AddressFilter) -> Self {
+        self.filter = filter;
+        self
+    }
+
+    /// Gathers only on addresses for which `predicate` holds (after the other filters).
+    pub fn address_filter(
+        mut self,
+        predicate: impl Fn(&InterfaceAddress) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.filter.predicate = Some(Arc::new(predicate));
+        self
+    }
+
+    /// Starts the agent: its driver task is spawned on the runtime.
+    pub fn build(self) -> Result<Agent, Error> {
+        let runtime = self.runtime.ok_or(Error::NoRuntime)?;
+        let seed = match self.seed {
+            Some(seed) => seed,
+            None => {
+                let mut bytes = [0u8; 8];
+                getrandom::fill(&mut bytes)
+                    .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+                u64::from_le_bytes(bytes)
+            }
+        };
+        let config = self.config.rng_seed(seed);
+        let shared = Arc::new(Shared {
+            runtime: Arc::clone(&runtime),
+            state: Mutex::new(State {
+                proto: proto::Agent::new(config),
+                sockets: Default::default(),
+                socket_list: Vec::new(),
+                streams: Vec::new(),
+                subscribers: Vec::new(),
+                driver_waker: None,
+                closed: false,
+            }),
+        });
+        runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));
+        Ok(Agent {
+            handle: Arc::new(Handle {
+                shared,
+                filter: self.filter,
+                trickle: self.trickle,
+            }),
+        })
+    }
+}
+
+/// What every handle of one agent shares; dropping the last one closes the agent.
+pub(crate) struct Handle {
+    pub shared: Arc<Shared>,
+    pub filter: AddressFilter,
+    pub trickle: bool,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.closed = true;
+        st.wake_driver();
+    }
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("filter", &self.filter)
+            .finish()
+    }
+}
+
+/// An ICE agent: data streams with components, driven by a background task.
+///
+/// Cheap to clone; the agent, its sockets and its task live until the last clone of it
+/// and of its [`Stream`]s and [`crate::Component`]s is dropped, or [`Agent::close`].
+#[derive(Debug, Clone)]
+pub struct Agent {
+    pub(crate) handle: Arc<Handle>,
+}
+
+impl Agent {
+    /// A builder with the defaults: controlled, trickle, Ta 50 ms, no STUN server, the
+    /// machine's non-loopback, non-link-local addresses.
+    pub fn builder() -> AgentBuilder {
+        AgentBuilder {
+            runtime: None,
+            config: AgentConfig::default(),
+            seed: None,
+            trickle: true,
+            filter: AddressFilter::default(),
+        }
+    }
+
+    /// Adds a data stream.
+    pub fn add_stream(&self) -> Stream {
+        let mut st = self.handle.shared.lock();
+        let id = st.proto.add_stream();
+        st.streams.push(StreamExtra::default());
+        Stream::new(Arc::clone(&self.handle), id)
+    }
+
+    /// The stream with this id, if it exists.
+    pub fn stream(&self, id: usize) -> Option<Stream> {
+        let st = self.handle.shared.lock();
+        (id < st.streams.len()).then(|| Stream::new(Arc::clone(&self.handle), id))
+    }
+
+    /// True while the agent is controlling.
+    pub fn controlling(&self) -> bool {
+        self.handle.shared.lock().proto.controlling()
+    }
+
+    /// Whether the application said it trickles candidates.
+    pub fn trickle(&self) -> bool {
+        self.handle.trickle
+    }
+
+    /// The agent's events, from now on. The agent keeps running whether or not this stream
+    /// is polled; a reader that falls more than 1,024 events behind loses the oldest.
+    pub fn events(&self) -> Events {
+        let sub = Arc::new(Mutex::new(Subscriber::default()));
+        let mut st = self.handle.shared.lock();
+        if st.closed {
+            sub.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        }
+        st.subscribers.push(Arc::downgrade(&sub));
+        Events { sub }
+    }
+
+    /// Stops the agent now: its task ends and its sockets close, even while handles remain.
+    pub fn close(&self) {
+        let mut st = self.handle.shared.lock();
+        st.closed = true;
+        st.wake_driver();
+    }
+
+    /// The runtime.
+    pub fn runtime(&self) -> Arc<dyn Runtime> {
+        Arc::clone(&self.handle.shared.runtime)
+    }
+}
+
+/// The stream of an agent's events ([`Agent::events`]).
+#[derive(Debug)]
+pub struct Events {
+    sub: Arc<Mutex<Subscriber>>,
+}
+
+impl futures::Stream for Events {
+    type Item = AgentEvent;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<AgentEvent>> {
+        let mut sub = self.sub.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = sub.queue.pop_front() {
+            return Poll::Ready(Some(e));
+        }
+        if sub.closed {
+            return Poll::Ready(None);
+        }
+        sub.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}

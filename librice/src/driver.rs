@@ -1,0 +1,160 @@
+//! The driver: one task per agent that feeds received datagrams and timer expiries into the
+//! sans-IO core and sends what it yields.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use librice_proto::{Transmit, TransportType};
+
+use crate::runtime::AsyncTimer;
+use crate::shared::Shared;
+
+/// Datagrams read from one socket per wake-up before moving on, so that a busy socket
+/// cannot starve the others.
+const RECV_BATCH: usize = 64;
+
+/// Loop iterations per poll before yielding to the runtime.
+const MAX_ROUNDS: usize = 16;
+
+/// The largest datagram read.
+const RECV_BUF: usize = 65_536;
+
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    timer: Option<Pin<Box<dyn AsyncTimer>>>,
+    armed: Option<Instant>,
+    buf: Vec<u8>,
+    next_socket: usize,
+}
+
+impl Driver {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Self {
+            shared,
+            timer: None,
+            armed: None,
+            buf: vec![0; RECV_BUF],
+            next_socket: 0,
+        }
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let shared = Arc::clone(&this.shared);
+        for _ in 0..MAX_ROUNDS {
+            let mut st = shared.lock();
+            if st.closed {
+                st.sockets.clear();
+                st.socket_list.clear();
+                st.close_subscribers();
+                tracing::debug!("agent closed: driver stops");
+                return Poll::Ready(());
+            }
+            st.driver_waker = Some(cx.waker().clone());
+            let now = shared.runtime.now();
+
+            // Receive: a batch from each socket, starting with a different one each time.
+            let n = st.socket_list.len();
+            let mut received = false;
+            for k in 0..n {
+                let i = (this.next_socket + k) % n;
+                let (local, socket) = {
+                    let (a, s) = &st.socket_list[i];
+                    (*a, Arc::clone(s))
+                };
+                for _ in 0..RECV_BATCH {
+                    match socket.poll_recv_from(cx, &mut this.buf) {
+                        Poll::Ready(Ok((len, from))) => {
+                            received = true;
+                            let t = Transmit {
+                                transport: TransportType::Udp,
+                                from,
+                                to: local,
+                                data: &this.buf[..len],
+                            };
+                            if let Some(data) = st.proto.handle_incoming(now, t) {
+                                let (stream, component) = (data.stream, data.component);
+                                st.deliver(stream, component, data.data);
+                            }
+                        }
+                        Poll::Ready(Err(e)) => {
+                            // E.g. ICMP port unreachable surfacing on Linux: not fatal.
+                            tracing::trace!(%local, error = %e, "receive error");
+                            received = true;
+                            break;
+                        }
+                        Poll::Pending => break,
+                    }
+                }
+            }
+            if n > 0 {
+                this.next_socket = (this.next_socket + 1) % n;
+            }
+
+            // Timers.
+            if st.proto.poll_timeout().is_some_and(|t| t <= now) {
+                st.proto.handle_timeout(now);
+            }
+
+            // Transmit.
+            while let Some(t) = st.proto.poll_transmit(now) {
+                if t.transport != TransportType::Udp {
+                    tracing::debug!(to = %t.to, "TCP transmit dropped: not supported yet");
+                    continue;
+                }
+                let Some(socket) = st.sockets.get(&t.from) else {
+                    tracing::debug!(from = %t.from, "transmit from an unknown socket dropped");
+                    continue;
+                };
+                match socket.poll_send_to(cx, &t.data, t.to) {
+                    Poll::Ready(Ok(_)) => {}
+                    Poll::Ready(Err(e)) => {
+                        tracing::debug!(from = %t.from, to = %t.to, error = %e, "send failed");
+                    }
+                    Poll::Pending => {
+                        tracing::debug!(from = %t.from, to = %t.to, "socket busy: datagram dropped");
+                    }
+                }
+            }
+            st.dispatch_events();
+
+            // Re-arm the timer only when the deadline moved (quinn's drive_timer).
+            let deadline = st.proto.poll_timeout();
+            drop(st);
+            match deadline {
+                Some(t) if t <= shared.runtime.now() => continue,
+                Some(t) => {
+                    if this.armed != Some(t) {
+                        match this.timer.as_mut() {
+                            Some(timer) => timer.as_mut().reset(t),
+                            None => this.timer = Some(shared.runtime.new_timer(t)),
+                        }
+                        this.armed = Some(t);
+                    }
+                    if let Some(timer) = this.timer.as_mut()
+                        && timer.as_mut().poll_elapsed(cx).is_ready()
+                    {
+                        this.armed = None;
+                        continue;
+                    }
+                }
+                None => {
+                    this.armed = None;
+                }
+            }
+            if !received {
+                return Poll::Pending;
+            }
+        }
+        // Still busy: let other tasks run, then come back.
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

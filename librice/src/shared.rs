@@ -1,0 +1,275 @@
+//! The state the handles and the driver share, behind one mutex that is held only briefly
+//! and never across an `.await`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Waker;
+
+use librice_proto::agent::{self as proto, ComponentId, ComponentState, SelectedPair, StreamId};
+use librice_proto::candidate::Candidate;
+
+use crate::runtime::{AsyncUdpSocket, Runtime};
+
+/// How many received datagrams a component queues for its reader before dropping the
+/// oldest.
+pub(crate) const RECV_QUEUE_LIMIT: usize = 4096;
+
+/// How many events a subscriber queues before dropping the oldest.
+pub(crate) const EVENT_QUEUE_LIMIT: usize = 1024;
+
+/// What the agent reports through [`crate::Agent::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentEvent {
+    /// A local candidate was found.
+    LocalCandidate {
+        /// The stream.
+        stream: StreamId,
+        /// The candidate.
+        candidate: Candidate,
+    },
+    /// A stream finished gathering.
+    GatheringComplete {
+        /// The stream.
+        stream: StreamId,
+    },
+    /// A component changed state.
+    ComponentState {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+        /// The new state.
+        state: ComponentState,
+    },
+    /// A component selected a pair.
+    SelectedPair {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+        /// The pair.
+        pair: SelectedPair,
+    },
+    /// The agent changed role after a role conflict.
+    RoleChange {
+        /// The new role.
+        controlling: bool,
+    },
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Subscriber {
+    pub queue: VecDeque<AgentEvent>,
+    pub waker: Option<Waker>,
+    pub closed: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct GatherState {
+    pub started: bool,
+    pub queue: VecDeque<Candidate>,
+    pub complete: bool,
+    pub waker: Option<Waker>,
+}
+
+#[derive(Debug)]
+pub(crate) struct ComponentExtra {
+    pub recv: VecDeque<Vec<u8>>,
+    pub recv_waker: Option<Waker>,
+    pub state_wakers: Vec<Waker>,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct StreamExtra {
+    pub gather: GatherState,
+    pub components: Vec<ComponentExtra>,
+}
+
+pub(crate) struct State {
+    pub proto: proto::Agent,
+    /// Local sockets by bound address.
+    pub sockets: BTreeMap<SocketAddr, Arc<dyn AsyncUdpSocket>>,
+    /// The same, in a list the driver polls round-robin.
+    pub socket_list: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>,
+    pub streams: Vec<StreamExtra>,
+    pub subscribers: Vec<Weak<Mutex<Subscriber>>>,
+    pub driver_waker: Option<Waker>,
+    pub closed: bool,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("sockets", &self.sockets.len())
+            .field("streams", &self.streams.len())
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+/// What the driver and every handle hold.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub runtime: Arc<dyn Runtime>,
+    pub state: Mutex<State>,
+}
+
+impl Shared {
+    /// Locks the state. A poisoned lock (a panic while it was held) is taken over: the
+    /// state is plain data and stays usable.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl State {
+    pub fn wake_driver(&mut self) {
+        if let Some(w) = self.driver_waker.take() {
+            w.wake();
+        }
+    }
+
+    fn publish(&mut self, event: AgentEvent) {
+        self.subscribers.retain(|weak| {
+            let Some(sub) = weak.upgrade() else {
+                return false;
+            };
+            let mut sub = sub.lock().unwrap_or_else(|e| e.into_inner());
+            if sub.queue.len() >= EVENT_QUEUE_LIMIT {
+                sub.queue.pop_front();
+                tracing::debug!("event subscriber lagging: oldest event dropped");
+            }
+            sub.queue.push_back(event.clone());
+            if let Some(w) = sub.waker.take() {
+                w.wake();
+            }
+            true
+        });
+    }
+
+    pub fn close_subscribers(&mut self) {
+        for weak in self.subscribers.drain(..) {
+            if let Some(sub) = weak.upgrade() {
+                let mut sub = sub.lock().unwrap_or_else(|e| e.into_inner());
+                sub.closed = true;
+                if let Some(w) = sub.waker.take() {
+                    w.wake();
+                }
+            }
+        }
+        for s in &mut self.streams {
+            s.gather.complete = true;
+            if let Some(w) = s.gather.waker.take() {
+                w.wake();
+            }
+            for c in &mut s.components {
+                if let Some(w) = c.recv_waker.take() {
+                    w.wake();
+                }
+                for w in c.state_wakers.drain(..) {
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    /// Hands the core's events to the handles waiting for them and to the subscribers.
+    pub fn dispatch_events(&mut self) {
+        while let Some(event) = self.proto.poll_event() {
+            let public = match event {
+                proto::AgentEvent::LocalCandidate { stream, candidate } => {
+                    if let Some(s) = self.streams.get_mut(stream) {
+                        s.gather.queue.push_back(candidate.clone());
+                        if let Some(w) = s.gather.waker.take() {
+                            w.wake();
+                        }
+                    }
+                    AgentEvent::LocalCandidate { stream, candidate }
+                }
+                proto::AgentEvent::GatheringComplete { stream } => {
+                    if let Some(s) = self.streams.get_mut(stream) {
+                        s.gather.complete = true;
+                        if let Some(w) = s.gather.waker.take() {
+                            w.wake();
+                        }
+                    }
+                    AgentEvent::GatheringComplete { stream }
+                }
+                proto::AgentEvent::ComponentStateChange {
+                    stream,
+                    component,
+                    state,
+                } => {
+                    self.wake_component(stream, component);
+                    AgentEvent::ComponentState {
+                        stream,
+                        component,
+                        state,
+                    }
+                }
+                proto::AgentEvent::SelectedPair {
+                    stream,
+                    component,
+                    pair,
+                } => {
+                    self.wake_component(stream, component);
+                    AgentEvent::SelectedPair {
+                        stream,
+                        component,
+                        pair: *pair,
+                    }
+                }
+                proto::AgentEvent::RoleChange { controlling } => {
+                    AgentEvent::RoleChange { controlling }
+                }
+                proto::AgentEvent::TcpConnect { id, .. } => {
+                    // The facade configures no STUN server over TCP yet, so the core never
+                    // asks; should it, the request is left unanswered and traced.
+                    tracing::debug!(id, "TCP connection request ignored: not supported yet");
+                    continue;
+                }
+                proto::AgentEvent::TcpClose { .. } => continue,
+                other => {
+                    tracing::trace!(?other, "agent event not forwarded");
+                    continue;
+                }
+            };
+            self.publish(public);
+        }
+    }
+
+    fn wake_component(&mut self, stream: StreamId, component: ComponentId) {
+        let Some(c) = self
+            .streams
+            .get_mut(stream)
+            .and_then(|s| s.components.get_mut(usize::from(component).wrapping_sub(1)))
+        else {
+            return;
+        };
+        for w in c.state_wakers.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Queues data received for a component.
+    pub fn deliver(&mut self, stream: StreamId, component: ComponentId, data: &[u8]) {
+        let Some(c) = self
+            .streams
+            .get_mut(stream)
+            .and_then(|s| s.components.get_mut(usize::from(component).wrapping_sub(1)))
+        else {
+            return;
+        };
+        if c.recv.len() >= RECV_QUEUE_LIMIT {
+            c.recv.pop_front();
+            c.dropped += 1;
+        }
+        c.recv.push_back(data.to_vec());
+        if let Some(w) = c.recv_waker.take() {
+            w.wake();
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The [`Stream`] and [`Component`] handles.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use librice_proto::TransportType;
+use librice_proto::agent::{ComponentId, ComponentState, SelectedPair, StreamId};
+use librice_proto::candidate::{Candidate, IceCredentials};
+
+use crate::agent::Handle;
+use crate::error::Error;
+use crate::interfaces::select_addresses;
+use crate::runtime::{AsyncUdpSocket, send_to};
+use crate::shared::ComponentExtra;
+
+/// A data stream of an agent. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    handle: Arc<Handle>,
+    id: StreamId,
+}
+
+impl Stream {
+    pub(crate) fn new(handle: Arc<Handle>, id: StreamId) -> Self {
+        Self { handle, id }
+    }
+
+    /// The stream's id.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// Adds a component (ids 1, 2, ...). Add them all before gathering.
+    pub fn add_component(&self) -> Result<Component, Error> {
+        let mut st = self.handle.shared.lock();
+        let id = st
+            .proto
+            .stream_mut(self.id)
+            .ok_or(Error::Closed)?
+            .add_component()?;
+        st.streams[self.id].components.push(ComponentExtra {
+            recv: Default::default(),
+            recv_waker: None,
+            state_wakers: Vec::new(),
+            dropped: 0,
+        });
+        Ok(Component {
+            handle: Arc::clone(&self.handle),
+            stream: self.id,
+            id,
+        })
+    }
+
+    /// The component with this id, if it exists.
+    pub fn component(&self, id: ComponentId) -> Option<Component> {
+        let st = self.handle.shared.lock();
+        let n = st.streams.get(self.id)?.components.len();
+        (usize::from(id) >= 1 && usize::from(id) <= n).then(|| Component {
+            handle: Arc::clone(&self.handle),
+            stream: self.id,
+            id,
+        })
+    }
+
+    /// Starts gathering: binds one UDP socket per selected local address per component,
+    /// and returns the candidates as they are found; the stream ends when gathering is
+    /// complete. An address whose socket cannot be bound is skipped (traced). A second call
+    /// returns the candidates not yet taken, then ends with gathering.
+    pub fn gather_candidates(&self) -> Result<GatherStream, Error> {
+        let start = {
+            let mut st = self.handle.shared.lock();
+            if st.closed {
+                return Err(Error::Closed);
+            }
+            let g = &mut st.streams[self.id].gather;
+            !std::mem::replace(&mut g.started, true)
+        };
+        if start {
+            let addresses = select_addresses(&self.handle.filter)?;
+            let components = self.handle.shared.lock().streams[self.id].components.len();
+            let runtime = Arc::clone(&self.handle.shared.runtime);
+            let mut bound: Vec<(ComponentId, SocketAddr, Arc<dyn AsyncUdpSocket>)> = Vec::new();
+            for c in 1..=components {
+                let component = ComponentId::try_from(c).unwrap_or(ComponentId::MAX);
+                for addr in &addresses {
+                    match bind_udp(addr.socket_addr(0))
+                        .and_then(|s| runtime.wrap_udp_socket(s))
+                        .and_then(|s| Ok((s.local_addr()?, s)))
+                    {
+                        Ok((local, socket)) => bound.push((component, local, socket)),
+                        Err(e) => {
+                            tracing::warn!(ip = %addr.ip, error = %e, "cannot bind a UDP socket: address skipped")
+                        }
+                    }
+                }
+            }
+            let now = runtime.now();
+            let mut st = self.handle.shared.lock();
+            for (component, local, socket) in bound {
+                let added = st
+                    .proto
+                    .stream_mut(self.id)
+                    .ok_or(Error::Closed)?
+                    .add_local_socket(component, TransportType::Udp, local);
+                if let Err(e) = added {
+                    tracing::warn!(%local, error = %e, "socket not registered");
+                    continue;
+                }
+                st.sockets.insert(local, Arc::clone(&socket));
+                st.socket_list.push((local, socket));
+            }
+            st.proto
+                .stream_mut(self.id)
+                .ok_or(Error::Closed)?
+                .gather_candidates(now)?;
+            st.dispatch_events();
+            st.wake_driver();
+        }
+        Ok(GatherStream {
+            handle: Arc::clone(&self.handle),
+            id: self.id,
+        })
+    }
+
+    /// The local credentials to signal to the peer.
+    pub fn local_credentials(&self) -> IceCredentials {
+        let mut st = self.handle.shared.lock();
+        st.proto
+            .stream_mut(self.id)
+            .map(|s| s.local_credentials().clone())
+            .expect("the stream exists while a handle does")
+    }
+
+    /// Sets the peer's credentials.
+    pub fn set_remote_credentials(&self, credentials: IceCredentials) {
+        let mut st = self.handle.shared.lock();
+        if let Some(mut s) = st.proto.stream_mut(self.id) {
+            s.set_remote_credentials(credentials);
+        }
+        st.wake_driver();
+    }
+
+    /// Adds a remote candidate (trickled or not).
+    pub fn add_remote_candidate(&self, candidate: Candidate) -> Result<(), Error> {
+        let mut st = self.handle.shared.lock();
+        st.proto
+            .stream_mut(self.id)
+            .ok_or(Error::Closed)?
+            .add_remote_candidate(candidate)?;
+        st.wake_driver();
+        Ok(())
+    }
+
+    /// The peer has no more candidates.
+    pub fn end_of_remote_candidates(&self) {
+        let mut st = self.handle.shared.lock();
+        if let Some(mut s) = st.proto.stream_mut(self.id) {
+            s.end_of_remote_candidates();
+        }
+        st.dispatch_events();
+        st.wake_driver();
+    }
+
+    /// The local candidates found so far.
+    pub fn local_candidates(&self) -> Vec<Candidate> {
+        let mut st = self.handle.shared.lock();
+        st.proto
+            .stream_mut(self.id)
+            .map(|s| s.local_candidates())
+            .unwrap_or_default()
+    }
+}
+
+/// Binds a non-blocking UDP socket (IPv6 sockets are IPv6-only).
+fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// The candidates of a stream as gathering finds them ([`Stream::gather_candidates`]).
+#[derive(Debug)]
+pub struct GatherStream {
+    handle: Arc<Handle>,
+    id: StreamId,
+}
+
+impl futures::Stream for GatherStream {
+    type Item = Candidate;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Candidate>> {
+        let mut st = self.handle.shared.lock();
+        let g = &mut st.streams[self.id].gather;
+        if let Some(c) = g.queue.pop_front() {
+            return Poll::Ready(Some(c));
+        }
+        if g.complete {
+            return Poll::Ready(None);
+        }
+        g.waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+/// A component of a stream: once connected, it sends and receives datagrams. Cheap to
+/// clone.
+#[derive(Debug, Clone)]
+pub struct Component {
+    handle: Arc<Handle>,
+    stream: StreamId,
+    id: ComponentId,
+}
+
+impl Component {
+    /// The component's id.
+    pub fn id(&self) -> ComponentId {
+        self.id
+    }
+
+    /// The stream's id.
+    pub fn stream_id(&self) -> StreamId {
+        self.stream
+    }
+
+    /// The state.
+    pub fn state(&self) -> ComponentState {
+        self.handle
+            .shared
+            .lock()
+            .proto
+            .component_state(self.stream, self.id)
+            .unwrap_or(ComponentState::Failed)
+    }
+
+    /// The selected pair, once connected.
+    pub fn selected_pair(&self) -> Option<SelectedPair> {
+        self.handle
+            .shared
+            .lock()
+            .proto
+            .selected_pair(self.stream, self.id)
+    }
+
+    /// Resolves to the selected pair once the component connects, or to
+    /// [`Error::Failed`] when its check list fails ([`Error::Closed`] if the agent closes).
+    pub fn connected(&self) -> Connected {
+        Connected {
+            component: self.clone(),
+        }
+    }
+
+    /// Sends one datagram on the selected pair.
+    pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
+        let (socket, to) = {
+            let mut st = self.handle.shared.lock();
+            if st.closed {
+                return Err(Error::Closed);
+            }
+            let now = self.handle.shared.runtime.now();
+            let target = st
+                .proto
+                .stream_mut(self.stream)
+                .and_then(|mut s| s.component_mut(self.id).map(|mut c| c.send_target(now)))
+                .ok_or(Error::Closed)??;
+            let socket = st.sockets.get(&target.from).cloned().ok_or(Error::Closed)?;
+            (socket, target.to)
+        };
+        send_to(socket.as_ref(), data, to).await?;
+        Ok(())
+    }
+
+    /// The datagrams received on this component, in order. Several readers share one
+    /// queue; it holds up to 4,096 datagrams, and drops the oldest beyond that. Ends when
+    /// the agent closes.
+    pub fn recv(&self) -> Recv {
+        Recv {
+            component: self.clone(),
+        }
+    }
+
+    fn extra<'a>(&self, st: &'a mut crate::shared::State) -> &'a mut ComponentExtra {
+        &mut st.streams[self.stream].components[usize::from(self.id) - 1]
+    }
+}
+
+/// The future of [`Component::connected`].
+#[derive(Debug)]
+pub struct Connected {
+    component: Component,
+}
+
+impl Future for Connected {
+    type Output = Result<SelectedPair, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let c = &self.component;
+        let mut st = c.handle.shared.lock();
+        if st.closed {
+            return Poll::Ready(Err(Error::Closed));
+        }
+        match st.proto.component_state(c.stream, c.id) {
+            Some(ComponentState::Connected) => {
+                if let Some(pair) = st.proto.selected_pair(c.stream, c.id) {
+                    return Poll::Ready(Ok(pair));
+                }
+            }
+            Some(ComponentState::Failed) | None => return Poll::Ready(Err(Error::Failed)),
+            Some(_) => {}
+        }
+        let wakers = &mut c.extra(&mut st).state_wakers;
+        if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            wakers.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
+/// The stream of received datagrams ([`Component::recv`]).
+#[derive(Debug)]
+pub struct Recv {
+    component: Component,
+}
+
+impl futures::Stream for Recv {
+    type Item = Vec<u8>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        let c = &self.component;
+        let mut st = c.handle.shared.lock();
+        let closed = st.closed;
+        let extra = c.extra(&mut st);
+        if let Some(d) = extra.recv.pop_front() {
+            return Poll::Ready(Some(d));
+        }
+        if closed {
+            return Poll::Ready(None);
+        }
+        extra.recv_waker = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}

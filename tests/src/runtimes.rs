@@ -1,0 +1,122 @@
+//! Running one async scenario body on each runtime, and the small async utilities the
+//! facade tests share.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::FutureExt;
+use librice::{BoxFuture, Runtime};
+
+/// Runs `body` on a multi-threaded tokio runtime (2 workers).
+pub fn on_tokio<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async { body(librice_tokio::runtime()).await });
+}
+
+/// Runs `body` on async-std (the async-io based adapter).
+pub fn on_async_std<F, Fut>(body: F)
+where
+    F: FnOnce(Arc<dyn Runtime>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    async_std::task::block_on(body(librice_async_std::runtime()));
+}
+
+/// Awaits `fut` for at most `limit` on `runtime`'s clock; `None` on timeout.
+pub async fn timeout<T>(
+    runtime: &dyn Runtime,
+    limit: Duration,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    let deadline = runtime.now() + limit;
+    let sleep = librice::runtime::sleep_until(runtime, deadline).fuse();
+    let fut = fut.fuse();
+    futures::pin_mut!(sleep, fut);
+    futures::select! {
+        v = fut => Some(v),
+        _ = sleep => None,
+    }
+}
+
+/// Sleeps for `d` on `runtime`'s clock.
+pub async fn sleep(runtime: &dyn Runtime, d: Duration) {
+    librice::runtime::sleep_until(runtime, runtime.now() + d).await
+}
+
+/// A runtime that counts the tasks spawned through it that are still alive, to show that
+/// an agent's tasks end.
+#[derive(Debug)]
+pub struct CountingRuntime {
+    inner: Arc<dyn Runtime>,
+    live: Arc<AtomicUsize>,
+}
+
+impl CountingRuntime {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Runtime>) -> Arc<CountingRuntime> {
+        Arc::new(CountingRuntime {
+            inner,
+            live: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// Tasks spawned and not yet finished (or dropped).
+    pub fn live_tasks(&self) -> usize {
+        self.live.load(Ordering::SeqCst)
+    }
+}
+
+struct LiveGuard(Arc<AtomicUsize>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Runtime for CountingRuntime {
+    fn spawn(&self, future: BoxFuture<()>) {
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let guard = LiveGuard(Arc::clone(&self.live));
+        self.inner.spawn(Box::pin(async move {
+            let _guard = guard;
+            future.await;
+        }));
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.inner.now()
+    }
+
+    fn new_timer(
+        &self,
+        deadline: std::time::Instant,
+    ) -> std::pin::Pin<Box<dyn librice::AsyncTimer>> {
+        self.inner.new_timer(deadline)
+    }
+
+    fn wrap_udp_socket(
+        &self,
+        socket: std::net::UdpSocket,
+    ) -> std::io::Result<Arc<dyn librice::AsyncUdpSocket>> {
+        self.inner.wrap_udp_socket(socket)
+    }
+
+    fn tcp_connect(
+        &self,
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> BoxFuture<std::io::Result<Box<dyn librice::AsyncTcpStream>>> {
+        self.inner.tcp_connect(local, remote)
+    }
+}

@@ -1,0 +1,324 @@
+//! The async facade on both runtimes, over loopback: each scenario body runs once on tokio
+//! and once on async-std.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use librice::proto::candidate::CandidateType;
+use librice::{Agent, Runtime};
+use librice_tests::ice::{Peer, connected, exchange, gather_all, give, pump, trickle};
+use librice_tests::require_ipv6_loopback;
+use librice_tests::runtimes::{CountingRuntime, on_async_std, on_tokio, sleep, timeout};
+
+const CONNECT: Duration = Duration::from_secs(10);
+
+fn v4() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+fn v6() -> IpAddr {
+    "::1".parse().unwrap()
+}
+
+/// Two agents on `ip` connect and exchange 1,000 datagrams each way, all delivered.
+async fn thousand_each_way(rt: Arc<dyn Runtime>, ip: IpAddr) {
+    let a = Peer::new(Arc::clone(&rt), true, ip, &[1], None);
+    let b = Peer::new(Arc::clone(&rt), false, ip, &[1], None);
+    exchange(&a, &b).await;
+    let pa = connected(rt.as_ref(), &a, CONNECT).await;
+    let pb = connected(rt.as_ref(), &b, CONNECT).await;
+    assert_eq!(pa[0].local_base, pb[0].remote.address());
+    assert_eq!(pb[0].local_base, pa[0].remote.address());
+    assert_eq!(pa[0].local_base.ip(), ip);
+    let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
+    let limit = Duration::from_secs(20);
+    let (ab, ba) = futures::future::join(
+        pump(rt.as_ref(), ca, cb, 1000, 20, limit),
+        pump(rt.as_ref(), cb, ca, 1000, 20, limit),
+    )
+    .await;
+    assert_eq!((ab, ba), (1000, 1000), "all datagrams delivered both ways");
+}
+
+#[test]
+fn loopback_v4_tokio() {
+    on_tokio(|rt| thousand_each_way(rt, v4()));
+}
+
+#[test]
+fn loopback_v4_async_std() {
+    on_async_std(|rt| thousand_each_way(rt, v4()));
+}
+
+#[test]
+fn loopback_v6_tokio() {
+    if require_ipv6_loopback() {
+        on_tokio(|rt| thousand_each_way(rt, v6()));
+    }
+}
+
+#[test]
+fn loopback_v6_async_std() {
+    if require_ipv6_loopback() {
+        on_async_std(|rt| thousand_each_way(rt, v6()));
+    }
+}
+
+/// Credentials first, then candidates one by one with 20 ms gaps, then end-of-candidates.
+async fn trickled(rt: Arc<dyn Runtime>) {
+    let a = Peer::new(Arc::clone(&rt), true, v4(), &[1], None);
+    let b = Peer::new(Arc::clone(&rt), false, v4(), &[1], None);
+    trickle(rt.as_ref(), &a, &b, Duration::from_millis(20)).await;
+    connected(rt.as_ref(), &a, CONNECT).await;
+    connected(rt.as_ref(), &b, CONNECT).await;
+    let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
+    assert_eq!(pump(rt.as_ref(), ca, cb, 50, 10, CONNECT).await, 50);
+    assert_eq!(pump(rt.as_ref(), cb, ca, 50, 10, CONNECT).await, 50);
+}
+
+#[test]
+fn trickle_tokio() {
+    on_tokio(trickled);
+}
+
+#[test]
+fn trickle_async_std() {
+    on_async_std(trickled);
+}
+
+/// Two streams of two components each, data on every component both ways.
+async fn two_by_two(rt: Arc<dyn Runtime>) {
+    let a = Peer::new(Arc::clone(&rt), true, v4(), &[2, 2], None);
+    let b = Peer::new(Arc::clone(&rt), false, v4(), &[2, 2], None);
+    exchange(&a, &b).await;
+    let pa = connected(rt.as_ref(), &a, CONNECT).await;
+    let pb = connected(rt.as_ref(), &b, CONNECT).await;
+    assert_eq!(pa.len(), 4);
+    for (x, y) in pa.iter().zip(&pb) {
+        assert_eq!(x.local_base, y.remote.address());
+        assert_eq!(x.local.component(), y.local.component());
+    }
+    for (ca, cb) in a.all_components().iter().zip(b.all_components().iter()) {
+        assert_eq!(pump(rt.as_ref(), ca, cb, 20, 10, CONNECT).await, 20);
+        assert_eq!(pump(rt.as_ref(), cb, ca, 20, 10, CONNECT).await, 20);
+    }
+}
+
+#[test]
+fn two_streams_two_components_tokio() {
+    on_tokio(two_by_two);
+}
+
+#[test]
+fn two_streams_two_components_async_std() {
+    on_async_std(two_by_two);
+}
+
+/// A STUN server in the test that plays a NAT's mapping: it answers each Binding request
+/// with the sender's port on 127.0.0.2 (so the mapped address differs from the base), on a
+/// thread, until `stop` is set.
+fn fake_nat_stun_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicBool>) {
+    use librice::proto::stun::attr::XorMappedAddress;
+    use librice::proto::stun::{Message, MessageClass, MessageType, MessageWriter};
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let addr = socket.local_addr().unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = Arc::clone(&stop);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while !stop2.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                continue;
+            };
+            let Ok(msg) = Message::parse(&buf[..n]) else {
+                continue;
+            };
+            if msg.class() != MessageClass::Request {
+                continue;
+            }
+            let mapped = SocketAddr::new(IpAddr::from([127, 0, 0, 2]), from.port());
+            let mut out = Vec::new();
+            let mut w =
+                MessageWriter::new(&mut out, MessageType::BINDING_SUCCESS, msg.transaction_id());
+            w.add(&XorMappedAddress(mapped)).unwrap();
+            w.add_fingerprint().unwrap();
+            let _ = socket.send_to(&out, from);
+        }
+    });
+    (addr, stop)
+}
+
+/// Server-reflexive gathering through an in-test STUN server: the srflx candidate comes
+/// with its base as related address, is signalled, and the agents still connect (over the
+/// host pair, since the fake mapping does not route).
+async fn srflx(rt: Arc<dyn Runtime>) {
+    let (stun, stop) = fake_nat_stun_server();
+    let a = Peer::new(Arc::clone(&rt), true, v4(), &[1], Some(stun));
+    let b = Peer::new(Arc::clone(&rt), false, v4(), &[1], Some(stun));
+    let ca = gather_all(&a).await;
+    let cb = gather_all(&b).await;
+    for cands in [&ca[0], &cb[0]] {
+        let host = cands
+            .iter()
+            .find(|c| c.candidate_type() == CandidateType::Host)
+            .expect("host");
+        let srflx = cands
+            .iter()
+            .find(|c| c.candidate_type() == CandidateType::ServerReflexive)
+            .expect("a server-reflexive candidate");
+        assert_eq!(srflx.related_address(), Some(host.address()));
+        assert_eq!(
+            srflx.address(),
+            SocketAddr::new(IpAddr::from([127, 0, 0, 2]), host.address().port())
+        );
+        assert!(srflx.priority() < host.priority());
+    }
+    give(&a, &b, &ca);
+    give(&b, &a, &cb);
+    connected(rt.as_ref(), &a, CONNECT).await;
+    connected(rt.as_ref(), &b, CONNECT).await;
+    let (x, y) = (&a.components[0][0], &b.components[0][0]);
+    assert_eq!(pump(rt.as_ref(), x, y, 20, 10, CONNECT).await, 20);
+    assert_eq!(pump(rt.as_ref(), y, x, 20, 10, CONNECT).await, 20);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+#[test]
+fn srflx_tokio() {
+    on_tokio(srflx);
+}
+
+#[test]
+fn srflx_async_std() {
+    on_async_std(srflx);
+}
+
+/// Dropping every handle stops the driver task and closes the sockets: the ports can be
+/// bound again.
+async fn drop_closes(rt: Arc<dyn Runtime>) {
+    let counting = CountingRuntime::new(rt);
+    let runtime: Arc<dyn Runtime> = counting.clone();
+    let a = Peer::new(Arc::clone(&runtime), true, v4(), &[2], None);
+    let b = Peer::new(Arc::clone(&runtime), false, v4(), &[2], None);
+    exchange(&a, &b).await;
+    connected(runtime.as_ref(), &a, CONNECT).await;
+    connected(runtime.as_ref(), &b, CONNECT).await;
+    assert_eq!(counting.live_tasks(), 2, "one driver task per agent");
+    let ports: Vec<SocketAddr> = a.streams[0]
+        .local_candidates()
+        .iter()
+        .chain(b.streams[0].local_candidates().iter())
+        .map(|c| c.address())
+        .collect();
+    assert_eq!(ports.len(), 4);
+    drop(a);
+    drop(b);
+    let ended = timeout(runtime.as_ref(), Duration::from_secs(5), async {
+        while counting.live_tasks() > 0 {
+            sleep(runtime.as_ref(), Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(
+        ended.is_some(),
+        "driver tasks end after the last handle is dropped"
+    );
+    for addr in ports {
+        UdpSocket::bind(addr).unwrap_or_else(|e| panic!("{addr} still bound: {e}"));
+    }
+}
+
+#[test]
+fn drop_closes_sockets_tokio() {
+    on_tokio(drop_closes);
+}
+
+#[test]
+fn drop_closes_sockets_async_std() {
+    on_async_std(drop_closes);
+}
+
+/// Events arrive on `Agent::events`, and a failed check list resolves `connected()` to an
+/// error once both sides ended their candidates.
+async fn failure_reported(rt: Arc<dyn Runtime>) {
+    use librice::proto::agent::AgentConfig;
+    use librice::proto::stun::transaction::RetransmitConfig;
+    // Short check timeouts (about 1.1 s) keep the test quick.
+    let quick = AgentConfig::default().check_retransmit(RetransmitConfig {
+        rto: Duration::from_millis(100),
+        max_requests: 3,
+        last_wait_multiplier: 4,
+        ..RetransmitConfig::default()
+    });
+    let agent = Agent::builder()
+        .runtime(Arc::clone(&rt))
+        .config(quick)
+        .controlling(true)
+        .address(v4())
+        .build()
+        .unwrap();
+    let stream = agent.add_stream();
+    let component = stream.add_component().unwrap();
+    let a = Peer {
+        agent,
+        streams: vec![stream],
+        components: vec![vec![component]],
+    };
+    let mut events = a.agent.events();
+    let _ = gather_all(&a).await;
+    let s = &a.streams[0];
+    s.set_remote_credentials(
+        librice::IceCredentials::new("abcd", "0123456789012345678901").unwrap(),
+    );
+    // A candidate nobody listens on: its checks go unanswered (ICMP errors are ignored).
+    let dead =
+        librice::Candidate::parse("candidate:1 1 UDP 2130706431 127.0.0.1 9 typ host").unwrap();
+    s.add_remote_candidate(dead).unwrap();
+    s.end_of_remote_candidates();
+    let result = timeout(
+        rt.as_ref(),
+        Duration::from_secs(20),
+        a.components[0][0].connected(),
+    )
+    .await;
+    assert!(
+        matches!(result, Some(Err(librice::Error::Failed))),
+        "{result:?}"
+    );
+    let mut saw_failed = false;
+    while let Some(Some(e)) = timeout(rt.as_ref(), Duration::from_millis(10), events.next()).await {
+        if matches!(
+            e,
+            librice::AgentEvent::ComponentState {
+                state: librice::ComponentState::Failed,
+                ..
+            }
+        ) {
+            saw_failed = true;
+        }
+    }
+    assert!(saw_failed);
+}
+
+#[test]
+fn failure_reported_tokio() {
+    on_tokio(failure_reported);
+}
+
+#[test]
+fn failure_reported_async_std() {
+    on_async_std(failure_reported);
+}
+
+#[test]
+fn builder_without_runtime_is_an_error() {
+    assert!(matches!(
+        Agent::builder().build(),
+        Err(librice::Error::NoRuntime)
+    ));
+}
