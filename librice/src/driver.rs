@@ -49,70 +49,90 @@ impl Future for Driver {
         let this = &mut *self;
         let shared = Arc::clone(&this.shared);
         for _ in 0..MAX_ROUNDS {
-            let mut st = shared.lock();
-            if st.closed {
-                st.sockets.clear();
-                st.socket_list.clear();
-                st.close_subscribers();
-                tracing::debug!("agent closed: driver stops");
-                return Poll::Ready(());
-            }
-            st.driver_waker = Some(cx.waker().clone());
-            let now = shared.runtime.now();
+            // 1. Under the lock, briefly: closed?, the waker, the sockets.
+            let sockets = {
+                let mut st = shared.lock();
+                if st.closed {
+                    st.sockets.clear();
+                    st.socket_list.clear();
+                    st.close_subscribers();
+                    tracing::debug!("agent closed: driver stops");
+                    return Poll::Ready(());
+                }
+                st.driver_waker = Some(cx.waker().clone());
+                st.driver_sockets(shared.runtime.now())
+            };
+            let (sockets, lease_expiry) = sockets;
 
-            // Receive: a batch from each socket, starting with a different one each time.
-            let n = st.socket_list.len();
-            let mut received = false;
+            // 2. Without the lock (so that senders are not held up): read a batch from each
+            // socket, starting with a different one each time.
+            let n = sockets.len();
+            let mut received = Vec::new();
+            let mut busy = false;
             for k in 0..n {
-                let i = (this.next_socket + k) % n;
-                let (local, socket) = {
-                    let (a, s) = &st.socket_list[i];
-                    (*a, Arc::clone(s))
-                };
+                let (local, socket) = &sockets[(this.next_socket + k) % n];
                 for _ in 0..RECV_BATCH {
                     match socket.poll_recv_from(cx, &mut this.buf) {
                         Poll::Ready(Ok((len, from))) => {
-                            received = true;
-                            let t = Transmit {
-                                transport: TransportType::Udp,
-                                from,
-                                to: local,
-                                data: &this.buf[..len],
-                            };
-                            if let Some(data) = st.proto.handle_incoming(now, t) {
-                                let (stream, component) = (data.stream, data.component);
-                                st.deliver(stream, component, data.data);
-                            }
+                            received.push((*local, from, this.buf[..len].to_vec()));
                         }
                         Poll::Ready(Err(e)) => {
                             // E.g. ICMP port unreachable surfacing on Linux: not fatal.
                             tracing::trace!(%local, error = %e, "receive error");
-                            received = true;
+                            busy = true;
                             break;
                         }
                         Poll::Pending => break,
                     }
                 }
             }
+            busy |= !received.is_empty();
             if n > 0 {
                 this.next_socket = (this.next_socket + 1) % n;
             }
 
-            // Timers.
-            if st.proto.poll_timeout().is_some_and(|t| t <= now) {
-                st.proto.handle_timeout(now);
-            }
-
-            // Transmit.
-            while let Some(t) = st.proto.poll_transmit(now) {
-                if t.transport != TransportType::Udp {
-                    tracing::debug!(to = %t.to, "TCP transmit dropped: not supported yet");
-                    continue;
+            // 3. Under the lock: feed the core, collect what to send, dispatch events.
+            let mut outgoing = Vec::new();
+            let deadline = {
+                let mut st = shared.lock();
+                let now = shared.runtime.now();
+                for (local, from, data) in received {
+                    let t = Transmit {
+                        transport: TransportType::Udp,
+                        from,
+                        to: local,
+                        data: data.as_slice(),
+                    };
+                    // Application data is the whole datagram: hand the buffer over as is.
+                    if let Some(rx) = st.proto.handle_incoming(now, t) {
+                        let (stream, component) = (rx.stream, rx.component);
+                        st.deliver(stream, component, data);
+                    }
                 }
-                let Some(socket) = st.sockets.get(&t.from) else {
-                    tracing::debug!(from = %t.from, "transmit from an unknown socket dropped");
-                    continue;
-                };
+                if st.proto.poll_timeout().is_some_and(|t| t <= now) {
+                    st.proto.handle_timeout(now);
+                }
+                while let Some(t) = st.proto.poll_transmit(now) {
+                    if t.transport != TransportType::Udp {
+                        tracing::debug!(to = %t.to, "TCP transmit dropped: not supported yet");
+                        continue;
+                    }
+                    match st.sockets.get(&t.from) {
+                        Some(socket) => outgoing.push((Arc::clone(socket), t)),
+                        None => {
+                            tracing::debug!(from = %t.from, "transmit from an unknown socket dropped")
+                        }
+                    }
+                }
+                st.dispatch_events();
+                match (st.proto.poll_timeout(), lease_expiry) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            };
+
+            // 4. Send without the lock.
+            for (socket, t) in outgoing {
                 match socket.poll_send_to(cx, &t.data, t.to) {
                     Poll::Ready(Ok(_)) => {}
                     Poll::Ready(Err(e)) => {
@@ -123,11 +143,8 @@ impl Future for Driver {
                     }
                 }
             }
-            st.dispatch_events();
 
-            // Re-arm the timer only when the deadline moved (quinn's drive_timer).
-            let deadline = st.proto.poll_timeout();
-            drop(st);
+            // 5. Re-arm the timer only when the deadline moved (quinn's drive_timer).
             match deadline {
                 Some(t) if t <= shared.runtime.now() => continue,
                 Some(t) => {
@@ -149,7 +166,7 @@ impl Future for Driver {
                     this.armed = None;
                 }
             }
-            if !received {
+            if !busy {
                 return Poll::Pending;
             }
         }

@@ -74,8 +74,27 @@ pub(crate) struct GatherState {
     pub waker: Option<Waker>,
 }
 
+/// Where a component's data goes: kept apart from the main lock so that sending takes only
+/// this small lock, which the driver touches only when the selected pair changes.
+#[derive(Debug, Clone)]
+pub(crate) struct SendTarget {
+    pub socket: Arc<dyn AsyncUdpSocket>,
+    pub to: SocketAddr,
+}
+
+pub(crate) type SharedTarget = Arc<Mutex<Option<SendTarget>>>;
+
+/// How long a reader that polled its component's sockets keeps them: the driver leaves
+/// those sockets alone until then (see `Recv`).
+pub(crate) const READER_LEASE: std::time::Duration = std::time::Duration::from_millis(50);
+
 #[derive(Debug)]
 pub(crate) struct ComponentExtra {
+    pub target: SharedTarget,
+    /// The component's sockets (also in `State::socket_list`).
+    pub sockets: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>,
+    /// While in the future, a `Recv` reads the sockets itself.
+    pub lease_until: Option<std::time::Instant>,
     pub recv: VecDeque<Vec<u8>>,
     pub recv_waker: Option<Waker>,
     pub state_wakers: Vec<Waker>,
@@ -92,8 +111,8 @@ pub(crate) struct State {
     pub proto: proto::Agent,
     /// Local sockets by bound address.
     pub sockets: BTreeMap<SocketAddr, Arc<dyn AsyncUdpSocket>>,
-    /// The same, in a list the driver polls round-robin.
-    pub socket_list: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>,
+    /// The same with their stream and component, in a list the driver polls round-robin.
+    pub socket_list: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>, StreamId, ComponentId)>,
     pub streams: Vec<StreamExtra>,
     pub subscribers: Vec<Weak<Mutex<Subscriber>>>,
     pub driver_waker: Option<Waker>,
@@ -166,6 +185,7 @@ impl State {
                 w.wake();
             }
             for c in &mut s.components {
+                *c.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
                 if let Some(w) = c.recv_waker.take() {
                     w.wake();
                 }
@@ -215,6 +235,7 @@ impl State {
                     component,
                     pair,
                 } => {
+                    self.set_target(stream, component, &pair);
                     self.wake_component(stream, component);
                     AgentEvent::SelectedPair {
                         stream,
@@ -241,6 +262,21 @@ impl State {
         }
     }
 
+    fn set_target(&mut self, stream: StreamId, component: ComponentId, pair: &SelectedPair) {
+        let socket = self.sockets.get(&pair.local_base).cloned();
+        let Some(c) = self
+            .streams
+            .get_mut(stream)
+            .and_then(|s| s.components.get_mut(usize::from(component).wrapping_sub(1)))
+        else {
+            return;
+        };
+        *c.target.lock().unwrap_or_else(|e| e.into_inner()) = socket.map(|socket| SendTarget {
+            socket,
+            to: pair.remote.address(),
+        });
+    }
+
     fn wake_component(&mut self, stream: StreamId, component: ComponentId) {
         let Some(c) = self
             .streams
@@ -254,8 +290,34 @@ impl State {
         }
     }
 
+    /// The sockets the driver reads now (those no reader holds a lease on), and the
+    /// earliest lease expiry.
+    pub fn driver_sockets(
+        &self,
+        now: std::time::Instant,
+    ) -> (
+        Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>,
+        Option<std::time::Instant>,
+    ) {
+        let mut leases: Option<std::time::Instant> = None;
+        let mut out = Vec::with_capacity(self.socket_list.len());
+        for (addr, socket, stream, component) in &self.socket_list {
+            let lease = self
+                .streams
+                .get(*stream)
+                .and_then(|s| s.components.get(usize::from(*component).wrapping_sub(1)))
+                .and_then(|c| c.lease_until)
+                .filter(|t| *t > now);
+            match lease {
+                Some(t) => leases = Some(leases.map_or(t, |l| l.min(t))),
+                None => out.push((*addr, Arc::clone(socket))),
+            }
+        }
+        (out, leases)
+    }
+
     /// Queues data received for a component.
-    pub fn deliver(&mut self, stream: StreamId, component: ComponentId, data: &[u8]) {
+    pub fn deliver(&mut self, stream: StreamId, component: ComponentId, data: Vec<u8>) {
         let Some(c) = self
             .streams
             .get_mut(stream)
@@ -267,7 +329,7 @@ impl State {
             c.recv.pop_front();
             c.dropped += 1;
         }
-        c.recv.push_back(data.to_vec());
+        c.recv.push_back(data);
         if let Some(w) = c.recv_waker.take() {
             w.wake();
         }

@@ -14,7 +14,7 @@ use crate::agent::Handle;
 use crate::error::Error;
 use crate::interfaces::select_addresses;
 use crate::runtime::{AsyncUdpSocket, send_to};
-use crate::shared::ComponentExtra;
+use crate::shared::{ComponentExtra, READER_LEASE, SharedTarget};
 
 /// A data stream of an agent. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -41,7 +41,11 @@ impl Stream {
             .stream_mut(self.id)
             .ok_or(Error::Closed)?
             .add_component()?;
+        let target = SharedTarget::default();
         st.streams[self.id].components.push(ComponentExtra {
+            target: Arc::clone(&target),
+            sockets: Vec::new(),
+            lease_until: None,
             recv: Default::default(),
             recv_waker: None,
             state_wakers: Vec::new(),
@@ -51,17 +55,23 @@ impl Stream {
             handle: Arc::clone(&self.handle),
             stream: self.id,
             id,
+            target,
         })
     }
 
     /// The component with this id, if it exists.
     pub fn component(&self, id: ComponentId) -> Option<Component> {
         let st = self.handle.shared.lock();
-        let n = st.streams.get(self.id)?.components.len();
-        (usize::from(id) >= 1 && usize::from(id) <= n).then(|| Component {
+        let extra = st
+            .streams
+            .get(self.id)?
+            .components
+            .get(usize::from(id).checked_sub(1)?)?;
+        Some(Component {
             handle: Arc::clone(&self.handle),
             stream: self.id,
             id,
+            target: Arc::clone(&extra.target),
         })
     }
 
@@ -110,7 +120,11 @@ impl Stream {
                     continue;
                 }
                 st.sockets.insert(local, Arc::clone(&socket));
-                st.socket_list.push((local, socket));
+                st.socket_list
+                    .push((local, Arc::clone(&socket), self.id, component));
+                st.streams[self.id].components[usize::from(component) - 1]
+                    .sockets
+                    .push((local, socket));
             }
             st.proto
                 .stream_mut(self.id)
@@ -217,6 +231,7 @@ pub struct Component {
     handle: Arc<Handle>,
     stream: StreamId,
     id: ComponentId,
+    target: SharedTarget,
 }
 
 impl Component {
@@ -257,32 +272,42 @@ impl Component {
         }
     }
 
-    /// Sends one datagram on the selected pair.
+    /// Sends one datagram on the selected pair. Fails with
+    /// [`librice_proto::agent::AgentError::NotConnected`] before a pair is selected and with
+    /// [`Error::Closed`] once the agent is closed.
+    ///
+    /// The fast path takes only the component's own small lock, not the agent's. Sends do
+    /// not postpone keepalives, so a busy pair still carries one Binding indication per
+    /// keepalive interval (15 s by default), which is harmless.
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
-        let (socket, to) = {
-            let mut st = self.handle.shared.lock();
-            if st.closed {
-                return Err(Error::Closed);
+        let target = self
+            .target
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let target = match target {
+            Some(t) => t,
+            None => {
+                let st = self.handle.shared.lock();
+                if st.closed {
+                    return Err(Error::Closed);
+                }
+                return Err(Error::Agent(librice_proto::agent::AgentError::NotConnected));
             }
-            let now = self.handle.shared.runtime.now();
-            let target = st
-                .proto
-                .stream_mut(self.stream)
-                .and_then(|mut s| s.component_mut(self.id).map(|mut c| c.send_target(now)))
-                .ok_or(Error::Closed)??;
-            let socket = st.sockets.get(&target.from).cloned().ok_or(Error::Closed)?;
-            (socket, target.to)
         };
-        send_to(socket.as_ref(), data, to).await?;
+        send_to(target.socket.as_ref(), data, target.to).await?;
         Ok(())
     }
 
-    /// The datagrams received on this component, in order. Several readers share one
-    /// queue; it holds up to 4,096 datagrams, and drops the oldest beyond that. Ends when
-    /// the agent closes.
+    /// The datagrams received on this component, in order. The component queues up to
+    /// 4,096 datagrams for its reader and drops the oldest beyond that. A [`Recv`] takes
+    /// what is queued in batches, so use one reader per component (datagrams it has taken
+    /// are lost if it is dropped). Ends when the agent closes.
     pub fn recv(&self) -> Recv {
         Recv {
             component: self.clone(),
+            taken: Default::default(),
+            buf: None,
         }
     }
 
@@ -327,23 +352,104 @@ impl Future for Connected {
 #[derive(Debug)]
 pub struct Recv {
     component: Component,
+    /// Datagrams taken from the shared queue in one go, so that the lock is taken once per
+    /// batch rather than once per datagram.
+    taken: std::collections::VecDeque<Vec<u8>>,
+    /// The receive buffer for reading the sockets in this task, made on first use.
+    buf: Option<Vec<u8>>,
 }
 
 impl futures::Stream for Recv {
     type Item = Vec<u8>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
-        let c = &self.component;
-        let mut st = c.handle.shared.lock();
-        let closed = st.closed;
-        let extra = c.extra(&mut st);
-        if let Some(d) = extra.recv.pop_front() {
+    /// Takes what the driver queued; otherwise reads the component's sockets in this task
+    /// (STUN goes to the agent as usual), so that data does not wait for a hop through the
+    /// driver task. While a reader polls, it holds a short lease on the sockets and the
+    /// driver leaves them alone; when the reader stops polling, the driver takes them back
+    /// within 50 ms.
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        let this = &mut *self;
+        if let Some(d) = this.taken.pop_front() {
             return Poll::Ready(Some(d));
         }
-        if closed {
-            return Poll::Ready(None);
+        let c = this.component.clone();
+        let shared = &c.handle.shared;
+        let sockets = {
+            let mut st = shared.lock();
+            if st.closed {
+                return Poll::Ready(None);
+            }
+            let now = shared.runtime.now();
+            let extra = c.extra(&mut st);
+            if !extra.recv.is_empty() {
+                std::mem::swap(&mut this.taken, &mut extra.recv);
+                return Poll::Ready(this.taken.pop_front());
+            }
+            extra.recv_waker = Some(cx.waker().clone());
+            let had_lease = extra.lease_until.is_some_and(|t| t > now);
+            extra.lease_until = Some(now + READER_LEASE);
+            let sockets = extra.sockets.clone();
+            if !had_lease {
+                // Let the driver learn of the lease, so that it takes the sockets back when
+                // it runs out.
+                st.wake_driver();
+            }
+            sockets
+        };
+        if sockets.is_empty() {
+            return Poll::Pending;
         }
-        extra.recv_waker = Some(cx.waker().clone());
-        Poll::Pending
+        let mut received = Vec::new();
+        let buf = this.buf.get_or_insert_with(|| vec![0u8; 65_536]);
+        for (local, socket) in &sockets {
+            for _ in 0..64 {
+                match socket.poll_recv_from(cx, buf) {
+                    Poll::Ready(Ok((len, from))) => {
+                        received.push((*local, from, buf[..len].to_vec()));
+                    }
+                    Poll::Ready(Err(e)) => {
+                        tracing::trace!(%local, error = %e, "receive error");
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if received.is_empty() {
+            return Poll::Pending;
+        }
+        let mut st = shared.lock();
+        let now = shared.runtime.now();
+        let mut stun = false;
+        for (local, from, data) in received {
+            let t = librice_proto::Transmit {
+                transport: TransportType::Udp,
+                from,
+                to: local,
+                data: data.as_slice(),
+            };
+            match st.proto.handle_incoming(now, t) {
+                Some(rx) if rx.stream == c.stream && rx.component == c.id => {
+                    this.taken.push_back(data)
+                }
+                Some(rx) => {
+                    let (stream, component) = (rx.stream, rx.component);
+                    st.deliver(stream, component, data);
+                }
+                None => stun = true,
+            }
+        }
+        if stun {
+            // Answers, state changes and events are the driver's to send and dispatch.
+            st.wake_driver();
+        }
+        match this.taken.pop_front() {
+            Some(d) => Poll::Ready(Some(d)),
+            None => {
+                // Only STUN came: poll again so the sockets stay watched by this task.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+        }
     }
 }

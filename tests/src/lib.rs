@@ -19,6 +19,7 @@
 //!
 //! - [`runtimes`] runs one async scenario body on tokio or on async-std, and [`ice`] sets up
 //!   two librice agents in one process and signals them directly.
+//! - [`pairing`] pairs two JSON-lines signalling peers (such as `icepeer`) and records events.
 //!
 //! Polling external processes uses short sleeps; every wait is bounded by a deadline and
 //! fails with the paths (and the last lines) of the logs involved.
@@ -27,6 +28,7 @@ mod bins;
 mod coturn;
 pub mod ice;
 mod net;
+pub mod pairing;
 mod process;
 pub mod runtimes;
 pub mod stun_probe;

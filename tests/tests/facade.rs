@@ -322,3 +322,48 @@ fn builder_without_runtime_is_an_error() {
         Err(librice::Error::NoRuntime)
     ));
 }
+
+/// A reader that stops polling hands its sockets back to the driver: data sent while it is
+/// idle is read by the driver and queued (more than a socket buffer holds), and comes out
+/// of the same reader later, in order.
+async fn idle_reader(rt: Arc<dyn Runtime>) {
+    let a = Peer::new(Arc::clone(&rt), true, v4(), &[1], None);
+    let b = Peer::new(Arc::clone(&rt), false, v4(), &[1], None);
+    exchange(&a, &b).await;
+    connected(rt.as_ref(), &a, CONNECT).await;
+    connected(rt.as_ref(), &b, CONNECT).await;
+    let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
+    let mut rx = cb.recv();
+    ca.send(b"first").await.unwrap();
+    let first = timeout(rt.as_ref(), CONNECT, rx.next()).await.flatten();
+    assert_eq!(first.as_deref(), Some(&b"first"[..]));
+    // The reader is now idle; its lease runs out after 50 ms.
+    sleep(rt.as_ref(), Duration::from_millis(150)).await;
+    let payload = vec![7u8; 1000];
+    for i in 0..1000u32 {
+        let mut d = payload.clone();
+        d[..4].copy_from_slice(&i.to_be_bytes());
+        ca.send(&d).await.unwrap();
+        if i % 10 == 9 {
+            sleep(rt.as_ref(), Duration::from_millis(1)).await;
+        }
+    }
+    sleep(rt.as_ref(), Duration::from_millis(200)).await;
+    for i in 0..1000u32 {
+        let d = timeout(rt.as_ref(), CONNECT, rx.next())
+            .await
+            .flatten()
+            .unwrap_or_else(|| panic!("datagram {i} lost while the reader was idle"));
+        assert_eq!(&d[..4], &i.to_be_bytes(), "in order");
+    }
+}
+
+#[test]
+fn idle_reader_hands_sockets_back_tokio() {
+    on_tokio(idle_reader);
+}
+
+#[test]
+fn idle_reader_hands_sockets_back_async_std() {
+    on_async_std(idle_reader);
+}

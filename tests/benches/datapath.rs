@@ -1,0 +1,156 @@
+//! Data-path benchmark: datagrams per second through two connected librice components over
+//! loopback, against a raw UDP socket pair wrapped by the same runtime, in the same run, on
+//! tokio and on async-std. BENCHMARKS.md records the ratio.
+//!
+//! Both paths move 1,000-byte datagrams one way under the same flow control: the sender
+//! may run at most 64 datagrams ahead of what the receiver has counted (credits of 32), so
+//! loopback never overflows a socket buffer and nothing is lost.
+//!
+//! Run: `cargo bench -p librice-tests --bench datapath`
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use futures::StreamExt;
+use futures::channel::mpsc;
+use librice::{AsyncUdpSocket, Component, Runtime};
+use librice_tests::ice::{Peer, connected, exchange};
+
+const PAYLOAD: usize = 1000;
+const CREDIT: u64 = 32;
+
+async fn raw_batch(
+    a: &Arc<dyn AsyncUdpSocket>,
+    b: &Arc<dyn AsyncUdpSocket>,
+    to: SocketAddr,
+    n: u64,
+) -> Duration {
+    let (credit_tx, mut credit_rx) = mpsc::unbounded::<()>();
+    let data = vec![0x5a; PAYLOAD];
+    let start = Instant::now();
+    let sender = async {
+        let mut credits = 2u64;
+        for i in 0..n {
+            if i % CREDIT == 0 {
+                if credits == 0 {
+                    credit_rx.next().await;
+                } else {
+                    credits -= 1;
+                }
+            }
+            librice::runtime::send_to(a.as_ref(), &data, to)
+                .await
+                .unwrap();
+        }
+    };
+    let receiver = async {
+        let mut buf = vec![0u8; 2048];
+        for i in 1..=n {
+            librice::runtime::recv_from(b.as_ref(), &mut buf)
+                .await
+                .unwrap();
+            if i % CREDIT == 0 {
+                let _ = credit_tx.unbounded_send(());
+            }
+        }
+    };
+    futures::join!(sender, receiver);
+    start.elapsed()
+}
+
+async fn ice_batch(a: &Component, b: &Component, n: u64) -> Duration {
+    let (credit_tx, mut credit_rx) = mpsc::unbounded::<()>();
+    let data = vec![0x5a; PAYLOAD];
+    let mut rx = b.recv();
+    let start = Instant::now();
+    let sender = async {
+        let mut credits = 2u64;
+        for i in 0..n {
+            if i % CREDIT == 0 {
+                if credits == 0 {
+                    credit_rx.next().await;
+                } else {
+                    credits -= 1;
+                }
+            }
+            a.send(&data).await.unwrap();
+        }
+    };
+    let receiver = async {
+        for i in 1..=n {
+            rx.next().await.unwrap();
+            if i % CREDIT == 0 {
+                let _ = credit_tx.unbounded_send(());
+            }
+        }
+    };
+    futures::join!(sender, receiver);
+    start.elapsed()
+}
+
+/// The raw pair and the connected components, set up on `rt`.
+async fn setup(
+    rt: Arc<dyn Runtime>,
+) -> (
+    Arc<dyn AsyncUdpSocket>,
+    Arc<dyn AsyncUdpSocket>,
+    SocketAddr,
+    Peer,
+    Peer,
+) {
+    let bind = || {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.set_nonblocking(true).unwrap();
+        s
+    };
+    let ra = rt.wrap_udp_socket(bind()).unwrap();
+    let rb = rt.wrap_udp_socket(bind()).unwrap();
+    let to = rb.local_addr().unwrap();
+    let ip = "127.0.0.1".parse().unwrap();
+    let a = Peer::new(Arc::clone(&rt), true, ip, &[1], None);
+    let b = Peer::new(Arc::clone(&rt), false, ip, &[1], None);
+    exchange(&a, &b).await;
+    connected(rt.as_ref(), &a, Duration::from_secs(10)).await;
+    connected(rt.as_ref(), &b, Duration::from_secs(10)).await;
+    (ra, rb, to, a, b)
+}
+
+fn datapath(c: &mut Criterion) {
+    let mut group = c.benchmark_group("datapath");
+    group.throughput(Throughput::Elements(1));
+    group.measurement_time(Duration::from_secs(8));
+
+    // tokio, multi-threaded (2 workers).
+    let tokio_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let rt = tokio_rt.block_on(async { librice_tokio::runtime() });
+    let (ra, rb, to, a, b) = tokio_rt.block_on(setup(Arc::clone(&rt)));
+    let (ca, cb) = (a.components[0][0].clone(), b.components[0][0].clone());
+    group.bench_function("tokio/raw_udp", |bench| {
+        bench.iter_custom(|n| tokio_rt.block_on(raw_batch(&ra, &rb, to, n)))
+    });
+    group.bench_function("tokio/librice", |bench| {
+        bench.iter_custom(|n| tokio_rt.block_on(ice_batch(&ca, &cb, n)))
+    });
+    drop((ca, cb, a, b, ra, rb));
+
+    // async-std (async-io).
+    let rt = librice_async_std::runtime();
+    let (ra, rb, to, a, b) = async_std::task::block_on(setup(Arc::clone(&rt)));
+    let (ca, cb) = (a.components[0][0].clone(), b.components[0][0].clone());
+    group.bench_function("async-std/raw_udp", |bench| {
+        bench.iter_custom(|n| async_std::task::block_on(raw_batch(&ra, &rb, to, n)))
+    });
+    group.bench_function("async-std/librice", |bench| {
+        bench.iter_custom(|n| async_std::task::block_on(ice_batch(&ca, &cb, n)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, datapath);
+criterion_main!(benches);
