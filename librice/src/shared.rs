@@ -84,6 +84,9 @@ pub(crate) struct SendTarget {
 
 pub(crate) type SharedTarget = Arc<Mutex<Option<SendTarget>>>;
 
+/// A local socket and its address.
+pub(crate) type SocketRef = (SocketAddr, Arc<dyn AsyncUdpSocket>);
+
 /// How long a reader that polled its component's sockets keeps them: the driver leaves
 /// those sockets alone until then (see `Recv`).
 pub(crate) const READER_LEASE: std::time::Duration = std::time::Duration::from_millis(50);
@@ -92,7 +95,7 @@ pub(crate) const READER_LEASE: std::time::Duration = std::time::Duration::from_m
 pub(crate) struct ComponentExtra {
     pub target: SharedTarget,
     /// The component's sockets (also in `State::socket_list`).
-    pub sockets: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>,
+    pub sockets: Vec<SocketRef>,
     /// While in the future, a `Recv` reads the sockets itself.
     pub lease_until: Option<std::time::Instant>,
     pub recv: VecDeque<Vec<u8>>,
@@ -295,10 +298,7 @@ impl State {
     pub fn driver_sockets(
         &self,
         now: std::time::Instant,
-    ) -> (
-        Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>)>,
-        Option<std::time::Instant>,
-    ) {
+    ) -> (Vec<SocketRef>, Option<std::time::Instant>) {
         let mut leases: Option<std::time::Instant> = None;
         let mut out = Vec::with_capacity(self.socket_list.len());
         for (addr, socket, stream, component) in &self.socket_list {
