@@ -21,6 +21,8 @@
 //!   two librice agents in one process and signals them directly.
 //! - [`pairing`] pairs two JSON-lines signalling peers (such as `icepeer`) and records events.
 //!
+//! - [`peers`] starts the real ICE peers (aioice, libnice, Chromium) for the interop suite.
+//!
 //! Polling external processes uses short sleeps; every wait is bounded by a deadline and
 //! fails with the paths (and the last lines) of the logs involved.
 
@@ -29,6 +31,7 @@ mod coturn;
 pub mod ice;
 mod net;
 pub mod pairing;
+pub mod peers;
 mod process;
 pub mod runtimes;
 pub mod stun_probe;

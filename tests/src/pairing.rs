@@ -630,6 +630,11 @@ pub struct PairOptions<'a> {
     /// Called with each signalling line (from side, parsed line) before it is forwarded;
     /// `Some(value)` forwards `value` instead of the verbatim line. Default: none.
     pub rewrite: Option<Rewrite<'a>>,
+    /// The sides that are browsers (Chromium): they neither ping nor echo, and report
+    /// `done` once bytes went both ways on their selected pair. A browser side is complete
+    /// when it is connected and done; the other side then needs no `echo_ok`, only data
+    /// received. Default: none.
+    pub browsers: Vec<Side>,
 }
 
 impl Default for PairOptions<'_> {
@@ -637,6 +642,7 @@ impl Default for PairOptions<'_> {
         PairOptions {
             stop_on_failed: true,
             rewrite: None,
+            browsers: Vec::new(),
         }
     }
 }
@@ -671,6 +677,7 @@ pub fn pair_with(
     let PairOptions {
         stop_on_failed,
         mut rewrite,
+        browsers,
     } = options;
     let (tx, rx) = mpsc::channel();
     let start = Instant::now();
@@ -729,20 +736,33 @@ pub fn pair_with(
     let mut complete_at: Option<Instant> = None;
     let stop = loop {
         let [sa, sb] = &sides;
-        if complete_at.is_none()
-            && sa.connected
-            && sb.connected
-            && sa.recv > 0
-            && sb.recv > 0
-            && sa.echo_ok
-            && sb.echo_ok
-        {
-            complete_at = Some(Instant::now());
-        }
-        if let Some(at) = complete_at
-            && ((sa.done && sb.done) || at.elapsed() >= DONE_GRACE)
-        {
-            break StopReason::Complete;
+        if browsers.is_empty() {
+            if complete_at.is_none()
+                && sa.connected
+                && sb.connected
+                && sa.recv > 0
+                && sb.recv > 0
+                && sa.echo_ok
+                && sb.echo_ok
+            {
+                complete_at = Some(Instant::now());
+            }
+            if let Some(at) = complete_at
+                && ((sa.done && sb.done) || at.elapsed() >= DONE_GRACE)
+            {
+                break StopReason::Complete;
+            }
+        } else {
+            let side_complete = |side: Side, s: &SideOutcome| {
+                if browsers.contains(&side) {
+                    s.connected && s.done
+                } else {
+                    s.connected && s.recv > 0
+                }
+            };
+            if side_complete(Side::A, sa) && side_complete(Side::B, sb) {
+                break StopReason::Complete;
+            }
         }
         if stop_on_failed {
             if sa.failed.is_some() {

@@ -425,6 +425,7 @@ fn pair_with_wrong_pwd_for_b(a_role: &str, dir: &TestDir) -> PairOutcome {
                 line["pwd"] = json!(WRONG_PWD);
                 Some(line)
             })),
+            ..PairOptions::default()
         },
     );
     println!("{}", outcome.report());

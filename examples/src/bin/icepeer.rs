@@ -19,7 +19,7 @@ const USAGE: &str = "\
 usage: icepeer --role controlling|controlled [--components N] [--transport udp]
                [--ip ADDR]... [--stun HOST:PORT] [--trickle] [--no-ping]
                [--name NAME] [--timeout S] [--allow-any-address]
-               [--runtime tokio|async-std]
+               [--ta MS] [--runtime tokio|async-std]
 
 A full ICE endpoint (librice) speaking the interop signalling protocol: JSON
 lines on stdin and stdout (see tests/interop/PROTOCOL.md).
@@ -35,6 +35,9 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
   --name NAME           name in PING payloads (default librice)
   --timeout S           hard bound on the process lifetime (default 30)
   --allow-any-address   turn off the loopback-only guard
+  --ta MS               check pacing interval Ta, 5 to 1000 ms (default 10: this
+                        tool runs on loopback and LANs; RFC 8445 §14.2 allows any
+                        Ta from 5 ms, the library's default is 50 ms)
   --runtime R           tokio (default) or async-std
 
 stdout carries only the protocol's JSON lines; diagnostics go to stderr.
@@ -51,6 +54,7 @@ struct Options {
     name: String,
     timeout: Duration,
     allow_any: bool,
+    ta: Duration,
     runtime: RuntimeKind,
 }
 
@@ -92,6 +96,7 @@ fn parse_args() -> Result<Options, Refusal> {
         name: String::from("librice"),
         timeout: Duration::from_secs(30),
         allow_any: false,
+        ta: Duration::from_millis(10),
         runtime: RuntimeKind::Tokio,
     };
     let mut role = None;
@@ -156,6 +161,15 @@ fn parse_args() -> Result<Options, Refusal> {
                 options.timeout = Duration::from_secs_f64(secs);
             }
             "--allow-any-address" => options.allow_any = true,
+            "--ta" => {
+                let v = value("--ta")?;
+                let ms = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|ms| (5..=1000).contains(ms))
+                    .ok_or_else(|| Refusal::Usage(format!("--ta needs 5 to 1000 ms, got {v:?}")))?;
+                options.ta = Duration::from_millis(ms);
+            }
             "--runtime" => {
                 options.runtime =
                     RuntimeKind::parse(&value("--runtime")?).map_err(Refusal::Usage)?
@@ -246,6 +260,7 @@ async fn run(
     let mut builder = Agent::builder()
         .runtime(Arc::clone(&runtime))
         .controlling(options.controlling)
+        .ta(options.ta)
         .trickle(options.trickle)
         .filter(filter);
     if let Some(stun) = options.stun {

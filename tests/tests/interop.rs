@@ -1,0 +1,366 @@
+//! `icepeer` (librice, on tokio and on async-std) paired with real ICE agents on loopback:
+//! aioice, libnice and headless Chromium, each in both roles, with data both ways. A failure
+//! names the peer, the scenario, icepeer's role and runtime, and keeps the run's logs.
+//!
+//! - aioice and libnice: host UDP on 127.0.0.1 and on ::1, 2 components, trickle, and
+//!   gathering through a coturn STUN server; libnice also with aggressive nomination on its
+//!   side (it is then controlling).
+//! - Chromium: host UDP on 127.0.0.1, trickle, and through coturn; its DTLS ClientHello
+//!   must reach icepeer (which echoes it) and its selected pair must count bytes both ways.
+//!   Chromium runs only inside a private network namespace, so the `chromium_suite` test re-runs
+//!   this binary's ignored `chromium_inner_*` tests inside one (`tests/interop/peers/netns.sh`).
+//! - Each peer is also paired with itself, as the baseline for INTEROP.md.
+//!
+//! Set `LIBRICE_INTEROP_RESULTS=FILE` to append one JSON line per pairing (what
+//! `tests/interop/run_suite.sh` does to write INTEROP.md).
+
+use std::process::Command;
+use std::time::Duration;
+
+use librice_tests::pairing::{PairOptions, PairOutcome, Side, pair_with};
+use librice_tests::peers::{
+    Runtime, aioice, exclusive, icepeer, in_netns, libnice, record, require_netns, run_in_netns,
+};
+use librice_tests::{Coturn, TestDir, require_ipv6_loopback, require_tool};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Aioice,
+    Libnice,
+    LibniceAggressive,
+    Chromium,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Aioice => "aioice",
+            Self::Libnice => "libnice",
+            Self::LibniceAggressive => "libnice-aggressive",
+            Self::Chromium => "chromium",
+        }
+    }
+
+    fn command(self, controlling: bool, args: &[String]) -> Option<Command> {
+        match self {
+            Self::Aioice => aioice(controlling, args),
+            Self::Libnice => libnice(controlling, args),
+            Self::LibniceAggressive => {
+                let mut args = args.to_vec();
+                args.extend(["--nomination".into(), "aggressive".into()]);
+                libnice(controlling, &args)
+            }
+            Self::Chromium => librice_tests::peers::chromium(controlling, args),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scenario {
+    HostV4,
+    HostV6,
+    TwoComponents,
+    Trickle,
+    Stun,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Self::HostV4 => "host-v4",
+            Self::HostV6 => "host-v6",
+            Self::TwoComponents => "2-components",
+            Self::Trickle => "trickle",
+            Self::Stun => "stun-coturn",
+        }
+    }
+
+    /// The options both sides get; `stun` is the coturn address for `Stun`.
+    fn args(self, stun: Option<String>) -> Vec<String> {
+        let v = |s: &[&str]| s.iter().map(|s| s.to_string()).collect();
+        match self {
+            Self::HostV4 => Vec::new(),
+            Self::HostV6 => v(&["--ip", "::1"]),
+            Self::TwoComponents => v(&["--components", "2"]),
+            Self::Trickle => v(&["--trickle"]),
+            Self::Stun => vec!["--stun".into(), stun.expect("coturn address")],
+        }
+    }
+}
+
+/// Pairs `a_cmd` (side A) with `b_cmd` (side B) and checks the data test; returns the
+/// outcome and whether it passed.
+fn run(a_cmd: Command, b_cmd: Command, browsers: Vec<Side>, dir: &TestDir) -> (PairOutcome, bool) {
+    let outcome = pair_with(
+        a_cmd,
+        b_cmd,
+        dir,
+        LIMIT,
+        PairOptions {
+            browsers: browsers.clone(),
+            ..PairOptions::default()
+        },
+    );
+    let side_ok = |side: Side| {
+        let s = outcome.side(side);
+        let other_is_browser = browsers.contains(&side.other());
+        if browsers.contains(&side) {
+            s.connected && s.done
+        } else if other_is_browser {
+            s.connected && s.recv > 0
+        } else {
+            s.connected && s.recv > 0 && s.echo_ok
+        }
+    };
+    let pass = side_ok(Side::A) && side_ok(Side::B);
+    (outcome, pass)
+}
+
+/// Starts coturn for the `Stun` scenario.
+fn coturn(scenario: Scenario, dir: &TestDir) -> Option<Option<Coturn>> {
+    if scenario != Scenario::Stun {
+        return Some(None);
+    }
+    let turnserver = require_tool("turnserver", "coturn")?;
+    Some(Some(Coturn::start(&turnserver, dir, false)))
+}
+
+/// One pairing of icepeer with `peer`.
+fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: Runtime) {
+    if scenario == Scenario::HostV6 && !require_ipv6_loopback() {
+        return;
+    }
+    let _serial = exclusive();
+    let dir = TestDir::new();
+    let Some(server) = coturn(scenario, &dir) else {
+        return;
+    };
+    let args = scenario.args(server.as_ref().map(|c| c.addr_v4().to_string()));
+    let Some(other) = peer.command(!icepeer_controlling, &args) else {
+        return;
+    };
+    let mut ice_args = args.clone();
+    ice_args.extend(["--name".into(), "librice".into()]);
+    let ice = icepeer(runtime, icepeer_controlling, &ice_args);
+    let browsers = if peer == Peer::Chromium {
+        vec![Side::B]
+    } else {
+        Vec::new()
+    };
+    let (outcome, pass) = run(ice, other, browsers, &dir);
+    let role = if icepeer_controlling {
+        "icepeer-controlling"
+    } else {
+        "icepeer-controlled"
+    };
+    record(
+        peer.name(),
+        scenario.name(),
+        role,
+        runtime.name(),
+        &outcome,
+        pass,
+    );
+    println!("{}", outcome.report());
+    assert!(
+        pass,
+        "interop FAILED: peer {}, scenario {}, {role}, runtime {}\n{}",
+        peer.name(),
+        scenario.name(),
+        runtime.name(),
+        outcome.report()
+    );
+    if scenario == Scenario::TwoComponents {
+        for s in [&outcome.a, &outcome.b] {
+            let pairs = s.connected_event.as_ref().and_then(|e| e.get("pairs"));
+            assert_eq!(
+                pairs.and_then(|p| p.as_object()).map(|p| p.len()),
+                Some(2),
+                "both components selected a pair: {}",
+                outcome.report()
+            );
+        }
+    }
+    if peer == Peer::Chromium {
+        // Chromium's DTLS ClientHello (a handshake record: 0x16, version 0xfefd) reached
+        // icepeer as application data.
+        let hello = outcome.a.events.iter().any(|e| {
+            e["event"] == "recv" && e["hex"].as_str().is_some_and(|h| h.starts_with("16fe"))
+        });
+        assert!(
+            hello,
+            "no DTLS ClientHello from Chromium reached icepeer: {}",
+            outcome.report()
+        );
+    }
+    if scenario == Scenario::HostV6 {
+        let local = outcome
+            .a
+            .connected_event
+            .as_ref()
+            .and_then(|e| e["local"].as_str().map(String::from));
+        assert!(
+            local.is_some_and(|l| l.contains("::1")),
+            "{}",
+            outcome.report()
+        );
+    }
+}
+
+/// A peer paired with itself: the baseline for INTEROP.md.
+fn baseline(peer: Peer, scenario: Scenario) {
+    let _serial = exclusive();
+    let dir = TestDir::new();
+    let Some(server) = coturn(scenario, &dir) else {
+        return;
+    };
+    let args = scenario.args(server.as_ref().map(|c| c.addr_v4().to_string()));
+    let name = |n: &str| {
+        let mut a = args.clone();
+        if peer != Peer::Chromium {
+            a.extend(["--name".into(), n.into()]);
+        }
+        a
+    };
+    // libnice's aggressive nomination is the controlling side's.
+    let b_peer = if peer == Peer::LibniceAggressive {
+        Peer::Libnice
+    } else {
+        peer
+    };
+    let (Some(a), Some(b)) = (
+        peer.command(true, &name("peerA")),
+        b_peer.command(false, &name("peerB")),
+    ) else {
+        return;
+    };
+    let browsers = if peer == Peer::Chromium {
+        vec![Side::A, Side::B]
+    } else {
+        Vec::new()
+    };
+    let (outcome, pass) = run(a, b, browsers, &dir);
+    record(peer.name(), scenario.name(), "self", "-", &outcome, pass);
+    println!("{}", outcome.report());
+    assert!(
+        pass,
+        "baseline FAILED: {} with itself, scenario {}\n{}",
+        peer.name(),
+        scenario.name(),
+        outcome.report()
+    );
+}
+
+macro_rules! pairings {
+    ($($name:ident: $peer:expr, $scenario:expr, $controlling:expr;)*) => {
+        $(
+            mod $name {
+                use super::*;
+                #[test]
+                fn tokio() {
+                    pairing($peer, $scenario, $controlling, Runtime::Tokio);
+                }
+                #[test]
+                fn async_std() {
+                    pairing($peer, $scenario, $controlling, Runtime::AsyncStd);
+                }
+            }
+        )*
+    };
+}
+
+pairings! {
+    aioice_host_v4_controlling: Peer::Aioice, Scenario::HostV4, true;
+    aioice_host_v4_controlled: Peer::Aioice, Scenario::HostV4, false;
+    aioice_host_v6_controlling: Peer::Aioice, Scenario::HostV6, true;
+    aioice_host_v6_controlled: Peer::Aioice, Scenario::HostV6, false;
+    aioice_two_components_controlling: Peer::Aioice, Scenario::TwoComponents, true;
+    aioice_two_components_controlled: Peer::Aioice, Scenario::TwoComponents, false;
+    aioice_trickle_controlling: Peer::Aioice, Scenario::Trickle, true;
+    aioice_trickle_controlled: Peer::Aioice, Scenario::Trickle, false;
+    aioice_stun_controlling: Peer::Aioice, Scenario::Stun, true;
+    aioice_stun_controlled: Peer::Aioice, Scenario::Stun, false;
+    libnice_host_v4_controlling: Peer::Libnice, Scenario::HostV4, true;
+    libnice_host_v4_controlled: Peer::Libnice, Scenario::HostV4, false;
+    libnice_host_v6_controlling: Peer::Libnice, Scenario::HostV6, true;
+    libnice_host_v6_controlled: Peer::Libnice, Scenario::HostV6, false;
+    libnice_two_components_controlling: Peer::Libnice, Scenario::TwoComponents, true;
+    libnice_two_components_controlled: Peer::Libnice, Scenario::TwoComponents, false;
+    libnice_trickle_controlling: Peer::Libnice, Scenario::Trickle, true;
+    libnice_trickle_controlled: Peer::Libnice, Scenario::Trickle, false;
+    libnice_stun_controlling: Peer::Libnice, Scenario::Stun, true;
+    libnice_stun_controlled: Peer::Libnice, Scenario::Stun, false;
+    libnice_aggressive_host_v4_controlled: Peer::LibniceAggressive, Scenario::HostV4, false;
+    libnice_aggressive_two_components_controlled: Peer::LibniceAggressive, Scenario::TwoComponents, false;
+    libnice_aggressive_trickle_controlled: Peer::LibniceAggressive, Scenario::Trickle, false;
+}
+
+#[test]
+fn baseline_aioice() {
+    baseline(Peer::Aioice, Scenario::HostV4);
+}
+
+#[test]
+fn baseline_libnice() {
+    baseline(Peer::Libnice, Scenario::HostV4);
+}
+
+#[test]
+fn baseline_libnice_aggressive() {
+    baseline(Peer::LibniceAggressive, Scenario::HostV4);
+}
+
+/// Runs the Chromium pairings inside a private network namespace.
+#[test]
+fn chromium_suite() {
+    if in_netns() || !require_netns() {
+        return;
+    }
+    if librice_tests::peers::chromium(true, &[]).is_none() {
+        return;
+    }
+    assert!(
+        run_in_netns("chromium_inner_"),
+        "Chromium pairings failed inside the network namespace (see the output above)"
+    );
+}
+
+macro_rules! chromium_pairings {
+    ($($name:ident: $scenario:expr, $controlling:expr;)*) => {
+        $(
+            mod $name {
+                use super::*;
+                #[test]
+                #[ignore = "run inside a network namespace by the `chromium_suite` test"]
+                fn tokio() {
+                    assert!(in_netns(), "run through the `chromium_suite` test");
+                    pairing(Peer::Chromium, $scenario, $controlling, Runtime::Tokio);
+                }
+                #[test]
+                #[ignore = "run inside a network namespace by the `chromium_suite` test"]
+                fn async_std() {
+                    assert!(in_netns(), "run through the `chromium_suite` test");
+                    pairing(Peer::Chromium, $scenario, $controlling, Runtime::AsyncStd);
+                }
+            }
+        )*
+    };
+}
+
+chromium_pairings! {
+    chromium_inner_host_v4_controlling: Scenario::HostV4, true;
+    chromium_inner_host_v4_controlled: Scenario::HostV4, false;
+    chromium_inner_trickle_controlling: Scenario::Trickle, true;
+    chromium_inner_trickle_controlled: Scenario::Trickle, false;
+    chromium_inner_stun_controlling: Scenario::Stun, true;
+    chromium_inner_stun_controlled: Scenario::Stun, false;
+}
+
+#[test]
+#[ignore = "run inside a network namespace by the `chromium_suite` test"]
+fn chromium_inner_baseline() {
+    assert!(in_netns(), "run through the `chromium_suite` test");
+    baseline(Peer::Chromium, Scenario::HostV4);
+}
