@@ -50,8 +50,8 @@ def main():
     print(
         "Time to connected: from the moment the pairing driver had both descriptions to the "
         "later of the two `connected` events (median over the runs, ms); the columns after it "
-        "give each side's own time. The baseline column is the same peer paired with itself in "
-        "the same runs (libnice-aggressive: a libnice controlling agent with aggressive "
+        "give each side's own time. The last column is the same peer paired with itself in the same "
+        "scenario and runs (libnice-aggressive: a libnice controlling agent with aggressive "
         "nomination and a regular libnice agent). All pairings are on loopback; Chromium's "
         "inside a private network namespace. icepeer runs with `--ta 10` (its default).\n"
     )
@@ -64,7 +64,7 @@ def main():
         if role == "self":
             continue
         passes = sum(1 for r in rs if r["pass"])
-        base = baselines.get((peer, "host-v4"))
+        base = baselines.get((peer, scenario))
         base_ms = median([r["connect_ms"] for r in base]) if base else "-"
         print(
             f"| {peer} | {scenario} | {role.replace('icepeer-', '')} | {runtime} | {passes}/{len(rs)} "

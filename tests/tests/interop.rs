@@ -211,6 +211,9 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
 
 /// A peer paired with itself: the baseline for INTEROP.md.
 fn baseline(peer: Peer, scenario: Scenario) {
+    if scenario == Scenario::HostV6 && !require_ipv6_loopback() {
+        return;
+    }
     let _serial = exclusive();
     let dir = TestDir::new();
     let Some(server) = coturn(scenario, &dir) else {
@@ -297,19 +300,31 @@ pairings! {
     libnice_aggressive_trickle_controlled: Peer::LibniceAggressive, Scenario::Trickle, false;
 }
 
-#[test]
-fn baseline_aioice() {
-    baseline(Peer::Aioice, Scenario::HostV4);
+macro_rules! baselines {
+    ($($name:ident: $peer:expr, $scenario:expr;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                baseline($peer, $scenario);
+            }
+        )*
+    };
 }
 
-#[test]
-fn baseline_libnice() {
-    baseline(Peer::Libnice, Scenario::HostV4);
-}
-
-#[test]
-fn baseline_libnice_aggressive() {
-    baseline(Peer::LibniceAggressive, Scenario::HostV4);
+baselines! {
+    baseline_aioice_host_v4: Peer::Aioice, Scenario::HostV4;
+    baseline_aioice_host_v6: Peer::Aioice, Scenario::HostV6;
+    baseline_aioice_two_components: Peer::Aioice, Scenario::TwoComponents;
+    baseline_aioice_trickle: Peer::Aioice, Scenario::Trickle;
+    baseline_aioice_stun: Peer::Aioice, Scenario::Stun;
+    baseline_libnice_host_v4: Peer::Libnice, Scenario::HostV4;
+    baseline_libnice_host_v6: Peer::Libnice, Scenario::HostV6;
+    baseline_libnice_two_components: Peer::Libnice, Scenario::TwoComponents;
+    baseline_libnice_trickle: Peer::Libnice, Scenario::Trickle;
+    baseline_libnice_stun: Peer::Libnice, Scenario::Stun;
+    baseline_libnice_aggressive_host_v4: Peer::LibniceAggressive, Scenario::HostV4;
+    baseline_libnice_aggressive_two_components: Peer::LibniceAggressive, Scenario::TwoComponents;
+    baseline_libnice_aggressive_trickle: Peer::LibniceAggressive, Scenario::Trickle;
 }
 
 /// Runs the Chromium pairings inside a private network namespace.
@@ -358,9 +373,21 @@ chromium_pairings! {
     chromium_inner_stun_controlled: Scenario::Stun, false;
 }
 
-#[test]
-#[ignore = "run inside a network namespace by the `chromium_suite` test"]
-fn chromium_inner_baseline() {
-    assert!(in_netns(), "run through the `chromium_suite` test");
-    baseline(Peer::Chromium, Scenario::HostV4);
+macro_rules! chromium_baselines {
+    ($($name:ident: $scenario:expr;)*) => {
+        $(
+            #[test]
+            #[ignore = "run inside a network namespace by the `chromium_suite` test"]
+            fn $name() {
+                assert!(in_netns(), "run through the `chromium_suite` test");
+                baseline(Peer::Chromium, $scenario);
+            }
+        )*
+    };
+}
+
+chromium_baselines! {
+    chromium_inner_baseline_host_v4: Scenario::HostV4;
+    chromium_inner_baseline_trickle: Scenario::Trickle;
+    chromium_inner_baseline_stun: Scenario::Stun;
 }
