@@ -3,7 +3,9 @@
 //! names the peer, the scenario, icepeer's role and runtime, and keeps the run's logs.
 //!
 //! - aioice and libnice: host UDP on 127.0.0.1 and on ::1, 2 components, trickle, and
-//!   gathering through a coturn STUN server; libnice also with aggressive nomination on its
+//!   gathering through a coturn STUN server (on loopback the mapped address equals the host
+//!   address, so no server-reflexive candidate results: the scenario shows the STUN exchange
+//!   with coturn does not get in the way); libnice also with aggressive nomination on its
 //!   side (it is then controlling).
 //! - Chromium: host UDP on 127.0.0.1, trickle, and through coturn; its DTLS ClientHello
 //!   must reach icepeer (which echoes it) and its selected pair must count bytes both ways.
@@ -298,6 +300,8 @@ pairings! {
     libnice_aggressive_host_v4_controlled: Peer::LibniceAggressive, Scenario::HostV4, false;
     libnice_aggressive_two_components_controlled: Peer::LibniceAggressive, Scenario::TwoComponents, false;
     libnice_aggressive_trickle_controlled: Peer::LibniceAggressive, Scenario::Trickle, false;
+    libnice_aggressive_host_v6_controlled: Peer::LibniceAggressive, Scenario::HostV6, false;
+    libnice_aggressive_stun_controlled: Peer::LibniceAggressive, Scenario::Stun, false;
 }
 
 macro_rules! baselines {
@@ -325,6 +329,8 @@ baselines! {
     baseline_libnice_aggressive_host_v4: Peer::LibniceAggressive, Scenario::HostV4;
     baseline_libnice_aggressive_two_components: Peer::LibniceAggressive, Scenario::TwoComponents;
     baseline_libnice_aggressive_trickle: Peer::LibniceAggressive, Scenario::Trickle;
+    baseline_libnice_aggressive_host_v6: Peer::LibniceAggressive, Scenario::HostV6;
+    baseline_libnice_aggressive_stun: Peer::LibniceAggressive, Scenario::Stun;
 }
 
 /// Runs the Chromium pairings inside a private network namespace.
