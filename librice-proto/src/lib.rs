@@ -1,7 +1,7 @@
 //! # librice-proto
 //!
-//! The sans-IO protocol core of librice: STUN, candidates and the ICE agent (RFC 8445);
-//! TURN as it is written. Nothing here opens a socket, reads a clock or draws
+//! The sans-IO protocol core of librice: STUN, TURN, candidates and the ICE agent
+//! (RFC 8445). Nothing here opens a socket, reads a clock or draws
 //! OS randomness: bytes, addresses and `now: Instant` come in through `handle_*` calls,
 //! and what to send comes out of `poll_*` calls.
 //!
@@ -21,12 +21,16 @@
 //!   limits and unfreezing, Ta pacing, triggered checks, peer-reflexive candidates, regular
 //!   nomination (and accepting aggressive nomination), keepalives, and demultiplexing of
 //!   application data. Its module docs show the call order and a complete blocking loop.
+//! - A TURN client (RFC 8656, RFC 6156), in [`turn`]: Allocate with long-term credentials,
+//!   stale nonces and one redirection, IPv6 and dual allocations, refreshes, permissions,
+//!   channels, Send/Data indications and ChannelData, over UDP or a stream.
 //!
 //! ## Deliberately left out
 //! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses.
-//! - For now: ICE-TCP pairs, TURN, consent freshness (RFC 7675), ICE restarts and ice-lite
+//! - For now: ICE-TCP pairs, relayed candidates in the agent (the TURN client exists;
+//!   the agent does not use it yet), consent freshness (RFC 7675), ICE restarts and ice-lite
 //!   (see [`agent`]).
 #![forbid(unsafe_code)]
 
@@ -34,5 +38,6 @@ pub mod agent;
 pub mod candidate;
 pub mod stun;
 pub mod transmit;
+pub mod turn;
 
 pub use transmit::{Transmit, TransportType};

@@ -53,7 +53,7 @@ def main():
         "give each side's own time. The last column is the same peer paired with itself in the same "
         "scenario and runs (libnice-aggressive: a libnice controlling agent with aggressive "
         "nomination and a regular libnice agent). All pairings are on loopback; Chromium's "
-        "inside a private network namespace. icepeer runs with `--ta 10` (its default).\n"
+        "inside a private network namespace. icepeer runs with `--ta 5` (its default).\n"
     )
     print(
         "| peer | scenario | icepeer role | runtime | passes | connected ms (both) "

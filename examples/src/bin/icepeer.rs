@@ -35,9 +35,9 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
   --name NAME           name in PING payloads (default librice)
   --timeout S           hard bound on the process lifetime (default 30)
   --allow-any-address   turn off the loopback-only guard
-  --ta MS               check pacing interval Ta, 5 to 1000 ms (default 10: this
-                        tool runs on loopback and LANs; RFC 8445 §14.2 allows any
-                        Ta from 5 ms, the library's default is 50 ms)
+  --ta MS               check pacing interval Ta, 5 to 1000 ms (default 5: this
+                        tool runs on loopback and LANs with few candidates; RFC 8445
+                        §14.2 allows any Ta from 5 ms; the library's default is 50 ms)
   --runtime R           tokio (default) or async-std
 
 stdout carries only the protocol's JSON lines; diagnostics go to stderr.
@@ -96,7 +96,7 @@ fn parse_args() -> Result<Options, Refusal> {
         name: String::from("librice"),
         timeout: Duration::from_secs(30),
         allow_any: false,
-        ta: Duration::from_millis(10),
+        ta: Duration::from_millis(5),
         runtime: RuntimeKind::Tokio,
     };
     let mut role = None;

@@ -291,6 +291,19 @@ impl LongTermAuth {
                 }
             }
             438 => {
+                // A 438 whose nonce the client already holds answers a request sent before
+                // an earlier 438 updated the nonce (several requests in flight): retry it
+                // without counting it as another stale round.
+                let same_nonce = matches!(
+                    (msg.attribute::<Nonce<'_>>(), &self.session),
+                    (Ok(Some(Nonce(n))), Some(s)) if n == s.nonce
+                );
+                if same_nonce {
+                    return match self.take_challenge(msg) {
+                        Ok(()) => AuthOutcome::Retry,
+                        Err(e) => AuthOutcome::Failed(e),
+                    };
+                }
                 self.stale_retries += 1;
                 if self.stale_retries > MAX_STALE_RETRIES {
                     return AuthOutcome::Failed(AuthError::TooManyStaleNonces);

@@ -21,6 +21,7 @@
 pub mod ice;
 pub mod nat;
 pub mod stun_server;
+pub mod turn_server;
 
 mod tests;
 
@@ -34,6 +35,7 @@ use rand_core::{Rng, SeedableRng};
 
 pub use nat::{InboundDrop, Nat, NatType};
 pub use stun_server::StunServerNode;
+pub use turn_server::{Misbehave, TurnServerConfig, TurnServerNode};
 
 /// A simulated endpoint, driven by the [`Sim`] like a sans-IO protocol object.
 pub trait Node: std::any::Any {
