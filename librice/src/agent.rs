@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use librice_proto::agent::{self as proto, AgentConfig, StunServer};
+use librice_proto::agent::{self as proto, AgentConfig, StunServer, TurnServer};
 
 use crate::driver::Driver;
 use crate::error::Error;
@@ -62,6 +62,21 @@ impl AgentBuilder {
     /// Adds a STUN server (over UDP) for server-reflexive candidates.
     pub fn stun_server(mut self, server: SocketAddr) -> Self {
         self.config = self.config.stun_server(StunServer::udp(server));
+        self
+    }
+
+    /// Adds a TURN server (over UDP) for relayed candidates, with its long-term
+    /// credentials. TURN over TCP and TLS is not supported yet.
+    pub fn turn_server(mut self, server: SocketAddr, username: &str, password: &str) -> Self {
+        self.config = self
+            .config
+            .turn_server(TurnServer::udp(server, username, password));
+        self
+    }
+
+    /// Uses only relayed candidates (default false).
+    pub fn relay_only(mut self, relay_only: bool) -> Self {
+        self.config = self.config.relay_only(relay_only);
         self
     }
 

@@ -53,6 +53,14 @@ impl Future for Driver {
             let sockets = {
                 let mut st = shared.lock();
                 if st.closed {
+                    // Release the TURN allocations (RFC 8656 §7.2): one try, no waiting.
+                    let now = shared.runtime.now();
+                    st.proto.close(now);
+                    while let Some(t) = st.proto.poll_transmit(now) {
+                        if let Some(socket) = st.sockets.get(&t.from) {
+                            let _ = socket.poll_send_to(cx, &t.data, t.to);
+                        }
+                    }
                     st.sockets.clear();
                     st.socket_list.clear();
                     st.close_subscribers();
@@ -103,10 +111,10 @@ impl Future for Driver {
                         to: local,
                         data: data.as_slice(),
                     };
-                    // Application data is the whole datagram: hand the buffer over as is.
                     if let Some(rx) = st.proto.handle_incoming(now, t) {
                         let (stream, component) = (rx.stream, rx.component);
-                        st.deliver(stream, component, data);
+                        let payload = crate::shared::payload(&data, rx.data);
+                        st.deliver(stream, component, payload.unwrap_or(data));
                     }
                 }
                 if st.proto.poll_timeout().is_some_and(|t| t <= now) {

@@ -11,6 +11,13 @@ use librice_proto::candidate::Candidate;
 
 use crate::runtime::{AsyncUdpSocket, Runtime};
 
+/// The application data of a received datagram: `None` when it is the whole datagram (the
+/// buffer can be handed over as it is), else a copy of the part the agent unwrapped (data
+/// relayed through TURN arrives inside a Data indication or ChannelData message).
+pub(crate) fn payload(datagram: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    (data.len() != datagram.len()).then(|| data.to_vec())
+}
+
 /// How many received datagrams a component queues for its reader before dropping the
 /// oldest.
 pub(crate) const RECV_QUEUE_LIMIT: usize = 4096;

@@ -285,17 +285,27 @@ impl Component {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
-        let target = match target {
-            Some(t) => t,
+        let (socket, to, owned) = match target {
+            Some(t) => (t.socket, t.to, None),
             None => {
-                let st = self.handle.shared.lock();
+                // No direct socket target: not connected, or a relayed pair whose data the
+                // agent wraps for its TURN server.
+                let mut st = self.handle.shared.lock();
                 if st.closed {
                     return Err(Error::Closed);
                 }
-                return Err(Error::Agent(librice_proto::agent::AgentError::NotConnected));
+                let now = self.handle.shared.runtime.now();
+                let t = st
+                    .proto
+                    .stream_mut(self.stream)
+                    .and_then(|mut s| s.component_mut(self.id).map(|mut c| c.send(now, data)))
+                    .ok_or(Error::Closed)??;
+                let socket = st.sockets.get(&t.from).cloned().ok_or(Error::Closed)?;
+                (socket, t.to, Some(t.data))
             }
         };
-        send_to(target.socket.as_ref(), data, target.to).await?;
+        let bytes = owned.as_deref().unwrap_or(data);
+        send_to(socket.as_ref(), bytes, to).await?;
         Ok(())
     }
 
@@ -429,12 +439,14 @@ impl futures::Stream for Recv {
                 data: data.as_slice(),
             };
             match st.proto.handle_incoming(now, t) {
-                Some(rx) if rx.stream == c.stream && rx.component == c.id => {
-                    this.taken.push_back(data)
-                }
                 Some(rx) => {
                     let (stream, component) = (rx.stream, rx.component);
-                    st.deliver(stream, component, data);
+                    let payload = crate::shared::payload(&data, rx.data).unwrap_or(data);
+                    if stream == c.stream && component == c.id {
+                        this.taken.push_back(payload);
+                    } else {
+                        st.deliver(stream, component, payload);
+                    }
                 }
                 None => stun = true,
             }

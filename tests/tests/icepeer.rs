@@ -556,10 +556,38 @@ fn transport_tcp_is_refused() {
 }
 
 #[test]
-fn turn_is_refused() {
+fn turn_over_tcp_is_refused() {
     assert_refused(
-        &["--role", "controlled", "--turn", "127.0.0.1:3478"],
-        "--turn",
+        &[
+            "--role",
+            "controlled",
+            "--turn",
+            "127.0.0.1:3478",
+            "--turn-user",
+            "test",
+            "--turn-pass",
+            "test",
+            "--turn-transport",
+            "tcp",
+        ],
+        "--turn-transport tcp",
+    );
+}
+
+#[test]
+fn non_loopback_turn_is_refused() {
+    assert_refused(
+        &[
+            "--role",
+            "controlled",
+            "--turn",
+            "192.0.2.1:3478",
+            "--turn-user",
+            "test",
+            "--turn-pass",
+            "test",
+        ],
+        "--turn 192.0.2.1:3478 is not loopback",
     );
 }
 

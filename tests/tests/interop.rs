@@ -66,6 +66,8 @@ enum Scenario {
     TwoComponents,
     Trickle,
     Stun,
+    /// icepeer relay-only through coturn (TURN over UDP); the peer uses its host candidates.
+    RelayOnly,
 }
 
 impl Scenario {
@@ -76,6 +78,7 @@ impl Scenario {
             Self::TwoComponents => "2-components",
             Self::Trickle => "trickle",
             Self::Stun => "stun-coturn",
+            Self::RelayOnly => "icepeer-relay-only",
         }
     }
 
@@ -88,6 +91,23 @@ impl Scenario {
             Self::TwoComponents => v(&["--components", "2"]),
             Self::Trickle => v(&["--trickle"]),
             Self::Stun => vec!["--stun".into(), stun.expect("coturn address")],
+            Self::RelayOnly => Vec::new(),
+        }
+    }
+
+    /// The options only icepeer gets.
+    fn icepeer_args(self, server: Option<String>) -> Vec<String> {
+        match self {
+            Self::RelayOnly => vec![
+                "--turn".into(),
+                server.expect("coturn address"),
+                "--turn-user".into(),
+                librice_tests::COTURN_USER.into(),
+                "--turn-pass".into(),
+                librice_tests::COTURN_PASSWORD.into(),
+                "--relay-only".into(),
+            ],
+            _ => Vec::new(),
         }
     }
 }
@@ -122,7 +142,7 @@ fn run(a_cmd: Command, b_cmd: Command, browsers: Vec<Side>, dir: &TestDir) -> (P
 
 /// Starts coturn for the `Stun` scenario.
 fn coturn(scenario: Scenario, dir: &TestDir) -> Option<Option<Coturn>> {
-    if scenario != Scenario::Stun {
+    if !matches!(scenario, Scenario::Stun | Scenario::RelayOnly) {
         return Some(None);
     }
     let turnserver = require_tool("turnserver", "coturn")?;
@@ -144,6 +164,7 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         return;
     };
     let mut ice_args = args.clone();
+    ice_args.extend(scenario.icepeer_args(server.as_ref().map(|c| c.addr_v4().to_string())));
     ice_args.extend(["--name".into(), "librice".into()]);
     let ice = icepeer(runtime, icepeer_controlling, &ice_args);
     let browsers = if peer == Peer::Chromium {
@@ -194,6 +215,18 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         assert!(
             hello,
             "no DTLS ClientHello from Chromium reached icepeer: {}",
+            outcome.report()
+        );
+    }
+    if scenario == Scenario::RelayOnly {
+        let local = outcome
+            .a
+            .connected_event
+            .as_ref()
+            .and_then(|e| e["local"].as_str().map(String::from));
+        assert!(
+            local.is_some_and(|l| l.contains("typ relay")),
+            "icepeer's selected local candidate is relayed: {}",
             outcome.report()
         );
     }
@@ -301,6 +334,10 @@ pairings! {
     libnice_aggressive_two_components_controlled: Peer::LibniceAggressive, Scenario::TwoComponents, false;
     libnice_aggressive_trickle_controlled: Peer::LibniceAggressive, Scenario::Trickle, false;
     libnice_aggressive_host_v6_controlled: Peer::LibniceAggressive, Scenario::HostV6, false;
+    aioice_relay_only_controlling: Peer::Aioice, Scenario::RelayOnly, true;
+    aioice_relay_only_controlled: Peer::Aioice, Scenario::RelayOnly, false;
+    libnice_relay_only_controlling: Peer::Libnice, Scenario::RelayOnly, true;
+    libnice_relay_only_controlled: Peer::Libnice, Scenario::RelayOnly, false;
     libnice_aggressive_stun_controlled: Peer::LibniceAggressive, Scenario::Stun, false;
 }
 

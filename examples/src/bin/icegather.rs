@@ -13,8 +13,9 @@ use librice::proto::stun::transaction::RetransmitConfig;
 use librice_examples::{RuntimeKind, block_on, parse_socket_addr, usage_error};
 
 const USAGE: &str = "\
-usage: icegather [--stun HOST:PORT]... [--loopback] [--link-local] [--ipv4 | --ipv6]
-                 [--components N] [--runtime tokio|async-std]
+usage: icegather [--stun HOST:PORT]... [--turn HOST:PORT --turn-user U --turn-pass P
+                 [--turn-transport udp] [--relay-only]] [--loopback] [--link-local]
+                 [--ipv4 | --ipv6] [--components N] [--runtime tokio|async-std]
 
 Gathers this machine's ICE candidates (RFC 8445 §5.1.1) with librice: for each
 address of each network interface and each component, binds a UDP socket and
@@ -34,6 +35,12 @@ addresses (RFC 8421).
 
 options:
   --stun HOST:PORT  a STUN server (UDP) for server-reflexive candidates; repeatable
+  --turn HOST:PORT  a TURN server for relayed candidates (with --turn-user and
+                    --turn-pass); repeatable, all with the same credentials
+  --turn-user U     the TURN username
+  --turn-pass P     the TURN password
+  --turn-transport T  udp (tcp and tls are not supported yet)
+  --relay-only      print and use only relayed candidates
   --loopback        also gather loopback addresses (127.0.0.0/8, ::1)
   --link-local      also gather link-local addresses (169.254.0.0/16, fe80::/10)
   --ipv4            gather IPv4 addresses only
@@ -42,17 +49,20 @@ options:
   --runtime R       the async runtime: tokio (default) or async-std
   -h, --help        print this help
 
-A STUN server that does not answer is given up after about 4.5 s.
+A STUN or TURN server that does not answer is given up after about 4.5 s (STUN) or
+39.5 s (TURN).
 
 Exit status: 0 when the interfaces could be listed, even if no candidate was
 found (reported on stderr, with a hint); 1 when they could not be listed or
-the agent could not start; 2 for a bad command line.
-
-Relayed candidates (--turn) arrive with librice's TURN client.";
+the agent could not start; 2 for a bad command line.";
 
 #[derive(Debug)]
 struct Options {
     stun: Vec<SocketAddr>,
+    turn: Vec<SocketAddr>,
+    turn_user: Option<String>,
+    turn_pass: Option<String>,
+    relay_only: bool,
     filter: AddressFilter,
     components: u16,
     runtime: RuntimeKind,
@@ -87,6 +97,14 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
     for server in &options.stun {
         builder = builder.stun_server(*server);
     }
+    for server in &options.turn {
+        builder = builder.turn_server(
+            *server,
+            options.turn_user.as_deref().unwrap_or_default(),
+            options.turn_pass.as_deref().unwrap_or_default(),
+        );
+    }
+    builder = builder.relay_only(options.relay_only);
     let agent = match builder.build() {
         Ok(agent) => agent,
         Err(e) => {
@@ -117,6 +135,7 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
 
     let host = count(&gathered, CandidateType::Host);
     let srflx = count(&gathered, CandidateType::ServerReflexive);
+    let relay = count(&gathered, CandidateType::Relayed);
     let v4 = gathered.iter().filter(|c| c.address().is_ipv4()).count();
     let v6 = gathered.len() - v4;
     let bases: BTreeSet<_> = gathered
@@ -130,8 +149,11 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
         .map(|a| a.interface.as_str())
         .collect();
     let mut kinds = format!("{host} host");
-    if !options.stun.is_empty() {
+    if !options.stun.is_empty() || !options.turn.is_empty() {
         kinds.push_str(&format!(", {srflx} srflx"));
+    }
+    if !options.turn.is_empty() {
+        kinds.push_str(&format!(", {relay} relay"));
     }
     let components = if options.components > 1 {
         format!(" for {} components", options.components)
@@ -144,7 +166,9 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
         plural(interfaces.len(), "interface"),
         millis(elapsed),
     );
-    if gathered.is_empty() {
+    if gathered.is_empty() && options.relay_only {
+        eprintln!("icegather: no relayed candidate: the TURN servers refused or did not answer");
+    } else if gathered.is_empty() {
         if addresses.is_empty() {
             eprintln!("icegather: no candidates: no interface address passed the filters");
         } else {
@@ -156,6 +180,8 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
         if !options.filter.loopback {
             eprintln!("icegather: hint: try --loopback");
         }
+    } else if !options.turn.is_empty() && relay == 0 {
+        eprintln!("icegather: no relayed candidate: the TURN servers refused or did not answer");
     } else if !options.stun.is_empty() && srflx == 0 {
         eprintln!(
             "icegather: no server-reflexive candidate: the STUN servers did not answer, or \
@@ -178,6 +204,10 @@ fn count(candidates: &[librice::Candidate], t: CandidateType) -> usize {
 fn parse_args() -> Options {
     let mut options = Options {
         stun: Vec::new(),
+        turn: Vec::new(),
+        turn_user: None,
+        turn_pass: None,
+        relay_only: false,
         filter: AddressFilter::default(),
         components: 1,
         runtime: RuntimeKind::Tokio,
@@ -217,15 +247,33 @@ fn parse_args() -> Options {
                 options.runtime = RuntimeKind::parse(&value("--runtime"))
                     .unwrap_or_else(|e| usage_error(&e, USAGE));
             }
-            "--turn" | "--turn-user" | "--turn-pass" | "--turn-transport" | "--relay-only" => {
-                usage_error(
-                    &format!("{arg}: relayed candidates arrive with librice's TURN client"),
-                    USAGE,
-                )
+            "--turn" => {
+                let v = value("--turn");
+                let addr =
+                    parse_socket_addr(&v, "--turn").unwrap_or_else(|e| usage_error(&e, USAGE));
+                options.turn.push(addr);
             }
+            "--turn-user" => options.turn_user = Some(value("--turn-user")),
+            "--turn-pass" => options.turn_pass = Some(value("--turn-pass")),
+            "--turn-transport" => {
+                let t = value("--turn-transport");
+                if t != "udp" {
+                    usage_error(
+                        &format!("--turn-transport {t}: only udp is supported for now"),
+                        USAGE,
+                    );
+                }
+            }
+            "--relay-only" => options.relay_only = true,
             _ if arg.starts_with('-') => usage_error(&format!("unknown option {arg}"), USAGE),
             _ => usage_error(&format!("unexpected argument {arg:?}"), USAGE),
         }
+    }
+    if !options.turn.is_empty() && (options.turn_user.is_none() || options.turn_pass.is_none()) {
+        usage_error("--turn needs --turn-user and --turn-pass", USAGE);
+    }
+    if options.relay_only && options.turn.is_empty() {
+        usage_error("--relay-only needs a --turn server", USAGE);
     }
     options.filter.families = match (ipv4, ipv6) {
         (true, true) => usage_error("--ipv4 and --ipv6 exclude each other", USAGE),

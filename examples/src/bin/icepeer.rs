@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 const USAGE: &str = "\
 usage: icepeer --role controlling|controlled [--components N] [--transport udp]
-               [--ip ADDR]... [--stun HOST:PORT] [--trickle] [--no-ping]
+               [--ip ADDR]... [--stun HOST:PORT] [--turn HOST:PORT --turn-user U
+               --turn-pass P [--turn-transport udp] [--relay-only]] [--trickle] [--no-ping]
                [--name NAME] [--timeout S] [--allow-any-address]
                [--ta MS] [--runtime tokio|async-std]
 
@@ -29,6 +30,11 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
   --transport udp       host-candidate transport (only udp until ICE-TCP)
   --ip ADDR             gather on this address only; repeatable (default 127.0.0.1)
   --stun HOST:PORT      STUN server for server-reflexive candidates
+  --turn HOST:PORT      TURN server for relayed candidates (UDP), with
+  --turn-user U         its username and
+  --turn-pass P         its password
+  --turn-transport udp  the transport to the TURN server (only udp for now)
+  --relay-only          gather, advertise and use only relayed candidates
   --trickle             credentials first, then one line per candidate, then
                         end-of-candidates
   --no-ping             do not send PING data after connecting (still echoes)
@@ -49,6 +55,10 @@ struct Options {
     components: u16,
     ips: Vec<IpAddr>,
     stun: Option<SocketAddr>,
+    turn: Option<SocketAddr>,
+    turn_user: Option<String>,
+    turn_pass: Option<String>,
+    relay_only: bool,
     trickle: bool,
     ping: bool,
     name: String,
@@ -91,6 +101,10 @@ fn parse_args() -> Result<Options, Refusal> {
         components: 1,
         ips: Vec::new(),
         stun: None,
+        turn: None,
+        turn_user: None,
+        turn_pass: None,
+        relay_only: false,
         trickle: false,
         ping: true,
         name: String::from("librice"),
@@ -174,11 +188,21 @@ fn parse_args() -> Result<Options, Refusal> {
                 options.runtime =
                     RuntimeKind::parse(&value("--runtime")?).map_err(Refusal::Usage)?
             }
-            "--turn" | "--turn-user" | "--turn-pass" | "--turn-transport" | "--relay-only" => {
-                return Err(Refusal::Refused(format!(
-                    "{arg}: TURN relays arrive with librice's TURN client"
-                )));
+            "--turn" => {
+                let v = value("--turn")?;
+                options.turn = Some(parse_socket_addr(&v, "--turn").map_err(Refusal::Usage)?);
             }
+            "--turn-user" => options.turn_user = Some(value("--turn-user")?),
+            "--turn-pass" => options.turn_pass = Some(value("--turn-pass")?),
+            "--turn-transport" => {
+                let t = value("--turn-transport")?;
+                if t != "udp" {
+                    return Err(Refusal::Refused(format!(
+                        "--turn-transport {t}: only udp is supported for now"
+                    )));
+                }
+            }
+            "--relay-only" => options.relay_only = true,
             "--nomination" | "--lite" => {
                 return Err(Refusal::Refused(format!("{arg} is a nice-peer option")));
             }
@@ -186,6 +210,14 @@ fn parse_args() -> Result<Options, Refusal> {
         }
     }
     options.controlling = role.ok_or_else(|| Refusal::Usage("--role is required".into()))?;
+    if options.turn.is_some() && (options.turn_user.is_none() || options.turn_pass.is_none()) {
+        return Err(Refusal::Usage(
+            "--turn needs --turn-user and --turn-pass".into(),
+        ));
+    }
+    if options.relay_only && options.turn.is_none() {
+        return Err(Refusal::Usage("--relay-only needs --turn".into()));
+    }
     if options.ips.is_empty() {
         options.ips.push(IpAddr::from([127, 0, 0, 1]));
     }
@@ -193,6 +225,11 @@ fn parse_args() -> Result<Options, Refusal> {
         if let Some(ip) = options.ips.iter().find(|ip| !ip.is_loopback()) {
             return Err(Refusal::Refused(format!(
                 "--ip {ip} is not loopback (use --allow-any-address)"
+            )));
+        }
+        if let Some(turn) = options.turn.filter(|s| !s.ip().is_loopback()) {
+            return Err(Refusal::Refused(format!(
+                "--turn {turn} is not loopback (use --allow-any-address)"
             )));
         }
         if let Some(stun) = options.stun.filter(|s| !s.ip().is_loopback()) {
@@ -266,6 +303,14 @@ async fn run(
     if let Some(stun) = options.stun {
         builder = builder.stun_server(stun);
     }
+    if let Some(turn) = options.turn {
+        builder = builder.turn_server(
+            turn,
+            options.turn_user.as_deref().unwrap_or_default(),
+            options.turn_pass.as_deref().unwrap_or_default(),
+        );
+    }
+    builder = builder.relay_only(options.relay_only);
     let agent = match builder.build() {
         Ok(a) => a,
         Err(e) => {

@@ -74,6 +74,9 @@ pub(super) struct Pair {
     pub in_triggered: bool,
     pub txn: Option<TransactionId>,
     pub foundation: u32,
+    /// A relay pair waiting for its TURN permission: not checked, and not counted as work
+    /// to do, until the permission is installed.
+    pub blocked: bool,
 }
 
 /// Pair priority (RFC 8445 §6.1.2.3): 2^32·MIN(G,D) + 2·MAX(G,D) + (G>D ? 1 : 0), where G
@@ -90,11 +93,27 @@ pub(super) fn pair_priority(controlling: bool, local: u32, remote: u32) -> u64 {
 impl StreamState {
     pub(super) fn set_state(&mut self, pid: PairId, state: PairState) {
         let pair = &mut self.pairs[pid];
-        if pair.in_checklist && !pair.removed {
+        if pair.in_checklist && !pair.removed && !pair.blocked {
             self.counts[pair.state as usize] -= 1;
             self.counts[state as usize] += 1;
         }
         pair.state = state;
+    }
+
+    /// Blocks or unblocks a relay pair (see [`Pair::blocked`]).
+    pub(super) fn set_blocked(&mut self, pid: PairId, blocked: bool) {
+        let pair = &mut self.pairs[pid];
+        if pair.blocked == blocked {
+            return;
+        }
+        if pair.in_checklist && !pair.removed {
+            if blocked {
+                self.counts[pair.state as usize] -= 1;
+            } else {
+                self.counts[pair.state as usize] += 1;
+            }
+        }
+        pair.blocked = blocked;
     }
 
     fn insert_in_order(&mut self, pid: PairId) {
@@ -117,7 +136,9 @@ impl StreamState {
         if pair.removed {
             return;
         }
-        self.counts[pair.state as usize] -= 1;
+        if !pair.blocked {
+            self.counts[pair.state as usize] -= 1;
+        }
         let key = (
             self.local[pair.local].base,
             self.remote[pair.remote].candidate.address(),
@@ -162,7 +183,10 @@ impl Agent {
         // and so is redundant with the host pair; only host (and later relayed) candidates
         // are paired. A pair with the same base and remote address as an existing one is
         // redundant too: keep the higher priority one.
-        if local.candidate.candidate_type() != CandidateType::Host {
+        let local_type = local.candidate.candidate_type();
+        if !matches!(local_type, CandidateType::Host | CandidateType::Relayed)
+            || (self.config.relay_only && local_type != CandidateType::Relayed)
+        {
             return None;
         }
         let key = (local.base, remote.address());
@@ -226,11 +250,17 @@ impl Agent {
             in_triggered: false,
             txn: None,
             foundation,
+            blocked: false,
         });
         s.counts[state as usize] += 1;
         s.by_tuple.insert(key, pid);
         s.insert_in_order(pid);
         group.push((sid, pid));
+        // RFC 8656 §9 / RFC 8445 §5.1.1.2: a relay pair needs the peer's permission before
+        // its first check, or that check would be dropped by the server.
+        if local_type == CandidateType::Relayed {
+            self.need_permission(sid, pid);
+        }
         Some(pid)
     }
 
@@ -303,6 +333,7 @@ impl Agent {
         let candidate = s.order.iter().copied().find(|&pid| {
             let p = &s.pairs[pid];
             p.state == PairState::Frozen
+                && !p.blocked
                 && !self.component_done(sid, p.component)
                 && !self.foundation_pairs.get(&p.foundation).is_some_and(|g| {
                     g.iter().any(|&(gs, gp)| {
@@ -318,6 +349,7 @@ impl Agent {
             // so that a check list never stalls behind another's retransmissions.
             s.order.iter().copied().find(|&pid| {
                 s.pairs[pid].state == PairState::Frozen
+                    && !s.pairs[pid].blocked
                     && !self.component_done(sid, s.pairs[pid].component)
             })
         })?;
@@ -338,7 +370,7 @@ impl Agent {
             let p = &mut self.streams[sid].pairs[pid];
             p.in_triggered = false;
             let nomination = p.state == PairState::Succeeded && p.use_candidate;
-            if !p.removed && (p.state == PairState::Waiting || nomination) {
+            if !p.removed && !p.blocked && (p.state == PairState::Waiting || nomination) {
                 return Some(pid);
             }
         }
@@ -360,6 +392,7 @@ impl Agent {
         if s.counts[PairState::Waiting as usize] > 0 {
             let found = s.order.iter().copied().find(|&pid| {
                 s.pairs[pid].state == PairState::Waiting
+                    && !s.pairs[pid].blocked
                     && !self.component_done(sid, s.pairs[pid].component)
             });
             if found.is_some() {
@@ -478,6 +511,9 @@ impl Agent {
         }
         s.components[ci].selected = Some(valid);
         s.components[ci].last_sent = Some(now);
+        let local = s.local[s.pairs[valid].local].clone();
+        let peer = s.remote[s.pairs[valid].remote].candidate.address();
+        self.bind_for_selected(now, &local, peer);
         let pair = Box::new(self.describe_pair(&self.streams[sid], valid));
         tracing::info!(stream = sid, component, local = %pair.local, remote = %pair.remote, "pair selected");
         self.events.push_back(AgentEvent::SelectedPair {

@@ -118,6 +118,9 @@ impl Agent {
         };
         // RFC 8489 §9.1.4: short-term credentials, so unsigned answers are discarded.
         let integrity = ResponseIntegrity::short_term(remote_key.clone(), IntegrityAlgorithm::Sha1);
+        // A check from a relayed candidate is wrapped for its TURN server when it (or its
+        // retransmission) leaves `poll_transmit`; the transaction keeps the logical
+        // addresses, so the answer is matched as coming from the peer.
         let context = Txn::Check {
             stream: sid,
             pair: pid,
@@ -249,7 +252,11 @@ impl Agent {
             Some(&pid) => Some(pid),
             None => {
                 let li = s.local.iter().position(|l| {
-                    l.base == transmit.to && l.candidate.candidate_type() == CandidateType::Host
+                    l.base == transmit.to
+                        && matches!(
+                            l.candidate.candidate_type(),
+                            CandidateType::Host | CandidateType::Relayed
+                        )
                 });
                 li.and_then(|li| self.add_pair(sid, li, ri))
             }
@@ -403,12 +410,22 @@ impl Agent {
     }
 
     fn queue_response(&mut self, transmit: &Transmit<&[u8]>, data: Vec<u8>) {
-        self.out.push_back(Transmit {
+        self.send_out(Transmit {
             transport: transmit.transport,
             from: transmit.to,
             to: transmit.from,
             data,
         });
+    }
+
+    fn pair_base(&self, sid: StreamId, pid: PairId) -> SocketAddr {
+        let s = &self.streams[sid];
+        s.local[s.pairs[pid].local].base
+    }
+
+    fn pair_remote(&self, sid: StreamId, pid: PairId) -> SocketAddr {
+        let s = &self.streams[sid];
+        s.remote[s.pairs[pid].remote].candidate.address()
     }
 
     /// Switches role and recomputes the pair priorities (RFC 8445 §7.2.5.1, §7.3.1.1).
@@ -525,7 +542,14 @@ impl Agent {
         {
             self.streams[sid].pairs[pid].txn = None;
         }
-        // RFC 8445 §7.2.5.2.1: the addresses must be symmetric.
+        // RFC 8445 §7.2.5.2.1: the addresses must be symmetric: the answer comes from where
+        // the check went, to the base it left from (for a relayed pair, the relayed
+        // address; the TURN server unwraps both ways).
+        let (sent_to, sent_from) = if self.is_relayed(self.pair_base(sid, pid)) {
+            (self.pair_remote(sid, pid), self.pair_base(sid, pid))
+        } else {
+            (sent_to, sent_from)
+        };
         if transmit.from != sent_to || transmit.to != sent_from {
             tracing::debug!(
                 stream = sid,

@@ -49,6 +49,43 @@ impl StunServer {
     }
 }
 
+/// A TURN server for relayed candidates (RFC 8656), with its long-term credentials.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// How to reach it. Only UDP is used by the agent for now; TCP and TLS servers are
+    /// skipped with a trace until the agent carries TURN over streams.
+    pub transport: TransportType,
+    /// Its address.
+    pub address: SocketAddr,
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+}
+
+impl TurnServer {
+    /// A TURN server reached over UDP.
+    pub fn udp(address: SocketAddr, username: &str, password: &str) -> Self {
+        Self {
+            transport: TransportType::Udp,
+            address,
+            username: username.to_owned(),
+            password: password.to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for TurnServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TurnServer")
+            .field("transport", &self.transport)
+            .field("address", &self.address)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
 /// How an [`Agent`](super::Agent) behaves. Start from [`AgentConfig::default`] and change
 /// what you need with the builder methods.
 #[derive(Debug, Clone)]
@@ -61,6 +98,8 @@ pub struct AgentConfig {
     pub(crate) keepalive_interval: Duration,
     pub(crate) nomination_delay: Duration,
     pub(crate) stun_servers: Vec<StunServer>,
+    pub(crate) turn_servers: Vec<TurnServer>,
+    pub(crate) relay_only: bool,
     pub(crate) gather_retransmit: RetransmitConfig,
     pub(crate) check_retransmit: RetransmitConfig,
 }
@@ -80,6 +119,8 @@ impl Default for AgentConfig {
             keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
             nomination_delay: Duration::from_millis(200),
             stun_servers: Vec::new(),
+            turn_servers: Vec::new(),
+            relay_only: false,
             gather_retransmit: RetransmitConfig::default(),
             check_retransmit: RetransmitConfig::default(),
         }
@@ -139,6 +180,20 @@ impl AgentConfig {
     /// Adds a STUN server for server-reflexive candidates.
     pub fn stun_server(mut self, server: StunServer) -> Self {
         self.stun_servers.push(server);
+        self
+    }
+
+    /// Adds a TURN server for relayed candidates: one allocation per UDP socket of the
+    /// same address family.
+    pub fn turn_server(mut self, server: TurnServer) -> Self {
+        self.turn_servers.push(server);
+        self
+    }
+
+    /// Uses only relayed candidates: host and server-reflexive candidates are neither
+    /// signalled nor paired (their sockets still carry the traffic to the TURN servers).
+    pub fn relay_only(mut self, relay_only: bool) -> Self {
+        self.relay_only = relay_only;
         self
     }
 
@@ -298,6 +353,8 @@ pub enum AgentError {
     GatheringStarted,
     /// The component has no selected pair to send on.
     NotConnected,
+    /// No TURN relay carries this pair.
+    Relay(crate::turn::TurnError),
     /// Remote candidates cannot be added after end-of-candidates.
     AfterEndOfCandidates,
     /// The remote candidate's component does not exist in the stream.
@@ -323,6 +380,7 @@ impl fmt::Display for AgentError {
                 write!(f, "local sockets must be added before gathering starts")
             }
             Self::NotConnected => write!(f, "the component has no selected pair"),
+            Self::Relay(e) => write!(f, "relay: {e}"),
             Self::AfterEndOfCandidates => {
                 write!(f, "remote candidate after end-of-candidates")
             }

@@ -24,6 +24,8 @@ pub(super) struct GatherJob {
     pub transport: TransportType,
     /// The local preference of the base's host candidate, reused for the srflx one.
     pub local_preference: u16,
+    /// For a TURN allocation: the relay (`server` and `transport` describe its server).
+    pub relay: Option<usize>,
 }
 
 impl Agent {
@@ -76,12 +78,13 @@ impl Agent {
                         .local_preference(local_preference)
                         .build();
                 match candidate {
-                    Ok(candidate) => self.add_local(sid, candidate, base, transport),
+                    Ok(candidate) => self.add_local_candidate(sid, candidate, base, transport),
                     Err(e) => tracing::warn!(error = %e, %base, "cannot make a host candidate"),
                 }
                 if transport != TransportType::Udp {
                     continue;
                 }
+                self.plan_relays(sid, component, base, local_preference, &mut jobs);
                 for server in &servers {
                     if server.address.is_ipv4() != base.is_ipv4() {
                         continue;
@@ -102,6 +105,7 @@ impl Agent {
                             server: server.address,
                             transport: server.transport,
                             local_preference,
+                            relay: None,
                         });
                     }
                 }
@@ -114,8 +118,9 @@ impl Agent {
         }
     }
 
-    /// Adds a local candidate, announces it, and pairs it with the remote candidates.
-    fn add_local(
+    /// Adds a local candidate, announces it, and pairs it with the remote candidates. With
+    /// `relay_only`, only relayed candidates are announced.
+    pub(super) fn add_local_candidate(
         &mut self,
         sid: StreamId,
         candidate: Candidate,
@@ -131,10 +136,12 @@ impl Agent {
         {
             return;
         }
-        self.events.push_back(AgentEvent::LocalCandidate {
-            stream: sid,
-            candidate: candidate.clone(),
-        });
+        if !self.config.relay_only || candidate.candidate_type() == CandidateType::Relayed {
+            self.events.push_back(AgentEvent::LocalCandidate {
+                stream: sid,
+                candidate: candidate.clone(),
+            });
+        }
         s.local.push(LocalCand {
             candidate,
             base,
@@ -151,6 +158,10 @@ impl Agent {
         let Some(job) = self.gather_queue.pop_front() else {
             return false;
         };
+        if let Some(idx) = job.relay {
+            self.relays[idx].client.allocate(now);
+            return true;
+        }
         match job.transport {
             TransportType::Udp => self.send_gather_request(now, job, job.base),
             TransportType::Tcp => {
@@ -213,42 +224,85 @@ impl Agent {
         };
         // A mapped address equal to the base adds nothing (no NAT).
         if mapped != job.base || job.transport == TransportType::Tcp {
-            let foundation = self.foundations.foundation(FoundationKey::new(
-                CandidateType::ServerReflexive,
-                job.transport,
-                job.base.ip(),
-                Some(job.server.ip()),
-            ));
-            let transport = match job.transport {
-                TransportType::Udp => CandidateTransport::Udp,
-                // RFC 6544 §4.2 ranks simultaneous-open first among NAT-assisted TCP
-                // candidates; ICE-TCP pairs are not formed yet.
-                TransportType::Tcp => CandidateTransport::Tcp(TcpType::So),
-            };
-            let local_preference = match job.transport {
-                TransportType::Udp => job.local_preference,
-                TransportType::Tcp => tcp_local_preference(
-                    TcpType::So.direction_preference(CandidateType::ServerReflexive),
-                    job.local_preference & 0x1FFF,
-                )
-                .unwrap_or(u16::MAX),
-            };
-            let candidate = Candidate::builder(
-                foundation,
-                CandidateType::ServerReflexive,
-                transport,
+            self.add_srflx_transport(
+                job.stream,
+                job.component,
+                job.base,
                 mapped,
-            )
-            .component(job.component)
-            .local_preference(local_preference)
-            .related_address(job.base)
-            .build();
-            match candidate {
-                Ok(c) => self.add_local(job.stream, c, job.base, job.transport),
-                Err(e) => tracing::debug!(error = %e, "cannot make a server-reflexive candidate"),
-            }
+                job.local_preference,
+                job.server,
+                job.transport,
+            );
         }
         self.gather_done(job.stream);
+    }
+
+    /// Adds a UDP server-reflexive candidate learnt from `server` (a STUN or TURN server).
+    pub(super) fn add_srflx(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        base: SocketAddr,
+        mapped: SocketAddr,
+        local_preference: u16,
+        server: SocketAddr,
+    ) {
+        self.add_srflx_transport(
+            sid,
+            component,
+            base,
+            mapped,
+            local_preference,
+            server,
+            TransportType::Udp,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn add_srflx_transport(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        base: SocketAddr,
+        mapped: SocketAddr,
+        local_preference: u16,
+        server: SocketAddr,
+        transport_type: TransportType,
+    ) {
+        let foundation = self.foundations.foundation(FoundationKey::new(
+            CandidateType::ServerReflexive,
+            transport_type,
+            base.ip(),
+            Some(server.ip()),
+        ));
+        let transport = match transport_type {
+            TransportType::Udp => CandidateTransport::Udp,
+            // RFC 6544 §4.2 ranks simultaneous-open first among NAT-assisted TCP
+            // candidates; ICE-TCP pairs are not formed yet.
+            TransportType::Tcp => CandidateTransport::Tcp(TcpType::So),
+        };
+        let local_preference = match transport_type {
+            TransportType::Udp => local_preference,
+            TransportType::Tcp => tcp_local_preference(
+                TcpType::So.direction_preference(CandidateType::ServerReflexive),
+                local_preference & 0x1FFF,
+            )
+            .unwrap_or(u16::MAX),
+        };
+        let candidate = Candidate::builder(
+            foundation,
+            CandidateType::ServerReflexive,
+            transport,
+            mapped,
+        )
+        .component(component)
+        .local_preference(local_preference)
+        .related_address(base)
+        .build();
+        match candidate {
+            Ok(c) => self.add_local_candidate(sid, c, base, transport_type),
+            Err(e) => tracing::debug!(error = %e, "cannot make a server-reflexive candidate"),
+        }
     }
 
     /// One STUN query of stream `sid` ended.

@@ -89,6 +89,7 @@ mod checklist;
 mod checks;
 mod config;
 mod gather;
+mod relay;
 mod stream;
 
 #[cfg(test)]
@@ -110,6 +111,7 @@ pub use checklist::{PairInfo, PairState};
 pub use config::{
     AgentConfig, AgentError, AgentEvent, ComponentId, ComponentState, DEFAULT_KEEPALIVE_INTERVAL,
     DEFAULT_MAX_PAIRS, DEFAULT_TA, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer,
+    TurnServer,
 };
 pub use stream::{ComponentMut, StreamMut};
 
@@ -148,6 +150,12 @@ pub struct Agent {
     tcp_connects: BTreeMap<u64, gather::GatherJob>,
     next_tcp_id: u64,
     last_now: Option<Instant>,
+    /// The TURN allocations.
+    relays: Vec<relay::Relay>,
+    /// (local socket, TURN server) -> relay, for packets from TURN servers.
+    turn_in: BTreeMap<(SocketAddr, SocketAddr), usize>,
+    /// Relayed address -> relay, for packets sent from relayed candidates.
+    relayed: BTreeMap<SocketAddr, usize>,
 }
 
 /// What a STUN transaction in flight is for.
@@ -253,6 +261,9 @@ impl Agent {
             tcp_connects: BTreeMap::new(),
             next_tcp_id: 1,
             last_now: None,
+            relays: Vec::new(),
+            turn_in: BTreeMap::new(),
+            relayed: BTreeMap::new(),
         }
     }
 
@@ -338,6 +349,30 @@ impl Agent {
         self.last_now = Some(now);
         let data = transmit.data;
         let key = (transport_key(transmit.transport), transmit.to);
+        if let Some((idx, peer, inner)) = self.relay_incoming(now, &transmit) {
+            // Relayed through TURN: as if it arrived on the relayed address from the peer.
+            let relayed = self.relayed_for(idx, peer)?;
+            let (stream, component) = (self.relays[idx].stream, self.relays[idx].component);
+            let inner_t = Transmit {
+                transport: TransportType::Udp,
+                from: peer,
+                to: relayed,
+                data: inner,
+            };
+            if crate::stun::looks_like_stun(inner) {
+                self.handle_stun(now, &inner_t, Some((stream, component)));
+                return None;
+            }
+            return Some(ReceivedData {
+                stream,
+                component,
+                from: peer,
+                data: inner,
+            });
+        }
+        if self.turn_in.contains_key(&(transmit.to, transmit.from)) {
+            return None; // a TURN response, consumed
+        }
         let Some(&(stream, component)) = self.sockets.get(&key) else {
             if crate::stun::looks_like_stun(data) {
                 // A response on a TCP connection to a STUN server.
@@ -401,29 +436,47 @@ impl Agent {
         {
             self.on_timed_out(now, id, context);
         }
+        self.handle_relay_timeouts(now);
         self.run_nominations(now);
         self.run_keepalives(now);
         self.run_slot(now);
+    }
+
+    /// Releases the TURN allocations (Refresh with LIFETIME 0, RFC 8656 §7.2); drain
+    /// [`Self::poll_transmit`] afterwards so that the requests go out.
+    pub fn close(&mut self, now: Instant) {
+        self.last_now = Some(now);
+        self.close_relays(now);
     }
 
     /// The next datagram to send. Also starts the next paced check or gathering request
     /// when its Ta slot has come.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>> {
         self.last_now = Some(now);
-        if let Some(t) = self.out.pop_front() {
-            return Some(t);
+        let mut slot_run = false;
+        loop {
+            if let Some(t) = self.out.pop_front() {
+                return Some(t);
+            }
+            if let Some(t) = self.txns.poll_transmit(now) {
+                // Checks from relayed candidates go through their TURN server.
+                match self.route(t) {
+                    Some(t) => return Some(t),
+                    None => continue,
+                }
+            }
+            if let Some(t) = self.gather_txns.poll_transmit(now) {
+                return Some(t);
+            }
+            if let Some(t) = self.poll_relay_transmit(now) {
+                return Some(t);
+            }
+            if slot_run {
+                return None;
+            }
+            self.run_slot(now);
+            slot_run = true;
         }
-        if let Some(t) = self.txns.poll_transmit(now) {
-            return Some(t);
-        }
-        if let Some(t) = self.gather_txns.poll_transmit(now) {
-            return Some(t);
-        }
-        self.run_slot(now);
-        self.out
-            .pop_front()
-            .or_else(|| self.txns.poll_transmit(now))
-            .or_else(|| self.gather_txns.poll_transmit(now))
     }
 
     /// The next event.
@@ -442,6 +495,7 @@ impl Agent {
             }
         };
         consider(self.gather_txns.poll_timeout());
+        consider(self.relay_timeout());
         if self.has_slot_work() {
             consider(self.next_slot.or(self.last_now));
         }
@@ -527,7 +581,7 @@ impl Agent {
                 let to = s.remote[pair.remote].candidate.address();
                 let id = TransactionId::generate(&mut self.rng);
                 let data = checks::binding_indication(id);
-                self.out.push_back(Transmit {
+                self.send_out(Transmit {
                     transport: TransportType::Udp,
                     from,
                     to,

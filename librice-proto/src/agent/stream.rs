@@ -233,20 +233,34 @@ impl ComponentMut<'_> {
 
     /// The datagram carrying `data` to the peer on the selected pair. Fails with
     /// [`AgentError::NotConnected`] before a pair is selected.
+    ///
+    /// Over a relayed pair the datagram is wrapped for the TURN server (ChannelData once
+    /// the channel is bound, a Send indication before) and goes from the local socket the
+    /// TURN client uses.
     pub fn send(&mut self, now: Instant, data: &[u8]) -> Result<Transmit<Vec<u8>>, AgentError> {
-        let target = self.send_target(now)?;
-        Ok(Transmit {
+        let target = self.send_target_any(now)?;
+        let t = Transmit {
             transport: target.transport,
             from: target.from,
             to: target.to,
             data: data.to_vec(),
-        })
+        };
+        self.agent.route_checked(t).map_err(AgentError::Relay)
     }
 
     /// Where data for the peer goes (transport, local socket, remote address), for callers
     /// that send their own buffers: [`Self::send`] without the copy. Counts as a send for
-    /// the keepalive timer.
+    /// the keepalive timer. A relayed pair has no such socket target (its data must be
+    /// wrapped): [`AgentError::Relay`]; use [`Self::send`].
     pub fn send_target(&mut self, now: Instant) -> Result<Transmit<()>, AgentError> {
+        let target = self.send_target_any(now)?;
+        if self.agent.is_relayed(target.from) {
+            return Err(AgentError::Relay(crate::turn::TurnError::NotAllocated));
+        }
+        Ok(target)
+    }
+
+    fn send_target_any(&mut self, now: Instant) -> Result<Transmit<()>, AgentError> {
         let (stream, id) = (self.stream, self.id);
         let s = &mut self.agent.streams[stream];
         let c = &mut s.components[usize::from(id) - 1];

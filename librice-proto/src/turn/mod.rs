@@ -13,7 +13,7 @@
 //! 3. [`TurnClient::create_permission`] installs a permission for a peer IP (refreshed
 //!    before its 300 s run out); [`TurnClient::bind_channel`] binds a channel to a peer
 //!    (refreshed before its 600 s run out).
-//! 4. [`TurnClient::send`] gives the [`Transmit`] carrying data to a peer: a ChannelData
+//! 4. [`TurnClient::send`] gives the [`Transmit`](crate::Transmit) carrying data to a peer: a ChannelData
 //!    message once the peer's channel is bound, a Send indication before.
 //!    [`TurnClient::handle_incoming`] unwraps Data indications and ChannelData.
 //! 5. [`TurnClient::close`] deletes the allocation (Refresh with LIFETIME 0).

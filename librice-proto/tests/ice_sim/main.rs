@@ -3,5 +3,6 @@
 
 mod harness;
 mod hostile;
+mod relay;
 mod scenarios;
 mod turn;

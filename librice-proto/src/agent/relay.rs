@@ -1,0 +1,332 @@
+//! Relayed candidates: one TURN client per (UDP socket, TURN server), relay candidates from
+//! its allocation, permissions installed for every remote candidate before the first check
+//! goes out through the relay, checks, answers and data wrapped for the relay, and the
+//! allocations released on close (RFC 8445 §5.1.1.2, RFC 8656).
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use rand_core::Rng;
+
+use super::checklist::{PairId, PairState};
+use super::gather::GatherJob;
+use super::{Agent, ComponentId, LocalCand, StreamId};
+use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
+use crate::turn::{TurnClient, TurnConfig, TurnEvent, TurnRecv};
+use crate::{Transmit, TransportType};
+
+/// One TURN allocation of the agent.
+#[derive(Debug)]
+pub(super) struct Relay {
+    pub stream: StreamId,
+    pub component: ComponentId,
+    pub client: TurnClient,
+    /// The local socket the client uses.
+    pub base: SocketAddr,
+    pub local_preference: u16,
+    /// True once this allocation counted towards gathering completion.
+    pub gathered: bool,
+}
+
+impl Agent {
+    /// Makes a TURN client for each UDP TURN server of `base`'s family, and queues its
+    /// allocation as a gathering job.
+    pub(super) fn plan_relays(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        base: SocketAddr,
+        local_preference: u16,
+        jobs: &mut Vec<GatherJob>,
+    ) {
+        let servers = self.config.turn_servers.clone();
+        for server in servers {
+            if server.address.is_ipv4() != base.is_ipv4() {
+                continue;
+            }
+            if server.transport != TransportType::Udp {
+                tracing::debug!(server = %server.address, "TURN over TCP/TLS is not used by the agent yet: skipped");
+                continue;
+            }
+            let mut config = TurnConfig::new(
+                server.address,
+                TransportType::Udp,
+                base,
+                &server.username,
+                &server.password,
+            );
+            config.retransmit = self.config.gather_retransmit;
+            let seed = self.rng.next_u64();
+            let client = match TurnClient::new(config, seed) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot use TURN server");
+                    continue;
+                }
+            };
+            let idx = self.relays.len();
+            self.relays.push(Relay {
+                stream: sid,
+                component,
+                client,
+                base,
+                local_preference,
+                gathered: false,
+            });
+            self.turn_in.insert((base, server.address), idx);
+            jobs.push(GatherJob {
+                stream: sid,
+                component,
+                base,
+                server: server.address,
+                transport: TransportType::Udp,
+                local_preference,
+                relay: Some(idx),
+            });
+        }
+    }
+
+    /// Wraps a datagram sent from a relayed address for its TURN server; other datagrams go
+    /// out as they are.
+    pub(super) fn route_checked(
+        &mut self,
+        t: Transmit<Vec<u8>>,
+    ) -> Result<Transmit<Vec<u8>>, crate::turn::TurnError> {
+        match self.relayed.get(&t.from) {
+            Some(&idx) => self.relays[idx].client.send(t.to, &t.data),
+            None => Ok(t),
+        }
+    }
+
+    /// [`Self::route_checked`], with a failure traced and the datagram dropped.
+    pub(super) fn route(&mut self, t: Transmit<Vec<u8>>) -> Option<Transmit<Vec<u8>>> {
+        let to = t.to;
+        self.route_checked(t)
+            .map_err(|e| tracing::debug!(error = %e, %to, "relay cannot carry a datagram: dropped"))
+            .ok()
+    }
+
+    /// Queues a datagram, through its relay if it is sent from a relayed address.
+    pub(super) fn send_out(&mut self, t: Transmit<Vec<u8>>) {
+        if let Some(t) = self.route(t) {
+            self.out.push_back(t);
+        }
+    }
+
+    /// A packet from a TURN server on one of the agent's sockets: responses go to the
+    /// client; relayed data comes back as (relayed address, peer, payload).
+    pub(super) fn relay_incoming<'a>(
+        &mut self,
+        now: Instant,
+        transmit: &Transmit<&'a [u8]>,
+    ) -> Option<(usize, SocketAddr, &'a [u8])> {
+        let &idx = self.turn_in.get(&(transmit.to, transmit.from))?;
+        let t = Transmit {
+            transport: transmit.transport,
+            from: transmit.from,
+            to: transmit.to,
+            data: transmit.data,
+        };
+        let recv = self.relays[idx].client.handle_incoming(now, t);
+        self.process_turn_events(now);
+        match recv {
+            TurnRecv::Data { peer, data } => Some((idx, peer, data)),
+            TurnRecv::Handled | TurnRecv::Ignored => None,
+        }
+    }
+
+    /// The relayed address of relay `idx` that carries traffic with `peer`.
+    pub(super) fn relayed_for(&self, idx: usize, peer: SocketAddr) -> Option<SocketAddr> {
+        self.relays[idx]
+            .client
+            .relayed()
+            .iter()
+            .copied()
+            .find(|r| r.is_ipv4() == peer.is_ipv4())
+    }
+
+    pub(super) fn poll_relay_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>> {
+        self.relays
+            .iter_mut()
+            .find_map(|r| r.client.poll_transmit(now))
+    }
+
+    pub(super) fn relay_timeout(&self) -> Option<Instant> {
+        self.relays
+            .iter()
+            .filter_map(|r| r.client.poll_timeout())
+            .min()
+    }
+
+    pub(super) fn handle_relay_timeouts(&mut self, now: Instant) {
+        for r in &mut self.relays {
+            if r.client.poll_timeout().is_some_and(|t| t <= now) {
+                r.client.handle_timeout(now);
+            }
+        }
+        self.process_turn_events(now);
+    }
+
+    /// Asks relay `idx` for a permission for the remote candidate of pair `pid`; the pair
+    /// waits (blocked) until it is installed.
+    pub(super) fn need_permission(&mut self, sid: StreamId, pid: PairId) {
+        let s = &self.streams[sid];
+        let pair = &s.pairs[pid];
+        let base = s.local[pair.local].base;
+        let Some(&idx) = self.relayed.get(&base) else {
+            return;
+        };
+        let peer = s.remote[pair.remote].candidate.address();
+        let client = &mut self.relays[idx].client;
+        if client.has_permission(peer.ip()) {
+            return;
+        }
+        let now = self.last_now;
+        self.streams[sid].set_blocked(pid, true);
+        if let Some(now) = now {
+            self.relays[idx].client.create_permission(now, peer.ip());
+        }
+    }
+
+    /// Handles what the TURN clients report.
+    pub(super) fn process_turn_events(&mut self, now: Instant) {
+        for idx in 0..self.relays.len() {
+            while let Some(event) = self.relays[idx].client.poll_event() {
+                self.on_turn_event(now, idx, event);
+            }
+        }
+    }
+
+    fn on_turn_event(&mut self, now: Instant, idx: usize, event: TurnEvent) {
+        let (sid, component) = (self.relays[idx].stream, self.relays[idx].component);
+        match event {
+            TurnEvent::Allocated {
+                relayed, mapped, ..
+            } => {
+                for r in relayed {
+                    self.relayed.insert(r, idx);
+                    self.add_relay_candidate(idx, r, mapped);
+                }
+                // The allocation also tells the server-reflexive address.
+                let base = self.relays[idx].base;
+                if mapped != base && !self.config.relay_only {
+                    self.add_srflx(
+                        sid,
+                        component,
+                        base,
+                        mapped,
+                        self.relays[idx].local_preference,
+                        self.relays[idx].client.server(),
+                    );
+                }
+                self.relay_gathered(idx);
+            }
+            TurnEvent::AllocationFailed(error) => {
+                tracing::info!(%error, server = %self.relays[idx].client.server(), "TURN allocation failed");
+                self.relay_gathered(idx);
+            }
+            TurnEvent::AllocationLost(error) => {
+                tracing::info!(%error, "TURN allocation lost");
+                self.fail_relay_pairs(idx, None);
+            }
+            TurnEvent::PermissionCreated { peer } => {
+                let s = &mut self.streams[sid];
+                let unblock: Vec<PairId> = (0..s.pairs.len())
+                    .filter(|&p| {
+                        let pair = &s.pairs[p];
+                        pair.blocked
+                            && self.relayed.get(&s.local[pair.local].base) == Some(&idx)
+                            && s.remote[pair.remote].candidate.address().ip() == peer
+                    })
+                    .collect();
+                for p in unblock {
+                    self.streams[sid].set_blocked(p, false);
+                }
+            }
+            TurnEvent::PermissionFailed { peer, error } => {
+                tracing::debug!(%peer, %error, "TURN permission failed");
+                self.fail_relay_pairs(idx, Some(peer));
+            }
+            _ => {}
+        }
+        let _ = now;
+    }
+
+    fn relay_gathered(&mut self, idx: usize) {
+        if !self.relays[idx].gathered {
+            self.relays[idx].gathered = true;
+            self.gather_done(self.relays[idx].stream);
+        }
+    }
+
+    /// Fails the pairs that go through relay `idx` (to `peer` only, if given).
+    fn fail_relay_pairs(&mut self, idx: usize, peer: Option<std::net::IpAddr>) {
+        let sid = self.relays[idx].stream;
+        let s = &self.streams[sid];
+        let doomed: Vec<PairId> = (0..s.pairs.len())
+            .filter(|&p| {
+                let pair = &s.pairs[p];
+                self.relayed.get(&s.local[pair.local].base) == Some(&idx)
+                    && peer.is_none_or(|ip| s.remote[pair.remote].candidate.address().ip() == ip)
+                    && !pair.removed
+            })
+            .collect();
+        for p in doomed {
+            let s = &mut self.streams[sid];
+            s.set_blocked(p, false);
+            if s.pairs[p].state != PairState::Succeeded {
+                s.set_state(p, PairState::Failed);
+            }
+        }
+        self.check_failures(sid);
+    }
+
+    fn add_relay_candidate(&mut self, idx: usize, relayed: SocketAddr, mapped: SocketAddr) {
+        let r = &self.relays[idx];
+        let (sid, component, local_preference) = (r.stream, r.component, r.local_preference);
+        let server = r.client.server();
+        // RFC 8445 §5.1.1.3: relayed candidates share a foundation by base and server.
+        let foundation = self.foundations.foundation(FoundationKey::new(
+            CandidateType::Relayed,
+            TransportType::Udp,
+            relayed.ip(),
+            Some(server.ip()),
+        ));
+        let candidate = Candidate::builder(
+            foundation,
+            CandidateType::Relayed,
+            CandidateTransport::Udp,
+            relayed,
+        )
+        .component(component)
+        .local_preference(local_preference)
+        .related_address(mapped)
+        .build();
+        match candidate {
+            Ok(c) => self.add_local_candidate(sid, c, relayed, TransportType::Udp),
+            Err(e) => tracing::warn!(error = %e, "cannot make a relayed candidate"),
+        }
+    }
+
+    /// Releases every allocation (Refresh with LIFETIME 0, RFC 8656 §7.2).
+    pub(super) fn close_relays(&mut self, now: Instant) {
+        for r in &mut self.relays {
+            r.client.close(now);
+        }
+    }
+
+    /// True if `local` (a candidate's base) is a relayed address.
+    pub(super) fn is_relayed(&self, local: SocketAddr) -> bool {
+        self.relayed.contains_key(&local)
+    }
+
+    /// Binds a channel for the selected relay pair's peer, so that its data goes in
+    /// ChannelData messages rather than Send indications.
+    pub(super) fn bind_for_selected(&mut self, now: Instant, local: &LocalCand, peer: SocketAddr) {
+        if let Some(&idx) = self.relayed.get(&local.base)
+            && let Err(e) = self.relays[idx].client.bind_channel(now, peer)
+        {
+            tracing::debug!(error = %e, "no channel for the selected relay pair");
+        }
+    }
+}

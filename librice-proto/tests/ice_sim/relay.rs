@@ -1,0 +1,121 @@
+//! ICE over TURN relays on the simulator: the NAT pairs that cannot connect directly
+//! connect through the in-process TURN server, with data both ways.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use librice_proto::agent::{AgentConfig, ComponentState, StunServer, TurnServer};
+use librice_proto::candidate::CandidateType;
+
+use crate::harness::ice::{AgentNode, AgentSpec, add_agent, connect, selected, send_data};
+use crate::harness::turn_server::{TurnServerConfig, TurnServerNode};
+use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerNode};
+
+const STEPS: usize = 500_000;
+
+/// Two agents behind `nat_a` and `nat_b`, a STUN server and a TURN server in public;
+/// `relay_only` makes both use only relayed candidates.
+fn world(
+    nat_a: NatType,
+    nat_b: NatType,
+    relay_only: bool,
+    seed: u64,
+) -> (Sim, NodeId, NodeId, NodeId) {
+    let mut sim = Sim::new(seed);
+    sim.set_default_link(LinkConfig::with_latency(Duration::from_millis(5)));
+    let stun: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+    sim.add_node(PUBLIC_REALM, &[stun.ip()], Box::new(StunServerNode::new()));
+    let turn_listen: SocketAddr = "198.51.100.2:3478".parse().unwrap();
+    let relay_ip = "198.51.100.3".parse().unwrap();
+    let turn_config = TurnServerConfig::new(turn_listen, relay_ip);
+    let (user, pass) = (turn_config.username.clone(), turn_config.password.clone());
+    let turn = sim.add_node(
+        PUBLIC_REALM,
+        &[turn_listen.ip(), relay_ip],
+        Box::new(TurnServerNode::new(turn_config)),
+    );
+    let ra = sim.add_nat(nat_a, "203.0.113.1".parse().unwrap());
+    let rb = sim.add_nat(nat_b, "203.0.113.2".parse().unwrap());
+    let cfg = |controlling, s| {
+        AgentConfig::default()
+            .controlling(controlling)
+            .rng_seed(s)
+            .stun_server(StunServer::udp(stun))
+            .turn_server(TurnServer::udp(turn_listen, &user, &pass))
+            .relay_only(relay_only)
+    };
+    let a = add_agent(&mut sim, AgentSpec::new(cfg(true, seed), ra, "10.0.1.1"));
+    let b = add_agent(
+        &mut sim,
+        AgentSpec::new(cfg(false, seed + 1), rb, "10.0.2.1"),
+    );
+    (sim, a, b, turn)
+}
+
+fn assert_data(sim: &mut Sim, a: NodeId, b: NodeId) {
+    for (from, to) in [(a, b), (b, a)] {
+        let got = send_data(sim, from, to, 10, Duration::from_millis(200));
+        assert_eq!(got.get(&(0, 1)), Some(&10), "{from}->{to}");
+    }
+}
+
+#[test]
+fn symmetric_with_symmetric_connects_through_the_relay() {
+    let (mut sim, a, b, turn) = world(NatType::Symmetric, NatType::Symmetric, false, 41);
+    assert!(connect(&mut sim, a, b, STEPS), "connects through the relay");
+    let pa = selected(&sim, a, 0, 1);
+    let pb = selected(&sim, b, 0, 1);
+    assert!(
+        pa.local.candidate_type() == CandidateType::Relayed
+            || pa.remote.candidate_type() == CandidateType::Relayed,
+        "{pa:?}"
+    );
+    assert!(
+        pb.local.candidate_type() == CandidateType::Relayed
+            || pb.remote.candidate_type() == CandidateType::Relayed,
+        "{pb:?}"
+    );
+    assert_data(&mut sim, a, b);
+    assert!(sim.node::<TurnServerNode>(turn).stats().relayed_to_peer > 0);
+}
+
+#[test]
+fn relay_only_uses_relayed_candidates_and_releases_them() {
+    let (mut sim, a, b, turn) = world(NatType::FullCone, NatType::FullCone, true, 43);
+    assert!(connect(&mut sim, a, b, STEPS));
+    for n in [a, b] {
+        let signalled: Vec<_> = sim
+            .node::<AgentNode>(n)
+            .events
+            .iter()
+            .filter_map(|(_, e)| match e {
+                librice_proto::agent::AgentEvent::LocalCandidate { candidate, .. } => {
+                    Some(candidate.candidate_type())
+                }
+                _ => None,
+            })
+            .collect();
+        assert!(!signalled.is_empty());
+        assert!(
+            signalled.iter().all(|t| *t == CandidateType::Relayed),
+            "{signalled:?}"
+        );
+        let p = selected(&sim, n, 0, 1);
+        assert_eq!(p.local.candidate_type(), CandidateType::Relayed);
+    }
+    assert_data(&mut sim, a, b);
+    assert_eq!(sim.node::<TurnServerNode>(turn).allocation_count(), 2);
+    for n in [a, b] {
+        sim.with_node::<AgentNode, _>(n, |node, now| node.agent.close(now));
+    }
+    sim.drive_for(Duration::from_secs(2), STEPS);
+    assert_eq!(
+        sim.node::<TurnServerNode>(turn).allocation_count(),
+        0,
+        "allocations released"
+    );
+    assert_eq!(
+        sim.node::<AgentNode>(a).agent.component_state(0, 1),
+        Some(ComponentState::Connected)
+    );
+}
