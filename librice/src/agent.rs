@@ -66,11 +66,20 @@ impl AgentBuilder {
     }
 
     /// Adds a TURN server (over UDP) for relayed candidates, with its long-term
-    /// credentials. TURN over TCP and TLS is not supported yet.
+    /// credentials.
     pub fn turn_server(mut self, server: SocketAddr, username: &str, password: &str) -> Self {
         self.config = self
             .config
             .turn_server(TurnServer::udp(server, username, password));
+        self
+    }
+
+    /// Adds a TURN server reached over TCP (RFC 8656 §3.1), with its long-term
+    /// credentials.
+    pub fn turn_server_tcp(mut self, server: SocketAddr, username: &str, password: &str) -> Self {
+        let mut spec = TurnServer::udp(server, username, password);
+        spec.transport = librice_proto::TransportType::Tcp;
+        self.config = self.config.turn_server(spec);
         self
     }
 
@@ -162,6 +171,8 @@ impl AgentBuilder {
                 subscribers: Vec::new(),
                 driver_waker: None,
                 closed: false,
+                tcp: Default::default(),
+                tcp_requests: Vec::new(),
             }),
         });
         runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));

@@ -121,8 +121,13 @@ impl Future for Driver {
                     st.proto.handle_timeout(now);
                 }
                 while let Some(t) = st.proto.poll_transmit(now) {
-                    if t.transport != TransportType::Udp {
-                        tracing::debug!(to = %t.to, "TCP transmit dropped: not supported yet");
+                    if t.transport == TransportType::Tcp {
+                        match st.tcp.get(&(t.from, t.to)) {
+                            Some(writer) => {
+                                let _ = writer.unbounded_send(t.data);
+                            }
+                            None => tracing::debug!(to = %t.to, "no TCP connection: dropped"),
+                        }
                         continue;
                     }
                     match st.sockets.get(&t.from) {
@@ -133,6 +138,14 @@ impl Future for Driver {
                     }
                 }
                 st.dispatch_events();
+                for (id, local, remote) in std::mem::take(&mut st.tcp_requests) {
+                    shared.runtime.spawn(Box::pin(crate::tcp::run(
+                        Arc::clone(&shared),
+                        id,
+                        local,
+                        remote,
+                    )));
+                }
                 match (st.proto.poll_timeout(), lease_expiry) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),

@@ -37,7 +37,8 @@
 //! of an agent (or [`Agent::close`]) ends its driver task and closes its sockets.
 //!
 //! ## Left out for now
-//! STUN over TCP to servers, TURN, ICE-TCP.
+//! TURN over TLS, STUN servers over TCP (the core supports them; the builder does not
+//! offer them yet), ICE-TCP.
 
 mod agent;
 mod driver;
@@ -46,6 +47,7 @@ pub mod interfaces;
 pub mod runtime;
 mod shared;
 mod stream;
+mod tcp;
 
 pub use agent::{Agent, AgentBuilder, Events};
 pub use error::Error;

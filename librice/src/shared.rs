@@ -127,6 +127,10 @@ pub(crate) struct State {
     pub subscribers: Vec<Weak<Mutex<Subscriber>>>,
     pub driver_waker: Option<Waker>,
     pub closed: bool,
+    /// Open TCP connections (local, remote) -> their writer.
+    pub tcp: BTreeMap<(SocketAddr, SocketAddr), futures::channel::mpsc::UnboundedSender<Vec<u8>>>,
+    /// Connections the agent asked for, not yet started: (id, local, remote).
+    pub tcp_requests: Vec<(u64, SocketAddr, SocketAddr)>,
 }
 
 impl std::fmt::Debug for State {
@@ -180,6 +184,8 @@ impl State {
     }
 
     pub fn close_subscribers(&mut self) {
+        self.tcp.clear();
+        self.tcp_requests.clear();
         for weak in self.subscribers.drain(..) {
             if let Some(sub) = weak.upgrade() {
                 let mut sub = sub.lock().unwrap_or_else(|e| e.into_inner());
@@ -256,13 +262,15 @@ impl State {
                 proto::AgentEvent::RoleChange { controlling } => {
                     AgentEvent::RoleChange { controlling }
                 }
-                proto::AgentEvent::TcpConnect { id, .. } => {
-                    // The facade configures no STUN server over TCP yet, so the core never
-                    // asks; should it, the request is left unanswered and traced.
-                    tracing::debug!(id, "TCP connection request ignored: not supported yet");
+                proto::AgentEvent::TcpConnect { id, local, remote } => {
+                    self.tcp_requests.push((id, local, remote));
                     continue;
                 }
-                proto::AgentEvent::TcpClose { .. } => continue,
+                proto::AgentEvent::TcpClose { local, remote } => {
+                    // Dropping the writer ends the connection's task.
+                    self.tcp.remove(&(local, remote));
+                    continue;
+                }
                 other => {
                     tracing::trace!(?other, "agent event not forwarded");
                     continue;

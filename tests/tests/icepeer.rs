@@ -556,7 +556,7 @@ fn transport_tcp_is_refused() {
 }
 
 #[test]
-fn turn_over_tcp_is_refused() {
+fn turn_over_tls_is_refused() {
     assert_refused(
         &[
             "--role",
@@ -568,9 +568,9 @@ fn turn_over_tcp_is_refused() {
             "--turn-pass",
             "test",
             "--turn-transport",
-            "tcp",
+            "tls",
         ],
-        "--turn-transport tcp",
+        "--turn-transport tls",
     );
 }
 

@@ -14,7 +14,7 @@ use librice_examples::{RuntimeKind, block_on, parse_socket_addr, usage_error};
 
 const USAGE: &str = "\
 usage: icegather [--stun HOST:PORT]... [--turn HOST:PORT --turn-user U --turn-pass P
-                 [--turn-transport udp] [--relay-only]] [--loopback] [--link-local]
+                 [--turn-transport udp|tcp] [--relay-only]] [--loopback] [--link-local]
                  [--ipv4 | --ipv6] [--components N] [--runtime tokio|async-std]
 
 Gathers this machine's ICE candidates (RFC 8445 §5.1.1) with librice: for each
@@ -39,7 +39,7 @@ options:
                     --turn-pass); repeatable, all with the same credentials
   --turn-user U     the TURN username
   --turn-pass P     the TURN password
-  --turn-transport T  udp (tcp and tls are not supported yet)
+  --turn-transport T  udp (default) or tcp (tls is not supported yet)
   --relay-only      print and use only relayed candidates
   --loopback        also gather loopback addresses (127.0.0.0/8, ::1)
   --link-local      also gather link-local addresses (169.254.0.0/16, fe80::/10)
@@ -62,6 +62,7 @@ struct Options {
     turn: Vec<SocketAddr>,
     turn_user: Option<String>,
     turn_pass: Option<String>,
+    turn_tcp: bool,
     relay_only: bool,
     filter: AddressFilter,
     components: u16,
@@ -98,11 +99,15 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
         builder = builder.stun_server(*server);
     }
     for server in &options.turn {
-        builder = builder.turn_server(
-            *server,
+        let (user, pass) = (
             options.turn_user.as_deref().unwrap_or_default(),
             options.turn_pass.as_deref().unwrap_or_default(),
         );
+        builder = if options.turn_tcp {
+            builder.turn_server_tcp(*server, user, pass)
+        } else {
+            builder.turn_server(*server, user, pass)
+        };
     }
     builder = builder.relay_only(options.relay_only);
     let agent = match builder.build() {
@@ -207,6 +212,7 @@ fn parse_args() -> Options {
         turn: Vec::new(),
         turn_user: None,
         turn_pass: None,
+        turn_tcp: false,
         relay_only: false,
         filter: AddressFilter::default(),
         components: 1,
@@ -257,12 +263,14 @@ fn parse_args() -> Options {
             "--turn-pass" => options.turn_pass = Some(value("--turn-pass")),
             "--turn-transport" => {
                 let t = value("--turn-transport");
-                if t != "udp" {
-                    usage_error(
-                        &format!("--turn-transport {t}: only udp is supported for now"),
+                options.turn_tcp = match t.as_str() {
+                    "udp" => false,
+                    "tcp" => true,
+                    _ => usage_error(
+                        &format!("--turn-transport {t}: udp or tcp (tls is not supported yet)"),
                         USAGE,
-                    );
-                }
+                    ),
+                };
             }
             "--relay-only" => options.relay_only = true,
             _ if arg.starts_with('-') => usage_error(&format!("unknown option {arg}"), USAGE),

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const USAGE: &str = "\
 usage: icepeer --role controlling|controlled [--components N] [--transport udp]
                [--ip ADDR]... [--stun HOST:PORT] [--turn HOST:PORT --turn-user U
-               --turn-pass P [--turn-transport udp] [--relay-only]] [--trickle] [--no-ping]
+               --turn-pass P [--turn-transport udp|tcp] [--relay-only]] [--trickle] [--no-ping]
                [--name NAME] [--timeout S] [--allow-any-address]
                [--ta MS] [--runtime tokio|async-std]
 
@@ -33,7 +33,7 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
   --turn HOST:PORT      TURN server for relayed candidates (UDP), with
   --turn-user U         its username and
   --turn-pass P         its password
-  --turn-transport udp  the transport to the TURN server (only udp for now)
+  --turn-transport T    udp (default) or tcp to the TURN server (tls: not yet)
   --relay-only          gather, advertise and use only relayed candidates
   --trickle             credentials first, then one line per candidate, then
                         end-of-candidates
@@ -58,6 +58,7 @@ struct Options {
     turn: Option<SocketAddr>,
     turn_user: Option<String>,
     turn_pass: Option<String>,
+    turn_tcp: bool,
     relay_only: bool,
     trickle: bool,
     ping: bool,
@@ -104,6 +105,7 @@ fn parse_args() -> Result<Options, Refusal> {
         turn: None,
         turn_user: None,
         turn_pass: None,
+        turn_tcp: false,
         relay_only: false,
         trickle: false,
         ping: true,
@@ -196,11 +198,15 @@ fn parse_args() -> Result<Options, Refusal> {
             "--turn-pass" => options.turn_pass = Some(value("--turn-pass")?),
             "--turn-transport" => {
                 let t = value("--turn-transport")?;
-                if t != "udp" {
-                    return Err(Refusal::Refused(format!(
-                        "--turn-transport {t}: only udp is supported for now"
-                    )));
-                }
+                options.turn_tcp = match t.as_str() {
+                    "udp" => false,
+                    "tcp" => true,
+                    _ => {
+                        return Err(Refusal::Refused(format!(
+                            "--turn-transport {t}: udp or tcp (tls is not supported yet)"
+                        )));
+                    }
+                };
             }
             "--relay-only" => options.relay_only = true,
             "--nomination" | "--lite" => {
@@ -304,11 +310,15 @@ async fn run(
         builder = builder.stun_server(stun);
     }
     if let Some(turn) = options.turn {
-        builder = builder.turn_server(
-            turn,
+        let (user, pass) = (
             options.turn_user.as_deref().unwrap_or_default(),
             options.turn_pass.as_deref().unwrap_or_default(),
         );
+        builder = if options.turn_tcp {
+            builder.turn_server_tcp(turn, user, pass)
+        } else {
+            builder.turn_server(turn, user, pass)
+        };
     }
     builder = builder.relay_only(options.relay_only);
     let agent = match builder.build() {

@@ -24,8 +24,12 @@ pub(super) struct GatherJob {
     pub transport: TransportType,
     /// The local preference of the base's host candidate, reused for the srflx one.
     pub local_preference: u16,
-    /// For a TURN allocation: the relay (`server` and `transport` describe its server).
+    /// For a TURN allocation over UDP: the relay (`server` and `transport` describe its
+    /// server).
     pub relay: Option<usize>,
+    /// For a TURN allocation over TCP: the server's index in the configuration; the relay
+    /// is made once the connection is open.
+    pub turn_tcp: Option<usize>,
 }
 
 impl Agent {
@@ -106,6 +110,7 @@ impl Agent {
                             transport: server.transport,
                             local_preference,
                             relay: None,
+                            turn_tcp: None,
                         });
                     }
                 }
@@ -180,6 +185,10 @@ impl Agent {
 
     pub(super) fn start_tcp_gather(&mut self, now: Instant, mut job: GatherJob, local: SocketAddr) {
         job.base = local;
+        if let Some(server) = job.turn_tcp {
+            self.start_tcp_relay(now, &job, server, local);
+            return;
+        }
         self.send_gather_request(now, job, local);
     }
 

@@ -12,7 +12,7 @@ use super::checklist::{PairId, PairState};
 use super::gather::GatherJob;
 use super::{Agent, ComponentId, LocalCand, StreamId};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
-use crate::turn::{TurnClient, TurnConfig, TurnEvent, TurnRecv};
+use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv};
 use crate::{Transmit, TransportType};
 
 /// One TURN allocation of the agent.
@@ -26,7 +26,12 @@ pub(super) struct Relay {
     pub local_preference: u16,
     /// True once this allocation counted towards gathering completion.
     pub gathered: bool,
+    /// How many allocations this one replaces after losses (bounded).
+    pub generation: u32,
 }
+
+/// How many times a lost allocation is replaced before the relay is given up.
+const MAX_REALLOCATIONS: u32 = 3;
 
 impl Agent {
     /// Makes a TURN client for each UDP TURN server of `base`'s family, and queues its
@@ -40,12 +45,28 @@ impl Agent {
         jobs: &mut Vec<GatherJob>,
     ) {
         let servers = self.config.turn_servers.clone();
-        for server in servers {
+        for (server_idx, server) in servers.into_iter().enumerate() {
             if server.address.is_ipv4() != base.is_ipv4() {
                 continue;
             }
-            if server.transport != TransportType::Udp {
-                tracing::debug!(server = %server.address, "TURN over TCP/TLS is not used by the agent yet: skipped");
+            if server.transport == TransportType::Tcp {
+                // RFC 8656 §3.1: TURN over TCP (or TLS, which the caller adds): one
+                // connection from the base's IP, opened by the caller (TcpConnect).
+                let from = SocketAddr::new(base.ip(), 0);
+                if !jobs.iter().any(|j| {
+                    j.turn_tcp == Some(server_idx) && j.base == from && j.component == component
+                }) {
+                    jobs.push(GatherJob {
+                        stream: sid,
+                        component,
+                        base: from,
+                        server: server.address,
+                        transport: TransportType::Tcp,
+                        local_preference,
+                        relay: None,
+                        turn_tcp: Some(server_idx),
+                    });
+                }
                 continue;
             }
             let mut config = TurnConfig::new(
@@ -56,6 +77,10 @@ impl Agent {
                 &server.password,
             );
             config.retransmit = self.config.gather_retransmit;
+            // A relay of the base's family: IPv6 sockets ask for an IPv6 relay (RFC 6156).
+            if base.is_ipv6() {
+                config.family = AllocationFamily::V6;
+            }
             let seed = self.rng.next_u64();
             let client = match TurnClient::new(config, seed) {
                 Ok(c) => c,
@@ -72,6 +97,7 @@ impl Agent {
                 base,
                 local_preference,
                 gathered: false,
+                generation: 0,
             });
             self.turn_in.insert((base, server.address), idx);
             jobs.push(GatherJob {
@@ -82,6 +108,7 @@ impl Agent {
                 transport: TransportType::Udp,
                 local_preference,
                 relay: Some(idx),
+                turn_tcp: None,
             });
         }
     }
@@ -228,6 +255,7 @@ impl Agent {
             TurnEvent::AllocationLost(error) => {
                 tracing::info!(%error, "TURN allocation lost");
                 self.fail_relay_pairs(idx, None);
+                self.reallocate(now, idx);
             }
             TurnEvent::PermissionCreated { peer } => {
                 let s = &mut self.streams[sid];
@@ -250,6 +278,111 @@ impl Agent {
             _ => {}
         }
         let _ = now;
+    }
+
+    /// The TCP connection to TURN server `server` (an index in the configuration) is open
+    /// from `local`: make the relay and allocate.
+    pub(super) fn start_tcp_relay(
+        &mut self,
+        now: Instant,
+        job: &GatherJob,
+        server: usize,
+        local: SocketAddr,
+    ) {
+        let Some(spec) = self.config.turn_servers.get(server).cloned() else {
+            self.gather_done(job.stream);
+            return;
+        };
+        let mut config = TurnConfig::new(
+            spec.address,
+            TransportType::Tcp,
+            local,
+            &spec.username,
+            &spec.password,
+        );
+        config.retransmit = self.config.gather_retransmit;
+        if local.is_ipv6() {
+            config.family = AllocationFamily::V6;
+        }
+        let seed = self.rng.next_u64();
+        let mut client = match TurnClient::new(config, seed) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot use TURN server");
+                self.gather_done(job.stream);
+                return;
+            }
+        };
+        client.allocate(now);
+        let idx = self.relays.len();
+        self.relays.push(Relay {
+            stream: job.stream,
+            component: job.component,
+            client,
+            base: local,
+            local_preference: job.local_preference,
+            gathered: false,
+            generation: 0,
+        });
+        self.turn_in.insert((local, spec.address), idx);
+    }
+
+    /// Replaces a lost allocation with a new one on the same server from the same socket
+    /// (RFC 8656 §7.3: after a 437 the client may allocate again); its relayed candidate is
+    /// announced like a trickled one.
+    fn reallocate(&mut self, now: Instant, idx: usize) {
+        let old = &self.relays[idx];
+        if old.generation >= MAX_REALLOCATIONS {
+            tracing::info!("TURN allocation lost too often: relay given up");
+            return;
+        }
+        let (sid, component, base, local_preference, generation) = (
+            old.stream,
+            old.component,
+            old.base,
+            old.local_preference,
+            old.generation + 1,
+        );
+        let server = old.client.server();
+        let Some(spec) = self
+            .config
+            .turn_servers
+            .iter()
+            .find(|t| t.address == server)
+            .cloned()
+        else {
+            return;
+        };
+        for r in old.client.relayed().to_vec() {
+            self.relayed.remove(&r);
+        }
+        let mut config = TurnConfig::new(
+            server,
+            old.client.transport(),
+            base,
+            &spec.username,
+            &spec.password,
+        );
+        config.retransmit = self.config.gather_retransmit;
+        if base.is_ipv6() {
+            config.family = AllocationFamily::V6;
+        }
+        let seed = self.rng.next_u64();
+        let Ok(mut client) = TurnClient::new(config, seed) else {
+            return;
+        };
+        client.allocate(now);
+        let new_idx = self.relays.len();
+        self.relays.push(Relay {
+            stream: sid,
+            component,
+            client,
+            base,
+            local_preference,
+            gathered: true,
+            generation,
+        });
+        self.turn_in.insert((base, server), new_idx);
     }
 
     fn relay_gathered(&mut self, idx: usize) {

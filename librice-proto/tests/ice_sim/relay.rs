@@ -21,13 +21,27 @@ fn world(
     relay_only: bool,
     seed: u64,
 ) -> (Sim, NodeId, NodeId, NodeId) {
+    world_with(nat_a, nat_b, relay_only, seed, None)
+}
+
+/// [`world`] with the TURN server's longest lifetime capped at `max_lifetime`.
+fn world_with(
+    nat_a: NatType,
+    nat_b: NatType,
+    relay_only: bool,
+    seed: u64,
+    max_lifetime: Option<Duration>,
+) -> (Sim, NodeId, NodeId, NodeId) {
     let mut sim = Sim::new(seed);
     sim.set_default_link(LinkConfig::with_latency(Duration::from_millis(5)));
     let stun: SocketAddr = "198.51.100.1:3478".parse().unwrap();
     sim.add_node(PUBLIC_REALM, &[stun.ip()], Box::new(StunServerNode::new()));
     let turn_listen: SocketAddr = "198.51.100.2:3478".parse().unwrap();
     let relay_ip = "198.51.100.3".parse().unwrap();
-    let turn_config = TurnServerConfig::new(turn_listen, relay_ip);
+    let mut turn_config = TurnServerConfig::new(turn_listen, relay_ip);
+    if let Some(max) = max_lifetime {
+        turn_config.max_lifetime = max;
+    }
     let (user, pass) = (turn_config.username.clone(), turn_config.password.clone());
     let turn = sim.add_node(
         PUBLIC_REALM,
@@ -118,4 +132,108 @@ fn relay_only_uses_relayed_candidates_and_releases_them() {
         sim.node::<AgentNode>(a).agent.component_state(0, 1),
         Some(ComponentState::Connected)
     );
+}
+
+/// Relay-only agents behind port-restricted NATs, connected, with data every 10 s both ways
+/// for one virtual hour; the server grants 120 s allocations, so allocation, permission
+/// and channel refreshes all happen many times, and no datagram is lost.
+#[test]
+fn one_virtual_hour_through_the_relay() {
+    let (mut sim, a, b, turn) = world_with(
+        NatType::PortRestricted,
+        NatType::PortRestricted,
+        true,
+        47,
+        Some(Duration::from_secs(120)),
+    );
+    assert!(connect(&mut sim, a, b, STEPS));
+    for minute in 0..60 {
+        for _ in 0..6 {
+            for (from, to) in [(a, b), (b, a)] {
+                let got = send_data(&mut sim, from, to, 1, Duration::from_secs(5));
+                assert_eq!(got.get(&(0, 1)), Some(&1), "minute {minute}: {from}->{to}");
+            }
+        }
+    }
+    let stats = sim.node::<TurnServerNode>(turn).stats();
+    assert!(stats.refreshes >= 2 * 25, "allocation refreshes: {stats:?}");
+    assert!(
+        stats.permissions >= 2 * 10,
+        "permission refreshes: {stats:?}"
+    );
+    assert!(stats.channel_binds >= 2 * 5, "channel refreshes: {stats:?}");
+    assert_eq!(stats.expired_allocations, 0, "{stats:?}");
+    assert_eq!(stats.expired_permissions, 0, "{stats:?}");
+    assert!(
+        stats.channel_data_from_client > 0,
+        "data went in ChannelData: {stats:?}"
+    );
+}
+
+/// The server changes its nonce mid-session: the next refreshes get 438 and are retried
+/// with the new nonce; the session goes on.
+#[test]
+fn stale_nonce_mid_session() {
+    let (mut sim, a, b, turn) = world_with(
+        NatType::FullCone,
+        NatType::FullCone,
+        true,
+        53,
+        Some(Duration::from_secs(120)),
+    );
+    assert!(connect(&mut sim, a, b, STEPS));
+    sim.node_mut::<TurnServerNode>(turn).rotate_nonce();
+    for _ in 0..30 {
+        for (from, to) in [(a, b), (b, a)] {
+            let got = send_data(&mut sim, from, to, 1, Duration::from_secs(10));
+            assert_eq!(got.get(&(0, 1)), Some(&1));
+        }
+    }
+    let stats = sim.node::<TurnServerNode>(turn).stats();
+    assert!(stats.stale_nonces >= 2, "{stats:?}");
+    assert_eq!(stats.expired_allocations, 0, "{stats:?}");
+}
+
+/// The server forgets every allocation: the next refresh gets 437 Allocation Mismatch and
+/// each agent allocates again, announcing the new relayed candidate.
+#[test]
+fn forgotten_allocation_is_replaced() {
+    let (mut sim, a, b, turn) = world_with(
+        NatType::FullCone,
+        NatType::FullCone,
+        true,
+        59,
+        Some(Duration::from_secs(120)),
+    );
+    assert!(connect(&mut sim, a, b, STEPS));
+    let relays_before: Vec<usize> = [a, b].iter().map(|&n| relay_candidates(&sim, n)).collect();
+    sim.node_mut::<TurnServerNode>(turn).forget_allocations();
+    assert_eq!(sim.node::<TurnServerNode>(turn).allocation_count(), 0);
+    sim.drive_for(Duration::from_secs(180), STEPS);
+    let stats = sim.node::<TurnServerNode>(turn).stats();
+    assert!(stats.mismatches >= 2, "437 answered: {stats:?}");
+    assert_eq!(
+        sim.node::<TurnServerNode>(turn).allocation_count(),
+        2,
+        "reallocated"
+    );
+    for (i, &n) in [a, b].iter().enumerate() {
+        assert_eq!(
+            relay_candidates(&sim, n),
+            relays_before[i] + 1,
+            "a new relayed candidate is announced"
+        );
+    }
+}
+
+/// How many relayed candidates node `n` announced.
+fn relay_candidates(sim: &Sim, n: NodeId) -> usize {
+    sim.node::<AgentNode>(n)
+        .events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(e, librice_proto::agent::AgentEvent::LocalCandidate { candidate, .. }
+                if candidate.candidate_type() == CandidateType::Relayed)
+        })
+        .count()
 }

@@ -1,0 +1,104 @@
+//! TCP connections the agent asks for (STUN and TURN servers over TCP): one task per
+//! connection that connects, then reads frames (STUN and ChannelData, RFC 8656 §12.5) into
+//! the agent and writes what the agent sends on it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures::channel::mpsc;
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::{FutureExt, StreamExt};
+use librice_proto::stun::{FramingMode, StreamFramer};
+use librice_proto::{Transmit, TransportType};
+
+use crate::shared::Shared;
+
+/// The largest read.
+const READ_BUF: usize = 16 * 1024;
+
+/// Connects from `local` to `remote` for the agent's request `id`, then carries the
+/// connection until either end closes it or the agent does.
+pub(crate) async fn run(shared: Arc<Shared>, id: u64, local: SocketAddr, remote: SocketAddr) {
+    let runtime = Arc::clone(&shared.runtime);
+    let connected = runtime.tcp_connect(local, remote).await;
+    let (stream, local) = match connected.and_then(|s| {
+        let addr = s.local_addr()?;
+        Ok((s, addr))
+    }) {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::debug!(%remote, error = %e, "TCP connection failed");
+            let mut st = shared.lock();
+            let now = runtime.now();
+            let _ = st.proto.handle_tcp_connect_failed(now, id);
+            st.dispatch_events();
+            st.wake_driver();
+            return;
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded::<Vec<u8>>();
+    {
+        let mut st = shared.lock();
+        if st.closed {
+            return;
+        }
+        st.tcp.insert((local, remote), tx);
+        let now = runtime.now();
+        let _ = st.proto.handle_tcp_connected(now, id, local);
+        st.dispatch_events();
+        st.wake_driver();
+    }
+    let (mut reader, mut writer) = stream.split();
+    let writing = async {
+        while let Some(data) = rx.next().await {
+            if let Err(e) = writer.write_all(&data).await {
+                tracing::debug!(%remote, error = %e, "TCP write failed");
+                break;
+            }
+        }
+        let _ = writer.close().await;
+    }
+    .fuse();
+    let reading = async {
+        let mut framer = StreamFramer::new(FramingMode::StunAndChannelData);
+        let mut buf = vec![0u8; READ_BUF];
+        loop {
+            let n = match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            framer.push(&buf[..n]);
+            let mut st = shared.lock();
+            if st.closed {
+                break;
+            }
+            let now = runtime.now();
+            while let Some(frame) = framer.next_frame() {
+                let Ok(frame) = frame else {
+                    tracing::debug!(%remote, "TCP stream out of sync: closed");
+                    return;
+                };
+                let t = Transmit {
+                    transport: TransportType::Tcp,
+                    from: remote,
+                    to: local,
+                    data: frame.bytes,
+                };
+                if let Some(rx) = st.proto.handle_incoming(now, t) {
+                    let (stream, component) = (rx.stream, rx.component);
+                    let data = rx.data.to_vec();
+                    st.deliver(stream, component, data);
+                }
+            }
+            st.dispatch_events();
+            st.wake_driver();
+        }
+    }
+    .fuse();
+    futures::pin_mut!(writing, reading);
+    futures::select! {
+        _ = writing => {},
+        _ = reading => {},
+    }
+    shared.lock().tcp.remove(&(local, remote));
+}
