@@ -24,6 +24,7 @@ pub struct AgentBuilder {
     seed: Option<u64>,
     trickle: bool,
     filter: AddressFilter,
+    tls_insecure: bool,
 }
 
 impl fmt::Debug for AgentBuilder {
@@ -77,9 +78,33 @@ impl AgentBuilder {
     /// Adds a TURN server reached over TCP (RFC 8656 §3.1), with its long-term
     /// credentials.
     pub fn turn_server_tcp(mut self, server: SocketAddr, username: &str, password: &str) -> Self {
-        let mut spec = TurnServer::udp(server, username, password);
-        spec.transport = librice_proto::TransportType::Tcp;
-        self.config = self.config.turn_server(spec);
+        self.config = self
+            .config
+            .turn_server(TurnServer::udp(server, username, password).over_tcp());
+        self
+    }
+
+    /// Adds a TURN server described in full (transport, credentials, lifetimes).
+    pub fn turn(mut self, server: TurnServer) -> Self {
+        self.config = self.config.turn_server(server);
+        self
+    }
+
+    /// Adds a TURN server reached over TLS over TCP (RFC 8656 §3.1). Its certificate is
+    /// checked against the web's root certificates (webpki-roots), with the server's IP
+    /// address as its name, unless [`Self::tls_insecure`].
+    pub fn turn_server_tls(mut self, server: SocketAddr, username: &str, password: &str) -> Self {
+        self.config = self
+            .config
+            .turn_server(TurnServer::udp(server, username, password).over_tls());
+        self
+    }
+
+    /// Accepts any TLS certificate from TURN servers (default false). Only for tests
+    /// against servers with self-signed certificates: the server is then not
+    /// authenticated.
+    pub fn tls_insecure(mut self, insecure: bool) -> Self {
+        self.tls_insecure = insecure;
         self
     }
 
@@ -163,6 +188,7 @@ impl AgentBuilder {
         let config = self.config.rng_seed(seed);
         let shared = Arc::new(Shared {
             runtime: Arc::clone(&runtime),
+            tls: crate::tls::client_config(self.tls_insecure),
             state: Mutex::new(State {
                 proto: proto::Agent::new(config),
                 sockets: Default::default(),
@@ -228,6 +254,7 @@ impl Agent {
             seed: None,
             trickle: true,
             filter: AddressFilter::default(),
+            tls_insecure: false,
         }
     }
 

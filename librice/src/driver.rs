@@ -138,12 +138,13 @@ impl Future for Driver {
                     }
                 }
                 st.dispatch_events();
-                for (id, local, remote) in std::mem::take(&mut st.tcp_requests) {
+                for (id, local, remote, tls) in std::mem::take(&mut st.tcp_requests) {
                     shared.runtime.spawn(Box::pin(crate::tcp::run(
                         Arc::clone(&shared),
                         id,
                         local,
                         remote,
+                        tls,
                     )));
                 }
                 match (st.proto.poll_timeout(), lease_expiry) {

@@ -37,8 +37,8 @@
 //! of an agent (or [`Agent::close`]) ends its driver task and closes its sockets.
 //!
 //! ## Left out for now
-//! TURN over TLS, STUN servers over TCP (the core supports them; the builder does not
-//! offer them yet), ICE-TCP.
+//! STUN servers over TCP (the core supports them; the builder does not offer them yet),
+//! ICE-TCP.
 
 mod agent;
 mod driver;
@@ -48,6 +48,7 @@ pub mod runtime;
 mod shared;
 mod stream;
 mod tcp;
+mod tls;
 
 pub use agent::{Agent, AgentBuilder, Events};
 pub use error::Error;

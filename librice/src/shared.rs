@@ -129,8 +129,8 @@ pub(crate) struct State {
     pub closed: bool,
     /// Open TCP connections (local, remote) -> their writer.
     pub tcp: BTreeMap<(SocketAddr, SocketAddr), futures::channel::mpsc::UnboundedSender<Vec<u8>>>,
-    /// Connections the agent asked for, not yet started: (id, local, remote).
-    pub tcp_requests: Vec<(u64, SocketAddr, SocketAddr)>,
+    /// Connections the agent asked for, not yet started: (id, local, remote, tls).
+    pub tcp_requests: Vec<(u64, SocketAddr, SocketAddr, bool)>,
 }
 
 impl std::fmt::Debug for State {
@@ -147,6 +147,8 @@ impl std::fmt::Debug for State {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub runtime: Arc<dyn Runtime>,
+    /// The TLS configuration for TURN servers over TLS.
+    pub tls: Arc<futures_rustls::rustls::ClientConfig>,
     pub state: Mutex<State>,
 }
 
@@ -262,8 +264,13 @@ impl State {
                 proto::AgentEvent::RoleChange { controlling } => {
                     AgentEvent::RoleChange { controlling }
                 }
-                proto::AgentEvent::TcpConnect { id, local, remote } => {
-                    self.tcp_requests.push((id, local, remote));
+                proto::AgentEvent::TcpConnect {
+                    id,
+                    local,
+                    remote,
+                    tls,
+                } => {
+                    self.tcp_requests.push((id, local, remote, tls));
                     continue;
                 }
                 proto::AgentEvent::TcpClose { local, remote } => {

@@ -1,13 +1,15 @@
-//! TCP connections the agent asks for (STUN and TURN servers over TCP): one task per
-//! connection that connects, then reads frames (STUN and ChannelData, RFC 8656 §12.5) into
-//! the agent and writes what the agent sends on it.
+//! TCP connections the agent asks for (STUN and TURN servers over TCP, and TURN over TLS):
+//! one task per connection that connects (and does the TLS handshake), then reads frames
+//! (STUN and ChannelData, RFC 8656 §12.5) into the agent and writes what the agent sends.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures::channel::mpsc;
-use futures::io::{AsyncReadExt, AsyncWriteExt};
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{FutureExt, StreamExt};
+use futures_rustls::TlsConnector;
+use futures_rustls::rustls::pki_types::ServerName;
 use librice_proto::stun::{FramingMode, StreamFramer};
 use librice_proto::{Transmit, TransportType};
 
@@ -18,7 +20,13 @@ const READ_BUF: usize = 16 * 1024;
 
 /// Connects from `local` to `remote` for the agent's request `id`, then carries the
 /// connection until either end closes it or the agent does.
-pub(crate) async fn run(shared: Arc<Shared>, id: u64, local: SocketAddr, remote: SocketAddr) {
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    id: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+    tls: bool,
+) {
     let runtime = Arc::clone(&shared.runtime);
     let connected = runtime.tcp_connect(local, remote).await;
     let (stream, local) = match connected.and_then(|s| {
@@ -28,14 +36,43 @@ pub(crate) async fn run(shared: Arc<Shared>, id: u64, local: SocketAddr, remote:
         Ok(ok) => ok,
         Err(e) => {
             tracing::debug!(%remote, error = %e, "TCP connection failed");
-            let mut st = shared.lock();
-            let now = runtime.now();
-            let _ = st.proto.handle_tcp_connect_failed(now, id);
-            st.dispatch_events();
-            st.wake_driver();
+            failed(&shared, id);
             return;
         }
     };
+    if !tls {
+        carry(shared, id, local, remote, stream).await;
+        return;
+    }
+    // RFC 8656 §3.1: TLS over TCP to the server, named by its IP address.
+    let connector = TlsConnector::from(Arc::clone(&shared.tls));
+    let name = ServerName::IpAddress(remote.ip().into());
+    match connector.connect(name, stream).await {
+        Ok(tls_stream) => carry(shared, id, local, remote, tls_stream).await,
+        Err(e) => {
+            tracing::info!(%remote, error = %e, "TLS handshake with the TURN server failed");
+            failed(&shared, id);
+        }
+    }
+}
+
+fn failed(shared: &Shared, id: u64) {
+    let mut st = shared.lock();
+    let now = shared.runtime.now();
+    let _ = st.proto.handle_tcp_connect_failed(now, id);
+    st.dispatch_events();
+    st.wake_driver();
+}
+
+/// Carries an open connection (plain or TLS) until either end closes it.
+async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
+    shared: Arc<Shared>,
+    id: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+    stream: S,
+) {
+    let runtime = Arc::clone(&shared.runtime);
     let (tx, mut rx) = mpsc::unbounded::<Vec<u8>>();
     {
         let mut st = shared.lock();

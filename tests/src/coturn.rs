@@ -41,6 +41,7 @@ pub struct Coturn {
     process: ChildGuard,
     port: u16,
     ipv6: bool,
+    tls_port: Option<u16>,
 }
 
 impl Coturn {
@@ -48,18 +49,76 @@ impl Coturn {
     /// until it answers. Listens on ::1 too when `ipv6` is true. Panics, quoting its logs,
     /// if it does not come up.
     pub fn start(turnserver: &Path, dir: &TestDir, ipv6: bool) -> Coturn {
+        Self::start_with(turnserver, dir, ipv6, &[])
+    }
+
+    /// [`Coturn::start`] with extra `turnserver` arguments (e.g. short lifetimes:
+    /// `--max-allocate-lifetime`, `--permission-lifetime`, `--channel-lifetime`).
+    pub fn start_with(turnserver: &Path, dir: &TestDir, ipv6: bool, extra: &[&str]) -> Coturn {
+        Self::launch(turnserver, dir, ipv6, extra, None)
+    }
+
+    /// [`Coturn::start`] with a TLS listener too, on [`Coturn::tls_addr`], with a
+    /// self-signed certificate made by `openssl` (the path
+    /// [`require_tool`](crate::require_tool) found) in `dir`.
+    pub fn start_tls(turnserver: &Path, openssl: &Path, dir: &TestDir) -> Coturn {
+        let cert = dir.path().join("turn-cert.pem");
+        let key = dir.path().join("turn-key.pem");
+        let status = Command::new(openssl)
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+            ])
+            .arg("/CN=127.0.0.1")
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl runs");
+        assert!(status.success(), "openssl could not make a certificate");
+        Self::launch(turnserver, dir, false, &[], Some((cert, key)))
+    }
+
+    /// Its TLS address on 127.0.0.1, if started with [`Coturn::start_tls`].
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_port
+            .map(|p| SocketAddr::new(Ipv4Addr::LOCALHOST.into(), p))
+    }
+
+    fn launch(
+        turnserver: &Path,
+        dir: &TestDir,
+        ipv6: bool,
+        extra: &[&str],
+        tls: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    ) -> Coturn {
         let mut failures = Vec::new();
         for _ in 0..START_ATTEMPTS {
             let port = free_port(Ipv4Addr::LOCALHOST.into());
             if ipv6 && !port_is_free(Ipv6Addr::LOCALHOST.into(), port) {
                 continue;
             }
+            let tls_port = tls.as_ref().map(|_| free_port(Ipv4Addr::LOCALHOST.into()));
             let mut cmd = Command::new(turnserver);
-            cmd.args(turnserver_args(dir, port, ipv6));
+            let mut args = turnserver_args(dir, port, ipv6);
+            if let (Some((cert, key)), Some(tls_port)) = (&tls, tls_port) {
+                args.retain(|a| a != "--no-tls");
+                args.push(format!("--tls-listening-port={tls_port}").into());
+                let mut c = OsString::from("--cert=");
+                c.push(cert);
+                let mut k = OsString::from("--pkey=");
+                k.push(key);
+                args.extend([c, k]);
+            }
+            cmd.args(args);
+            cmd.args(extra);
             let mut coturn = Coturn {
                 process: ChildGuard::spawn(&mut cmd, dir, "turnserver"),
                 port,
                 ipv6,
+                tls_port,
             };
             match coturn.wait_ready(READY_TIMEOUT) {
                 Ok(()) => return coturn,

@@ -556,21 +556,27 @@ fn transport_tcp_is_refused() {
 }
 
 #[test]
-fn turn_over_tls_is_refused() {
-    assert_refused(
-        &[
-            "--role",
-            "controlled",
-            "--turn",
-            "127.0.0.1:3478",
-            "--turn-user",
-            "test",
-            "--turn-pass",
-            "test",
-            "--turn-transport",
-            "tls",
-        ],
-        "--turn-transport tls",
+fn unknown_turn_transport_is_a_usage_error() {
+    let finished = run_refused(&[
+        "--role",
+        "controlled",
+        "--turn",
+        "127.0.0.1:3478",
+        "--turn-user",
+        "test",
+        "--turn-pass",
+        "test",
+        "--turn-transport",
+        "dtls",
+    ]);
+    let report = finished.report();
+    assert_eq!(finished.status.code(), Some(2), "{report}");
+    assert!(finished.stdout.is_empty(), "nothing on stdout\n{report}");
+    assert!(
+        finished
+            .stderr
+            .contains("--turn-transport dtls: udp, tcp or tls"),
+        "{report}"
     );
 }
 

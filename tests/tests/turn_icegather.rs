@@ -97,6 +97,52 @@ fn ipv6_relay_from_coturn_on_ipv6_loopback() {
 }
 
 #[test]
+fn relay_over_tls() {
+    let Some(turnserver) = require_tool("turnserver", "coturn") else {
+        return;
+    };
+    let Some(openssl) = require_tool("openssl", "openssl") else {
+        return;
+    };
+    let dir = TestDir::new();
+    let coturn = Coturn::start_tls(&turnserver, &openssl, &dir);
+    let server = coturn.tls_addr().expect("TLS listener").to_string();
+    // Self-signed: refused without --turn-insecure...
+    let (stdout, stderr, code) = icegather(&server, "tls", false, COTURN_PASSWORD);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        relay_lines(&stdout).is_empty(),
+        "the self-signed certificate is refused: {stdout}"
+    );
+    // ...and accepted with it.
+    let mut cmd = Command::new(bin_path("icegather"));
+    cmd.args([
+        "--loopback",
+        "--ipv4",
+        "--turn",
+        &server,
+        "--turn-user",
+        COTURN_USER,
+        "--turn-pass",
+        COTURN_PASSWORD,
+        "--turn-transport",
+        "tls",
+        "--turn-insecure",
+        "--relay-only",
+    ]);
+    let out = cmd.output().expect("icegather runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    let relays = relay_lines(&stdout);
+    assert!(
+        !relays.is_empty(),
+        "relay over TLS:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(relays.iter().all(|l| l.contains(" 127.0.0.1 ")), "{stdout}");
+}
+
+#[test]
 fn wrong_password_gives_no_relay_and_a_message() {
     let Some(turnserver) = require_tool("turnserver", "coturn") else {
         return;

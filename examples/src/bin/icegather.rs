@@ -14,7 +14,8 @@ use librice_examples::{RuntimeKind, block_on, parse_socket_addr, usage_error};
 
 const USAGE: &str = "\
 usage: icegather [--stun HOST:PORT]... [--turn HOST:PORT --turn-user U --turn-pass P
-                 [--turn-transport udp|tcp] [--relay-only]] [--loopback] [--link-local]
+                 [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]]
+                 [--loopback] [--link-local]
                  [--ipv4 | --ipv6] [--components N] [--runtime tokio|async-std]
 
 Gathers this machine's ICE candidates (RFC 8445 §5.1.1) with librice: for each
@@ -39,7 +40,8 @@ options:
                     --turn-pass); repeatable, all with the same credentials
   --turn-user U     the TURN username
   --turn-pass P     the TURN password
-  --turn-transport T  udp (default) or tcp (tls is not supported yet)
+  --turn-transport T  udp (default), tcp or tls
+  --turn-insecure   with tls: accept any server certificate (self-signed test servers)
   --relay-only      print and use only relayed candidates
   --loopback        also gather loopback addresses (127.0.0.0/8, ::1)
   --link-local      also gather link-local addresses (169.254.0.0/16, fe80::/10)
@@ -62,7 +64,8 @@ struct Options {
     turn: Vec<SocketAddr>,
     turn_user: Option<String>,
     turn_pass: Option<String>,
-    turn_tcp: bool,
+    turn_transport: &'static str,
+    turn_insecure: bool,
     relay_only: bool,
     filter: AddressFilter,
     components: u16,
@@ -103,13 +106,15 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
             options.turn_user.as_deref().unwrap_or_default(),
             options.turn_pass.as_deref().unwrap_or_default(),
         );
-        builder = if options.turn_tcp {
-            builder.turn_server_tcp(*server, user, pass)
-        } else {
-            builder.turn_server(*server, user, pass)
+        builder = match options.turn_transport {
+            "tcp" => builder.turn_server_tcp(*server, user, pass),
+            "tls" => builder.turn_server_tls(*server, user, pass),
+            _ => builder.turn_server(*server, user, pass),
         };
     }
-    builder = builder.relay_only(options.relay_only);
+    builder = builder
+        .relay_only(options.relay_only)
+        .tls_insecure(options.turn_insecure);
     let agent = match builder.build() {
         Ok(agent) => agent,
         Err(e) => {
@@ -212,7 +217,8 @@ fn parse_args() -> Options {
         turn: Vec::new(),
         turn_user: None,
         turn_pass: None,
-        turn_tcp: false,
+        turn_transport: "udp",
+        turn_insecure: false,
         relay_only: false,
         filter: AddressFilter::default(),
         components: 1,
@@ -263,15 +269,14 @@ fn parse_args() -> Options {
             "--turn-pass" => options.turn_pass = Some(value("--turn-pass")),
             "--turn-transport" => {
                 let t = value("--turn-transport");
-                options.turn_tcp = match t.as_str() {
-                    "udp" => false,
-                    "tcp" => true,
-                    _ => usage_error(
-                        &format!("--turn-transport {t}: udp or tcp (tls is not supported yet)"),
-                        USAGE,
-                    ),
+                options.turn_transport = match t.as_str() {
+                    "udp" => "udp",
+                    "tcp" => "tcp",
+                    "tls" => "tls",
+                    _ => usage_error(&format!("--turn-transport {t}: udp, tcp or tls"), USAGE),
                 };
             }
+            "--turn-insecure" => options.turn_insecure = true,
             "--relay-only" => options.relay_only = true,
             _ if arg.starts_with('-') => usage_error(&format!("unknown option {arg}"), USAGE),
             _ => usage_error(&format!("unexpected argument {arg:?}"), USAGE),

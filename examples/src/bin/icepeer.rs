@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 const USAGE: &str = "\
 usage: icepeer --role controlling|controlled [--components N] [--transport udp]
                [--ip ADDR]... [--stun HOST:PORT] [--turn HOST:PORT --turn-user U
-               --turn-pass P [--turn-transport udp|tcp] [--relay-only]] [--trickle] [--no-ping]
+               --turn-pass P [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]] [--trickle] [--no-ping]
                [--name NAME] [--timeout S] [--allow-any-address]
                [--ta MS] [--runtime tokio|async-std]
 
@@ -33,7 +33,8 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
   --turn HOST:PORT      TURN server for relayed candidates (UDP), with
   --turn-user U         its username and
   --turn-pass P         its password
-  --turn-transport T    udp (default) or tcp to the TURN server (tls: not yet)
+  --turn-transport T    udp (default), tcp or tls to the TURN server
+  --turn-insecure       with tls: accept any server certificate (test servers)
   --relay-only          gather, advertise and use only relayed candidates
   --trickle             credentials first, then one line per candidate, then
                         end-of-candidates
@@ -58,7 +59,8 @@ struct Options {
     turn: Option<SocketAddr>,
     turn_user: Option<String>,
     turn_pass: Option<String>,
-    turn_tcp: bool,
+    turn_transport: &'static str,
+    turn_insecure: bool,
     relay_only: bool,
     trickle: bool,
     ping: bool,
@@ -105,7 +107,8 @@ fn parse_args() -> Result<Options, Refusal> {
         turn: None,
         turn_user: None,
         turn_pass: None,
-        turn_tcp: false,
+        turn_transport: "udp",
+        turn_insecure: false,
         relay_only: false,
         trickle: false,
         ping: true,
@@ -198,16 +201,18 @@ fn parse_args() -> Result<Options, Refusal> {
             "--turn-pass" => options.turn_pass = Some(value("--turn-pass")?),
             "--turn-transport" => {
                 let t = value("--turn-transport")?;
-                options.turn_tcp = match t.as_str() {
-                    "udp" => false,
-                    "tcp" => true,
+                options.turn_transport = match t.as_str() {
+                    "udp" => "udp",
+                    "tcp" => "tcp",
+                    "tls" => "tls",
                     _ => {
-                        return Err(Refusal::Refused(format!(
-                            "--turn-transport {t}: udp or tcp (tls is not supported yet)"
+                        return Err(Refusal::Usage(format!(
+                            "--turn-transport {t}: udp, tcp or tls"
                         )));
                     }
                 };
             }
+            "--turn-insecure" => options.turn_insecure = true,
             "--relay-only" => options.relay_only = true,
             "--nomination" | "--lite" => {
                 return Err(Refusal::Refused(format!("{arg} is a nice-peer option")));
@@ -314,13 +319,15 @@ async fn run(
             options.turn_user.as_deref().unwrap_or_default(),
             options.turn_pass.as_deref().unwrap_or_default(),
         );
-        builder = if options.turn_tcp {
-            builder.turn_server_tcp(turn, user, pass)
-        } else {
-            builder.turn_server(turn, user, pass)
+        builder = match options.turn_transport {
+            "tcp" => builder.turn_server_tcp(turn, user, pass),
+            "tls" => builder.turn_server_tls(turn, user, pass),
+            _ => builder.turn_server(turn, user, pass),
         };
     }
-    builder = builder.relay_only(options.relay_only);
+    builder = builder
+        .relay_only(options.relay_only)
+        .tls_insecure(options.turn_insecure);
     let agent = match builder.build() {
         Ok(a) => a,
         Err(e) => {

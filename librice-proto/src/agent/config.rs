@@ -61,6 +61,14 @@ pub struct TurnServer {
     pub username: String,
     /// The password.
     pub password: String,
+    /// Over TCP: wrap the connection in TLS (the caller does, told by
+    /// [`AgentEvent::TcpConnect`]'s `tls`).
+    pub tls: bool,
+    /// How long the server keeps permissions (RFC 8656 §9: 300 s); lower only for a
+    /// server configured so.
+    pub permission_lifetime: Duration,
+    /// How long the server keeps channel bindings (RFC 8656 §12: 600 s).
+    pub channel_lifetime: Duration,
 }
 
 impl TurnServer {
@@ -71,7 +79,23 @@ impl TurnServer {
             address,
             username: username.to_owned(),
             password: password.to_owned(),
+            tls: false,
+            permission_lifetime: crate::turn::PERMISSION_LIFETIME,
+            channel_lifetime: crate::turn::CHANNEL_LIFETIME,
         }
+    }
+
+    /// The same server reached over TLS over TCP (RFC 8656 §3.1).
+    pub fn over_tls(mut self) -> Self {
+        self.transport = TransportType::Tcp;
+        self.tls = true;
+        self
+    }
+
+    /// The same server reached over TCP (or TLS, which the caller adds).
+    pub fn over_tcp(mut self) -> Self {
+        self.transport = TransportType::Tcp;
+        self
     }
 }
 
@@ -80,6 +104,7 @@ impl fmt::Debug for TurnServer {
         f.debug_struct("TurnServer")
             .field("transport", &self.transport)
             .field("address", &self.address)
+            .field("tls", &self.tls)
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .finish()
@@ -313,6 +338,9 @@ pub enum AgentEvent {
         local: SocketAddr,
         /// The address to connect to.
         remote: SocketAddr,
+        /// Wrap the connection in TLS (a TURN server configured with
+        /// [`TurnServer::over_tls`]) before answering.
+        tls: bool,
     },
     /// The caller should close the TCP connection between these addresses.
     TcpClose {

@@ -173,10 +173,15 @@ impl Agent {
                 let id = self.next_tcp_id;
                 self.next_tcp_id += 1;
                 self.tcp_connects.insert(id, job);
+                let tls = job
+                    .turn_tcp
+                    .and_then(|i| self.config.turn_servers.get(i))
+                    .is_some_and(|t| t.tls);
                 self.events.push_back(AgentEvent::TcpConnect {
                     id,
                     local: job.base,
                     remote: job.server,
+                    tls,
                 });
             }
         }

@@ -77,6 +77,8 @@ impl Agent {
                 &server.password,
             );
             config.retransmit = self.config.gather_retransmit;
+            config.permission_lifetime = server.permission_lifetime;
+            config.channel_lifetime = server.channel_lifetime;
             // A relay of the base's family: IPv6 sockets ask for an IPv6 relay (RFC 6156).
             if base.is_ipv6() {
                 config.family = AllocationFamily::V6;
@@ -301,6 +303,8 @@ impl Agent {
             &spec.password,
         );
         config.retransmit = self.config.gather_retransmit;
+        config.permission_lifetime = spec.permission_lifetime;
+        config.channel_lifetime = spec.channel_lifetime;
         if local.is_ipv6() {
             config.family = AllocationFamily::V6;
         }
@@ -364,6 +368,8 @@ impl Agent {
             &spec.password,
         );
         config.retransmit = self.config.gather_retransmit;
+        config.permission_lifetime = spec.permission_lifetime;
+        config.channel_lifetime = spec.channel_lifetime;
         if base.is_ipv6() {
             config.family = AllocationFamily::V6;
         }

@@ -955,7 +955,15 @@ fn tcp_gathering_agent(t0: Instant, server: SocketAddr) -> (Agent, u64) {
         "a TCP query starts with a connection"
     );
     let ev = events(&mut a);
-    let [AgentEvent::TcpConnect { id, local, remote }] = ev.as_slice() else {
+    let [
+        AgentEvent::TcpConnect {
+            id,
+            local,
+            remote,
+            tls: false,
+        },
+    ] = ev.as_slice()
+    else {
         panic!("expected one TcpConnect: {ev:?}");
     };
     assert_eq!((*local, *remote), (addr("192.0.2.1:0"), server));

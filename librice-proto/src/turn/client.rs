@@ -62,6 +62,11 @@ pub struct TurnConfig {
     pub lifetime: Option<Duration>,
     /// Retransmission of requests over UDP (RFC 8489 §6.2.1 defaults).
     pub retransmit: RetransmitConfig,
+    /// How long the server keeps a permission: 300 s by RFC 8656 §9, which servers do not
+    /// announce; set it lower only for a server configured so (tests).
+    pub permission_lifetime: Duration,
+    /// How long the server keeps a channel binding: 600 s by RFC 8656 §12.
+    pub channel_lifetime: Duration,
 }
 
 impl TurnConfig {
@@ -82,6 +87,8 @@ impl TurnConfig {
             family: AllocationFamily::V4,
             lifetime: None,
             retransmit: RetransmitConfig::default(),
+            permission_lifetime: PERMISSION_LIFETIME,
+            channel_lifetime: CHANNEL_LIFETIME,
         }
     }
 }
@@ -697,7 +704,7 @@ impl TurnClient {
                 if let Some(p) = self.permissions.get_mut(&ip) {
                     p.pending = false;
                     p.installed = true;
-                    p.refresh_at = Some(now + refresh_after(PERMISSION_LIFETIME));
+                    p.refresh_at = Some(now + refresh_after(self.config.permission_lifetime));
                 }
                 self.events
                     .push_back(TurnEvent::PermissionCreated { peer: ip });
@@ -706,14 +713,14 @@ impl TurnClient {
                 if let Some(c) = self.channels.get_mut(&peer) {
                     c.pending = false;
                     c.bound = true;
-                    c.refresh_at = Some(now + refresh_after(CHANNEL_LIFETIME));
+                    c.refresh_at = Some(now + refresh_after(self.config.channel_lifetime));
                 }
                 // RFC 8656 §11: a channel binding installs or refreshes the permission.
                 if let Some(p) = self.permissions.get_mut(&peer.ip())
                     && !p.pending
                 {
                     p.installed = true;
-                    p.refresh_at = Some(now + refresh_after(PERMISSION_LIFETIME));
+                    p.refresh_at = Some(now + refresh_after(self.config.permission_lifetime));
                 }
                 self.events
                     .push_back(TurnEvent::ChannelBound { peer, channel });
