@@ -41,6 +41,7 @@
 //! ICE-TCP.
 
 mod agent;
+pub mod conformance;
 mod driver;
 mod error;
 pub mod interfaces;

@@ -69,20 +69,7 @@ impl Agent {
                 }
                 continue;
             }
-            let mut config = TurnConfig::new(
-                server.address,
-                TransportType::Udp,
-                base,
-                &server.username,
-                &server.password,
-            );
-            config.retransmit = self.config.gather_retransmit;
-            config.permission_lifetime = server.permission_lifetime;
-            config.channel_lifetime = server.channel_lifetime;
-            // A relay of the base's family: IPv6 sockets ask for an IPv6 relay (RFC 6156).
-            if base.is_ipv6() {
-                config.family = AllocationFamily::V6;
-            }
+            let config = self.relay_config(&server, TransportType::Udp, base);
             let seed = self.rng.next_u64();
             let client = match TurnClient::new(config, seed) {
                 Ok(c) => c,
@@ -295,19 +282,7 @@ impl Agent {
             self.gather_done(job.stream);
             return;
         };
-        let mut config = TurnConfig::new(
-            spec.address,
-            TransportType::Tcp,
-            local,
-            &spec.username,
-            &spec.password,
-        );
-        config.retransmit = self.config.gather_retransmit;
-        config.permission_lifetime = spec.permission_lifetime;
-        config.channel_lifetime = spec.channel_lifetime;
-        if local.is_ipv6() {
-            config.family = AllocationFamily::V6;
-        }
+        let config = self.relay_config(&spec, TransportType::Tcp, local);
         let seed = self.rng.next_u64();
         let mut client = match TurnClient::new(config, seed) {
             Ok(c) => c,
@@ -329,6 +304,30 @@ impl Agent {
             generation: 0,
         });
         self.turn_in.insert((local, spec.address), idx);
+    }
+
+    /// The client configuration for TURN server `spec` from the local address `local`.
+    fn relay_config(
+        &self,
+        spec: &super::TurnServer,
+        transport: TransportType,
+        local: SocketAddr,
+    ) -> TurnConfig {
+        let mut config = TurnConfig::new(
+            spec.address,
+            transport,
+            local,
+            &spec.username,
+            &spec.password,
+        );
+        config.retransmit = self.config.gather_retransmit;
+        config.permission_lifetime = spec.permission_lifetime;
+        config.channel_lifetime = spec.channel_lifetime;
+        // A relay of the local address's family: IPv6 asks for an IPv6 relay (RFC 6156).
+        if local.is_ipv6() {
+            config.family = AllocationFamily::V6;
+        }
+        config
     }
 
     /// Replaces a lost allocation with a new one on the same server from the same socket
@@ -360,19 +359,8 @@ impl Agent {
         for r in old.client.relayed().to_vec() {
             self.relayed.remove(&r);
         }
-        let mut config = TurnConfig::new(
-            server,
-            old.client.transport(),
-            base,
-            &spec.username,
-            &spec.password,
-        );
-        config.retransmit = self.config.gather_retransmit;
-        config.permission_lifetime = spec.permission_lifetime;
-        config.channel_lifetime = spec.channel_lifetime;
-        if base.is_ipv6() {
-            config.family = AllocationFamily::V6;
-        }
+        let transport = old.client.transport();
+        let config = self.relay_config(&spec, transport, base);
         let seed = self.rng.next_u64();
         let Ok(mut client) = TurnClient::new(config, seed) else {
             return;
