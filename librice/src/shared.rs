@@ -108,7 +108,6 @@ pub(crate) struct ComponentExtra {
     pub recv: VecDeque<Vec<u8>>,
     pub recv_waker: Option<Waker>,
     pub state_wakers: Vec<Waker>,
-    pub dropped: u64,
 }
 
 #[derive(Debug, Default)]
@@ -287,13 +286,20 @@ impl State {
         }
     }
 
+    fn component_extra(
+        &mut self,
+        stream: StreamId,
+        component: ComponentId,
+    ) -> Option<&mut ComponentExtra> {
+        self.streams
+            .get_mut(stream)?
+            .components
+            .get_mut(usize::from(component).checked_sub(1)?)
+    }
+
     fn set_target(&mut self, stream: StreamId, component: ComponentId, pair: &SelectedPair) {
         let socket = self.sockets.get(&pair.local_base).cloned();
-        let Some(c) = self
-            .streams
-            .get_mut(stream)
-            .and_then(|s| s.components.get_mut(usize::from(component).wrapping_sub(1)))
-        else {
+        let Some(c) = self.component_extra(stream, component) else {
             return;
         };
         *c.target.lock().unwrap_or_else(|e| e.into_inner()) = socket.map(|socket| SendTarget {
@@ -303,11 +309,7 @@ impl State {
     }
 
     fn wake_component(&mut self, stream: StreamId, component: ComponentId) {
-        let Some(c) = self
-            .streams
-            .get_mut(stream)
-            .and_then(|s| s.components.get_mut(usize::from(component).wrapping_sub(1)))
-        else {
+        let Some(c) = self.component_extra(stream, component) else {
             return;
         };
         for w in c.state_wakers.drain(..) {
@@ -340,16 +342,16 @@ impl State {
 
     /// Queues data received for a component.
     pub fn deliver(&mut self, stream: StreamId, component: ComponentId, data: Vec<u8>) {
-        let Some(c) = self
-            .streams
-            .get_mut(stream)
-            .and_then(|s| s.components.get_mut(usize::from(component).wrapping_sub(1)))
-        else {
+        let Some(c) = self.component_extra(stream, component) else {
             return;
         };
         if c.recv.len() >= RECV_QUEUE_LIMIT {
             c.recv.pop_front();
-            c.dropped += 1;
+            tracing::debug!(
+                stream,
+                component,
+                "receive queue full: oldest datagram dropped"
+            );
         }
         c.recv.push_back(data);
         if let Some(w) = c.recv_waker.take() {

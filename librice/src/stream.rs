@@ -49,7 +49,6 @@ impl Stream {
             recv: Default::default(),
             recv_waker: None,
             state_wakers: Vec::new(),
-            dropped: 0,
         });
         Ok(Component {
             handle: Arc::clone(&self.handle),

@@ -219,11 +219,7 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         );
     }
     if scenario == Scenario::RelayOnly {
-        let local = outcome
-            .a
-            .connected_event
-            .as_ref()
-            .and_then(|e| e["local"].as_str().map(String::from));
+        let local = icepeer_local(&outcome);
         assert!(
             local.is_some_and(|l| l.contains("typ relay")),
             "icepeer's selected local candidate is relayed: {}",
@@ -231,17 +227,19 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         );
     }
     if scenario == Scenario::HostV6 {
-        let local = outcome
-            .a
-            .connected_event
-            .as_ref()
-            .and_then(|e| e["local"].as_str().map(String::from));
+        let local = icepeer_local(&outcome);
         assert!(
             local.is_some_and(|l| l.contains("::1")),
             "{}",
             outcome.report()
         );
     }
+}
+
+/// icepeer's selected local candidate (component 1), from its `connected` event.
+fn icepeer_local(outcome: &PairOutcome) -> Option<String> {
+    let event = outcome.a.connected_event.as_ref()?;
+    event["local"].as_str().map(String::from)
 }
 
 /// A peer paired with itself: the baseline for INTEROP.md.

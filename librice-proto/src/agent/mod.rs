@@ -349,7 +349,9 @@ impl Agent {
         self.last_now = Some(now);
         let data = transmit.data;
         let key = (transport_key(transmit.transport), transmit.to);
-        if let Some((idx, peer, inner)) = self.relay_incoming(now, &transmit) {
+        if let Some(relayed) = self.relay_incoming(now, &transmit) {
+            // From a TURN server: a response the client consumed, or relayed data.
+            let (idx, peer, inner) = relayed?;
             // Relayed through TURN: as if it arrived on the relayed address from the peer.
             let relayed = self.relayed_for(idx, peer)?;
             let (stream, component) = (self.relays[idx].stream, self.relays[idx].component);
@@ -369,9 +371,6 @@ impl Agent {
                 from: peer,
                 data: inner,
             });
-        }
-        if self.turn_in.contains_key(&(transmit.to, transmit.from)) {
-            return None; // a TURN response, consumed
         }
         let Some(&(stream, component)) = self.sockets.get(&key) else {
             if crate::stun::looks_like_stun(data) {

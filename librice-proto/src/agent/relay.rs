@@ -129,26 +129,24 @@ impl Agent {
         }
     }
 
-    /// A packet from a TURN server on one of the agent's sockets: responses go to the
-    /// client; relayed data comes back as (relayed address, peer, payload).
+    /// A packet from a TURN server on one of the agent's sockets: `None` when it comes from
+    /// no TURN server; otherwise consumed by the client (responses: `Some(None)`) or
+    /// relayed data, returned as `Some(Some((relay, peer, payload)))`.
+    #[allow(clippy::type_complexity)]
     pub(super) fn relay_incoming<'a>(
         &mut self,
         now: Instant,
         transmit: &Transmit<&'a [u8]>,
-    ) -> Option<(usize, SocketAddr, &'a [u8])> {
+    ) -> Option<Option<(usize, SocketAddr, &'a [u8])>> {
         let &idx = self.turn_in.get(&(transmit.to, transmit.from))?;
-        let t = Transmit {
-            transport: transmit.transport,
-            from: transmit.from,
-            to: transmit.to,
-            data: transmit.data,
-        };
-        let recv = self.relays[idx].client.handle_incoming(now, t);
+        let recv = self.relays[idx]
+            .client
+            .handle_incoming(now, transmit.clone());
         self.process_turn_events(now);
-        match recv {
+        Some(match recv {
             TurnRecv::Data { peer, data } => Some((idx, peer, data)),
             TurnRecv::Handled | TurnRecv::Ignored => None,
-        }
+        })
     }
 
     /// The relayed address of relay `idx` that carries traffic with `peer`.
