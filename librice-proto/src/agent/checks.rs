@@ -418,16 +418,6 @@ impl Agent {
         });
     }
 
-    fn pair_base(&self, sid: StreamId, pid: PairId) -> SocketAddr {
-        let s = &self.streams[sid];
-        s.local[s.pairs[pid].local].base
-    }
-
-    fn pair_remote(&self, sid: StreamId, pid: PairId) -> SocketAddr {
-        let s = &self.streams[sid];
-        s.remote[s.pairs[pid].remote].candidate.address()
-    }
-
     /// Switches role and recomputes the pair priorities (RFC 8445 §7.2.5.1, §7.3.1.1).
     pub(super) fn switch_role(&mut self, controlling: bool) {
         if self.controlling == controlling {
@@ -542,14 +532,9 @@ impl Agent {
         {
             self.streams[sid].pairs[pid].txn = None;
         }
-        // RFC 8445 §7.2.5.2.1: the addresses must be symmetric: the answer comes from where
-        // the check went, to the base it left from (for a relayed pair, the relayed
-        // address; the TURN server unwraps both ways).
-        let (sent_to, sent_from) = if self.is_relayed(self.pair_base(sid, pid)) {
-            (self.pair_remote(sid, pid), self.pair_base(sid, pid))
-        } else {
-            (sent_to, sent_from)
-        };
+        // RFC 8445 §7.2.5.2.1: the addresses must be symmetric. The transaction keeps the
+        // check's logical addresses (a relayed check is wrapped only on its way out), so this
+        // holds for relayed pairs too.
         if transmit.from != sent_to || transmit.to != sent_from {
             tracing::debug!(
                 stream = sid,
