@@ -206,7 +206,21 @@ impl AsyncUdpSocket for TokioUdpSocket {
         buf: &[u8],
         target: SocketAddr,
     ) -> Poll<io::Result<usize>> {
-        self.socket.poll_send_to(cx, buf, target)
+        // tokio gates `poll_send_to` on readiness its reactor has reported, and a socket
+        // registered a moment ago has none yet: its first send would wait a reactor turn
+        // (or be given up by a caller that cannot wait). Try the system call first; only
+        // when the kernel says it would block does tokio wait for writability.
+        match socket2::SockRef::from(&self.socket).send_to(buf, &target.into()) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) =>
+            {
+                self.socket.poll_send_to(cx, buf, target)
+            }
+            result => Poll::Ready(result),
+        }
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {

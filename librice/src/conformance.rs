@@ -34,6 +34,29 @@ async fn within<T>(rt: &dyn Runtime, what: &str, future: impl Future<Output = T>
     .await
 }
 
+/// A freshly wrapped socket sends at the first poll: no wait for the reactor to report
+/// writability (see [`AsyncUdpSocket::poll_send_to`](crate::AsyncUdpSocket::poll_send_to)).
+fn first_send(rt: &Arc<dyn Runtime>, ip: IpAddr) {
+    let receiver = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+    let to = receiver.local_addr().unwrap();
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    for i in 0..20u8 {
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+        let socket = rt.wrap_udp_socket(socket).unwrap();
+        match socket.poll_send_to(&mut cx, &[i], to) {
+            std::task::Poll::Ready(Ok(1)) => {}
+            other => panic!("first send on a new socket (try {i}): {other:?}, not sent at once"),
+        }
+    }
+    receiver.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    let mut buf = [0u8; 4];
+    for i in 0..20u8 {
+        let (len, _) = receiver.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..len], &[i], "datagrams arrive in order");
+    }
+}
+
 async fn udp_echo(rt: &Arc<dyn Runtime>, ip: IpAddr) {
     const COUNT: u32 = 100;
     const WINDOW: u32 = 16;
@@ -208,6 +231,7 @@ async fn tcp(rt: &Arc<dyn Runtime>, ip: IpAddr) {
 /// # Panics
 /// When the runtime fails a check, naming the step.
 pub async fn check_runtime(rt: Arc<dyn Runtime>, ip: IpAddr) {
+    first_send(&rt, ip);
     udp_echo(&rt, ip).await;
     timers(&rt).await;
     spawn(&rt).await;

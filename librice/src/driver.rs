@@ -1,6 +1,7 @@
 //! The driver: one task per agent that feeds received datagrams and timer expiries into the
 //! sans-IO core and sends what it yields.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::time::Instant;
 
 use librice_proto::{Transmit, TransportType};
 
-use crate::runtime::AsyncTimer;
+use crate::runtime::{AsyncTimer, AsyncUdpSocket};
 use crate::shared::Shared;
 
 /// Datagrams read from one socket per wake-up before moving on, so that a busy socket
@@ -22,12 +23,21 @@ const MAX_ROUNDS: usize = 16;
 /// The largest datagram read.
 const RECV_BUF: usize = 65_536;
 
+/// Datagrams kept for a socket that would block, sent when it becomes writable again;
+/// beyond this they are dropped (and traced), as a full network path would.
+const MAX_UNSENT: usize = 256;
+
+/// A datagram waiting for its socket to become writable.
+type Unsent = (Arc<dyn AsyncUdpSocket>, Transmit<Vec<u8>>);
+
 pub(crate) struct Driver {
     shared: Arc<Shared>,
     timer: Option<Pin<Box<dyn AsyncTimer>>>,
     armed: Option<Instant>,
     buf: Vec<u8>,
     next_socket: usize,
+    /// What the sockets would not take yet, oldest first.
+    unsent: VecDeque<Unsent>,
 }
 
 impl Driver {
@@ -38,6 +48,7 @@ impl Driver {
             armed: None,
             buf: vec![0; RECV_BUF],
             next_socket: 0,
+            unsent: VecDeque::new(),
         }
     }
 }
@@ -153,17 +164,10 @@ impl Future for Driver {
                 }
             };
 
-            // 4. Send without the lock.
-            for (socket, t) in outgoing {
-                match socket.poll_send_to(cx, &t.data, t.to) {
-                    Poll::Ready(Ok(_)) => {}
-                    Poll::Ready(Err(e)) => {
-                        tracing::debug!(from = %t.from, to = %t.to, error = %e, "send failed");
-                    }
-                    Poll::Pending => {
-                        tracing::debug!(from = %t.from, to = %t.to, "socket busy: datagram dropped");
-                    }
-                }
+            // 4. Send without the lock: first what waited for a socket, then the new.
+            let waiting = std::mem::take(&mut this.unsent);
+            for (socket, t) in waiting.into_iter().chain(outgoing) {
+                this.send(cx, socket, t);
             }
 
             // 5. Re-arm the timer only when the deadline moved (quinn's drive_timer).
@@ -195,5 +199,34 @@ impl Future for Driver {
         // Still busy: let other tasks run, then come back.
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+impl Driver {
+    /// Sends one datagram, or keeps it until its socket is writable (the socket has the
+    /// waker). A socket already holding datagrams back keeps the new one behind them, so
+    /// each socket's datagrams leave in order.
+    fn send(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: Arc<dyn AsyncUdpSocket>,
+        t: Transmit<Vec<u8>>,
+    ) {
+        let behind = self.unsent.iter().any(|(s, _)| Arc::ptr_eq(s, &socket));
+        if !behind {
+            match socket.poll_send_to(cx, &t.data, t.to) {
+                Poll::Ready(Ok(_)) => return,
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(from = %t.from, to = %t.to, error = %e, "send failed");
+                    return;
+                }
+                Poll::Pending => {}
+            }
+        }
+        if self.unsent.len() < MAX_UNSENT {
+            self.unsent.push_back((socket, t));
+        } else {
+            tracing::debug!(from = %t.from, to = %t.to, "socket busy and queue full: datagram dropped");
+        }
     }
 }

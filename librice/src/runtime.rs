@@ -60,6 +60,12 @@ pub trait AsyncUdpSocket: Send + Sync + fmt::Debug {
     ) -> Poll<io::Result<(usize, SocketAddr)>>;
 
     /// Sends one datagram to `target`.
+    ///
+    /// Try the send first and wait for writability only if the socket says it would
+    /// block. Do not gate the first send on readiness the reactor has not reported yet:
+    /// a freshly registered socket is writable, and the agent's first request on a new
+    /// socket (an Allocate, a STUN Binding) must leave at once rather than wait for a
+    /// retransmission. [`check_runtime`](crate::conformance::check_runtime) checks this.
     fn poll_send_to(
         &self,
         cx: &mut Context<'_>,

@@ -120,3 +120,98 @@ impl Runtime for CountingRuntime {
         self.inner.tcp_connect(local, remote)
     }
 }
+
+/// A runtime whose UDP sockets each refuse their first send (it returns `Pending` and
+/// wakes the task at once), as a socket with a full buffer would, or one whose reactor
+/// has not yet reported it writable. It counts the refusals.
+#[derive(Debug)]
+pub struct RefuseFirstSend {
+    inner: Arc<dyn Runtime>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl RefuseFirstSend {
+    /// Wraps `inner`.
+    pub fn new(inner: Arc<dyn Runtime>) -> Arc<RefuseFirstSend> {
+        Arc::new(RefuseFirstSend {
+            inner,
+            refused: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// How many sends were refused.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+}
+
+#[derive(Debug)]
+struct RefusingSocket {
+    inner: Arc<dyn librice::AsyncUdpSocket>,
+    refused_once: std::sync::atomic::AtomicBool,
+    refused: Arc<AtomicUsize>,
+}
+
+impl librice::AsyncUdpSocket for RefusingSocket {
+    fn poll_recv_from(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<(usize, std::net::SocketAddr)>> {
+        self.inner.poll_recv_from(cx, buf)
+    }
+
+    fn poll_send_to(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+        target: std::net::SocketAddr,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if !self.refused_once.swap(true, Ordering::SeqCst) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        self.inner.poll_send_to(cx, buf, target)
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
+impl Runtime for RefuseFirstSend {
+    fn spawn(&self, future: BoxFuture<()>) {
+        self.inner.spawn(future)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.inner.now()
+    }
+
+    fn new_timer(
+        &self,
+        deadline: std::time::Instant,
+    ) -> std::pin::Pin<Box<dyn librice::AsyncTimer>> {
+        self.inner.new_timer(deadline)
+    }
+
+    fn wrap_udp_socket(
+        &self,
+        socket: std::net::UdpSocket,
+    ) -> std::io::Result<Arc<dyn librice::AsyncUdpSocket>> {
+        Ok(Arc::new(RefusingSocket {
+            inner: self.inner.wrap_udp_socket(socket)?,
+            refused_once: Default::default(),
+            refused: Arc::clone(&self.refused),
+        }))
+    }
+
+    fn tcp_connect(
+        &self,
+        local: std::net::SocketAddr,
+        remote: std::net::SocketAddr,
+    ) -> BoxFuture<std::io::Result<Box<dyn librice::AsyncTcpStream>>> {
+        self.inner.tcp_connect(local, remote)
+    }
+}

@@ -10,7 +10,9 @@ use librice::proto::candidate::CandidateType;
 use librice::{Agent, Runtime};
 use librice_tests::ice::{Peer, connected, exchange, gather_all, give, pump, trickle};
 use librice_tests::require_ipv6_loopback;
-use librice_tests::runtimes::{CountingRuntime, on_async_std, on_tokio, sleep, timeout};
+use librice_tests::runtimes::{
+    CountingRuntime, RefuseFirstSend, on_async_std, on_tokio, sleep, timeout,
+};
 
 const CONNECT: Duration = Duration::from_secs(10);
 
@@ -151,6 +153,55 @@ fn fake_nat_stun_server() -> (SocketAddr, Arc<std::sync::atomic::AtomicBool>) {
         }
     });
     (addr, stop)
+}
+
+/// A datagram a socket will not take at once is sent when the socket can take it, not
+/// dropped to wait for a retransmission. Each socket refuses its first send; with one
+/// request per STUN transaction and 2 s before it fails, gathering still finds the
+/// server-reflexive candidate (a dropped request would leave only the host one).
+async fn refused_send_kept(rt: Arc<dyn Runtime>) {
+    use librice::proto::agent::AgentConfig;
+    use librice::proto::stun::transaction::RetransmitConfig;
+    let (stun, stop) = fake_nat_stun_server();
+    let refusing = RefuseFirstSend::new(rt);
+    let once = RetransmitConfig {
+        rto: Duration::from_secs(1),
+        max_requests: 1,
+        last_wait_multiplier: 2,
+        ..RetransmitConfig::default()
+    };
+    let agent = Agent::builder()
+        .config(AgentConfig::default().gather_retransmit(once))
+        .runtime(refusing.clone())
+        .address(v4())
+        .stun_server(stun)
+        .build()
+        .expect("agent starts");
+    let stream = agent.add_stream();
+    stream.add_component().expect("component");
+    let cands: Vec<_> = stream
+        .gather_candidates()
+        .expect("gathering")
+        .collect()
+        .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(refusing.refused() >= 1, "the wrapper refused a send");
+    assert!(
+        cands
+            .iter()
+            .any(|c| c.candidate_type() == CandidateType::ServerReflexive),
+        "the refused Binding request was sent later, not dropped: {cands:?}"
+    );
+}
+
+#[test]
+fn refused_send_kept_tokio() {
+    on_tokio(refused_send_kept);
+}
+
+#[test]
+fn refused_send_kept_async_std() {
+    on_async_std(refused_send_kept);
 }
 
 /// Server-reflexive gathering through an in-test STUN server: the srflx candidate comes
