@@ -8,6 +8,10 @@
 # Needs the peers .ci/run installs (coturn, libnice, Chromium, aioice in .ci/venv) and root
 # for the network namespace Chromium runs in. Exits non-zero if any run failed; a failed
 # pairing's logs are kept (their directory is printed in the test output).
+#
+# The timings are of optimised builds (`--release`: icepeer, the pairing driver), as an
+# application ships them; a debug icepeer reacts several times slower to the peer's
+# candidates, which matters where the peer races it (see INTEROP.md, relay-only rows).
 set -eu
 cd "$(dirname "$0")/../.."
 N=${1:-5}
@@ -18,12 +22,12 @@ if [ -x .ci/venv/bin/python ]; then
 fi
 results=$(mktemp /tmp/librice-interop-XXXXXX.jsonl)
 logdir=$(mktemp -d /tmp/librice-interop-runs-XXXXXX)
-cargo test -q -p librice-tests --test interop --no-run
+cargo test --release -q -p librice-tests --test interop --no-run
 failed=0
 i=1
 while [ "$i" -le "$N" ]; do
     start=$(date +%s)
-    if LIBRICE_INTEROP_RESULTS="$results" cargo test -q -p librice-tests --test interop -- \
+    if LIBRICE_INTEROP_RESULTS="$results" cargo test --release -q -p librice-tests --test interop -- \
         --test-threads=1 >"$logdir/run-$i.log" 2>&1; then
         echo "run $i/$N: ok ($(($(date +%s) - start)) s)"
     else
