@@ -7,7 +7,9 @@ use std::time::Duration;
 use librice_proto::agent::{AgentConfig, ComponentState, StunServer, TurnServer};
 use librice_proto::candidate::CandidateType;
 
-use crate::harness::ice::{AgentNode, AgentSpec, add_agent, connect, selected, send_data};
+use crate::harness::ice::{
+    AgentNode, AgentSpec, Signal, add_agent, connect, give_credentials, selected, send_data, signal,
+};
 use crate::harness::turn_server::{TurnServerConfig, TurnServerNode};
 use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerNode};
 
@@ -236,4 +238,80 @@ fn relay_candidates(sim: &Sim, n: NodeId) -> usize {
                 if candidate.candidate_type() == CandidateType::Relayed)
         })
         .count()
+}
+
+/// The order of signalling that loses the first check through a relay: A (relay-only)
+/// announces its relayed candidate before it learns B's address, so B's first check
+/// reaches the TURN server before A's permission for B exists and is dropped. A then
+/// learns B's candidates, installs the permission and checks B through the relay; B must
+/// re-check the pair it has in progress at once (RFC 8445 §7.3.1.4) instead of waiting
+/// for its check's retransmission (500 ms), in either role.
+#[test]
+fn first_check_dropped_before_the_permission_is_recovered_at_once() {
+    for (a_controls, seed) in [(true, 61), (false, 62)] {
+        let mut sim = Sim::new(seed);
+        sim.set_default_link(LinkConfig::with_latency(Duration::from_millis(5)));
+        let turn_listen: SocketAddr = "198.51.100.2:3478".parse().unwrap();
+        let turn_config = TurnServerConfig::new(turn_listen, "198.51.100.3".parse().unwrap());
+        let (user, pass) = (turn_config.username.clone(), turn_config.password.clone());
+        let turn = sim.add_node(
+            PUBLIC_REALM,
+            &[turn_listen.ip(), "198.51.100.3".parse().unwrap()],
+            Box::new(TurnServerNode::new(turn_config)),
+        );
+        let a_config = AgentConfig::default()
+            .controlling(a_controls)
+            .rng_seed(seed)
+            .turn_server(TurnServer::udp(turn_listen, &user, &pass))
+            .relay_only(true);
+        let b_config = AgentConfig::default()
+            .controlling(!a_controls)
+            .rng_seed(seed + 100);
+        let a = add_agent(
+            &mut sim,
+            AgentSpec::new(a_config, PUBLIC_REALM, "192.0.2.10"),
+        );
+        let b = add_agent(
+            &mut sim,
+            AgentSpec::new(b_config, PUBLIC_REALM, "192.0.2.20"),
+        );
+
+        // A gathers its relayed candidate; B gets it (and A's credentials) first.
+        let gathered = sim.drive_until(STEPS, |sim| {
+            sim.node::<AgentNode>(a)
+                .outbox
+                .iter()
+                .any(|s| matches!(s, Signal::EndOfCandidates(_)))
+        });
+        assert!(gathered, "A gathered");
+        give_credentials(&mut sim, a, b);
+        signal(&mut sim, a, b);
+        // B checks A's relayed address at once; the server drops it (no permission yet).
+        sim.drive_for(Duration::from_millis(40), STEPS);
+        let dropped = sim.node::<TurnServerNode>(turn).stats().dropped;
+        assert!(dropped >= 1, "B's first check was dropped at the relay");
+        assert!(sim.node::<AgentNode>(b).connected_at.is_empty());
+
+        // Only now does A learn B's candidates.
+        let told = sim.now();
+        give_credentials(&mut sim, b, a);
+        assert!(
+            connect(&mut sim, a, b, STEPS),
+            "connects (A controlling: {a_controls})"
+        );
+        for n in [a, b] {
+            let at = sim.node::<AgentNode>(n).connected_at[&(0, 1)];
+            let took = at - told;
+            assert!(
+                took < Duration::from_millis(200),
+                "node {n} connected {took:?} after A learnt B's candidates (a retransmission \
+                 would take 500 ms); A controlling: {a_controls}"
+            );
+        }
+        assert_eq!(
+            selected(&sim, a, 0, 1).local.candidate_type(),
+            CandidateType::Relayed
+        );
+        assert_data(&mut sim, a, b);
+    }
 }
