@@ -127,8 +127,9 @@ impl AgentBuilder {
         self
     }
 
-    /// Replaces the sans-IO configuration (pair limit, keepalive interval, ...). The role,
-    /// STUN servers and Ta set on this builder are kept in it.
+    /// Replaces the sans-IO configuration (pair limit, keepalive interval, retransmission,
+    /// ...) with `config`, including the role, servers and Ta: call it before the other
+    /// setters, which then change the configuration given here.
     pub fn config(mut self, config: AgentConfig) -> Self {
         self.config = config;
         self
