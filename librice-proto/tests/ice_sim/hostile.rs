@@ -52,20 +52,6 @@ impl Node for RogueNode {
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<Vec<u8>>> {
         self.outbox.pop_front()
     }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) {}
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// What the rogue sends.

@@ -169,14 +169,6 @@ impl Node for TurnClientNode {
         self.client.handle_timeout(now);
         self.collect(now);
     }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// A plain UDP host: records what it receives, optionally echoes it, sends on demand.
@@ -226,20 +218,6 @@ impl Node for PeerNode {
 
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<Vec<u8>>> {
         self.outbox.pop_front()
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        None
-    }
-
-    fn handle_timeout(&mut self, _now: Instant) {}
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
     }
 }
 

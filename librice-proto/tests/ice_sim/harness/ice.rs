@@ -175,14 +175,6 @@ impl Node for AgentNode {
         self.agent.handle_timeout(now);
         self.drain_events(now);
     }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// How to set up one agent.

@@ -43,14 +43,12 @@ pub trait Node: std::any::Any {
     fn handle_incoming(&mut self, now: Instant, transmit: Transmit<Vec<u8>>);
     /// The next packet the node wants to send; its `from` must be one of its addresses.
     fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>>;
-    /// When the node next wants [`Node::handle_timeout`] called.
-    fn poll_timeout(&self) -> Option<Instant>;
+    /// When the node next wants [`Node::handle_timeout`] called (never, by default).
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
     /// The time of [`Node::poll_timeout`] has come.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The node as `Any`, for downcasting.
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any;
-    /// The node as `Any`, for downcasting.
-    fn as_any(&self) -> &dyn std::any::Any;
+    fn handle_timeout(&mut self, _now: Instant) {}
 }
 
 /// A node's index in the simulation.
@@ -283,20 +281,16 @@ impl Sim {
 
     /// The node `id` as a `T`. Panics if it is not one.
     pub fn node<T: Node>(&self, id: NodeId) -> &T {
-        self.nodes[id]
-            .node
-            .as_any()
-            .downcast_ref::<T>()
+        let node: &dyn std::any::Any = self.nodes[id].node.as_ref();
+        node.downcast_ref::<T>()
             .unwrap_or_else(|| panic!("node {id} is not a {}", std::any::type_name::<T>()))
     }
 
     /// The node `id` as a `T`, mutably. Panics if it is not one. What it queues to send is
     /// only collected by the next event touching it; prefer [`Sim::with_node`].
     pub fn node_mut<T: Node>(&mut self, id: NodeId) -> &mut T {
-        self.nodes[id]
-            .node
-            .as_any_mut()
-            .downcast_mut::<T>()
+        let node: &mut dyn std::any::Any = self.nodes[id].node.as_mut();
+        node.downcast_mut::<T>()
             .unwrap_or_else(|| panic!("node {id} is not a {}", std::any::type_name::<T>()))
     }
 

@@ -134,14 +134,6 @@ impl Node for TestNode {
             self.outbox.push_back(entry.remove());
         }
     }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
 
 /// Two public test nodes, `a` at 198.51.100.1 and `b` (echoing if `echo`) at 198.51.100.2.

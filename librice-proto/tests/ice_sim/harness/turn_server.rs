@@ -773,12 +773,4 @@ impl Node for TurnServerNode {
             self.stats.expired_channels += (before - a.channels.len()) as u64;
         }
     }
-
-    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
-        self
-    }
-
-    fn as_any(&self) -> &dyn std::any::Any {
-        self
-    }
 }
