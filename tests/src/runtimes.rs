@@ -53,26 +53,47 @@ pub async fn sleep(runtime: &dyn Runtime, d: Duration) {
     librice::runtime::sleep_until(runtime, runtime.now() + d).await
 }
 
-/// A runtime that counts the tasks spawned through it that are still alive, to show that
-/// an agent's tasks end.
+/// A runtime around another one that counts the tasks spawned through it that are still
+/// alive (to show that an agent's tasks end) and, when made by
+/// [`CountingRuntime::refusing_first_send`], has each UDP socket refuse its first send:
+/// it returns `Pending` and wakes the task at once, as a socket with a full buffer would,
+/// or one whose reactor has not yet reported it writable.
 #[derive(Debug)]
 pub struct CountingRuntime {
     inner: Arc<dyn Runtime>,
     live: Arc<AtomicUsize>,
+    refuse_first_send: bool,
+    refused: Arc<AtomicUsize>,
 }
 
 impl CountingRuntime {
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Runtime>) -> Arc<CountingRuntime> {
+        Self::with(inner, false)
+    }
+
+    /// Wraps `inner`; each UDP socket refuses its first send.
+    pub fn refusing_first_send(inner: Arc<dyn Runtime>) -> Arc<CountingRuntime> {
+        Self::with(inner, true)
+    }
+
+    fn with(inner: Arc<dyn Runtime>, refuse_first_send: bool) -> Arc<CountingRuntime> {
         Arc::new(CountingRuntime {
             inner,
             live: Arc::new(AtomicUsize::new(0)),
+            refuse_first_send,
+            refused: Arc::new(AtomicUsize::new(0)),
         })
     }
 
     /// Tasks spawned and not yet finished (or dropped).
     pub fn live_tasks(&self) -> usize {
         self.live.load(Ordering::SeqCst)
+    }
+
+    /// How many sends were refused.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
     }
 }
 
@@ -81,67 +102,6 @@ struct LiveGuard(Arc<AtomicUsize>);
 impl Drop for LiveGuard {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Runtime for CountingRuntime {
-    fn spawn(&self, future: BoxFuture<()>) {
-        self.live.fetch_add(1, Ordering::SeqCst);
-        let guard = LiveGuard(Arc::clone(&self.live));
-        self.inner.spawn(Box::pin(async move {
-            let _guard = guard;
-            future.await;
-        }));
-    }
-
-    fn now(&self) -> std::time::Instant {
-        self.inner.now()
-    }
-
-    fn new_timer(
-        &self,
-        deadline: std::time::Instant,
-    ) -> std::pin::Pin<Box<dyn librice::AsyncTimer>> {
-        self.inner.new_timer(deadline)
-    }
-
-    fn wrap_udp_socket(
-        &self,
-        socket: std::net::UdpSocket,
-    ) -> std::io::Result<Arc<dyn librice::AsyncUdpSocket>> {
-        self.inner.wrap_udp_socket(socket)
-    }
-
-    fn tcp_connect(
-        &self,
-        local: std::net::SocketAddr,
-        remote: std::net::SocketAddr,
-    ) -> BoxFuture<std::io::Result<Box<dyn librice::AsyncTcpStream>>> {
-        self.inner.tcp_connect(local, remote)
-    }
-}
-
-/// A runtime whose UDP sockets each refuse their first send (it returns `Pending` and
-/// wakes the task at once), as a socket with a full buffer would, or one whose reactor
-/// has not yet reported it writable. It counts the refusals.
-#[derive(Debug)]
-pub struct RefuseFirstSend {
-    inner: Arc<dyn Runtime>,
-    refused: Arc<AtomicUsize>,
-}
-
-impl RefuseFirstSend {
-    /// Wraps `inner`.
-    pub fn new(inner: Arc<dyn Runtime>) -> Arc<RefuseFirstSend> {
-        Arc::new(RefuseFirstSend {
-            inner,
-            refused: Arc::new(AtomicUsize::new(0)),
-        })
-    }
-
-    /// How many sends were refused.
-    pub fn refused(&self) -> usize {
-        self.refused.load(Ordering::SeqCst)
     }
 }
 
@@ -180,9 +140,14 @@ impl librice::AsyncUdpSocket for RefusingSocket {
     }
 }
 
-impl Runtime for RefuseFirstSend {
+impl Runtime for CountingRuntime {
     fn spawn(&self, future: BoxFuture<()>) {
-        self.inner.spawn(future)
+        self.live.fetch_add(1, Ordering::SeqCst);
+        let guard = LiveGuard(Arc::clone(&self.live));
+        self.inner.spawn(Box::pin(async move {
+            let _guard = guard;
+            future.await;
+        }));
     }
 
     fn now(&self) -> std::time::Instant {
@@ -200,8 +165,12 @@ impl Runtime for RefuseFirstSend {
         &self,
         socket: std::net::UdpSocket,
     ) -> std::io::Result<Arc<dyn librice::AsyncUdpSocket>> {
+        let socket = self.inner.wrap_udp_socket(socket)?;
+        if !self.refuse_first_send {
+            return Ok(socket);
+        }
         Ok(Arc::new(RefusingSocket {
-            inner: self.inner.wrap_udp_socket(socket)?,
+            inner: socket,
             refused_once: Default::default(),
             refused: Arc::clone(&self.refused),
         }))

@@ -10,9 +10,7 @@ use librice::proto::candidate::CandidateType;
 use librice::{Agent, Runtime};
 use librice_tests::ice::{Peer, connected, exchange, gather_all, give, pump, trickle};
 use librice_tests::require_ipv6_loopback;
-use librice_tests::runtimes::{
-    CountingRuntime, RefuseFirstSend, on_async_std, on_tokio, sleep, timeout,
-};
+use librice_tests::runtimes::{CountingRuntime, on_async_std, on_tokio, sleep, timeout};
 
 const CONNECT: Duration = Duration::from_secs(10);
 
@@ -163,7 +161,7 @@ async fn refused_send_kept(rt: Arc<dyn Runtime>) {
     use librice::proto::agent::AgentConfig;
     use librice::proto::stun::transaction::RetransmitConfig;
     let (stun, stop) = fake_nat_stun_server();
-    let refusing = RefuseFirstSend::new(rt);
+    let refusing = CountingRuntime::refusing_first_send(rt);
     let once = RetransmitConfig {
         rto: Duration::from_secs(1),
         max_requests: 1,
