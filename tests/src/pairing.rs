@@ -10,14 +10,14 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::process::TestDir;
+use crate::process::{Reaped, TestDir};
 
 /// How long a peer may take to exit once its stdin is closed before it is killed.
 pub const EXIT_GRACE: Duration = Duration::from_secs(5);
@@ -114,12 +114,11 @@ impl PeerLine {
 pub struct PeerProcess {
     side: Side,
     label: String,
-    child: Child,
+    child: Reaped,
     stdin: Option<ChildStdin>,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
     reader: Option<JoinHandle<()>>,
-    status: Option<ExitStatus>,
     killed: bool,
 }
 
@@ -156,12 +155,11 @@ impl PeerProcess {
         PeerProcess {
             side,
             label,
-            child,
+            child: Reaped::new(child),
             stdin,
             stdout_path,
             stderr_path,
             reader: Some(reader),
-            status: None,
             killed: false,
         }
     }
@@ -229,24 +227,12 @@ impl PeerProcess {
 
     /// Its exit status if it has exited, without blocking.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
+        self.child.try_status()
     }
 
     /// Waits at most `timeout` for it to exit; `None` if it is still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_status() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(POLL_INTERVAL);
-        }
+        self.child.wait_timeout(timeout)
     }
 
     /// Closes stdin, waits at most `grace` for it to exit, kills it if it has not, and
@@ -258,11 +244,7 @@ impl PeerProcess {
             Some(status) => status,
             None => {
                 self.killed = true;
-                // Our own child, by its handle.
-                let _ = self.child.kill();
-                let status = self.child.wait().expect("a killed child can be reaped");
-                self.status = Some(status);
-                status
+                self.child.kill()
             }
         };
         self.join_reader(Duration::from_secs(2));
@@ -331,11 +313,9 @@ impl PeerProcess {
 
 impl Drop for PeerProcess {
     fn drop(&mut self) {
+        // Close stdin first; the child itself is killed, if still running, when the
+        // `Reaped` field drops.
         self.stdin = None;
-        if self.try_status().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 

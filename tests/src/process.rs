@@ -80,11 +80,73 @@ impl Drop for TestDir {
 /// read back.
 #[derive(Debug)]
 pub struct ChildGuard {
-    child: Child,
+    child: Reaped,
     label: String,
     stdout_path: PathBuf,
     stderr_path: PathBuf,
+}
+
+/// A child process and its exit status once seen; killed and reaped when dropped if it is
+/// still running. [`ChildGuard`] and the pairing's peer processes wait on it.
+#[derive(Debug)]
+pub(crate) struct Reaped {
+    child: Child,
     status: Option<ExitStatus>,
+}
+
+impl Reaped {
+    pub(crate) fn new(child: Child) -> Reaped {
+        Reaped {
+            child,
+            status: None,
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Its exit status if it has exited, without blocking.
+    pub(crate) fn try_status(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Waits at most `timeout` for it to exit; `None` if it is still running.
+    pub(crate) fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.try_status() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    /// Kills it (it may have exited already) and reaps it.
+    pub(crate) fn kill(&mut self) -> ExitStatus {
+        // Our own child, by its handle.
+        let _ = self.child.kill();
+        let status = self.child.wait().expect("a killed child can be reaped");
+        self.status = Some(status);
+        status
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if self.status.is_none() {
+            // Our own child, by its handle; it may have exited already, which is fine.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
 }
 
 impl ChildGuard {
@@ -106,11 +168,10 @@ impl ChildGuard {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start `{label}`: {e}"));
         ChildGuard {
-            child,
+            child: Reaped::new(child),
             label,
             stdout_path,
             stderr_path,
-            status: None,
         }
     }
 
@@ -146,24 +207,12 @@ impl ChildGuard {
 
     /// Its exit status if it has exited, without blocking.
     pub fn try_status(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
+        self.child.try_status()
     }
 
     /// Waits at most `timeout` for it to exit; `None` if it is still running.
     pub fn wait_timeout(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.try_status() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(POLL_INTERVAL);
-        }
+        self.child.wait_timeout(timeout)
     }
 
     /// Waits at most `timeout` for a complete stdout line for which `matches` is true, and
@@ -220,16 +269,6 @@ impl ChildGuard {
             self.stderr_path.display(),
             tail(&self.stderr(), REPORT_LINES),
         )
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        if self.status.is_none() {
-            // Our own child, by its handle; it may have exited already, which is fine.
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
