@@ -1,7 +1,7 @@
 //! Debian's coturn `turnserver` on loopback, as a STUN and TURN server for interop tests.
 
 use std::ffi::OsString;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::Command;
 use std::thread;
@@ -145,6 +145,15 @@ impl Coturn {
     pub fn addr_v6(&self) -> Option<SocketAddr> {
         self.ipv6
             .then(|| SocketAddr::new(Ipv6Addr::LOCALHOST.into(), self.port))
+    }
+
+    /// Its address in the family of `ip` (127.0.0.1 or ::1). Panics for IPv6 if it was
+    /// started without.
+    pub fn addr_for(&self, ip: IpAddr) -> SocketAddr {
+        match ip {
+            IpAddr::V4(_) => self.addr_v4(),
+            IpAddr::V6(_) => self.addr_v6().expect("coturn was started with IPv6"),
+        }
     }
 
     /// The running process, for its log paths and [`ChildGuard::report`].

@@ -167,10 +167,7 @@ fn stunclient_gets_mapped_address_from_coturn(ip: IpAddr, tcp: bool) {
     }
     let dir = TestDir::new();
     let mut coturn = Coturn::start(&turnserver, &dir, ip.is_ipv6());
-    let server = match ip {
-        IpAddr::V4(_) => coturn.addr_v4(),
-        IpAddr::V6(_) => coturn.addr_v6().expect("coturn was started with IPv6"),
-    };
+    let server = coturn.addr_for(ip);
 
     let run = run_stunclient(&dir, server, tcp, CLIENT_TIMEOUT);
 

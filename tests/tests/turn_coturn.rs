@@ -379,10 +379,7 @@ fn allocation_relays_data(transport: TransportType, ip: IpAddr) {
     }
     let dir = TestDir::new();
     let mut coturn = Coturn::start(&turnserver, &dir, ip.is_ipv6());
-    let server = match ip {
-        IpAddr::V4(_) => coturn.addr_v4(),
-        IpAddr::V6(_) => coturn.addr_v6().expect("coturn was started with IPv6"),
-    };
+    let server = coturn.addr_for(ip);
     let log = coturn.process().stdout_path().to_owned();
     let mut config = config(transport, server, COTURN_PASSWORD);
     if ip.is_ipv6() {
