@@ -472,6 +472,41 @@ impl Agent {
         }
     }
 
+    /// The network refused a datagram from `local` to `remote` (the caller saw an ICMP
+    /// error or a send error): a check in flight on that pair fails at once, counted as
+    /// unreachable in the component's [`FailureReason`](super::FailureReason).
+    pub fn handle_unreachable(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.last_now = Some(now);
+        for sid in 0..self.streams.len() {
+            let Some(&pid) = self.streams[sid].by_tuple.get(&(local, remote)) else {
+                continue;
+            };
+            let Some(id) = self.streams[sid].pairs[pid].txn else {
+                continue;
+            };
+            if self.txns.cancel(&id).is_none() {
+                continue;
+            }
+            self.cancelled.remove(&id);
+            tracing::debug!(stream = sid, %local, %remote, "check unreachable: pair failed");
+            self.count_failure(sid, pid, |f| &mut f.unreachable);
+            self.fail_pair(sid, pid);
+        }
+    }
+
+    /// Counts one failed check of pair `pid` in its component's [`CheckFailures`].
+    pub(super) fn count_failure(
+        &mut self,
+        sid: StreamId,
+        pid: PairId,
+        field: impl FnOnce(&mut super::CheckFailures) -> &mut u32,
+    ) {
+        let s = &mut self.streams[sid];
+        let ci = usize::from(s.pairs[pid].component) - 1;
+        let counter = field(&mut s.components[ci].check_failures);
+        *counter = counter.saturating_add(1);
+    }
+
     pub(super) fn on_timed_out(&mut self, now: Instant, id: TransactionId, context: Txn) {
         if self.cancelled.remove(&id) {
             // RFC 8445 §7.3.1.4: a cancelled check's silence is no failure.

@@ -18,8 +18,31 @@ pub const DEFAULT_TA: Duration = Duration::from_millis(50);
 /// The default limit on candidate pairs per check list: 100 (RFC 8445 §6.1.2.5).
 pub const DEFAULT_MAX_PAIRS: usize = 100;
 
-/// The default keepalive interval Tr: 15 s (RFC 8445 §11).
+/// The default keepalive interval Tr: 15 s (RFC 8445 §11). Used only when consent
+/// freshness is off: consent checks replace keepalives.
 pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The default mean interval between consent checks: 5 s (RFC 7675 §5.1). Each interval
+/// is drawn uniformly from 0.8x to 1.2x of it.
+pub const DEFAULT_CONSENT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The default consent expiry: 30 s after the last refresh (RFC 7675 §5.1).
+pub const DEFAULT_CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The default time a connected component may hear nothing authenticated from its peer
+/// before it goes [`ComponentState::Disconnected`]: 8 s.
+///
+/// Why 8 s: on a healthy pair whose only traffic is consent checks, a response to ours
+/// comes at least once per consent interval, at most 6 s apart (1.2 x 5 s), plus a round
+/// trip; if one request or response is lost, the check's retransmissions (500 ms, then
+/// 1 s later) still get an answer within 1.5 s more. 6 s + 1.5 s + a round trip stays
+/// under 8 s, so a healthy pair never flaps, while a dead path shows within 8 s, well
+/// before consent expires at 30 s.
+pub const DEFAULT_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(8);
+
+/// The default time a controlled agent waits for the controlling peer to nominate once a
+/// component has a valid pair: 30 s. RFC 8445 leaves this to the implementation.
+pub const DEFAULT_NOMINATION_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A STUN server used for server-reflexive candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,13 +150,20 @@ pub struct AgentConfig {
     pub(crate) relay_only: bool,
     pub(crate) gather_retransmit: RetransmitConfig,
     pub(crate) check_retransmit: RetransmitConfig,
+    pub(crate) consent_freshness: bool,
+    pub(crate) consent_interval: Duration,
+    pub(crate) consent_timeout: Duration,
+    pub(crate) disconnected_timeout: Duration,
+    pub(crate) nomination_timeout: Duration,
 }
 
 impl Default for AgentConfig {
     /// Controlled, seed 0, Ta 50 ms, 100 pairs per check list, 1,000 remote candidates per
     /// stream, keepalives every 15 s, nomination 200 ms after the first valid pair at the
     /// latest, no STUN server, the RFC 8489 retransmission defaults for gathering and
-    /// RFC 8445 §14.3's for checks.
+    /// RFC 8445 §14.3's for checks; consent freshness on (a check every 5 s on average,
+    /// expiry after 30 s), Disconnected after 8 s of silence, and a 30 s wait for the
+    /// controlling peer's nomination.
     fn default() -> Self {
         Self {
             controlling: false,
@@ -148,6 +178,11 @@ impl Default for AgentConfig {
             relay_only: false,
             gather_retransmit: RetransmitConfig::default(),
             check_retransmit: RetransmitConfig::default(),
+            consent_freshness: true,
+            consent_interval: DEFAULT_CONSENT_INTERVAL,
+            consent_timeout: DEFAULT_CONSENT_TIMEOUT,
+            disconnected_timeout: DEFAULT_DISCONNECTED_TIMEOUT,
+            nomination_timeout: DEFAULT_NOMINATION_TIMEOUT,
         }
     }
 }
@@ -235,6 +270,45 @@ impl AgentConfig {
         self
     }
 
+    /// Turns consent freshness (RFC 7675) on or off (default on). With it off, a selected
+    /// pair is kept alive with the keepalives of RFC 8445 §11 instead and never expires.
+    /// WebRTC endpoints must keep it on (RFC 8827 §4.2).
+    pub fn consent_freshness(mut self, on: bool) -> Self {
+        self.consent_freshness = on;
+        self
+    }
+
+    /// The mean interval between consent checks on a selected pair (default 5 s, RFC 7675
+    /// §5.1); each interval is drawn from 0.8x to 1.2x of it. At least 100 ms.
+    pub fn consent_interval(mut self, interval: Duration) -> Self {
+        self.consent_interval = interval.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How long after its last refresh consent expires (default 30 s, RFC 7675 §5.1).
+    /// The component then fails with [`FailureReason::ConsentLost`] and sends no more data.
+    /// At least 1 s.
+    pub fn consent_timeout(mut self, timeout: Duration) -> Self {
+        self.consent_timeout = timeout.max(Duration::from_secs(1));
+        self
+    }
+
+    /// How long a connected component may hear nothing authenticated from its peer on the
+    /// selected pair before it goes [`ComponentState::Disconnected`] (default 8 s, see
+    /// [`DEFAULT_DISCONNECTED_TIMEOUT`]). At least 100 ms.
+    pub fn disconnected_timeout(mut self, timeout: Duration) -> Self {
+        self.disconnected_timeout = timeout.max(Duration::from_millis(100));
+        self
+    }
+
+    /// How long a controlled agent waits, after a component's first valid pair, for the
+    /// controlling peer to nominate one (default 30 s; RFC 8445 leaves it to the
+    /// implementation). The component then fails with [`FailureReason::NominationTimeout`].
+    pub fn nomination_timeout(mut self, timeout: Duration) -> Self {
+        self.nomination_timeout = timeout;
+        self
+    }
+
     /// True if the agent starts controlling.
     pub fn is_controlling(&self) -> bool {
         self.controlling
@@ -260,8 +334,14 @@ pub enum ComponentState {
     Connecting,
     /// A pair is selected: data can be sent.
     Connected,
-    /// Every pair failed after both sides ended their candidates: the component cannot
-    /// connect (RFC 8445 §6.1.2.1's Failed check-list state, per component).
+    /// A pair is selected but nothing authenticated has come from the peer on it for the
+    /// Disconnected timeout ([`AgentConfig::disconnected_timeout`]). Data can still be
+    /// sent; the component goes back to `Connected` as soon as the peer is heard again,
+    /// or fails once consent expires.
+    Disconnected,
+    /// The component cannot carry data: its checks failed, the controlling peer never
+    /// nominated, or consent was lost. [`Agent::failure_reason`](super::Agent::failure_reason)
+    /// tells which.
     Failed,
 }
 
@@ -270,9 +350,95 @@ impl fmt::Display for ComponentState {
         f.write_str(match self {
             Self::Connecting => "connecting",
             Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
             Self::Failed => "failed",
         })
     }
+}
+
+/// What the connectivity checks of a component got, for [`FailureReason`]: each count is
+/// of checks (transactions), not of packets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CheckFailures {
+    /// Checks that got no answer at all.
+    pub timeouts: u32,
+    /// Checks the peer refused with 401 Unauthenticated: it did not accept our credentials.
+    pub unauthorized: u32,
+    /// 487 Role Conflict answers (RFC 8445 §7.2.5.1).
+    pub role_conflicts: u32,
+    /// Other error responses, and success responses that could not be used.
+    pub other_errors: u32,
+    /// Checks the network refused (ICMP unreachable, a socket error), as reported by the
+    /// caller through [`Agent::handle_unreachable`](super::Agent::handle_unreachable).
+    pub unreachable: u32,
+}
+
+impl CheckFailures {
+    /// The sum of the counts.
+    pub fn total(&self) -> u32 {
+        self.timeouts
+            .saturating_add(self.unauthorized)
+            .saturating_add(self.role_conflicts)
+            .saturating_add(self.other_errors)
+            .saturating_add(self.unreachable)
+    }
+}
+
+impl fmt::Display for CheckFailures {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} timed out, {} unauthorized (401), {} role conflicts (487), {} other errors, {} unreachable",
+            self.timeouts,
+            self.unauthorized,
+            self.role_conflicts,
+            self.other_errors,
+            self.unreachable
+        )
+    }
+}
+
+/// Why a component failed ([`ComponentState::Failed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum FailureReason {
+    /// Every candidate pair failed once both sides had ended their candidates
+    /// (RFC 8445 §6.1.2.1, per component), with what the checks got.
+    ChecksFailed(CheckFailures),
+    /// Every candidate pair failed and the peer refused checks with 401 Unauthenticated:
+    /// the remote password (or ufrag) given to this agent is not the peer's.
+    AuthenticationFailed(CheckFailures),
+    /// The component had a valid pair but the controlling peer nominated none within
+    /// [`AgentConfig::nomination_timeout`].
+    NominationTimeout,
+    /// No consent refresh came within [`AgentConfig::consent_timeout`] (RFC 7675 §5.1):
+    /// the peer is gone or stopped answering.
+    ConsentLost,
+}
+
+impl fmt::Display for FailureReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ChecksFailed(c) => write!(f, "every candidate pair failed ({c})"),
+            Self::AuthenticationFailed(c) => write!(
+                f,
+                "authentication failed: the peer refused our checks with 401 ({c})"
+            ),
+            Self::NominationTimeout => {
+                write!(f, "the controlling peer nominated no pair in time")
+            }
+            Self::ConsentLost => write!(f, "consent lost: the peer stopped answering"),
+        }
+    }
+}
+
+/// Consent freshness counters of a component (RFC 7675).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsentStats {
+    /// Consent checks (transactions) sent, retransmissions not counted.
+    pub requests_sent: u64,
+    /// Authenticated success responses that refreshed consent.
+    pub responses_received: u64,
 }
 
 /// A selected candidate pair: where the component's data goes.
@@ -322,6 +488,23 @@ pub enum AgentEvent {
         component: ComponentId,
         /// The pair.
         pair: Box<SelectedPair>,
+    },
+    /// Consent expired on a component's selected pair (RFC 7675 §5.1): it sends no more
+    /// data. [`AgentEvent::ComponentFailed`] and the `Failed` state follow.
+    ConsentLost {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+    },
+    /// A component failed, and why; the [`ComponentState::Failed`] state change follows.
+    ComponentFailed {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+        /// Why.
+        reason: FailureReason,
     },
     /// The agent changed role after a role conflict (RFC 8445 §7.3.1.1, §7.2.5.1).
     RoleChange {
@@ -381,6 +564,8 @@ pub enum AgentError {
     GatheringStarted,
     /// The component has no selected pair to send on.
     NotConnected,
+    /// The component failed (consent lost, checks failed, no nomination): it sends nothing.
+    Failed(FailureReason),
     /// No TURN relay carries this pair.
     Relay(crate::turn::TurnError),
     /// Remote candidates cannot be added after end-of-candidates.
@@ -408,6 +593,7 @@ impl fmt::Display for AgentError {
                 write!(f, "local sockets must be added before gathering starts")
             }
             Self::NotConnected => write!(f, "the component has no selected pair"),
+            Self::Failed(reason) => write!(f, "the component failed: {reason}"),
             Self::Relay(e) => write!(f, "relay: {e}"),
             Self::AfterEndOfCandidates => {
                 write!(f, "remote candidate after end-of-candidates")

@@ -109,9 +109,10 @@ use crate::{Transmit, TransportType};
 
 pub use checklist::{PairInfo, PairState};
 pub use config::{
-    AgentConfig, AgentError, AgentEvent, ComponentId, ComponentState, DEFAULT_KEEPALIVE_INTERVAL,
-    DEFAULT_MAX_PAIRS, DEFAULT_TA, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer,
-    TurnServer,
+    AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentId, ComponentState, ConsentStats,
+    DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_TA,
+    FailureReason, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer, TurnServer,
 };
 pub use stream::{ComponentMut, StreamMut};
 
@@ -214,6 +215,13 @@ struct CompState {
     /// The pair whose USE-CANDIDATE check is in flight (controlling).
     nominating: Option<PairId>,
     last_sent: Option<Instant>,
+    /// Set once, when the component fails.
+    failure: Option<FailureReason>,
+    /// What the checks of this component got (for the failure reason).
+    check_failures: CheckFailures,
+    /// Data from unverified sources dropped.
+    dropped_unverified: u64,
+    consent_stats: ConsentStats,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +333,26 @@ impl Agent {
         component: ComponentId,
     ) -> Option<ComponentState> {
         self.comp(stream, component).map(|c| c.state)
+    }
+
+    /// Why a component failed, once it has ([`ComponentState::Failed`]).
+    pub fn failure_reason(
+        &self,
+        stream: StreamId,
+        component: ComponentId,
+    ) -> Option<FailureReason> {
+        self.comp(stream, component)?.failure
+    }
+
+    /// How many datagrams of application data a component dropped because they came from a
+    /// remote address no check has verified (or over the wrong local socket or relay).
+    pub fn dropped_unverified(&self, stream: StreamId, component: ComponentId) -> Option<u64> {
+        self.comp(stream, component).map(|c| c.dropped_unverified)
+    }
+
+    /// The consent freshness counters of a component (RFC 7675).
+    pub fn consent_stats(&self, stream: StreamId, component: ComponentId) -> Option<ConsentStats> {
+        self.comp(stream, component).map(|c| c.consent_stats)
     }
 
     /// The selected pair of a component, if it has one.

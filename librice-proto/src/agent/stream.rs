@@ -40,6 +40,10 @@ impl<'a> StreamMut<'a> {
             first_valid_at: None,
             nominating: None,
             last_sent: None,
+            failure: None,
+            check_failures: Default::default(),
+            dropped_unverified: 0,
+            consent_stats: Default::default(),
         });
         Ok(ComponentId::try_from(s.components.len()).unwrap_or(MAX_COMPONENT))
     }
