@@ -120,6 +120,49 @@ impl AgentBuilder {
         self
     }
 
+    /// Turns consent freshness (RFC 7675) on or off (default on). With it on, each
+    /// selected pair gets a consent check every [`Self::consent_interval`] and the
+    /// component fails with [`crate::FailureReason::ConsentLost`] when none is answered for
+    /// [`Self::consent_timeout`]. With it off, selected pairs are kept alive with the
+    /// keepalives of RFC 8445 §11 (every 15 s) and never expire. WebRTC endpoints must keep
+    /// it on (RFC 8827 §4.2).
+    pub fn consent_freshness(mut self, on: bool) -> Self {
+        self.config = self.config.consent_freshness(on);
+        self
+    }
+
+    /// The mean interval between consent checks on a selected pair (default 5 s, RFC 7675
+    /// §5.1); each interval is drawn from 0.8x to 1.2x of it. Never under 100 ms.
+    pub fn consent_interval(mut self, interval: Duration) -> Self {
+        self.config = self.config.consent_interval(interval);
+        self
+    }
+
+    /// How long after its last refresh consent expires (default 30 s, RFC 7675 §5.1): the
+    /// component then fails with [`crate::FailureReason::ConsentLost`]. Never under 1 s.
+    pub fn consent_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.consent_timeout(timeout);
+        self
+    }
+
+    /// How long a connected component may hear nothing authenticated from its peer before
+    /// it goes [`crate::ComponentState::Disconnected`] (default 8 s: longer than the
+    /// largest gap between consent responses on a healthy pair, see the crate docs'
+    /// Liveness section). Never under 100 ms.
+    pub fn disconnected_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.disconnected_timeout(timeout);
+        self
+    }
+
+    /// How long a controlled agent waits, after a component's first valid pair, for the
+    /// controlling peer to nominate one (default 30 s; RFC 8445 leaves it to the
+    /// implementation): the component then fails with
+    /// [`crate::FailureReason::NominationTimeout`].
+    pub fn nomination_timeout(mut self, timeout: Duration) -> Self {
+        self.config = self.config.nomination_timeout(timeout);
+        self
+    }
+
     /// Seeds the agent's RNG (credentials, tie-breaker, transaction ids). Without it, the
     /// seed comes from the operating system.
     pub fn rng_seed(mut self, seed: u64) -> Self {

@@ -164,10 +164,11 @@ impl Future for Driver {
                 }
             };
 
-            // 4. Send without the lock: first what waited for a socket, then the new.
+            // 4. Send without the lock: first what waited for a socket, then the new. A
+            // refused send changed the core's state: go round again to act on it.
             let waiting = std::mem::take(&mut this.unsent);
             for (socket, t) in waiting.into_iter().chain(outgoing) {
-                this.send(cx, socket, t);
+                busy |= this.send(cx, socket, t);
             }
 
             // 5. Re-arm the timer only when the deadline moved (quinn's drive_timer).
@@ -205,20 +206,26 @@ impl Future for Driver {
 impl Driver {
     /// Sends one datagram, or keeps it until its socket is writable (the socket has the
     /// waker). A socket already holding datagrams back keeps the new one behind them, so
-    /// each socket's datagrams leave in order.
+    /// each socket's datagrams leave in order. Returns true when the socket refused the
+    /// datagram with an error, which the core has then been told of
+    /// (`handle_unreachable`: a check in flight on that pair fails at once).
     fn send(
         &mut self,
         cx: &mut Context<'_>,
         socket: Arc<dyn AsyncUdpSocket>,
         t: Transmit<Vec<u8>>,
-    ) {
+    ) -> bool {
         let behind = self.unsent.iter().any(|(s, _)| Arc::ptr_eq(s, &socket));
         if !behind {
             match socket.poll_send_to(cx, &t.data, t.to) {
-                Poll::Ready(Ok(_)) => return,
+                Poll::Ready(Ok(_)) => return false,
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(from = %t.from, to = %t.to, error = %e, "send failed");
-                    return;
+                    // The lock is not held while sending; take it briefly.
+                    let mut st = self.shared.lock();
+                    let now = self.shared.runtime.now();
+                    st.proto.handle_unreachable(now, t.from, t.to);
+                    return true;
                 }
                 Poll::Pending => {}
             }
@@ -228,5 +235,6 @@ impl Driver {
         } else {
             tracing::debug!(from = %t.from, to = %t.to, "socket busy and queue full: datagram dropped");
         }
+        false
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use librice_proto::agent::AgentError;
+use librice_proto::agent::{AgentError, FailureReason};
 
 /// What can go wrong in the async facade.
 #[derive(Debug)]
@@ -13,8 +13,9 @@ pub enum Error {
     NoRuntime,
     /// The agent was closed (every handle dropped, or [`crate::Agent::close`]).
     Closed,
-    /// The component's check list failed: no pair connected.
-    Failed,
+    /// The component failed, and why: its checks failed, the controlling peer nominated no
+    /// pair, or consent was lost (RFC 7675). It sends nothing any more.
+    Failed(FailureReason),
     /// The sans-IO core refused the request.
     Agent(AgentError),
     /// Listing the interfaces or using a socket failed.
@@ -26,7 +27,7 @@ impl fmt::Display for Error {
         match self {
             Self::NoRuntime => write!(f, "no runtime given to the agent builder"),
             Self::Closed => write!(f, "the agent is closed"),
-            Self::Failed => write!(f, "ICE failed: no candidate pair connected"),
+            Self::Failed(reason) => write!(f, "ICE failed: {reason}"),
             Self::Agent(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
         }
@@ -44,8 +45,14 @@ impl std::error::Error for Error {
 }
 
 impl From<AgentError> for Error {
+    /// The core's [`AgentError::Failed`] becomes [`Error::Failed`], so that a failed
+    /// component reads the same whichever call reports it; the rest wrap as
+    /// [`Error::Agent`].
     fn from(e: AgentError) -> Self {
-        Self::Agent(e)
+        match e {
+            AgentError::Failed(reason) => Self::Failed(reason),
+            e => Self::Agent(e),
+        }
     }
 }
 

@@ -31,10 +31,53 @@
 //! - [`Agent`] (built with [`Agent::builder`]): streams, events ([`Agent::events`]).
 //! - [`Stream`]: components, [`Stream::gather_candidates`], credentials, remote candidates,
 //!   end-of-candidates.
-//! - [`Component`]: [`Component::connected`], [`Component::send`], [`Component::recv`].
+//! - [`Component`]: [`Component::connected`], [`Component::send`], [`Component::recv`],
+//!   [`Component::failure_reason`], [`Component::consent_stats`].
 //!
 //! Handles are cheap clones that lock briefly and wake the driver. Dropping the last handle
 //! of an agent (or [`Agent::close`]) ends its driver task and closes its sockets.
+//!
+//! ## Liveness
+//!
+//! Once a component has a selected pair, the sans-IO core watches it and this crate
+//! reports what it finds. The timers, all set on [`AgentBuilder`]:
+//!
+//! | timer | default | source |
+//! |---|---|---|
+//! | consent check interval ([`AgentBuilder::consent_interval`]) | 5 s, each drawn from 4 to 6 s | RFC 7675 §5.1 |
+//! | consent expiry ([`AgentBuilder::consent_timeout`]) | 30 s after the last refresh | RFC 7675 §5.1 |
+//! | Disconnected ([`AgentBuilder::disconnected_timeout`]) | 8 s without hearing the peer | this library, see below |
+//! | nomination wait of a controlled agent ([`AgentBuilder::nomination_timeout`]) | 30 s after the first valid pair | RFC 8445 leaves it to the implementation |
+//! | keepalives, only with [`AgentBuilder::consent_freshness`] off | 15 s | RFC 8445 §11 |
+//!
+//! Why 8 s for Disconnected: on a healthy pair whose only traffic is consent checks, an
+//! answer to one of ours comes at least every 6 s (1.2 x 5 s), plus a round trip; a lost
+//! request or response is made up by the check's retransmissions within 1.5 s more. So a
+//! healthy pair never goes Disconnected, while a dead path shows within 8 s, long before
+//! consent expires.
+//!
+//! What the application sees, on [`Agent::events`] and on the [`Component`]:
+//! - [`AgentEvent::ComponentState`] with [`ComponentState::Disconnected`] when the peer has
+//!   been silent for the Disconnected timeout (data can still be sent), and back to
+//!   [`ComponentState::Connected`] when it is heard again. [`Component::connected`] counts
+//!   a Disconnected component as connected.
+//! - [`AgentEvent::ConsentLost`] when consent expires, then [`AgentEvent::ComponentFailed`]
+//!   with the [`FailureReason`], then the state change to [`ComponentState::Failed`]. A
+//!   failed component sends nothing: [`Component::send`] and [`Component::connected`]
+//!   return [`Error::Failed`] with the reason, and [`Component::failure_reason`] tells it
+//!   too.
+//! - [`Component::consent_stats`] counts consent checks sent and answered
+//!   ([`ConsentStats`]); [`Component::dropped_unverified`] counts datagrams of data
+//!   dropped because they came from an address no check verified.
+//!
+//! The failure reasons ([`FailureReason`]): `ChecksFailed` (every candidate pair failed
+//! once both sides ended their candidates, RFC 8445 §6.1.2.1, with [`CheckFailures`]
+//! counting what the checks got), `AuthenticationFailed` (the same, with the peer refusing
+//! our checks with 401: the remote credentials are wrong), `NominationTimeout` (a
+//! controlled agent was never nominated a pair) and `ConsentLost` (RFC 7675 §5.1). A send
+//! that the operating system refuses with an error is reported to the core
+//! ([`proto::agent::Agent::handle_unreachable`]), which fails a check in flight on that
+//! pair at once.
 //!
 //! ## Left out for now
 //! STUN servers over TCP (the core supports them; the builder does not offer them yet),
@@ -54,7 +97,9 @@ mod tls;
 pub use agent::{Agent, AgentBuilder, Events};
 pub use error::Error;
 pub use librice_proto as proto;
-pub use librice_proto::agent::{ComponentId, ComponentState, SelectedPair, StreamId};
+pub use librice_proto::agent::{
+    CheckFailures, ComponentId, ComponentState, ConsentStats, FailureReason, SelectedPair, StreamId,
+};
 pub use librice_proto::candidate::{Candidate, IceCredentials};
 pub use runtime::{
     AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture, Runtime,

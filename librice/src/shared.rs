@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
-use librice_proto::agent::{self as proto, ComponentId, ComponentState, SelectedPair, StreamId};
+use librice_proto::agent::{
+    self as proto, ComponentId, ComponentState, FailureReason, SelectedPair, StreamId,
+};
 use librice_proto::candidate::Candidate;
 
 use crate::runtime::{AsyncUdpSocket, Runtime};
@@ -41,7 +43,9 @@ pub enum AgentEvent {
         /// The stream.
         stream: StreamId,
     },
-    /// A component changed state.
+    /// A component changed state: `Connected` once it has a selected pair, `Disconnected`
+    /// when the peer has not been heard on it for the Disconnected timeout (and back to
+    /// `Connected` when it is heard again), `Failed` for good.
     ComponentState {
         /// The stream.
         stream: StreamId,
@@ -58,6 +62,25 @@ pub enum AgentEvent {
         component: ComponentId,
         /// The pair.
         pair: SelectedPair,
+    },
+    /// Consent expired on a component's selected pair (RFC 7675 §5.1): the peer stopped
+    /// answering consent checks, and the component sends no more data.
+    /// [`AgentEvent::ComponentFailed`] with [`FailureReason::ConsentLost`] follows.
+    ConsentLost {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+    },
+    /// A component failed, and why; the [`AgentEvent::ComponentState`] change to
+    /// [`ComponentState::Failed`] follows.
+    ComponentFailed {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+        /// Why.
+        reason: FailureReason,
     },
     /// The agent changed role after a role conflict.
     RoleChange {
@@ -260,6 +283,24 @@ impl State {
                         pair: *pair,
                     }
                 }
+                proto::AgentEvent::ConsentLost { stream, component } => {
+                    AgentEvent::ConsentLost { stream, component }
+                }
+                proto::AgentEvent::ComponentFailed {
+                    stream,
+                    component,
+                    reason,
+                } => {
+                    // Sends take the slow path from now on, where the core refuses them
+                    // with the reason.
+                    self.clear_target(stream, component);
+                    self.wake_component(stream, component);
+                    AgentEvent::ComponentFailed {
+                        stream,
+                        component,
+                        reason,
+                    }
+                }
                 proto::AgentEvent::RoleChange { controlling } => {
                     AgentEvent::RoleChange { controlling }
                 }
@@ -306,6 +347,12 @@ impl State {
             socket,
             to: pair.remote.address(),
         });
+    }
+
+    fn clear_target(&mut self, stream: StreamId, component: ComponentId) {
+        if let Some(c) = self.component_extra(stream, component) {
+            *c.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
     }
 
     fn wake_component(&mut self, stream: StreamId, component: ComponentId) {

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use librice_proto::TransportType;
-use librice_proto::agent::{ComponentId, ComponentState, SelectedPair, StreamId};
+use librice_proto::agent::{
+    CheckFailures, ComponentId, ComponentState, ConsentStats, FailureReason, SelectedPair, StreamId,
+};
 use librice_proto::candidate::{Candidate, IceCredentials};
 
 use crate::agent::Handle;
@@ -263,8 +265,40 @@ impl Component {
             .selected_pair(self.stream, self.id)
     }
 
-    /// Resolves to the selected pair once the component connects, or to
-    /// [`Error::Failed`] when its check list fails ([`Error::Closed`] if the agent closes).
+    /// Why the component failed, once it has ([`ComponentState::Failed`]).
+    pub fn failure_reason(&self) -> Option<FailureReason> {
+        self.handle
+            .shared
+            .lock()
+            .proto
+            .failure_reason(self.stream, self.id)
+    }
+
+    /// The component's consent freshness counters (RFC 7675): consent checks sent on its
+    /// selected pair and the answers that refreshed consent.
+    pub fn consent_stats(&self) -> ConsentStats {
+        self.handle
+            .shared
+            .lock()
+            .proto
+            .consent_stats(self.stream, self.id)
+            .unwrap_or_default()
+    }
+
+    /// How many datagrams of application data the component dropped because they came
+    /// from a remote address no connectivity check has verified.
+    pub fn dropped_unverified(&self) -> u64 {
+        self.handle
+            .shared
+            .lock()
+            .proto
+            .dropped_unverified(self.stream, self.id)
+            .unwrap_or_default()
+    }
+
+    /// Resolves to the selected pair once the component connects (a `Disconnected`
+    /// component has one and counts as connected), or to [`Error::Failed`] with the
+    /// component's [`FailureReason`] when it fails ([`Error::Closed`] if the agent closes).
     pub fn connected(&self) -> Connected {
         Connected {
             component: self.clone(),
@@ -272,12 +306,14 @@ impl Component {
     }
 
     /// Sends one datagram on the selected pair. Fails with
-    /// [`librice_proto::agent::AgentError::NotConnected`] before a pair is selected and with
+    /// [`librice_proto::agent::AgentError::NotConnected`] before a pair is selected, with
+    /// [`Error::Failed`] once the component has failed (consent lost, for example) and with
     /// [`Error::Closed`] once the agent is closed.
     ///
     /// The fast path takes only the component's own small lock, not the agent's. Sends do
-    /// not postpone keepalives, so a busy pair still carries one Binding indication per
-    /// keepalive interval (15 s by default), which is harmless.
+    /// not postpone consent checks (RFC 7675 requires them whatever the data does), nor,
+    /// with consent freshness off, the keepalives (one Binding indication per 15 s by
+    /// default, which is harmless).
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
         let target = self
             .target
@@ -341,12 +377,21 @@ impl Future for Connected {
             return Poll::Ready(Err(Error::Closed));
         }
         match st.proto.component_state(c.stream, c.id) {
-            Some(ComponentState::Connected) => {
+            Some(ComponentState::Connected | ComponentState::Disconnected) => {
                 if let Some(pair) = st.proto.selected_pair(c.stream, c.id) {
                     return Poll::Ready(Ok(pair));
                 }
             }
-            Some(ComponentState::Failed) | None => return Poll::Ready(Err(Error::Failed)),
+            Some(ComponentState::Failed) => {
+                // Every failure carries its reason; a core that gave none can only have
+                // failed its checks.
+                let reason = st
+                    .proto
+                    .failure_reason(c.stream, c.id)
+                    .unwrap_or(FailureReason::ChecksFailed(CheckFailures::default()));
+                return Poll::Ready(Err(Error::Failed(reason)));
+            }
+            None => return Poll::Ready(Err(Error::Closed)),
             Some(_) => {}
         }
         let wakers = &mut c.extra(&mut st).state_wakers;

@@ -336,7 +336,12 @@ async fn failure_reported(rt: Arc<dyn Runtime>) {
     )
     .await;
     assert!(
-        matches!(result, Some(Err(librice::Error::Failed))),
+        matches!(
+            result,
+            Some(Err(librice::Error::Failed(
+                librice::FailureReason::ChecksFailed(_)
+            )))
+        ),
         "{result:?}"
     );
     let mut saw_failed = false;
