@@ -1,6 +1,22 @@
 //! `icepeer`: a full ICE endpoint on librice, driven by JSON lines on stdin/stdout in the
 //! signalling protocol of the interop peers (PROTOCOL.md), so that it pairs with aioice,
 //! libnice, Chromium or itself.
+//!
+//! Besides the protocol's events, icepeer reports the liveness of its components (consent
+//! freshness, RFC 7675), one JSON line each:
+//!
+//! - `{"event":"disconnected","component":c}`: the peer has not been heard on the
+//!   component's selected pair for the Disconnected timeout (`--disconnected-timeout`);
+//! - `{"event":"reconnected","component":c}`: it is heard again after `disconnected`;
+//! - `{"event":"failed","component":c,"reason":R,"detail":D}`: the component failed for
+//!   good; `R` is `consent_lost`, `authentication_failed`, `checks_failed` or
+//!   `nomination_timeout`, and `D` the library's description of the reason. (A `failed`
+//!   line without `component` is a refusal of the options, as in the protocol.)
+//! - `{"event":"consent","component":c,"requests_sent":n,"responses_received":m,"t_ms":T}`:
+//!   whenever the count of consent checks sent on the component grows; `T` is the time
+//!   since icepeer started, in ms. The counters are polled every 250 ms (the library has
+//!   no event per consent check), so `T` is at most 250 ms late: a twentieth of the 5 s
+//!   consent interval.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -11,16 +27,19 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use librice::interfaces::AddressFilter;
 use librice::proto::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
-use librice::{Agent, AgentEvent, Component, ComponentState, Runtime, Stream};
+use librice::{Agent, AgentEvent, Component, ComponentState, FailureReason, Runtime, Stream};
 use librice_examples::{RuntimeKind, block_on, parse_socket_addr};
 use serde_json::{Value, json};
 
-const USAGE: &str = "\
-usage: icepeer --role controlling|controlled [--components N] [--transport udp]
+/// How often the consent counters are polled for `consent` lines.
+const CONSENT_POLL: Duration = Duration::from_millis(250);
+
+const USAGE: &str = r#"usage: icepeer --role controlling|controlled [--components N] [--transport udp]
                [--ip ADDR]... [--stun HOST:PORT] [--turn HOST:PORT --turn-user U
                --turn-pass P [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]] [--trickle] [--no-ping]
                [--name NAME] [--timeout S] [--allow-any-address]
-               [--ta MS] [--runtime tokio|async-std]
+               [--ta MS] [--runtime tokio|async-std] [--consent-interval S]
+               [--consent-timeout S] [--disconnected-timeout S]
 
 A full ICE endpoint (librice) speaking the interop signalling protocol: JSON
 lines on stdin and stdout (see tests/interop/PROTOCOL.md).
@@ -46,9 +65,23 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
                         tool runs on loopback and LANs with few candidates; RFC 8445
                         §14.2 allows any Ta from 5 ms; the library's default is 50 ms)
   --runtime R           tokio (default) or async-std
+  --consent-interval S  mean interval between consent checks (RFC 7675), in
+                        seconds (default 5; each one is drawn from 0.8x to 1.2x)
+  --consent-timeout S   consent expiry after the last answer (default 30)
+  --disconnected-timeout S
+                        silence before a component reports disconnected (default 8)
 
-stdout carries only the protocol's JSON lines; diagnostics go to stderr.
-Exit status: 0 if connected, 1 if not, 2 if the options are refused.";
+stdout carries only the protocol's JSON lines; diagnostics go to stderr. Besides
+the protocol's events, icepeer prints its components' liveness:
+  {"event":"disconnected","component":C}   the peer went silent on C
+  {"event":"reconnected","component":C}    heard again after disconnected
+  {"event":"failed","component":C,"reason":R,"detail":TEXT}
+      C failed; R is consent_lost, authentication_failed, checks_failed or
+      nomination_timeout (a failed line without component refuses the options)
+  {"event":"consent","component":C,"requests_sent":N,"responses_received":M,"t_ms":T}
+      whenever N (consent checks sent on C) grows; T is ms since the start,
+      polled every 250 ms
+Exit status: 0 if connected, 1 if not, 2 if the options are refused."#;
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -69,6 +102,9 @@ struct Options {
     allow_any: bool,
     ta: Duration,
     runtime: RuntimeKind,
+    consent_interval: Option<Duration>,
+    consent_timeout: Option<Duration>,
+    disconnected_timeout: Option<Duration>,
 }
 
 fn main() {
@@ -117,6 +153,9 @@ fn parse_args() -> Result<Options, Refusal> {
         allow_any: false,
         ta: Duration::from_millis(5),
         runtime: RuntimeKind::Tokio,
+        consent_interval: None,
+        consent_timeout: None,
+        disconnected_timeout: None,
     };
     let mut role = None;
     let mut args = std::env::args().skip(1);
@@ -170,14 +209,18 @@ fn parse_args() -> Result<Options, Refusal> {
             "--trickle" => options.trickle = true,
             "--no-ping" => options.ping = false,
             "--name" => options.name = value("--name")?,
-            "--timeout" => {
-                let v = value("--timeout")?;
-                let secs = v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
-                    .ok_or_else(|| Refusal::Usage(format!("--timeout needs seconds, got {v:?}")))?;
-                options.timeout = Duration::from_secs_f64(secs);
+            "--timeout" => options.timeout = seconds("--timeout", &value("--timeout")?)?,
+            "--consent-interval" => {
+                let v = value("--consent-interval")?;
+                options.consent_interval = Some(seconds("--consent-interval", &v)?);
+            }
+            "--consent-timeout" => {
+                let v = value("--consent-timeout")?;
+                options.consent_timeout = Some(seconds("--consent-timeout", &v)?);
+            }
+            "--disconnected-timeout" => {
+                let v = value("--disconnected-timeout")?;
+                options.disconnected_timeout = Some(seconds("--disconnected-timeout", &v)?);
             }
             "--allow-any-address" => options.allow_any = true,
             "--ta" => {
@@ -252,6 +295,15 @@ fn parse_args() -> Result<Options, Refusal> {
     Ok(options)
 }
 
+/// Parses a positive number of seconds (a fraction is fine) for option `name`.
+fn seconds(name: &str, v: &str) -> Result<Duration, Refusal> {
+    v.parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s > 0.0 && *s < 1e6)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| Refusal::Usage(format!("{name} needs seconds, got {v:?}")))
+}
+
 /// Prints one protocol line on stdout.
 fn emit(value: Value) {
     println!("{value}");
@@ -291,7 +343,12 @@ struct Peer {
     pings_sent: BTreeMap<u16, u32>,
     ping_times: BTreeMap<(u16, u32), Instant>,
     done: bool,
-    failed: bool,
+    /// Components reported `failed`.
+    failed: BTreeSet<u16>,
+    /// Components reported `disconnected` and not yet `reconnected`.
+    disconnected: BTreeSet<u16>,
+    /// The consent checks sent per component, as last reported.
+    consent_sent: BTreeMap<u16, u64>,
 }
 
 async fn run(
@@ -328,6 +385,15 @@ async fn run(
     builder = builder
         .relay_only(options.relay_only)
         .tls_insecure(options.turn_insecure);
+    if let Some(interval) = options.consent_interval {
+        builder = builder.consent_interval(interval);
+    }
+    if let Some(timeout) = options.consent_timeout {
+        builder = builder.consent_timeout(timeout);
+    }
+    if let Some(timeout) = options.disconnected_timeout {
+        builder = builder.disconnected_timeout(timeout);
+    }
     let agent = match builder.build() {
         Ok(a) => a,
         Err(e) => {
@@ -385,7 +451,9 @@ async fn run(
         pings_sent: BTreeMap::new(),
         ping_times: BTreeMap::new(),
         done: false,
-        failed: false,
+        failed: BTreeSet::new(),
+        disconnected: BTreeSet::new(),
+        consent_sent: BTreeMap::new(),
     };
     let deadline = start + options.timeout;
     let mut timeout = librice::runtime::sleep_until(runtime.as_ref(), deadline)
@@ -394,6 +462,10 @@ async fn run(
     let ping_every = Duration::from_millis(200);
     let mut next_ping = Instant::now() + Duration::from_secs(3600);
     let mut ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping)
+        .boxed()
+        .fuse();
+    let mut next_consent_poll = start + CONSENT_POLL;
+    let mut consent_timer = librice::runtime::sleep_until(runtime.as_ref(), next_consent_poll)
         .boxed()
         .fuse();
     let reason = loop {
@@ -445,6 +517,11 @@ async fn run(
                     next_ping += ping_every;
                     ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping).boxed().fuse();
                 }
+            },
+            _ = consent_timer => {
+                peer.report_consent();
+                next_consent_poll += CONSENT_POLL;
+                consent_timer = librice::runtime::sleep_until(runtime.as_ref(), next_consent_poll).boxed().fuse();
             },
             _ = timeout => break "timeout",
         }
@@ -568,19 +645,73 @@ impl Peer {
                     return true;
                 }
             }
+            AgentEvent::ComponentFailed {
+                component, reason, ..
+            } => self.report_failed(component, Some(reason)),
             AgentEvent::ComponentState {
                 component,
                 state: ComponentState::Failed,
                 ..
-            } if !self.failed => {
-                self.failed = true;
-                emit(
-                    json!({"event": "failed", "reason": format!("ICE failed for component {component}: every candidate pair failed")}),
-                );
+            } => {
+                // ComponentFailed came first with the reason; this covers a state change
+                // without it.
+                let reason = self
+                    .component(u64::from(component))
+                    .and_then(Component::failure_reason);
+                self.report_failed(component, reason);
+            }
+            AgentEvent::ComponentState {
+                component,
+                state: ComponentState::Disconnected,
+                ..
+            } if self.disconnected.insert(component) => {
+                emit(json!({"event": "disconnected", "component": component}));
+            }
+            AgentEvent::ComponentState {
+                component,
+                state: ComponentState::Connected,
+                ..
+            } if self.disconnected.remove(&component) => {
+                emit(json!({"event": "reconnected", "component": component}));
             }
             _ => {}
         }
         false
+    }
+
+    /// Prints `failed` for a component, once.
+    fn report_failed(&mut self, component: u16, reason: Option<FailureReason>) {
+        if !self.failed.insert(component) {
+            return;
+        }
+        self.disconnected.remove(&component);
+        let reason = reason.unwrap_or(FailureReason::ChecksFailed(Default::default()));
+        let code = match reason {
+            FailureReason::ConsentLost => "consent_lost",
+            FailureReason::AuthenticationFailed(_) => "authentication_failed",
+            FailureReason::ChecksFailed(_) => "checks_failed",
+            FailureReason::NominationTimeout => "nomination_timeout",
+            _ => "other",
+        };
+        emit(
+            json!({"event": "failed", "component": component, "reason": code,
+            "detail": reason.to_string()}),
+        );
+    }
+
+    /// Prints a `consent` line for each component whose count of consent checks sent grew.
+    fn report_consent(&mut self) {
+        for c in &self.components {
+            let stats = c.consent_stats();
+            let last = self.consent_sent.entry(c.id()).or_default();
+            if stats.requests_sent > *last {
+                *last = stats.requests_sent;
+                emit(json!({"event": "consent", "component": c.id(),
+                    "requests_sent": stats.requests_sent,
+                    "responses_received": stats.responses_received,
+                    "t_ms": round1(self.start.elapsed().as_secs_f64() * 1000.0)}));
+            }
+        }
     }
 
     async fn handle_data(&mut self, component: u16, data: &[u8]) {
