@@ -4,7 +4,8 @@
 use std::time::Instant;
 
 use super::{
-    Agent, AgentEvent, ComponentId, ComponentState, GatherPhase, RemoteCand, StreamId, StreamState,
+    Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, RemoteCand,
+    StreamId, StreamState,
 };
 use crate::TransportType;
 use crate::candidate::CandidateType;
@@ -77,6 +78,8 @@ pub(super) struct Pair {
     /// A relay pair waiting for its TURN permission: not checked, and not counted as work
     /// to do, until the permission is installed.
     pub blocked: bool,
+    /// The check in flight was refused with an (unsigned, so untrusted) 401.
+    pub unauthorized: bool,
 }
 
 /// Pair priority (RFC 8445 §6.1.2.3): 2^32·MIN(G,D) + 2·MAX(G,D) + (G>D ? 1 : 0), where G
@@ -251,6 +254,7 @@ impl Agent {
             txn: None,
             foundation,
             blocked: false,
+            unauthorized: false,
         });
         s.counts[state as usize] += 1;
         s.by_tuple.insert(key, pid);
@@ -502,9 +506,12 @@ impl Agent {
     /// Marks valid pair `valid` nominated and selects it if it beats the current selection.
     pub(super) fn nominate(&mut self, now: Instant, sid: StreamId, valid: PairId) {
         let s = &mut self.streams[sid];
-        s.pairs[valid].nominated = true;
         let component = s.pairs[valid].component;
         let ci = usize::from(component) - 1;
+        if s.components[ci].state == ComponentState::Failed {
+            return;
+        }
+        s.pairs[valid].nominated = true;
         let current = s.components[ci].selected;
         if current.is_some_and(|c| s.pairs[c].priority >= s.pairs[valid].priority) {
             return;
@@ -514,6 +521,8 @@ impl Agent {
         let local = s.local[s.pairs[valid].local].clone();
         let peer = s.remote[s.pairs[valid].remote].candidate.address();
         self.bind_for_selected(now, &local, peer);
+        // RFC 7675 §5.1: the check that selected the pair is the first consent.
+        self.start_liveness(now, sid, valid);
         let pair = Box::new(self.describe_pair(&self.streams[sid], valid));
         tracing::info!(stream = sid, component, local = %pair.local, remote = %pair.remote, "pair selected");
         self.events.push_back(AgentEvent::SelectedPair {
@@ -575,8 +584,14 @@ impl Agent {
                     && (p.valid || !matches!(p.state, PairState::Failed))
             });
             if !alive {
+                let failures = s.components[ci].check_failures;
+                let reason = if failures.unauthorized > 0 {
+                    FailureReason::AuthenticationFailed(failures)
+                } else {
+                    FailureReason::ChecksFailed(failures)
+                };
                 tracing::info!(stream = sid, component, "every pair failed");
-                self.set_component_state(sid, component, ComponentState::Failed);
+                self.fail_component(sid, component, reason);
             }
         }
     }

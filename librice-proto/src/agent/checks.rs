@@ -68,21 +68,59 @@ impl Agent {
             })
             .sum();
         let rto = rto_floor.max(ta.saturating_mul(u32::try_from(busy).unwrap_or(u32::MAX)));
+        let use_candidate = self.controlling && self.streams[sid].pairs[pid].use_candidate;
+        let context = Txn::Check {
+            stream: sid,
+            pair: pid,
+            controlling: self.controlling,
+            use_candidate,
+            priority: self.check_priority(sid, pid),
+        };
+        match self.start_check_transaction(now, sid, pid, use_candidate, context, rto) {
+            Some(id) => {
+                let s = &mut self.streams[sid];
+                s.pairs[pid].txn = Some(id);
+                s.pairs[pid].unauthorized = false;
+                if s.pairs[pid].state != PairState::Succeeded {
+                    s.set_state(pid, PairState::InProgress);
+                }
+            }
+            None => self.streams[sid].set_state(pid, PairState::Failed),
+        }
+    }
+
+    /// RFC 8445 §7.1.1: the PRIORITY of a check is what a peer-reflexive candidate from it
+    /// would have: the prflx type preference with the local candidate's local preference.
+    fn check_priority(&self, sid: StreamId, pid: PairId) -> u32 {
+        let s = &self.streams[sid];
+        let local = &s.local[s.pairs[pid].local];
+        (u32::from(CandidateType::PeerReflexive.preference()) << 24)
+            | (local.candidate.priority() & 0x00FF_FFFF)
+    }
+
+    /// Starts the transaction of an authenticated Binding request on pair `pid`: a
+    /// connectivity check, or a consent check (RFC 7675 §5.1 uses the same request). `None`
+    /// when the stream has no remote credentials or the request cannot be made.
+    pub(super) fn start_check_transaction(
+        &mut self,
+        now: Instant,
+        sid: StreamId,
+        pid: PairId,
+        use_candidate: bool,
+        context: Txn,
+        rto: std::time::Duration,
+    ) -> Option<TransactionId> {
         let controlling = self.controlling;
         let tie_breaker = self.tie_breaker;
+        let priority = self.check_priority(sid, pid);
         let id = TransactionId::generate(&mut self.rng);
-        let s = &mut self.streams[sid];
+        let s = &self.streams[sid];
         let (Some(remote_creds), Some(remote_key)) = (&s.remote_creds, &s.remote_key) else {
-            return;
+            return None;
         };
         let pair = &s.pairs[pid];
         let local = &s.local[pair.local];
         let remote = &s.remote[pair.remote];
-        // RFC 8445 §7.1.1: PRIORITY is what a peer-reflexive candidate from this check would
-        // have: the prflx type preference with the local candidate's local preference.
-        let priority = (u32::from(CandidateType::PeerReflexive.preference()) << 24)
-            | (local.candidate.priority() & 0x00FF_FFFF);
-        let use_candidate = controlling && pair.use_candidate;
         let username = format!("{}:{}", remote_creds.ufrag(), s.local_creds.ufrag());
         let mut data = Vec::with_capacity(128);
         let mut w = MessageWriter::new(&mut data, MessageType::BINDING_REQUEST, id);
@@ -107,8 +145,7 @@ impl Agent {
         })();
         if let Err(e) = written {
             tracing::warn!(error = %e, "cannot write a connectivity check");
-            s.set_state(pid, PairState::Failed);
-            return;
+            return None;
         }
         let transmit = Transmit {
             transport: local.transport,
@@ -121,28 +158,15 @@ impl Agent {
         // A check from a relayed candidate is wrapped for its TURN server when it (or its
         // retransmission) leaves `poll_transmit`; the transaction keeps the logical
         // addresses, so the answer is matched as coming from the peer.
-        let context = Txn::Check {
-            stream: sid,
-            pair: pid,
-            controlling,
-            use_candidate,
-            priority,
-        };
         tracing::trace!(stream = sid, to = %transmit.to, from = %transmit.from, use_candidate, "check");
         match self
             .txns
             .start(now, transmit, context, Some(integrity), Some(rto))
         {
-            Ok(id) => {
-                let s = &mut self.streams[sid];
-                s.pairs[pid].txn = Some(id);
-                if s.pairs[pid].state != PairState::Succeeded {
-                    s.set_state(pid, PairState::InProgress);
-                }
-            }
+            Ok(id) => Some(id),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot start a connectivity check");
-                self.streams[sid].set_state(pid, PairState::Failed);
+                None
             }
         }
     }
@@ -196,6 +220,12 @@ impl Agent {
         component: ComponentId,
     ) {
         let from = transmit.from;
+        if self.comp(sid, component).map(|c| c.state) == Some(super::ComponentState::Failed) {
+            // A failed component is over: its checks go unanswered (a restart would give
+            // the stream new credentials).
+            tracing::debug!(%from, stream = sid, component, "check for a failed component dropped");
+            return;
+        }
         match self.authenticate_check(msg, sid) {
             Ok(()) => {}
             Err(refusal) => {
@@ -246,6 +276,10 @@ impl Agent {
             None => self.learn_remote_prflx(sid, component, from, priority),
         };
         let Some(ri) = ri else { return };
+        // The peer proved it knows the password from this address: its data is welcome
+        // here, and it is alive.
+        self.streams[sid].verified.insert((transmit.to, from));
+        self.heard_on(now, sid, component, (transmit.to, from));
         // RFC 8445 §7.3.1.4: the pair of the local base the check arrived on and the source.
         let s = &self.streams[sid];
         let pid = match s.by_tuple.get(&(transmit.to, from)) {
@@ -274,6 +308,11 @@ impl Agent {
             .is_some_and(|c| c.selected.is_some());
         let s = &mut self.streams[sid];
         let state = s.pairs[pid].state;
+        if s.pairs[pid].unauthorized {
+            // Our checks on this pair were refused with 401: checking again would only be
+            // refused again, and would keep the pair from ever failing.
+            return;
+        }
         if use_candidate && controlled {
             // RFC 8445 §7.3.1.5: a nomination on a valid pair takes effect now; otherwise
             // when the triggered check succeeds.
@@ -456,15 +495,26 @@ impl Agent {
                         self.on_check_response(now, transmit, msg, context, to, from);
                     }
                     Txn::Gather(job) => self.on_gather_response(now, msg, job),
+                    Txn::Consent { stream, component } => {
+                        // RFC 7675 §5.1: only a success response from the address the check
+                        // went to, to the address it came from, refreshes consent.
+                        let symmetric = transmit.from == to && transmit.to == from;
+                        let success = symmetric && msg.class() == MessageClass::Success;
+                        self.on_consent_response(now, stream, component, id, success);
+                    }
                 }
             }
             ResponseOutcome::Failed { id, context, error } => {
                 tracing::debug!(%error, "response failed its integrity check");
                 self.cancelled.remove(&id);
+                if let Txn::Check { stream, pair, .. } = context {
+                    self.count_failure(stream, pair, |f| &mut f.other_errors);
+                }
                 self.on_txn_failed(now, context);
             }
             ResponseOutcome::Discarded(error) => {
                 tracing::debug!(%error, from = %transmit.from, "response failed its integrity check: dropped");
+                self.note_unsigned_401(msg);
             }
             ResponseOutcome::Unknown | ResponseOutcome::NotAResponse => {
                 tracing::trace!(from = %transmit.from, "response to no transaction in flight dropped");
@@ -512,6 +562,15 @@ impl Agent {
             // RFC 8445 §7.3.1.4: a cancelled check's silence is no failure.
             return;
         }
+        if let Txn::Check { stream, pair, .. } = context {
+            // A check the peer refused with an unsigned 401 (which cannot be trusted, so it
+            // did not end the transaction) counts as unauthorized rather than silent.
+            if self.streams[stream].pairs[pair].unauthorized {
+                self.count_failure(stream, pair, |f| &mut f.unauthorized);
+            } else {
+                self.count_failure(stream, pair, |f| &mut f.timeouts);
+            }
+        }
         self.on_txn_failed(now, context);
     }
 
@@ -522,8 +581,33 @@ impl Agent {
                 tracing::debug!(server = %job.server, "STUN server did not answer");
                 self.gather_done(job.stream);
             }
+            Txn::Consent { stream, component } => {
+                // Unanswered: consent is not refreshed, and expires in its own time.
+                tracing::debug!(stream, component, "consent check unanswered");
+            }
         }
         let _ = now;
+    }
+
+    /// RFC 8489 §9.1.4 discards an unsigned error response to a request made with
+    /// short-term credentials, so an unsigned 401 does not end a check. It is still noted:
+    /// if the check then times out, the peer most likely refused our credentials, and the
+    /// failure reason says so.
+    fn note_unsigned_401(&mut self, msg: &Message<'_>) {
+        if msg.class() != MessageClass::Error
+            || msg
+                .attribute::<ErrorCode<'_>>()
+                .ok()
+                .flatten()
+                .map(|c| c.code)
+                != Some(ErrorCode::UNAUTHENTICATED)
+        {
+            return;
+        }
+        if let Some(&Txn::Check { stream, pair, .. }) = self.txns.context(&msg.transaction_id()) {
+            tracing::debug!(stream, "check refused with 401 Unauthenticated");
+            self.streams[stream].pairs[pair].unauthorized = true;
+        }
     }
 
     fn fail_pair(&mut self, sid: StreamId, pid: PairId) {
@@ -575,6 +659,7 @@ impl Agent {
                 stream = sid,
                 "check response from a non-symmetric address: pair failed"
             );
+            self.count_failure(sid, pid, |f| &mut f.other_errors);
             self.fail_pair(sid, pid);
             return;
         }
@@ -585,6 +670,7 @@ impl Agent {
                 .flatten()
                 .map(|c| c.code);
             if code == Some(ErrorCode::ROLE_CONFLICT) {
+                self.count_failure(sid, pid, |f| &mut f.role_conflicts);
                 // RFC 8445 §7.2.5.1: switch role if we still hold the role the check claimed,
                 // and check the pair again.
                 if self.controlling == controlling {
@@ -598,6 +684,12 @@ impl Agent {
                 ?code,
                 "check answered with an error: pair failed"
             );
+            // RFC 8445 §7.2.5.2.4: an unrecoverable error fails the pair.
+            if code == Some(ErrorCode::UNAUTHENTICATED) {
+                self.count_failure(sid, pid, |f| &mut f.unauthorized);
+            } else {
+                self.count_failure(sid, pid, |f| &mut f.other_errors);
+            }
             self.fail_pair(sid, pid);
             return;
         }
@@ -606,9 +698,14 @@ impl Agent {
                 stream = sid,
                 "check success without XOR-MAPPED-ADDRESS: pair failed"
             );
+            self.count_failure(sid, pid, |f| &mut f.other_errors);
             self.fail_pair(sid, pid);
             return;
         };
+        // A valid pair's addresses are verified for data, and the peer is alive on them.
+        let component = self.streams[sid].pairs[pid].component;
+        self.streams[sid].verified.insert((sent_from, sent_to));
+        self.heard_on(now, sid, component, (sent_from, sent_to));
         let valid = self.valid_pair_for(sid, pid, mapped, priority);
         let s = &mut self.streams[sid];
         if s.pairs[pid].state != PairState::Succeeded {
@@ -714,6 +811,7 @@ impl Agent {
         valid.valid_pair = None;
         valid.use_candidate = false;
         valid.nominate_on_success = false;
+        valid.unauthorized = false;
         s.pairs.push(valid);
         Some(s.pairs.len() - 1)
     }

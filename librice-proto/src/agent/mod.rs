@@ -69,26 +69,47 @@
 //!
 //! # What is implemented
 //! Full ICE (not lite) over UDP: roles with a 64-bit tie-breaker and 487 role-conflict
-//! repair both ways (§7.2.5.1, §7.3.1.1); host and server-reflexive candidates (STUN over
-//! UDP, and over TCP when the caller opens the connection); pair formation, priorities
-//! (§6.1.2.3), pruning (§6.1.2.4) and a pair limit (§6.1.2.5); the Frozen / Waiting /
-//! In-Progress / Succeeded / Failed states with the initial states and unfreezing across
-//! check lists (§6.1.2.6, §6.1.4.2, §7.2.5.3.3); Ta pacing shared by all check lists
-//! (§14.2) and the check RTO of §14.3; triggered checks (§7.3.1.4); peer-reflexive
-//! candidates both ways (§7.2.5.3.1, §7.3.1.3); regular nomination, and accepting
-//! USE-CANDIDATE from regular and from RFC 5245 aggressive peers (§7.3.1.5, §8.1.1);
-//! keepalives (§11); trickle (RFC 8838).
+//! repair both ways (§7.2.5.1, §7.3.1.1); host, server-reflexive and relayed (TURN)
+//! candidates; pair formation, priorities (§6.1.2.3), pruning (§6.1.2.4) and a pair limit
+//! (§6.1.2.5); the Frozen / Waiting / In-Progress / Succeeded / Failed states with the
+//! initial states and unfreezing across check lists (§6.1.2.6, §6.1.4.2, §7.2.5.3.3); Ta
+//! pacing shared by all check lists (§14.2) and the check RTO of §14.3; triggered checks
+//! (§7.3.1.4); peer-reflexive candidates both ways (§7.2.5.3.1, §7.3.1.3); regular
+//! nomination, and accepting USE-CANDIDATE from regular and from RFC 5245 aggressive peers
+//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); and liveness, below.
+//!
+//! # Liveness
+//! Once a component has a selected pair (see [`ComponentState`]):
+//!
+//! | timer | default | what happens | where |
+//! |---|---|---|---|
+//! | consent check | every 4-6 s ([`DEFAULT_CONSENT_INTERVAL`] x 0.8-1.2) | an authenticated Binding request on the selected pair, a new transaction each time | RFC 7675 §5.1 |
+//! | consent expiry | [`DEFAULT_CONSENT_TIMEOUT`] (30 s) after the last authenticated success response from the pair's remote address | [`AgentEvent::ConsentLost`], then [`FailureReason::ConsentLost`]; no more data is sent | RFC 7675 §5.1 |
+//! | Disconnected | [`DEFAULT_DISCONNECTED_TIMEOUT`] (8 s) without anything authenticated from the peer on the selected pair (a response, a check of theirs, data) | [`ComponentState::Disconnected`], back to `Connected` when the peer is heard | this crate's choice, justified at the constant |
+//! | nomination | [`DEFAULT_NOMINATION_TIMEOUT`] (30 s) after the first valid pair, controlled side only | [`FailureReason::NominationTimeout`] | RFC 8445 leaves it to the implementation |
+//! | keepalive | [`DEFAULT_KEEPALIVE_INTERVAL`] (15 s), only with consent freshness off | a Binding indication | RFC 8445 §11 |
+//!
+//! All are set in [`AgentConfig`]. A component fails with a [`FailureReason`]: every pair
+//! failed ([`FailureReason::ChecksFailed`] with what the checks got, or
+//! [`FailureReason::AuthenticationFailed`] when the peer refused them with 401), no
+//! nomination, or consent lost; [`AgentEvent::ComponentFailed`] carries it and
+//! [`Agent::failure_reason`] keeps it. A failed component sends nothing more and no longer
+//! answers checks.
+//!
+//! Application data is delivered only from remote addresses a check has verified over the
+//! local socket (or relay) it arrived on: a valid pair's remote address, or the source of
+//! an authenticated check from the peer. Anything else is dropped and counted
+//! ([`Agent::dropped_unverified`]).
 //!
 //! # Left out for now
 //! ICE-TCP pairs (TCP candidates are parsed, and server-reflexive ones gathered, but not
-//! paired), relayed candidates (TURN), consent freshness (RFC 7675), ICE restarts and ice-lite.
-//! Data from any source on a component's socket is delivered: filtering by remote
-//! candidate is left to consent freshness.
+//! paired), ICE restarts and ice-lite.
 
 mod checklist;
 mod checks;
 mod config;
 mod gather;
+mod liveness;
 mod relay;
 mod stream;
 
@@ -174,6 +195,11 @@ enum Txn {
     },
     /// A Binding request to a STUN server.
     Gather(gather::GatherJob),
+    /// A consent check on a component's selected pair (RFC 7675).
+    Consent {
+        stream: StreamId,
+        component: ComponentId,
+    },
 }
 
 #[derive(Debug)]
@@ -197,6 +223,10 @@ struct StreamState {
     remote_eoc: bool,
     gathering: GatherPhase,
     pending_gathers: usize,
+    /// (local base or relayed address, remote address) tuples a check has verified: a
+    /// valid pair's, or the source of an authenticated check. Application data is
+    /// delivered only from these.
+    verified: BTreeSet<(SocketAddr, SocketAddr)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +252,8 @@ struct CompState {
     /// Data from unverified sources dropped.
     dropped_unverified: u64,
     consent_stats: ConsentStats,
+    /// Consent and Disconnected timers, while a pair is selected.
+    live: Option<liveness::Liveness>,
 }
 
 #[derive(Debug, Clone)]
@@ -312,6 +344,7 @@ impl Agent {
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
+            verified: BTreeSet::new(),
         });
         self.streams.len() - 1
     }
@@ -368,7 +401,11 @@ impl Agent {
     /// STUN messages for the agent are consumed (checks answered, responses matched) and
     /// `None` is returned; so is anything that arrives on a socket the agent does not know,
     /// or malformed STUN, which is dropped with a trace. Other data on a component's socket
-    /// is returned as [`ReceivedData`].
+    /// is returned as [`ReceivedData`] if it comes from a remote address that a check has
+    /// verified over that socket (a valid pair's, or the source of an authenticated check
+    /// from the peer); from anywhere else it is dropped and counted
+    /// ([`Self::dropped_unverified`]). Data on the selected pair also tells the agent that
+    /// the peer is alive (see [`ComponentState::Disconnected`]).
     pub fn handle_incoming<'a>(
         &mut self,
         now: Instant,
@@ -393,6 +430,9 @@ impl Agent {
                 self.handle_stun(now, &inner_t, Some((stream, component)));
                 return None;
             }
+            if !self.accept_data(now, stream, component, relayed, peer) {
+                return None;
+            }
             return Some(ReceivedData {
                 stream,
                 component,
@@ -411,6 +451,9 @@ impl Agent {
         };
         if crate::stun::looks_like_stun(data) {
             self.handle_stun(now, &transmit, Some((stream, component)));
+            return None;
+        }
+        if !self.accept_data(now, stream, component, transmit.to, transmit.from) {
             return None;
         }
         Some(ReceivedData {
@@ -450,8 +493,9 @@ impl Agent {
         Ok(())
     }
 
-    /// Advances timers: retransmissions, failed transactions, paced checks, nominations
-    /// and keepalives. Calling it early or more often than needed is harmless.
+    /// Advances timers: retransmissions, failed transactions, paced checks, nominations,
+    /// consent checks and expiry, Disconnected, and keepalives. Calling it early or more
+    /// often than needed is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = Some(now);
         self.txns.handle_timeout(now);
@@ -465,7 +509,10 @@ impl Agent {
         }
         self.handle_relay_timeouts(now);
         self.run_nominations(now);
-        self.run_keepalives(now);
+        self.run_liveness(now);
+        if !self.config.consent_freshness {
+            self.run_keepalives(now);
+        }
         self.run_slot(now);
     }
 
@@ -523,14 +570,18 @@ impl Agent {
         };
         consider(self.gather_txns.poll_timeout());
         consider(self.relay_timeout());
+        consider(self.liveness_timeout());
         if self.has_slot_work() {
             consider(self.next_slot.or(self.last_now));
         }
         for s in &self.streams {
             for c in &s.components {
-                if c.state == ComponentState::Connected {
+                if c.state == ComponentState::Connected && !self.config.consent_freshness {
                     consider(c.last_sent.map(|t| t + self.config.keepalive_interval));
-                } else if self.controlling && c.nominating.is_none() {
+                } else if self.controlling
+                    && c.nominating.is_none()
+                    && c.state == ComponentState::Connecting
+                {
                     consider(c.first_valid_at.map(|t| t + self.config.nomination_delay));
                 }
             }

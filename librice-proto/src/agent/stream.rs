@@ -44,6 +44,7 @@ impl<'a> StreamMut<'a> {
             check_failures: Default::default(),
             dropped_unverified: 0,
             consent_stats: Default::default(),
+            live: None,
         });
         Ok(ComponentId::try_from(s.components.len()).unwrap_or(MAX_COMPONENT))
     }
@@ -236,7 +237,9 @@ impl ComponentMut<'_> {
     }
 
     /// The datagram carrying `data` to the peer on the selected pair. Fails with
-    /// [`AgentError::NotConnected`] before a pair is selected.
+    /// [`AgentError::NotConnected`] before a pair is selected, and with
+    /// [`AgentError::Failed`] once the component has failed (consent lost included: from
+    /// the instant consent expires, RFC 7675 §5.1).
     ///
     /// Over a relayed pair the datagram is wrapped for the TURN server (ChannelData once
     /// the channel is bound, a Send indication before) and goes from the local socket the
@@ -266,6 +269,12 @@ impl ComponentMut<'_> {
 
     fn send_target_any(&mut self, now: Instant) -> Result<Transmit<()>, AgentError> {
         let (stream, id) = (self.stream, self.id);
+        // RFC 7675 §5.1: once consent has expired, no more application data is sent, even
+        // before the timer that notices it has run.
+        self.agent.expire_consent(now, stream, id);
+        if let Some(reason) = self.agent.failure_reason(stream, id) {
+            return Err(AgentError::Failed(reason));
+        }
         let s = &mut self.agent.streams[stream];
         let c = &mut s.components[usize::from(id) - 1];
         let pid = c.selected.ok_or(AgentError::NotConnected)?;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{
-    Agent, AgentConfig, AgentError, AgentEvent, ComponentState, DEFAULT_KEEPALIVE_INTERVAL,
-    DEFAULT_TA, MIN_TA, PairInfo, PairState, StunServer,
+    Agent, AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_TA, FailureReason, MIN_TA, PairInfo, PairState, StunServer,
 };
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, IceCredentials, TcpType};
 use crate::stun::attr::{
@@ -932,13 +932,22 @@ fn keepalive_after(config_a: AgentConfig, interval: Duration) {
 #[test]
 fn keepalive_after_15s_of_silence() {
     assert_eq!(DEFAULT_KEEPALIVE_INTERVAL, Duration::from_secs(15));
-    keepalive_after(config(true, 1), Duration::from_secs(15));
+    // Keepalives are for agents without consent freshness, whose checks replace them.
+    keepalive_after(
+        config(true, 1).consent_freshness(false),
+        Duration::from_secs(15),
+    );
 }
 
 #[test]
 fn keepalive_interval_is_configurable() {
     let interval = Duration::from_secs(3);
-    keepalive_after(config(true, 1).keepalive_interval(interval), interval);
+    keepalive_after(
+        config(true, 1)
+            .consent_freshness(false)
+            .keepalive_interval(interval),
+        interval,
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1167,15 +1176,27 @@ fn failure_waits_for_end_of_remote_candidates() {
             .all(|e| !matches!(e, AgentEvent::ComponentStateChange { .. }))
     );
     a.stream_mut(0).unwrap().end_of_remote_candidates();
+    let reason = FailureReason::ChecksFailed(CheckFailures {
+        timeouts: 1,
+        ..Default::default()
+    });
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::ComponentStateChange {
-            stream: 0,
-            component: 1,
-            state: ComponentState::Failed
-        }]
+        vec![
+            AgentEvent::ComponentFailed {
+                stream: 0,
+                component: 1,
+                reason
+            },
+            AgentEvent::ComponentStateChange {
+                stream: 0,
+                component: 1,
+                state: ComponentState::Failed
+            }
+        ]
     );
     assert_eq!(a.component_state(0, 1), Some(ComponentState::Failed));
+    assert_eq!(a.failure_reason(0, 1), Some(reason));
 }
 
 // ---------------------------------------------------------------------------------------
