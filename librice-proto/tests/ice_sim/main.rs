@@ -3,6 +3,7 @@
 
 mod harness;
 mod hostile;
+mod liveness;
 mod relay;
 mod scenarios;
 mod turn;
