@@ -11,7 +11,8 @@
 //!   (`CI` set to anything but empty, `false` or `0`), because `.ci/run` installs every peer.
 //! - [`TestDir`] is a private temporary directory per test that keeps its logs when the test
 //!   fails; [`ChildGuard`] runs a process with its output in log files there and kills it
-//!   when dropped.
+//!   when dropped; [`signal`] kills, freezes or resumes a process (or process group) the
+//!   test started.
 //! - [`Coturn`] runs Debian's `turnserver` on loopback as a STUN/TURN server; [`Stund`] runs
 //!   librice's own `stund`.
 //! - [`free_port`] picks a port free for both UDP and TCP, and [`stun_probe`] sends STUN
@@ -19,7 +20,8 @@
 //!
 //! - [`runtimes`] runs one async scenario body on tokio or on async-std, and [`ice`] sets up
 //!   two librice agents in one process and signals them directly.
-//! - [`pairing`] pairs two JSON-lines signalling peers (such as `icepeer`) and records events.
+//! - [`pairing`] pairs two JSON-lines signalling peers (such as `icepeer`) and records events;
+//!   its `Session` keeps such a pairing up for as long as the caller watches it.
 //!
 //! - [`peers`] starts the real ICE peers (aioice, libnice, Chromium) for the interop suite.
 //!
@@ -40,5 +42,5 @@ mod tools;
 pub use bins::{EXAMPLES_PACKAGE, Stund, bin_path};
 pub use coturn::{COTURN_PASSWORD, COTURN_REALM, COTURN_USER, Coturn};
 pub use net::{free_port, port_is_free};
-pub use process::{ChildGuard, Finished, TestDir};
+pub use process::{ChildGuard, Finished, Signal, TestDir, signal};
 pub use tools::{in_ci, require_ipv6_loopback, require_python_module, require_tool};

@@ -5,7 +5,8 @@
 //! [`PeerProcess`] runs one such program with piped stdin and stdout; a reader thread
 //! copies its stdout to a log file in a [`TestDir`] and sends each line, parsed as JSON,
 //! with the [`Instant`] it was read, through an mpsc channel. [`pair`] and [`pair_with`]
-//! drive two of them and return a [`PairOutcome`]. Every wait is bounded.
+//! drive two of them and return a [`PairOutcome`]; a [`Session`] does the same for a caller
+//! that decides itself when to stop (and may kill a side first). Every wait is bounded.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -251,7 +252,19 @@ impl PeerProcess {
         status
     }
 
-    /// Whether [`stop`](Self::stop) had to kill it.
+    /// Kills it now (SIGKILL), if it is still running, and reaps it; its stdout reader
+    /// goes on until the pipe ends.
+    pub fn kill(&mut self) -> ExitStatus {
+        self.killed = true;
+        self.child.kill()
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether [`stop`](Self::stop) or [`kill`](Self::kill) had to kill it.
     pub fn was_killed(&self) -> bool {
         self.killed
     }
@@ -656,66 +669,14 @@ pub fn pair_with(
 ) -> PairOutcome {
     let PairOptions {
         stop_on_failed,
-        mut rewrite,
+        rewrite,
         browsers,
     } = options;
-    let (tx, rx) = mpsc::channel();
-    let start = Instant::now();
-    let mut procs = [
-        PeerProcess::spawn(a, dir, "A", Side::A, tx.clone()),
-        PeerProcess::spawn(b, dir, "B", Side::B, tx),
-    ];
-    let mut sides = [SideOutcome::new(&procs[0]), SideOutcome::new(&procs[1])];
-    let mut eof = [false, false];
-    let deadline = start + limit;
-    let idx = |side: Side| match side {
-        Side::A => 0,
-        Side::B => 1,
-    };
-
-    let mut handle = |line: PeerLine,
-                      procs: &mut [PeerProcess; 2],
-                      sides: &mut [SideOutcome; 2],
-                      eof: &mut [bool; 2],
-                      forward: bool| {
-        let i = idx(line.side);
-        let o = idx(line.side.other());
-        match &line.output {
-            Output::Eof => eof[i] = true,
-            Output::NotJson(raw) => sides[i].bad_lines.push(raw.clone()),
-            Output::Json(value) => {
-                let Some(obj) = value.as_object() else {
-                    sides[i].bad_lines.push(line.raw.clone());
-                    return;
-                };
-                if obj.contains_key("event") {
-                    sides[i].record_event(value, line.at);
-                } else {
-                    if obj.contains_key("ufrag") && sides[i].description.is_none() {
-                        sides[i].description = Some(value.clone());
-                        sides[i].description_at = Some(line.at);
-                    }
-                    if !SIGNAL_KEYS.iter().any(|k| obj.contains_key(*k)) {
-                        sides[i].bad_lines.push(line.raw.clone());
-                    }
-                    sides[i].signalling.push(line.raw.clone());
-                    if forward {
-                        let text = rewrite
-                            .as_mut()
-                            .and_then(|f| f(line.side, value))
-                            .map_or_else(|| line.raw.clone(), |v| v.to_string());
-                        if !procs[o].send_line(&text) {
-                            sides[o].undelivered += 1;
-                        }
-                    }
-                }
-            }
-        }
-    };
-
+    let mut session = Session::start(a, b, dir, rewrite);
+    let deadline = session.start + limit;
     let mut complete_at: Option<Instant> = None;
     let stop = loop {
-        let [sa, sb] = &sides;
+        let [sa, sb] = &session.sides;
         if browsers.is_empty() {
             if complete_at.is_none()
                 && sa.connected
@@ -752,7 +713,7 @@ pub fn pair_with(
                 break StopReason::Failed(Side::B);
             }
         }
-        if eof[0] && eof[1] {
+        if session.eof[0] && session.eof[1] {
             break StopReason::BothExited;
         }
         let now = Instant::now();
@@ -760,61 +721,222 @@ pub fn pair_with(
             break StopReason::Limit;
         }
         let until = complete_at.map_or(deadline, |at| deadline.min(at + DONE_GRACE));
-        match rx.recv_timeout(until.saturating_duration_since(now)) {
-            Ok(line) => handle(line, &mut procs, &mut sides, &mut eof, true),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break StopReason::BothExited,
+        if !session.next_line(until) {
+            break StopReason::BothExited;
         }
     };
-    let elapsed = start.elapsed();
+    session.finish(stop)
+}
 
-    // Shut down: close both stdins, then keep reading (exit events, late lines) until both
-    // stdouts end or the grace passes; kill whatever is left.
-    for p in procs.iter_mut() {
+/// Two protocol peers started and signalled as by [`pair`], for a caller that decides when
+/// to stop: it reads lines with [`run_until`](Self::run_until), looks at what each side did
+/// ([`side`](Self::side), [`timeline`](Self::timeline)), may kill a side
+/// ([`kill`](Self::kill)), and ends with [`finish`](Self::finish). Dropping it kills both
+/// processes.
+pub struct Session<'a> {
+    procs: [PeerProcess; 2],
+    rx: Receiver<PeerLine>,
+    sides: [SideOutcome; 2],
+    eof: [bool; 2],
+    timeline: Vec<(Side, Instant, Value)>,
+    rewrite: Option<Rewrite<'a>>,
+    start: Instant,
+    log_dir: PathBuf,
+}
+
+impl std::fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("procs", &self.procs)
+            .field("eof", &self.eof)
+            .field("log_dir", &self.log_dir)
+            .finish()
+    }
+}
+
+impl<'a> Session<'a> {
+    /// Starts `a` (side A) and `b` (side B) with their logs in `dir`; signalling lines are
+    /// forwarded verbatim, or as `rewrite` returns them.
+    pub fn start(a: Command, b: Command, dir: &TestDir, rewrite: Option<Rewrite<'a>>) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let start = Instant::now();
+        let procs = [
+            PeerProcess::spawn(a, dir, "A", Side::A, tx.clone()),
+            PeerProcess::spawn(b, dir, "B", Side::B, tx),
+        ];
+        let sides = [SideOutcome::new(&procs[0]), SideOutcome::new(&procs[1])];
+        Session {
+            procs,
+            rx,
+            sides,
+            eof: [false, false],
+            timeline: Vec::new(),
+            rewrite,
+            start,
+            log_dir: dir.path().to_owned(),
+        }
+    }
+
+    /// When both processes were started.
+    pub fn started(&self) -> Instant {
+        self.start
+    }
+
+    /// What one side did so far.
+    pub fn side(&self, side: Side) -> &SideOutcome {
+        &self.sides[idx(side)]
+    }
+
+    /// Every event line of both sides so far, with the side and when it was read.
+    pub fn timeline(&self) -> &[(Side, Instant, Value)] {
+        &self.timeline
+    }
+
+    /// Whether a side's stdout has ended (it exited or was killed).
+    pub fn exited(&self, side: Side) -> bool {
+        self.eof[idx(side)]
+    }
+
+    /// The process of one side (for its pid, logs and report).
+    pub fn process(&mut self, side: Side) -> &mut PeerProcess {
+        &mut self.procs[idx(side)]
+    }
+
+    /// Reads and handles lines until `stop` holds (true), `until` passes or both sides'
+    /// stdouts end (false unless `stop` then holds).
+    pub fn run_until(&mut self, until: Instant, mut stop: impl FnMut(&Self) -> bool) -> bool {
+        loop {
+            if stop(self) {
+                return true;
+            }
+            if Instant::now() >= until || (self.eof[0] && self.eof[1]) || !self.next_line(until) {
+                return stop(self);
+            }
+        }
+    }
+
+    /// Kills one side now (SIGKILL) and reaps it; returns when it was killed.
+    pub fn kill(&mut self, side: Side) -> Instant {
+        let p = &mut self.procs[idx(side)];
         p.close_stdin();
-    }
-    let grace_end = Instant::now() + EXIT_GRACE;
-    while !(eof[0] && eof[1]) {
-        let now = Instant::now();
-        if now >= grace_end {
-            break;
-        }
-        match rx.recv_timeout(grace_end - now) {
-            Ok(line) => handle(line, &mut procs, &mut sides, &mut eof, false),
-            Err(_) => break,
-        }
-    }
-    for (p, s) in procs.iter_mut().zip(sides.iter_mut()) {
-        let left = grace_end.saturating_duration_since(Instant::now());
-        let status = p.stop(left);
-        s.exit_code = status.code();
-        s.killed = p.was_killed();
-    }
-    // Lines read just before a kill.
-    while let Ok(line) = rx.try_recv() {
-        handle(line, &mut procs, &mut sides, &mut eof, false);
+        p.kill();
+        Instant::now()
     }
 
-    // Connection times from when the driver had both descriptions.
-    let both = match (sides[0].description_at, sides[1].description_at) {
-        (Some(x), Some(y)) => Some(x.max(y)),
-        _ => None,
-    };
-    for s in sides.iter_mut() {
-        s.failed_after = s.failed_at.map(|at| at.saturating_duration_since(start));
-        s.connect_time = match (both, s.connected_at) {
-            (Some(both), Some(at)) => Some(at.saturating_duration_since(both)),
+    /// Waits for one line until `until` and handles it (forwarding signalling lines).
+    /// Returns false if the channel is closed (both readers gone).
+    fn next_line(&mut self, until: Instant) -> bool {
+        match self
+            .rx
+            .recv_timeout(until.saturating_duration_since(Instant::now()))
+        {
+            Ok(line) => {
+                self.handle(line, true);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => false,
+        }
+    }
+
+    fn handle(&mut self, line: PeerLine, forward: bool) {
+        let i = idx(line.side);
+        let o = idx(line.side.other());
+        match &line.output {
+            Output::Eof => self.eof[i] = true,
+            Output::NotJson(raw) => self.sides[i].bad_lines.push(raw.clone()),
+            Output::Json(value) => {
+                let Some(obj) = value.as_object() else {
+                    self.sides[i].bad_lines.push(line.raw.clone());
+                    return;
+                };
+                if obj.contains_key("event") {
+                    self.sides[i].record_event(value, line.at);
+                    self.timeline.push((line.side, line.at, value.clone()));
+                } else {
+                    let sides = &mut self.sides;
+                    if obj.contains_key("ufrag") && sides[i].description.is_none() {
+                        sides[i].description = Some(value.clone());
+                        sides[i].description_at = Some(line.at);
+                    }
+                    if !SIGNAL_KEYS.iter().any(|k| obj.contains_key(*k)) {
+                        sides[i].bad_lines.push(line.raw.clone());
+                    }
+                    sides[i].signalling.push(line.raw.clone());
+                    if forward {
+                        let text = self
+                            .rewrite
+                            .as_mut()
+                            .and_then(|f| f(line.side, value))
+                            .map_or_else(|| line.raw.clone(), |v| v.to_string());
+                        if !self.procs[o].send_line(&text) {
+                            sides[o].undelivered += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Shuts down: closes both stdins, keeps reading (exit events, late lines) until both
+    /// stdouts end or [`EXIT_GRACE`] passes, kills whatever is left, and returns what both
+    /// sides did, with `stop` as the reason the caller stopped.
+    pub fn finish(mut self, stop: StopReason) -> PairOutcome {
+        let elapsed = self.start.elapsed();
+        for p in self.procs.iter_mut() {
+            p.close_stdin();
+        }
+        let grace_end = Instant::now() + EXIT_GRACE;
+        while !(self.eof[0] && self.eof[1]) {
+            let now = Instant::now();
+            if now >= grace_end {
+                break;
+            }
+            match self.rx.recv_timeout(grace_end - now) {
+                Ok(line) => self.handle(line, false),
+                Err(_) => break,
+            }
+        }
+        for i in 0..2 {
+            let left = grace_end.saturating_duration_since(Instant::now());
+            let status = self.procs[i].stop(left);
+            self.sides[i].exit_code = status.code();
+            self.sides[i].killed = self.procs[i].was_killed();
+        }
+        // Lines read just before a kill.
+        while let Ok(line) = self.rx.try_recv() {
+            self.handle(line, false);
+        }
+
+        // Connection times from when the driver had both descriptions.
+        let both = match (self.sides[0].description_at, self.sides[1].description_at) {
+            (Some(x), Some(y)) => Some(x.max(y)),
             _ => None,
         };
-    }
+        let start = self.start;
+        for s in self.sides.iter_mut() {
+            s.failed_after = s.failed_at.map(|at| at.saturating_duration_since(start));
+            s.connect_time = match (both, s.connected_at) {
+                (Some(both), Some(at)) => Some(at.saturating_duration_since(both)),
+                _ => None,
+            };
+        }
 
-    let [a, b] = sides;
-    PairOutcome {
-        a,
-        b,
-        stop,
-        elapsed,
-        log_dir: dir.path().to_owned(),
+        let [a, b] = self.sides.clone();
+        PairOutcome {
+            a,
+            b,
+            stop,
+            elapsed,
+            log_dir: self.log_dir.clone(),
+        }
+    }
+}
+
+fn idx(side: Side) -> usize {
+    match side {
+        Side::A => 0,
+        Side::B => 1,
     }
 }
 

@@ -272,6 +272,39 @@ impl ChildGuard {
     }
 }
 
+/// A signal [`signal`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGKILL: the process dies at once, without a word to its peers.
+    Kill,
+    /// SIGSTOP: the process is frozen (its sockets stay open, nothing is answered).
+    Stop,
+    /// SIGCONT: a stopped process goes on.
+    Cont,
+}
+
+/// Sends `sig` to the process `pid`, or with `group` to every process of the process group
+/// `pid`. Only for processes the test started itself (or that they started).
+pub fn signal(pid: u32, group: bool, sig: Signal) -> std::io::Result<()> {
+    let signo = match sig {
+        Signal::Kill => libc::SIGKILL,
+        Signal::Stop => libc::SIGSTOP,
+        Signal::Cont => libc::SIGCONT,
+    };
+    let pid = libc::pid_t::try_from(pid)
+        .ok()
+        .filter(|p| *p > 1)
+        .ok_or_else(|| std::io::Error::other(format!("refusing to signal pid {pid}")))?;
+    let target = if group { -pid } else { pid };
+    // SAFETY: kill(2) takes plain integers and touches no memory of this process.
+    let rc = unsafe { libc::kill(target, signo) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// What a process that ran to completion left behind (see [`ChildGuard::finish`]).
 #[derive(Debug, Clone)]
 pub struct Finished {

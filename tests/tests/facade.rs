@@ -344,19 +344,42 @@ async fn failure_reported(rt: Arc<dyn Runtime>) {
         ),
         "{result:?}"
     );
-    let mut saw_failed = false;
+    let component = &a.components[0][0];
+    assert!(
+        matches!(
+            component.failure_reason(),
+            Some(librice::FailureReason::ChecksFailed(c)) if c.total() > 0
+        ),
+        "{:?}",
+        component.failure_reason()
+    );
+    // A failed component sends nothing, and says why.
+    let sent = component.send(b"late").await;
+    assert!(
+        matches!(
+            sent,
+            Err(librice::Error::Failed(
+                librice::FailureReason::ChecksFailed(_)
+            ))
+        ),
+        "{sent:?}"
+    );
+    // ComponentFailed, with the reason, comes before the state change to Failed.
+    let mut seen = Vec::new();
     while let Some(Some(e)) = timeout(rt.as_ref(), Duration::from_millis(10), events.next()).await {
-        if matches!(
-            e,
+        match e {
+            librice::AgentEvent::ComponentFailed {
+                reason: librice::FailureReason::ChecksFailed(_),
+                ..
+            } => seen.push("component-failed"),
             librice::AgentEvent::ComponentState {
                 state: librice::ComponentState::Failed,
                 ..
-            }
-        ) {
-            saw_failed = true;
+            } => seen.push("state-failed"),
+            _ => {}
         }
     }
-    assert!(saw_failed);
+    assert_eq!(seen, ["component-failed", "state-failed"]);
 }
 
 #[test]

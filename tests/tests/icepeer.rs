@@ -8,7 +8,10 @@
 //! - bad signalling input (broken JSON, a JSON array, an unparsable candidate, invalid
 //!   credentials) is reported on stderr and ignored: the peer keeps answering;
 //! - a wrong (valid-looking) remote password keeps the pair from connecting;
-//! - refused options exit 2, and `--timeout` ends an idle peer with exit 1.
+//! - refused options exit 2, and `--timeout` ends an idle peer with exit 1;
+//! - liveness: with short consent timers, a frozen peer makes the other report
+//!   `disconnected` then `reconnected`, a killed one `disconnected` then `failed` with
+//!   `consent_lost`, and `consent` lines count the checks.
 //!
 //! Each pairing prints its outcome (with the connection times) to the test's output.
 
@@ -16,10 +19,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use librice_tests::pairing::{
-    EXIT_GRACE, Output, PairOptions, PairOutcome, PeerLine, PeerProcess, Side, SideOutcome,
-    StopReason, pair, pair_with, wait_for_line,
+    EXIT_GRACE, Output, PairOptions, PairOutcome, PeerLine, PeerProcess, Session, Side,
+    SideOutcome, StopReason, pair, pair_with, wait_for_line,
 };
-use librice_tests::{ChildGuard, TestDir, bin_path, require_ipv6_loopback};
+use librice_tests::{ChildGuard, Signal, TestDir, bin_path, require_ipv6_loopback, signal};
 use serde_json::{Value, json};
 
 /// Bound on a pairing that should succeed at once on loopback.
@@ -648,4 +651,153 @@ fn timeout_with_nothing_on_stdin() {
         seen[0].json().is_some_and(|v| v.get("ufrag").is_some()),
         "{seen:?}"
     );
+}
+
+#[test]
+fn bad_consent_timeout_is_a_usage_error() {
+    let finished = run_refused(&["--role", "controlling", "--consent-timeout", "soon"]);
+    let report = finished.report();
+    assert_eq!(finished.status.code(), Some(2), "{report}");
+    assert!(finished.stdout.is_empty(), "nothing on stdout\n{report}");
+    assert!(
+        finished
+            .stderr
+            .contains("--consent-timeout needs seconds, got \"soon\""),
+        "{report}"
+    );
+}
+
+/// icepeer's events named `name` on `side` in a session, with when they were read.
+fn session_events<'s>(
+    session: &'s Session<'_>,
+    side: Side,
+    name: &'s str,
+) -> Vec<(Instant, &'s Value)> {
+    session
+        .timeline()
+        .iter()
+        .filter(|(s, _, v)| *s == side && v["event"] == name)
+        .map(|(_, at, v)| (*at, v))
+        .collect()
+}
+
+// Liveness between two icepeers with short timers (consent checks every 0.2 s, consent
+// expiry after 4 s, Disconnected after 1 s of silence): while B is frozen (SIGSTOP) for
+// 2 s, A reports `disconnected`, and `reconnected` once B runs again; when B is killed, A
+// reports `disconnected`, then `failed` with reason `consent_lost` 4 s (plus polling)
+// after B's last answer. A's `consent` lines count its checks, answered by B.
+#[test]
+fn liveness_events_when_the_peer_freezes_and_dies() {
+    let dir = TestDir::new();
+    let timers = [
+        "--consent-interval",
+        "0.2",
+        "--consent-timeout",
+        "4",
+        "--disconnected-timeout",
+        "1",
+    ];
+    let a = icepeer("controlling", "alpha", &timers);
+    let mut b = icepeer("controlled", "beta", &timers);
+    b.args(["--runtime", "async-std"]);
+    let mut session = Session::start(a, b, &dir, None);
+    let connected = session.run_until(Instant::now() + PAIR_LIMIT, |s| {
+        let (a, b) = (s.side(Side::A), s.side(Side::B));
+        a.echo_ok && b.echo_ok
+    });
+    let report = |session: Session<'_>| session.finish(StopReason::Limit).report();
+    if !connected {
+        panic!("connected with data both ways\n{}", report(session));
+    }
+    // Consent checks go out and are answered.
+    let checked = session.run_until(Instant::now() + LINE_WAIT, |s| {
+        session_events(s, Side::A, "consent")
+            .last()
+            .is_some_and(|(_, v)| v["requests_sent"].as_u64() >= Some(3))
+    });
+    if !checked {
+        panic!("A sent 3 consent checks\n{}", report(session));
+    }
+    let last = session_events(&session, Side::A, "consent")
+        .last()
+        .map(|(_, v)| (*v).clone())
+        .expect("a consent line");
+    let (sent, answered) = (
+        last["requests_sent"].as_u64().unwrap_or(0),
+        last["responses_received"].as_u64().unwrap_or(0),
+    );
+    if answered + 1 < sent || last["component"] != 1 || !last["t_ms"].is_number() {
+        panic!("B answers A's consent checks: {last}\n{}", report(session));
+    }
+
+    // Frozen for 2 s: A goes disconnected (1 s), not failed (4 s), and comes back.
+    let b_pid = session.process(Side::B).id();
+    signal(b_pid, false, Signal::Stop).expect("SIGSTOP to our own child");
+    let frozen_at = Instant::now();
+    let disconnected = session.run_until(frozen_at + Duration::from_secs(2), |s| {
+        !session_events(s, Side::A, "disconnected").is_empty()
+    });
+    // Let the 2 s pass even if it came early.
+    session.run_until(frozen_at + Duration::from_secs(2), |_| false);
+    signal(b_pid, false, Signal::Cont).expect("SIGCONT to our own child");
+    let reconnected = session.run_until(Instant::now() + Duration::from_secs(2), |s| {
+        !session_events(s, Side::A, "reconnected").is_empty()
+    });
+    let failed_early = !session_events(&session, Side::A, "failed").is_empty();
+    if !disconnected || !reconnected || failed_early {
+        panic!(
+            "while B was frozen, A printed disconnected ({disconnected}), then reconnected \
+             ({reconnected}) and no failed ({failed_early})\n{}",
+            report(session)
+        );
+    }
+
+    // Killed: disconnected, then consent lost.
+    let killed_at = session.kill(Side::B);
+    let failed = session.run_until(killed_at + Duration::from_secs(8), |s| {
+        !session_events(s, Side::A, "failed").is_empty()
+    });
+    let events: Vec<(Instant, Value)> = session
+        .timeline()
+        .iter()
+        .filter(|(s, at, _)| *s == Side::A && *at >= killed_at)
+        .map(|(_, at, v)| (*at, v.clone()))
+        .filter(|(_, v)| v["event"] != "consent")
+        .collect();
+    let names: Vec<&str> = events
+        .iter()
+        .filter_map(|(_, v)| v["event"].as_str())
+        .collect();
+    let failed_event = events.iter().find(|(_, v)| v["event"] == "failed");
+    let delay = failed_event.map(|(at, _)| *at - killed_at);
+    println!("after the kill A printed {names:?}; failed after {delay:?}");
+    let ok = failed
+        && names == ["disconnected", "failed"]
+        && failed_event.is_some_and(|(_, v)| {
+            v["component"] == 1
+                && v["reason"] == "consent_lost"
+                && v["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("consent lost"))
+        })
+        && delay.is_some_and(|d| d >= Duration::from_millis(3500) && d <= Duration::from_secs(5));
+    if !ok {
+        panic!(
+            "after B was killed A printed disconnected, then failed with consent_lost \
+             3.5 to 5 s later: {events:?}\n{}",
+            report(session)
+        );
+    }
+    // A failed component sends nothing: A says so when asked to.
+    session
+        .process(Side::A)
+        .send_line(r#"{"send":"late","component":1}"#);
+    let refused = session
+        .process(Side::A)
+        .wait_for_stderr_line(LINE_WAIT, |l| {
+            l.contains("send on component 1 failed: ICE failed: consent lost")
+        });
+    let outcome = session.finish(StopReason::Failed(Side::A));
+    println!("{}", outcome.report());
+    assert!(refused.is_some(), "A refuses to send\n{}", outcome.report());
 }
