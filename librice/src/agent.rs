@@ -14,6 +14,7 @@ use crate::error::Error;
 use crate::interfaces::{AddressFamilies, AddressFilter, InterfaceAddress};
 use crate::runtime::Runtime;
 use crate::shared::{AgentEvent, Shared, State, StreamExtra, Subscriber};
+use crate::socket::BufferSizes;
 use crate::stream::Stream;
 
 /// Configures and starts an [`Agent`].
@@ -25,6 +26,7 @@ pub struct AgentBuilder {
     trickle: bool,
     filter: AddressFilter,
     tls_insecure: bool,
+    buffers: BufferSizes,
 }
 
 impl fmt::Debug for AgentBuilder {
@@ -34,6 +36,7 @@ impl fmt::Debug for AgentBuilder {
             .field("config", &self.config)
             .field("trickle", &self.trickle)
             .field("filter", &self.filter)
+            .field("buffers", &self.buffers)
             .finish()
     }
 }
@@ -217,6 +220,39 @@ impl AgentBuilder {
         self
     }
 
+    /// The receive buffer size to ask for on each of the agent's UDP sockets, in bytes
+    /// (default [`crate::DEFAULT_RECV_BUFFER_SIZE`], 2 MiB, which explains the choice; 0
+    /// leaves the operating system's default). The buffer holds the datagrams that arrive
+    /// while the agent and the application are busy: a burst larger than it loses the
+    /// rest. What the system granted is in [`crate::Component::socket_buffers`] (and
+    /// traced at debug level).
+    ///
+    /// Linux doubles the size asked for and caps it at twice `net.core.rmem_max`, which is
+    /// 212,992 bytes on most distributions: there a socket gets 425,984 bytes, room for
+    /// about 185 to 510 datagrams of 1,200 to 100 bytes, however much is asked for. An
+    /// application that receives larger bursts than that must have the system allow
+    /// more (`sysctl -w net.core.rmem_max=4194304`, or more, as root), or have its peer
+    /// pace its sends. Other systems have their own caps (`kern.ipc.maxsockbuf` on macOS
+    /// and the BSDs); a size the system refuses leaves its default.
+    pub fn recv_buffer_size(mut self, bytes: usize) -> Self {
+        self.buffers.recv = bytes;
+        self
+    }
+
+    /// The send buffer size to ask for on each of the agent's UDP sockets, in bytes
+    /// (default [`crate::DEFAULT_SEND_BUFFER_SIZE`], 1 MiB; 0 leaves the operating
+    /// system's default). A full send buffer loses nothing, a send then waits until the
+    /// socket can take the datagram; a larger one lets a burst leave without waiting for
+    /// the network interface. Linux doubles the size and caps it at twice
+    /// `net.core.wmem_max` (usually 212,992 bytes). An application sending at high rates
+    /// must pace its sends to what the path carries: no buffer makes up for a link that
+    /// is slower than the sender. What the system granted is in
+    /// [`crate::Component::socket_buffers`].
+    pub fn send_buffer_size(mut self, bytes: usize) -> Self {
+        self.buffers.send = bytes;
+        self
+    }
+
     /// Starts the agent: its driver task is spawned on the runtime.
     pub fn build(self) -> Result<Agent, Error> {
         let runtime = self.runtime.ok_or(Error::NoRuntime)?;
@@ -251,6 +287,7 @@ impl AgentBuilder {
                 shared,
                 filter: self.filter,
                 trickle: self.trickle,
+                buffers: self.buffers,
             }),
         })
     }
@@ -261,13 +298,13 @@ pub(crate) struct Handle {
     pub shared: Arc<Shared>,
     pub filter: AddressFilter,
     pub trickle: bool,
+    /// The socket buffer sizes to ask for.
+    pub buffers: BufferSizes,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        let mut st = self.shared.lock();
-        st.closed = true;
-        st.wake_driver();
+        self.shared.lock().close();
     }
 }
 
@@ -283,6 +320,8 @@ impl fmt::Debug for Handle {
 ///
 /// Cheap to clone; the agent, its sockets and its task live until the last clone of it
 /// and of its [`Stream`]s and [`crate::Component`]s is dropped, or [`Agent::close`].
+/// Readers and waiters ([`Events`], [`crate::GatherStream`], [`crate::Connected`],
+/// [`crate::Recv`]) do not count: they end when the agent closes.
 #[derive(Debug, Clone)]
 pub struct Agent {
     pub(crate) handle: Arc<Handle>,
@@ -290,7 +329,8 @@ pub struct Agent {
 
 impl Agent {
     /// A builder with the defaults: controlled, trickle, Ta 50 ms, no STUN server, the
-    /// machine's non-loopback, non-link-local addresses.
+    /// machine's non-loopback, non-link-local addresses, socket buffers of
+    /// [`crate::DEFAULT_RECV_BUFFER_SIZE`] and [`crate::DEFAULT_SEND_BUFFER_SIZE`].
     pub fn builder() -> AgentBuilder {
         AgentBuilder {
             runtime: None,
@@ -299,6 +339,7 @@ impl Agent {
             trickle: true,
             filter: AddressFilter::default(),
             tls_insecure: false,
+            buffers: BufferSizes::default(),
         }
     }
 
@@ -339,10 +380,10 @@ impl Agent {
     }
 
     /// Stops the agent now: its task ends and its sockets close, even while handles remain.
+    /// From the moment this returns, [`crate::Component::send`] fails with
+    /// [`Error::Closed`]; readers and waiters end when the driver task has closed.
     pub fn close(&self) {
-        let mut st = self.handle.shared.lock();
-        st.closed = true;
-        st.wake_driver();
+        self.handle.shared.lock().close();
     }
 
     /// The runtime.

@@ -90,6 +90,7 @@ mod error;
 pub mod interfaces;
 pub mod runtime;
 mod shared;
+mod socket;
 mod stream;
 mod tcp;
 mod tls;
@@ -105,4 +106,5 @@ pub use runtime::{
     AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture, Runtime,
 };
 pub use shared::AgentEvent;
+pub use socket::{DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE, SocketBuffers};
 pub use stream::{Component, Connected, GatherStream, Recv, Stream};

@@ -126,6 +126,8 @@ pub(crate) struct ComponentExtra {
     pub target: SharedTarget,
     /// The component's sockets (also in `State::socket_list`).
     pub sockets: Vec<SocketRef>,
+    /// The buffer sizes the system granted each of them.
+    pub buffers: Vec<crate::socket::SocketBuffers>,
     /// While in the future, a `Recv` reads the sockets itself.
     pub lease_until: Option<std::time::Instant>,
     pub recv: VecDeque<Vec<u8>>,
@@ -189,6 +191,22 @@ impl State {
         }
     }
 
+    /// Closes the agent ([`crate::Agent::close`], or the last handle dropped): sends fail
+    /// with [`crate::Error::Closed`] from now on, because the targets of their fast path
+    /// are cleared here rather than when the driver next runs; the driver then closes the
+    /// sockets and wakes every reader and waiter.
+    pub fn close(&mut self) {
+        self.closed = true;
+        for c in self
+            .streams
+            .iter_mut()
+            .flat_map(|s| s.components.iter_mut())
+        {
+            *c.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        }
+        self.wake_driver();
+    }
+
     fn publish(&mut self, event: AgentEvent) {
         self.subscribers.retain(|weak| {
             let Some(sub) = weak.upgrade() else {
@@ -226,6 +244,9 @@ impl State {
             }
             for c in &mut s.components {
                 *c.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                // The handles keep this state, not the sockets: they close now.
+                c.sockets.clear();
+                c.buffers.clear();
                 if let Some(w) = c.recv_waker.take() {
                     w.wake();
                 }
@@ -339,7 +360,12 @@ impl State {
     }
 
     fn set_target(&mut self, stream: StreamId, component: ComponentId, pair: &SelectedPair) {
-        let socket = self.sockets.get(&pair.local_base).cloned();
+        // A closed agent sends nothing, even if the driver's last round selects a pair.
+        let socket = if self.closed {
+            None
+        } else {
+            self.sockets.get(&pair.local_base).cloned()
+        };
         let Some(c) = self.component_extra(stream, component) else {
             return;
         };

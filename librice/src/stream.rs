@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use librice_proto::TransportType;
@@ -16,7 +16,8 @@ use crate::agent::Handle;
 use crate::error::Error;
 use crate::interfaces::select_addresses;
 use crate::runtime::{AsyncUdpSocket, send_to};
-use crate::shared::{ComponentExtra, READER_LEASE, SharedTarget};
+use crate::shared::{ComponentExtra, READER_LEASE, Shared, SharedTarget, State};
+use crate::socket::{SocketBuffers, bind_udp};
 
 /// A data stream of an agent. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -47,6 +48,7 @@ impl Stream {
         st.streams[self.id].components.push(ComponentExtra {
             target: Arc::clone(&target),
             sockets: Vec::new(),
+            buffers: Vec::new(),
             lease_until: None,
             recv: Default::default(),
             recv_waker: None,
@@ -93,15 +95,24 @@ impl Stream {
             let addresses = select_addresses(&self.handle.filter)?;
             let components = self.handle.shared.lock().streams[self.id].components.len();
             let runtime = Arc::clone(&self.handle.shared.runtime);
-            let mut bound: Vec<(ComponentId, SocketAddr, Arc<dyn AsyncUdpSocket>)> = Vec::new();
+            let mut bound: Vec<(
+                ComponentId,
+                SocketAddr,
+                Arc<dyn AsyncUdpSocket>,
+                SocketBuffers,
+            )> = Vec::new();
             for c in 1..=components {
                 let component = ComponentId::try_from(c).unwrap_or(ComponentId::MAX);
                 for addr in &addresses {
-                    match bind_udp(addr.socket_addr(0))
-                        .and_then(|s| runtime.wrap_udp_socket(s))
-                        .and_then(|s| Ok((s.local_addr()?, s)))
-                    {
-                        Ok((local, socket)) => bound.push((component, local, socket)),
+                    match bind_udp(addr.socket_addr(0), self.handle.buffers).and_then(
+                        |(s, granted)| {
+                            let s = runtime.wrap_udp_socket(s)?;
+                            Ok((s.local_addr()?, s, granted))
+                        },
+                    ) {
+                        Ok((local, socket, granted)) => {
+                            bound.push((component, local, socket, granted))
+                        }
                         Err(e) => {
                             tracing::warn!(ip = %addr.ip, error = %e, "cannot bind a UDP socket: address skipped")
                         }
@@ -110,7 +121,7 @@ impl Stream {
             }
             let now = runtime.now();
             let mut st = self.handle.shared.lock();
-            for (component, local, socket) in bound {
+            for (component, local, socket, granted) in bound {
                 let added = st
                     .proto
                     .stream_mut(self.id)
@@ -123,9 +134,9 @@ impl Stream {
                 st.sockets.insert(local, Arc::clone(&socket));
                 st.socket_list
                     .push((local, Arc::clone(&socket), self.id, component));
-                st.streams[self.id].components[usize::from(component) - 1]
-                    .sockets
-                    .push((local, socket));
+                let extra = &mut st.streams[self.id].components[usize::from(component) - 1];
+                extra.sockets.push((local, socket));
+                extra.buffers.push(granted);
             }
             st.proto
                 .stream_mut(self.id)
@@ -135,7 +146,7 @@ impl Stream {
             st.wake_driver();
         }
         Ok(GatherStream {
-            handle: Arc::clone(&self.handle),
+            shared: Arc::downgrade(&self.handle.shared),
             id: self.id,
         })
     }
@@ -189,22 +200,14 @@ impl Stream {
     }
 }
 
-/// Binds a non-blocking UDP socket (IPv6 sockets are IPv6-only).
-fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
-    use socket2::{Domain, Protocol, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
-    if addr.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.bind(&addr.into())?;
-    socket.set_nonblocking(true)?;
-    Ok(socket.into())
-}
-
 /// The candidates of a stream as gathering finds them ([`Stream::gather_candidates`]).
+///
+/// It does not keep the agent alive: once every [`crate::Agent`], [`Stream`] and
+/// [`Component`] handle is dropped, the agent closes and this stream ends.
 #[derive(Debug)]
 pub struct GatherStream {
-    handle: Arc<Handle>,
+    /// Not a handle: see [`ComponentRef`].
+    shared: Weak<Shared>,
     id: StreamId,
 }
 
@@ -212,7 +215,10 @@ impl futures::Stream for GatherStream {
     type Item = Candidate;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Candidate>> {
-        let mut st = self.handle.shared.lock();
+        let Some(shared) = self.shared.upgrade() else {
+            return Poll::Ready(None);
+        };
+        let mut st = shared.lock();
         let g = &mut st.streams[self.id].gather;
         if let Some(c) = g.queue.pop_front() {
             return Poll::Ready(Some(c));
@@ -301,7 +307,7 @@ impl Component {
     /// component's [`FailureReason`] when it fails ([`Error::Closed`] if the agent closes).
     pub fn connected(&self) -> Connected {
         Connected {
-            component: self.clone(),
+            component: self.downgrade(),
         }
     }
 
@@ -350,21 +356,60 @@ impl Component {
     /// are lost if it is dropped). Ends when the agent closes.
     pub fn recv(&self) -> Recv {
         Recv {
-            component: self.clone(),
+            component: self.downgrade(),
             taken: Default::default(),
             buf: None,
         }
     }
 
+    /// The component's UDP sockets (one per local address, once gathering started) with
+    /// the receive and send buffer sizes the operating system granted them: see
+    /// [`crate::AgentBuilder::recv_buffer_size`] for what was asked and why it can be
+    /// less.
+    pub fn socket_buffers(&self) -> Vec<SocketBuffers> {
+        let mut st = self.handle.shared.lock();
+        self.extra(&mut st).buffers.clone()
+    }
+
     fn extra<'a>(&self, st: &'a mut crate::shared::State) -> &'a mut ComponentExtra {
+        &mut st.streams[self.stream].components[usize::from(self.id) - 1]
+    }
+
+    /// The component as its readers and waiters see it.
+    fn downgrade(&self) -> ComponentRef {
+        ComponentRef {
+            shared: Arc::downgrade(&self.handle.shared),
+            stream: self.stream,
+            id: self.id,
+        }
+    }
+}
+
+/// A component as a reader or waiter ([`Recv`], [`Connected`]) refers to it: not a handle,
+/// so that it does not keep the agent alive. When the last handle is dropped the agent
+/// closes (which wakes the waiters, who then see it closed), and once its driver task has
+/// ended the shared state goes too.
+#[derive(Debug, Clone)]
+struct ComponentRef {
+    shared: Weak<Shared>,
+    stream: StreamId,
+    id: ComponentId,
+}
+
+impl ComponentRef {
+    fn extra<'a>(&self, st: &'a mut State) -> &'a mut ComponentExtra {
         &mut st.streams[self.stream].components[usize::from(self.id) - 1]
     }
 }
 
 /// The future of [`Component::connected`].
+///
+/// It does not keep the agent alive: once every [`crate::Agent`], [`Stream`] and
+/// [`Component`] handle is dropped, the agent closes and this resolves to
+/// [`Error::Closed`].
 #[derive(Debug)]
 pub struct Connected {
-    component: Component,
+    component: ComponentRef,
 }
 
 impl Future for Connected {
@@ -372,7 +417,10 @@ impl Future for Connected {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let c = &self.component;
-        let mut st = c.handle.shared.lock();
+        let Some(shared) = c.shared.upgrade() else {
+            return Poll::Ready(Err(Error::Closed));
+        };
+        let mut st = shared.lock();
         if st.closed {
             return Poll::Ready(Err(Error::Closed));
         }
@@ -403,9 +451,13 @@ impl Future for Connected {
 }
 
 /// The stream of received datagrams ([`Component::recv`]).
+///
+/// It does not keep the agent alive: once every [`crate::Agent`], [`Stream`] and
+/// [`Component`] handle is dropped, the agent closes, its sockets close and this stream
+/// ends.
 #[derive(Debug)]
 pub struct Recv {
-    component: Component,
+    component: ComponentRef,
     /// Datagrams taken from the shared queue in one go, so that the lock is taken once per
     /// batch rather than once per datagram.
     taken: std::collections::VecDeque<Vec<u8>>,
@@ -426,8 +478,11 @@ impl futures::Stream for Recv {
         if let Some(d) = this.taken.pop_front() {
             return Poll::Ready(Some(d));
         }
-        let c = this.component.clone();
-        let shared = &c.handle.shared;
+        let c = &this.component;
+        let Some(shared) = c.shared.upgrade() else {
+            return Poll::Ready(None);
+        };
+        let shared = &*shared;
         let sockets = {
             let mut st = shared.lock();
             if st.closed {

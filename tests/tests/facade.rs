@@ -444,3 +444,132 @@ fn idle_reader_hands_sockets_back_tokio() {
 fn idle_reader_hands_sockets_back_async_std() {
     on_async_std(idle_reader);
 }
+
+/// Waits (at most 5 s) until every address in `addrs` can be bound again, that is until
+/// the agent's sockets on them are closed.
+async fn until_closed(runtime: &dyn Runtime, addrs: &[SocketAddr]) {
+    let closed = timeout(runtime, Duration::from_secs(5), async {
+        while !addrs.iter().all(|a| UdpSocket::bind(a).is_ok()) {
+            sleep(runtime, Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    if closed.is_none() {
+        for a in addrs {
+            UdpSocket::bind(a).unwrap_or_else(|e| panic!("{a} still bound after 5 s: {e}"));
+        }
+    }
+}
+
+/// Readers and waiters are not handles: while a `recv()` stream, a `connected()` future and
+/// a gathering stream are pending, dropping every Agent, Stream and Component handle closes
+/// the agent. All three end within a bound, the driver task ends, and the sockets close
+/// while the readers still exist.
+async fn readers_do_not_keep_alive(rt: Arc<dyn Runtime>) {
+    let counting = CountingRuntime::new(rt);
+    let runtime: Arc<dyn Runtime> = counting.clone();
+    // A STUN server that never answers: gathering stays pending after the host candidate.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let agent = Agent::builder()
+        .runtime(Arc::clone(&runtime))
+        .address(v4())
+        .stun_server(silent.local_addr().unwrap())
+        .build()
+        .unwrap();
+    let stream = agent.add_stream();
+    let component = stream.add_component().unwrap();
+    let mut gather = stream.gather_candidates().unwrap();
+    let host = timeout(runtime.as_ref(), CONNECT, gather.next())
+        .await
+        .flatten()
+        .expect("the host candidate");
+    let mut rx = component.recv();
+    let mut connecting = component.connected();
+    assert!(futures::poll!(rx.next()).is_pending(), "no data yet");
+    assert!(futures::poll!(&mut connecting).is_pending(), "no peer yet");
+    assert!(
+        futures::poll!(gather.next()).is_pending(),
+        "STUN unanswered"
+    );
+    assert_eq!(counting.live_tasks(), 1, "the driver task");
+
+    drop((agent, stream, component));
+    let ended = timeout(runtime.as_ref(), Duration::from_secs(5), async {
+        (
+            rx.next().await,
+            (&mut connecting).await,
+            gather.next().await,
+        )
+    })
+    .await;
+    let (data, connection, candidate) =
+        ended.expect("recv, connected and gathering end once the last handle is dropped");
+    assert_eq!(data, None);
+    assert!(
+        matches!(connection, Err(librice::Error::Closed)),
+        "{connection:?}"
+    );
+    assert_eq!(candidate, None);
+    let stopped = timeout(runtime.as_ref(), Duration::from_secs(5), async {
+        while counting.live_tasks() > 0 {
+            sleep(runtime.as_ref(), Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(stopped.is_some(), "the driver task ends");
+    until_closed(runtime.as_ref(), &[host.address()]).await;
+    drop((rx, connecting, gather));
+}
+
+#[test]
+fn readers_do_not_keep_the_agent_alive_tokio() {
+    on_tokio(readers_do_not_keep_alive);
+}
+
+#[test]
+fn readers_do_not_keep_the_agent_alive_async_std() {
+    on_async_std(readers_do_not_keep_alive);
+}
+
+/// `close()` takes effect at once: the next send fails with `Closed` without waiting for
+/// the driver (the connected component's fast path would otherwise still send), and the
+/// sockets close although handles remain.
+async fn send_after_close(rt: Arc<dyn Runtime>) {
+    use futures::FutureExt;
+    let a = Peer::new(Arc::clone(&rt), true, v4(), &[1], None);
+    let b = Peer::new(Arc::clone(&rt), false, v4(), &[1], None);
+    exchange(&a, &b).await;
+    connected(rt.as_ref(), &a, CONNECT).await;
+    connected(rt.as_ref(), &b, CONNECT).await;
+    let ca = &a.components[0][0];
+    ca.send(b"before").await.expect("sends while open");
+    let ports: Vec<SocketAddr> = a.streams[0]
+        .local_candidates()
+        .iter()
+        .map(|c| c.address())
+        .collect();
+
+    a.agent.close();
+    let sent = ca.send(b"after").now_or_never();
+    assert!(
+        matches!(sent, Some(Err(librice::Error::Closed))),
+        "a send right after close() fails at once: {sent:?}"
+    );
+    until_closed(rt.as_ref(), &ports).await;
+    assert!(matches!(
+        ca.send(b"later").await,
+        Err(librice::Error::Closed)
+    ));
+    let ended = timeout(rt.as_ref(), Duration::from_secs(5), ca.recv().next()).await;
+    assert_eq!(ended, Some(None), "recv ends on a closed agent");
+}
+
+#[test]
+fn send_after_close_fails_at_once_tokio() {
+    on_tokio(send_after_close);
+}
+
+#[test]
+fn send_after_close_fails_at_once_async_std() {
+    on_async_std(send_after_close);
+}
