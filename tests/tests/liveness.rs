@@ -5,8 +5,10 @@
 //! 1. both sides connect and data flows both ways;
 //! 2. the session is kept up for 40 s with nothing but each side's consent checks and
 //!    keepalives: icepeer must report neither `disconnected` nor `failed` (the peer answers
-//!    its consent checks, and it answers the peer's), and its `consent` lines must show
-//!    our checks at the RFC 7675 §5.1 rate, one per 4 to 6 s: 6 to 10 in 40 s;
+//!    its consent checks), the peer must not report losing the session (icepeer answers
+//!    its checks: Chromium's ICE state, aioice's consent-driven close, libnice's component
+//!    state), and icepeer's `consent` lines must show our checks at the RFC 7675 §5.1
+//!    rate, one per 4 to 6 s (6 to 10 in 40 s), all answered;
 //! 3. the peer is killed (SIGKILL; for Chromium, its whole process group), and icepeer
 //!    must report `failed` with reason `consent_lost` within 10 + 2 s of the kill (and not
 //!    sooner than consent can expire: more than 3.5 s after it, since the last answer came
@@ -105,6 +107,35 @@ fn consent_lines(session: &Session<'_>) -> Vec<ConsentLine> {
         .collect()
 }
 
+/// What the peer (side B) has said so far about losing the session, by its own account:
+/// Chromium's `ice_state` events, aioice-peer's "connection closed" (aioice closes the
+/// connection when its consent checks go unanswered) and nice-peer's component state log.
+fn peer_losses(session: &mut Session<'_>, peer: Peer) -> Vec<String> {
+    match peer {
+        Peer::Chromium => session
+            .timeline()
+            .iter()
+            .filter(|(side, _, v)| {
+                *side == Side::B
+                    && v["event"] == "ice_state"
+                    && (v["state"] == "disconnected" || v["state"] == "failed")
+            })
+            .map(|(_, _, v)| v.to_string())
+            .collect(),
+        Peer::Aioice | Peer::Libnice => session
+            .process(Side::B)
+            .stderr()
+            .lines()
+            .filter(|l| {
+                l.contains("connection closed")
+                    || l.contains("state disconnected")
+                    || l.contains("state failed")
+            })
+            .map(String::from)
+            .collect(),
+    }
+}
+
 /// Kills the peer (side B): Chromium's whole process group (browser, renderer, network
 /// service), then its wrapper; the other peers are the process itself. Returns when.
 fn kill_peer(session: &mut Session<'_>, peer: Peer, problems: &mut Vec<String>) -> Instant {
@@ -171,6 +202,7 @@ fn consent_session(peer: Peer, runtime: Runtime, icepeer_controlling: bool) {
     }
 
     // 2. Hold the session: nothing but consent checks and keepalives.
+    let peer_losses_before = peer_losses(&mut session, peer).len();
     let hold_start = Instant::now();
     session.run_until(hold_start + HOLD, |s| {
         icepeer_events(s, "disconnected").next().is_some()
@@ -186,6 +218,13 @@ fn consent_session(peer: Peer, runtime: Runtime, icepeer_controlling: bool) {
                 at.saturating_duration_since(hold_start)
             ));
         }
+    }
+    // The peer's own checks are answered too: it did not lose the session.
+    for loss in peer_losses(&mut session, peer)
+        .into_iter()
+        .skip(peer_losses_before)
+    {
+        problems.push(format!("the peer lost the session during the hold: {loss}"));
     }
     for side in [Side::A, Side::B] {
         if session.exited(side) {
