@@ -1,0 +1,10 @@
+//! The `turn_client_recv` target: its body, and what it checks, are in
+//! `librice-proto/tests/fuzz_regressions/targets/turn_client_recv.rs`, which the replay test of
+//! crash inputs and seeds runs too (`cargo test -p librice-proto --test fuzz_regressions`).
+
+#![no_main]
+
+#[path = "../../librice-proto/tests/fuzz_regressions/targets/turn_client_recv.rs"]
+mod target;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| target::run(data));
