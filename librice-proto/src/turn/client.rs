@@ -661,6 +661,15 @@ impl TurnClient {
     }
 
     fn on_response(&mut self, now: Instant, msg: &Message<'_>, request: Request) {
+        // A closed client is done: a late answer neither revives it nor makes it send again.
+        // Only the Allocate exchange under way may make or redirect the allocation (close()
+        // while allocating, then the Allocate success, must not bring the client back).
+        if self.state == TurnState::Closed
+            || (request == Request::Allocate && self.state != TurnState::Allocating)
+        {
+            tracing::debug!(?request, state = ?self.state, "late TURN answer ignored");
+            return;
+        }
         if msg.class() == MessageClass::Error {
             match self.auth.handle_error_response(msg) {
                 AuthOutcome::Retry => {
