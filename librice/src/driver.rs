@@ -149,6 +149,8 @@ impl Future for Driver {
                     }
                 }
                 st.dispatch_events();
+                st.sync_consent();
+                st.driver_read_done();
                 for (id, local, remote, tls) in std::mem::take(&mut st.tcp_requests) {
                     shared.runtime.spawn(Box::pin(crate::tcp::run(
                         Arc::clone(&shared),

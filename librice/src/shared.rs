@@ -105,11 +105,16 @@ pub(crate) struct GatherState {
 }
 
 /// Where a component's data goes: kept apart from the main lock so that sending takes only
-/// this small lock, which the driver touches only when the selected pair changes.
+/// this small lock, which the driver touches only when the selected pair changes or its
+/// consent is refreshed.
 #[derive(Debug, Clone)]
 pub(crate) struct SendTarget {
     pub socket: Arc<dyn AsyncUdpSocket>,
     pub to: SocketAddr,
+    /// When consent expires (RFC 7675 §5.1), unless the core refreshed it since: from then
+    /// on a send goes to the core, which fails it if consent has really expired. `None`
+    /// with consent freshness off.
+    pub valid_until: Option<std::time::Instant>,
 }
 
 pub(crate) type SharedTarget = Arc<Mutex<Option<SendTarget>>>;
@@ -133,6 +138,14 @@ pub(crate) struct ComponentExtra {
     pub recv: VecDeque<Vec<u8>>,
     pub recv_waker: Option<Waker>,
     pub state_wakers: Vec<Waker>,
+    /// The driver has read (or is reading) this component's sockets outside the lock and
+    /// has not delivered what it read yet: a reader must not read the sockets itself
+    /// meanwhile, or it could deliver newer datagrams before older ones.
+    pub driver_reading: bool,
+    /// A reader is waiting for the driver to deliver (see `driver_reading`).
+    pub reader_parked: bool,
+    /// The consent expiry last copied into `target`.
+    pub consent_until: Option<std::time::Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -366,13 +379,49 @@ impl State {
         } else {
             self.sockets.get(&pair.local_base).cloned()
         };
+        let valid_until = self.proto.consent_expiry(stream, component);
         let Some(c) = self.component_extra(stream, component) else {
             return;
         };
+        c.consent_until = valid_until;
         *c.target.lock().unwrap_or_else(|e| e.into_inner()) = socket.map(|socket| SendTarget {
             socket,
             to: pair.remote.address(),
+            valid_until,
         });
+    }
+
+    /// Copies each component's consent expiry from the core into its send target when it
+    /// moved (a refresh, every few seconds), so that the send fast path stops at the
+    /// expiry without asking the core (RFC 7675 §5.1).
+    pub fn sync_consent(&mut self) {
+        for (sid, s) in self.streams.iter_mut().enumerate() {
+            for (ci, c) in s.components.iter_mut().enumerate() {
+                let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+                let expiry = self.proto.consent_expiry(sid, component);
+                if expiry == c.consent_until {
+                    continue;
+                }
+                c.consent_until = expiry;
+                if let Some(t) = c.target.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    t.valid_until = expiry;
+                }
+            }
+        }
+    }
+
+    /// The driver delivered what it read: readers may read their sockets again.
+    pub fn driver_read_done(&mut self) {
+        for s in &mut self.streams {
+            for c in &mut s.components {
+                c.driver_reading = false;
+                if std::mem::take(&mut c.reader_parked)
+                    && let Some(w) = c.recv_waker.take()
+                {
+                    w.wake();
+                }
+            }
+        }
     }
 
     fn clear_target(&mut self, stream: StreamId, component: ComponentId) {
@@ -392,22 +441,27 @@ impl State {
 
     /// The sockets the driver reads now (those no reader holds a lease on), and the
     /// earliest lease expiry.
+    /// Marks the components of the sockets returned as being read by the driver (see
+    /// `ComponentExtra::driver_reading`) until [`Self::driver_read_done`].
     pub fn driver_sockets(
-        &self,
+        &mut self,
         now: std::time::Instant,
     ) -> (Vec<SocketRef>, Option<std::time::Instant>) {
         let mut leases: Option<std::time::Instant> = None;
         let mut out = Vec::with_capacity(self.socket_list.len());
         for (addr, socket, stream, component) in &self.socket_list {
-            let lease = self
-                .streams
-                .get(*stream)
-                .and_then(|s| s.components.get(usize::from(*component).wrapping_sub(1)))
-                .and_then(|c| c.lease_until)
-                .filter(|t| *t > now);
-            match lease {
+            let Some(c) = self.streams.get_mut(*stream).and_then(|s| {
+                s.components
+                    .get_mut(usize::from(*component).wrapping_sub(1))
+            }) else {
+                continue;
+            };
+            match c.lease_until.filter(|t| *t > now) {
                 Some(t) => leases = Some(leases.map_or(t, |l| l.min(t))),
-                None => out.push((*addr, Arc::clone(socket))),
+                None => {
+                    c.driver_reading = true;
+                    out.push((*addr, Arc::clone(socket)));
+                }
             }
         }
         (out, leases)

@@ -53,6 +53,9 @@ impl Stream {
             recv: Default::default(),
             recv_waker: None,
             state_wakers: Vec::new(),
+            driver_reading: false,
+            reader_parked: false,
+            consent_until: None,
         });
         Ok(Component {
             handle: Arc::clone(&self.handle),
@@ -326,11 +329,13 @@ impl Component {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let now = || self.handle.shared.runtime.now();
         let (socket, to, owned) = match target {
-            Some(t) => (t.socket, t.to, None),
-            None => {
-                // No direct socket target: not connected, or a relayed pair whose data the
-                // agent wraps for its TURN server.
+            Some(t) if t.valid_until.is_none_or(|v| now() < v) => (t.socket, t.to, None),
+            _ => {
+                // No direct socket target: not connected, a relayed pair whose data the
+                // agent wraps for its TURN server, or consent due to expire (RFC 7675
+                // §5.1), which the core decides.
                 let mut st = self.handle.shared.lock();
                 if st.closed {
                     return Err(Error::Closed);
@@ -497,11 +502,18 @@ impl futures::Stream for Recv {
             extra.recv_waker = Some(cx.waker().clone());
             let had_lease = extra.lease_until.is_some_and(|t| t > now);
             extra.lease_until = Some(now + READER_LEASE);
+            let parked = extra.driver_reading;
+            extra.reader_parked |= parked;
             let sockets = extra.sockets.clone();
             if !had_lease {
                 // Let the driver learn of the lease, so that it takes the sockets back when
                 // it runs out.
                 st.wake_driver();
+            }
+            if parked {
+                // The driver holds datagrams it read before the lease: they go first. It
+                // wakes this reader once they are queued.
+                return Poll::Pending;
             }
             sockets
         };

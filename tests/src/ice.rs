@@ -37,6 +37,11 @@ impl Peer {
         if let Some(stun) = stun {
             builder = builder.stun_server(stun);
         }
+        Peer::from_builder(builder, layout)
+    }
+
+    /// An agent from a configured `builder`, with `layout[i]` components in stream `i`.
+    pub fn from_builder(builder: librice::AgentBuilder, layout: &[u16]) -> Peer {
         let agent = builder.build().expect("agent starts");
         let mut streams = Vec::new();
         let mut components = Vec::new();

@@ -64,9 +64,25 @@ pub struct CountingRuntime {
     live: Arc<AtomicUsize>,
     refuse_first_send: bool,
     refused: Arc<AtomicUsize>,
+    timer_delay: std::time::Duration,
 }
 
 impl CountingRuntime {
+    /// Wraps `inner`; every timer fires `delay` late, as on a loaded machine whose driver
+    /// task is not scheduled on time.
+    pub fn with_late_timers(
+        inner: Arc<dyn Runtime>,
+        delay: std::time::Duration,
+    ) -> Arc<CountingRuntime> {
+        Arc::new(CountingRuntime {
+            inner,
+            live: Arc::new(AtomicUsize::new(0)),
+            refuse_first_send: false,
+            refused: Arc::new(AtomicUsize::new(0)),
+            timer_delay: delay,
+        })
+    }
+
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Runtime>) -> Arc<CountingRuntime> {
         Self::with(inner, false)
@@ -83,6 +99,7 @@ impl CountingRuntime {
             live: Arc::new(AtomicUsize::new(0)),
             refuse_first_send,
             refused: Arc::new(AtomicUsize::new(0)),
+            timer_delay: std::time::Duration::ZERO,
         })
     }
 
@@ -94,6 +111,27 @@ impl CountingRuntime {
     /// How many sends were refused.
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
+    }
+}
+
+/// A timer that fires `delay` after the deadline it is given.
+#[derive(Debug)]
+struct LateTimer {
+    inner: std::pin::Pin<Box<dyn librice::AsyncTimer>>,
+    delay: std::time::Duration,
+}
+
+impl librice::AsyncTimer for LateTimer {
+    fn reset(mut self: std::pin::Pin<&mut Self>, deadline: std::time::Instant) {
+        let delay = self.delay;
+        self.inner.as_mut().reset(deadline + delay);
+    }
+
+    fn poll_elapsed(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        self.inner.as_mut().poll_elapsed(cx)
     }
 }
 
@@ -158,7 +196,12 @@ impl Runtime for CountingRuntime {
         &self,
         deadline: std::time::Instant,
     ) -> std::pin::Pin<Box<dyn librice::AsyncTimer>> {
-        self.inner.new_timer(deadline)
+        let delay = self.timer_delay;
+        let inner = self.inner.new_timer(deadline + delay);
+        if delay.is_zero() {
+            return inner;
+        }
+        Box::pin(LateTimer { inner, delay })
     }
 
     fn wrap_udp_socket(

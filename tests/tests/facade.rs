@@ -573,3 +573,61 @@ fn send_after_close_fails_at_once_tokio() {
 fn send_after_close_fails_at_once_async_std() {
     on_async_std(send_after_close);
 }
+
+/// Consent expires while the driver's timers run late (a loaded machine): a send on the fast
+/// path must still stop at the expiry (RFC 7675 §5.1), not when the driver wakes. With a
+/// 1 s consent timeout and the default 4-6 s consent interval, consent expires 1 s after
+/// the selection, and the driver's timer for it fires 3 s later than that.
+async fn consent_expiry_stops_fast_sends(rt: Arc<dyn Runtime>) {
+    let late = CountingRuntime::with_late_timers(Arc::clone(&rt), Duration::from_secs(3));
+    let late: Arc<dyn Runtime> = late;
+    let make = |runtime: Arc<dyn Runtime>, controlling| {
+        let builder = Agent::builder()
+            .runtime(runtime)
+            .controlling(controlling)
+            .address(v4())
+            .consent_timeout(Duration::from_secs(1));
+        Peer::from_builder(builder, &[1])
+    };
+    let a = make(Arc::clone(&late), true);
+    let b = make(Arc::clone(&rt), false);
+    exchange(&a, &b).await;
+    connected(rt.as_ref(), &a, CONNECT).await;
+    let connected_at = rt.now();
+    let ca = &a.components[0][0];
+    let failed = loop {
+        match ca.send(b"data").await {
+            Ok(()) => {}
+            Err(e) => break e,
+        }
+        assert!(
+            rt.now() < connected_at + Duration::from_secs(10),
+            "sends kept working"
+        );
+        sleep(rt.as_ref(), Duration::from_millis(20)).await;
+    };
+    let after = rt.now() - connected_at;
+    assert!(
+        matches!(
+            failed,
+            librice::Error::Failed(librice::FailureReason::ConsentLost)
+        ),
+        "{failed:?}"
+    );
+    // Consent expired 1 s after the selection (which came just before `connected`
+    // resolved); the late driver would only have noticed at 4 s.
+    assert!(
+        after < Duration::from_millis(1_500),
+        "sends stopped {after:?} after connecting"
+    );
+}
+
+#[test]
+fn consent_expiry_stops_fast_sends_tokio() {
+    on_tokio(consent_expiry_stops_fast_sends);
+}
+
+#[test]
+fn consent_expiry_stops_fast_sends_async_std() {
+    on_async_std(consent_expiry_stops_fast_sends);
+}

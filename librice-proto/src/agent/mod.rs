@@ -388,6 +388,19 @@ impl Agent {
         self.comp(stream, component).map(|c| c.consent_stats)
     }
 
+    /// When the consent of a component's selected pair expires unless refreshed
+    /// (RFC 7675 §5.1): from that instant no application data may be sent. `None` without
+    /// a selected pair, with consent freshness off, or once the component has failed.
+    pub fn consent_expiry(&self, stream: StreamId, component: ComponentId) -> Option<Instant> {
+        let c = self.comp(stream, component)?;
+        if !self.config.consent_freshness || c.state == ComponentState::Failed {
+            return None;
+        }
+        c.live
+            .as_ref()
+            .map(|l| l.expiry(self.config.consent_timeout))
+    }
+
     /// The selected pair of a component, if it has one.
     pub fn selected_pair(&self, stream: StreamId, component: ComponentId) -> Option<SelectedPair> {
         let s = self.streams.get(stream)?;
