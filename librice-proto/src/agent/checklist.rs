@@ -3,32 +3,13 @@
 
 use std::time::Instant;
 
+use super::pairs::{Nomination, Pair, PairId, PairState};
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, RemoteCand,
-    StreamId, StreamState,
+    StreamId,
 };
 use crate::TransportType;
 use crate::candidate::CandidateType;
-use crate::stun::TransactionId;
-
-/// A pair's index in its stream's pair store. Ids are never reused.
-pub(super) type PairId = usize;
-
-/// The state of a candidate pair (RFC 8445 §6.1.2.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PairState {
-    /// Not checked yet, and not to be until another pair of its foundation succeeds or
-    /// the check list runs out of Waiting pairs.
-    Frozen = 0,
-    /// To be checked when its turn comes.
-    Waiting = 1,
-    /// A check is in flight.
-    InProgress = 2,
-    /// A check succeeded.
-    Succeeded = 3,
-    /// The check failed, or the pair is no longer needed.
-    Failed = 4,
-}
 
 /// A snapshot of one candidate pair, for statistics and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,36 +33,6 @@ pub struct PairInfo {
     pub nominated: bool,
 }
 
-#[derive(Debug, Clone)]
-pub(super) struct Pair {
-    pub component: ComponentId,
-    pub local: usize,
-    pub remote: usize,
-    pub priority: u64,
-    pub state: PairState,
-    /// Checked pairs are in the check list; valid pairs made from a mapped address that
-    /// matches no checked pair are not (RFC 8445 §7.2.5.3.2).
-    pub in_checklist: bool,
-    /// Pruned (limit reached) or dropped after the component completed.
-    pub removed: bool,
-    pub valid: bool,
-    pub nominated: bool,
-    /// The valid pair a successful check of this pair produced.
-    pub valid_pair: Option<PairId>,
-    /// Controlled: USE-CANDIDATE arrived before the pair was valid (RFC 8445 §7.3.1.5).
-    pub nominate_on_success: bool,
-    /// Controlling: the next check carries USE-CANDIDATE.
-    pub use_candidate: bool,
-    pub in_triggered: bool,
-    pub txn: Option<TransactionId>,
-    pub foundation: u32,
-    /// A relay pair waiting for its TURN permission: not checked, and not counted as work
-    /// to do, until the permission is installed.
-    pub blocked: bool,
-    /// The check in flight was refused with an (unsigned, so untrusted) 401.
-    pub unauthorized: bool,
-}
-
 /// Pair priority (RFC 8445 §6.1.2.3): 2^32·MIN(G,D) + 2·MAX(G,D) + (G>D ? 1 : 0), where G
 /// is the controlling agent's candidate priority and D the controlled agent's.
 pub(super) fn pair_priority(controlling: bool, local: u32, remote: u32) -> u64 {
@@ -91,67 +42,6 @@ pub(super) fn pair_priority(controlling: bool, local: u32, remote: u32) -> u64 {
         (u64::from(remote), u64::from(local))
     };
     (g.min(d) << 32) + 2 * g.max(d) + u64::from(g > d)
-}
-
-impl StreamState {
-    pub(super) fn set_state(&mut self, pid: PairId, state: PairState) {
-        let pair = &mut self.pairs[pid];
-        if pair.in_checklist && !pair.removed && !pair.blocked {
-            self.counts[pair.state as usize] -= 1;
-            self.counts[state as usize] += 1;
-        }
-        pair.state = state;
-    }
-
-    /// Blocks or unblocks a relay pair (see [`Pair::blocked`]).
-    pub(super) fn set_blocked(&mut self, pid: PairId, blocked: bool) {
-        let pair = &mut self.pairs[pid];
-        if pair.blocked == blocked {
-            return;
-        }
-        if pair.in_checklist && !pair.removed {
-            if blocked {
-                self.counts[pair.state as usize] -= 1;
-            } else {
-                self.counts[pair.state as usize] += 1;
-            }
-        }
-        pair.blocked = blocked;
-    }
-
-    fn insert_in_order(&mut self, pid: PairId) {
-        let priority = self.pairs[pid].priority;
-        let at = self
-            .order
-            .partition_point(|&other| self.pairs[other].priority >= priority);
-        self.order.insert(at, pid);
-    }
-
-    pub(super) fn resort(&mut self) {
-        let pairs = &self.pairs;
-        self.order
-            .sort_by(|&a, &b| pairs[b].priority.cmp(&pairs[a].priority).then(a.cmp(&b)));
-    }
-
-    /// Drops a pair from the check list (pruning).
-    fn remove_pair(&mut self, pid: PairId) {
-        let pair = &self.pairs[pid];
-        if pair.removed {
-            return;
-        }
-        if !pair.blocked {
-            self.counts[pair.state as usize] -= 1;
-        }
-        let key = (
-            self.local[pair.local].base,
-            self.remote[pair.remote].candidate.address(),
-        );
-        if self.by_tuple.get(&key) == Some(&pid) {
-            self.by_tuple.remove(&key);
-        }
-        self.order.retain(|&p| p != pid);
-        self.pairs[pid].removed = true;
-    }
 }
 
 impl Agent {
@@ -194,7 +84,7 @@ impl Agent {
         }
         let key = (local.base, remote.address());
         let priority = pair_priority(controlling, local.candidate.priority(), remote.priority());
-        if let Some(&existing) = s.by_tuple.get(&key) {
+        if let Some(existing) = s.checklist.find(key.0, key.1) {
             return Some(existing);
         }
         let component = remote.component();
@@ -204,14 +94,17 @@ impl Agent {
         );
         // RFC 8445 §6.1.2.5: limit the check list; a new pair displaces the lowest-priority
         // pair not yet checked if it beats it.
-        if s.order.len() >= max_pairs {
-            let victim = s.order.iter().rev().copied().find(|&p| {
-                matches!(s.pairs[p].state, PairState::Frozen | PairState::Waiting)
-                    && !s.pairs[p].in_triggered
+        if s.checklist.order().len() >= max_pairs {
+            let victim = s.checklist.order().iter().rev().copied().find(|&p| {
+                matches!(
+                    s.checklist[p].state(),
+                    PairState::Frozen | PairState::Waiting
+                ) && !s.checklist[p].in_triggered()
             });
             match victim {
-                Some(v) if s.pairs[v].priority < priority => {
-                    self.streams[sid].remove_pair(v);
+                Some(v) if s.checklist[v].priority < priority => {
+                    let victim_key = s.pair_key(v);
+                    self.streams[sid].checklist.remove(v, victim_key);
                 }
                 _ => {
                     tracing::debug!(stream = sid, "check list full: pair dropped");
@@ -227,38 +120,16 @@ impl Agent {
         let s = &self.streams[sid];
         let mut state = PairState::Frozen;
         let active_here = group.iter().any(|&(gs, gp)| {
-            gs == sid && !s.pairs[gp].removed && s.pairs[gp].state != PairState::Frozen
+            gs == sid && !s.checklist[gp].removed() && s.checklist[gp].state() != PairState::Frozen
         });
         let lower_component_here = group.iter().any(|&(gs, gp)| {
-            gs == sid && !s.pairs[gp].removed && s.pairs[gp].component < component
+            gs == sid && !s.checklist[gp].removed() && s.checklist[gp].component < component
         });
         if sid == 0 && !lower_component_here || active_here {
             state = PairState::Waiting;
         }
-        let s = &mut self.streams[sid];
-        let pid = s.pairs.len();
-        s.pairs.push(Pair {
-            component,
-            local: li,
-            remote: ri,
-            priority,
-            state,
-            in_checklist: true,
-            removed: false,
-            valid: false,
-            nominated: false,
-            valid_pair: None,
-            nominate_on_success: false,
-            use_candidate: false,
-            in_triggered: false,
-            txn: None,
-            foundation,
-            blocked: false,
-            unauthorized: false,
-        });
-        s.counts[state as usize] += 1;
-        s.by_tuple.insert(key, pid);
-        s.insert_in_order(pid);
+        let pair = Pair::new(component, li, ri, priority, state, foundation);
+        let pid = self.streams[sid].checklist.add(pair, key);
         group.push((sid, pid));
         // RFC 8656 §9 / RFC 8445 §5.1.1.2: a relay pair needs the peer's permission before
         // its first check, or that check would be dropped by the server.
@@ -306,13 +177,13 @@ impl Agent {
     pub(super) fn recompute_priorities(&mut self) {
         let controlling = self.controlling;
         for s in &mut self.streams {
-            for i in 0..s.pairs.len() {
-                let p = &s.pairs[i];
+            for i in s.checklist.ids() {
+                let p = &s.checklist[i];
                 let lp = s.local[p.local].candidate.priority();
                 let rp = s.remote[p.remote].candidate.priority();
-                s.pairs[i].priority = pair_priority(controlling, lp, rp);
+                s.checklist[i].priority = pair_priority(controlling, lp, rp);
             }
-            s.resort();
+            s.checklist.resort();
         }
     }
 
@@ -324,8 +195,8 @@ impl Agent {
         };
         for &(sid, pid) in group {
             let s = &mut self.streams[sid];
-            if s.pairs[pid].state == PairState::Frozen && !s.pairs[pid].removed {
-                s.set_state(pid, PairState::Waiting);
+            if s.checklist[pid].state() == PairState::Frozen && !s.checklist[pid].removed() {
+                s.checklist.set_state(pid, PairState::Waiting);
             }
         }
     }
@@ -334,30 +205,32 @@ impl Agent {
     /// foundation is not being checked in any check list becomes Waiting.
     fn unfreeze_one(&mut self, sid: StreamId) -> Option<PairId> {
         let s = &self.streams[sid];
-        let candidate = s.order.iter().copied().find(|&pid| {
-            let p = &s.pairs[pid];
-            p.state == PairState::Frozen
-                && !p.blocked
+        let candidate = s.checklist.order().iter().copied().find(|&pid| {
+            let p = &s.checklist[pid];
+            p.state() == PairState::Frozen
+                && !p.blocked()
                 && !self.component_done(sid, p.component)
                 && !self.foundation_pairs.get(&p.foundation).is_some_and(|g| {
                     g.iter().any(|&(gs, gp)| {
                         matches!(
-                            self.streams[gs].pairs[gp].state,
+                            self.streams[gs].checklist[gp].state(),
                             PairState::Waiting | PairState::InProgress
-                        ) && !self.streams[gs].pairs[gp].removed
+                        ) && !self.streams[gs].checklist[gp].removed()
                     })
                 })
         });
         let candidate = candidate.or_else(|| {
             // Every Frozen pair shares a foundation being checked: take the best anyway,
             // so that a check list never stalls behind another's retransmissions.
-            s.order.iter().copied().find(|&pid| {
-                s.pairs[pid].state == PairState::Frozen
-                    && !s.pairs[pid].blocked
-                    && !self.component_done(sid, s.pairs[pid].component)
+            s.checklist.order().iter().copied().find(|&pid| {
+                s.checklist[pid].state() == PairState::Frozen
+                    && !s.checklist[pid].blocked()
+                    && !self.component_done(sid, s.checklist[pid].component)
             })
         })?;
-        self.streams[sid].set_state(candidate, PairState::Waiting);
+        self.streams[sid]
+            .checklist
+            .set_state(candidate, PairState::Waiting);
         Some(candidate)
     }
 
@@ -370,40 +243,45 @@ impl Agent {
     /// queue first, then the best Waiting pair, then one unfrozen pair.
     pub(super) fn next_pair_to_check(&mut self, sid: StreamId) -> Option<PairId> {
         self.streams[sid].remote_key.as_ref()?;
-        while let Some(pid) = self.streams[sid].triggered.pop_front() {
-            let p = &mut self.streams[sid].pairs[pid];
-            p.in_triggered = false;
-            let nomination = p.state == PairState::Succeeded && p.use_candidate;
-            if !p.removed && !p.blocked && (p.state == PairState::Waiting || nomination) {
+        while let Some(pid) = self.streams[sid].checklist.pop_triggered() {
+            let p = &self.streams[sid].checklist[pid];
+            let nomination =
+                p.state() == PairState::Succeeded && p.nomination == Nomination::Requested;
+            if !p.removed() && !p.blocked() && (p.state() == PairState::Waiting || nomination) {
                 return Some(pid);
             }
         }
         // Pairs of components that are done are not checked any more (RFC 8445 §8.1.2).
         let s = &self.streams[sid];
         let stale: Vec<PairId> = s
-            .order
+            .checklist
+            .order()
             .iter()
             .copied()
             .filter(|&pid| {
-                matches!(s.pairs[pid].state, PairState::Waiting | PairState::Frozen)
-                    && self.component_done(sid, s.pairs[pid].component)
+                matches!(
+                    s.checklist[pid].state(),
+                    PairState::Waiting | PairState::Frozen
+                ) && self.component_done(sid, s.checklist[pid].component)
             })
             .collect();
         for pid in stale {
-            self.streams[sid].set_state(pid, PairState::Failed);
+            self.streams[sid]
+                .checklist
+                .set_state(pid, PairState::Failed);
         }
         let s = &self.streams[sid];
-        if s.counts[PairState::Waiting as usize] > 0 {
-            let found = s.order.iter().copied().find(|&pid| {
-                s.pairs[pid].state == PairState::Waiting
-                    && !s.pairs[pid].blocked
-                    && !self.component_done(sid, s.pairs[pid].component)
+        if s.checklist.count(PairState::Waiting) > 0 {
+            let found = s.checklist.order().iter().copied().find(|&pid| {
+                s.checklist[pid].state() == PairState::Waiting
+                    && !s.checklist[pid].blocked()
+                    && !self.component_done(sid, s.checklist[pid].component)
             });
             if found.is_some() {
                 return found;
             }
         }
-        if s.counts[PairState::Frozen as usize] > 0 {
+        if s.checklist.count(PairState::Frozen) > 0 {
             return self.unfreeze_one(sid);
         }
         None
@@ -412,16 +290,13 @@ impl Agent {
     /// Queues a triggered check (RFC 8445 §7.3.1.4).
     pub(super) fn trigger(&mut self, sid: StreamId, pid: PairId) {
         let s = &mut self.streams[sid];
-        if s.pairs[pid].removed {
+        if s.checklist[pid].removed() {
             return;
         }
-        if s.pairs[pid].state != PairState::Waiting {
-            s.set_state(pid, PairState::Waiting);
+        if s.checklist[pid].state() != PairState::Waiting {
+            s.checklist.set_state(pid, PairState::Waiting);
         }
-        if !s.pairs[pid].in_triggered {
-            s.pairs[pid].in_triggered = true;
-            s.triggered.push_back(pid);
-        }
+        s.checklist.queue_triggered(pid);
     }
 
     /// Records a valid pair for a component, remembering when the first one appeared.
@@ -455,20 +330,20 @@ impl Agent {
                 // The best valid pair, and whether a better pair is still being checked.
                 let mut better_pending = false;
                 let mut best: Option<PairId> = None;
-                for &pid in &s.order {
-                    let p = &s.pairs[pid];
+                for &pid in s.checklist.order() {
+                    let p = &s.checklist[pid];
                     if p.component != component {
                         continue;
                     }
-                    if let Some(v) = p.valid_pair.filter(|&v| s.pairs[v].valid) {
+                    if let Some(v) = p.valid_pair.filter(|&v| s.checklist[v].valid) {
                         best = Some(match best {
-                            Some(b) if s.pairs[b].priority >= s.pairs[v].priority => b,
+                            Some(b) if s.checklist[b].priority >= s.checklist[v].priority => b,
                             _ => v,
                         });
                         break;
                     }
                     if matches!(
-                        p.state,
+                        p.state(),
                         PairState::Frozen | PairState::Waiting | PairState::InProgress
                     ) {
                         better_pending = true;
@@ -481,21 +356,19 @@ impl Agent {
                 // Nominate through the checked pair that produced the valid pair.
                 let s = &self.streams[sid];
                 let checked = s
-                    .order
+                    .checklist
+                    .order()
                     .iter()
                     .copied()
-                    .find(|&pid| s.pairs[pid].valid_pair == Some(best))
+                    .find(|&pid| s.checklist[pid].valid_pair == Some(best))
                     .unwrap_or(best);
                 tracing::debug!(stream = sid, component, "nominating a pair");
                 let s = &mut self.streams[sid];
                 s.components[ci].nominating = Some(checked);
-                s.pairs[checked].use_candidate = true;
-                if s.pairs[checked].state == PairState::Succeeded {
+                s.checklist[checked].nomination = Nomination::Requested;
+                if s.checklist[checked].state() == PairState::Succeeded {
                     // The pair stays Succeeded (and valid) while its nomination check runs.
-                    if !s.pairs[checked].in_triggered {
-                        s.pairs[checked].in_triggered = true;
-                        s.triggered.push_back(checked);
-                    }
+                    s.checklist.queue_triggered(checked);
                 } else {
                     self.trigger(sid, checked);
                 }
@@ -506,20 +379,20 @@ impl Agent {
     /// Marks valid pair `valid` nominated and selects it if it beats the current selection.
     pub(super) fn nominate(&mut self, now: Instant, sid: StreamId, valid: PairId) {
         let s = &mut self.streams[sid];
-        let component = s.pairs[valid].component;
+        let component = s.checklist[valid].component;
         let ci = usize::from(component) - 1;
         if s.components[ci].state == ComponentState::Failed {
             return;
         }
-        s.pairs[valid].nominated = true;
+        s.checklist[valid].nominated = true;
         let current = s.components[ci].selected;
-        if current.is_some_and(|c| s.pairs[c].priority >= s.pairs[valid].priority) {
+        if current.is_some_and(|c| s.checklist[c].priority >= s.checklist[valid].priority) {
             return;
         }
         s.components[ci].selected = Some(valid);
         s.components[ci].last_sent = Some(now);
-        let local = s.local[s.pairs[valid].local].clone();
-        let peer = s.remote[s.pairs[valid].remote].candidate.address();
+        let local = s.local[s.checklist[valid].local].clone();
+        let peer = s.remote[s.checklist[valid].remote].candidate.address();
         self.bind_for_selected(now, &local, peer);
         // RFC 7675 §5.1: the check that selected the pair is the first consent.
         self.start_liveness(now, sid, valid);
@@ -534,16 +407,20 @@ impl Agent {
         // RFC 8445 §8.1.2: the component is done; its unchecked pairs are not checked.
         let s = &mut self.streams[sid];
         let leftovers: Vec<PairId> = s
-            .order
+            .checklist
+            .order()
             .iter()
             .copied()
             .filter(|&p| {
-                s.pairs[p].component == component
-                    && matches!(s.pairs[p].state, PairState::Frozen | PairState::Waiting)
+                s.checklist[p].component == component
+                    && matches!(
+                        s.checklist[p].state(),
+                        PairState::Frozen | PairState::Waiting
+                    )
             })
             .collect();
         for p in leftovers {
-            s.set_state(p, PairState::Failed);
+            s.checklist.set_state(p, PairState::Failed);
         }
     }
 
@@ -578,10 +455,11 @@ impl Agent {
             if s.components[ci].state != ComponentState::Connecting {
                 continue;
             }
-            let alive = s.pairs.iter().any(|p| {
+            let alive = s.checklist.ids().any(|pid| {
+                let p = &s.checklist[pid];
                 p.component == component
-                    && !p.removed
-                    && (p.valid || !matches!(p.state, PairState::Failed))
+                    && !p.removed()
+                    && (p.valid || !matches!(p.state(), PairState::Failed))
             });
             if !alive {
                 let failures = s.components[ci].check_failures;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::checklist::{PairId, PairState};
+use super::pairs::{Nomination, PairId, PairState};
 use super::{Agent, AgentEvent, ComponentId, LocalCand, RemoteCand, StreamId, Txn};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
 use crate::stun::attr::{
@@ -64,11 +64,12 @@ impl Agent {
             .streams
             .iter()
             .map(|s| {
-                s.counts[PairState::Waiting as usize] + s.counts[PairState::InProgress as usize]
+                s.checklist.count(PairState::Waiting) + s.checklist.count(PairState::InProgress)
             })
             .sum();
         let rto = rto_floor.max(ta.saturating_mul(u32::try_from(busy).unwrap_or(u32::MAX)));
-        let use_candidate = self.controlling && self.streams[sid].pairs[pid].use_candidate;
+        let use_candidate = self.controlling
+            && self.streams[sid].checklist[pid].nomination == Nomination::Requested;
         let context = Txn::Check {
             stream: sid,
             pair: pid,
@@ -79,13 +80,15 @@ impl Agent {
         match self.start_check_transaction(now, sid, pid, use_candidate, context, rto) {
             Some(id) => {
                 let s = &mut self.streams[sid];
-                s.pairs[pid].txn = Some(id);
-                s.pairs[pid].unauthorized = false;
-                if s.pairs[pid].state != PairState::Succeeded {
-                    s.set_state(pid, PairState::InProgress);
+                s.checklist[pid].txn = Some(id);
+                s.checklist[pid].unauthorized = false;
+                if s.checklist[pid].state() != PairState::Succeeded {
+                    s.checklist.set_state(pid, PairState::InProgress);
                 }
             }
-            None => self.streams[sid].set_state(pid, PairState::Failed),
+            None => self.streams[sid]
+                .checklist
+                .set_state(pid, PairState::Failed),
         }
     }
 
@@ -93,7 +96,7 @@ impl Agent {
     /// would have: the prflx type preference with the local candidate's local preference.
     fn check_priority(&self, sid: StreamId, pid: PairId) -> u32 {
         let s = &self.streams[sid];
-        let local = &s.local[s.pairs[pid].local];
+        let local = &s.local[s.checklist[pid].local];
         (u32::from(CandidateType::PeerReflexive.preference()) << 24)
             | (local.candidate.priority() & 0x00FF_FFFF)
     }
@@ -118,7 +121,7 @@ impl Agent {
         let (Some(remote_creds), Some(remote_key)) = (&s.remote_creds, &s.remote_key) else {
             return None;
         };
-        let pair = &s.pairs[pid];
+        let pair = &s.checklist[pid];
         let local = &s.local[pair.local];
         let remote = &s.remote[pair.remote];
         let username = format!("{}:{}", remote_creds.ufrag(), s.local_creds.ufrag());
@@ -282,8 +285,8 @@ impl Agent {
         self.heard_on(now, sid, component, (transmit.to, from));
         // RFC 8445 §7.3.1.4: the pair of the local base the check arrived on and the source.
         let s = &self.streams[sid];
-        let pid = match s.by_tuple.get(&(transmit.to, from)) {
-            Some(&pid) => Some(pid),
+        let pid = match s.checklist.find(transmit.to, from) {
+            Some(pid) => Some(pid),
             None => {
                 let li = s.local.iter().position(|l| {
                     l.base == transmit.to
@@ -304,11 +307,11 @@ impl Agent {
     fn on_incoming_check(&mut self, now: Instant, sid: StreamId, pid: PairId, use_candidate: bool) {
         let controlled = !self.controlling;
         let component_connected = self
-            .comp(sid, self.streams[sid].pairs[pid].component)
+            .comp(sid, self.streams[sid].checklist[pid].component)
             .is_some_and(|c| c.selected.is_some());
         let s = &mut self.streams[sid];
-        let state = s.pairs[pid].state;
-        if s.pairs[pid].unauthorized {
+        let state = s.checklist[pid].state();
+        if s.checklist[pid].unauthorized {
             // Our checks on this pair were refused with 401: checking again would only be
             // refused again, and would keep the pair from ever failing.
             return;
@@ -317,12 +320,12 @@ impl Agent {
             // RFC 8445 §7.3.1.5: a nomination on a valid pair takes effect now; otherwise
             // when the triggered check succeeds.
             if state == PairState::Succeeded {
-                if let Some(valid) = s.pairs[pid].valid_pair {
+                if let Some(valid) = s.checklist[pid].valid_pair {
                     self.nominate(now, sid, valid);
                 }
                 return;
             }
-            s.pairs[pid].nominate_on_success = true;
+            s.checklist[pid].nomination = Nomination::OnSuccess;
         }
         match state {
             PairState::Succeeded => {}
@@ -332,7 +335,7 @@ impl Agent {
                 }
                 // RFC 8445 §7.3.1.4: stop retransmitting the check in progress (its answer is
                 // still taken) and check again at once.
-                if let Some(id) = s.pairs[pid].txn {
+                if let Some(id) = s.checklist[pid].txn {
                     self.cancelled.insert(id);
                     self.txns.stop_retransmitting(&id);
                 }
@@ -469,8 +472,8 @@ impl Agent {
             for c in &mut s.components {
                 c.nominating = None;
             }
-            for p in &mut s.pairs {
-                p.use_candidate = false;
+            for pid in s.checklist.ids() {
+                s.checklist[pid].nomination = Nomination::None;
             }
         }
         self.events
@@ -528,10 +531,10 @@ impl Agent {
     pub fn handle_unreachable(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
         self.last_now = Some(now);
         for sid in 0..self.streams.len() {
-            let Some(&pid) = self.streams[sid].by_tuple.get(&(local, remote)) else {
+            let Some(pid) = self.streams[sid].checklist.find(local, remote) else {
                 continue;
             };
-            let Some(id) = self.streams[sid].pairs[pid].txn else {
+            let Some(id) = self.streams[sid].checklist[pid].txn else {
                 continue;
             };
             if self.txns.cancel(&id).is_none() {
@@ -552,7 +555,7 @@ impl Agent {
         field: impl FnOnce(&mut super::CheckFailures) -> &mut u32,
     ) {
         let s = &mut self.streams[sid];
-        let ci = usize::from(s.pairs[pid].component) - 1;
+        let ci = usize::from(s.checklist[pid].component) - 1;
         let counter = field(&mut s.components[ci].check_failures);
         *counter = counter.saturating_add(1);
     }
@@ -565,7 +568,7 @@ impl Agent {
         if let Txn::Check { stream, pair, .. } = context {
             // A check the peer refused with an unsigned 401 (which cannot be trusted, so it
             // did not end the transaction) counts as unauthorized rather than silent.
-            if self.streams[stream].pairs[pair].unauthorized {
+            if self.streams[stream].checklist[pair].unauthorized {
                 self.count_failure(stream, pair, |f| &mut f.unauthorized);
             } else {
                 self.count_failure(stream, pair, |f| &mut f.timeouts);
@@ -606,21 +609,21 @@ impl Agent {
         }
         if let Some(&Txn::Check { stream, pair, .. }) = self.txns.context(&msg.transaction_id()) {
             tracing::debug!(stream, "check refused with 401 Unauthenticated");
-            self.streams[stream].pairs[pair].unauthorized = true;
+            self.streams[stream].checklist[pair].unauthorized = true;
         }
     }
 
     fn fail_pair(&mut self, sid: StreamId, pid: PairId) {
         let s = &mut self.streams[sid];
-        if s.pairs[pid].state == PairState::InProgress {
-            s.set_state(pid, PairState::Failed);
+        if s.checklist[pid].state() == PairState::InProgress {
+            s.checklist.set_state(pid, PairState::Failed);
         }
-        s.pairs[pid].txn = None;
-        let component = s.pairs[pid].component;
+        s.checklist[pid].txn = None;
+        let component = s.checklist[pid].component;
         let ci = usize::from(component) - 1;
         if s.components[ci].nominating == Some(pid) {
             s.components[ci].nominating = None;
-            s.pairs[pid].use_candidate = false;
+            s.checklist[pid].nomination = Nomination::None;
         }
         self.check_failures(sid);
     }
@@ -645,11 +648,11 @@ impl Agent {
         else {
             return;
         };
-        if self.streams[sid].pairs[pid]
+        if self.streams[sid].checklist[pid]
             .txn
             .is_some_and(|t| t == msg.transaction_id())
         {
-            self.streams[sid].pairs[pid].txn = None;
+            self.streams[sid].checklist[pid].txn = None;
         }
         // RFC 8445 §7.2.5.2.1: the addresses must be symmetric. The transaction keeps the
         // check's logical addresses (a relayed check is wrapped only on its way out), so this
@@ -703,33 +706,30 @@ impl Agent {
             return;
         };
         // A valid pair's addresses are verified for data, and the peer is alive on them.
-        let component = self.streams[sid].pairs[pid].component;
+        let component = self.streams[sid].checklist[pid].component;
         self.streams[sid].verified.insert((sent_from, sent_to));
         self.heard_on(now, sid, component, (sent_from, sent_to));
         let valid = self.valid_pair_for(sid, pid, mapped, priority);
         let s = &mut self.streams[sid];
-        if s.pairs[pid].state != PairState::Succeeded {
-            s.set_state(pid, PairState::Succeeded);
+        if s.checklist[pid].state() != PairState::Succeeded {
+            s.checklist.set_state(pid, PairState::Succeeded);
         }
-        let component = s.pairs[pid].component;
-        let foundation = s.pairs[pid].foundation;
+        let component = s.checklist[pid].component;
+        let foundation = s.checklist[pid].foundation;
         let Some(valid) = valid else {
             self.fail_pair(sid, pid);
             return;
         };
         let s = &mut self.streams[sid];
-        s.pairs[pid].valid_pair = Some(valid);
-        s.pairs[valid].valid = true;
-        s.pairs[valid].state = PairState::Succeeded;
-        if valid != pid && !s.pairs[valid].in_checklist {
-            s.pairs[valid].component = component;
-        }
+        s.checklist[pid].valid_pair = Some(valid);
+        s.checklist[valid].valid = true;
+        s.checklist.set_state(valid, PairState::Succeeded);
         self.note_valid(now, sid, component);
         // RFC 8445 §7.2.5.3.3: unfreeze the foundation everywhere.
         self.unfreeze_foundation(foundation);
         let s = &mut self.streams[sid];
         let nominate_now = (use_candidate && controlling && self.controlling)
-            || (!self.controlling && s.pairs[pid].nominate_on_success);
+            || (!self.controlling && s.checklist[pid].nomination == Nomination::OnSuccess);
         if nominate_now {
             self.nominate(now, sid, valid);
         } else if controlling && self.controlling {
@@ -748,7 +748,7 @@ impl Agent {
         priority: u32,
     ) -> Option<PairId> {
         let s = &self.streams[sid];
-        let pair = &s.pairs[pid];
+        let pair = &s.checklist[pid];
         if let Some(v) = pair.valid_pair {
             return Some(v);
         }
@@ -792,7 +792,7 @@ impl Agent {
             }
         };
         let s = &mut self.streams[sid];
-        let pair = &s.pairs[pid];
+        let pair = &s.checklist[pid];
         if li == pair.local {
             return Some(pid);
         }
@@ -802,17 +802,7 @@ impl Agent {
             s.local[li].candidate.priority(),
             s.remote[remote].candidate.priority(),
         );
-        let mut valid = pair.clone();
-        valid.local = li;
-        valid.priority = priority;
-        valid.in_checklist = false;
-        valid.in_triggered = false;
-        valid.txn = None;
-        valid.valid_pair = None;
-        valid.use_candidate = false;
-        valid.nominate_on_success = false;
-        valid.unauthorized = false;
-        s.pairs.push(valid);
-        Some(s.pairs.len() - 1)
+        let valid = pair.valid_from(li, priority);
+        Some(s.checklist.add_valid(valid))
     }
 }

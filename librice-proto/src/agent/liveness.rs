@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rand_core::Rng;
 
-use super::checklist::{PairId, PairState};
+use super::pairs::{PairId, PairState};
 use super::{Agent, AgentEvent, ComponentId, ComponentState, FailureReason, StreamId, Txn};
 use crate::stun::TransactionId;
 
@@ -91,7 +91,7 @@ impl Agent {
     pub(super) fn start_liveness(&mut self, now: Instant, sid: StreamId, pid: PairId) {
         let delay = consent_delay(&mut self.rng, self.config.consent_interval);
         let s = &mut self.streams[sid];
-        let pair = &s.pairs[pid];
+        let pair = &s.checklist[pid];
         let tuple = (
             s.local[pair.local].base,
             s.remote[pair.remote].candidate.address(),
@@ -335,19 +335,21 @@ impl Agent {
             .as_mut()
             .and_then(|l| l.in_flight.take());
         let mut stop: Vec<TransactionId> = consent.into_iter().collect();
-        let pids: Vec<PairId> = (0..s.pairs.len())
-            .filter(|&p| s.pairs[p].component == component)
+        let pids: Vec<PairId> = s
+            .checklist
+            .ids()
+            .filter(|&p| s.checklist[p].component == component)
             .collect();
         for pid in pids {
-            if let Some(id) = s.pairs[pid].txn.take() {
+            if let Some(id) = s.checklist[pid].txn.take() {
                 stop.push(id);
             }
-            s.pairs[pid].use_candidate = false;
+            s.checklist[pid].nomination = super::pairs::Nomination::None;
             if matches!(
-                s.pairs[pid].state,
+                s.checklist[pid].state(),
                 PairState::Frozen | PairState::Waiting | PairState::InProgress
             ) {
-                s.set_state(pid, PairState::Failed);
+                s.checklist.set_state(pid, PairState::Failed);
             }
         }
         for id in stop {

@@ -110,6 +110,7 @@ mod checks;
 mod config;
 mod gather;
 mod liveness;
+mod pairs;
 mod relay;
 mod stream;
 
@@ -128,16 +129,17 @@ use crate::stun::transaction::{TransactionEvent, Transactions};
 use crate::stun::{IntegrityKey, TransactionId};
 use crate::{Transmit, TransportType};
 
-pub use checklist::{PairInfo, PairState};
+pub use checklist::PairInfo;
 pub use config::{
     AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentId, ComponentState, ConsentStats,
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_TA,
     FailureReason, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer, TurnServer,
 };
+pub use pairs::PairState;
 pub use stream::{ComponentMut, StreamMut};
 
-use checklist::PairId;
+use pairs::{CheckList, PairId};
 
 /// An ICE agent: the sans-IO state machine for all the data streams of one ICE session.
 /// See the [module docs](self) for the call order.
@@ -212,14 +214,8 @@ struct StreamState {
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
     remote_by_addr: BTreeMap<(ComponentId, SocketAddr), usize>,
-    pairs: Vec<checklist::Pair>,
-    /// The check list: pair ids by priority, highest first.
-    order: Vec<PairId>,
-    /// (local base, remote address) -> pair in the check list.
-    by_tuple: BTreeMap<(SocketAddr, SocketAddr), PairId>,
-    triggered: VecDeque<PairId>,
-    /// Check-list pairs per state, indexed by `PairState as usize`.
-    counts: [usize; 5],
+    /// The candidate pairs and the check list.
+    checklist: CheckList,
     remote_eoc: bool,
     gathering: GatherPhase,
     pending_gathers: usize,
@@ -266,6 +262,17 @@ struct LocalCand {
 #[derive(Debug, Clone)]
 struct RemoteCand {
     candidate: Candidate,
+}
+
+impl StreamState {
+    /// A pair's (local base, remote address): the key its packets arrive and leave with.
+    fn pair_key(&self, pid: PairId) -> (SocketAddr, SocketAddr) {
+        let pair = &self.checklist[pid];
+        (
+            self.local[pair.local].base,
+            self.remote[pair.remote].candidate.address(),
+        )
+    }
 }
 
 fn transport_key(transport: TransportType) -> u8 {
@@ -336,11 +343,7 @@ impl Agent {
             local: Vec::new(),
             remote: Vec::new(),
             remote_by_addr: BTreeMap::new(),
-            pairs: Vec::new(),
-            order: Vec::new(),
-            by_tuple: BTreeMap::new(),
-            triggered: VecDeque::new(),
-            counts: [0; 5],
+            checklist: CheckList::default(),
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
@@ -610,7 +613,7 @@ impl Agent {
     }
 
     fn describe_pair(&self, s: &StreamState, pid: PairId) -> SelectedPair {
-        let pair = &s.pairs[pid];
+        let pair = &s.checklist[pid];
         let local = &s.local[pair.local];
         SelectedPair {
             local: local.candidate.clone(),
@@ -626,9 +629,9 @@ impl Agent {
         !self.gather_queue.is_empty()
             || self.streams.iter().any(|s| {
                 s.remote_key.is_some()
-                    && (!s.triggered.is_empty()
-                        || s.counts[PairState::Waiting as usize] > 0
-                        || s.counts[PairState::Frozen as usize] > 0)
+                    && (s.checklist.has_triggered()
+                        || s.checklist.count(PairState::Waiting) > 0
+                        || s.checklist.count(PairState::Frozen) > 0)
             })
     }
 
@@ -667,7 +670,7 @@ impl Agent {
                 }
                 // RFC 8445 §11: a Binding indication keeps the NAT bindings open.
                 let s = &self.streams[sid];
-                let pair = &s.pairs[pid];
+                let pair = &s.checklist[pid];
                 let from = s.local[pair.local].base;
                 let to = s.remote[pair.remote].candidate.address();
                 let id = TransactionId::generate(&mut self.rng);

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use rand_core::Rng;
 
-use super::checklist::{PairId, PairState};
 use super::gather::GatherJob;
+use super::pairs::{PairId, PairState};
 use super::{Agent, ComponentId, LocalCand, StreamId};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
 use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv};
@@ -185,7 +185,7 @@ impl Agent {
     /// waits (blocked) until it is installed.
     pub(super) fn need_permission(&mut self, sid: StreamId, pid: PairId) {
         let s = &self.streams[sid];
-        let pair = &s.pairs[pid];
+        let pair = &s.checklist[pid];
         let base = s.local[pair.local].base;
         let Some(&idx) = self.relayed.get(&base) else {
             return;
@@ -196,7 +196,7 @@ impl Agent {
             return;
         }
         let now = self.last_now;
-        self.streams[sid].set_blocked(pid, true);
+        self.streams[sid].checklist.set_blocked(pid, true);
         if let Some(now) = now {
             self.relays[idx].client.create_permission(now, peer.ip());
         }
@@ -246,16 +246,18 @@ impl Agent {
             }
             TurnEvent::PermissionCreated { peer } => {
                 let s = &mut self.streams[sid];
-                let unblock: Vec<PairId> = (0..s.pairs.len())
+                let unblock: Vec<PairId> = s
+                    .checklist
+                    .ids()
                     .filter(|&p| {
-                        let pair = &s.pairs[p];
-                        pair.blocked
+                        let pair = &s.checklist[p];
+                        pair.blocked()
                             && self.relayed.get(&s.local[pair.local].base) == Some(&idx)
                             && s.remote[pair.remote].candidate.address().ip() == peer
                     })
                     .collect();
                 for p in unblock {
-                    self.streams[sid].set_blocked(p, false);
+                    self.streams[sid].checklist.set_blocked(p, false);
                 }
             }
             TurnEvent::PermissionFailed { peer, error } => {
@@ -388,19 +390,21 @@ impl Agent {
     fn fail_relay_pairs(&mut self, idx: usize, peer: Option<std::net::IpAddr>) {
         let sid = self.relays[idx].stream;
         let s = &self.streams[sid];
-        let doomed: Vec<PairId> = (0..s.pairs.len())
+        let doomed: Vec<PairId> = s
+            .checklist
+            .ids()
             .filter(|&p| {
-                let pair = &s.pairs[p];
+                let pair = &s.checklist[p];
                 self.relayed.get(&s.local[pair.local].base) == Some(&idx)
                     && peer.is_none_or(|ip| s.remote[pair.remote].candidate.address().ip() == ip)
-                    && !pair.removed
+                    && !pair.removed()
             })
             .collect();
         for p in doomed {
             let s = &mut self.streams[sid];
-            s.set_blocked(p, false);
-            if s.pairs[p].state != PairState::Succeeded {
-                s.set_state(p, PairState::Failed);
+            s.checklist.set_blocked(p, false);
+            if s.checklist[p].state() != PairState::Succeeded {
+                s.checklist.set_state(p, PairState::Failed);
             }
         }
         self.check_failures(sid);

@@ -170,21 +170,25 @@ impl<'a> StreamMut<'a> {
     /// priority first, then the valid pairs outside the check list.
     pub fn pairs(&self) -> Vec<PairInfo> {
         let s = &self.agent.streams[self.id];
-        let outside = (0..s.pairs.len()).filter(|&p| !s.pairs[p].in_checklist);
-        s.order
+        let outside = s
+            .checklist
+            .ids()
+            .filter(|&p| !s.checklist[p].in_checklist());
+        s.checklist
+            .order()
             .iter()
             .copied()
             .chain(outside)
-            .filter(|&p| !s.pairs[p].removed)
+            .filter(|&p| !s.checklist[p].removed())
             .map(|p| {
-                let pair = &s.pairs[p];
+                let pair = &s.checklist[p];
                 PairInfo {
                     component: pair.component,
                     local: s.local[pair.local].candidate.clone(),
                     remote: s.remote[pair.remote].candidate.clone(),
                     priority: pair.priority,
-                    state: pair.state,
-                    in_checklist: pair.in_checklist,
+                    state: pair.state(),
+                    in_checklist: pair.in_checklist(),
                     valid: pair.valid,
                     nominated: pair.nominated,
                 }
@@ -279,7 +283,7 @@ impl ComponentMut<'_> {
         let c = &mut s.components[usize::from(id) - 1];
         let pid = c.selected.ok_or(AgentError::NotConnected)?;
         c.last_sent = Some(now);
-        let pair = &s.pairs[pid];
+        let pair = &s.checklist[pid];
         let local = &s.local[pair.local];
         Ok(Transmit {
             transport: local.transport,
