@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::pairs::{Nomination, Pair, PairId, PairState};
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, RemoteCand,
-    StreamId,
+    StreamId, comp_id, comp_index,
 };
 use crate::TransportType;
 use crate::candidate::CandidateType;
@@ -303,7 +303,7 @@ impl Agent {
     pub(super) fn note_valid(&mut self, now: Instant, sid: StreamId, component: ComponentId) {
         if let Some(c) = self.streams[sid]
             .components
-            .get_mut(usize::from(component) - 1)
+            .get_mut(comp_index(component).unwrap_or(usize::MAX))
         {
             c.first_valid_at.get_or_insert(now);
         }
@@ -325,7 +325,7 @@ impl Agent {
                 if c.nominating.is_some() || c.state != ComponentState::Connecting {
                     continue;
                 }
-                let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+                let component = comp_id(ci);
                 let s = &self.streams[sid];
                 // The best valid pair, and whether a better pair is still being checked.
                 let mut better_pending = false;
@@ -380,7 +380,9 @@ impl Agent {
     pub(super) fn nominate(&mut self, now: Instant, sid: StreamId, valid: PairId) {
         let s = &mut self.streams[sid];
         let component = s.checklist[valid].component;
-        let ci = usize::from(component) - 1;
+        let Some(ci) = comp_index(component) else {
+            return;
+        };
         if s.components[ci].state == ComponentState::Failed {
             return;
         }
@@ -430,7 +432,12 @@ impl Agent {
         component: ComponentId,
         state: ComponentState,
     ) {
-        let c = &mut self.streams[sid].components[usize::from(component) - 1];
+        let Some(c) = self.streams[sid]
+            .components
+            .get_mut(comp_index(component).unwrap_or(usize::MAX))
+        else {
+            return;
+        };
         if c.state == state {
             return;
         }
@@ -450,7 +457,7 @@ impl Agent {
             return;
         }
         for ci in 0..s.components.len() {
-            let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+            let component = comp_id(ci);
             let s = &self.streams[sid];
             if s.components[ci].state != ComponentState::Connecting {
                 continue;

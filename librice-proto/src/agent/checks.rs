@@ -620,7 +620,9 @@ impl Agent {
         }
         s.checklist[pid].txn = None;
         let component = s.checklist[pid].component;
-        let ci = usize::from(component) - 1;
+        let Some(ci) = super::comp_index(component) else {
+            return;
+        };
         if s.components[ci].nominating == Some(pid) {
             s.components[ci].nominating = None;
             s.checklist[pid].nomination = Nomination::None;

@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::{Agent, AgentEvent, ComponentId, GatherPhase, LocalCand, StreamId, Txn};
+use super::{Agent, AgentEvent, ComponentId, GatherPhase, LocalCand, StreamId, Txn, comp_id};
 use crate::candidate::{
     Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType, local_preferences,
     tcp_local_preference, tcp_other_preferences,
@@ -39,7 +39,7 @@ impl Agent {
         let servers = self.config.stun_servers.clone();
         let mut jobs = Vec::new();
         for ci in 0..self.streams[sid].components.len() {
-            let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+            let component = comp_id(ci);
             let sockets = self.streams[sid].components[ci].sockets.clone();
             let udp: Vec<(usize, IpAddr)> = sockets
                 .iter()

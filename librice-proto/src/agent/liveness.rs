@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 use rand_core::Rng;
 
 use super::pairs::{PairId, PairState};
-use super::{Agent, AgentEvent, ComponentId, ComponentState, FailureReason, StreamId, Txn};
+use super::{
+    Agent, AgentEvent, ComponentId, ComponentState, FailureReason, StreamId, Txn, comp_id,
+    comp_index,
+};
 use crate::stun::TransactionId;
 
 /// The liveness state of a component with a selected pair. Made fresh at each selection:
@@ -128,7 +131,7 @@ impl Agent {
     pub(super) fn run_liveness(&mut self, now: Instant) {
         for sid in 0..self.streams.len() {
             for ci in 0..self.streams[sid].components.len() {
-                let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+                let component = comp_id(ci);
                 let c = &self.streams[sid].components[ci];
                 if c.state == ComponentState::Failed {
                     continue;
@@ -196,7 +199,9 @@ impl Agent {
     /// request like a connectivity check, with a new transaction id.
     fn send_consent_check(&mut self, now: Instant, sid: StreamId, component: ComponentId) {
         let delay = consent_delay(&mut self.rng, self.config.consent_interval);
-        let ci = usize::from(component) - 1;
+        let Some(ci) = comp_index(component) else {
+            return;
+        };
         let Some(live) = self.streams[sid].components[ci].live.as_mut() else {
             return;
         };
@@ -232,7 +237,9 @@ impl Agent {
         id: TransactionId,
         success: bool,
     ) {
-        let ci = usize::from(component) - 1;
+        let Some(ci) = comp_index(component) else {
+            return;
+        };
         let c = &mut self.streams[sid].components[ci];
         let Some(live) = c.live.as_mut() else { return };
         if live.in_flight == Some(id) {
@@ -251,7 +258,7 @@ impl Agent {
     pub(super) fn heard(&mut self, now: Instant, sid: StreamId, component: ComponentId) {
         let Some(c) = self.streams[sid]
             .components
-            .get_mut(usize::from(component).wrapping_sub(1))
+            .get_mut(comp_index(component).unwrap_or(usize::MAX))
         else {
             return;
         };
@@ -292,7 +299,9 @@ impl Agent {
         to: SocketAddr,
         from: SocketAddr,
     ) -> bool {
-        let ci = usize::from(component).wrapping_sub(1);
+        let Some(ci) = comp_index(component) else {
+            return false;
+        };
         let s = &mut self.streams[sid];
         let Some(c) = s.components.get_mut(ci) else {
             return false;
@@ -323,7 +332,9 @@ impl Agent {
         component: ComponentId,
         reason: FailureReason,
     ) {
-        let ci = usize::from(component) - 1;
+        let Some(ci) = comp_index(component) else {
+            return;
+        };
         let s = &mut self.streams[sid];
         if s.components[ci].state == ComponentState::Failed {
             return;

@@ -113,6 +113,7 @@ mod liveness;
 mod pairs;
 mod relay;
 mod stream;
+mod timers;
 
 #[cfg(test)]
 mod tests;
@@ -125,7 +126,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
-use crate::stun::transaction::{TransactionEvent, Transactions};
+use crate::stun::transaction::Transactions;
 use crate::stun::{IntegrityKey, TransactionId};
 use crate::{Transmit, TransportType};
 
@@ -175,11 +176,7 @@ pub struct Agent {
     next_tcp_id: u64,
     last_now: Option<Instant>,
     /// The TURN allocations.
-    relays: Vec<relay::Relay>,
-    /// (local socket, TURN server) -> relay, for packets from TURN servers.
-    turn_in: BTreeMap<(SocketAddr, SocketAddr), usize>,
-    /// Relayed address -> relay, for packets sent from relayed candidates.
-    relayed: BTreeMap<SocketAddr, usize>,
+    relays: relay::RelaySet,
 }
 
 /// What a STUN transaction in flight is for.
@@ -275,6 +272,18 @@ impl StreamState {
     }
 }
 
+/// The index of component `component` in its stream's list. Component ids start at 1
+/// (RFC 8445 §5.1.2.1, RFC 8839 §5.1); this and [`comp_id`] are the one place where the
+/// 1-based ids meet the 0-based storage.
+fn comp_index(component: ComponentId) -> Option<usize> {
+    usize::from(component).checked_sub(1)
+}
+
+/// The id of the component stored at `index` (see [`comp_index`]).
+fn comp_id(index: usize) -> ComponentId {
+    ComponentId::try_from(index + 1).unwrap_or(ComponentId::MAX)
+}
+
 fn transport_key(transport: TransportType) -> u8 {
     match transport {
         TransportType::Udp => 0,
@@ -308,9 +317,7 @@ impl Agent {
             tcp_connects: BTreeMap::new(),
             next_tcp_id: 1,
             last_now: None,
-            relays: Vec::new(),
-            turn_in: BTreeMap::new(),
-            relayed: BTreeMap::new(),
+            relays: relay::RelaySet::default(),
         }
     }
 
@@ -514,22 +521,9 @@ impl Agent {
     /// often than needed is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.last_now = Some(now);
-        self.txns.handle_timeout(now);
-        self.gather_txns.handle_timeout(now);
-        while let Some(TransactionEvent::TimedOut { id, context }) = self
-            .txns
-            .poll_event()
-            .or_else(|| self.gather_txns.poll_event())
-        {
-            self.on_timed_out(now, id, context);
+        for timer in timers::TIMERS {
+            self.run_timer(timer, now);
         }
-        self.handle_relay_timeouts(now);
-        self.run_nominations(now);
-        self.run_liveness(now);
-        if !self.config.consent_freshness {
-            self.run_keepalives(now);
-        }
-        self.run_slot(now);
     }
 
     /// Releases the TURN allocations (Refresh with LIFETIME 0, RFC 8656 §7.2); drain
@@ -578,38 +572,17 @@ impl Agent {
     /// scheduled. Has no side effects; changes after any other call on the agent. An
     /// instant at or before the last `now` given means "at once".
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let mut earliest = self.txns.poll_timeout();
-        let mut consider = |t: Option<Instant>| {
-            if let Some(t) = t {
-                earliest = Some(earliest.map_or(t, |e| e.min(t)));
-            }
-        };
-        consider(self.gather_txns.poll_timeout());
-        consider(self.relay_timeout());
-        consider(self.liveness_timeout());
-        if self.has_slot_work() {
-            consider(self.next_slot.or(self.last_now));
-        }
-        for s in &self.streams {
-            for c in &s.components {
-                if c.state == ComponentState::Connected && !self.config.consent_freshness {
-                    consider(c.last_sent.map(|t| t + self.config.keepalive_interval));
-                } else if self.controlling
-                    && c.nominating.is_none()
-                    && c.state == ComponentState::Connecting
-                {
-                    consider(c.first_valid_at.map(|t| t + self.config.nomination_delay));
-                }
-            }
-        }
-        earliest
+        timers::TIMERS
+            .into_iter()
+            .filter_map(|timer| self.deadline(timer))
+            .min()
     }
 
     fn comp(&self, stream: StreamId, component: ComponentId) -> Option<&CompState> {
         self.streams
             .get(stream)?
             .components
-            .get(usize::from(component).checked_sub(1)?)
+            .get(comp_index(component)?)
     }
 
     fn describe_pair(&self, s: &StreamState, pid: PairId) -> SelectedPair {

@@ -3,6 +3,7 @@
 //! goes out through the relay, checks, answers and data wrapped for the relay, and the
 //! allocations released on close (RFC 8445 §5.1.1.2, RFC 8656).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -28,6 +29,66 @@ pub(super) struct Relay {
     pub gathered: bool,
     /// How many allocations this one replaces after losses (bounded).
     pub generation: u32,
+}
+
+/// The agent's TURN allocations and the two look-ups packets need.
+///
+/// Invariant: every index in the look-ups is an index into `relays`; `by_relayed` holds
+/// the relayed addresses the relays' clients have allocated (and not lost).
+#[derive(Debug, Default)]
+pub(super) struct RelaySet {
+    relays: Vec<Relay>,
+    /// (local socket, TURN server) -> relay: packets from TURN servers.
+    by_server: BTreeMap<(SocketAddr, SocketAddr), usize>,
+    /// Relayed address -> relay: packets sent from relayed candidates.
+    by_relayed: BTreeMap<SocketAddr, usize>,
+}
+
+impl RelaySet {
+    /// Adds a relay whose client talks to `server` from `relay.base`; returns its index.
+    /// It replaces any relay of the same local socket and server in the look-up.
+    fn add(&mut self, relay: Relay, server: SocketAddr) -> usize {
+        let idx = self.relays.len();
+        self.by_server.insert((relay.base, server), idx);
+        self.relays.push(relay);
+        idx
+    }
+
+    /// The relay whose client talks to `server` from local socket `local`.
+    fn by_server(&self, local: SocketAddr, server: SocketAddr) -> Option<usize> {
+        self.by_server.get(&(local, server)).copied()
+    }
+
+    /// The relay that allocated `relayed`.
+    fn by_relayed(&self, relayed: SocketAddr) -> Option<usize> {
+        self.by_relayed.get(&relayed).copied()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Relay> {
+        self.relays.iter()
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Relay> {
+        self.relays.iter_mut()
+    }
+
+    fn len(&self) -> usize {
+        self.relays.len()
+    }
+}
+
+impl std::ops::Index<usize> for RelaySet {
+    type Output = Relay;
+
+    fn index(&self, idx: usize) -> &Relay {
+        &self.relays[idx]
+    }
+}
+
+impl std::ops::IndexMut<usize> for RelaySet {
+    fn index_mut(&mut self, idx: usize) -> &mut Relay {
+        &mut self.relays[idx]
+    }
 }
 
 /// How many times a lost allocation is replaced before the relay is given up.
@@ -78,8 +139,7 @@ impl Agent {
                     continue;
                 }
             };
-            let idx = self.relays.len();
-            self.relays.push(Relay {
+            let relay = Relay {
                 stream: sid,
                 component,
                 client,
@@ -87,8 +147,8 @@ impl Agent {
                 local_preference,
                 gathered: false,
                 generation: 0,
-            });
-            self.turn_in.insert((base, server.address), idx);
+            };
+            let idx = self.relays.add(relay, server.address);
             jobs.push(GatherJob {
                 stream: sid,
                 component,
@@ -108,8 +168,8 @@ impl Agent {
         &mut self,
         t: Transmit<Vec<u8>>,
     ) -> Result<Transmit<Vec<u8>>, crate::turn::TurnError> {
-        match self.relayed.get(&t.from) {
-            Some(&idx) => self.relays[idx].client.send(t.to, &t.data),
+        match self.relays.by_relayed(t.from) {
+            Some(idx) => self.relays[idx].client.send(t.to, &t.data),
             None => Ok(t),
         }
     }
@@ -138,7 +198,7 @@ impl Agent {
         now: Instant,
         transmit: &Transmit<&'a [u8]>,
     ) -> Option<Option<(usize, SocketAddr, &'a [u8])>> {
-        let &idx = self.turn_in.get(&(transmit.to, transmit.from))?;
+        let idx = self.relays.by_server(transmit.to, transmit.from)?;
         let recv = self.relays[idx]
             .client
             .handle_incoming(now, transmit.clone());
@@ -173,7 +233,7 @@ impl Agent {
     }
 
     pub(super) fn handle_relay_timeouts(&mut self, now: Instant) {
-        for r in &mut self.relays {
+        for r in self.relays.iter_mut() {
             if r.client.poll_timeout().is_some_and(|t| t <= now) {
                 r.client.handle_timeout(now);
             }
@@ -187,7 +247,7 @@ impl Agent {
         let s = &self.streams[sid];
         let pair = &s.checklist[pid];
         let base = s.local[pair.local].base;
-        let Some(&idx) = self.relayed.get(&base) else {
+        let Some(idx) = self.relays.by_relayed(base) else {
             return;
         };
         let peer = s.remote[pair.remote].candidate.address();
@@ -218,7 +278,7 @@ impl Agent {
                 relayed, mapped, ..
             } => {
                 for r in relayed {
-                    self.relayed.insert(r, idx);
+                    self.relays.by_relayed.insert(r, idx);
                     self.add_relay_candidate(idx, r, mapped);
                 }
                 // The allocation also tells the server-reflexive address.
@@ -252,7 +312,7 @@ impl Agent {
                     .filter(|&p| {
                         let pair = &s.checklist[p];
                         pair.blocked()
-                            && self.relayed.get(&s.local[pair.local].base) == Some(&idx)
+                            && self.relays.by_relayed(s.local[pair.local].base) == Some(idx)
                             && s.remote[pair.remote].candidate.address().ip() == peer
                     })
                     .collect();
@@ -293,8 +353,7 @@ impl Agent {
             }
         };
         client.allocate(now);
-        let idx = self.relays.len();
-        self.relays.push(Relay {
+        let relay = Relay {
             stream: job.stream,
             component: job.component,
             client,
@@ -302,8 +361,8 @@ impl Agent {
             local_preference: job.local_preference,
             gathered: false,
             generation: 0,
-        });
-        self.turn_in.insert((local, spec.address), idx);
+        };
+        self.relays.add(relay, spec.address);
     }
 
     /// The client configuration for TURN server `spec` from the local address `local`.
@@ -356,18 +415,17 @@ impl Agent {
         else {
             return;
         };
-        for r in old.client.relayed().to_vec() {
-            self.relayed.remove(&r);
-        }
         let transport = old.client.transport();
+        for r in old.client.relayed().to_vec() {
+            self.relays.by_relayed.remove(&r);
+        }
         let config = self.relay_config(&spec, transport, base);
         let seed = self.rng.next_u64();
         let Ok(mut client) = TurnClient::new(config, seed) else {
             return;
         };
         client.allocate(now);
-        let new_idx = self.relays.len();
-        self.relays.push(Relay {
+        let relay = Relay {
             stream: sid,
             component,
             client,
@@ -375,8 +433,8 @@ impl Agent {
             local_preference,
             gathered: true,
             generation,
-        });
-        self.turn_in.insert((base, server), new_idx);
+        };
+        self.relays.add(relay, server);
     }
 
     fn relay_gathered(&mut self, idx: usize) {
@@ -395,7 +453,7 @@ impl Agent {
             .ids()
             .filter(|&p| {
                 let pair = &s.checklist[p];
-                self.relayed.get(&s.local[pair.local].base) == Some(&idx)
+                self.relays.by_relayed(s.local[pair.local].base) == Some(idx)
                     && peer.is_none_or(|ip| s.remote[pair.remote].candidate.address().ip() == ip)
                     && !pair.removed()
             })
@@ -439,20 +497,20 @@ impl Agent {
 
     /// Releases every allocation (Refresh with LIFETIME 0, RFC 8656 §7.2).
     pub(super) fn close_relays(&mut self, now: Instant) {
-        for r in &mut self.relays {
+        for r in self.relays.iter_mut() {
             r.client.close(now);
         }
     }
 
     /// True if `local` (a candidate's base) is a relayed address.
     pub(super) fn is_relayed(&self, local: SocketAddr) -> bool {
-        self.relayed.contains_key(&local)
+        self.relays.by_relayed.contains_key(&local)
     }
 
     /// Binds a channel for the selected relay pair's peer, so that its data goes in
     /// ChannelData messages rather than Send indications.
     pub(super) fn bind_for_selected(&mut self, now: Instant, local: &LocalCand, peer: SocketAddr) {
-        if let Some(&idx) = self.relayed.get(&local.base)
+        if let Some(idx) = self.relays.by_relayed(local.base)
             && let Err(e) = self.relays[idx].client.bind_channel(now, peer)
         {
             tracing::debug!(error = %e, "no channel for the selected relay pair");

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{
     Agent, AgentError, CompState, ComponentId, ComponentState, GatherPhase, PairInfo, RemoteCand,
-    SelectedPair, StreamId, short_term_key, transport_key,
+    SelectedPair, StreamId, comp_id, comp_index, short_term_key, transport_key,
 };
 use crate::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
 use crate::{Transmit, TransportType};
@@ -46,7 +46,7 @@ impl<'a> StreamMut<'a> {
             consent_stats: Default::default(),
             live: None,
         });
-        Ok(ComponentId::try_from(s.components.len()).unwrap_or(MAX_COMPONENT))
+        Ok(comp_id(s.components.len() - 1))
     }
 
     /// The number of components.
@@ -74,7 +74,7 @@ impl<'a> StreamMut<'a> {
         }
         let c = self.agent.streams[id]
             .components
-            .get_mut(usize::from(component).wrapping_sub(1))
+            .get_mut(comp_index(component).unwrap_or(usize::MAX))
             .ok_or(AgentError::UnknownComponent(component))?;
         c.sockets.push((transport, address));
         self.agent.sockets.insert(key, (id, component));
@@ -204,7 +204,7 @@ impl<'a> StreamMut<'a> {
     /// A view of component `id`.
     pub fn component_mut(&mut self, id: ComponentId) -> Option<ComponentMut<'_>> {
         let exists =
-            usize::from(id) >= 1 && usize::from(id) <= self.agent.streams[self.id].components.len();
+            comp_index(id).is_some_and(|i| i < self.agent.streams[self.id].components.len());
         if !exists {
             return None;
         }
@@ -280,7 +280,9 @@ impl ComponentMut<'_> {
             return Err(AgentError::Failed(reason));
         }
         let s = &mut self.agent.streams[stream];
-        let c = &mut s.components[usize::from(id) - 1];
+        let c = comp_index(id)
+            .and_then(|i| s.components.get_mut(i))
+            .ok_or(AgentError::UnknownComponent(id))?;
         let pid = c.selected.ok_or(AgentError::NotConnected)?;
         c.last_sent = Some(now);
         let pair = &s.checklist[pid];
