@@ -14,8 +14,10 @@
 //!   the §9.2 long-term credential exchange; a Binding server; stream framing for TCP.
 //! - Candidates (RFC 8445 §5.1): types, the §5.1.2 priority formula with local preferences
 //!   that intermingle interfaces and address families (RFC 8421) and ICE-TCP's (RFC 6544),
-//!   §5.1.1.3 foundations, the SDP `candidate` attribute (RFC 8839 §5.1), and
-//!   `ice-ufrag`/`ice-pwd` generation and checks (RFC 8839 §5.4), in [`candidate`].
+//!   §5.1.1.3 foundations, the SDP `candidate` attribute (RFC 8839 §5.1),
+//!   `ice-ufrag`/`ice-pwd` generation and checks (RFC 8839 §5.4), and the ICE attributes of
+//!   an SDP media section or description (RFC 8839 §5, RFC 8840 `end-of-candidates`) in
+//!   [`candidate::IceSdp`], in [`candidate`].
 //! - The ICE agent (RFC 8445, with trickle per RFC 8838), in [`agent`]: roles and role
 //!   conflicts, host and server-reflexive gathering, check lists with pair states, pruning,
 //!   limits and unfreezing, Ta pacing, triggered checks, peer-reflexive candidates, regular

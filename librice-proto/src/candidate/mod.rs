@@ -11,6 +11,10 @@
 //! - [`IceCredentials`], [`generate_ufrag`], [`generate_pwd`], [`validate_ufrag`],
 //!   [`validate_pwd`]: `ice-ufrag` and `ice-pwd` (RFC 8445 §5.3, RFC 8839 §5.4), drawn from
 //!   a caller-supplied RNG.
+//! - [`IceSdp`]: the ICE attributes of an SDP media section and of the session level
+//!   (`ice-ufrag`, `ice-pwd`, `ice-options`, `ice-lite`, `ice-pacing`, `candidate`,
+//!   `end-of-candidates`; RFC 8839 §5, RFC 8840), read and written, with candidates whose
+//!   address is an mDNS `.local` name kept as [`UnresolvedCandidate`]s.
 //!
 //! ```
 //! use librice_proto::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey, FoundationSet};
@@ -38,12 +42,14 @@
 //!
 //! Left out for now: candidates whose address is a host name, including the mDNS `.local`
 //! names browsers write (RFC 8839 §5.1 allows an FQDN; this library resolves no names, so
-//! [`Candidate::parse`] rejects them with [`CandidateParseError::HostnameNotSupported`]);
-//! transports other than UDP and TCP; the session-level SDP attributes (`ice-options`,
-//! `ice-lite`, `end-of-candidates`, `remote-candidates`).
+//! [`Candidate::parse`] rejects them with [`CandidateParseError::HostnameNotSupported`];
+//! [`IceSdp`] keeps such lines as text); transports other than UDP and TCP; the
+//! `remote-candidates` and `ice-mismatch` attributes (RFC 8839 §5.2, §5.3), which
+//! [`IceSdp`] skips.
 
 mod credentials;
 mod foundation;
+mod ice_sdp;
 mod priority;
 mod sdp;
 
@@ -63,6 +69,10 @@ pub use credentials::{
     validate_pwd, validate_ufrag,
 };
 pub use foundation::{FoundationKey, FoundationSet};
+pub use ice_sdp::{
+    DEFAULT_ICE_PACING_MS, IceOption, IceSdp, IceSdpError, MAX_ICE_OPTION_LEN, MAX_ICE_OPTIONS,
+    MAX_ICE_PACING_MS, MAX_MEDIA_SECTIONS, MAX_SDP_CANDIDATES, MAX_SDP_LEN, UnresolvedCandidate,
+};
 pub use priority::{
     MAX_PRIORITY, MAX_TCP_OTHER_PREFERENCE, MAX_TYPE_PREFERENCE, local_preferences,
     preference_order, priority, tcp_local_preference, tcp_other_preferences,

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 type Body = fn(&[u8]);
 
 /// (target, its body): every fuzz target whose inputs are replayed here.
-const TARGETS: [(&str, Body); 5] = [
+const TARGETS: [(&str, Body); 6] = [
     ("agent_incoming", targets::agent_incoming::run),
     ("candidate_parse", targets::candidate_parse::run),
+    ("sdp_parse", targets::sdp_parse::run),
     ("stun_framing", targets::stun_framing::run),
     ("stun_parse", targets::stun_parse::run),
     ("turn_client_recv", targets::turn_client_recv::run),
@@ -74,6 +75,11 @@ fn agent_incoming() {
 #[test]
 fn candidate_parse() {
     replay("candidate_parse");
+}
+
+#[test]
+fn sdp_parse() {
+    replay("sdp_parse");
 }
 
 #[test]
