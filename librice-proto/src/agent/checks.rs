@@ -76,10 +76,12 @@ impl Agent {
             controlling: self.controlling,
             use_candidate,
             priority: self.check_priority(sid, pid),
+            sent_at: now,
         };
         match self.start_check_transaction(now, sid, pid, use_candidate, context, rto) {
             Some(id) => {
                 let s = &mut self.streams[sid];
+                s.checklist[pid].stats.requests_sent += 1;
                 s.checklist[pid].txn = Some(id);
                 s.checklist[pid].unauthorized = false;
                 if s.checklist[pid].state() != PairState::Succeeded {
@@ -299,6 +301,9 @@ impl Agent {
             }
         };
         let Some(pid) = pid else { return };
+        let stats = &mut self.streams[sid].checklist[pid].stats;
+        stats.requests_received += 1;
+        stats.responses_sent += 1;
         self.on_incoming_check(now, sid, pid, use_candidate);
     }
 
@@ -493,15 +498,35 @@ impl Agent {
                 from,
             } => {
                 self.cancelled.remove(&id);
+                let symmetric = transmit.from == to && transmit.to == from;
                 match context {
-                    Txn::Check { .. } => {
+                    Txn::Check {
+                        stream,
+                        pair,
+                        sent_at,
+                        ..
+                    } => {
+                        if symmetric {
+                            self.streams[stream].checklist[pair]
+                                .stats
+                                .response(now, sent_at);
+                        }
                         self.on_check_response(now, transmit, msg, context, to, from);
                     }
                     Txn::Gather(job) => self.on_gather_response(now, msg, job),
-                    Txn::Consent { stream, component } => {
+                    Txn::Consent {
+                        stream,
+                        component,
+                        pair,
+                        sent_at,
+                    } => {
+                        if symmetric {
+                            self.streams[stream].checklist[pair]
+                                .stats
+                                .response(now, sent_at);
+                        }
                         // RFC 7675 §5.1: only a success response from the address the check
                         // went to, to the address it came from, refreshes consent.
-                        let symmetric = transmit.from == to && transmit.to == from;
                         let success = symmetric && msg.class() == MessageClass::Success;
                         self.on_consent_response(now, stream, component, id, success);
                     }
@@ -584,7 +609,9 @@ impl Agent {
                 tracing::debug!(server = %job.server, "STUN server did not answer");
                 self.gather_done(job.stream);
             }
-            Txn::Consent { stream, component } => {
+            Txn::Consent {
+                stream, component, ..
+            } => {
                 // Unanswered: consent is not refreshed, and expires in its own time.
                 tracing::debug!(stream, component, "consent check unanswered");
             }
@@ -646,6 +673,7 @@ impl Agent {
             controlling,
             use_candidate,
             priority,
+            ..
         } = context
         else {
             return;

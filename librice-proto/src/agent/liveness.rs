@@ -214,9 +214,12 @@ impl Agent {
         let context = Txn::Consent {
             stream: sid,
             component,
+            pair: pid,
+            sent_at: now,
         };
         let rto = self.config.check_retransmit.rto;
         if let Some(id) = self.start_check_transaction(now, sid, pid, false, context, rto) {
+            self.streams[sid].checklist[pid].stats.consent_requests_sent += 1;
             let c = &mut self.streams[sid].components[ci];
             c.consent_stats.requests_sent += 1;
             if let Some(live) = c.live.as_mut() {
@@ -290,7 +293,7 @@ impl Agent {
     /// Whether application data from `from` that arrived on `to` (a local socket or a
     /// relayed address) may be delivered: only from a remote address a check has verified
     /// over that local address (a valid pair, or an authenticated check from the peer).
-    /// Anything else is dropped and counted.
+    /// Anything else is dropped and counted. Delivered data counts in its pair's statistics.
     pub(super) fn accept_data(
         &mut self,
         now: Instant,
@@ -298,6 +301,7 @@ impl Agent {
         component: ComponentId,
         to: SocketAddr,
         from: SocketAddr,
+        len: usize,
     ) -> bool {
         let Some(ci) = comp_index(component) else {
             return false;
@@ -311,12 +315,17 @@ impl Agent {
             && live.tuple == (to, from)
         {
             live.heard_at = now;
-            if c.state == ComponentState::Disconnected {
+            let (pid, reconnect) = (live.pair, c.state == ComponentState::Disconnected);
+            s.checklist[pid].stats.received(now, len);
+            if reconnect {
                 self.heard(now, sid, component);
             }
             return true;
         }
         if s.verified.contains(&(to, from)) {
+            if let Some(pid) = s.checklist.find(to, from) {
+                s.checklist[pid].stats.received(now, len);
+            }
             return true;
         }
         c.dropped_unverified = c.dropped_unverified.saturating_add(1);

@@ -112,6 +112,7 @@ mod gather;
 mod liveness;
 mod pairs;
 mod relay;
+mod stats;
 mod stream;
 mod timers;
 
@@ -138,6 +139,7 @@ pub use config::{
     FailureReason, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer, TurnServer,
 };
 pub use pairs::PairState;
+pub use stats::{CandidateStats, ComponentStats, PairStats, StreamStats};
 pub use stream::{ComponentMut, StreamMut};
 
 use pairs::{CheckList, PairId};
@@ -191,6 +193,8 @@ enum Txn {
         use_candidate: bool,
         /// The PRIORITY sent, for a local peer-reflexive candidate (RFC 8445 §7.2.5.3.1).
         priority: u32,
+        /// When the check was first sent, for the round-trip time.
+        sent_at: Instant,
     },
     /// A Binding request to a STUN server.
     Gather(gather::GatherJob),
@@ -198,6 +202,10 @@ enum Txn {
     Consent {
         stream: StreamId,
         component: ComponentId,
+        /// The selected pair checked.
+        pair: PairId,
+        /// When the check was first sent, for the round-trip time.
+        sent_at: Instant,
     },
 }
 
@@ -453,7 +461,7 @@ impl Agent {
                 self.handle_stun(now, &inner_t, Some((stream, component)));
                 return None;
             }
-            if !self.accept_data(now, stream, component, relayed, peer) {
+            if !self.accept_data(now, stream, component, relayed, peer, inner.len()) {
                 return None;
             }
             return Some(ReceivedData {
@@ -476,7 +484,14 @@ impl Agent {
             self.handle_stun(now, &transmit, Some((stream, component)));
             return None;
         }
-        if !self.accept_data(now, stream, component, transmit.to, transmit.from) {
+        if !self.accept_data(
+            now,
+            stream,
+            component,
+            transmit.to,
+            transmit.from,
+            data.len(),
+        ) {
             return None;
         }
         Some(ReceivedData {

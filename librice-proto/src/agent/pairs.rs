@@ -75,6 +75,8 @@ pub(super) struct Pair {
     pub foundation: u32,
     /// The check in flight was refused with an (unsigned, so untrusted) 401.
     pub unauthorized: bool,
+    /// Statistics.
+    pub stats: super::stats::PairCounters,
     state: PairState,
     membership: Membership,
     /// A relay pair waiting for its TURN permission: not checked, and not counted as work
@@ -105,6 +107,7 @@ impl Pair {
             txn: None,
             foundation,
             unauthorized: false,
+            stats: Default::default(),
             state,
             membership: Membership::Checked,
             blocked: false,
@@ -124,6 +127,7 @@ impl Pair {
             valid_pair: None,
             txn: None,
             unauthorized: false,
+            stats: Default::default(),
             state: PairState::Succeeded,
             membership: Membership::ValidOnly,
             blocked: false,

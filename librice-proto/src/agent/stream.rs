@@ -250,6 +250,8 @@ impl ComponentMut<'_> {
     /// TURN client uses.
     pub fn send(&mut self, now: Instant, data: &[u8]) -> Result<Transmit<Vec<u8>>, AgentError> {
         let target = self.send_target_any(now)?;
+        self.agent
+            .record_sent(now, self.stream, self.id, 1, data.len() as u64);
         let t = Transmit {
             transport: target.transport,
             from: target.from,
@@ -261,7 +263,8 @@ impl ComponentMut<'_> {
 
     /// Where data for the peer goes (transport, local socket, remote address), for callers
     /// that send their own buffers: [`Self::send`] without the copy. Counts as a send for
-    /// the keepalive timer. A relayed pair has no such socket target (its data must be
+    /// the keepalive timer; count the data itself in the statistics with
+    /// [`Agent::record_sent`]. A relayed pair has no such socket target (its data must be
     /// wrapped): [`AgentError::Relay`]; use [`Self::send`].
     pub fn send_target(&mut self, now: Instant) -> Result<Transmit<()>, AgentError> {
         let target = self.send_target_any(now)?;

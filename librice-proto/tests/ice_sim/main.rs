@@ -6,4 +6,5 @@ mod hostile;
 mod liveness;
 mod relay;
 mod scenarios;
+mod stats;
 mod turn;

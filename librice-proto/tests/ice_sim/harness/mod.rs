@@ -26,7 +26,7 @@ pub mod turn_server;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use librice_proto::{Transmit, TransportType};
@@ -103,6 +103,23 @@ impl LinkConfig {
             assert!((0.0..=1.0).contains(&p), "probability {p} out of [0, 1]");
         }
     }
+}
+
+/// A packet a node handed to the network (see [`Sim::packets`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// When.
+    pub at: Instant,
+    /// The sending node.
+    pub node: NodeId,
+    /// The transport.
+    pub transport: TransportType,
+    /// The source address as sent.
+    pub from: SocketAddr,
+    /// The destination address.
+    pub to: SocketAddr,
+    /// The bytes.
+    pub data: Vec<u8>,
 }
 
 /// Counters of what happened to packets.
@@ -329,6 +346,43 @@ impl Sim {
     /// text, the data length (u32 BE) and the data.
     pub fn transcript(&self) -> &[u8] {
         &self.transcript
+    }
+
+    /// The packets of [`Self::transcript`], decoded.
+    pub fn packets(&self) -> Vec<Packet> {
+        let t = &self.transcript;
+        let mut out = Vec::new();
+        let mut at = 0;
+        let take = |at: &mut usize, n: usize| {
+            let bytes = &t[*at..*at + n];
+            *at += n;
+            bytes
+        };
+        while at < t.len() {
+            let nanos = u64::from_be_bytes(take(&mut at, 8).try_into().expect("8 bytes"));
+            let node = u32::from_be_bytes(take(&mut at, 4).try_into().expect("4 bytes"));
+            let transport = match take(&mut at, 1)[0] {
+                b'U' => TransportType::Udp,
+                _ => TransportType::Tcp,
+            };
+            let mut addr = || {
+                let len = usize::from(take(&mut at, 1)[0]);
+                let text = std::str::from_utf8(take(&mut at, len)).expect("text");
+                text.parse::<SocketAddr>().expect("an address")
+            };
+            let (from, to) = (addr(), addr());
+            let len = u32::from_be_bytes(take(&mut at, 4).try_into().expect("4 bytes"));
+            let data = take(&mut at, len as usize).to_vec();
+            out.push(Packet {
+                at: self.start + Duration::from_nanos(nanos),
+                node: node as NodeId,
+                transport,
+                from,
+                to,
+                data,
+            });
+        }
+        out
     }
 
     /// The packet counters.
