@@ -4,7 +4,8 @@
 //! Without the refreshes the relay would stop after a minute.
 //!
 //! Runs on tokio only (the runtime does not matter to refresh timing, and the test takes
-//! its 10 minutes of real time).
+//! its 10 minutes of real time). A soak test: `cargo test` skips it, `.ci/run` runs it with
+//! `cargo test -p librice-tests --test turn_session -- --ignored`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,6 +40,7 @@ fn relay_peer(rt: &Arc<dyn Runtime>, controlling: bool, turn: TurnServer) -> Pee
 }
 
 #[test]
+#[ignore = "soak: 10 minutes of real time; .ci/run runs it with --ignored"]
 fn ten_minutes_through_coturn_with_short_lifetimes() {
     let Some(turnserver) = require_tool("turnserver", "coturn") else {
         return;
