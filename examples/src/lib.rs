@@ -2,6 +2,9 @@
 
 use std::net::SocketAddr;
 
+#[cfg(feature = "dtls")]
+pub mod dtls;
+
 /// Fresh random bytes from the operating system, for transaction ids and seeds.
 pub fn os_random<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
