@@ -3,6 +3,10 @@
 //! server over their components, each checking the other's certificate fingerprint; then
 //! application data goes both ways encrypted. A wrong expected fingerprint on either side
 //! stops the handshake with `FingerprintMismatch` on that side, before the time bound.
+//!
+//! `icepeer --dtls` paired with itself (tokio with async-std): `auto` on both sides (the
+//! controlled answerer takes the client role), explicit roles, conflicting roles, and a
+//! fingerprint changed on its way through the signalling.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -13,7 +17,10 @@ use librice::{Component, Runtime};
 use librice_examples::dtls::{
     Certificate, DtlsConfig, DtlsError, DtlsRole, DtlsSession, Fingerprint, HandshakeInfo,
 };
+use librice_tests::TestDir;
 use librice_tests::ice::{Peer, connected, exchange};
+use librice_tests::pairing::{PairOutcome, Rewrite, Session, Side, SideOutcome, StopReason};
+use librice_tests::peers::{Runtime as PeerRuntime, icepeer};
 use librice_tests::runtimes::{on_async_std, on_tokio, timeout};
 
 /// ICE on loopback connects within this.
@@ -246,4 +253,118 @@ fn wrong_fingerprint_at_server_tokio() {
 #[test]
 fn wrong_fingerprint_at_server_async_std() {
     on_async_std(wrong_fingerprint_server);
+}
+
+/// The `dtls_connected` or `dtls_failed` event of one side of an icepeer pairing.
+fn dtls_outcome(side: &SideOutcome) -> Option<&serde_json::Value> {
+    side.events
+        .iter()
+        .find(|e| e["event"] == "dtls_connected" || e["event"] == "dtls_failed")
+}
+
+/// icepeer (tokio, controlling) with icepeer (async-std, controlled), both with `--dtls`
+/// and the given modes; `rewrite` may change the signalling lines on their way. Waits for
+/// both sides' DTLS outcome, or only B's if `b_only`, and returns them (`Null` for A's if
+/// it has none yet) with the pairing's outcome.
+fn icepeer_dtls(
+    a_mode: &str,
+    b_mode: &str,
+    rewrite: Option<Rewrite<'_>>,
+    b_only: bool,
+) -> (serde_json::Value, serde_json::Value, PairOutcome) {
+    let dir = TestDir::new();
+    let args = |mode: &str, name: &str| -> Vec<String> {
+        ["--dtls", mode, "--name", name, "--timeout", "20"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let a = icepeer(PeerRuntime::Tokio, true, &args(a_mode, "A"));
+    let b = icepeer(PeerRuntime::AsyncStd, false, &args(b_mode, "B"));
+    let mut session = Session::start(a, b, &dir, rewrite);
+    let limit = std::time::Instant::now() + Duration::from_secs(20);
+    session.run_until(limit, |s| {
+        (b_only || dtls_outcome(s.side(Side::A)).is_some())
+            && dtls_outcome(s.side(Side::B)).is_some()
+    });
+    let outcome = session.finish(StopReason::Complete);
+    let report = outcome.report();
+    let a = match dtls_outcome(&outcome.a) {
+        Some(a) => a.clone(),
+        None if b_only => serde_json::Value::Null,
+        None => panic!("A printed no DTLS outcome\n{report}"),
+    };
+    let b = dtls_outcome(&outcome.b)
+        .cloned()
+        .unwrap_or_else(|| panic!("B printed no DTLS outcome\n{report}"));
+    println!("A ({a_mode}): {a}\nB ({b_mode}): {b}");
+    (a, b, outcome)
+}
+
+/// Both icepeers connected over DTLS, in the expected roles, each having checked the
+/// fingerprint of the other's description.
+fn assert_connected(a: &serde_json::Value, b: &serde_json::Value, a_role: &str, o: &PairOutcome) {
+    let report = o.report();
+    assert_eq!(a["event"], "dtls_connected", "A: {a}\n{report}");
+    assert_eq!(b["event"], "dtls_connected", "B: {b}\n{report}");
+    let b_role = if a_role == "client" {
+        "server"
+    } else {
+        "client"
+    };
+    assert_eq!(a["role"], a_role, "{report}");
+    assert_eq!(b["role"], b_role, "{report}");
+    assert_eq!(a["cipher"], b["cipher"], "{report}");
+    assert!(a["cipher"].is_string(), "{report}");
+    let desc = |s: &SideOutcome| s.description.clone().expect("a description");
+    assert_eq!(a["peer_fingerprint"], desc(&o.b)["fingerprint"], "{report}");
+    assert_eq!(b["peer_fingerprint"], desc(&o.a)["fingerprint"], "{report}");
+}
+
+#[test]
+fn icepeer_dtls_auto() {
+    // A controlling offers actpass; B controlled answers active, so B is the client.
+    let (a, b, o) = icepeer_dtls("auto", "auto", None, false);
+    assert_eq!(o.a.description.as_ref().unwrap()["setup"], "actpass");
+    assert_eq!(o.b.description.as_ref().unwrap()["setup"], "active");
+    assert_connected(&a, &b, "server", &o);
+}
+
+#[test]
+fn icepeer_dtls_explicit_roles() {
+    let (a, b, o) = icepeer_dtls("client", "server", None, false);
+    assert_eq!(o.a.description.as_ref().unwrap()["setup"], "active");
+    assert_eq!(o.b.description.as_ref().unwrap()["setup"], "passive");
+    assert_connected(&a, &b, "client", &o);
+}
+
+#[test]
+fn icepeer_dtls_setup_conflict() {
+    let (a, b, o) = icepeer_dtls("client", "client", None, false);
+    let report = o.report();
+    for side in [&a, &b] {
+        assert_eq!(side["event"], "dtls_failed", "{report}");
+        assert_eq!(side["reason"], "setup_conflict", "{report}");
+    }
+}
+
+#[test]
+fn icepeer_dtls_wrong_fingerprint() {
+    // B is told another fingerprint for A: B (the client) refuses A's certificate.
+    let wrong = Certificate::generate().unwrap().fingerprint().sdp();
+    let rewrite: Rewrite<'_> = Box::new(move |from, line| {
+        let mut line = line.clone();
+        if from == Side::A && line.get("fingerprint").is_some() {
+            line["fingerprint"] = wrong.clone().into();
+        }
+        Some(line)
+    });
+    let (_a, b, o) = icepeer_dtls("auto", "auto", Some(rewrite), true);
+    let report = o.report();
+    assert_eq!(b["event"], "dtls_failed", "{report}");
+    assert_eq!(b["reason"], "fingerprint_mismatch", "{report}");
+    assert!(
+        !o.b.events.iter().any(|e| e["event"] == "dtls_connected"),
+        "{report}"
+    );
 }

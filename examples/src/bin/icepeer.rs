@@ -17,6 +17,12 @@
 //!   since icepeer started, in ms. The counters are polled every 250 ms (the library has
 //!   no event per consent check), so `T` is at most 250 ms late: a twentieth of the 5 s
 //!   consent interval.
+//!
+//! With `--dtls client|server|auto`, icepeer also runs a DTLS handshake on component 1 once
+//! connected ([`librice_examples::dtls`]): its description line carries the fingerprint of
+//! a certificate made at start and its `a=setup` role, it checks the peer's certificate
+//! against the peer's `fingerprint`, and prints `dtls_connected` or `dtls_failed` (see
+//! `--help` and PROTOCOL.md).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -40,6 +46,7 @@ const USAGE: &str = r#"usage: icepeer --role controlling|controlled [--component
                [--name NAME] [--timeout S] [--allow-any-address]
                [--ta MS] [--runtime tokio|async-std] [--consent-interval S]
                [--consent-timeout S] [--disconnected-timeout S]
+               [--dtls client|server|auto]
 
 A full ICE endpoint (librice) speaking the interop signalling protocol: JSON
 lines on stdin and stdout (see tests/interop/PROTOCOL.md).
@@ -70,6 +77,8 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
   --consent-timeout S   consent expiry after the last answer (default 30)
   --disconnected-timeout S
                         silence before a component reports disconnected (default 8)
+  --dtls MODE           once connected, run a DTLS handshake on component 1 as
+                        client, server, or auto (roles below)
 
 stdout carries only the protocol's JSON lines; diagnostics go to stderr. Besides
 the protocol's events, icepeer prints its components' liveness:
@@ -81,7 +90,36 @@ the protocol's events, icepeer prints its components' liveness:
   {"event":"consent","component":C,"requests_sent":N,"responses_received":M,"t_ms":T}
       whenever N (consent checks sent on C) grows; T is ms since the start,
       polled every 250 ms
+
+With --dtls, icepeer makes a self-signed ECDSA P-256 certificate at start and
+its description line also carries "fingerprint":"sha-256 AB:CD:..." and
+"setup": active for client, passive for server; with auto, actpass when
+controlling (the offerer: the peer's setup then decides, active making icepeer
+the server and passive the client, none meaning active) and active when
+controlled (the answerer takes the client role, RFC 8842 §5.3). It reads the
+peer's fingerprint and setup from the peer's description. DTLS records on
+component 1 (first byte 20 to 63, RFC 7983) go to DTLS and are not echoed.
+  {"event":"dtls_connected","component":1,"role":R,"version":V,"cipher":C,"srtp":S,"ms":T}
+      the handshake completed and the peer's certificate matched its
+      fingerprint; T is the handshake time in ms (bounded by 10 s)
+  {"event":"dtls_failed","component":1,"reason":R,"detail":TEXT}
+      R is fingerprint_mismatch, timeout, no_fingerprint, bad_fingerprint,
+      setup_conflict, dtls, transport or closed
+  {"event":"dtls_recv","component":1,"len":N,"hex":H}
+      application data decrypted (the first 64 bytes in hex)
+  {"event":"dtls_closed","component":1,"reason":R}   the session ended
 Exit status: 0 if connected, 1 if not, 2 if the options are refused."#;
+
+/// `--dtls`: which DTLS role icepeer plays once connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DtlsMode {
+    /// `client`: a=setup:active.
+    Client,
+    /// `server`: a=setup:passive.
+    Server,
+    /// `auto`: actpass when controlling (the peer decides), active when controlled.
+    Auto,
+}
 
 #[derive(Debug, Clone)]
 struct Options {
@@ -105,6 +143,7 @@ struct Options {
     consent_interval: Option<Duration>,
     consent_timeout: Option<Duration>,
     disconnected_timeout: Option<Duration>,
+    dtls: Option<DtlsMode>,
 }
 
 fn main() {
@@ -156,6 +195,7 @@ fn parse_args() -> Result<Options, Refusal> {
         consent_interval: None,
         consent_timeout: None,
         disconnected_timeout: None,
+        dtls: None,
     };
     let mut role = None;
     let mut args = std::env::args().skip(1);
@@ -257,6 +297,24 @@ fn parse_args() -> Result<Options, Refusal> {
             }
             "--turn-insecure" => options.turn_insecure = true,
             "--relay-only" => options.relay_only = true,
+            "--dtls" => {
+                let v = value("--dtls")?;
+                options.dtls = Some(match v.as_str() {
+                    "client" => DtlsMode::Client,
+                    "server" => DtlsMode::Server,
+                    "auto" => DtlsMode::Auto,
+                    _ => {
+                        return Err(Refusal::Usage(format!(
+                            "--dtls must be client, server or auto, got {v:?}"
+                        )));
+                    }
+                });
+                if cfg!(not(feature = "dtls")) {
+                    return Err(Refusal::Refused(
+                        "--dtls: this icepeer was built without the dtls feature".into(),
+                    ));
+                }
+            }
             "--nomination" | "--lite" => {
                 return Err(Refusal::Refused(format!("{arg} is a nice-peer option")));
             }
@@ -349,6 +407,14 @@ struct Peer {
     disconnected: BTreeSet<u16>,
     /// The consent checks sent per component, as last reported.
     consent_sent: BTreeMap<u16, u64>,
+    /// With `--dtls`: the certificate and role, until the handshake starts.
+    dtls: Option<dtls_glue::Local>,
+    /// With `--dtls`: where component 1's DTLS records go (queued until it starts).
+    dtls_input: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    dtls_records: Option<mpsc::UnboundedReceiver<Vec<u8>>>,
+    /// The peer's `fingerprint` and `setup`, from its description.
+    peer_fingerprint: Option<String>,
+    peer_setup: Option<String>,
 }
 
 async fn run(
@@ -422,13 +488,36 @@ async fn run(
             return false;
         }
     };
+    let dtls = match options
+        .dtls
+        .map(|mode| dtls_glue::Local::new(mode, options.controlling))
+    {
+        None => None,
+        Some(Ok(local)) => Some(local),
+        Some(Err(e)) => {
+            emit(
+                json!({"event": "failed", "reason": format!("cannot make a DTLS certificate: {e}")}),
+            );
+            emit(json!({"event": "exit", "reason": "error", "connected": false, "done": false}));
+            return false;
+        }
+    };
+    let dtls_fields = dtls.as_ref().map(|d| (d.fingerprint(), d.setup()));
+    let (dtls_input, dtls_records) = match dtls {
+        Some(_) => {
+            let (tx, rx) = mpsc::unbounded();
+            (Some(tx), Some(rx))
+        }
+        None => (None, None),
+    };
     let creds = stream.local_credentials();
     let mut local_candidates: Vec<String> = Vec::new();
     let mut gathering_done = false;
     if options.trickle {
-        emit(
+        emit(describe(
             json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(), "candidates": [], "end_of_candidates": false}),
-        );
+            &dtls_fields,
+        ));
     }
     let mut recv = futures::stream::select_all(
         components
@@ -454,6 +543,11 @@ async fn run(
         failed: BTreeSet::new(),
         disconnected: BTreeSet::new(),
         consent_sent: BTreeMap::new(),
+        dtls,
+        dtls_input,
+        dtls_records,
+        peer_fingerprint: None,
+        peer_setup: None,
     };
     let deadline = start + options.timeout;
     let mut timeout = librice::runtime::sleep_until(runtime.as_ref(), deadline)
@@ -468,6 +562,8 @@ async fn run(
     let mut consent_timer = librice::runtime::sleep_until(runtime.as_ref(), next_consent_poll)
         .boxed()
         .fuse();
+    let mut dtls_task: futures::future::Fuse<futures::future::BoxFuture<'static, ()>> =
+        futures::future::Fuse::terminated();
     let reason = loop {
         futures::select! {
             c = gather.next() => match c {
@@ -486,8 +582,8 @@ async fn run(
                     if options.trickle {
                         emit(json!({"end_of_candidates": true}));
                     } else {
-                        emit(json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(),
-                            "candidates": local_candidates, "end_of_candidates": true}));
+                        emit(describe(json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(),
+                            "candidates": local_candidates, "end_of_candidates": true}), &dtls_fields));
                     }
                 }
                 None => {}
@@ -502,7 +598,11 @@ async fn run(
             },
             event = events.next() => match event {
                 Some(event) => {
-                    if peer.handle_event(event) && peer.options.ping {
+                    let just_connected = peer.handle_event(event);
+                    if just_connected && let Some(task) = peer.start_dtls(&runtime) {
+                        dtls_task = task.fuse();
+                    }
+                    if just_connected && peer.options.ping {
                         next_ping = Instant::now();
                         ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping).boxed().fuse();
                     }
@@ -523,6 +623,7 @@ async fn run(
                 next_consent_poll += CONSENT_POLL;
                 consent_timer = librice::runtime::sleep_until(runtime.as_ref(), next_consent_poll).boxed().fuse();
             },
+            () = dtls_task => {},
             _ = timeout => break "timeout",
         }
     };
@@ -578,6 +679,12 @@ impl Peer {
                 Err(e) => eprintln!("icepeer: ignoring remote credentials: {e}"),
             }
         }
+        if let Some(fingerprint) = obj.get("fingerprint").and_then(Value::as_str) {
+            self.peer_fingerprint = Some(fingerprint.to_owned());
+        }
+        if let Some(setup) = obj.get("setup").and_then(Value::as_str) {
+            self.peer_setup = Some(setup.to_owned());
+        }
         if let Some(list) = obj.get("candidates").and_then(Value::as_array) {
             for c in list {
                 self.add_candidate(c);
@@ -611,6 +718,24 @@ impl Peer {
         if let Err(e) = self.stream.add_remote_candidate(candidate) {
             eprintln!("icepeer: ignoring candidate {text:?}: {e}");
         }
+    }
+
+    /// With `--dtls`, once connected: the task that runs the handshake on component 1 and
+    /// then reports its application data (it prints its own events).
+    fn start_dtls(
+        &mut self,
+        runtime: &Arc<dyn Runtime>,
+    ) -> Option<futures::future::BoxFuture<'static, ()>> {
+        let local = self.dtls.take()?;
+        let records = self.dtls_records.take()?;
+        let component = self.component(1)?.clone();
+        Some(local.run(
+            Arc::clone(runtime),
+            component,
+            records,
+            self.peer_fingerprint.clone(),
+            self.peer_setup.clone(),
+        ))
     }
 
     fn component(&self, id: u64) -> Option<&Component> {
@@ -721,6 +846,14 @@ impl Peer {
         emit(
             json!({"event": "recv", "component": component, "len": data.len(), "data": text, "hex": hex}),
         );
+        if component == 1
+            && dtls_glue::is_dtls(data)
+            && let Some(input) = &self.dtls_input
+        {
+            // RFC 7983: a DTLS record, for the handshake (not echoed).
+            let _ = input.unbounded_send(data.to_vec());
+            return;
+        }
         if let Some(rest) = data.strip_prefix(b"ECHO:") {
             let prefix = format!("PING:{}:{component}:", self.options.name);
             if let Some(seq) = rest
@@ -780,4 +913,188 @@ impl Peer {
 
 fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
+}
+
+/// A description line with `fingerprint` and `setup` added, with `--dtls`.
+fn describe(mut line: Value, dtls: &Option<(String, &'static str)>) -> Value {
+    if let (Some((fingerprint, setup)), Some(obj)) = (dtls, line.as_object_mut()) {
+        obj.insert("fingerprint".into(), fingerprint.clone().into());
+        obj.insert("setup".into(), (*setup).into());
+    }
+    line
+}
+
+/// icepeer's `--dtls` mode on [`librice_examples::dtls`].
+#[cfg(feature = "dtls")]
+mod dtls_glue {
+    use std::sync::Arc;
+
+    use futures::channel::mpsc;
+    use futures::future::BoxFuture;
+    use librice::{Component, Runtime};
+    pub use librice_examples::dtls::is_dtls;
+    use librice_examples::dtls::{Certificate, DtlsConfig, DtlsRole, DtlsSession, Fingerprint};
+    use serde_json::json;
+
+    use super::{DtlsMode, emit, round1};
+
+    /// This side's certificate and mode.
+    pub struct Local {
+        mode: DtlsMode,
+        controlling: bool,
+        certificate: Certificate,
+    }
+
+    impl Local {
+        /// Makes the certificate.
+        pub fn new(mode: DtlsMode, controlling: bool) -> Result<Local, String> {
+            let certificate = Certificate::generate().map_err(|e| e.to_string())?;
+            Ok(Local {
+                mode,
+                controlling,
+                certificate,
+            })
+        }
+
+        /// The `setup` this side signals.
+        pub fn setup(&self) -> &'static str {
+            match self.mode {
+                DtlsMode::Client => "active",
+                DtlsMode::Server => "passive",
+                DtlsMode::Auto if self.controlling => "actpass",
+                DtlsMode::Auto => "active",
+            }
+        }
+
+        /// The `fingerprint` this side signals.
+        pub fn fingerprint(&self) -> String {
+            self.certificate.fingerprint().sdp()
+        }
+
+        /// The role this side plays, given the peer's `setup` (RFC 8842 §5).
+        fn role(&self, peer: Option<&str>) -> Result<DtlsRole, String> {
+            let mine = match self.mode {
+                DtlsMode::Client => DtlsRole::Client,
+                DtlsMode::Server => DtlsRole::Server,
+                DtlsMode::Auto if self.controlling => {
+                    // The offerer's actpass leaves the choice to the answerer; an answer
+                    // without a=setup means active (RFC 4145 §4).
+                    return DtlsRole::opposite_of_setup(peer.unwrap_or("active"))
+                        .ok_or_else(|| format!("the peer answered setup {peer:?} to actpass"));
+                }
+                DtlsMode::Auto => DtlsRole::Client,
+            };
+            match peer {
+                None | Some("actpass") => Ok(mine),
+                Some(p) if DtlsRole::opposite_of_setup(p) == Some(mine) => Ok(mine),
+                Some(p) => Err(format!("setup {} here and {p:?} at the peer", mine.setup())),
+            }
+        }
+
+        /// Runs the handshake on `component` with the DTLS records from `records`, prints
+        /// `dtls_connected` or `dtls_failed`, then `dtls_recv` per datagram of application
+        /// data until the session ends (`dtls_closed`).
+        pub fn run(
+            self,
+            runtime: Arc<dyn Runtime>,
+            component: Component,
+            records: mpsc::UnboundedReceiver<Vec<u8>>,
+            peer_fingerprint: Option<String>,
+            peer_setup: Option<String>,
+        ) -> BoxFuture<'static, ()> {
+            Box::pin(async move {
+                let fail = |reason: &str, detail: String| {
+                    emit(
+                        json!({"event": "dtls_failed", "component": 1, "reason": reason,
+                        "detail": detail}),
+                    );
+                };
+                let role = match self.role(peer_setup.as_deref()) {
+                    Ok(role) => role,
+                    Err(detail) => return fail("setup_conflict", detail),
+                };
+                let Some(peer) = peer_fingerprint else {
+                    return fail(
+                        "no_fingerprint",
+                        "the peer's description has no fingerprint".into(),
+                    );
+                };
+                let peer = match Fingerprint::parse(&peer) {
+                    Ok(f) => f,
+                    Err(e) => return fail(e.code(), e.to_string()),
+                };
+                let config = DtlsConfig::new(role, self.certificate, peer);
+                let mut session =
+                    match DtlsSession::handshake(runtime, component, records, config).await {
+                        Ok(s) => s,
+                        Err(e) => return fail(e.code(), e.to_string()),
+                    };
+                let info = session.info();
+                emit(json!({"event": "dtls_connected", "component": 1,
+                    "role": info.role.to_string(), "version": info.version,
+                    "cipher": info.cipher_suite.map(|c| c.name()), "srtp": info.srtp_profile,
+                    "peer_fingerprint": info.peer_fingerprint.sdp(),
+                    "ms": round1(info.elapsed.as_secs_f64() * 1000.0)}));
+                loop {
+                    match session.recv().await {
+                        Ok(data) => {
+                            let hex: String =
+                                data.iter().take(64).map(|b| format!("{b:02x}")).collect();
+                            emit(json!({"event": "dtls_recv", "component": 1,
+                                "len": data.len(), "hex": hex}));
+                        }
+                        Err(e) => {
+                            emit(json!({"event": "dtls_closed", "component": 1,
+                                "reason": e.code()}));
+                            return;
+                        }
+                    }
+                }
+            })
+        }
+    }
+}
+
+/// Without the `dtls` feature `--dtls` is refused, so none of this runs.
+#[cfg(not(feature = "dtls"))]
+mod dtls_glue {
+    use std::sync::Arc;
+
+    use futures::channel::mpsc;
+    use futures::future::BoxFuture;
+    use librice::{Component, Runtime};
+
+    use super::DtlsMode;
+
+    /// Never made.
+    pub enum Local {}
+
+    impl Local {
+        pub fn new(_: DtlsMode, _: bool) -> Result<Local, String> {
+            Err("this icepeer was built without the dtls feature".into())
+        }
+
+        pub fn setup(&self) -> &'static str {
+            match *self {}
+        }
+
+        pub fn fingerprint(&self) -> String {
+            match *self {}
+        }
+
+        pub fn run(
+            self,
+            _: Arc<dyn Runtime>,
+            _: Component,
+            _: mpsc::UnboundedReceiver<Vec<u8>>,
+            _: Option<String>,
+            _: Option<String>,
+        ) -> BoxFuture<'static, ()> {
+            match self {}
+        }
+    }
+
+    pub fn is_dtls(_: &[u8]) -> bool {
+        false
+    }
 }
