@@ -60,7 +60,8 @@ pub fn block_on<T: Send + 'static>(
                 .enable_all()
                 .build()
                 .expect("a tokio runtime can be built");
-            rt.block_on(async move { f(librice_tokio::runtime()).await })
+            let runtime = librice_tokio::runtime_from_handle(rt.handle().clone());
+            rt.block_on(async move { f(runtime).await })
         }
         RuntimeKind::AsyncStd => async_std::task::block_on(f(librice_async_std::runtime())),
     }

@@ -65,6 +65,9 @@ type Spawner = dyn Fn(BoxFuture<()>) + Send + Sync + 'static;
 /// spawner: async-std's by default, or smol's (or any other) through
 /// [`AsyncStdRuntime::with_spawner`].
 ///
+/// Its constructors need no executor context: they work from any thread, inside or outside
+/// an executor.
+///
 /// [`Runtime::now`] is [`Instant::now`], the clock async-io's timers use.
 #[derive(Clone)]
 pub struct AsyncStdRuntime {
@@ -106,6 +109,10 @@ impl Default for AsyncStdRuntime {
 }
 
 /// The async-std runtime as a librice [`Runtime`]: `Arc::new(AsyncStdRuntime::new())`.
+///
+/// Never fails and never panics: it needs no executor context, so it can be called from any
+/// thread, inside or outside async-std (async-std's executor and async-io's reactor start on
+/// first use). Hence no `try_runtime`, unlike `librice-tokio`.
 #[cfg(feature = "async-std")]
 pub fn runtime() -> Arc<dyn Runtime> {
     Arc::new(AsyncStdRuntime::new())

@@ -46,3 +46,14 @@ fn debug() {
     let rt = AsyncStdRuntime::with_spawner(|f| smol::spawn(f).detach());
     assert_eq!(format!("{rt:?}"), "AsyncStdRuntime { .. }");
 }
+
+/// The helpers need no executor context: `runtime()` is made on a plain thread, outside any
+/// executor, and works when driven by a foreign one (async-std's executor and async-io's
+/// reactor start on first use). There is nothing to fail, so there is no `try_runtime`.
+#[test]
+fn made_outside_any_executor() {
+    let rt = librice_async_std::runtime();
+    futures::executor::block_on(scenario(rt, IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    let rt: Arc<dyn Runtime> = Arc::new(AsyncStdRuntime::with_spawner(|f| smol::spawn(f).detach()));
+    futures::executor::block_on(scenario(rt, IpAddr::V4(Ipv4Addr::LOCALHOST)));
+}

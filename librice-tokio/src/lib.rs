@@ -6,13 +6,33 @@
 //! The tokio runtime must have both its I/O and its time drivers enabled
 //! (`#[tokio::main]` and `Builder::enable_all()` do so).
 //!
-//! ```no_run
-//! # async fn example() -> std::io::Result<()> {
+//! Three ways to name the tokio runtime:
+//! - [`runtime_from_handle`] (or [`TokioRuntime::new`]) with a [`Handle`]: works anywhere,
+//!   inside or outside the runtime, and never fails;
+//! - [`try_runtime`] (or [`TokioRuntime::try_current`]): the runtime the caller runs in, or
+//!   [`Error::NoRuntime`] outside any tokio runtime;
+//! - [`runtime`] (or [`TokioRuntime::current`]): the same, but outside a tokio runtime it
+//!   panics, at the caller's line, with a message that says what to do.
+//!
+//! ```
 //! use std::sync::Arc;
 //! use librice_tokio::librice::Runtime;
 //!
-//! // Inside a tokio runtime:
-//! let runtime: Arc<dyn Runtime> = librice_tokio::runtime();
+//! let tokio_rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+//! // Outside the runtime: name it by its handle (`try_runtime()` would be an error here).
+//! assert!(librice_tokio::try_runtime().is_err());
+//! let runtime: Arc<dyn Runtime> = librice_tokio::runtime_from_handle(tokio_rt.handle().clone());
+//! # let _ = runtime;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use librice_tokio::librice::Runtime;
+//!
+//! // Inside a tokio runtime (in `#[tokio::main]`, say):
+//! let runtime: Arc<dyn Runtime> = librice_tokio::try_runtime()?;
 //!
 //! let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
 //! let socket = runtime.wrap_udp_socket(socket)?;
@@ -38,7 +58,7 @@ use std::time::Instant;
 
 use librice::runtime::{AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, Runtime};
 use tokio::io::ReadBuf;
-use tokio::runtime::Handle;
+use tokio::runtime::{Handle, TryCurrentError};
 
 pub use librice;
 
@@ -54,7 +74,8 @@ pub struct TokioRuntime {
 }
 
 impl TokioRuntime {
-    /// A runtime adapter for the tokio runtime that `handle` refers to.
+    /// A runtime adapter for the tokio runtime that `handle` refers to. Works from any
+    /// thread, inside or outside that runtime.
     pub fn new(handle: Handle) -> Self {
         Self { handle }
     }
@@ -63,16 +84,23 @@ impl TokioRuntime {
     ///
     /// # Panics
     ///
-    /// Outside a tokio runtime's context (as [`Handle::current`] does); see
-    /// [`TokioRuntime::try_current`] for a non-panicking variant.
+    /// Outside a tokio runtime's context, at the caller's line (this is the contract of
+    /// this constructor; [`TokioRuntime::try_current`] returns the error instead, and
+    /// [`TokioRuntime::new`] takes the runtime's [`Handle`]).
+    #[track_caller]
     pub fn current() -> Self {
-        Self::new(Handle::current())
+        match Self::try_current() {
+            Ok(runtime) => runtime,
+            Err(e) => panic!("TokioRuntime::current(): {e}"),
+        }
     }
 
-    /// A runtime adapter for the tokio runtime the caller runs in, or `None` outside a
-    /// tokio runtime's context.
-    pub fn try_current() -> Option<Self> {
-        Handle::try_current().ok().map(Self::new)
+    /// A runtime adapter for the tokio runtime the caller runs in, or
+    /// [`Error::NoRuntime`] outside a tokio runtime's context.
+    pub fn try_current() -> Result<Self, Error> {
+        Handle::try_current()
+            .map(Self::new)
+            .map_err(Error::NoRuntime)
     }
 
     /// The handle of the tokio runtime in use.
@@ -92,9 +120,63 @@ impl From<Handle> for TokioRuntime {
 ///
 /// # Panics
 ///
-/// Outside a tokio runtime's context.
+/// Outside a tokio runtime's context, at the caller's line, with a message naming the
+/// alternatives: [`try_runtime`] returns the error instead, and [`runtime_from_handle`]
+/// works anywhere.
+#[track_caller]
 pub fn runtime() -> Arc<dyn Runtime> {
-    Arc::new(TokioRuntime::current())
+    match try_runtime() {
+        Ok(runtime) => runtime,
+        Err(e) => panic!("librice_tokio::runtime(): {e}"),
+    }
+}
+
+/// The tokio runtime the caller runs in, as a librice [`Runtime`], or
+/// [`Error::NoRuntime`] outside a tokio runtime's context (instead of a panic).
+pub fn try_runtime() -> Result<Arc<dyn Runtime>, Error> {
+    Ok(Arc::new(TokioRuntime::try_current()?))
+}
+
+/// The tokio runtime that `handle` refers to, as a librice [`Runtime`]:
+/// `Arc::new(TokioRuntime::new(handle))`. Works from any thread, inside or outside that
+/// runtime (e.g. `runtime_from_handle(tokio_rt.handle().clone())` before
+/// `tokio_rt.block_on(..)`). Mind that a current-thread tokio runtime runs its tasks,
+/// sockets and timers only while some thread is in its `block_on`; a multi-threaded one
+/// runs them in its worker threads.
+pub fn runtime_from_handle(handle: Handle) -> Arc<dyn Runtime> {
+    Arc::new(TokioRuntime::new(handle))
+}
+
+/// Why no tokio runtime could be named.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Called outside a tokio runtime's context (not on a runtime's thread, not in
+    /// `Runtime::block_on`, not after `Runtime::enter`), or while the thread is being torn
+    /// down. Call it inside the runtime, or pass the runtime's [`Handle`] to
+    /// [`runtime_from_handle`] or [`TokioRuntime::new`]. Wraps tokio's own error.
+    NoRuntime(TryCurrentError),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoRuntime(_) => write!(
+                f,
+                "called outside a tokio runtime: call it inside one (in #[tokio::main], \
+                 Runtime::block_on or after Runtime::enter), or pass the runtime's Handle to \
+                 librice_tokio::runtime_from_handle"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::NoRuntime(e) => Some(e),
+        }
+    }
 }
 
 impl Runtime for TokioRuntime {

@@ -128,7 +128,7 @@ fn datapath(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let rt = tokio_rt.block_on(async { librice_tokio::runtime() });
+    let rt = librice_tokio::runtime_from_handle(tokio_rt.handle().clone());
     let (ra, rb, to, a, b) = tokio_rt.block_on(setup(Arc::clone(&rt)));
     let (ca, cb) = (a.components[0][0].clone(), b.components[0][0].clone());
     group.bench_function("tokio/raw_udp", |bench| {

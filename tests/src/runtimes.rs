@@ -20,7 +20,8 @@ where
         .enable_all()
         .build()
         .expect("tokio runtime");
-    rt.block_on(async { body(librice_tokio::runtime()).await });
+    let runtime = librice_tokio::runtime_from_handle(rt.handle().clone());
+    rt.block_on(async { body(runtime).await });
 }
 
 /// Runs `body` on async-std (the async-io based adapter).
