@@ -16,6 +16,10 @@ pub enum Error {
     /// The component failed, and why: its checks failed, the controlling peer nominated no
     /// pair, or consent was lost (RFC 7675). It sends nothing any more.
     Failed(FailureReason),
+    /// Components and local sockets must be added before gathering starts
+    /// ([`crate::Stream::add_component`] after [`crate::Stream::gather_candidates`]). The
+    /// core's [`AgentError::GatheringStarted`] converts to this too.
+    GatheringStarted,
     /// The sans-IO core refused the request.
     Agent(AgentError),
     /// Listing the interfaces or using a socket failed.
@@ -28,6 +32,10 @@ impl fmt::Display for Error {
             Self::NoRuntime => write!(f, "no runtime given to the agent builder"),
             Self::Closed => write!(f, "the agent is closed"),
             Self::Failed(reason) => write!(f, "ICE failed: {reason}"),
+            Self::GatheringStarted => write!(
+                f,
+                "components must be added before gathering starts on their stream"
+            ),
             Self::Agent(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),
         }
@@ -45,12 +53,13 @@ impl std::error::Error for Error {
 }
 
 impl From<AgentError> for Error {
-    /// The core's [`AgentError::Failed`] becomes [`Error::Failed`], so that a failed
-    /// component reads the same whichever call reports it; the rest wrap as
-    /// [`Error::Agent`].
+    /// The core's [`AgentError::Failed`] becomes [`Error::Failed`] and
+    /// [`AgentError::GatheringStarted`] becomes [`Error::GatheringStarted`], so that each
+    /// reads the same whichever layer reports it; the rest wrap as [`Error::Agent`].
     fn from(e: AgentError) -> Self {
         match e {
             AgentError::Failed(reason) => Self::Failed(reason),
+            AgentError::GatheringStarted => Self::GatheringStarted,
             e => Self::Agent(e),
         }
     }

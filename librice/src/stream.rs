@@ -36,9 +36,26 @@ impl Stream {
         self.id
     }
 
-    /// Adds a component (ids 1, 2, ...). Add them all before gathering.
+    /// Adds a component (ids 1, 2, ..., at most 256). Add them all before gathering: the
+    /// sockets of a stream's components are bound when [`Self::gather_candidates`] is
+    /// first called, so a component added later would have no candidates.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::GatheringStarted`] once [`Self::gather_candidates`] has been called on
+    ///   this stream;
+    /// - [`Error::Closed`] once the agent is closed;
+    /// - [`Error::Agent`] with [`AgentError::TooManyComponents`] beyond 256 components.
+    ///
+    /// [`AgentError::TooManyComponents`]: librice_proto::agent::AgentError::TooManyComponents
     pub fn add_component(&self) -> Result<Component, Error> {
         let mut st = self.handle.shared.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        if st.streams[self.id].gather.started {
+            return Err(Error::GatheringStarted);
+        }
         let id = st
             .proto
             .stream_mut(self.id)

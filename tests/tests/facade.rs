@@ -631,3 +631,51 @@ fn consent_expiry_stops_fast_sends_tokio() {
 fn consent_expiry_stops_fast_sends_async_std() {
     on_async_std(consent_expiry_stops_fast_sends);
 }
+
+/// `Stream::add_component` is refused once the stream has started gathering (its sockets
+/// are bound then, so a later component could never have candidates) and once the agent is
+/// closed; a refused call adds nothing, and other streams are not affected.
+async fn add_component_refused(rt: Arc<dyn Runtime>) {
+    let agent = Agent::builder()
+        .runtime(Arc::clone(&rt))
+        .address(v4())
+        .build()
+        .expect("agent");
+    let stream = agent.add_stream();
+    let first = stream.add_component().expect("before gathering");
+    let gathering = stream.gather_candidates().expect("gathering starts");
+    let late = stream.add_component();
+    assert!(
+        matches!(late, Err(librice::Error::GatheringStarted)),
+        "after gathering: {late:?}"
+    );
+    assert!(stream.component(first.id() + 1).is_none(), "nothing added");
+    let candidates = timeout(rt.as_ref(), CONNECT, gathering.collect::<Vec<_>>())
+        .await
+        .expect("gathering completes");
+    assert!(
+        candidates.iter().all(|c| c.component() == first.id()),
+        "{candidates:?}"
+    );
+
+    let other = agent.add_stream();
+    other
+        .add_component()
+        .expect("another stream is not gathering");
+    agent.close();
+    let closed = other.add_component();
+    assert!(
+        matches!(closed, Err(librice::Error::Closed)),
+        "after close: {closed:?}"
+    );
+}
+
+#[test]
+fn add_component_refused_after_gathering_or_close_tokio() {
+    on_tokio(add_component_refused);
+}
+
+#[test]
+fn add_component_refused_after_gathering_or_close_async_std() {
+    on_async_std(add_component_refused);
+}
