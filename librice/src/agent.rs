@@ -23,7 +23,6 @@ pub struct AgentBuilder {
     runtime: Option<Arc<dyn Runtime>>,
     config: AgentConfig,
     seed: Option<u64>,
-    trickle: bool,
     filter: AddressFilter,
     tls_insecure: bool,
     buffers: BufferSizes,
@@ -34,7 +33,6 @@ impl fmt::Debug for AgentBuilder {
         f.debug_struct("AgentBuilder")
             .field("runtime", &self.runtime)
             .field("config", &self.config)
-            .field("trickle", &self.trickle)
             .field("filter", &self.filter)
             .field("buffers", &self.buffers)
             .finish()
@@ -51,15 +49,6 @@ impl AgentBuilder {
     /// Starts controlling (default: controlled).
     pub fn controlling(mut self, controlling: bool) -> Self {
         self.config = self.config.controlling(controlling);
-        self
-    }
-
-    /// Whether the application trickles candidates (RFC 8838): local candidates are then
-    /// signalled as [`Stream::gather_candidates`] yields them, and remote ones given as they
-    /// come. Default true. The agent itself behaves the same either way; the flag is for
-    /// the application's signalling ([`Agent::trickle`]).
-    pub fn trickle(mut self, trickle: bool) -> Self {
-        self.trickle = trickle;
         self
     }
 
@@ -286,7 +275,6 @@ impl AgentBuilder {
             handle: Arc::new(Handle {
                 shared,
                 filter: self.filter,
-                trickle: self.trickle,
                 buffers: self.buffers,
             }),
         })
@@ -297,7 +285,6 @@ impl AgentBuilder {
 pub(crate) struct Handle {
     pub shared: Arc<Shared>,
     pub filter: AddressFilter,
-    pub trickle: bool,
     /// The socket buffer sizes to ask for.
     pub buffers: BufferSizes,
 }
@@ -328,7 +315,7 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// A builder with the defaults: controlled, trickle, Ta 50 ms, no STUN server, the
+    /// A builder with the defaults: controlled, Ta 50 ms, no STUN server, the
     /// machine's non-loopback, non-link-local addresses, socket buffers of
     /// [`crate::DEFAULT_RECV_BUFFER_SIZE`] and [`crate::DEFAULT_SEND_BUFFER_SIZE`].
     pub fn builder() -> AgentBuilder {
@@ -336,7 +323,6 @@ impl Agent {
             runtime: None,
             config: AgentConfig::default(),
             seed: None,
-            trickle: true,
             filter: AddressFilter::default(),
             tls_insecure: false,
             buffers: BufferSizes::default(),
@@ -360,11 +346,6 @@ impl Agent {
     /// True while the agent is controlling.
     pub fn controlling(&self) -> bool {
         self.handle.shared.lock().proto.controlling()
-    }
-
-    /// Whether the application said it trickles candidates.
-    pub fn trickle(&self) -> bool {
-        self.handle.trickle
     }
 
     /// The agent's events, from now on. The agent keeps running whether or not this stream

@@ -79,6 +79,17 @@
 //! ([`proto::agent::Agent::handle_unreachable`]), which fails a check in flight on that
 //! pair at once.
 //!
+//! ## Trickle ICE
+//!
+//! The agent always works the trickle way (RFC 8838), which serves both kinds of peer, so
+//! there is no trickle switch: [`Stream::gather_candidates`] yields each local candidate as
+//! it is found, remote candidates are taken whenever they come, checks start as soon as a
+//! pair can be formed, and a check list is not failed before
+//! [`Stream::end_of_remote_candidates`]. An application that signals all at once (no
+//! trickle) collects the candidates first, `stream.gather_candidates()?.collect::<Vec<_>>()
+//! .await` (the stream ends when gathering completes), and on receiving the peer's
+//! description adds all its candidates, then calls [`Stream::end_of_remote_candidates`].
+//!
 //! ## Left out for now
 //! STUN servers over TCP (the core supports them; the builder does not offer them yet),
 //! ICE-TCP.

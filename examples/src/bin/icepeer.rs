@@ -432,7 +432,6 @@ async fn run(
         .runtime(Arc::clone(&runtime))
         .controlling(options.controlling)
         .ta(options.ta)
-        .trickle(options.trickle)
         .filter(filter);
     if let Some(stun) = options.stun {
         builder = builder.stun_server(stun);
