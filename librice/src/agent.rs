@@ -25,6 +25,9 @@ pub struct AgentBuilder {
     seed: Option<u64>,
     filter: AddressFilter,
     tls_insecure: bool,
+    /// A TURN server over TLS was added through this builder's own setters (those of a
+    /// whole [`AgentConfig`] cannot be seen).
+    tls_server: bool,
     buffers: BufferSizes,
 }
 
@@ -76,8 +79,10 @@ impl AgentBuilder {
         self
     }
 
-    /// Adds a TURN server described in full (transport, credentials, lifetimes).
+    /// Adds a TURN server described in full (transport, credentials, lifetimes). One over
+    /// TLS needs the `tls` feature, as [`Self::turn_server_tls`] says.
     pub fn turn(mut self, server: TurnServer) -> Self {
+        self.tls_server |= server.tls;
         self.config = self.config.turn_server(server);
         self
     }
@@ -85,7 +90,13 @@ impl AgentBuilder {
     /// Adds a TURN server reached over TLS over TCP (RFC 8656 §3.1). Its certificate is
     /// checked against the web's root certificates (webpki-roots), with the server's IP
     /// address as its name, unless [`Self::tls_insecure`].
+    ///
+    /// Needs this crate's `tls` feature (on by default): without it, [`Self::build`] fails
+    /// with [`Error::TlsUnavailable`]. (A TURN server over TLS inside a whole
+    /// [`Self::config`] is skipped with a warning traced instead, as the builder cannot see
+    /// it.)
     pub fn turn_server_tls(mut self, server: SocketAddr, username: &str, password: &str) -> Self {
+        self.tls_server = true;
         self.config = self
             .config
             .turn_server(TurnServer::udp(server, username, password).over_tls());
@@ -95,6 +106,9 @@ impl AgentBuilder {
     /// Accepts any TLS certificate from TURN servers (default false). Only for tests
     /// against servers with self-signed certificates: the server is then not
     /// authenticated.
+    ///
+    /// The TLS client configurations (one verifying, one not) are built once per process,
+    /// when first needed, and shared by all agents.
     pub fn tls_insecure(mut self, insecure: bool) -> Self {
         self.tls_insecure = insecure;
         self
@@ -166,6 +180,7 @@ impl AgentBuilder {
     /// ...) with `config`, including the role, servers and Ta: call it before the other
     /// setters, which then change the configuration given here.
     pub fn config(mut self, config: AgentConfig) -> Self {
+        self.tls_server = false;
         self.config = config;
         self
     }
@@ -243,7 +258,16 @@ impl AgentBuilder {
     }
 
     /// Starts the agent: its driver task is spawned on the runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::NoRuntime`] without [`Self::runtime`]; [`Error::TlsUnavailable`] for a
+    /// TURN server over TLS when this crate was built without its `tls` feature;
+    /// [`Error::Io`] when the operating system gives no random seed.
     pub fn build(self) -> Result<Agent, Error> {
+        if self.tls_server && cfg!(not(feature = "tls")) {
+            return Err(Error::TlsUnavailable);
+        }
         let runtime = self.runtime.ok_or(Error::NoRuntime)?;
         let seed = match self.seed {
             Some(seed) => seed,
@@ -257,7 +281,7 @@ impl AgentBuilder {
         let config = self.config.rng_seed(seed);
         let shared = Arc::new(Shared {
             runtime: Arc::clone(&runtime),
-            tls: crate::tls::client_config(self.tls_insecure),
+            tls_insecure: self.tls_insecure,
             state: Mutex::new(State {
                 proto: proto::Agent::new(config),
                 sockets: Default::default(),
@@ -325,6 +349,7 @@ impl Agent {
             seed: None,
             filter: AddressFilter::default(),
             tls_insecure: false,
+            tls_server: false,
             buffers: BufferSizes::default(),
         }
     }
@@ -392,5 +417,35 @@ impl futures::Stream for Events {
         }
         sub.waker = Some(cx.waker().clone());
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TURN server over TLS is refused at build time exactly when the `tls` feature is
+    /// off (the runtime is checked after it, so none is needed here).
+    #[test]
+    fn tls_server_needs_the_tls_feature() {
+        let server: SocketAddr = "127.0.0.1:5349".parse().unwrap();
+        let via_setter = Agent::builder().turn_server_tls(server, "u", "p").build();
+        let via_turn = Agent::builder()
+            .turn(TurnServer::udp(server, "u", "p").over_tls())
+            .build();
+        for result in [via_setter, via_turn] {
+            if cfg!(feature = "tls") {
+                assert!(matches!(result, Err(Error::NoRuntime)), "{result:?}");
+            } else {
+                assert!(matches!(result, Err(Error::TlsUnavailable)), "{result:?}");
+            }
+        }
+        // Without TLS servers (or after a whole config replaced them), no TLS is needed.
+        let replaced = Agent::builder()
+            .turn_server_tls(server, "u", "p")
+            .config(AgentConfig::default())
+            .turn_server_tcp(server, "u", "p")
+            .build();
+        assert!(matches!(replaced, Err(Error::NoRuntime)), "{replaced:?}");
     }
 }

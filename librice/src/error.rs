@@ -20,6 +20,9 @@ pub enum Error {
     /// ([`crate::Stream::add_component`] after [`crate::Stream::gather_candidates`]). The
     /// core's [`AgentError::GatheringStarted`] converts to this too.
     GatheringStarted,
+    /// A TURN server over TLS was configured, but this crate was built without its `tls`
+    /// feature ([`crate::AgentBuilder::turn_server_tls`]).
+    TlsUnavailable,
     /// The sans-IO core refused the request.
     Agent(AgentError),
     /// Listing the interfaces or using a socket failed.
@@ -35,6 +38,10 @@ impl fmt::Display for Error {
             Self::GatheringStarted => write!(
                 f,
                 "components must be added before gathering starts on their stream"
+            ),
+            Self::TlsUnavailable => write!(
+                f,
+                "a TURN server over TLS needs librice's `tls` feature, which this build lacks"
             ),
             Self::Agent(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "I/O error: {e}"),

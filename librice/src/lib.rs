@@ -90,9 +90,19 @@
 //! .await` (the stream ends when gathering completes), and on receiving the peer's
 //! description adds all its candidates, then calls [`Stream::end_of_remote_candidates`].
 //!
+//! ## Cargo features
+//!
+//! - `tls` (default): TURN servers over TLS ([`AgentBuilder::turn_server_tls`]), with rustls
+//!   on its aws-lc-rs crypto provider (or the process-default provider, if the application
+//!   installed one) and the webpki root certificates. The TLS client configurations are
+//!   built once per process and shared by all agents. Without the feature this crate does
+//!   not depend on rustls, and [`AgentBuilder::build`] refuses a TURN server over TLS with
+//!   [`Error::TlsUnavailable`]. The runtime adapters forward it as their own `tls` feature
+//!   (default on too).
+//!
 //! ## Left out for now
 //! STUN servers over TCP (the core supports them; the builder does not offer them yet),
-//! ICE-TCP.
+//! ICE-TCP, ICE restarts, ice-lite, mDNS candidates.
 
 mod agent;
 pub mod conformance;
@@ -104,6 +114,7 @@ mod shared;
 mod socket;
 mod stream;
 mod tcp;
+#[cfg(feature = "tls")]
 mod tls;
 
 pub use agent::{Agent, AgentBuilder, Events};

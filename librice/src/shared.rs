@@ -184,8 +184,9 @@ impl std::fmt::Debug for State {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub runtime: Arc<dyn Runtime>,
-    /// The TLS configuration for TURN servers over TLS.
-    pub tls: Arc<futures_rustls::rustls::ClientConfig>,
+    /// Accept any certificate from TURN servers over TLS (`AgentBuilder::tls_insecure`).
+    #[cfg_attr(not(feature = "tls"), allow(dead_code))]
+    pub tls_insecure: bool,
     pub state: Mutex<State>,
 }
 

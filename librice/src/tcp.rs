@@ -8,8 +8,6 @@ use std::sync::Arc;
 use futures::channel::mpsc;
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{FutureExt, StreamExt};
-use futures_rustls::TlsConnector;
-use futures_rustls::rustls::pki_types::ServerName;
 use librice_proto::stun::{FramingMode, StreamFramer};
 use librice_proto::{Transmit, TransportType};
 
@@ -27,6 +25,13 @@ pub(crate) async fn run(
     remote: SocketAddr,
     tls: bool,
 ) {
+    if tls && cfg!(not(feature = "tls")) {
+        // Only a server given in a whole `AgentConfig` gets here: the builder refuses the
+        // others (`Error::TlsUnavailable`).
+        tracing::warn!(%remote, "TURN server over TLS skipped: librice was built without its `tls` feature");
+        failed(&shared, id);
+        return;
+    }
     let runtime = Arc::clone(&shared.runtime);
     let connected = runtime.tcp_connect(local, remote).await;
     let (stream, local) = match connected.and_then(|s| {
@@ -40,14 +45,36 @@ pub(crate) async fn run(
             return;
         }
     };
-    if !tls {
-        carry(shared, id, local, remote, stream).await;
+    #[cfg(feature = "tls")]
+    if tls {
+        over_tls(shared, id, local, remote, stream).await;
         return;
     }
-    // RFC 8656 §3.1: TLS over TCP to the server, named by its IP address.
-    let connector = TlsConnector::from(Arc::clone(&shared.tls));
+    carry(shared, id, local, remote, stream).await;
+}
+
+/// RFC 8656 §3.1: TLS over TCP to the server, named by its IP address.
+#[cfg(feature = "tls")]
+async fn over_tls(
+    shared: Arc<Shared>,
+    id: u64,
+    local: SocketAddr,
+    remote: SocketAddr,
+    stream: Box<dyn crate::runtime::AsyncTcpStream>,
+) {
+    use futures_rustls::TlsConnector;
+    use futures_rustls::rustls::pki_types::ServerName;
+
+    let config = match crate::tls::client_config(shared.tls_insecure) {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::warn!(%remote, error = %e, "no TLS configuration for the TURN server");
+            failed(&shared, id);
+            return;
+        }
+    };
     let name = ServerName::IpAddress(remote.ip().into());
-    match connector.connect(name, stream).await {
+    match TlsConnector::from(config).connect(name, stream).await {
         Ok(tls_stream) => carry(shared, id, local, remote, tls_stream).await,
         Err(e) => {
             tracing::info!(%remote, error = %e, "TLS handshake with the TURN server failed");
