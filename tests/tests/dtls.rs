@@ -7,6 +7,11 @@
 //! `icepeer --dtls` paired with itself (tokio with async-std): `auto` on both sides (the
 //! controlled answerer takes the client role), explicit roles, conflicting roles, and a
 //! fingerprint changed on its way through the signalling.
+//!
+//! `icepeer --dtls` with headless Chromium (its own DTLS, inside a private network
+//! namespace like the interop suite's Chromium pairings): both roles, by `auto` and
+//! explicitly; icepeer must print `dtls_connected` and Chromium report its DTLS transport
+//! `connected`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::{Arc, Mutex};
@@ -20,7 +25,9 @@ use librice_examples::dtls::{
 use librice_tests::TestDir;
 use librice_tests::ice::{Peer, connected, exchange};
 use librice_tests::pairing::{PairOutcome, Rewrite, Session, Side, SideOutcome, StopReason};
-use librice_tests::peers::{Runtime as PeerRuntime, icepeer};
+use librice_tests::peers::{
+    Runtime as PeerRuntime, chromium, exclusive, icepeer, in_netns, require_netns, run_in_netns,
+};
 use librice_tests::runtimes::{on_async_std, on_tokio, timeout};
 
 /// ICE on loopback connects within this.
@@ -367,4 +374,109 @@ fn icepeer_dtls_wrong_fingerprint() {
         !o.b.events.iter().any(|e| e["event"] == "dtls_connected"),
         "{report}"
     );
+}
+
+/// Runs the Chromium DTLS pairings inside a private network namespace (as the interop
+/// suite's `chromium_suite` does: Chromium must see only loopback).
+#[test]
+fn chromium_dtls_suite() {
+    if in_netns() || !require_netns() {
+        return;
+    }
+    if chromium(true, &[]).is_none() {
+        return;
+    }
+    assert!(
+        run_in_netns("chromium_dtls_inner_"),
+        "Chromium DTLS pairings failed inside the network namespace (see the output above)"
+    );
+}
+
+/// The last `dtls` state Chromium reported, if any.
+fn chromium_dtls_state(side: &SideOutcome) -> Option<&str> {
+    side.events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "dtls")
+        .and_then(|e| e["state"].as_str())
+}
+
+/// icepeer `--dtls mode` (A) with Chromium (B): both must report the DTLS handshake
+/// complete, icepeer in `icepeer_role`, each side having checked the other's fingerprint.
+fn chromium_dtls(icepeer_controlling: bool, mode: &str, icepeer_role: &str) {
+    let _serial = exclusive();
+    let dir = TestDir::new();
+    let Some(browser) = chromium(!icepeer_controlling, &[]) else {
+        return;
+    };
+    let args: Vec<String> = ["--dtls", mode, "--timeout", "30"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let ice = icepeer(PeerRuntime::Tokio, icepeer_controlling, &args);
+    let mut session = Session::start(ice, browser, &dir, None);
+    let limit = std::time::Instant::now() + Duration::from_secs(30);
+    session.run_until(limit, |s| {
+        let chromium_done = matches!(
+            chromium_dtls_state(s.side(Side::B)),
+            Some("connected" | "failed" | "closed" | "error")
+        );
+        dtls_outcome(s.side(Side::A)).is_some() && chromium_done
+    });
+    let outcome = session.finish(StopReason::Complete);
+    let report = outcome.report();
+    println!("{report}");
+    let ice_event = dtls_outcome(&outcome.a)
+        .cloned()
+        .unwrap_or_else(|| panic!("icepeer printed no DTLS outcome\n{report}"));
+    println!("icepeer: {ice_event}");
+    println!(
+        "chromium: dtls {:?}, description {:?}",
+        chromium_dtls_state(&outcome.b),
+        outcome.b.description
+    );
+    assert_eq!(
+        ice_event["event"], "dtls_connected",
+        "icepeer's DTLS with Chromium: {ice_event}\n{report}"
+    );
+    assert_eq!(ice_event["role"], icepeer_role, "{report}");
+    assert_eq!(
+        chromium_dtls_state(&outcome.b),
+        Some("connected"),
+        "Chromium's DTLS transport\n{report}"
+    );
+    let chromium_desc = outcome.b.description.clone().unwrap_or_default();
+    assert_eq!(
+        ice_event["peer_fingerprint"]
+            .as_str()
+            .map(str::to_ascii_uppercase),
+        chromium_desc["fingerprint"]
+            .as_str()
+            .map(str::to_ascii_uppercase),
+        "icepeer checked Chromium's signalled fingerprint\n{report}"
+    );
+}
+
+macro_rules! chromium_dtls_pairings {
+    ($($name:ident: $controlling:expr, $mode:expr, $role:expr;)*) => {
+        $(
+            #[test]
+            #[ignore = "run inside a network namespace by the `chromium_dtls_suite` test"]
+            fn $name() {
+                assert!(in_netns(), "run through the `chromium_dtls_suite` test");
+                chromium_dtls($controlling, $mode, $role);
+            }
+        )*
+    };
+}
+
+chromium_dtls_pairings! {
+    // Chromium offers actpass; icepeer answers active (RFC 8842 §5.3) and is the client.
+    chromium_dtls_inner_icepeer_controlled_auto: false, "auto", "client";
+    // icepeer offers actpass; Chromium answers active, so icepeer is the server.
+    chromium_dtls_inner_icepeer_controlling_auto: true, "auto", "server";
+    // icepeer answers passive: Chromium is the client.
+    chromium_dtls_inner_icepeer_controlled_server: false, "server", "server";
+    // icepeer offers active: Chromium answers passive and is the server.
+    chromium_dtls_inner_icepeer_controlling_client: true, "client", "client";
 }
