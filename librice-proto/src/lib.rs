@@ -19,10 +19,15 @@
 //!   an SDP media section or description (RFC 8839 §5, RFC 8840 `end-of-candidates`) in
 //!   [`candidate::IceSdp`], in [`candidate`].
 //! - The ICE agent (RFC 8445, with trickle per RFC 8838), in [`agent`]: roles and role
-//!   conflicts, host and server-reflexive gathering, check lists with pair states, pruning,
-//!   limits and unfreezing, Ta pacing, triggered checks, peer-reflexive candidates, regular
-//!   nomination (and accepting aggressive nomination), keepalives, and demultiplexing of
-//!   application data. Its module docs show the call order and a complete blocking loop.
+//!   conflicts; host, server-reflexive and relayed gathering (TURN over UDP, TCP or TLS,
+//!   the TCP connection and the TLS around it being the caller's); check lists with pair
+//!   states, pruning, limits and unfreezing, Ta pacing, triggered checks, peer-reflexive
+//!   candidates, regular nomination (and accepting aggressive nomination); liveness:
+//!   consent freshness (RFC 7675), a Disconnected state, typed failure reasons, keepalives
+//!   when consent freshness is off, data accepted only from verified addresses;
+//!   statistics; and demultiplexing of application data. Its module docs show the call
+//!   order, a blocking loop for one agent, and two agents connecting over loopback in one
+//!   thread (run as a doc-test).
 //! - A TURN client (RFC 8656, RFC 6156), in [`turn`]: Allocate with long-term credentials,
 //!   stale nonces and one redirection, IPv6 and dual allocations, refreshes, permissions,
 //!   channels, Send/Data indications and ChannelData, over UDP or a stream.
@@ -31,9 +36,8 @@
 //! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses.
-//! - For now: ICE-TCP pairs, relayed candidates in the agent (the TURN client exists;
-//!   the agent does not use it yet), consent freshness (RFC 7675), ICE restarts and ice-lite
-//!   (see [`agent`]).
+//! - For now: ICE-TCP pairs (RFC 6544), ICE restarts, ice-lite and mDNS candidates (see
+//!   [`agent`]).
 #![forbid(unsafe_code)]
 
 pub mod agent;

@@ -1,5 +1,6 @@
 //! The ICE agent (RFC 8445), sans-IO: check lists, connectivity checks, nomination,
-//! gathering through STUN servers, keepalives and the data path's demultiplexing.
+//! gathering through STUN and TURN servers, liveness (consent freshness, keepalives) and
+//! the data path's demultiplexing.
 //!
 //! # Shape
 //! An [`Agent`] holds data streams ([`StreamMut`]), each with components
@@ -7,54 +8,84 @@
 //!
 //! 1. Register the local sockets of each component with [`StreamMut::add_local_socket`]
 //!    and call [`StreamMut::gather_candidates`]: host candidates come out at once as
-//!    [`AgentEvent::LocalCandidate`], server-reflexive ones as the STUN servers answer, then
-//!    [`AgentEvent::GatheringComplete`].
+//!    [`AgentEvent::LocalCandidate`], server-reflexive and relayed ones as the STUN and TURN
+//!    servers answer, then [`AgentEvent::GatheringComplete`].
 //! 2. Give the peer's credentials and candidates with [`StreamMut::set_remote_credentials`]
 //!    and [`StreamMut::add_remote_candidate`] (all at once or trickled, RFC 8838), then
 //!    [`StreamMut::end_of_remote_candidates`].
 //! 3. After every input, drain [`Agent::poll_transmit`] (send each [`Transmit`]),
-//!    [`Agent::poll_event`], and arm a timer for [`Agent::poll_timeout`]; when it fires, call
-//!    [`Agent::handle_timeout`]. Give every received datagram to [`Agent::handle_incoming`]:
-//!    STUN is consumed, anything else comes back as [`ReceivedData`] for its component.
+//!    [`Agent::poll_event`], and arm a timer for [`Agent::poll_timeout`]; once its deadline
+//!    has passed, call [`Agent::handle_timeout`] (a deadline already due is handled at
+//!    once, without waiting). Give every received datagram to [`Agent::handle_incoming`]:
+//!    STUN is consumed, anything else comes back as [`ReceivedData`] for its component. A
+//!    datagram the system refuses to send goes to [`Agent::handle_unreachable`].
 //! 4. Once [`AgentEvent::SelectedPair`] arrives, [`ComponentMut::send`] gives the
 //!    [`Transmit`] for application data.
+//!
+//! A TURN server over TCP or TLS (RFC 8656 §3.1) is reached through a connection the
+//! caller opens when asked by [`AgentEvent::TcpConnect`] (adding TLS when it says so), and
+//! reports with [`Agent::handle_tcp_connected`] or [`Agent::handle_tcp_connect_failed`];
+//! what it reads is cut into messages with a
+//! [`StreamFramer`](crate::stun::StreamFramer) and given to [`Agent::handle_incoming`]
+//! with [`TransportType::Tcp`]. [`AgentEvent::TcpClose`] asks to close it.
 //!
 //! Mutations never fail because output was not drained: they queue work. The first check
 //! goes out at once (the next `poll_transmit`), later ones every Ta across all check
 //! lists and gathering transactions (RFC 8445 §14.2).
 //!
+//! A blocking loop for one agent on one socket (the signalling is left out: a real
+//! application also wakes the loop when the peer's candidates arrive, or uses the async
+//! facade, `librice`):
+//!
 //! ```no_run
+//! use std::io::ErrorKind;
 //! use std::net::UdpSocket;
 //! use std::time::Instant;
 //! use librice_proto::agent::{Agent, AgentConfig, AgentEvent};
 //! use librice_proto::{Transmit, TransportType};
 //!
-//! let socket = UdpSocket::bind("192.0.2.1:0").unwrap();
-//! let local = socket.local_addr().unwrap();
+//! # fn main() -> std::io::Result<()> {
+//! let socket = UdpSocket::bind("127.0.0.1:0")?;
+//! let local = socket.local_addr()?;
 //! let mut agent = Agent::new(AgentConfig::default().controlling(true).rng_seed(7));
 //! let stream = agent.add_stream();
-//! let now = Instant::now();
 //! {
-//!     let mut s = agent.stream_mut(stream).unwrap();
-//!     let component = s.add_component().unwrap();
-//!     s.add_local_socket(component, TransportType::Udp, local).unwrap();
-//!     s.gather_candidates(now).unwrap();
+//!     let mut s = agent.stream_mut(stream).expect("just added");
+//!     let component = s.add_component().expect("the first component");
+//!     s.add_local_socket(component, TransportType::Udp, local).expect("a new socket");
+//!     s.gather_candidates(Instant::now()).expect("gathering starts");
 //!     // ... signal s.local_credentials() and the LocalCandidate events; then apply the
 //!     // peer's with s.set_remote_credentials(..) and s.add_remote_candidate(..).
 //! }
 //! let mut buf = vec![0u8; 2048];
 //! loop {
+//!     // Time first: a deadline that has passed is handled now.
 //!     let now = Instant::now();
+//!     if agent.poll_timeout().is_some_and(|deadline| deadline <= now) {
+//!         agent.handle_timeout(now);
+//!     }
+//!     // Then the output.
 //!     while let Some(t) = agent.poll_transmit(now) {
-//!         socket.send_to(&t.data, t.to).unwrap();
+//!         if socket.send_to(&t.data, t.to).is_err() {
+//!             agent.handle_unreachable(now, t.from, t.to);
+//!         }
 //!     }
 //!     while let Some(event) = agent.poll_event() {
 //!         if let AgentEvent::SelectedPair { pair, .. } = event {
 //!             println!("selected {} -> {}", pair.local, pair.remote);
 //!         }
 //!     }
-//!     let timeout = agent.poll_timeout().map(|t| t.saturating_duration_since(now));
-//!     socket.set_read_timeout(timeout.filter(|d| !d.is_zero())).unwrap();
+//!     // Wait for a datagram until the next deadline. One that is already due is handled
+//!     // first, without blocking (a zero read timeout is an error, and `None` would block
+//!     // until a datagram comes); with no deadline, only a datagram can bring work.
+//!     let wait = match agent.poll_timeout() {
+//!         Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+//!             Some(wait) if !wait.is_zero() => Some(wait),
+//!             _ => continue,
+//!         },
+//!         None => None,
+//!     };
+//!     socket.set_read_timeout(wait)?;
 //!     match socket.recv_from(&mut buf) {
 //!         Ok((len, from)) => {
 //!             let t = Transmit { transport: TransportType::Udp, from, to: local, data: &buf[..len] };
@@ -62,15 +93,143 @@
 //!                 println!("{} bytes for component {}", data.data.len(), data.component);
 //!             }
 //!         }
-//!         Err(_) => agent.handle_timeout(Instant::now()),
+//!         // The deadline passed: the next turn handles it.
+//!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+//!         Err(e) => return Err(e),
 //!     }
+//! }
+//! # }
+//! ```
+//!
+//! Two agents on two loopback sockets, driven by one thread until they have connected and
+//! sent a datagram each way (the same loop as `examples/src/bin/sansio_pair.rs`, which
+//! prints what happens): each turn handles a due timer, feeds every waiting datagram, then
+//! drains the output; between turns the thread sleeps until the next deadline, at most
+//! 1 ms, since it polls two non-blocking sockets.
+//!
+//! ```
+//! use std::io::ErrorKind;
+//! use std::net::{SocketAddr, UdpSocket};
+//! use std::time::{Duration, Instant};
+//! use librice_proto::agent::{Agent, AgentConfig, AgentEvent, ComponentId, StreamId};
+//! use librice_proto::candidate::Candidate;
+//! use librice_proto::{Transmit, TransportType};
+//!
+//! struct Peer {
+//!     agent: Agent,
+//!     socket: UdpSocket,
+//!     local: SocketAddr,
+//!     ids: (StreamId, ComponentId),
+//!     connected: bool,
+//!     received: Vec<Vec<u8>>,
+//! }
+//!
+//! /// An agent with one stream of one component on a non-blocking socket on 127.0.0.1.
+//! fn peer(controlling: bool, seed: u64) -> Result<Peer, Box<dyn std::error::Error>> {
+//!     let socket = UdpSocket::bind("127.0.0.1:0")?;
+//!     socket.set_nonblocking(true)?;
+//!     let local = socket.local_addr()?;
+//!     let config = AgentConfig::default().controlling(controlling).rng_seed(seed);
+//!     let mut agent = Agent::new(config);
+//!     let stream = agent.add_stream();
+//!     let mut s = agent.stream_mut(stream).ok_or("no stream")?;
+//!     let component = s.add_component()?;
+//!     s.add_local_socket(component, TransportType::Udp, local)?;
+//!     let ids = (stream, component);
+//!     Ok(Peer { agent, socket, local, ids, connected: false, received: Vec::new() })
+//! }
+//!
+//! /// One turn: the due timer, the waiting datagrams, then the output. Candidates to
+//! /// signal go to `signals` (`None`: end of candidates).
+//! fn turn(p: &mut Peer, now: Instant, signals: &mut Vec<Option<Candidate>>) -> std::io::Result<()> {
+//!     if p.agent.poll_timeout().is_some_and(|deadline| deadline <= now) {
+//!         p.agent.handle_timeout(now);
+//!     }
+//!     let mut buf = [0u8; 1500];
+//!     loop {
+//!         match p.socket.recv_from(&mut buf) {
+//!             Ok((len, from)) => {
+//!                 let t = Transmit { transport: TransportType::Udp, from, to: p.local, data: &buf[..len] };
+//!                 if let Some(data) = p.agent.handle_incoming(now, t) {
+//!                     p.received.push(data.data.to_vec());
+//!                 }
+//!             }
+//!             Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//!     while let Some(t) = p.agent.poll_transmit(now) {
+//!         p.socket.send_to(&t.data, t.to)?;
+//!     }
+//!     while let Some(event) = p.agent.poll_event() {
+//!         match event {
+//!             AgentEvent::LocalCandidate { candidate, .. } => signals.push(Some(candidate)),
+//!             AgentEvent::GatheringComplete { .. } => signals.push(None),
+//!             AgentEvent::SelectedPair { .. } => p.connected = true,
+//!             _ => {}
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//!
+//! /// Applies what the other agent signalled.
+//! fn apply(p: &mut Peer, signals: &mut Vec<Option<Candidate>>) -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut s = p.agent.stream_mut(p.ids.0).ok_or("no stream")?;
+//!     for signal in signals.drain(..) {
+//!         match signal {
+//!             Some(candidate) => s.add_remote_candidate(candidate)?,
+//!             None => s.end_of_remote_candidates(),
+//!         }
+//!     }
+//!     Ok(())
+//! }
+//!
+//! /// Sends `data` on the selected pair.
+//! fn send(p: &mut Peer, now: Instant, data: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+//!     let mut s = p.agent.stream_mut(p.ids.0).ok_or("no stream")?;
+//!     let t = s.component_mut(p.ids.1).ok_or("no component")?.send(now, data)?;
+//!     p.socket.send_to(&t.data, t.to)?;
+//!     Ok(())
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let start = Instant::now();
+//!     let (mut a, mut b) = (peer(true, 1)?, peer(false, 2)?);
+//!     let creds_a = a.agent.stream_mut(a.ids.0).ok_or("no stream")?.local_credentials().clone();
+//!     let creds_b = b.agent.stream_mut(b.ids.0).ok_or("no stream")?.local_credentials().clone();
+//!     for (p, remote) in [(&mut a, creds_b), (&mut b, creds_a)] {
+//!         let mut s = p.agent.stream_mut(p.ids.0).ok_or("no stream")?;
+//!         s.set_remote_credentials(remote);
+//!         s.gather_candidates(start)?;
+//!     }
+//!     let (mut to_a, mut to_b) = (Vec::new(), Vec::new());
+//!     let mut sent = false;
+//!     while a.received.is_empty() || b.received.is_empty() {
+//!         assert!(start.elapsed() < Duration::from_secs(10), "connected within 10 s");
+//!         let now = Instant::now();
+//!         turn(&mut a, now, &mut to_b)?;
+//!         turn(&mut b, now, &mut to_a)?;
+//!         apply(&mut a, &mut to_a)?;
+//!         apply(&mut b, &mut to_b)?;
+//!         if a.connected && b.connected && !sent {
+//!             send(&mut a, now, b"ping from a")?;
+//!             send(&mut b, now, b"ping from b")?;
+//!             sent = true;
+//!         }
+//!         let next = [a.agent.poll_timeout(), b.agent.poll_timeout()].into_iter().flatten().min();
+//!         let wait = next.map_or(Duration::MAX, |t| t.saturating_duration_since(Instant::now()));
+//!         std::thread::sleep(wait.min(Duration::from_millis(1)));
+//!     }
+//!     assert_eq!(a.received, [b"ping from b".to_vec()]);
+//!     assert_eq!(b.received, [b"ping from a".to_vec()]);
+//!     Ok(())
 //! }
 //! ```
 //!
 //! # What is implemented
 //! Full ICE (not lite) over UDP: roles with a 64-bit tie-breaker and 487 role-conflict
-//! repair both ways (§7.2.5.1, §7.3.1.1); host, server-reflexive and relayed (TURN)
-//! candidates; pair formation, priorities (§6.1.2.3), pruning (§6.1.2.4) and a pair limit
+//! repair both ways (§7.2.5.1, §7.3.1.1); host, server-reflexive and relayed candidates
+//! (TURN over UDP, TCP or TLS, RFC 8656, through [`crate::turn`]); pair formation, priorities (§6.1.2.3), pruning (§6.1.2.4) and a pair limit
 //! (§6.1.2.5); the Frozen / Waiting / In-Progress / Succeeded / Failed states with the
 //! initial states and unfreezing across check lists (§6.1.2.6, §6.1.4.2, §7.2.5.3.3); Ta
 //! pacing shared by all check lists (§14.2) and the check RTO of §14.3; triggered checks
@@ -102,8 +261,10 @@
 //! ([`Agent::dropped_unverified`]).
 //!
 //! # Left out for now
-//! ICE-TCP pairs (TCP candidates are parsed, and server-reflexive ones gathered, but not
-//! paired), ICE restarts and ice-lite.
+//! ICE-TCP pairs (RFC 6544: TCP candidates are parsed, and server-reflexive ones gathered,
+//! but not paired), ICE restarts (RFC 8445 §9), ice-lite (RFC 8445 §2.5: the agent is
+//! always a full agent, and has no special handling for a lite peer), and mDNS (`.local`)
+//! candidates, which [`Candidate::parse`] rejects.
 
 mod checklist;
 mod checks;
