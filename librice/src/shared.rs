@@ -339,26 +339,27 @@ impl State {
                 proto::AgentEvent::RoleChange { controlling } => {
                     AgentEvent::RoleChange { controlling }
                 }
-                proto::AgentEvent::TcpConnect {
-                    id,
-                    local,
-                    remote,
-                    tls,
-                } => {
-                    self.tcp_requests.push((id, local, remote, tls));
-                    continue;
-                }
-                proto::AgentEvent::TcpClose { local, remote } => {
-                    // Dropping the writer ends the connection's task.
-                    self.tcp.remove(&(local, remote));
-                    continue;
-                }
                 other => {
                     tracing::trace!(?other, "agent event not forwarded");
                     continue;
                 }
             };
             self.publish(public);
+        }
+        while let Some(request) = self.proto.poll_io_request() {
+            match request {
+                proto::IoRequest::TcpConnect {
+                    id,
+                    local,
+                    remote,
+                    tls,
+                } => self.tcp_requests.push((id, local, remote, tls)),
+                proto::IoRequest::TcpClose { local, remote } => {
+                    // Dropping the writer ends the connection's task.
+                    self.tcp.remove(&(local, remote));
+                }
+                other => tracing::trace!(?other, "I/O request not handled"),
+            }
         }
     }
 

@@ -48,7 +48,7 @@ pub const DEFAULT_NOMINATION_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StunServer {
     /// How to reach it. Over TCP the agent asks its caller to open a connection
-    /// ([`AgentEvent::TcpConnect`]).
+    /// ([`IoRequest::TcpConnect`]).
     pub transport: TransportType,
     /// Its address.
     pub address: SocketAddr,
@@ -85,7 +85,7 @@ pub struct TurnServer {
     /// The password.
     pub password: String,
     /// Over TCP: wrap the connection in TLS (the caller does, told by
-    /// [`AgentEvent::TcpConnect`]'s `tls`).
+    /// [`IoRequest::TcpConnect`]'s `tls`).
     pub tls: bool,
     /// How long the server keeps permissions (RFC 8656 §9: 300 s); lower only for a
     /// server configured so.
@@ -511,8 +511,16 @@ pub enum AgentEvent {
         /// The new role.
         controlling: bool,
     },
-    /// The caller should open a TCP connection from `local_ip` (any port) to `remote`, and
-    /// answer with [`Agent::handle_tcp_connected`](super::Agent::handle_tcp_connected) or
+}
+
+/// What the agent asks of the I/O layer that runs it, apart from sending datagrams
+/// ([`Agent::poll_io_request`](super::Agent::poll_io_request)). These are not
+/// [`AgentEvent`]s: an application built on an I/O layer never sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum IoRequest {
+    /// Open a TCP connection from `local`'s IP (any port) to `remote`, and answer with
+    /// [`Agent::handle_tcp_connected`](super::Agent::handle_tcp_connected) or
     /// [`Agent::handle_tcp_connect_failed`](super::Agent::handle_tcp_connect_failed).
     TcpConnect {
         /// Names this request in the answer.
@@ -525,7 +533,7 @@ pub enum AgentEvent {
         /// [`TurnServer::over_tls`]) before answering.
         tls: bool,
     },
-    /// The caller should close the TCP connection between these addresses.
+    /// Close the TCP connection between these addresses.
     TcpClose {
         /// The local end.
         local: SocketAddr,

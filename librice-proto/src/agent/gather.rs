@@ -4,7 +4,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::{Agent, AgentEvent, ComponentId, GatherPhase, LocalCand, StreamId, Txn, comp_id};
+use super::{
+    Agent, AgentEvent, ComponentId, GatherPhase, IoRequest, LocalCand, StreamId, Txn, comp_id,
+};
 use crate::candidate::{
     Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType, local_preferences,
     tcp_local_preference, tcp_other_preferences,
@@ -177,7 +179,7 @@ impl Agent {
                     .turn_tcp
                     .and_then(|i| self.config.turn_servers.get(i))
                     .is_some_and(|t| t.tls);
-                self.events.push_back(AgentEvent::TcpConnect {
+                self.io_requests.push_back(IoRequest::TcpConnect {
                     id,
                     local: job.base,
                     remote: job.server,
@@ -223,7 +225,7 @@ impl Agent {
     /// A STUN server answered (RFC 8445 §5.1.1.1).
     pub(super) fn on_gather_response(&mut self, _now: Instant, msg: &Message<'_>, job: GatherJob) {
         if job.transport == TransportType::Tcp {
-            self.events.push_back(AgentEvent::TcpClose {
+            self.io_requests.push_back(IoRequest::TcpClose {
                 local: job.base,
                 remote: job.server,
             });

@@ -297,7 +297,7 @@ pub use config::{
     AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentId, ComponentState, ConsentStats,
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_TA,
-    FailureReason, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer, TurnServer,
+    FailureReason, IoRequest, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer, TurnServer,
 };
 pub use pairs::PairState;
 pub use stats::{CandidateStats, ComponentStats, PairStats, StreamStats};
@@ -324,6 +324,7 @@ pub struct Agent {
     cancelled: BTreeSet<TransactionId>,
     out: VecDeque<Transmit<Vec<u8>>>,
     events: VecDeque<AgentEvent>,
+    io_requests: VecDeque<IoRequest>,
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
     /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
@@ -477,6 +478,7 @@ impl Agent {
             cancelled: BTreeSet::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
+            io_requests: VecDeque::new(),
             foundations: FoundationSet::new(),
             pair_foundations: BTreeMap::new(),
             foundation_pairs: BTreeMap::new(),
@@ -663,7 +665,7 @@ impl Agent {
         })
     }
 
-    /// Answers [`AgentEvent::TcpConnect`] `id`: the connection is open from `local` to the
+    /// Answers [`IoRequest::TcpConnect`] `id`: the connection is open from `local` to the
     /// requested remote address.
     pub fn handle_tcp_connected(
         &mut self,
@@ -680,7 +682,7 @@ impl Agent {
         Ok(())
     }
 
-    /// Answers [`AgentEvent::TcpConnect`] `id`: the connection could not be opened.
+    /// Answers [`IoRequest::TcpConnect`] `id`: the connection could not be opened.
     pub fn handle_tcp_connect_failed(&mut self, now: Instant, id: u64) -> Result<(), AgentError> {
         self.last_now = Some(now);
         let job = self
@@ -742,6 +744,12 @@ impl Agent {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<AgentEvent> {
         self.events.pop_front()
+    }
+
+    /// The next request to the I/O layer (open or close a TCP connection). Drain it after
+    /// every input, like [`Self::poll_transmit`].
+    pub fn poll_io_request(&mut self) -> Option<IoRequest> {
+        self.io_requests.pop_front()
     }
 
     /// When [`Self::handle_timeout`] should next be called, or `None` when nothing is

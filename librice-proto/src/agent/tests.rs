@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 
 use super::{
     Agent, AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState,
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_TA, FailureReason, MIN_TA, PairInfo, PairState, StunServer,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_TA, FailureReason, IoRequest, MIN_TA, PairInfo, PairState,
+    StunServer,
 };
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, IceCredentials, TcpType};
 use crate::stun::attr::{
@@ -963,17 +964,18 @@ fn tcp_gathering_agent(t0: Instant, server: SocketAddr) -> (Agent, u64) {
         a.poll_transmit(t0).is_none(),
         "a TCP query starts with a connection"
     );
-    let ev = events(&mut a);
+    assert!(events(&mut a).is_empty(), "I/O requests are not events");
+    let requests: Vec<IoRequest> = std::iter::from_fn(|| a.poll_io_request()).collect();
     let [
-        AgentEvent::TcpConnect {
+        IoRequest::TcpConnect {
             id,
             local,
             remote,
             tls: false,
         },
-    ] = ev.as_slice()
+    ] = requests.as_slice()
     else {
-        panic!("expected one TcpConnect: {ev:?}");
+        panic!("expected one TcpConnect: {requests:?}");
     };
     assert_eq!((*local, *remote), (addr("192.0.2.1:0"), server));
     assert!(!a.stream_mut(0).unwrap().gathering_complete());
@@ -1009,19 +1011,20 @@ fn tcp_stun_server_gives_a_tcp_srflx_candidate() {
             data: response.as_slice(),
         },
     );
-    let ev = events(&mut a);
-    assert_eq!(ev.len(), 3, "{ev:?}");
     assert_eq!(
-        ev[0],
-        AgentEvent::TcpClose {
+        a.poll_io_request(),
+        Some(IoRequest::TcpClose {
             local,
             remote: server
-        }
+        })
     );
+    assert_eq!(a.poll_io_request(), None);
+    let ev = events(&mut a);
+    assert_eq!(ev.len(), 2, "{ev:?}");
     let AgentEvent::LocalCandidate {
         stream: 0,
         candidate,
-    } = &ev[1]
+    } = &ev[0]
     else {
         panic!("expected a local candidate: {ev:?}");
     };
@@ -1030,7 +1033,7 @@ fn tcp_stun_server_gives_a_tcp_srflx_candidate() {
     assert_eq!(candidate.tcp_type(), Some(TcpType::So));
     assert_eq!(candidate.address(), mapped);
     assert_eq!(candidate.related_address(), Some(local));
-    assert_eq!(ev[2], AgentEvent::GatheringComplete { stream: 0 });
+    assert_eq!(ev[1], AgentEvent::GatheringComplete { stream: 0 });
     assert!(a.stream_mut(0).unwrap().gathering_complete());
 }
 
