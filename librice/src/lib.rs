@@ -57,7 +57,7 @@
 //! consent expires.
 //!
 //! What the application sees, on [`Agent::events`] and on the [`Component`]:
-//! - [`AgentEvent::ComponentState`] with [`ComponentState::Disconnected`] when the peer has
+//! - [`AgentEvent::ComponentStateChange`] with [`ComponentState::Disconnected`] when the peer has
 //!   been silent for the Disconnected timeout (data can still be sent), and back to
 //!   [`ComponentState::Connected`] when it is heard again. [`Component::connected`] counts
 //!   a Disconnected component as connected.
@@ -120,6 +120,8 @@ mod tls;
 pub use agent::{Agent, AgentBuilder, Events};
 pub use error::Error;
 pub use librice_proto as proto;
+/// What an agent reports ([`Agent::events`]): the sans-IO core's own event type.
+pub use librice_proto::agent::AgentEvent;
 pub use librice_proto::agent::{
     CheckFailures, ComponentId, ComponentState, ConsentStats, FailureReason, SelectedPair, StreamId,
 };
@@ -127,6 +129,5 @@ pub use librice_proto::candidate::{Candidate, IceCredentials};
 pub use runtime::{
     AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture, Runtime,
 };
-pub use shared::AgentEvent;
 pub use socket::{DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE, SocketBuffers};
 pub use stream::{Component, Connected, GatherStream, Recv, Stream};

@@ -6,9 +6,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
-use librice_proto::agent::{
-    self as proto, ComponentId, ComponentState, FailureReason, SelectedPair, StreamId,
-};
+pub(crate) use librice_proto::agent::AgentEvent;
+use librice_proto::agent::{self as proto, ComponentId, SelectedPair, StreamId};
 use librice_proto::candidate::Candidate;
 
 use crate::runtime::{AsyncUdpSocket, Runtime};
@@ -26,68 +25,6 @@ pub(crate) const RECV_QUEUE_LIMIT: usize = 4096;
 
 /// How many events a subscriber queues before dropping the oldest.
 pub(crate) const EVENT_QUEUE_LIMIT: usize = 1024;
-
-/// What the agent reports through [`crate::Agent::events`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum AgentEvent {
-    /// A local candidate was found.
-    LocalCandidate {
-        /// The stream.
-        stream: StreamId,
-        /// The candidate.
-        candidate: Candidate,
-    },
-    /// A stream finished gathering.
-    GatheringComplete {
-        /// The stream.
-        stream: StreamId,
-    },
-    /// A component changed state: `Connected` once it has a selected pair, `Disconnected`
-    /// when the peer has not been heard on it for the Disconnected timeout (and back to
-    /// `Connected` when it is heard again), `Failed` for good.
-    ComponentState {
-        /// The stream.
-        stream: StreamId,
-        /// The component.
-        component: ComponentId,
-        /// The new state.
-        state: ComponentState,
-    },
-    /// A component selected a pair.
-    SelectedPair {
-        /// The stream.
-        stream: StreamId,
-        /// The component.
-        component: ComponentId,
-        /// The pair.
-        pair: SelectedPair,
-    },
-    /// Consent expired on a component's selected pair (RFC 7675 §5.1): the peer stopped
-    /// answering consent checks, and the component sends no more data.
-    /// [`AgentEvent::ComponentFailed`] with [`FailureReason::ConsentLost`] follows.
-    ConsentLost {
-        /// The stream.
-        stream: StreamId,
-        /// The component.
-        component: ComponentId,
-    },
-    /// A component failed, and why; the [`AgentEvent::ComponentState`] change to
-    /// [`ComponentState::Failed`] follows.
-    ComponentFailed {
-        /// The stream.
-        stream: StreamId,
-        /// The component.
-        component: ComponentId,
-        /// Why.
-        reason: FailureReason,
-    },
-    /// The agent changed role after a role conflict.
-    RoleChange {
-        /// The new role.
-        controlling: bool,
-    },
-}
 
 #[derive(Debug, Default)]
 pub(crate) struct Subscriber {
@@ -274,77 +211,45 @@ impl State {
     /// Hands the core's events to the handles waiting for them and to the subscribers.
     pub fn dispatch_events(&mut self) {
         while let Some(event) = self.proto.poll_event() {
-            let public = match event {
-                proto::AgentEvent::LocalCandidate { stream, candidate } => {
-                    if let Some(s) = self.streams.get_mut(stream) {
+            match &event {
+                AgentEvent::LocalCandidate { stream, candidate } => {
+                    if let Some(s) = self.streams.get_mut(*stream) {
                         s.gather.queue.push_back(candidate.clone());
                         if let Some(w) = s.gather.waker.take() {
                             w.wake();
                         }
                     }
-                    AgentEvent::LocalCandidate { stream, candidate }
                 }
-                proto::AgentEvent::GatheringComplete { stream } => {
-                    if let Some(s) = self.streams.get_mut(stream) {
+                AgentEvent::GatheringComplete { stream } => {
+                    if let Some(s) = self.streams.get_mut(*stream) {
                         s.gather.complete = true;
                         if let Some(w) = s.gather.waker.take() {
                             w.wake();
                         }
                     }
-                    AgentEvent::GatheringComplete { stream }
                 }
-                proto::AgentEvent::ComponentStateChange {
-                    stream,
-                    component,
-                    state,
-                } => {
-                    self.wake_component(stream, component);
-                    AgentEvent::ComponentState {
-                        stream,
-                        component,
-                        state,
-                    }
-                }
-                proto::AgentEvent::SelectedPair {
+                AgentEvent::ComponentStateChange {
+                    stream, component, ..
+                } => self.wake_component(*stream, *component),
+                AgentEvent::SelectedPair {
                     stream,
                     component,
                     pair,
                 } => {
-                    self.set_target(stream, component, &pair);
-                    self.wake_component(stream, component);
-                    AgentEvent::SelectedPair {
-                        stream,
-                        component,
-                        pair: *pair,
-                    }
+                    self.set_target(*stream, *component, pair);
+                    self.wake_component(*stream, *component);
                 }
-                proto::AgentEvent::ConsentLost { stream, component } => {
-                    AgentEvent::ConsentLost { stream, component }
-                }
-                proto::AgentEvent::ComponentFailed {
-                    stream,
-                    component,
-                    reason,
+                AgentEvent::ComponentFailed {
+                    stream, component, ..
                 } => {
                     // Sends take the slow path from now on, where the core refuses them
                     // with the reason.
-                    self.clear_target(stream, component);
-                    self.wake_component(stream, component);
-                    AgentEvent::ComponentFailed {
-                        stream,
-                        component,
-                        reason,
-                    }
+                    self.clear_target(*stream, *component);
+                    self.wake_component(*stream, *component);
                 }
-                proto::AgentEvent::RoleChange { controlling } => {
-                    AgentEvent::RoleChange { controlling }
-                }
-                other => {
-                    tracing::trace!(?other, "agent event not forwarded");
-                    continue;
-                }
-            };
-            self.publish(public);
+                _ => {}
+            }
+            self.publish(event);
         }
         while let Some(request) = self.proto.poll_io_request() {
             match request {

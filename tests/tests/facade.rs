@@ -372,7 +372,7 @@ async fn failure_reported(rt: Arc<dyn Runtime>) {
                 reason: librice::FailureReason::ChecksFailed(_),
                 ..
             } => seen.push("component-failed"),
-            librice::AgentEvent::ComponentState {
+            librice::AgentEvent::ComponentStateChange {
                 state: librice::ComponentState::Failed,
                 ..
             } => seen.push("state-failed"),

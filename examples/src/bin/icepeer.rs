@@ -772,7 +772,7 @@ impl Peer {
             AgentEvent::ComponentFailed {
                 component, reason, ..
             } => self.report_failed(component, Some(reason)),
-            AgentEvent::ComponentState {
+            AgentEvent::ComponentStateChange {
                 component,
                 state: ComponentState::Failed,
                 ..
@@ -784,14 +784,14 @@ impl Peer {
                     .and_then(Component::failure_reason);
                 self.report_failed(component, reason);
             }
-            AgentEvent::ComponentState {
+            AgentEvent::ComponentStateChange {
                 component,
                 state: ComponentState::Disconnected,
                 ..
             } if self.disconnected.insert(component) => {
                 emit(json!({"event": "disconnected", "component": component}));
             }
-            AgentEvent::ComponentState {
+            AgentEvent::ComponentStateChange {
                 component,
                 state: ComponentState::Connected,
                 ..
