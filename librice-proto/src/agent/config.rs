@@ -309,6 +309,16 @@ impl AgentConfig {
         self
     }
 
+    /// The STUN servers, in the order given.
+    pub fn stun_servers(&self) -> &[StunServer] {
+        &self.stun_servers
+    }
+
+    /// The TURN servers, in the order given.
+    pub fn turn_servers(&self) -> &[TurnServer] {
+        &self.turn_servers
+    }
+
     /// True if the agent starts controlling.
     pub fn is_controlling(&self) -> bool {
         self.controlling
@@ -568,7 +578,7 @@ pub enum AgentError {
     TooManyComponents,
     /// This local socket is already registered.
     DuplicateSocket(SocketAddr),
-    /// Local sockets must be registered before gathering starts.
+    /// Components and local sockets must be added before gathering starts.
     GatheringStarted,
     /// The component has no selected pair to send on.
     NotConnected,
@@ -598,7 +608,10 @@ impl fmt::Display for AgentError {
             Self::TooManyComponents => write!(f, "a stream has at most 256 components"),
             Self::DuplicateSocket(addr) => write!(f, "local socket {addr} is already registered"),
             Self::GatheringStarted => {
-                write!(f, "local sockets must be added before gathering starts")
+                write!(
+                    f,
+                    "components and local sockets must be added before gathering starts"
+                )
             }
             Self::NotConnected => write!(f, "the component has no selected pair"),
             Self::Failed(reason) => write!(f, "the component failed: {reason}"),
@@ -612,9 +625,10 @@ impl fmt::Display for AgentError {
                     "remote candidate for component {id}, which the stream lacks"
                 )
             }
-            Self::Credentials(e) => write!(f, "bad ICE credentials: {e}"),
-            Self::Candidate(e) => write!(f, "cannot make candidate: {e}"),
-            Self::CandidateParse(e) => write!(f, "bad candidate line: {e}"),
+            // The inner errors are the `source()`, not repeated here.
+            Self::Credentials(_) => write!(f, "bad ICE credentials"),
+            Self::Candidate(_) => write!(f, "cannot make the candidate"),
+            Self::CandidateParse(_) => write!(f, "bad candidate line"),
             Self::UnknownTcpConnect(id) => write!(f, "no TCP connect request with id {id}"),
         }
     }

@@ -28,8 +28,13 @@ impl<'a> StreamMut<'a> {
     }
 
     /// Adds a component and returns its id: 1 for the first, then 2, ... (at most 256).
+    /// Components must be added before gathering starts ([`AgentError::GatheringStarted`]):
+    /// their candidates are gathered, and signalled, together.
     pub fn add_component(&mut self) -> Result<ComponentId, AgentError> {
         let s = &mut self.agent.streams[self.id];
+        if s.gathering != GatherPhase::NotStarted {
+            return Err(AgentError::GatheringStarted);
+        }
         if s.components.len() >= usize::from(MAX_COMPONENT) {
             return Err(AgentError::TooManyComponents);
         }

@@ -1272,3 +1272,19 @@ fn api_errors() {
     );
     assert_eq!(s.remote_candidates().len(), 1);
 }
+
+/// Errors show an inner error once: in `source()`, not also in `Display`.
+#[test]
+fn wrapped_errors_are_shown_once() {
+    let inner = IceCredentials::new("ab", "short").unwrap_err();
+    let e = AgentError::from(inner.clone());
+    assert!(!e.to_string().contains(&inner.to_string()), "{e}");
+    assert_eq!(
+        std::error::Error::source(&e).map(|s| s.to_string()),
+        Some(inner.to_string())
+    );
+    let parse = Candidate::parse("candidate:x").unwrap_err();
+    let e = AgentError::from(parse.clone());
+    assert!(!e.to_string().contains(&parse.to_string()), "{e}");
+    assert!(std::error::Error::source(&e).is_some());
+}

@@ -125,9 +125,11 @@ impl fmt::Display for AuthError {
 }
 
 impl std::error::Error for AuthError {
+    /// `Credential` is transparent: its Display is the credential error's own, so its
+    /// source is that error's source, not the error itself (shown once, not twice).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Credential(e) => Some(e),
+            Self::Credential(e) => e.source(),
             _ => None,
         }
     }

@@ -116,7 +116,7 @@ impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NotARequest => write!(f, "message is not a STUN request"),
-            Self::Parse(e) => write!(f, "request does not parse: {e}"),
+            Self::Parse(_) => write!(f, "the request does not parse"),
             Self::DuplicateId(id) => write!(f, "transaction {id:?} is already in flight"),
         }
     }

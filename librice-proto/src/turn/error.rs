@@ -82,7 +82,7 @@ impl TurnError {
 impl fmt::Display for TurnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Auth(e) => write!(f, "TURN authentication failed: {e}"),
+            Self::Auth(_) => write!(f, "TURN authentication failed"),
             Self::TooManyRedirects => write!(f, "TURN server redirected more than once (300)"),
             Self::Forbidden => write!(f, "TURN server answered 403 Forbidden"),
             Self::AllocationMismatch => write!(f, "TURN server has no such allocation (437)"),
