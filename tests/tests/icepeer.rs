@@ -752,6 +752,25 @@ fn liveness_events_when_the_peer_freezes_and_dies() {
         );
     }
 
+    // `reconnected` may come from B's own checks before B has answered one of A's: wait
+    // for a fresh consent refresh, so that consent is known to expire 4 s after about now.
+    let answered_before = session_events(&session, Side::A, "consent")
+        .last()
+        .and_then(|(_, v)| v["responses_received"].as_u64())
+        .unwrap_or(0);
+    let refreshed = session.run_until(Instant::now() + LINE_WAIT, |s| {
+        session_events(s, Side::A, "consent")
+            .last()
+            .and_then(|(_, v)| v["responses_received"].as_u64())
+            .is_some_and(|n| n > answered_before)
+    });
+    if !refreshed {
+        panic!(
+            "B answers A's consent checks again after SIGCONT\n{}",
+            report(session)
+        );
+    }
+
     // Killed: disconnected, then consent lost.
     let killed_at = session.kill(Side::B);
     let failed = session.run_until(killed_at + Duration::from_secs(8), |s| {
