@@ -284,13 +284,11 @@ impl AgentBuilder {
             tls_insecure: self.tls_insecure,
             state: Mutex::new(State {
                 proto: proto::Agent::new(config),
-                sockets: Default::default(),
-                socket_list: Vec::new(),
+                registry: Default::default(),
                 streams: Vec::new(),
                 subscribers: Vec::new(),
                 driver_waker: None,
                 closed: false,
-                tcp: Default::default(),
                 tcp_requests: Vec::new(),
             }),
         });

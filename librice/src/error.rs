@@ -72,8 +72,44 @@ impl From<AgentError> for Error {
     }
 }
 
+impl Error {
+    /// The librice error inside an [`io::Error`] that a `poll_` method of a
+    /// [`crate::Datagram`] returned, if it is one (rather than the socket's own error).
+    pub fn from_io(e: &io::Error) -> Option<&Error> {
+        e.get_ref()?.downcast_ref::<Error>()
+    }
+}
+
 impl From<io::Error> for Error {
+    /// An [`io::Error`] that carries a librice error (from a [`crate::Datagram`]'s `poll_`
+    /// methods) gives that error back; any other becomes [`Error::Io`].
     fn from(e: io::Error) -> Self {
-        Self::Io(e)
+        if Self::from_io(&e).is_none() {
+            return Self::Io(e);
+        }
+        match e.into_inner().map(|inner| inner.downcast::<Error>()) {
+            Some(Ok(inner)) => *inner,
+            // Not reached (checked above), but an error either way.
+            _ => Self::Closed,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    /// [`Error::Io`] gives its error back; the others are carried inside one, with a kind
+    /// that says what happened: `BrokenPipe` for [`Error::Closed`], `ConnectionAborted`
+    /// for [`Error::Failed`], `NotConnected` before a pair is selected, `Other` else.
+    /// [`Error::from_io`] takes them out again.
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::Closed => io::ErrorKind::BrokenPipe,
+            Error::Failed(_) => io::ErrorKind::ConnectionAborted,
+            Error::Agent(AgentError::NotConnected) => io::ErrorKind::NotConnected,
+            _ => io::ErrorKind::Other,
+        };
+        match e {
+            Error::Io(inner) => inner,
+            e => io::Error::new(kind, e),
+        }
     }
 }

@@ -106,10 +106,14 @@
 
 mod agent;
 pub mod conformance;
+mod datagram;
 mod driver;
 mod error;
+mod ingest;
 pub mod interfaces;
+mod registry;
 pub mod runtime;
+mod send;
 mod shared;
 mod socket;
 mod stream;
@@ -118,6 +122,7 @@ mod tcp;
 mod tls;
 
 pub use agent::{Agent, AgentBuilder, Events};
+pub use datagram::{Datagram, DatagramSender, RecvMeta};
 pub use error::Error;
 pub use librice_proto as proto;
 /// What an agent reports ([`Agent::events`]): the sans-IO core's own event type.

@@ -1,8 +1,7 @@
 //! The state the handles and the driver share, behind one mutex that is held only briefly
 //! and never across an `.await`.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::Waker;
 
@@ -10,14 +9,11 @@ pub(crate) use librice_proto::agent::AgentEvent;
 use librice_proto::agent::{self as proto, ComponentId, SelectedPair, StreamId};
 use librice_proto::candidate::Candidate;
 
-use crate::runtime::{AsyncUdpSocket, Runtime};
-
-/// The application data of a received datagram: `None` when it is the whole datagram (the
-/// buffer can be handed over as it is), else a copy of the part the agent unwrapped (data
-/// relayed through TURN arrives inside a Data indication or ChannelData message).
-pub(crate) fn payload(datagram: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    (data.len() != datagram.len()).then(|| data.to_vec())
-}
+use crate::datagram::RecvMeta;
+use crate::ingest::TcpRequest;
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+use crate::send::{SendPath, SendTarget};
 
 /// How many received datagrams a component queues for its reader before dropping the
 /// oldest.
@@ -41,38 +37,13 @@ pub(crate) struct GatherState {
     pub waker: Option<Waker>,
 }
 
-/// Where a component's data goes: kept apart from the main lock so that sending takes only
-/// this small lock, which the driver touches only when the selected pair changes or its
-/// consent is refreshed.
-#[derive(Debug, Clone)]
-pub(crate) struct SendTarget {
-    pub socket: Arc<dyn AsyncUdpSocket>,
-    pub to: SocketAddr,
-    /// When consent expires (RFC 7675 §5.1), unless the core refreshed it since: from then
-    /// on a send goes to the core, which fails it if consent has really expired. `None`
-    /// with consent freshness off.
-    pub valid_until: Option<std::time::Instant>,
-}
-
-pub(crate) type SharedTarget = Arc<Mutex<Option<SendTarget>>>;
-
-/// A local socket and its address.
-pub(crate) type SocketRef = (SocketAddr, Arc<dyn AsyncUdpSocket>);
-
-/// How long a reader that polled its component's sockets keeps them: the driver leaves
-/// those sockets alone until then (see `Recv`).
-pub(crate) const READER_LEASE: std::time::Duration = std::time::Duration::from_millis(50);
-
 #[derive(Debug)]
 pub(crate) struct ComponentExtra {
-    pub target: SharedTarget,
-    /// The component's sockets (also in `State::socket_list`).
-    pub sockets: Vec<SocketRef>,
-    /// The buffer sizes the system granted each of them.
-    pub buffers: Vec<crate::socket::SocketBuffers>,
-    /// While in the future, a `Recv` reads the sockets itself.
+    pub send: Arc<SendPath>,
+    /// While in the future, a reader reads the sockets itself (see `crate::ingest`).
     pub lease_until: Option<std::time::Instant>,
-    pub recv: VecDeque<Vec<u8>>,
+    /// Data queued for the reader by the driver or a TCP task.
+    pub recv: VecDeque<(Vec<u8>, RecvMeta)>,
     pub recv_waker: Option<Waker>,
     pub state_wakers: Vec<Waker>,
     /// The driver has read (or is reading) this component's sockets outside the lock and
@@ -81,8 +52,23 @@ pub(crate) struct ComponentExtra {
     pub driver_reading: bool,
     /// A reader is waiting for the driver to deliver (see `driver_reading`).
     pub reader_parked: bool,
-    /// The consent expiry last copied into `target`.
+    /// The consent expiry last copied into the send target.
     pub consent_until: Option<std::time::Instant>,
+}
+
+impl ComponentExtra {
+    pub fn new(send: Arc<SendPath>) -> Self {
+        Self {
+            send,
+            lease_until: None,
+            recv: VecDeque::new(),
+            recv_waker: None,
+            state_wakers: Vec::new(),
+            driver_reading: false,
+            reader_parked: false,
+            consent_until: None,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -93,24 +79,20 @@ pub(crate) struct StreamExtra {
 
 pub(crate) struct State {
     pub proto: proto::Agent,
-    /// Local sockets by bound address.
-    pub sockets: BTreeMap<SocketAddr, Arc<dyn AsyncUdpSocket>>,
-    /// The same with their stream and component, in a list the driver polls round-robin.
-    pub socket_list: Vec<(SocketAddr, Arc<dyn AsyncUdpSocket>, StreamId, ComponentId)>,
+    /// The agent's sockets.
+    pub registry: Registry,
     pub streams: Vec<StreamExtra>,
     pub subscribers: Vec<Weak<Mutex<Subscriber>>>,
     pub driver_waker: Option<Waker>,
     pub closed: bool,
-    /// Open TCP connections (local, remote) -> their writer.
-    pub tcp: BTreeMap<(SocketAddr, SocketAddr), futures::channel::mpsc::UnboundedSender<Vec<u8>>>,
-    /// Connections the agent asked for, not yet started: (id, local, remote, tls).
-    pub tcp_requests: Vec<(u64, SocketAddr, SocketAddr, bool)>,
+    /// Connections the agent asked for, not yet started.
+    pub tcp_requests: Vec<TcpRequest>,
 }
 
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
-            .field("sockets", &self.sockets.len())
+            .field("registry", &self.registry)
             .field("streams", &self.streams.len())
             .field("closed", &self.closed)
             .finish()
@@ -153,7 +135,7 @@ impl State {
             .iter_mut()
             .flat_map(|s| s.components.iter_mut())
         {
-            *c.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            c.send.set(None);
         }
         self.wake_driver();
     }
@@ -177,7 +159,7 @@ impl State {
     }
 
     pub fn close_subscribers(&mut self) {
-        self.tcp.clear();
+        self.registry.clear();
         self.tcp_requests.clear();
         for weak in self.subscribers.drain(..) {
             if let Some(sub) = weak.upgrade() {
@@ -194,10 +176,7 @@ impl State {
                 w.wake();
             }
             for c in &mut s.components {
-                *c.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                // The handles keep this state, not the sockets: they close now.
-                c.sockets.clear();
-                c.buffers.clear();
+                c.send.set(None);
                 if let Some(w) = c.recv_waker.take() {
                     w.wake();
                 }
@@ -261,14 +240,14 @@ impl State {
                 } => self.tcp_requests.push((id, local, remote, tls)),
                 proto::IoRequest::TcpClose { local, remote } => {
                     // Dropping the writer ends the connection's task.
-                    self.tcp.remove(&(local, remote));
+                    self.registry.remove_tcp(local, remote);
                 }
                 other => tracing::trace!(?other, "I/O request not handled"),
             }
         }
     }
 
-    fn component_extra(
+    pub fn component_extra(
         &mut self,
         stream: StreamId,
         component: ComponentId,
@@ -284,18 +263,20 @@ impl State {
         let socket = if self.closed {
             None
         } else {
-            self.sockets.get(&pair.local_base).cloned()
+            self.registry.udp(pair.local_base).cloned()
         };
+        // What the fast path sent so far went on the pair selected before.
+        self.fold_sent();
         let valid_until = self.proto.consent_expiry(stream, component);
         let Some(c) = self.component_extra(stream, component) else {
             return;
         };
         c.consent_until = valid_until;
-        *c.target.lock().unwrap_or_else(|e| e.into_inner()) = socket.map(|socket| SendTarget {
+        c.send.set(socket.map(|socket| SendTarget {
             socket,
             to: pair.remote.address(),
             valid_until,
-        });
+        }));
     }
 
     /// Copies each component's consent expiry from the core into its send target when it
@@ -310,22 +291,8 @@ impl State {
                     continue;
                 }
                 c.consent_until = expiry;
-                if let Some(t) = c.target.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                if let Some(t) = crate::send::relock(&c.send.target).as_mut() {
                     t.valid_until = expiry;
-                }
-            }
-        }
-    }
-
-    /// The driver delivered what it read: readers may read their sockets again.
-    pub fn driver_read_done(&mut self) {
-        for s in &mut self.streams {
-            for c in &mut s.components {
-                c.driver_reading = false;
-                if std::mem::take(&mut c.reader_parked)
-                    && let Some(w) = c.recv_waker.take()
-                {
-                    w.wake();
                 }
             }
         }
@@ -333,7 +300,7 @@ impl State {
 
     fn clear_target(&mut self, stream: StreamId, component: ComponentId) {
         if let Some(c) = self.component_extra(stream, component) {
-            *c.target.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            c.send.set(None);
         }
     }
 
@@ -346,50 +313,29 @@ impl State {
         }
     }
 
-    /// The sockets the driver reads now (those no reader holds a lease on), and the
-    /// earliest lease expiry.
-    /// Marks the components of the sockets returned as being read by the driver (see
-    /// `ComponentExtra::driver_reading`) until [`Self::driver_read_done`].
-    pub fn driver_sockets(
-        &mut self,
-        now: std::time::Instant,
-    ) -> (Vec<SocketRef>, Option<std::time::Instant>) {
-        let mut leases: Option<std::time::Instant> = None;
-        let mut out = Vec::with_capacity(self.socket_list.len());
-        for (addr, socket, stream, component) in &self.socket_list {
-            let Some(c) = self.streams.get_mut(*stream).and_then(|s| {
-                s.components
-                    .get_mut(usize::from(*component).wrapping_sub(1))
-            }) else {
-                continue;
-            };
-            match c.lease_until.filter(|t| *t > now) {
-                Some(t) => leases = Some(leases.map_or(t, |l| l.min(t))),
-                None => {
-                    c.driver_reading = true;
-                    out.push((*addr, Arc::clone(socket)));
+    /// Counts what each component's fast path sent since the last call on its selected
+    /// pair in the core ([`proto::Agent::record_sent`]). Called before anything that may
+    /// change a selected pair (a STUN message, a timer, a new target), so that the counts
+    /// land on the pair they went out on, and before a statistics snapshot.
+    pub fn fold_sent(&mut self) {
+        for (sid, s) in self.streams.iter().enumerate() {
+            for (ci, c) in s.components.iter().enumerate() {
+                if let Some((packets, bytes, last)) = c.send.sent.take() {
+                    let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+                    self.proto.record_sent(last, sid, component, packets, bytes);
                 }
             }
         }
-        (out, leases)
     }
+}
 
-    /// Queues data received for a component.
-    pub fn deliver(&mut self, stream: StreamId, component: ComponentId, data: Vec<u8>) {
-        let Some(c) = self.component_extra(stream, component) else {
-            return;
-        };
-        if c.recv.len() >= RECV_QUEUE_LIMIT {
-            c.recv.pop_front();
-            tracing::debug!(
-                stream,
-                component,
-                "receive queue full: oldest datagram dropped"
-            );
-        }
-        c.recv.push_back(data);
-        if let Some(w) = c.recv_waker.take() {
-            w.wake();
-        }
-    }
+/// A component as a reader or waiter ([`crate::Recv`], [`crate::Datagram`],
+/// [`crate::Connected`]) refers to it: not a handle, so that it does not keep the agent
+/// alive. When the last handle is dropped the agent closes (which wakes the waiters, who
+/// then see it closed), and once its driver task has ended the shared state goes too.
+#[derive(Debug, Clone)]
+pub(crate) struct ComponentRef {
+    pub shared: Weak<Shared>,
+    pub stream: StreamId,
+    pub id: ComponentId,
 }

@@ -13,10 +13,13 @@ use librice_proto::agent::{
 use librice_proto::candidate::{Candidate, IceCredentials};
 
 use crate::agent::Handle;
+use crate::datagram::{Datagram, poll_owned};
 use crate::error::Error;
+use crate::ingest::Reader;
 use crate::interfaces::select_addresses;
-use crate::runtime::{AsyncUdpSocket, send_to};
-use crate::shared::{ComponentExtra, READER_LEASE, Shared, SharedTarget, State};
+use crate::runtime::AsyncUdpSocket;
+use crate::send::{SendLink, SendPath, SendState, Socket, poll_send};
+use crate::shared::{ComponentExtra, ComponentRef, Shared};
 use crate::socket::{SocketBuffers, bind_udp};
 
 /// A data stream of an agent. Cheap to clone.
@@ -61,24 +64,17 @@ impl Stream {
             .stream_mut(self.id)
             .ok_or(Error::Closed)?
             .add_component()?;
-        let target = SharedTarget::default();
-        st.streams[self.id].components.push(ComponentExtra {
-            target: Arc::clone(&target),
-            sockets: Vec::new(),
-            buffers: Vec::new(),
-            lease_until: None,
-            recv: Default::default(),
-            recv_waker: None,
-            state_wakers: Vec::new(),
-            driver_reading: false,
-            reader_parked: false,
-            consent_until: None,
-        });
+        let path = Arc::new(SendPath::new(self.handle.shared.runtime.now()));
+        st.streams[self.id]
+            .components
+            .push(ComponentExtra::new(Arc::clone(&path)));
         Ok(Component {
             handle: Arc::clone(&self.handle),
-            stream: self.id,
-            id,
-            target,
+            link: SendLink {
+                stream: self.id,
+                component: id,
+                path,
+            },
         })
     }
 
@@ -92,9 +88,11 @@ impl Stream {
             .get(usize::from(id).checked_sub(1)?)?;
         Some(Component {
             handle: Arc::clone(&self.handle),
-            stream: self.id,
-            id,
-            target: Arc::clone(&extra.target),
+            link: SendLink {
+                stream: self.id,
+                component: id,
+                path: Arc::clone(&extra.send),
+            },
         })
     }
 
@@ -151,12 +149,10 @@ impl Stream {
                     tracing::warn!(%local, error = %e, "socket not registered");
                     continue;
                 }
-                st.sockets.insert(local, Arc::clone(&socket));
-                st.socket_list
-                    .push((local, Arc::clone(&socket), self.id, component));
-                let extra = &mut st.streams[self.id].components[usize::from(component) - 1];
-                extra.sockets.push((local, socket));
-                extra.buffers.push(granted);
+                let socket = Arc::new(Socket::new(socket, local));
+                if !st.registry.add_udp(socket, self.id, component, granted) {
+                    tracing::warn!(%local, "a socket is already registered on this address");
+                }
             }
             st.proto
                 .stream_mut(self.id)
@@ -256,69 +252,64 @@ impl futures::Stream for GatherStream {
 #[derive(Debug, Clone)]
 pub struct Component {
     handle: Arc<Handle>,
-    stream: StreamId,
-    id: ComponentId,
-    target: SharedTarget,
+    link: SendLink,
 }
 
 impl Component {
     /// The component's id.
     pub fn id(&self) -> ComponentId {
-        self.id
+        self.link.component
     }
 
     /// The stream's id.
     pub fn stream_id(&self) -> StreamId {
-        self.stream
+        self.link.stream
     }
 
     /// The state.
     pub fn state(&self) -> ComponentState {
+        let (stream, id) = (self.link.stream, self.link.component);
         self.handle
             .shared
             .lock()
             .proto
-            .component_state(self.stream, self.id)
+            .component_state(stream, id)
             .unwrap_or(ComponentState::Failed)
     }
 
     /// The selected pair, once connected.
     pub fn selected_pair(&self) -> Option<SelectedPair> {
-        self.handle
-            .shared
-            .lock()
-            .proto
-            .selected_pair(self.stream, self.id)
+        let (stream, id) = (self.link.stream, self.link.component);
+        self.handle.shared.lock().proto.selected_pair(stream, id)
     }
 
     /// Why the component failed, once it has ([`ComponentState::Failed`]).
     pub fn failure_reason(&self) -> Option<FailureReason> {
-        self.handle
-            .shared
-            .lock()
-            .proto
-            .failure_reason(self.stream, self.id)
+        let (stream, id) = (self.link.stream, self.link.component);
+        self.handle.shared.lock().proto.failure_reason(stream, id)
     }
 
     /// The component's consent freshness counters (RFC 7675): consent checks sent on its
     /// selected pair and the answers that refreshed consent.
     pub fn consent_stats(&self) -> ConsentStats {
+        let (stream, id) = (self.link.stream, self.link.component);
         self.handle
             .shared
             .lock()
             .proto
-            .consent_stats(self.stream, self.id)
+            .consent_stats(stream, id)
             .unwrap_or_default()
     }
 
     /// How many datagrams of application data the component dropped because they came
     /// from a remote address no connectivity check has verified.
     pub fn dropped_unverified(&self) -> u64 {
+        let (stream, id) = (self.link.stream, self.link.component);
         self.handle
             .shared
             .lock()
             .proto
-            .dropped_unverified(self.stream, self.id)
+            .dropped_unverified(stream, id)
             .unwrap_or_default()
     }
 
@@ -339,49 +330,35 @@ impl Component {
     /// The fast path takes only the component's own small lock, not the agent's. Sends do
     /// not postpone consent checks (RFC 7675 requires them whatever the data does), nor,
     /// with consent freshness off, the keepalives (one Binding indication per 15 s by
-    /// default, which is harmless).
+    /// default, which is harmless). Each call waits for a full socket with a waker of its
+    /// own, so sends from several tasks at once never lose a wake-up.
     pub async fn send(&self, data: &[u8]) -> Result<(), Error> {
-        let target = self
-            .target
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let now = || self.handle.shared.runtime.now();
-        let (socket, to, owned) = match target {
-            Some(t) if t.valid_until.is_none_or(|v| now() < v) => (t.socket, t.to, None),
-            _ => {
-                // No direct socket target: not connected, a relayed pair whose data the
-                // agent wraps for its TURN server, or consent due to expire (RFC 7675
-                // §5.1), which the core decides.
-                let mut st = self.handle.shared.lock();
-                if st.closed {
-                    return Err(Error::Closed);
-                }
-                let now = self.handle.shared.runtime.now();
-                let t = st
-                    .proto
-                    .stream_mut(self.stream)
-                    .and_then(|mut s| s.component_mut(self.id).map(|mut c| c.send(now, data)))
-                    .ok_or(Error::Closed)??;
-                let socket = st.sockets.get(&t.from).cloned().ok_or(Error::Closed)?;
-                (socket, t.to, Some(t.data))
-            }
-        };
-        let bytes = owned.as_deref().unwrap_or(data);
-        send_to(socket.as_ref(), bytes, to).await?;
-        Ok(())
+        let mut state = SendState::new();
+        futures::future::poll_fn(|cx| {
+            poll_send(&self.handle.shared, &self.link, &mut state, cx, data)
+        })
+        .await
     }
 
     /// The datagrams received on this component, in order. The component queues up to
-    /// 4,096 datagrams for its reader and drops the oldest beyond that. A [`Recv`] takes
-    /// what is queued in batches, so use one reader per component (datagrams it has taken
-    /// are lost if it is dropped). Ends when the agent closes.
+    /// 4,096 datagrams for its reader and drops the oldest beyond that. Use one reader per
+    /// component (a [`Recv`] or a [`Datagram`]). Ends when the agent closes.
     pub fn recv(&self) -> Recv {
         Recv {
-            component: self.downgrade(),
-            taken: Default::default(),
-            buf: None,
+            reader: Reader::new(self.downgrade()),
+            buf: Vec::new(),
         }
+    }
+
+    /// The component's datagram handle: receive into your own buffers, send on the
+    /// selected pair, from several tasks (see [`Datagram`]). The transport for DTLS, QUIC
+    /// or SRTP stacks.
+    pub fn datagram(&self) -> Datagram {
+        Datagram::new(
+            Arc::clone(&self.handle),
+            self.link.clone(),
+            Reader::new(self.downgrade()),
+        )
     }
 
     /// The component's UDP sockets (one per local address, once gathering started) with
@@ -389,38 +366,20 @@ impl Component {
     /// [`crate::AgentBuilder::recv_buffer_size`] for what was asked and why it can be
     /// less.
     pub fn socket_buffers(&self) -> Vec<SocketBuffers> {
-        let mut st = self.handle.shared.lock();
-        self.extra(&mut st).buffers.clone()
-    }
-
-    fn extra<'a>(&self, st: &'a mut crate::shared::State) -> &'a mut ComponentExtra {
-        &mut st.streams[self.stream].components[usize::from(self.id) - 1]
+        let st = self.handle.shared.lock();
+        st.registry
+            .component_udp(self.link.stream, self.link.component)
+            .map(|e| e.buffers)
+            .collect()
     }
 
     /// The component as its readers and waiters see it.
     fn downgrade(&self) -> ComponentRef {
         ComponentRef {
             shared: Arc::downgrade(&self.handle.shared),
-            stream: self.stream,
-            id: self.id,
+            stream: self.link.stream,
+            id: self.link.component,
         }
-    }
-}
-
-/// A component as a reader or waiter ([`Recv`], [`Connected`]) refers to it: not a handle,
-/// so that it does not keep the agent alive. When the last handle is dropped the agent
-/// closes (which wakes the waiters, who then see it closed), and once its driver task has
-/// ended the shared state goes too.
-#[derive(Debug, Clone)]
-struct ComponentRef {
-    shared: Weak<Shared>,
-    stream: StreamId,
-    id: ComponentId,
-}
-
-impl ComponentRef {
-    fn extra<'a>(&self, st: &'a mut State) -> &'a mut ComponentExtra {
-        &mut st.streams[self.stream].components[usize::from(self.id) - 1]
     }
 }
 
@@ -464,7 +423,10 @@ impl Future for Connected {
             None => return Poll::Ready(Err(Error::Closed)),
             Some(_) => {}
         }
-        let wakers = &mut c.extra(&mut st).state_wakers;
+        let Some(extra) = st.component_extra(c.stream, c.id) else {
+            return Poll::Ready(Err(Error::Closed));
+        };
+        let wakers = &mut extra.state_wakers;
         if !wakers.iter().any(|w| w.will_wake(cx.waker())) {
             wakers.push(cx.waker().clone());
         }
@@ -472,124 +434,29 @@ impl Future for Connected {
     }
 }
 
-/// The stream of received datagrams ([`Component::recv`]).
+/// The stream of received datagrams ([`Component::recv`]), each in a buffer of its own.
+/// For receiving into your own buffers, with the addresses, see [`Component::datagram`].
+///
+/// It takes what the driver queued; otherwise it reads the component's sockets in its own
+/// task (STUN goes to the agent as usual), so that data does not wait for a hop through
+/// the driver task. While it polls, it holds a short lease on the sockets and the driver
+/// leaves them alone; when it stops polling, the driver takes them back within 50 ms.
 ///
 /// It does not keep the agent alive: once every [`crate::Agent`], [`Stream`] and
 /// [`Component`] handle is dropped, the agent closes, its sockets close and this stream
 /// ends.
 #[derive(Debug)]
 pub struct Recv {
-    component: ComponentRef,
-    /// Datagrams taken from the shared queue in one go, so that the lock is taken once per
-    /// batch rather than once per datagram.
-    taken: std::collections::VecDeque<Vec<u8>>,
+    reader: Reader,
     /// The receive buffer for reading the sockets in this task, made on first use.
-    buf: Option<Vec<u8>>,
+    buf: Vec<u8>,
 }
 
 impl futures::Stream for Recv {
     type Item = Vec<u8>;
 
-    /// Takes what the driver queued; otherwise reads the component's sockets in this task
-    /// (STUN goes to the agent as usual), so that data does not wait for a hop through the
-    /// driver task. While a reader polls, it holds a short lease on the sockets and the
-    /// driver leaves them alone; when the reader stops polling, the driver takes them back
-    /// within 50 ms.
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
-        let this = &mut *self;
-        if let Some(d) = this.taken.pop_front() {
-            return Poll::Ready(Some(d));
-        }
-        let c = &this.component;
-        let Some(shared) = c.shared.upgrade() else {
-            return Poll::Ready(None);
-        };
-        let shared = &*shared;
-        let sockets = {
-            let mut st = shared.lock();
-            if st.closed {
-                return Poll::Ready(None);
-            }
-            let now = shared.runtime.now();
-            let extra = c.extra(&mut st);
-            if !extra.recv.is_empty() {
-                std::mem::swap(&mut this.taken, &mut extra.recv);
-                return Poll::Ready(this.taken.pop_front());
-            }
-            extra.recv_waker = Some(cx.waker().clone());
-            let had_lease = extra.lease_until.is_some_and(|t| t > now);
-            extra.lease_until = Some(now + READER_LEASE);
-            let parked = extra.driver_reading;
-            extra.reader_parked |= parked;
-            let sockets = extra.sockets.clone();
-            if !had_lease {
-                // Let the driver learn of the lease, so that it takes the sockets back when
-                // it runs out.
-                st.wake_driver();
-            }
-            if parked {
-                // The driver holds datagrams it read before the lease: they go first. It
-                // wakes this reader once they are queued.
-                return Poll::Pending;
-            }
-            sockets
-        };
-        if sockets.is_empty() {
-            return Poll::Pending;
-        }
-        let mut received = Vec::new();
-        let buf = this.buf.get_or_insert_with(|| vec![0u8; 65_536]);
-        for (local, socket) in &sockets {
-            for _ in 0..64 {
-                match socket.poll_recv_from(cx, buf) {
-                    Poll::Ready(Ok((len, from))) => {
-                        received.push((*local, from, buf[..len].to_vec()));
-                    }
-                    Poll::Ready(Err(e)) => {
-                        tracing::trace!(%local, error = %e, "receive error");
-                        break;
-                    }
-                    Poll::Pending => break,
-                }
-            }
-        }
-        if received.is_empty() {
-            return Poll::Pending;
-        }
-        let mut st = shared.lock();
-        let now = shared.runtime.now();
-        let mut stun = false;
-        for (local, from, data) in received {
-            let t = librice_proto::Transmit {
-                transport: TransportType::Udp,
-                from,
-                to: local,
-                data: data.as_slice(),
-            };
-            match st.proto.handle_incoming(now, t) {
-                Some(rx) => {
-                    let (stream, component) = (rx.stream, rx.component);
-                    let payload = crate::shared::payload(&data, rx.data).unwrap_or(data);
-                    if stream == c.stream && component == c.id {
-                        this.taken.push_back(payload);
-                    } else {
-                        st.deliver(stream, component, payload);
-                    }
-                }
-                None => stun = true,
-            }
-        }
-        if stun {
-            // Answers, state changes and events are the driver's to send and dispatch.
-            st.wake_driver();
-        }
-        match this.taken.pop_front() {
-            Some(d) => Poll::Ready(Some(d)),
-            None => {
-                // Only STUN came: poll again so the sockets stay watched by this task.
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        }
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Vec<u8>>> {
+        let this = self.get_mut();
+        poll_owned(&mut this.reader, &mut this.buf, cx).map(|d| d.map(|(data, _)| data))
     }
 }

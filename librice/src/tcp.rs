@@ -87,7 +87,6 @@ fn failed(shared: &Shared, id: u64) {
     let mut st = shared.lock();
     let now = shared.runtime.now();
     let _ = st.proto.handle_tcp_connect_failed(now, id);
-    st.dispatch_events();
     st.wake_driver();
 }
 
@@ -106,10 +105,9 @@ async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
         if st.closed {
             return;
         }
-        st.tcp.insert((local, remote), tx);
+        st.registry.add_tcp(local, remote, tx);
         let now = runtime.now();
         let _ = st.proto.handle_tcp_connected(now, id, local);
-        st.dispatch_events();
         st.wake_driver();
     }
     let (mut reader, mut writer) = stream.split();
@@ -148,13 +146,9 @@ async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
                     to: local,
                     data: frame.bytes,
                 };
-                if let Some(rx) = st.proto.handle_incoming(now, t) {
-                    let (stream, component) = (rx.stream, rx.component);
-                    let data = rx.data.to_vec();
-                    st.deliver(stream, component, data);
-                }
+                st.ingest_copy(now, t);
             }
-            st.dispatch_events();
+            // The driver flushes what the core has to send and tell.
             st.wake_driver();
         }
     }
@@ -164,5 +158,5 @@ async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
         _ = writing => {},
         _ = reading => {},
     }
-    shared.lock().tcp.remove(&(local, remote));
+    shared.lock().registry.remove_tcp(local, remote);
 }
