@@ -3,7 +3,8 @@
 //! [dimpl](https://docs.rs/dimpl), a sans-IO DTLS 1.2/1.3 engine made for WebRTC.
 //!
 //! [`DtlsSession::handshake`] feeds the component's received datagrams into the DTLS state
-//! machine and sends what it produces with [`Component::send`], re-arming one timer
+//! machine and sends what it produces through the component's datagram handle (a
+//! [`librice::DatagramSender`] of its own, from [`Component::datagram`]), re-arming one timer
 //! (through [`librice::runtime::sleep_until`]) for its retransmissions. Only datagrams whose
 //! first byte is 20 to 63 are DTLS records (RFC 7983 §7); everything else on the component
 //! (STUN never gets here, but RTP or application bytes might) is ignored. The peer's leaf
@@ -386,7 +387,8 @@ pub fn is_dtls(datagram: &[u8]) -> bool {
 /// the component's [`librice::Recv`], or any stream the caller feeds them into.
 pub struct DtlsSession<S> {
     runtime: Arc<dyn Runtime>,
-    component: Component,
+    component: librice::ComponentId,
+    sender: librice::DatagramSender,
     input: S,
     dtls: Box<dimpl::Dtls>,
     out: Vec<u8>,
@@ -399,7 +401,7 @@ pub struct DtlsSession<S> {
 impl<S> fmt::Debug for DtlsSession<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DtlsSession")
-            .field("component", &self.component.id())
+            .field("component", &self.component)
             .field("dtls", &self.dtls)
             .field("info", &self.info)
             .finish()
@@ -466,7 +468,8 @@ impl<S: Stream<Item = Vec<u8>> + Unpin> DtlsSession<S> {
         dtls.set_active(config.role == DtlsRole::Client);
         let mut session = DtlsSession {
             runtime,
-            component,
+            component: component.id(),
+            sender: component.datagram().sender(),
             input,
             dtls,
             out: vec![0u8; 2 * MTU],
@@ -604,10 +607,7 @@ impl<S: Stream<Item = Vec<u8>> + Unpin> DtlsSession<S> {
                 if let Some(hs) = hs.as_deref_mut() {
                     hs.sniff(&p);
                 }
-                self.component
-                    .send(&p)
-                    .await
-                    .map_err(DtlsError::Transport)?;
+                self.sender.send(&p).await.map_err(DtlsError::Transport)?;
             }
         }
     }

@@ -32,7 +32,15 @@
 //! - [`Stream`]: components, [`Stream::gather_candidates`], credentials, remote candidates,
 //!   end-of-candidates.
 //! - [`Component`]: [`Component::connected`], [`Component::send`], [`Component::recv`],
-//!   [`Component::failure_reason`], [`Component::consent_stats`].
+//!   [`Component::failure_reason`], [`Component::consent_stats`], [`Component::stats`].
+//! - [`Datagram`] ([`Component::datagram`]): the transport for DTLS, QUIC or SRTP stacks:
+//!   [`Datagram::poll_recv`] into the caller's buffer with a [`RecvMeta`] (no allocation
+//!   per datagram), [`Datagram::poll_send`] on the selected pair, a [`DatagramSender`] per
+//!   sending task (each waits for a full socket with its own waker), and a
+//!   `futures::Stream`/`Sink` of owned buffers.
+//! - Statistics: [`Stream::stats`] ([`StreamStats`]: every pair's checks, answers,
+//!   round-trip times and data each way, the data sent on the components' fast path
+//!   included), [`Component::stats`], [`Component::selected_pair_stats`].
 //!
 //! Handles are cheap clones that lock briefly and wake the driver. Dropping the last handle
 //! of an agent (or [`Agent::close`]) ends its driver task and closes its sockets.
@@ -128,7 +136,8 @@ pub use librice_proto as proto;
 /// What an agent reports ([`Agent::events`]): the sans-IO core's own event type.
 pub use librice_proto::agent::AgentEvent;
 pub use librice_proto::agent::{
-    CheckFailures, ComponentId, ComponentState, ConsentStats, FailureReason, SelectedPair, StreamId,
+    CandidateStats, CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats,
+    FailureReason, PairStats, SelectedPair, StreamId, StreamStats,
 };
 pub use librice_proto::candidate::{Candidate, IceCredentials};
 pub use runtime::{

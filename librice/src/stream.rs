@@ -8,7 +8,8 @@ use std::task::{Context, Poll};
 
 use librice_proto::TransportType;
 use librice_proto::agent::{
-    CheckFailures, ComponentId, ComponentState, ConsentStats, FailureReason, SelectedPair, StreamId,
+    CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats, FailureReason,
+    PairStats, SelectedPair, StreamId, StreamStats,
 };
 use librice_proto::candidate::{Candidate, IceCredentials};
 
@@ -206,6 +207,30 @@ impl Stream {
         st.wake_driver();
     }
 
+    /// A snapshot of the stream's statistics: every candidate pair (checks and answers,
+    /// round-trip times, application data each way), every component and candidate. The
+    /// data sent on the components' fast path (which does not go through the agent) is
+    /// counted on the pair it went out on. Cheap enough to take every second.
+    ///
+    /// ```no_run
+    /// # fn show(stream: &librice::Stream, component: &librice::Component) {
+    /// let stats = stream.stats();
+    /// if let Some(pair) = stats.selected_pair(component.id()) {
+    ///     println!(
+    ///         "sent {} datagrams ({} bytes), received {} ({} bytes), rtt {:?}",
+    ///         pair.packets_sent,
+    ///         pair.bytes_sent,
+    ///         pair.packets_received,
+    ///         pair.bytes_received,
+    ///         pair.current_round_trip_time,
+    ///     );
+    /// }
+    /// # }
+    /// ```
+    pub fn stats(&self) -> StreamStats {
+        stream_stats(&self.handle, self.id)
+    }
+
     /// The local candidates found so far.
     pub fn local_candidates(&self) -> Vec<Candidate> {
         let mut st = self.handle.shared.lock();
@@ -313,6 +338,28 @@ impl Component {
             .unwrap_or_default()
     }
 
+    /// A snapshot of the component's statistics: its state, consent counters and the sums
+    /// of the application data counters over its pairs (the fast path's sends included).
+    /// Its `selected_pair` indexes the pairs of [`Stream::stats`]; for the selected pair
+    /// itself see [`Self::selected_pair_stats`], or take [`Stream::stats`] once for both.
+    pub fn stats(&self) -> ComponentStats {
+        let (stream, id) = (self.link.stream, self.link.component);
+        stream_stats(&self.handle, stream)
+            .components
+            .into_iter()
+            .find(|c| c.component == id)
+            .expect("the component exists while a handle does")
+    }
+
+    /// A snapshot of the statistics of the selected pair, once there is one: checks and
+    /// answers, consent checks, round-trip times, application data each way (the fast
+    /// path's sends included).
+    pub fn selected_pair_stats(&self) -> Option<PairStats> {
+        let (stream, id) = (self.link.stream, self.link.component);
+        let stats = stream_stats(&self.handle, stream);
+        stats.selected_pair(id).cloned()
+    }
+
     /// Resolves to the selected pair once the component connects (a `Disconnected`
     /// component has one and counts as connected), or to [`Error::Failed`] with the
     /// component's [`FailureReason`] when it fails ([`Error::Closed`] if the agent closes).
@@ -381,6 +428,15 @@ impl Component {
             id: self.link.component,
         }
     }
+}
+
+/// The core's snapshot of `stream`, after counting what the fast path sent.
+fn stream_stats(handle: &Handle, stream: StreamId) -> StreamStats {
+    let mut st = handle.shared.lock();
+    st.fold_sent();
+    st.proto
+        .stats(stream)
+        .expect("the stream exists while a handle does")
 }
 
 /// The future of [`Component::connected`].

@@ -66,6 +66,8 @@ pub struct CountingRuntime {
     refuse_first_send: bool,
     refused: Arc<AtomicUsize>,
     timer_delay: std::time::Duration,
+    /// Sends each socket takes per tick, and the tick ([`CountingRuntime::congested`]).
+    congestion: Option<(usize, Duration)>,
 }
 
 impl CountingRuntime {
@@ -81,6 +83,7 @@ impl CountingRuntime {
             refuse_first_send: false,
             refused: Arc::new(AtomicUsize::new(0)),
             timer_delay: delay,
+            congestion: None,
         })
     }
 
@@ -101,6 +104,24 @@ impl CountingRuntime {
             refuse_first_send,
             refused: Arc::new(AtomicUsize::new(0)),
             timer_delay: std::time::Duration::ZERO,
+            congestion: None,
+        })
+    }
+
+    /// Wraps `inner`; each UDP socket takes at most `per_tick` datagrams per `tick` and
+    /// then would block, as a socket whose send buffer is full: it returns `Pending` and
+    /// keeps one waker, the one given last, as tokio's and async-io's sockets do, and wakes
+    /// it at the next tick, when it takes `per_tick` more. (Over loopback a real socket's
+    /// send buffer never fills, whatever `SO_SNDBUF` says: Linux frees it as soon as the
+    /// datagram is handed to the loopback interface.) Also counts the sends refused.
+    pub fn congested(inner: Arc<dyn Runtime>, per_tick: usize, tick: Duration) -> Arc<Self> {
+        Arc::new(CountingRuntime {
+            inner,
+            live: Arc::new(AtomicUsize::new(0)),
+            refuse_first_send: false,
+            refused: Arc::new(AtomicUsize::new(0)),
+            timer_delay: std::time::Duration::ZERO,
+            congestion: Some((per_tick, tick)),
         })
     }
 
@@ -179,6 +200,81 @@ impl librice::AsyncUdpSocket for RefusingSocket {
     }
 }
 
+/// A socket whose send buffer takes `per_tick` datagrams per tick
+/// ([`CountingRuntime::congested`]).
+#[derive(Debug)]
+struct CongestedSocket {
+    inner: Arc<dyn librice::AsyncUdpSocket>,
+    /// Sends left in this tick, and the one waker of a sender waiting for the next.
+    state: Arc<std::sync::Mutex<(usize, Option<std::task::Waker>)>>,
+    refused: Arc<AtomicUsize>,
+}
+
+impl CongestedSocket {
+    fn wrap(
+        inner: Arc<dyn librice::AsyncUdpSocket>,
+        per_tick: usize,
+        tick: Duration,
+        refused: Arc<AtomicUsize>,
+    ) -> Arc<dyn librice::AsyncUdpSocket> {
+        let state = Arc::new(std::sync::Mutex::new((per_tick, None::<std::task::Waker>)));
+        let weak = Arc::downgrade(&state);
+        // The "interface" drains the buffer every tick, until the socket is gone.
+        std::thread::spawn(move || {
+            while let Some(state) = weak.upgrade() {
+                let waker = {
+                    let mut s = state.lock().unwrap();
+                    s.0 = per_tick;
+                    s.1.take()
+                };
+                drop(state);
+                if let Some(w) = waker {
+                    w.wake();
+                }
+                std::thread::sleep(tick);
+            }
+        });
+        Arc::new(CongestedSocket {
+            inner,
+            state,
+            refused,
+        })
+    }
+}
+
+impl librice::AsyncUdpSocket for CongestedSocket {
+    fn poll_recv_from(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<(usize, std::net::SocketAddr)>> {
+        self.inner.poll_recv_from(cx, buf)
+    }
+
+    fn poll_send_to(
+        &self,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+        target: std::net::SocketAddr,
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        {
+            let mut s = self.state.lock().unwrap();
+            if s.0 == 0 {
+                // One waker, the last one given: an earlier sender's is forgotten.
+                s.1 = Some(cx.waker().clone());
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                return std::task::Poll::Pending;
+            }
+            s.0 -= 1;
+        }
+        self.inner.poll_send_to(cx, buf, target)
+    }
+
+    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.inner.local_addr()
+    }
+}
+
 impl Runtime for CountingRuntime {
     fn spawn(&self, future: BoxFuture<()>) {
         self.live.fetch_add(1, Ordering::SeqCst);
@@ -210,6 +306,14 @@ impl Runtime for CountingRuntime {
         socket: std::net::UdpSocket,
     ) -> std::io::Result<Arc<dyn librice::AsyncUdpSocket>> {
         let socket = self.inner.wrap_udp_socket(socket)?;
+        if let Some((per_tick, tick)) = self.congestion {
+            return Ok(CongestedSocket::wrap(
+                socket,
+                per_tick,
+                tick,
+                Arc::clone(&self.refused),
+            ));
+        }
         if !self.refuse_first_send {
             return Ok(socket);
         }

@@ -1,0 +1,222 @@
+//! The datagram handle of a component ([`librice::Datagram`]) on both runtimes, over
+//! loopback: data arrives intact both ways through every way of using it, errors are
+//! typed, and several tasks sending on one congested socket all finish.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::{SinkExt, StreamExt};
+use librice::{Agent, Datagram, Runtime};
+use librice_tests::ice::{Peer, connected, exchange};
+use librice_tests::runtimes::{CountingRuntime, on_async_std, on_tokio, timeout};
+
+const CONNECT: Duration = Duration::from_secs(10);
+
+fn v4() -> IpAddr {
+    IpAddr::from([127, 0, 0, 1])
+}
+
+/// Datagram `i` of a test: its length varies from 1 to 1,200 bytes, its bytes from `i`.
+fn payload(i: usize) -> Vec<u8> {
+    let len = 1 + (i * 97) % 1200;
+    (0..len).map(|k| (i + k) as u8).collect()
+}
+
+/// Two connected agents with one component each.
+async fn pair(rt: &Arc<dyn Runtime>, a: Agent, b: Agent) -> (Peer, Peer) {
+    let peer = |agent: Agent| {
+        let stream = agent.add_stream();
+        let component = stream.add_component().expect("component");
+        Peer {
+            agent,
+            streams: vec![stream],
+            components: vec![vec![component]],
+        }
+    };
+    let (a, b) = (peer(a), peer(b));
+    exchange(&a, &b).await;
+    connected(rt.as_ref(), &a, CONNECT).await;
+    connected(rt.as_ref(), &b, CONNECT).await;
+    (a, b)
+}
+
+fn agent(rt: &Arc<dyn Runtime>, controlling: bool) -> librice::AgentBuilder {
+    Agent::builder()
+        .runtime(Arc::clone(rt))
+        .controlling(controlling)
+        .address(v4())
+}
+
+/// 300 datagrams of 1 to 1,200 bytes each way, intact and with the pair's addresses:
+/// a to b through `send` and `recv` into a buffer, b to a through the `Sink` and the
+/// `Stream`. Before a pair is selected a send fails with `NotConnected`; after `close`
+/// sends and receives fail with `Closed`.
+async fn intact_both_ways(rt: Arc<dyn Runtime>) {
+    let early = agent(&rt, true).build().unwrap();
+    let mut unconnected = early.add_stream().add_component().unwrap().datagram();
+    let refused = unconnected.send(b"too early").await;
+    assert!(
+        matches!(
+            refused,
+            Err(librice::Error::Agent(
+                librice::proto::agent::AgentError::NotConnected
+            ))
+        ),
+        "{refused:?}"
+    );
+    drop((unconnected, early));
+
+    let (a, b) = pair(
+        &rt,
+        agent(&rt, true).build().unwrap(),
+        agent(&rt, false).build().unwrap(),
+    )
+    .await;
+    let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
+    let pa = ca.selected_pair().unwrap();
+    let pb = cb.selected_pair().unwrap();
+    let mut da = ca.datagram();
+    let mut db = cb.datagram();
+    let mut buf = vec![0u8; 1500];
+    for i in 0..300 {
+        let data = payload(i);
+        da.send(&data).await.expect("a sends");
+        let meta = timeout(rt.as_ref(), CONNECT, db.recv(&mut buf))
+            .await
+            .expect("b receives in time")
+            .expect("b receives");
+        assert_eq!(&buf[..meta.len], &data[..], "datagram {i} a to b");
+        assert_eq!(meta.remote, pa.local_base);
+        assert_eq!(meta.local, pb.local_base);
+        assert_eq!(meta.transport, librice::proto::TransportType::Udp);
+
+        let data = payload(i + 1000);
+        SinkExt::send(&mut db, data.clone())
+            .await
+            .expect("b sends through the sink");
+        let (got, meta) = timeout(rt.as_ref(), CONNECT, da.next())
+            .await
+            .flatten()
+            .expect("a receives through the stream");
+        assert_eq!(got, data, "datagram {i} b to a");
+        assert_eq!(
+            (meta.len, meta.remote, meta.local),
+            (data.len(), pb.local_base, pa.local_base)
+        );
+    }
+
+    a.agent.close();
+    let sent = da.send(b"closed").await;
+    assert!(matches!(sent, Err(librice::Error::Closed)), "{sent:?}");
+    let received = futures::future::poll_fn(|cx| da.poll_recv(cx, &mut buf)).await;
+    let e = received.expect_err("receiving on a closed agent fails");
+    assert!(
+        matches!(librice::Error::from_io(&e), Some(librice::Error::Closed)),
+        "{e:?}"
+    );
+    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn intact_both_ways_tokio() {
+    on_tokio(intact_both_ways);
+}
+
+#[test]
+fn intact_both_ways_async_std() {
+    on_async_std(intact_both_ways);
+}
+
+const SENDERS: usize = 4;
+const PER_SENDER: usize = 300;
+
+/// Four tasks send 300 datagrams each on one component whose socket takes 4 datagrams per
+/// millisecond and then would block, keeping one waker, as a runtime's socket does (the
+/// send buffer is also asked for at its minimum, which over loopback never fills). Each
+/// task sends through its own `DatagramSender` and so waits with its own waker: every one
+/// of them finishes within the bound, and the peer gets every datagram. Were they to share
+/// the socket's one waker, all but the last to wait would never be woken.
+async fn concurrent_senders(rt: Arc<dyn Runtime>) {
+    let congested = CountingRuntime::congested(Arc::clone(&rt), 4, Duration::from_millis(1));
+    let congested_rt: Arc<dyn Runtime> = congested.clone();
+    let (a, b) = pair(
+        &rt,
+        agent(&congested_rt, true)
+            .send_buffer_size(1)
+            .build()
+            .unwrap(),
+        agent(&rt, false).build().unwrap(),
+    )
+    .await;
+    let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
+    let granted = ca.socket_buffers();
+    eprintln!("send buffer granted: {granted:?}");
+    assert!(
+        granted
+            .iter()
+            .all(|g| g.send < librice::DEFAULT_SEND_BUFFER_SIZE)
+    );
+    let refused_before = congested.refused();
+
+    let datagram = ca.datagram();
+    let (done_tx, mut done_rx) = mpsc::unbounded::<usize>();
+    for sender_id in 0..SENDERS {
+        let mut sender = datagram.sender();
+        let done = done_tx.clone();
+        rt.spawn(Box::pin(async move {
+            for seq in 0..PER_SENDER {
+                let mut data = vec![sender_id as u8; 200];
+                data[1..5].copy_from_slice(&(seq as u32).to_be_bytes());
+                sender.send(&data).await.expect("send");
+            }
+            let _ = done.unbounded_send(sender_id);
+        }));
+    }
+    drop(done_tx);
+    let mut db: Datagram = cb.datagram();
+    let receiving = async {
+        let mut next = [0u32; SENDERS];
+        let mut buf = vec![0u8; 1500];
+        for _ in 0..SENDERS * PER_SENDER {
+            let meta = db.recv(&mut buf).await.expect("receive");
+            let (id, seq) = (usize::from(buf[0]), &buf[1..5]);
+            assert_eq!(meta.len, 200);
+            assert_eq!(seq, &next[id].to_be_bytes(), "sender {id} in order");
+            next[id] += 1;
+        }
+    };
+    let finishing = async {
+        let mut finished = Vec::new();
+        while let Some(id) = done_rx.next().await {
+            finished.push(id);
+        }
+        finished
+    };
+    let (finished, received) = futures::future::join(
+        timeout(rt.as_ref(), Duration::from_secs(20), finishing),
+        timeout(rt.as_ref(), Duration::from_secs(20), receiving),
+    )
+    .await;
+    let refused = congested.refused() - refused_before;
+    let finished = finished.unwrap_or_else(|| {
+        panic!("not every sender finished within 20 s: a lost wake-up ({refused} sends blocked)")
+    });
+    assert_eq!(finished.len(), SENDERS, "{finished:?}");
+    assert!(received.is_some(), "every datagram arrived");
+    assert!(
+        refused > SENDERS,
+        "the socket blocked the senders ({refused} times)"
+    );
+}
+
+#[test]
+fn concurrent_senders_tokio() {
+    on_tokio(concurrent_senders);
+}
+
+#[test]
+fn concurrent_senders_async_std() {
+    on_async_std(concurrent_senders);
+}
