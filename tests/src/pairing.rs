@@ -421,6 +421,8 @@ pub struct SideOutcome {
     pub echo_ok: bool,
     /// The `component` of each `echo_ok` event.
     pub echo_ok_components: Vec<u64>,
+    /// The `done` event, if it printed one.
+    pub done_event: Option<Value>,
     /// Whether it printed `{"event":"done","ok":true}`.
     pub done: bool,
     /// The reason of its first `failed` event.
@@ -462,6 +464,7 @@ impl SideOutcome {
             recv_data: Vec::new(),
             echo_ok: false,
             echo_ok_components: Vec::new(),
+            done_event: None,
             done: false,
             failed: None,
             failed_after: None,
@@ -513,7 +516,10 @@ impl SideOutcome {
                     self.echo_ok_components.push(c);
                 }
             }
-            "done" if value.get("ok").and_then(Value::as_bool) == Some(true) => self.done = true,
+            "done" if value.get("ok").and_then(Value::as_bool) == Some(true) => {
+                self.done = true;
+                self.done_event = Some(value.clone());
+            }
             "failed" if self.failed.is_none() => {
                 let reason = value.get("reason").and_then(Value::as_str).unwrap_or("");
                 self.failed = Some(reason.to_owned());

@@ -116,7 +116,49 @@ fn assert_complete(outcome: &PairOutcome, components: u64, ip: &str) {
             s.recv > 0 && s.echo_ok && s.done,
             "{who}: data test done\n{report}"
         );
+        let done = s.done_event.as_ref().expect("done event");
+        for c in 1..=components {
+            assert_stats(&connected["stats"][c.to_string()], false, &report);
+            assert_stats(&done["stats"][c.to_string()], true, &report);
+        }
         assert_clean_exit(s, 0, "stdin-eof", true, &report);
+    }
+}
+
+/// Asserts the statistics of a selected pair in a `connected` or `done` event: every
+/// field there, checks answered both ways; after the data test (`data`), datagrams and
+/// bytes both ways too.
+fn assert_stats(stats: &serde_json::Value, data: bool, report: &str) {
+    let n = |key: &str| {
+        stats[key]
+            .as_u64()
+            .unwrap_or_else(|| panic!("stats.{key} is a count in {stats}\n{report}"))
+    };
+    assert!(
+        n("requests_sent") + n("requests_received") > 0,
+        "{stats}\n{report}"
+    );
+    assert!(
+        n("responses_sent") + n("responses_received") > 0,
+        "{stats}\n{report}"
+    );
+    let _ = n("consent_requests_sent");
+    assert!(
+        stats["rtt_ms"].is_number() || stats["rtt_ms"].is_null(),
+        "{stats}\n{report}"
+    );
+    let data_counts = [
+        "packets_sent",
+        "bytes_sent",
+        "packets_received",
+        "bytes_received",
+    ];
+    for key in data_counts {
+        let count = n(key);
+        assert!(
+            !data || count > 0,
+            "{key} after the data test: {stats}\n{report}"
+        );
     }
 }
 

@@ -18,6 +18,13 @@
 //!   no event per consent check), so `T` is at most 250 ms late: a twentieth of the 5 s
 //!   consent interval.
 //!
+//! The `connected` and `done` events also carry `"stats"`: per component id, its selected
+//! pair's statistics from the library ([`librice::Stream::stats`]), or `null` without one:
+//! `requests_sent`, `requests_received`, `responses_sent`, `responses_received` (the
+//! connectivity and consent checks both ways), `consent_requests_sent`, `rtt_ms` (the
+//! round-trip time of the latest answered check, `null` before any), and `packets_sent`,
+//! `bytes_sent`, `packets_received`, `bytes_received` (application data each way).
+//!
 //! With `--dtls client|server|auto`, icepeer also runs a DTLS handshake on component 1 once
 //! connected ([`librice_examples::dtls`]): its description line carries the fingerprint of
 //! a certificate made at start and its `a=setup` role, it checks the peer's certificate
@@ -90,6 +97,15 @@ the protocol's events, icepeer prints its components' liveness:
   {"event":"consent","component":C,"requests_sent":N,"responses_received":M,"t_ms":T}
       whenever N (consent checks sent on C) grows; T is ms since the start,
       polled every 250 ms
+
+The connected and done events also carry "stats": per component id, its
+selected pair's statistics (null without one):
+  {"1":{"requests_sent":N,"requests_received":N,"responses_sent":N,
+        "responses_received":N,"consent_requests_sent":N,"rtt_ms":F|null,
+        "packets_sent":N,"bytes_sent":N,"packets_received":N,"bytes_received":N}}
+  requests/responses count the connectivity and consent checks both ways,
+  rtt_ms is the latest answered check's round trip, packets/bytes are the
+  application data each way.
 
 With --dtls, icepeer makes a self-signed ECDSA P-256 certificate at start and
 its description line also carries "fingerprint":"sha-256 AB:CD:..." and
@@ -737,6 +753,34 @@ impl Peer {
         ))
     }
 
+    /// Each component's selected pair statistics, by component id (`null` for a component
+    /// without a selected pair), from one snapshot of the stream.
+    fn stats(&self) -> Value {
+        let stats = self.stream.stats();
+        let per_component: serde_json::Map<String, Value> = self
+            .components
+            .iter()
+            .map(|c| {
+                let pair = stats.selected_pair(c.id()).map(|p| {
+                    json!({
+                        "requests_sent": p.requests_sent,
+                        "requests_received": p.requests_received,
+                        "responses_sent": p.responses_sent,
+                        "responses_received": p.responses_received,
+                        "consent_requests_sent": p.consent_requests_sent,
+                        "rtt_ms": p.current_round_trip_time.map(|d| d.as_secs_f64() * 1000.0),
+                        "packets_sent": p.packets_sent,
+                        "bytes_sent": p.bytes_sent,
+                        "packets_received": p.packets_received,
+                        "bytes_received": p.bytes_received,
+                    })
+                });
+                (c.id().to_string(), pair.unwrap_or(Value::Null))
+            })
+            .collect();
+        Value::Object(per_component)
+    }
+
     fn component(&self, id: u64) -> Option<&Component> {
         self.components.iter().find(|c| u64::from(c.id()) == id)
     }
@@ -764,7 +808,8 @@ impl Peer {
                     emit(
                         json!({"event": "connected", "local": local, "remote": remote,
                         "pairs": pairs, "elapsed_ms": round1(elapsed),
-                        "since_start_ms": round1(now.duration_since(self.start).as_secs_f64() * 1000.0)}),
+                        "since_start_ms": round1(now.duration_since(self.start).as_secs_f64() * 1000.0),
+                        "stats": self.stats()}),
                     );
                     return true;
                 }
@@ -871,7 +916,7 @@ impl Peer {
                 );
                 if self.echo_ok.len() == self.components.len() && !self.done {
                     self.done = true;
-                    emit(json!({"event": "done", "ok": true}));
+                    emit(json!({"event": "done", "ok": true, "stats": self.stats()}));
                 }
             }
             return;
