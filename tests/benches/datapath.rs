@@ -1,6 +1,8 @@
 //! Data-path benchmark: datagrams per second through two connected librice components over
 //! loopback, against a raw UDP socket pair wrapped by the same runtime, in the same run, on
-//! tokio and on async-std. BENCHMARKS.md records the ratio.
+//! tokio and on async-std. Two librice paths: the components' `send` and `recv` (a buffer
+//! per datagram), and their datagram handles (`DatagramSender::send`, `Datagram::recv`
+//! into one buffer, as the raw path does). BENCHMARKS.md records the ratios.
 //!
 //! Both paths move 1,000-byte datagrams one way under the same flow control: the sender
 //! may run at most 64 datagrams ahead of what the receiver has counted (credits of 32), so
@@ -15,17 +17,18 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::StreamExt;
 use futures::channel::mpsc;
-use librice::{AsyncUdpSocket, Component, Runtime};
+use librice::{AsyncUdpSocket, Component, Datagram, DatagramSender, Runtime};
 use librice_tests::ice::{Peer, connected, exchange};
 
 const PAYLOAD: usize = 1000;
 const CREDIT: u64 = 32;
 
-async fn raw_batch(
-    a: &Arc<dyn AsyncUdpSocket>,
-    b: &Arc<dyn AsyncUdpSocket>,
-    to: SocketAddr,
+/// Moves `n` datagrams of [`PAYLOAD`] bytes with `send` while `recv` takes them, the
+/// sender at most two credits of [`CREDIT`] datagrams ahead; returns the time taken.
+async fn batch(
     n: u64,
+    mut send: impl AsyncFnMut(&[u8]),
+    mut recv: impl AsyncFnMut(&mut [u8]),
 ) -> Duration {
     let (credit_tx, mut credit_rx) = mpsc::unbounded::<()>();
     let data = vec![0x5a; PAYLOAD];
@@ -40,17 +43,13 @@ async fn raw_batch(
                     credits -= 1;
                 }
             }
-            librice::runtime::send_to(a.as_ref(), &data, to)
-                .await
-                .unwrap();
+            send(&data).await;
         }
     };
     let receiver = async {
         let mut buf = vec![0u8; 2048];
         for i in 1..=n {
-            librice::runtime::recv_from(b.as_ref(), &mut buf)
-                .await
-                .unwrap();
+            recv(&mut buf).await;
             if i % CREDIT == 0 {
                 let _ = credit_tx.unbounded_send(());
             }
@@ -60,34 +59,50 @@ async fn raw_batch(
     start.elapsed()
 }
 
+/// The raw UDP socket pair.
+async fn raw_batch(
+    a: &Arc<dyn AsyncUdpSocket>,
+    b: &Arc<dyn AsyncUdpSocket>,
+    to: SocketAddr,
+    n: u64,
+) -> Duration {
+    batch(
+        n,
+        async |data| {
+            librice::runtime::send_to(a.as_ref(), data, to)
+                .await
+                .unwrap();
+        },
+        async |buf| {
+            librice::runtime::recv_from(b.as_ref(), buf).await.unwrap();
+        },
+    )
+    .await
+}
+
+/// The components' `send` and `recv` (a buffer per datagram).
 async fn ice_batch(a: &Component, b: &Component, n: u64) -> Duration {
-    let (credit_tx, mut credit_rx) = mpsc::unbounded::<()>();
-    let data = vec![0x5a; PAYLOAD];
     let mut rx = b.recv();
-    let start = Instant::now();
-    let sender = async {
-        let mut credits = 2u64;
-        for i in 0..n {
-            if i % CREDIT == 0 {
-                if credits == 0 {
-                    credit_rx.next().await;
-                } else {
-                    credits -= 1;
-                }
-            }
-            a.send(&data).await.unwrap();
-        }
-    };
-    let receiver = async {
-        for i in 1..=n {
+    batch(
+        n,
+        async |data| a.send(data).await.unwrap(),
+        async |_| {
             rx.next().await.unwrap();
-            if i % CREDIT == 0 {
-                let _ = credit_tx.unbounded_send(());
-            }
-        }
-    };
-    futures::join!(sender, receiver);
-    start.elapsed()
+        },
+    )
+    .await
+}
+
+/// The datagram handles: a sender, and a receiver into one buffer.
+async fn handle_batch(a: &mut DatagramSender, b: &mut Datagram, n: u64) -> Duration {
+    batch(
+        n,
+        async |data| a.send(data).await.unwrap(),
+        async |buf| {
+            b.recv(buf).await.unwrap();
+        },
+    )
+    .await
 }
 
 /// The raw pair and the connected components, set up on `rt`.
@@ -137,7 +152,11 @@ fn datapath(c: &mut Criterion) {
     group.bench_function("tokio/librice", |bench| {
         bench.iter_custom(|n| tokio_rt.block_on(ice_batch(&ca, &cb, n)))
     });
-    drop((ca, cb, a, b, ra, rb));
+    let (mut sa, mut db) = (ca.datagram().sender(), cb.datagram());
+    group.bench_function("tokio/handle", |bench| {
+        bench.iter_custom(|n| tokio_rt.block_on(handle_batch(&mut sa, &mut db, n)))
+    });
+    drop((sa, db, ca, cb, a, b, ra, rb));
 
     // async-std (async-io).
     let rt = librice_async_std::runtime();
@@ -148,6 +167,10 @@ fn datapath(c: &mut Criterion) {
     });
     group.bench_function("async-std/librice", |bench| {
         bench.iter_custom(|n| async_std::task::block_on(ice_batch(&ca, &cb, n)))
+    });
+    let (mut sa, mut db) = (ca.datagram().sender(), cb.datagram());
+    group.bench_function("async-std/handle", |bench| {
+        bench.iter_custom(|n| async_std::task::block_on(handle_batch(&mut sa, &mut db, n)))
     });
     group.finish();
 }
