@@ -1277,7 +1277,7 @@ fn api_errors() {
 #[test]
 fn wrapped_errors_are_shown_once() {
     let inner = IceCredentials::new("ab", "short").unwrap_err();
-    let e = AgentError::from(inner.clone());
+    let e = AgentError::from(inner);
     assert!(!e.to_string().contains(&inner.to_string()), "{e}");
     assert_eq!(
         std::error::Error::source(&e).map(|s| s.to_string()),
