@@ -26,7 +26,7 @@ use librice_proto::{Transmit, TransportType};
 
 use crate::datagram::RecvMeta;
 use crate::send::Socket;
-use crate::shared::{ComponentRef, RECV_QUEUE_LIMIT, State};
+use crate::shared::{ComponentRef, RECV_QUEUE_LIMIT, Shared, State};
 
 /// Datagrams read from one socket per turn before moving on, so that a busy socket
 /// cannot starve the others.
@@ -284,6 +284,9 @@ pub(crate) struct Reader {
     generation: Option<u64>,
     /// The socket to read first.
     next: usize,
+    /// Until then this reader's lease surely still holds (it was renewed less than half a
+    /// lease ago), so the driver is not reading the sockets: see [`Self::poll_fast`].
+    lease_fresh_until: Option<Instant>,
 }
 
 impl Reader {
@@ -293,6 +296,7 @@ impl Reader {
             sockets: Vec::new(),
             generation: None,
             next: 0,
+            lease_fresh_until: None,
         }
     }
 
@@ -304,6 +308,14 @@ impl Reader {
             self.sockets.clear();
             return Poll::Ready(Read::Closed);
         };
+        if self
+            .lease_fresh_until
+            .is_some_and(|t| shared.runtime.now() < t)
+            && let Some(read) = self.poll_fast(cx, buf, &shared)
+        {
+            return Poll::Ready(read);
+        }
+        self.lease_fresh_until = None;
         {
             let mut st = shared.lock();
             if st.closed {
@@ -347,6 +359,7 @@ impl Reader {
                 // wakes this reader once they are queued.
                 return Poll::Pending;
             }
+            self.lease_fresh_until = Some(now + READER_LEASE / 2);
         }
         let n = self.sockets.len();
         let mut more = false;
@@ -399,5 +412,82 @@ impl Reader {
             cx.waker().wake_by_ref();
         }
         Poll::Pending
+    }
+}
+
+impl Reader {
+    /// The reader's fast path, while its lease is fresh: the driver leaves the sockets
+    /// alone, so the next datagram on them is the next one for the component. It is read
+    /// first and fed to the core under one lock, which also renews the lease, keeps the
+    /// receive waker and hands over anything queued before it (older data goes first).
+    /// `None` when no socket had a datagram: the caller then takes the full path, which
+    /// looks at the queue and registers its waker.
+    fn poll_fast(&mut self, cx: &mut Context<'_>, buf: &mut [u8], shared: &Shared) -> Option<Read> {
+        let (stream, id) = (self.component.stream, self.component.id);
+        let n = self.sockets.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let socket = self.sockets[i].upgrade()?;
+            for _ in 0..RECV_BATCH {
+                let (len, from) = match socket.poll_recv_from(cx, buf) {
+                    Poll::Ready(Ok(got)) => got,
+                    Poll::Ready(Err(e)) => {
+                        tracing::trace!(local = %socket.local(), error = %e, "receive error");
+                        break;
+                    }
+                    Poll::Pending => break,
+                };
+                let local = socket.local();
+                let mut st = shared.lock();
+                if st.closed {
+                    self.sockets.clear();
+                    return Some(Read::Closed);
+                }
+                let now = shared.runtime.now();
+                if self.generation != Some(st.registry.generation()) {
+                    // Sockets came or went: take the new list on the next full turn.
+                    self.lease_fresh_until = None;
+                }
+                let c = st.component_extra(stream, id)?;
+                c.lease_until = Some(now + READER_LEASE);
+                if !c
+                    .recv_waker
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    c.recv_waker = Some(cx.waker().clone());
+                }
+                if self.lease_fresh_until.is_some() {
+                    self.lease_fresh_until = Some(now + READER_LEASE / 2);
+                }
+                let data = &buf[..len];
+                match st.ingest(now, udp(local, from, data)) {
+                    Some(inc) if inc.stream == stream && inc.component == id => {
+                        let queued = st
+                            .component_extra(stream, id)
+                            .is_some_and(|c| !c.recv.is_empty());
+                        if queued {
+                            let payload = data[inc.range.clone()].to_vec();
+                            st.deliver(&inc, payload, local, TransportType::Udp);
+                            let (data, meta) = st.component_extra(stream, id)?.recv.pop_front()?;
+                            return Some(Read::Queued(data, meta));
+                        }
+                        drop(st);
+                        let meta =
+                            RecvMeta::new(inc.range.len(), inc.from, local, TransportType::Udp);
+                        buf.copy_within(inc.range, 0);
+                        self.next = i;
+                        return Some(Read::InBuf(meta));
+                    }
+                    Some(inc) => {
+                        let payload = data[inc.range.clone()].to_vec();
+                        st.deliver(&inc, payload, local, TransportType::Udp);
+                    }
+                    // STUN: answers, state changes and events are the driver's to flush.
+                    None => st.wake_driver(),
+                }
+            }
+        }
+        None
     }
 }

@@ -23,11 +23,11 @@
 //!    [`Transmit`] for application data.
 //!
 //! A TURN server over TCP or TLS (RFC 8656 §3.1) is reached through a connection the
-//! caller opens when asked by [`AgentEvent::TcpConnect`] (adding TLS when it says so), and
+//! caller opens when asked by [`IoRequest::TcpConnect`] (from [`Agent::poll_io_request`]) (adding TLS when it says so), and
 //! reports with [`Agent::handle_tcp_connected`] or [`Agent::handle_tcp_connect_failed`];
 //! what it reads is cut into messages with a
 //! [`StreamFramer`](crate::stun::StreamFramer) and given to [`Agent::handle_incoming`]
-//! with [`TransportType::Tcp`]. [`AgentEvent::TcpClose`] asks to close it.
+//! with [`TransportType::Tcp`]. [`IoRequest::TcpClose`] asks to close it.
 //!
 //! Mutations never fail because output was not drained: they queue work. The first check
 //! goes out at once (the next `poll_transmit`), later ones every Ta across all check
