@@ -216,11 +216,7 @@ pub(crate) fn poll_owned(
     if buf.is_empty() {
         buf.resize(RECV_BUF, 0);
     }
-    Poll::Ready(match ready!(reader.poll_read(cx, buf)) {
-        Read::InBuf(meta) => Some((buf[..meta.len].to_vec(), meta)),
-        Read::Queued(data, meta) => Some((data, meta)),
-        Read::Closed => None,
-    })
+    reader.poll_owned(cx, buf)
 }
 
 /// The sending half of a component's [`Datagram`] ([`Datagram::sender`]): cheap to clone,

@@ -287,6 +287,8 @@ pub(crate) struct Reader {
     /// Until then this reader's lease surely still holds (it was renewed less than half a
     /// lease ago), so the driver is not reading the sockets: see [`Self::poll_fast`].
     lease_fresh_until: Option<Instant>,
+    /// Datagrams read in one batch for [`Self::poll_owned`], oldest first.
+    batch: std::collections::VecDeque<(Vec<u8>, RecvMeta)>,
 }
 
 impl Reader {
@@ -297,12 +299,16 @@ impl Reader {
             generation: None,
             next: 0,
             lease_fresh_until: None,
+            batch: Default::default(),
         }
     }
 
     /// The next datagram for the component. `buf` receives datagrams read from the
     /// sockets; one that does not fit is truncated, as UDP does.
     pub fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<Read> {
+        if let Some((data, meta)) = self.batch.pop_front() {
+            return Poll::Ready(Read::Queued(data, meta));
+        }
         let (stream, id) = (self.component.stream, self.component.id);
         let Some(shared) = self.component.shared.upgrade() else {
             self.sockets.clear();
@@ -489,5 +495,112 @@ impl Reader {
             }
         }
         None
+    }
+}
+
+impl Reader {
+    /// The next datagram in a buffer of its own (`None` once the agent is closed), for
+    /// readers that want owned buffers anyway. While the lease is fresh it reads up to a
+    /// batch from the sockets first and feeds them all to the core under one lock, so the
+    /// lock is taken once per batch rather than once per datagram. `buf` is scratch space.
+    pub fn poll_owned(
+        &mut self,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<Option<(Vec<u8>, RecvMeta)>> {
+        if let Some(d) = self.batch.pop_front() {
+            return Poll::Ready(Some(d));
+        }
+        if let Some(shared) = self.component.shared.upgrade()
+            && self
+                .lease_fresh_until
+                .is_some_and(|t| shared.runtime.now() < t)
+        {
+            self.fill_batch(cx, buf, &shared);
+            if let Some(d) = self.batch.pop_front() {
+                return Poll::Ready(Some(d));
+            }
+        }
+        Poll::Ready(match std::task::ready!(self.poll_read(cx, buf)) {
+            Read::InBuf(meta) => Some((buf[..meta.len].to_vec(), meta)),
+            Read::Queued(data, meta) => Some((data, meta)),
+            Read::Closed => None,
+        })
+    }
+
+    /// Reads up to [`RECV_BATCH`] datagrams from the sockets, then under one lock feeds them
+    /// to the core, renews the lease, and queues the component's data in `self.batch`
+    /// after anything queued for it before (older data first). Only while the lease is
+    /// fresh (see [`Self::poll_fast`]).
+    fn fill_batch(&mut self, cx: &mut Context<'_>, buf: &mut [u8], shared: &Shared) {
+        let (stream, id) = (self.component.stream, self.component.id);
+        let mut read: Vec<(SocketAddr, SocketAddr, Vec<u8>)> = Vec::new();
+        let n = self.sockets.len();
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let Some(socket) = self.sockets[i].upgrade() else {
+                continue;
+            };
+            while read.len() < RECV_BATCH {
+                match socket.poll_recv_from(cx, buf) {
+                    Poll::Ready(Ok((len, from))) => {
+                        read.push((socket.local(), from, buf[..len].to_vec()));
+                    }
+                    Poll::Ready(Err(e)) => {
+                        tracing::trace!(local = %socket.local(), error = %e, "receive error");
+                        break;
+                    }
+                    Poll::Pending => break,
+                }
+            }
+        }
+        if n > 0 {
+            self.next = (self.next + 1) % n;
+        }
+        if read.is_empty() {
+            return;
+        }
+        let mut st = shared.lock();
+        if st.closed {
+            return;
+        }
+        let now = shared.runtime.now();
+        if self.generation != Some(st.registry.generation()) {
+            self.lease_fresh_until = None;
+        } else {
+            self.lease_fresh_until = Some(now + READER_LEASE / 2);
+        }
+        let Some(c) = st.component_extra(stream, id) else {
+            return;
+        };
+        c.lease_until = Some(now + READER_LEASE);
+        if !c
+            .recv_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            c.recv_waker = Some(cx.waker().clone());
+        }
+        self.batch.extend(c.recv.drain(..));
+        let mut stun = false;
+        for (local, from, mut data) in read {
+            match st.ingest(now, udp(local, from, &data)) {
+                Some(inc) if inc.stream == stream && inc.component == id => {
+                    let meta = RecvMeta::new(inc.range.len(), inc.from, local, TransportType::Udp);
+                    data.truncate(inc.range.end);
+                    data.drain(..inc.range.start);
+                    self.batch.push_back((data, meta));
+                }
+                Some(inc) => {
+                    let payload = data[inc.range.clone()].to_vec();
+                    st.deliver(&inc, payload, local, TransportType::Udp);
+                }
+                None => stun = true,
+            }
+        }
+        if stun {
+            // Answers, state changes and events are the driver's to flush.
+            st.wake_driver();
+        }
     }
 }
