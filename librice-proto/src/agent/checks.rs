@@ -281,9 +281,7 @@ impl Agent {
             None => self.learn_remote_prflx(sid, component, from, priority),
         };
         let Some(ri) = ri else { return };
-        // The peer proved it knows the password from this address: its data is welcome
-        // here, and it is alive.
-        self.streams[sid].verified.insert((transmit.to, from));
+        // The peer is alive.
         self.heard_on(now, sid, component, (transmit.to, from));
         // RFC 8445 §7.3.1.4: the pair of the local base the check arrived on and the source.
         let s = &self.streams[sid];
@@ -301,7 +299,11 @@ impl Agent {
             }
         };
         let Some(pid) = pid else { return };
-        let stats = &mut self.streams[sid].checklist[pid].stats;
+        let pair = &mut self.streams[sid].checklist[pid];
+        // The peer proved it knows the password from this address: its data is welcome
+        // on this pair.
+        pair.verified = true;
+        let stats = &mut pair.stats;
         stats.requests_received += 1;
         stats.responses_sent += 1;
         self.on_incoming_check(now, sid, pid, use_candidate);
@@ -737,7 +739,7 @@ impl Agent {
         };
         // A valid pair's addresses are verified for data, and the peer is alive on them.
         let component = self.streams[sid].checklist[pid].component;
-        self.streams[sid].verified.insert((sent_from, sent_to));
+        self.streams[sid].checklist[pid].verified = true;
         self.heard_on(now, sid, component, (sent_from, sent_to));
         let valid = self.valid_pair_for(sid, pid, mapped, priority);
         let s = &mut self.streams[sid];

@@ -322,10 +322,10 @@ impl Agent {
             }
             return true;
         }
-        if s.verified.contains(&(to, from)) {
-            if let Some(pid) = s.checklist.find(to, from) {
-                s.checklist[pid].stats.received(now, len);
-            }
+        if let Some(pid) = s.checklist.find(to, from)
+            && s.checklist[pid].verified
+        {
+            s.checklist[pid].stats.received(now, len);
             return true;
         }
         c.dropped_unverified = c.dropped_unverified.saturating_add(1);

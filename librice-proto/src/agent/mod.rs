@@ -386,10 +386,6 @@ struct StreamState {
     remote_eoc: bool,
     gathering: GatherPhase,
     pending_gathers: usize,
-    /// (local base or relayed address, remote address) tuples a check has verified: a
-    /// valid pair's, or the source of an authenticated check. Application data is
-    /// delivered only from these.
-    verified: BTreeSet<(SocketAddr, SocketAddr)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -525,7 +521,6 @@ impl Agent {
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
-            verified: BTreeSet::new(),
         });
         self.streams.len() - 1
     }

@@ -75,6 +75,10 @@ pub(super) struct Pair {
     pub foundation: u32,
     /// The check in flight was refused with an (unsigned, so untrusted) 401.
     pub unauthorized: bool,
+    /// A check verified this pair's (local base, remote address): an authenticated check
+    /// came from the peer on it, or our check on it succeeded. Application data is taken
+    /// only on verified pairs.
+    pub verified: bool,
     /// Statistics.
     pub stats: super::stats::PairCounters,
     state: PairState,
@@ -107,6 +111,7 @@ impl Pair {
             txn: None,
             foundation,
             unauthorized: false,
+            verified: false,
             stats: Default::default(),
             state,
             membership: Membership::Checked,
@@ -127,6 +132,7 @@ impl Pair {
             valid_pair: None,
             txn: None,
             unauthorized: false,
+            verified: true,
             stats: Default::default(),
             state: PairState::Succeeded,
             membership: Membership::ValidOnly,
