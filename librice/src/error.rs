@@ -43,17 +43,20 @@ impl fmt::Display for Error {
                 f,
                 "a TURN server over TLS needs librice's `tls` feature, which this build lacks"
             ),
+            // Transparent wrappers: the inner error's own text, and its source below.
             Self::Agent(e) => write!(f, "{e}"),
-            Self::Io(e) => write!(f, "I/O error: {e}"),
+            Self::Io(e) => write!(f, "{e}"),
         }
     }
 }
 
 impl std::error::Error for Error {
+    /// `Agent` and `Io` are transparent: their Display is the inner error's, so their
+    /// source is the inner error's source (an error is shown once in a chain, not twice).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Self::Agent(e) => Some(e),
-            Self::Io(e) => Some(e),
+            Self::Agent(e) => e.source(),
+            Self::Io(e) => e.source(),
             _ => None,
         }
     }
@@ -111,5 +114,30 @@ impl From<Error> for io::Error {
             Error::Io(inner) => inner,
             e => io::Error::new(kind, e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use librice_proto::candidate::IceCredentials;
+
+    /// Each error of a chain is shown once: walking `source()` from the facade's error
+    /// never repeats a text that a Display above it already showed.
+    #[test]
+    fn a_chain_shows_each_error_once() {
+        let inner = IceCredentials::new("ab", "short").unwrap_err();
+        let e = Error::from(AgentError::from(inner));
+        let mut texts = vec![e.to_string()];
+        let mut next = std::error::Error::source(&e);
+        while let Some(s) = next {
+            texts.push(s.to_string());
+            next = s.source();
+        }
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(!texts[0].contains(&texts[1]), "{texts:?}");
+        let io = Error::from(io::Error::other("boom"));
+        assert_eq!(io.to_string(), "boom");
+        assert!(std::error::Error::source(&io).is_none());
     }
 }
