@@ -450,21 +450,8 @@ impl Reader {
                     return Some(Read::Closed);
                 }
                 let now = shared.runtime.now();
-                if self.generation != Some(st.registry.generation()) {
-                    // Sockets came or went: take the new list on the next full turn.
-                    self.lease_fresh_until = None;
-                }
-                let c = st.component_extra(stream, id)?;
-                c.lease_until = Some(now + READER_LEASE);
-                if !c
-                    .recv_waker
-                    .as_ref()
-                    .is_some_and(|w| w.will_wake(cx.waker()))
-                {
-                    c.recv_waker = Some(cx.waker().clone());
-                }
-                if self.lease_fresh_until.is_some() {
-                    self.lease_fresh_until = Some(now + READER_LEASE / 2);
+                if !self.renew_lease(&mut st, now, cx) {
+                    return None;
                 }
                 let data = &buf[..len];
                 match st.ingest(now, udp(local, from, data)) {
@@ -565,23 +552,12 @@ impl Reader {
             return;
         }
         let now = shared.runtime.now();
-        if self.generation != Some(st.registry.generation()) {
-            self.lease_fresh_until = None;
-        } else {
-            self.lease_fresh_until = Some(now + READER_LEASE / 2);
-        }
-        let Some(c) = st.component_extra(stream, id) else {
+        if !self.renew_lease(&mut st, now, cx) {
             return;
-        };
-        c.lease_until = Some(now + READER_LEASE);
-        if !c
-            .recv_waker
-            .as_ref()
-            .is_some_and(|w| w.will_wake(cx.waker()))
-        {
-            c.recv_waker = Some(cx.waker().clone());
         }
-        self.batch.extend(c.recv.drain(..));
+        if let Some(c) = st.component_extra(stream, id) {
+            self.batch.extend(c.recv.drain(..));
+        }
         let mut stun = false;
         for (local, from, mut data) in read {
             match st.ingest(now, udp(local, from, &data)) {
@@ -602,5 +578,28 @@ impl Reader {
             // Answers, state changes and events are the driver's to flush.
             st.wake_driver();
         }
+    }
+}
+
+impl Reader {
+    /// Under the agent's lock, after reading on the fast path: renews the lease (fresh for
+    /// half of it, unless the sockets changed, when the next turn takes the full path and
+    /// the new list) and keeps the receive waker. False if the component is gone.
+    fn renew_lease(&mut self, st: &mut State, now: Instant, cx: &Context<'_>) -> bool {
+        let (stream, id) = (self.component.stream, self.component.id);
+        self.lease_fresh_until =
+            (self.generation == Some(st.registry.generation())).then_some(now + READER_LEASE / 2);
+        let Some(c) = st.component_extra(stream, id) else {
+            return false;
+        };
+        c.lease_until = Some(now + READER_LEASE);
+        if !c
+            .recv_waker
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            c.recv_waker = Some(cx.waker().clone());
+        }
+        true
     }
 }

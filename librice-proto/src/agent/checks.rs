@@ -501,32 +501,19 @@ impl Agent {
             } => {
                 self.cancelled.remove(&id);
                 let symmetric = transmit.from == to && transmit.to == from;
+                if symmetric && let Some((stream, pair, sent_at)) = context.checked_pair() {
+                    self.streams[stream].checklist[pair]
+                        .stats
+                        .response(now, sent_at);
+                }
                 match context {
-                    Txn::Check {
-                        stream,
-                        pair,
-                        sent_at,
-                        ..
-                    } => {
-                        if symmetric {
-                            self.streams[stream].checklist[pair]
-                                .stats
-                                .response(now, sent_at);
-                        }
+                    Txn::Check { .. } => {
                         self.on_check_response(now, transmit, msg, context, to, from);
                     }
                     Txn::Gather(job) => self.on_gather_response(now, msg, job),
                     Txn::Consent {
-                        stream,
-                        component,
-                        pair,
-                        sent_at,
+                        stream, component, ..
                     } => {
-                        if symmetric {
-                            self.streams[stream].checklist[pair]
-                                .stats
-                                .response(now, sent_at);
-                        }
                         // RFC 7675 §5.1: only a success response from the address the check
                         // went to, to the address it came from, refreshes consent.
                         let success = symmetric && msg.class() == MessageClass::Success;

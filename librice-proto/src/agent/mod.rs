@@ -371,6 +371,27 @@ enum Txn {
     },
 }
 
+impl Txn {
+    /// The pair a check or consent check went on, and when it was first sent.
+    fn checked_pair(&self) -> Option<(StreamId, PairId, Instant)> {
+        match *self {
+            Txn::Check {
+                stream,
+                pair,
+                sent_at,
+                ..
+            }
+            | Txn::Consent {
+                stream,
+                pair,
+                sent_at,
+                ..
+            } => Some((stream, pair, sent_at)),
+            Txn::Gather(_) => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct StreamState {
     local_creds: IceCredentials,
