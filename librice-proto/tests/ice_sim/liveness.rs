@@ -129,6 +129,7 @@ fn silent_peer_loses_consent_after_30_s() {
         .get(&(0, 1))
         .expect("A failed within 40 s of the last refresh");
     let after = failed_at - refreshed_at;
+    println!("consent lost {after:?} after the last refresh");
     assert!(
         after >= Duration::from_secs(30) && after <= Duration::from_millis(31_500),
         "consent lost {after:?} after the last refresh"
@@ -228,6 +229,11 @@ fn ten_second_blackout_disconnects_and_recovers() {
         let states = states_since(&sim, n, start);
         assert_eq!(states.len(), 2, "node {n}: {states:?}");
         let (down, up) = (states[0], states[1]);
+        println!(
+            "node {n}: disconnected {:?} into the blackout, connected {:?} after it",
+            down.0 - start,
+            up.0.saturating_duration_since(end)
+        );
         assert_eq!(down.1, ComponentState::Disconnected);
         assert!(
             down.0 - start <= Duration::from_secs(8 + 1),
@@ -347,6 +353,7 @@ fn wrong_password_on_the_controlling_side_fails_both() {
     // 30 s nomination timeout after B's first valid pair (within a second of the start).
     let a_after = node(&sim, a).failed_at[&(0, 1)] - start;
     let b_after = node(&sim, b).failed_at[&(0, 1)] - start;
+    println!("A failed ({got}) after {a_after:?}, B (no nomination) after {b_after:?}");
     assert!(
         a_after <= Duration::from_millis(39_500 + 1_500),
         "A failed after {a_after:?}"
@@ -380,6 +387,11 @@ fn wrong_password_on_the_controlled_side_fails_both() {
     assert_eq!(reason(&sim, a), Some(FailureReason::ConsentLost));
     let b_failed = node(&sim, b).failed_at[&(0, 1)];
     let a_failed = node(&sim, a).failed_at[&(0, 1)];
+    println!(
+        "B failed ({got}) after {:?}, A lost consent after {:?}",
+        b_failed - start,
+        a_failed - start
+    );
     assert!(
         b_failed - start <= Duration::from_millis(39_500 + 1_500),
         "B failed after {:?}",
