@@ -78,33 +78,21 @@ impl CountingRuntime {
         delay: std::time::Duration,
     ) -> Arc<CountingRuntime> {
         Arc::new(CountingRuntime {
-            inner,
-            live: Arc::new(AtomicUsize::new(0)),
-            refuse_first_send: false,
-            refused: Arc::new(AtomicUsize::new(0)),
             timer_delay: delay,
-            congestion: None,
+            ..Self::plain(inner)
         })
     }
 
     /// Wraps `inner`.
     pub fn new(inner: Arc<dyn Runtime>) -> Arc<CountingRuntime> {
-        Self::with(inner, false)
+        Arc::new(Self::plain(inner))
     }
 
     /// Wraps `inner`; each UDP socket refuses its first send.
     pub fn refusing_first_send(inner: Arc<dyn Runtime>) -> Arc<CountingRuntime> {
-        Self::with(inner, true)
-    }
-
-    fn with(inner: Arc<dyn Runtime>, refuse_first_send: bool) -> Arc<CountingRuntime> {
         Arc::new(CountingRuntime {
-            inner,
-            live: Arc::new(AtomicUsize::new(0)),
-            refuse_first_send,
-            refused: Arc::new(AtomicUsize::new(0)),
-            timer_delay: std::time::Duration::ZERO,
-            congestion: None,
+            refuse_first_send: true,
+            ..Self::plain(inner)
         })
     }
 
@@ -116,13 +104,21 @@ impl CountingRuntime {
     /// datagram is handed to the loopback interface.) Also counts the sends refused.
     pub fn congested(inner: Arc<dyn Runtime>, per_tick: usize, tick: Duration) -> Arc<Self> {
         Arc::new(CountingRuntime {
+            congestion: Some((per_tick, tick)),
+            ..Self::plain(inner)
+        })
+    }
+
+    /// `inner` with nothing changed but the counting.
+    fn plain(inner: Arc<dyn Runtime>) -> CountingRuntime {
+        CountingRuntime {
             inner,
             live: Arc::new(AtomicUsize::new(0)),
             refuse_first_send: false,
             refused: Arc::new(AtomicUsize::new(0)),
             timer_delay: std::time::Duration::ZERO,
-            congestion: Some((per_tick, tick)),
-        })
+            congestion: None,
+        }
     }
 
     /// Tasks spawned and not yet finished (or dropped).
@@ -165,61 +161,31 @@ impl Drop for LiveGuard {
     }
 }
 
+/// A UDP socket that refuses some sends, as a socket with a full buffer would: the
+/// [`Gate`] decides; receiving and the address are the inner socket's.
 #[derive(Debug)]
-struct RefusingSocket {
+struct GatedSocket {
     inner: Arc<dyn librice::AsyncUdpSocket>,
-    refused_once: std::sync::atomic::AtomicBool,
+    gate: Gate,
     refused: Arc<AtomicUsize>,
 }
 
-impl librice::AsyncUdpSocket for RefusingSocket {
-    fn poll_recv_from(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut [u8],
-    ) -> std::task::Poll<std::io::Result<(usize, std::net::SocketAddr)>> {
-        self.inner.poll_recv_from(cx, buf)
-    }
-
-    fn poll_send_to(
-        &self,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-        target: std::net::SocketAddr,
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        if !self.refused_once.swap(true, Ordering::SeqCst) {
-            self.refused.fetch_add(1, Ordering::SeqCst);
-            cx.waker().wake_by_ref();
-            return std::task::Poll::Pending;
-        }
-        self.inner.poll_send_to(cx, buf, target)
-    }
-
-    fn local_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A socket whose send buffer takes `per_tick` datagrams per tick
-/// ([`CountingRuntime::congested`]).
+/// Which sends a [`GatedSocket`] refuses.
 #[derive(Debug)]
-struct CongestedSocket {
-    inner: Arc<dyn librice::AsyncUdpSocket>,
-    /// Sends left in this tick, and the one waker of a sender waiting for the next.
-    state: Arc<std::sync::Mutex<(usize, Option<std::task::Waker>)>>,
-    refused: Arc<AtomicUsize>,
+enum Gate {
+    /// The first one ([`CountingRuntime::refusing_first_send`]): `Pending`, and the task is
+    /// woken at once.
+    FirstSend(std::sync::atomic::AtomicBool),
+    /// Those beyond `per_tick` in a tick ([`CountingRuntime::congested`]): sends left in
+    /// this tick, and the one waker of a sender waiting for the next.
+    Congested(Arc<std::sync::Mutex<(usize, Option<std::task::Waker>)>>),
 }
 
-impl CongestedSocket {
-    fn wrap(
-        inner: Arc<dyn librice::AsyncUdpSocket>,
-        per_tick: usize,
-        tick: Duration,
-        refused: Arc<AtomicUsize>,
-    ) -> Arc<dyn librice::AsyncUdpSocket> {
+impl Gate {
+    /// A congested gate, refilled every `tick` by a thread, until the socket is gone.
+    fn congested(per_tick: usize, tick: Duration) -> Gate {
         let state = Arc::new(std::sync::Mutex::new((per_tick, None::<std::task::Waker>)));
         let weak = Arc::downgrade(&state);
-        // The "interface" drains the buffer every tick, until the socket is gone.
         std::thread::spawn(move || {
             while let Some(state) = weak.upgrade() {
                 let waker = {
@@ -234,15 +200,34 @@ impl CongestedSocket {
                 std::thread::sleep(tick);
             }
         });
-        Arc::new(CongestedSocket {
-            inner,
-            state,
-            refused,
-        })
+        Gate::Congested(state)
+    }
+
+    /// True if the send may go ahead; otherwise the waker is handled as the gate says.
+    fn admit(&self, cx: &mut std::task::Context<'_>) -> bool {
+        match self {
+            Gate::FirstSend(refused_once) => {
+                if refused_once.swap(true, Ordering::SeqCst) {
+                    return true;
+                }
+                cx.waker().wake_by_ref();
+                false
+            }
+            Gate::Congested(state) => {
+                let mut s = state.lock().unwrap();
+                if s.0 == 0 {
+                    // One waker, the last one given: an earlier sender's is forgotten.
+                    s.1 = Some(cx.waker().clone());
+                    return false;
+                }
+                s.0 -= 1;
+                true
+            }
+        }
     }
 }
 
-impl librice::AsyncUdpSocket for CongestedSocket {
+impl librice::AsyncUdpSocket for GatedSocket {
     fn poll_recv_from(
         &self,
         cx: &mut std::task::Context<'_>,
@@ -257,15 +242,9 @@ impl librice::AsyncUdpSocket for CongestedSocket {
         buf: &[u8],
         target: std::net::SocketAddr,
     ) -> std::task::Poll<std::io::Result<usize>> {
-        {
-            let mut s = self.state.lock().unwrap();
-            if s.0 == 0 {
-                // One waker, the last one given: an earlier sender's is forgotten.
-                s.1 = Some(cx.waker().clone());
-                self.refused.fetch_add(1, Ordering::SeqCst);
-                return std::task::Poll::Pending;
-            }
-            s.0 -= 1;
+        if !self.gate.admit(cx) {
+            self.refused.fetch_add(1, Ordering::SeqCst);
+            return std::task::Poll::Pending;
         }
         self.inner.poll_send_to(cx, buf, target)
     }
@@ -306,20 +285,14 @@ impl Runtime for CountingRuntime {
         socket: std::net::UdpSocket,
     ) -> std::io::Result<Arc<dyn librice::AsyncUdpSocket>> {
         let socket = self.inner.wrap_udp_socket(socket)?;
-        if let Some((per_tick, tick)) = self.congestion {
-            return Ok(CongestedSocket::wrap(
-                socket,
-                per_tick,
-                tick,
-                Arc::clone(&self.refused),
-            ));
-        }
-        if !self.refuse_first_send {
-            return Ok(socket);
-        }
-        Ok(Arc::new(RefusingSocket {
+        let gate = match self.congestion {
+            Some((per_tick, tick)) => Gate::congested(per_tick, tick),
+            None if self.refuse_first_send => Gate::FirstSend(Default::default()),
+            None => return Ok(socket),
+        };
+        Ok(Arc::new(GatedSocket {
             inner: socket,
-            refused_once: Default::default(),
+            gate,
             refused: Arc::clone(&self.refused),
         }))
     }
