@@ -226,7 +226,7 @@ impl State {
         for e in self.registry.udp_entries() {
             let Some(c) = self.streams.get_mut(e.stream).and_then(|s| {
                 s.components
-                    .get_mut(usize::from(e.component).wrapping_sub(1))
+                    .get_mut(crate::shared::component_index(e.component)?)
             }) else {
                 continue;
             };

@@ -255,7 +255,7 @@ impl State {
         self.streams
             .get_mut(stream)?
             .components
-            .get_mut(usize::from(component).checked_sub(1)?)
+            .get_mut(component_index(component)?)
     }
 
     fn set_target(&mut self, stream: StreamId, component: ComponentId, pair: &SelectedPair) {
@@ -285,7 +285,7 @@ impl State {
     pub fn sync_consent(&mut self) {
         for (sid, s) in self.streams.iter_mut().enumerate() {
             for (ci, c) in s.components.iter_mut().enumerate() {
-                let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+                let component = component_id(ci);
                 let expiry = self.proto.consent_expiry(sid, component);
                 if expiry == c.consent_until {
                     continue;
@@ -321,7 +321,7 @@ impl State {
         for (sid, s) in self.streams.iter().enumerate() {
             for (ci, c) in s.components.iter().enumerate() {
                 if let Some((packets, bytes, last)) = c.send.sent.take() {
-                    let component = ComponentId::try_from(ci + 1).unwrap_or(ComponentId::MAX);
+                    let component = component_id(ci);
                     self.proto.record_sent(last, sid, component, packets, bytes);
                 }
             }
@@ -338,4 +338,16 @@ pub(crate) struct ComponentRef {
     pub shared: Weak<Shared>,
     pub stream: StreamId,
     pub id: ComponentId,
+}
+
+/// The index of component `component` in its stream's list: component ids start at 1
+/// (RFC 8445 §5.1.2.1), the lists at 0. This and [`component_id`] are the facade's one
+/// place where the two meet.
+pub(crate) fn component_index(component: ComponentId) -> Option<usize> {
+    usize::from(component).checked_sub(1)
+}
+
+/// The id of the component stored at `index` (see [`component_index`]).
+pub(crate) fn component_id(index: usize) -> ComponentId {
+    ComponentId::try_from(index + 1).unwrap_or(ComponentId::MAX)
 }

@@ -86,7 +86,7 @@ impl Stream {
             .streams
             .get(self.id)?
             .components
-            .get(usize::from(id).checked_sub(1)?)?;
+            .get(crate::shared::component_index(id)?)?;
         Some(Component {
             handle: Arc::clone(&self.handle),
             link: SendLink {
