@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use librice_proto::agent::{self as proto, AgentConfig, StunServer, TurnServer};
+use librice_proto::agent::{self as proto, AgentConfig, StreamId, StunServer, TurnServer};
 
 use crate::driver::Driver;
 use crate::error::Error;
@@ -361,9 +361,9 @@ impl Agent {
     }
 
     /// The stream with this id, if it exists.
-    pub fn stream(&self, id: usize) -> Option<Stream> {
+    pub fn stream(&self, id: StreamId) -> Option<Stream> {
         let st = self.handle.shared.lock();
-        (id < st.streams.len()).then(|| Stream::new(Arc::clone(&self.handle), id))
+        (id.index() < st.streams.len()).then(|| Stream::new(Arc::clone(&self.handle), id))
     }
 
     /// True while the agent is controlling.

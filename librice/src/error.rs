@@ -3,7 +3,7 @@
 use std::fmt;
 use std::io;
 
-use librice_proto::agent::{AgentError, FailureReason};
+use librice_proto::agent::{AgentError, FailureReason, UsageError};
 
 /// What can go wrong in the async facade.
 #[derive(Debug)]
@@ -18,7 +18,7 @@ pub enum Error {
     Failed(FailureReason),
     /// Components and local sockets must be added before gathering starts
     /// ([`crate::Stream::add_component`] after [`crate::Stream::gather_candidates`]). The
-    /// core's [`AgentError::GatheringStarted`] converts to this too.
+    /// core's [`UsageError::GatheringStarted`] converts to this too.
     GatheringStarted,
     /// A TURN server over TLS was configured, but this crate was built without its `tls`
     /// feature ([`crate::AgentBuilder::turn_server_tls`]).
@@ -64,12 +64,12 @@ impl std::error::Error for Error {
 
 impl From<AgentError> for Error {
     /// The core's [`AgentError::Failed`] becomes [`Error::Failed`] and
-    /// [`AgentError::GatheringStarted`] becomes [`Error::GatheringStarted`], so that each
+    /// [`UsageError::GatheringStarted`] becomes [`Error::GatheringStarted`], so that each
     /// reads the same whichever layer reports it; the rest wrap as [`Error::Agent`].
     fn from(e: AgentError) -> Self {
         match e {
             AgentError::Failed(reason) => Self::Failed(reason),
-            AgentError::GatheringStarted => Self::GatheringStarted,
+            AgentError::Usage(UsageError::GatheringStarted) => Self::GatheringStarted,
             e => Self::Agent(e),
         }
     }

@@ -176,8 +176,8 @@ impl State {
         if c.recv.len() >= RECV_QUEUE_LIMIT {
             c.recv.pop_front();
             tracing::debug!(
-                stream,
-                component,
+                %stream,
+                %component,
                 "receive queue full: oldest datagram dropped"
             );
         }
@@ -224,10 +224,11 @@ impl State {
     pub fn driver_sockets(&mut self, now: Instant, out: &mut Vec<Arc<Socket>>) -> Option<Instant> {
         let mut leases: Option<Instant> = None;
         for e in self.registry.udp_entries() {
-            let Some(c) = self.streams.get_mut(e.stream).and_then(|s| {
-                s.components
-                    .get_mut(crate::shared::component_index(e.component)?)
-            }) else {
+            let Some(c) = self
+                .streams
+                .get_mut(e.stream.index())
+                .and_then(|s| s.components.get_mut(e.component.index()))
+            else {
                 continue;
             };
             match c.lease_until.filter(|t| *t > now) {

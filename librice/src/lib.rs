@@ -137,7 +137,7 @@ pub use librice_proto as proto;
 pub use librice_proto::agent::AgentEvent;
 pub use librice_proto::agent::{
     CandidateStats, CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats,
-    FailureReason, PairStats, SelectedPair, StreamId, StreamStats,
+    FailureReason, PairId, PairStats, SelectedPair, StreamId, StreamStats, UsageError,
 };
 pub use librice_proto::candidate::{Candidate, IceCredentials};
 pub use runtime::{

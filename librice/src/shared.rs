@@ -192,7 +192,7 @@ impl State {
         while let Some(event) = self.proto.poll_event() {
             match &event {
                 AgentEvent::LocalCandidate { stream, candidate } => {
-                    if let Some(s) = self.streams.get_mut(*stream) {
+                    if let Some(s) = self.streams.get_mut(stream.index()) {
                         s.gather.queue.push_back(candidate.clone());
                         if let Some(w) = s.gather.waker.take() {
                             w.wake();
@@ -200,7 +200,7 @@ impl State {
                     }
                 }
                 AgentEvent::GatheringComplete { stream } => {
-                    if let Some(s) = self.streams.get_mut(*stream) {
+                    if let Some(s) = self.streams.get_mut(stream.index()) {
                         s.gather.complete = true;
                         if let Some(w) = s.gather.waker.take() {
                             w.wake();
@@ -253,9 +253,9 @@ impl State {
         component: ComponentId,
     ) -> Option<&mut ComponentExtra> {
         self.streams
-            .get_mut(stream)?
+            .get_mut(stream.index())?
             .components
-            .get_mut(component_index(component)?)
+            .get_mut(component.index())
     }
 
     fn set_target(&mut self, stream: StreamId, component: ComponentId, pair: &SelectedPair) {
@@ -284,8 +284,8 @@ impl State {
     /// expiry without asking the core (RFC 7675 §5.1).
     pub fn sync_consent(&mut self) {
         for (sid, s) in self.streams.iter_mut().enumerate() {
-            for (ci, c) in s.components.iter_mut().enumerate() {
-                let component = component_id(ci);
+            let sid = StreamId::from_index(sid);
+            for (component, c) in component_ids().zip(s.components.iter_mut()) {
                 let expiry = self.proto.consent_expiry(sid, component);
                 if expiry == c.consent_until {
                     continue;
@@ -319,9 +319,9 @@ impl State {
     /// land on the pair they went out on, and before a statistics snapshot.
     pub fn fold_sent(&mut self) {
         for (sid, s) in self.streams.iter().enumerate() {
-            for (ci, c) in s.components.iter().enumerate() {
+            let sid = StreamId::from_index(sid);
+            for (component, c) in component_ids().zip(&s.components) {
                 if let Some((packets, bytes, last)) = c.send.sent.take() {
-                    let component = component_id(ci);
                     self.proto.record_sent(last, sid, component, packets, bytes);
                 }
             }
@@ -340,14 +340,8 @@ pub(crate) struct ComponentRef {
     pub id: ComponentId,
 }
 
-/// The index of component `component` in its stream's list: component ids start at 1
-/// (RFC 8445 §5.1.2.1), the lists at 0. This and [`component_id`] are the facade's one
-/// place where the two meet.
-pub(crate) fn component_index(component: ComponentId) -> Option<usize> {
-    usize::from(component).checked_sub(1)
-}
-
-/// The id of the component stored at `index` (see [`component_index`]).
-pub(crate) fn component_id(index: usize) -> ComponentId {
-    ComponentId::try_from(index + 1).unwrap_or(ComponentId::MAX)
+/// The component ids in the order of a stream's `components` list, which follows the
+/// core's: zip it with the list.
+pub(crate) fn component_ids() -> impl Iterator<Item = ComponentId> {
+    (0..).map_while(ComponentId::from_index)
 }

@@ -20,7 +20,7 @@ use crate::ingest::Reader;
 use crate::interfaces::select_addresses;
 use crate::runtime::AsyncUdpSocket;
 use crate::send::{SendLink, SendPath, SendState, Socket, poll_send};
-use crate::shared::{ComponentExtra, ComponentRef, Shared};
+use crate::shared::{ComponentExtra, ComponentRef, Shared, component_ids};
 use crate::socket::{SocketBuffers, bind_udp};
 
 /// A data stream of an agent. Cheap to clone.
@@ -49,15 +49,13 @@ impl Stream {
     /// - [`Error::GatheringStarted`] once [`Self::gather_candidates`] has been called on
     ///   this stream;
     /// - [`Error::Closed`] once the agent is closed;
-    /// - [`Error::Agent`] with [`AgentError::TooManyComponents`] beyond 256 components.
-    ///
-    /// [`AgentError::TooManyComponents`]: librice_proto::agent::AgentError::TooManyComponents
+    /// - [`Error::Agent`] with [`UsageError::TooManyComponents`](crate::UsageError::TooManyComponents) beyond 256 components.
     pub fn add_component(&self) -> Result<Component, Error> {
         let mut st = self.handle.shared.lock();
         if st.closed {
             return Err(Error::Closed);
         }
-        if st.streams[self.id].gather.started {
+        if st.streams[self.id.index()].gather.started {
             return Err(Error::GatheringStarted);
         }
         let id = st
@@ -66,7 +64,7 @@ impl Stream {
             .ok_or(Error::Closed)?
             .add_component()?;
         let path = Arc::new(SendPath::new(self.handle.shared.runtime.now()));
-        st.streams[self.id]
+        st.streams[self.id.index()]
             .components
             .push(ComponentExtra::new(Arc::clone(&path)));
         Ok(Component {
@@ -84,9 +82,9 @@ impl Stream {
         let st = self.handle.shared.lock();
         let extra = st
             .streams
-            .get(self.id)?
+            .get(self.id.index())?
             .components
-            .get(crate::shared::component_index(id)?)?;
+            .get(id.index())?;
         Some(Component {
             handle: Arc::clone(&self.handle),
             link: SendLink {
@@ -107,12 +105,14 @@ impl Stream {
             if st.closed {
                 return Err(Error::Closed);
             }
-            let g = &mut st.streams[self.id].gather;
+            let g = &mut st.streams[self.id.index()].gather;
             !std::mem::replace(&mut g.started, true)
         };
         if start {
             let addresses = select_addresses(&self.handle.filter)?;
-            let components = self.handle.shared.lock().streams[self.id].components.len();
+            let components = self.handle.shared.lock().streams[self.id.index()]
+                .components
+                .len();
             let runtime = Arc::clone(&self.handle.shared.runtime);
             let mut bound: Vec<(
                 ComponentId,
@@ -120,8 +120,7 @@ impl Stream {
                 Arc<dyn AsyncUdpSocket>,
                 SocketBuffers,
             )> = Vec::new();
-            for c in 1..=components {
-                let component = ComponentId::try_from(c).unwrap_or(ComponentId::MAX);
+            for component in component_ids().take(components) {
                 for addr in &addresses {
                     match bind_udp(addr.socket_addr(0), self.handle.buffers).and_then(
                         |(s, granted)| {
@@ -187,6 +186,15 @@ impl Stream {
     }
 
     /// Adds a remote candidate (trickled or not).
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Agent`] with [`UsageError::CandidateComponent`](crate::UsageError::CandidateComponent) for a candidate of a
+    ///   component the stream lacks;
+    /// - [`Error::Agent`] with
+    ///   [`AgentError::AfterEndOfCandidates`](librice_proto::agent::AgentError::AfterEndOfCandidates)
+    ///   after [`Self::end_of_remote_candidates`];
+    /// - [`Error::Closed`] once the agent is closed.
     pub fn add_remote_candidate(&self, candidate: Candidate) -> Result<(), Error> {
         let mut st = self.handle.shared.lock();
         st.proto
@@ -260,7 +268,7 @@ impl futures::Stream for GatherStream {
             return Poll::Ready(None);
         };
         let mut st = shared.lock();
-        let g = &mut st.streams[self.id].gather;
+        let g = &mut st.streams[self.id.index()].gather;
         if let Some(c) = g.queue.pop_front() {
             return Poll::Ready(Some(c));
         }
@@ -340,8 +348,9 @@ impl Component {
 
     /// A snapshot of the component's statistics: its state, consent counters and the sums
     /// of the application data counters over its pairs (the fast path's sends included).
-    /// Its `selected_pair` indexes the pairs of [`Stream::stats`]; for the selected pair
-    /// itself see [`Self::selected_pair_stats`], or take [`Stream::stats`] once for both.
+    /// Its `selected_pair` is the id of one of the pairs of [`Stream::stats`]; for the
+    /// selected pair itself see [`Self::selected_pair_stats`], or take [`Stream::stats`]
+    /// once for both.
     pub fn stats(&self) -> ComponentStats {
         let (stream, id) = (self.link.stream, self.link.component);
         stream_stats(&self.handle, stream)

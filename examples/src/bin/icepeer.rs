@@ -40,7 +40,9 @@ use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use librice::interfaces::AddressFilter;
 use librice::proto::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
-use librice::{Agent, AgentEvent, Component, ComponentState, FailureReason, Runtime, Stream};
+use librice::{
+    Agent, AgentEvent, Component, ComponentId, ComponentState, FailureReason, Runtime, Stream,
+};
 use librice_examples::{RuntimeKind, block_on, parse_socket_addr};
 use serde_json::{Value, json};
 
@@ -412,17 +414,17 @@ struct Peer {
     components: Vec<Component>,
     remote_creds_at: Option<Instant>,
     connected: bool,
-    pairs: BTreeMap<u16, (String, String)>,
-    echo_ok: BTreeSet<u16>,
-    pings_sent: BTreeMap<u16, u32>,
-    ping_times: BTreeMap<(u16, u32), Instant>,
+    pairs: BTreeMap<ComponentId, (String, String)>,
+    echo_ok: BTreeSet<ComponentId>,
+    pings_sent: BTreeMap<ComponentId, u32>,
+    ping_times: BTreeMap<(ComponentId, u32), Instant>,
     done: bool,
     /// Components reported `failed`.
-    failed: BTreeSet<u16>,
+    failed: BTreeSet<ComponentId>,
     /// Components reported `disconnected` and not yet `reconnected`.
-    disconnected: BTreeSet<u16>,
+    disconnected: BTreeSet<ComponentId>,
     /// The consent checks sent per component, as last reported.
-    consent_sent: BTreeMap<u16, u64>,
+    consent_sent: BTreeMap<ComponentId, u64>,
     /// With `--dtls`: the certificate and role, until the handshake starts.
     dtls: Option<dtls_glue::Local>,
     /// With `--dtls`: where component 1's DTLS records go (queued until it starts).
@@ -782,7 +784,9 @@ impl Peer {
     }
 
     fn component(&self, id: u64) -> Option<&Component> {
-        self.components.iter().find(|c| u64::from(c.id()) == id)
+        self.components
+            .iter()
+            .find(|c| u64::from(c.id().get()) == id)
     }
 
     /// Handles an agent event; returns true when the peer just connected.
@@ -804,7 +808,11 @@ impl Peer {
                         .iter()
                         .map(|(c, (l, r))| (c.to_string(), json!({"local": l, "remote": r})))
                         .collect();
-                    let (local, remote) = self.pairs.get(&1).cloned().unwrap_or_default();
+                    let (local, remote) = self
+                        .pairs
+                        .get(&ComponentId::RTP)
+                        .cloned()
+                        .unwrap_or_default();
                     emit(
                         json!({"event": "connected", "local": local, "remote": remote,
                         "pairs": pairs, "elapsed_ms": round1(elapsed),
@@ -825,7 +833,7 @@ impl Peer {
                 // ComponentFailed came first with the reason; this covers a state change
                 // without it.
                 let reason = self
-                    .component(u64::from(component))
+                    .component(u64::from(component.get()))
                     .and_then(Component::failure_reason);
                 self.report_failed(component, reason);
             }
@@ -834,14 +842,14 @@ impl Peer {
                 state: ComponentState::Disconnected,
                 ..
             } if self.disconnected.insert(component) => {
-                emit(json!({"event": "disconnected", "component": component}));
+                emit(json!({"event": "disconnected", "component": component.get()}));
             }
             AgentEvent::ComponentStateChange {
                 component,
                 state: ComponentState::Connected,
                 ..
             } if self.disconnected.remove(&component) => {
-                emit(json!({"event": "reconnected", "component": component}));
+                emit(json!({"event": "reconnected", "component": component.get()}));
             }
             _ => {}
         }
@@ -849,7 +857,7 @@ impl Peer {
     }
 
     /// Prints `failed` for a component, once.
-    fn report_failed(&mut self, component: u16, reason: Option<FailureReason>) {
+    fn report_failed(&mut self, component: ComponentId, reason: Option<FailureReason>) {
         if !self.failed.insert(component) {
             return;
         }
@@ -863,7 +871,7 @@ impl Peer {
             _ => "other",
         };
         emit(
-            json!({"event": "failed", "component": component, "reason": code,
+            json!({"event": "failed", "component": component.get(), "reason": code,
             "detail": reason.to_string()}),
         );
     }
@@ -875,7 +883,7 @@ impl Peer {
             let last = self.consent_sent.entry(c.id()).or_default();
             if stats.requests_sent > *last {
                 *last = stats.requests_sent;
-                emit(json!({"event": "consent", "component": c.id(),
+                emit(json!({"event": "consent", "component": c.id().get(),
                     "requests_sent": stats.requests_sent,
                     "responses_received": stats.responses_received,
                     "t_ms": round1(self.start.elapsed().as_secs_f64() * 1000.0)}));
@@ -883,14 +891,14 @@ impl Peer {
         }
     }
 
-    async fn handle_data(&mut self, component: u16, data: &[u8]) {
+    async fn handle_data(&mut self, component: ComponentId, data: &[u8]) {
         let shown = &data[..data.len().min(64)];
         let text: String = shown.iter().map(|&b| char::from(b)).collect();
         let hex: String = shown.iter().map(|b| format!("{b:02x}")).collect();
         emit(
-            json!({"event": "recv", "component": component, "len": data.len(), "data": text, "hex": hex}),
+            json!({"event": "recv", "component": component.get(), "len": data.len(), "data": text, "hex": hex}),
         );
-        if component == 1
+        if component == ComponentId::RTP
             && dtls_glue::is_dtls(data)
             && let Some(input) = &self.dtls_input
         {
@@ -912,7 +920,7 @@ impl Peer {
                     .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
                 let sent = self.pings_sent.get(&component).copied().unwrap_or(0);
                 emit(
-                    json!({"event": "echo_ok", "component": component, "echo_after_ms": round1(after), "pings_sent": sent}),
+                    json!({"event": "echo_ok", "component": component.get(), "echo_after_ms": round1(after), "pings_sent": sent}),
                 );
                 if self.echo_ok.len() == self.components.len() && !self.done {
                     self.done = true;
@@ -923,7 +931,7 @@ impl Peer {
         }
         let mut echo = b"ECHO:".to_vec();
         echo.extend_from_slice(data);
-        if let Some(c) = self.component(u64::from(component))
+        if let Some(c) = self.component(u64::from(component.get()))
             && let Err(e) = c.send(&echo).await
         {
             eprintln!("icepeer: echo on component {component} failed: {e}");

@@ -3,10 +3,10 @@
 
 use std::time::Instant;
 
-use super::pairs::{Nomination, Pair, PairId, PairState};
+use super::pairs::{Nomination, Pair, PairState};
 use super::{
-    Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, RemoteCand,
-    StreamId, comp_id, comp_index,
+    Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, PairId, RemoteCand,
+    StreamId,
 };
 use crate::TransportType;
 use crate::candidate::CandidateType;
@@ -107,7 +107,7 @@ impl Agent {
                     self.streams[sid].checklist.remove(v, victim_key);
                 }
                 _ => {
-                    tracing::debug!(stream = sid, "check list full: pair dropped");
+                    tracing::debug!(stream = %sid, "check list full: pair dropped");
                     return None;
                 }
             }
@@ -125,7 +125,8 @@ impl Agent {
         let lower_component_here = group.iter().any(|&(gs, gp)| {
             gs == sid && !s.checklist[gp].removed() && s.checklist[gp].component < component
         });
-        if sid == 0 && !lower_component_here || active_here {
+        let first_list = sid == StreamId::from_index(0);
+        if first_list && !lower_component_here || active_here {
             state = PairState::Waiting;
         }
         let pair = Pair::new(component, li, ri, priority, state, foundation);
@@ -158,7 +159,7 @@ impl Agent {
         }
         if s.remote.len() >= self.config.max_remote_candidates {
             tracing::debug!(
-                stream = sid,
+                stream = %sid,
                 "remote candidate limit reached: candidate dropped"
             );
             return None;
@@ -301,10 +302,7 @@ impl Agent {
 
     /// Records a valid pair for a component, remembering when the first one appeared.
     pub(super) fn note_valid(&mut self, now: Instant, sid: StreamId, component: ComponentId) {
-        if let Some(c) = self.streams[sid]
-            .components
-            .get_mut(comp_index(component).unwrap_or(usize::MAX))
-        {
+        if let Some(c) = self.streams[sid].components.get_mut(component) {
             c.first_valid_at.get_or_insert(now);
         }
     }
@@ -316,16 +314,15 @@ impl Agent {
         if !self.controlling {
             return;
         }
-        for sid in 0..self.streams.len() {
-            for ci in 0..self.streams[sid].components.len() {
-                let c = &self.streams[sid].components[ci];
+        for sid in self.streams.ids() {
+            for component in self.streams[sid].components.ids() {
+                let c = &self.streams[sid].components[component];
                 let Some(first_valid) = c.first_valid_at else {
                     continue;
                 };
                 if c.nominating.is_some() || c.state != ComponentState::Connecting {
                     continue;
                 }
-                let component = comp_id(ci);
                 let s = &self.streams[sid];
                 // The best valid pair, and whether a better pair is still being checked.
                 let mut better_pending = false;
@@ -362,9 +359,9 @@ impl Agent {
                     .copied()
                     .find(|&pid| s.checklist[pid].valid_pair == Some(best))
                     .unwrap_or(best);
-                tracing::debug!(stream = sid, component, "nominating a pair");
+                tracing::debug!(stream = %sid, %component, "nominating a pair");
                 let s = &mut self.streams[sid];
-                s.components[ci].nominating = Some(checked);
+                s.components[component].nominating = Some(checked);
                 s.checklist[checked].nomination = Nomination::Requested;
                 if s.checklist[checked].state() == PairState::Succeeded {
                     // The pair stays Succeeded (and valid) while its nomination check runs.
@@ -380,26 +377,27 @@ impl Agent {
     pub(super) fn nominate(&mut self, now: Instant, sid: StreamId, valid: PairId) {
         let s = &mut self.streams[sid];
         let component = s.checklist[valid].component;
-        let Some(ci) = comp_index(component) else {
+        let Some(c) = s.components.get(component) else {
             return;
         };
-        if s.components[ci].state == ComponentState::Failed {
+        if c.state == ComponentState::Failed {
             return;
         }
+        let current = c.selected;
         s.checklist[valid].nominated = true;
-        let current = s.components[ci].selected;
         if current.is_some_and(|c| s.checklist[c].priority >= s.checklist[valid].priority) {
             return;
         }
-        s.components[ci].selected = Some(valid);
-        s.components[ci].last_sent = Some(now);
+        let c = &mut s.components[component];
+        c.selected = Some(valid);
+        c.last_sent = Some(now);
         let local = s.local[s.checklist[valid].local].clone();
         let peer = s.remote[s.checklist[valid].remote].candidate.address();
         self.bind_for_selected(now, &local, peer);
         // RFC 7675 §5.1: the check that selected the pair is the first consent.
         self.start_liveness(now, sid, valid);
         let pair = Box::new(self.describe_pair(&self.streams[sid], valid));
-        tracing::info!(stream = sid, component, local = %pair.local, remote = %pair.remote, "pair selected");
+        tracing::info!(stream = %sid, %component, local = %pair.local, remote = %pair.remote, "pair selected");
         self.events.push_back(AgentEvent::SelectedPair {
             stream: sid,
             component,
@@ -432,10 +430,7 @@ impl Agent {
         component: ComponentId,
         state: ComponentState,
     ) {
-        let Some(c) = self.streams[sid]
-            .components
-            .get_mut(comp_index(component).unwrap_or(usize::MAX))
-        else {
+        let Some(c) = self.streams[sid].components.get_mut(component) else {
             return;
         };
         if c.state == state {
@@ -456,10 +451,9 @@ impl Agent {
         if !s.remote_eoc || s.gathering != GatherPhase::Complete {
             return;
         }
-        for ci in 0..s.components.len() {
-            let component = comp_id(ci);
+        for component in s.components.ids() {
             let s = &self.streams[sid];
-            if s.components[ci].state != ComponentState::Connecting {
+            if s.components[component].state != ComponentState::Connecting {
                 continue;
             }
             let alive = s.checklist.ids().any(|pid| {
@@ -469,13 +463,13 @@ impl Agent {
                     && (p.valid || !matches!(p.state(), PairState::Failed))
             });
             if !alive {
-                let failures = s.components[ci].check_failures;
+                let failures = s.components[component].check_failures;
                 let reason = if failures.unauthorized > 0 {
                     FailureReason::AuthenticationFailed(failures)
                 } else {
                     FailureReason::ChecksFailed(failures)
                 };
-                tracing::info!(stream = sid, component, "every pair failed");
+                tracing::info!(stream = %sid, %component, "every pair failed");
                 self.fail_component(sid, component, reason);
             }
         }

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::pairs::{Nomination, PairId, PairState};
-use super::{Agent, AgentEvent, ComponentId, LocalCand, RemoteCand, StreamId, Txn};
+use super::pairs::{Nomination, PairState};
+use super::{Agent, AgentEvent, ComponentId, LocalCand, PairId, RemoteCand, StreamId, Txn};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
 use crate::stun::attr::{
     AttributeType, ErrorCode, IceControlled, IceControlling, Priority, UseCandidate, Username,
@@ -163,7 +163,7 @@ impl Agent {
         // A check from a relayed candidate is wrapped for its TURN server when it (or its
         // retransmission) leaves `poll_transmit`; the transaction keeps the logical
         // addresses, so the answer is matched as coming from the peer.
-        tracing::trace!(stream = sid, to = %transmit.to, from = %transmit.from, use_candidate, "check");
+        tracing::trace!(stream = %sid, to = %transmit.to, from = %transmit.from, use_candidate, "check");
         match self
             .txns
             .start(now, transmit, context, Some(integrity), Some(rto))
@@ -228,7 +228,7 @@ impl Agent {
         if self.comp(sid, component).map(|c| c.state) == Some(super::ComponentState::Failed) {
             // A failed component is over: its checks go unanswered (a restart would give
             // the stream new credentials).
-            tracing::debug!(%from, stream = sid, component, "check for a failed component dropped");
+            tracing::debug!(%from, stream = %sid, %component, "check for a failed component dropped");
             return;
         }
         match self.authenticate_check(msg, sid) {
@@ -385,7 +385,7 @@ impl Agent {
                 return None;
             }
         };
-        tracing::debug!(stream = sid, %from, "remote peer-reflexive candidate learnt");
+        tracing::debug!(stream = %sid, %from, "remote peer-reflexive candidate learnt");
         self.add_remote(sid, RemoteCand { candidate })
     }
 
@@ -544,7 +544,7 @@ impl Agent {
     /// unreachable in the component's [`FailureReason`](super::FailureReason).
     pub fn handle_unreachable(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
         self.last_now = Some(now);
-        for sid in 0..self.streams.len() {
+        for sid in self.streams.ids() {
             let Some(pid) = self.streams[sid].checklist.find(local, remote) else {
                 continue;
             };
@@ -555,7 +555,7 @@ impl Agent {
                 continue;
             }
             self.cancelled.remove(&id);
-            tracing::debug!(stream = sid, %local, %remote, "check unreachable: pair failed");
+            tracing::debug!(stream = %sid, %local, %remote, "check unreachable: pair failed");
             self.count_failure(sid, pid, |f| &mut f.unreachable);
             self.fail_pair(sid, pid);
         }
@@ -569,8 +569,8 @@ impl Agent {
         field: impl FnOnce(&mut super::CheckFailures) -> &mut u32,
     ) {
         let s = &mut self.streams[sid];
-        let ci = usize::from(s.checklist[pid].component) - 1;
-        let counter = field(&mut s.components[ci].check_failures);
+        let component = s.checklist[pid].component;
+        let counter = field(&mut s.components[component].check_failures);
         *counter = counter.saturating_add(1);
     }
 
@@ -602,7 +602,7 @@ impl Agent {
                 stream, component, ..
             } => {
                 // Unanswered: consent is not refreshed, and expires in its own time.
-                tracing::debug!(stream, component, "consent check unanswered");
+                tracing::debug!(%stream, %component, "consent check unanswered");
             }
         }
         let _ = now;
@@ -624,7 +624,7 @@ impl Agent {
             return;
         }
         if let Some(&Txn::Check { stream, pair, .. }) = self.txns.context(&msg.transaction_id()) {
-            tracing::debug!(stream, "check refused with 401 Unauthenticated");
+            tracing::debug!(%stream, "check refused with 401 Unauthenticated");
             self.streams[stream].checklist[pair].unauthorized = true;
         }
     }
@@ -636,11 +636,11 @@ impl Agent {
         }
         s.checklist[pid].txn = None;
         let component = s.checklist[pid].component;
-        let Some(ci) = super::comp_index(component) else {
+        let Some(c) = s.components.get_mut(component) else {
             return;
         };
-        if s.components[ci].nominating == Some(pid) {
-            s.components[ci].nominating = None;
+        if c.nominating == Some(pid) {
+            c.nominating = None;
             s.checklist[pid].nomination = Nomination::None;
         }
         self.check_failures(sid);
@@ -678,7 +678,7 @@ impl Agent {
         // holds for relayed pairs too.
         if transmit.from != sent_to || transmit.to != sent_from {
             tracing::debug!(
-                stream = sid,
+                stream = %sid,
                 "check response from a non-symmetric address: pair failed"
             );
             self.count_failure(sid, pid, |f| &mut f.other_errors);
@@ -702,7 +702,7 @@ impl Agent {
                 return;
             }
             tracing::debug!(
-                stream = sid,
+                stream = %sid,
                 ?code,
                 "check answered with an error: pair failed"
             );
@@ -717,7 +717,7 @@ impl Agent {
         }
         let Ok(Some(XorMappedAddress(mapped))) = msg.attribute::<XorMappedAddress>() else {
             tracing::debug!(
-                stream = sid,
+                stream = %sid,
                 "check success without XOR-MAPPED-ADDRESS: pair failed"
             );
             self.count_failure(sid, pid, |f| &mut f.other_errors);
@@ -800,7 +800,7 @@ impl Agent {
                 .related_address(base)
                 .build()
                 .ok()?;
-                tracing::debug!(stream = sid, %mapped, "local peer-reflexive candidate learnt");
+                tracing::debug!(stream = %sid, %mapped, "local peer-reflexive candidate learnt");
                 let s = &mut self.streams[sid];
                 s.local.push(LocalCand {
                     candidate,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::ids::{ComponentId, PairId, StreamId};
 use crate::TransportType;
 use crate::candidate::{Candidate, CandidateError, CandidateParseError, IceCredentialError};
 use crate::stun::transaction::RetransmitConfig;
@@ -330,12 +331,6 @@ impl AgentConfig {
     }
 }
 
-/// A stream's id: its index in the order streams were added, from 0.
-pub type StreamId = usize;
-
-/// A component's id within its stream: 1 for the first (RTP), 2 for the next, ...
-pub type ComponentId = u16;
-
 /// The state of a component.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -561,15 +556,20 @@ pub struct ReceivedData<'a> {
     pub component: ComponentId,
     /// Who sent it.
     pub from: SocketAddr,
+    /// The candidate pair it arrived on: a pair whose (local base, remote address) a check
+    /// has verified (see [`Agent::handle_incoming`](super::Agent::handle_incoming)).
+    pub pair: PairId,
     /// The bytes, borrowed from the datagram given to
     /// [`Agent::handle_incoming`](super::Agent::handle_incoming).
     pub data: &'a [u8],
 }
 
-/// A caller's request the agent cannot carry out.
+/// A request the caller should not have made: a programming error of the code that drives
+/// the agent, not a condition of the network or of the peer. Retrying the same call cannot
+/// succeed. [`AgentError::Usage`] carries it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum AgentError {
+pub enum UsageError {
     /// No stream has this id.
     UnknownStream(StreamId),
     /// The stream has no component with this id.
@@ -580,27 +580,16 @@ pub enum AgentError {
     DuplicateSocket(SocketAddr),
     /// Components and local sockets must be added before gathering starts.
     GatheringStarted,
-    /// The component has no selected pair to send on.
-    NotConnected,
-    /// The component failed (consent lost, checks failed, no nomination): it sends nothing.
-    Failed(FailureReason),
-    /// No TURN relay carries this pair.
-    Relay(crate::turn::TurnError),
-    /// Remote candidates cannot be added after end-of-candidates.
-    AfterEndOfCandidates,
-    /// The remote candidate's component does not exist in the stream.
+    /// A remote candidate for a component the stream lacks. The caller gives the agent
+    /// the components the session has; a candidate beyond them means the caller and its
+    /// signalling disagree on the session.
     CandidateComponent(ComponentId),
-    /// Bad credentials.
-    Credentials(IceCredentialError),
-    /// A candidate could not be made.
-    Candidate(CandidateError),
-    /// A candidate line did not parse.
-    CandidateParse(CandidateParseError),
-    /// No outstanding TCP connect request has this id.
+    /// No outstanding TCP connect request has this id: an answer to
+    /// [`IoRequest::TcpConnect`] given twice, or for a request never made.
     UnknownTcpConnect(u64),
 }
 
-impl fmt::Display for AgentError {
+impl fmt::Display for UsageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UnknownStream(id) => write!(f, "no stream with id {id}"),
@@ -613,23 +602,64 @@ impl fmt::Display for AgentError {
                     "components and local sockets must be added before gathering starts"
                 )
             }
-            Self::NotConnected => write!(f, "the component has no selected pair"),
-            Self::Failed(reason) => write!(f, "the component failed: {reason}"),
-            Self::Relay(e) => write!(f, "relay: {e}"),
-            Self::AfterEndOfCandidates => {
-                write!(f, "remote candidate after end-of-candidates")
-            }
             Self::CandidateComponent(id) => {
                 write!(
                     f,
                     "remote candidate for component {id}, which the stream lacks"
                 )
             }
+            Self::UnknownTcpConnect(id) => write!(f, "no TCP connect request with id {id}"),
+        }
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// A request the agent cannot carry out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The caller misused the API (see [`UsageError`]). Transparent: its `Display` is the
+    /// inner error's.
+    Usage(UsageError),
+    /// The component has no selected pair to send on. Not a [`UsageError`]: whether a pair
+    /// is selected yet depends on the network and the peer, and a send racing with the
+    /// selection may meet it.
+    NotConnected,
+    /// The component failed (consent lost, checks failed, no nomination): it sends nothing.
+    Failed(FailureReason),
+    /// No TURN relay carries this pair.
+    Relay(crate::turn::TurnError),
+    /// Remote candidates cannot be added after end-of-candidates (RFC 8838 §13).
+    ///
+    /// Not a [`UsageError`]: the caller passes on what the peer signals, in the order it
+    /// arrives, and a candidate after the peer's end-of-candidates is the peer's (or its
+    /// signalling channel's) fault far more often than the caller's. The caller may log it
+    /// and carry on; the agent is unchanged.
+    AfterEndOfCandidates,
+    /// Bad credentials.
+    Credentials(IceCredentialError),
+    /// A candidate could not be made.
+    Candidate(CandidateError),
+    /// A candidate line did not parse.
+    CandidateParse(CandidateParseError),
+}
+
+impl fmt::Display for AgentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            // Transparent: the inner error's text; its source (none) below.
+            Self::Usage(e) => write!(f, "{e}"),
+            Self::NotConnected => write!(f, "the component has no selected pair"),
+            Self::Failed(reason) => write!(f, "the component failed: {reason}"),
+            Self::Relay(e) => write!(f, "relay: {e}"),
+            Self::AfterEndOfCandidates => {
+                write!(f, "remote candidate after end-of-candidates")
+            }
             // The inner errors are the `source()`, not repeated here.
             Self::Credentials(_) => write!(f, "bad ICE credentials"),
             Self::Candidate(_) => write!(f, "cannot make the candidate"),
             Self::CandidateParse(_) => write!(f, "bad candidate line"),
-            Self::UnknownTcpConnect(id) => write!(f, "no TCP connect request with id {id}"),
         }
     }
 }
@@ -637,11 +667,18 @@ impl fmt::Display for AgentError {
 impl std::error::Error for AgentError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::Usage(e) => e.source(),
             Self::Credentials(e) => Some(e),
             Self::Candidate(e) => Some(e),
             Self::CandidateParse(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<UsageError> for AgentError {
+    fn from(e: UsageError) -> Self {
+        Self::Usage(e)
     }
 }
 

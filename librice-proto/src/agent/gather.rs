@@ -4,9 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::{
-    Agent, AgentEvent, ComponentId, GatherPhase, IoRequest, LocalCand, StreamId, Txn, comp_id,
-};
+use super::{Agent, AgentEvent, ComponentId, GatherPhase, IoRequest, LocalCand, StreamId, Txn};
 use crate::candidate::{
     Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType, local_preferences,
     tcp_local_preference, tcp_other_preferences,
@@ -40,9 +38,8 @@ impl Agent {
         self.streams[sid].gathering = GatherPhase::Running;
         let servers = self.config.stun_servers.clone();
         let mut jobs = Vec::new();
-        for ci in 0..self.streams[sid].components.len() {
-            let component = comp_id(ci);
-            let sockets = self.streams[sid].components[ci].sockets.clone();
+        for component in self.streams[sid].components.ids() {
+            let sockets = self.streams[sid].components[component].sockets.clone();
             let udp: Vec<(usize, IpAddr)> = sockets
                 .iter()
                 .enumerate()

@@ -17,11 +17,8 @@ use std::time::{Duration, Instant};
 
 use rand_core::Rng;
 
-use super::pairs::{PairId, PairState};
-use super::{
-    Agent, AgentEvent, ComponentId, ComponentState, FailureReason, StreamId, Txn, comp_id,
-    comp_index,
-};
+use super::pairs::PairState;
+use super::{Agent, AgentEvent, ComponentId, ComponentState, FailureReason, PairId, StreamId, Txn};
 use crate::stun::TransactionId;
 
 /// The liveness state of a component with a selected pair. Made fresh at each selection:
@@ -99,11 +96,16 @@ impl Agent {
             s.local[pair.local].base,
             s.remote[pair.remote].candidate.address(),
         );
-        let ci = usize::from(pair.component) - 1;
-        if let Some(old) = s.components[ci].live.take().and_then(|l| l.in_flight) {
+        let component = pair.component;
+        if let Some(old) = s.components[component]
+            .live
+            .take()
+            .and_then(|l| l.in_flight)
+        {
             self.txns.cancel(&old);
         }
-        self.streams[sid].components[ci].live = Some(Liveness::new(now, pid, tuple, now + delay));
+        self.streams[sid].components[component].live =
+            Some(Liveness::new(now, pid, tuple, now + delay));
     }
 
     /// The earliest liveness deadline over all components.
@@ -129,10 +131,9 @@ impl Agent {
 
     /// Runs the liveness timers that are due.
     pub(super) fn run_liveness(&mut self, now: Instant) {
-        for sid in 0..self.streams.len() {
-            for ci in 0..self.streams[sid].components.len() {
-                let component = comp_id(ci);
-                let c = &self.streams[sid].components[ci];
+        for sid in self.streams.ids() {
+            for component in self.streams[sid].components.ids() {
+                let c = &self.streams[sid].components[component];
                 if c.state == ComponentState::Failed {
                     continue;
                 }
@@ -143,7 +144,7 @@ impl Agent {
                         && c.first_valid_at
                             .is_some_and(|t| t + self.config.nomination_timeout <= now)
                     {
-                        tracing::info!(stream = sid, component, "no nomination came in time");
+                        tracing::info!(stream = %sid, %component, "no nomination came in time");
                         self.fail_component(sid, component, FailureReason::NominationTimeout);
                     }
                     continue;
@@ -154,7 +155,7 @@ impl Agent {
                 if self.expire_consent(now, sid, component) {
                     continue;
                 }
-                let c = &self.streams[sid].components[ci];
+                let c = &self.streams[sid].components[component];
                 let Some(live) = &c.live else { continue };
                 let (next_check, heard_at, state) = (live.next_check, live.heard_at, c.state);
                 if next_check <= now {
@@ -163,7 +164,7 @@ impl Agent {
                 if state == ComponentState::Connected
                     && heard_at + self.config.disconnected_timeout <= now
                 {
-                    tracing::info!(stream = sid, component, "peer silent: disconnected");
+                    tracing::info!(stream = %sid, %component, "peer silent: disconnected");
                     self.set_component_state(sid, component, ComponentState::Disconnected);
                 }
             }
@@ -185,7 +186,7 @@ impl Agent {
             && c.state != ComponentState::Failed
             && c.live.as_ref().is_some_and(|l| l.expiry(timeout) <= now);
         if expired {
-            tracing::info!(stream = sid, component, "consent expired");
+            tracing::info!(stream = %sid, %component, "consent expired");
             self.events.push_back(AgentEvent::ConsentLost {
                 stream: sid,
                 component,
@@ -199,10 +200,7 @@ impl Agent {
     /// request like a connectivity check, with a new transaction id.
     fn send_consent_check(&mut self, now: Instant, sid: StreamId, component: ComponentId) {
         let delay = consent_delay(&mut self.rng, self.config.consent_interval);
-        let Some(ci) = comp_index(component) else {
-            return;
-        };
-        let Some(live) = self.streams[sid].components[ci].live.as_mut() else {
+        let Some(live) = self.streams[sid].components[component].live.as_mut() else {
             return;
         };
         live.next_check = now + delay;
@@ -220,12 +218,12 @@ impl Agent {
         let rto = self.config.check_retransmit.rto;
         if let Some(id) = self.start_check_transaction(now, sid, pid, false, context, rto) {
             self.streams[sid].checklist[pid].stats.consent_requests_sent += 1;
-            let c = &mut self.streams[sid].components[ci];
+            let c = &mut self.streams[sid].components[component];
             c.consent_stats.requests_sent += 1;
             if let Some(live) = c.live.as_mut() {
                 live.in_flight = Some(id);
             }
-            tracing::trace!(stream = sid, component, "consent check");
+            tracing::trace!(stream = %sid, %component, "consent check");
         }
     }
 
@@ -240,16 +238,15 @@ impl Agent {
         id: TransactionId,
         success: bool,
     ) {
-        let Some(ci) = comp_index(component) else {
+        let Some(c) = self.streams[sid].components.get_mut(component) else {
             return;
         };
-        let c = &mut self.streams[sid].components[ci];
         let Some(live) = c.live.as_mut() else { return };
         if live.in_flight == Some(id) {
             live.in_flight = None;
         }
         if !success {
-            tracing::debug!(stream = sid, component, "consent check refused");
+            tracing::debug!(stream = %sid, %component, "consent check refused");
             return;
         }
         live.consent_at = now;
@@ -259,16 +256,13 @@ impl Agent {
 
     /// The peer was heard on the selected pair of the component: it is not disconnected.
     pub(super) fn heard(&mut self, now: Instant, sid: StreamId, component: ComponentId) {
-        let Some(c) = self.streams[sid]
-            .components
-            .get_mut(comp_index(component).unwrap_or(usize::MAX))
-        else {
+        let Some(c) = self.streams[sid].components.get_mut(component) else {
             return;
         };
         let Some(live) = c.live.as_mut() else { return };
         live.heard_at = now;
         if c.state == ComponentState::Disconnected {
-            tracing::info!(stream = sid, component, "peer heard again: reconnected");
+            tracing::info!(stream = %sid, %component, "peer heard again: reconnected");
             self.set_component_state(sid, component, ComponentState::Connected);
         }
     }
@@ -294,6 +288,7 @@ impl Agent {
     /// relayed address) may be delivered: only from a remote address a check has verified
     /// over that local address (a valid pair, or an authenticated check from the peer).
     /// Anything else is dropped and counted. Delivered data counts in its pair's statistics.
+    /// Returns the pair it is delivered on, `None` if it is dropped.
     pub(super) fn accept_data(
         &mut self,
         now: Instant,
@@ -302,14 +297,9 @@ impl Agent {
         to: SocketAddr,
         from: SocketAddr,
         len: usize,
-    ) -> bool {
-        let Some(ci) = comp_index(component) else {
-            return false;
-        };
+    ) -> Option<PairId> {
         let s = &mut self.streams[sid];
-        let Some(c) = s.components.get_mut(ci) else {
-            return false;
-        };
+        let c = s.components.get_mut(component)?;
         // The common case first: data on the selected pair.
         if let Some(live) = c.live.as_mut()
             && live.tuple == (to, from)
@@ -320,17 +310,17 @@ impl Agent {
             if reconnect {
                 self.heard(now, sid, component);
             }
-            return true;
+            return Some(pid);
         }
         if let Some(pid) = s.checklist.find(to, from)
             && s.checklist[pid].verified
         {
             s.checklist[pid].stats.received(now, len);
-            return true;
+            return Some(pid);
         }
         c.dropped_unverified = c.dropped_unverified.saturating_add(1);
-        tracing::trace!(stream = sid, component, %from, %to, "data from an unverified address dropped");
-        false
+        tracing::trace!(stream = %sid, %component, %from, %to, "data from an unverified address dropped");
+        None
     }
 
     /// Fails a component for `reason`: its checks and consent stop, nothing more is sent
@@ -341,19 +331,16 @@ impl Agent {
         component: ComponentId,
         reason: FailureReason,
     ) {
-        let Some(ci) = comp_index(component) else {
+        let s = &mut self.streams[sid];
+        let Some(c) = s.components.get_mut(component) else {
             return;
         };
-        let s = &mut self.streams[sid];
-        if s.components[ci].state == ComponentState::Failed {
+        if c.state == ComponentState::Failed {
             return;
         }
-        s.components[ci].failure = Some(reason);
-        s.components[ci].nominating = None;
-        let consent = s.components[ci]
-            .live
-            .as_mut()
-            .and_then(|l| l.in_flight.take());
+        c.failure = Some(reason);
+        c.nominating = None;
+        let consent = c.live.as_mut().and_then(|l| l.in_flight.take());
         let mut stop: Vec<TransactionId> = consent.into_iter().collect();
         let pids: Vec<PairId> = s
             .checklist
@@ -376,7 +363,7 @@ impl Agent {
             self.txns.cancel(&id);
             self.cancelled.remove(&id);
         }
-        tracing::info!(stream = sid, component, %reason, "component failed");
+        tracing::info!(stream = %sid, %component, %reason, "component failed");
         self.events.push_back(AgentEvent::ComponentFailed {
             stream: sid,
             component,

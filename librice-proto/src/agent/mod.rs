@@ -17,8 +17,9 @@
 //!    [`Agent::poll_event`], and arm a timer for [`Agent::poll_timeout`]; once its deadline
 //!    has passed, call [`Agent::handle_timeout`] (a deadline already due is handled at
 //!    once, without waiting). Give every received datagram to [`Agent::handle_incoming`]:
-//!    STUN is consumed, anything else comes back as [`ReceivedData`] for its component. A
-//!    datagram the system refuses to send goes to [`Agent::handle_unreachable`].
+//!    STUN is consumed, anything else comes back as [`ReceivedData`] for its component,
+//!    with the [`PairId`] of the candidate pair it came on. A datagram the system refuses
+//!    to send goes to [`Agent::handle_unreachable`].
 //! 4. Once [`AgentEvent::SelectedPair`] arrives, [`ComponentMut::send`] gives the
 //!    [`Transmit`] for application data.
 //!
@@ -270,6 +271,7 @@ mod checklist;
 mod checks;
 mod config;
 mod gather;
+mod ids;
 mod liveness;
 mod pairs;
 mod relay;
@@ -294,16 +296,19 @@ use crate::{Transmit, TransportType};
 
 pub use checklist::PairInfo;
 pub use config::{
-    AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentId, ComponentState, ConsentStats,
+    AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState, ConsentStats,
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_TA,
-    FailureReason, IoRequest, MIN_TA, ReceivedData, SelectedPair, StreamId, StunServer, TurnServer,
+    FailureReason, IoRequest, MIN_TA, ReceivedData, SelectedPair, StunServer, TurnServer,
+    UsageError,
 };
+pub use ids::{ComponentId, PairId, StreamId};
 pub use pairs::PairState;
 pub use stats::{CandidateStats, ComponentStats, PairStats, StreamStats};
 pub use stream::{ComponentMut, StreamMut};
 
-use pairs::{CheckList, PairId};
+use ids::IdVec;
+use pairs::CheckList;
 
 /// An ICE agent: the sans-IO state machine for all the data streams of one ICE session.
 /// See the [module docs](self) for the call order.
@@ -313,7 +318,7 @@ pub struct Agent {
     rng: ChaCha8Rng,
     controlling: bool,
     tie_breaker: u64,
-    streams: Vec<StreamState>,
+    streams: IdVec<StreamId, StreamState>,
     /// Local socket -> its component: the per-packet demultiplexing look-up.
     sockets: BTreeMap<(u8, SocketAddr), (StreamId, ComponentId)>,
     /// Connectivity checks in flight.
@@ -398,7 +403,7 @@ struct StreamState {
     local_key: IntegrityKey,
     remote_creds: Option<IceCredentials>,
     remote_key: Option<IntegrityKey>,
-    components: Vec<CompState>,
+    components: IdVec<ComponentId, CompState>,
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
     remote_by_addr: BTreeMap<(ComponentId, SocketAddr), usize>,
@@ -459,18 +464,6 @@ impl StreamState {
     }
 }
 
-/// The index of component `component` in its stream's list. Component ids start at 1
-/// (RFC 8445 §5.1.2.1, RFC 8839 §5.1); this and [`comp_id`] are the one place where the
-/// 1-based ids meet the 0-based storage.
-fn comp_index(component: ComponentId) -> Option<usize> {
-    usize::from(component).checked_sub(1)
-}
-
-/// The id of the component stored at `index` (see [`comp_index`]).
-fn comp_id(index: usize) -> ComponentId {
-    ComponentId::try_from(index + 1).unwrap_or(ComponentId::MAX)
-}
-
 fn transport_key(transport: TransportType) -> u8 {
     match transport {
         TransportType::Udp => 0,
@@ -490,7 +483,7 @@ impl Agent {
             gather_txns: Transactions::new(config.gather_retransmit),
             config,
             rng,
-            streams: Vec::new(),
+            streams: IdVec::default(),
             sockets: BTreeMap::new(),
             cancelled: BTreeSet::new(),
             out: VecDeque::new(),
@@ -529,12 +522,12 @@ impl Agent {
     pub fn add_stream(&mut self) -> StreamId {
         let local_creds = IceCredentials::generate(&mut self.rng);
         let local_key = short_term_key(&local_creds);
-        self.streams.push(StreamState {
+        let stream = StreamState {
             local_creds,
             local_key,
             remote_creds: None,
             remote_key: None,
-            components: Vec::new(),
+            components: IdVec::default(),
             local: Vec::new(),
             remote: Vec::new(),
             remote_by_addr: BTreeMap::new(),
@@ -542,8 +535,10 @@ impl Agent {
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
-        });
-        self.streams.len() - 1
+        };
+        self.streams
+            .push(stream)
+            .expect("every position has a stream id")
     }
 
     /// The number of streams.
@@ -553,7 +548,8 @@ impl Agent {
 
     /// A view of stream `id` to configure and query it.
     pub fn stream_mut(&mut self, id: StreamId) -> Option<StreamMut<'_>> {
-        (id < self.streams.len()).then(|| StreamMut::new(self, id))
+        self.streams.get(id)?;
+        Some(StreamMut::new(self, id))
     }
 
     /// The state of a component, if it exists.
@@ -611,11 +607,11 @@ impl Agent {
     /// STUN messages for the agent are consumed (checks answered, responses matched) and
     /// `None` is returned; so is anything that arrives on a socket the agent does not know,
     /// or malformed STUN, which is dropped with a trace. Other data on a component's socket
-    /// is returned as [`ReceivedData`] if it comes from a remote address that a check has
-    /// verified over that socket (a valid pair's, or the source of an authenticated check
-    /// from the peer); from anywhere else it is dropped and counted
-    /// ([`Self::dropped_unverified`]). Data on the selected pair also tells the agent that
-    /// the peer is alive (see [`ComponentState::Disconnected`]).
+    /// is returned as [`ReceivedData`], with the candidate pair it arrived on, if it comes
+    /// from a remote address that a check has verified over that socket (a valid pair's,
+    /// or the source of an authenticated check from the peer); from anywhere else it is
+    /// dropped and counted ([`Self::dropped_unverified`]). Data on the selected pair also
+    /// tells the agent that the peer is alive (see [`ComponentState::Disconnected`]).
     pub fn handle_incoming<'a>(
         &mut self,
         now: Instant,
@@ -640,13 +636,12 @@ impl Agent {
                 self.handle_stun(now, &inner_t, Some((stream, component)));
                 return None;
             }
-            if !self.accept_data(now, stream, component, relayed, peer, inner.len()) {
-                return None;
-            }
+            let pair = self.accept_data(now, stream, component, relayed, peer, inner.len())?;
             return Some(ReceivedData {
                 stream,
                 component,
                 from: peer,
+                pair,
                 data: inner,
             });
         }
@@ -663,26 +658,29 @@ impl Agent {
             self.handle_stun(now, &transmit, Some((stream, component)));
             return None;
         }
-        if !self.accept_data(
+        let pair = self.accept_data(
             now,
             stream,
             component,
             transmit.to,
             transmit.from,
             data.len(),
-        ) {
-            return None;
-        }
+        )?;
         Some(ReceivedData {
             stream,
             component,
             from: transmit.from,
+            pair,
             data,
         })
     }
 
     /// Answers [`IoRequest::TcpConnect`] `id`: the connection is open from `local` to the
     /// requested remote address.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::UnknownTcpConnect`] if no request with this id is outstanding.
     pub fn handle_tcp_connected(
         &mut self,
         now: Instant,
@@ -693,18 +691,22 @@ impl Agent {
         let job = self
             .tcp_connects
             .remove(&id)
-            .ok_or(AgentError::UnknownTcpConnect(id))?;
+            .ok_or(UsageError::UnknownTcpConnect(id))?;
         self.start_tcp_gather(now, job, local);
         Ok(())
     }
 
     /// Answers [`IoRequest::TcpConnect`] `id`: the connection could not be opened.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::UnknownTcpConnect`] if no request with this id is outstanding.
     pub fn handle_tcp_connect_failed(&mut self, now: Instant, id: u64) -> Result<(), AgentError> {
         self.last_now = Some(now);
         let job = self
             .tcp_connects
             .remove(&id)
-            .ok_or(AgentError::UnknownTcpConnect(id))?;
+            .ok_or(UsageError::UnknownTcpConnect(id))?;
         tracing::debug!(server = %job.server, "TCP connection to STUN server failed");
         self.gather_done(job.stream);
         Ok(())
@@ -779,10 +781,7 @@ impl Agent {
     }
 
     fn comp(&self, stream: StreamId, component: ComponentId) -> Option<&CompState> {
-        self.streams
-            .get(stream)?
-            .components
-            .get(comp_index(component)?)
+        self.streams.get(stream)?.components.get(component)
     }
 
     fn describe_pair(&self, s: &StreamState, pid: PairId) -> SelectedPair {
@@ -820,7 +819,7 @@ impl Agent {
             let started = if entry == self.streams.len() {
                 self.start_next_gather(now)
             } else {
-                self.start_next_check(now, entry)
+                self.start_next_check(now, StreamId::from_index(entry))
             };
             if started {
                 self.turn = (entry + 1) % entries;
@@ -832,8 +831,8 @@ impl Agent {
 
     fn run_keepalives(&mut self, now: Instant) {
         let interval = self.config.keepalive_interval;
-        for sid in 0..self.streams.len() {
-            for ci in 0..self.streams[sid].components.len() {
+        for sid in self.streams.ids() {
+            for ci in self.streams[sid].components.ids() {
                 let c = &self.streams[sid].components[ci];
                 let (Some(pid), Some(last)) = (c.selected, c.last_sent) else {
                     continue;

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::{Index, IndexMut};
 
-use super::ComponentId;
+use super::{ComponentId, PairId};
 use crate::stun::TransactionId;
 
 /// The state of a candidate pair (RFC 8445 §6.1.2.6).
@@ -25,10 +25,6 @@ pub enum PairState {
     /// The check failed, or the pair is no longer needed.
     Failed = 4,
 }
-
-/// A pair's id in its stream's [`CheckList`]. Ids are never reused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(super) struct PairId(usize);
 
 /// Where a pair stands with respect to the check list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,7 +184,7 @@ pub(super) struct CheckList {
 impl CheckList {
     /// Every pair id, in the order the pairs were made.
     pub fn ids(&self) -> impl Iterator<Item = PairId> + use<> {
-        (0..self.pairs.len()).map(PairId)
+        (0..self.pairs.len()).map(PairId::from_index)
     }
 
     /// The check-list pairs, highest priority first.
@@ -214,7 +210,7 @@ impl CheckList {
     /// Adds `pair` to the check list under (local base, remote address) `key`.
     pub fn add(&mut self, pair: Pair, key: (SocketAddr, SocketAddr)) -> PairId {
         debug_assert_eq!(pair.membership, Membership::Checked);
-        let pid = PairId(self.pairs.len());
+        let pid = PairId::from_index(self.pairs.len());
         if pair.counted() {
             self.counts[pair.state as usize] += 1;
         }
@@ -231,8 +227,9 @@ impl CheckList {
     /// Adds a valid pair outside the check list (see [`Pair::valid_from`]).
     pub fn add_valid(&mut self, pair: Pair) -> PairId {
         debug_assert_eq!(pair.membership, Membership::ValidOnly);
+        let pid = PairId::from_index(self.pairs.len());
         self.pairs.push(pair);
-        PairId(self.pairs.len() - 1)
+        pid
     }
 
     /// Prunes a pair from the check list; `key` is its (local base, remote address).
@@ -248,11 +245,11 @@ impl CheckList {
             self.by_tuple.remove(&key);
         }
         self.order.retain(|&p| p != pid);
-        self.pairs[pid.0].membership = Membership::Removed;
+        self.pairs[pid.index()].membership = Membership::Removed;
     }
 
     pub fn set_state(&mut self, pid: PairId, state: PairState) {
-        let pair = &mut self.pairs[pid.0];
+        let pair = &mut self.pairs[pid.index()];
         if pair.counted() {
             self.counts[pair.state as usize] -= 1;
             self.counts[state as usize] += 1;
@@ -262,7 +259,7 @@ impl CheckList {
 
     /// Blocks or unblocks a relay pair (see [`Pair::blocked`]).
     pub fn set_blocked(&mut self, pid: PairId, blocked: bool) {
-        let pair = &mut self.pairs[pid.0];
+        let pair = &mut self.pairs[pid.index()];
         if pair.blocked == blocked {
             return;
         }
@@ -279,7 +276,7 @@ impl CheckList {
     /// Queues a check of `pid` ahead of the ordinary ones (RFC 8445 §7.3.1.4); false if it
     /// was queued already.
     pub fn queue_triggered(&mut self, pid: PairId) -> bool {
-        let pair = &mut self.pairs[pid.0];
+        let pair = &mut self.pairs[pid.index()];
         if pair.in_triggered {
             return false;
         }
@@ -291,7 +288,7 @@ impl CheckList {
     /// The next queued triggered check.
     pub fn pop_triggered(&mut self) -> Option<PairId> {
         let pid = self.triggered.pop_front()?;
-        self.pairs[pid.0].in_triggered = false;
+        self.pairs[pid.index()].in_triggered = false;
         Some(pid)
     }
 
@@ -299,9 +296,9 @@ impl CheckList {
     pub fn resort(&mut self) {
         let pairs = &self.pairs;
         self.order.sort_by(|&a, &b| {
-            pairs[b.0]
+            pairs[b.index()]
                 .priority
-                .cmp(&pairs[a.0].priority)
+                .cmp(&pairs[a.index()].priority)
                 .then(a.cmp(&b))
         });
     }
@@ -311,13 +308,13 @@ impl Index<PairId> for CheckList {
     type Output = Pair;
 
     fn index(&self, pid: PairId) -> &Pair {
-        &self.pairs[pid.0]
+        &self.pairs[pid.index()]
     }
 }
 
 impl IndexMut<PairId> for CheckList {
     fn index_mut(&mut self, pid: PairId) -> &mut Pair {
-        &mut self.pairs[pid.0]
+        &mut self.pairs[pid.index()]
     }
 }
 
@@ -345,9 +342,18 @@ mod tests {
     #[test]
     fn counts_follow_every_change() {
         let mut list = CheckList::default();
-        let a = list.add(Pair::new(1, 0, 0, 30, PairState::Waiting, 0), key(1));
-        let b = list.add(Pair::new(1, 0, 1, 20, PairState::Frozen, 0), key(2));
-        let c = list.add(Pair::new(1, 0, 2, 10, PairState::Frozen, 1), key(3));
+        let a = list.add(
+            Pair::new(ComponentId::RTP, 0, 0, 30, PairState::Waiting, 0),
+            key(1),
+        );
+        let b = list.add(
+            Pair::new(ComponentId::RTP, 0, 1, 20, PairState::Frozen, 0),
+            key(2),
+        );
+        let c = list.add(
+            Pair::new(ComponentId::RTP, 0, 2, 10, PairState::Frozen, 1),
+            key(3),
+        );
         assert_eq!(list.order(), &[a, b, c]);
         list.set_state(a, PairState::InProgress);
         list.set_blocked(b, true);
@@ -372,7 +378,10 @@ mod tests {
     #[test]
     fn a_pair_is_queued_once() {
         let mut list = CheckList::default();
-        let a = list.add(Pair::new(1, 0, 0, 30, PairState::Waiting, 0), key(1));
+        let a = list.add(
+            Pair::new(ComponentId::RTP, 0, 0, 30, PairState::Waiting, 0),
+            key(1),
+        );
         assert!(list.queue_triggered(a));
         assert!(!list.queue_triggered(a));
         assert_eq!(list.pop_triggered(), Some(a));

@@ -10,8 +10,8 @@ use std::time::Instant;
 use rand_core::Rng;
 
 use super::gather::GatherJob;
-use super::pairs::{PairId, PairState};
-use super::{Agent, ComponentId, LocalCand, StreamId};
+use super::pairs::PairState;
+use super::{Agent, ComponentId, LocalCand, PairId, StreamId};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
 use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv};
 use crate::{Transmit, TransportType};

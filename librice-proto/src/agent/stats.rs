@@ -5,8 +5,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::pairs::{PairId, PairState};
-use super::{Agent, ComponentId, ComponentState, ConsentStats, FailureReason, StreamId, comp_id};
+use super::pairs::PairState;
+use super::{Agent, ComponentId, ComponentState, ConsentStats, FailureReason, PairId, StreamId};
 use crate::candidate::Candidate;
 
 /// The counters the agent keeps for a pair (see [`PairStats`] for their meaning).
@@ -57,11 +57,18 @@ impl PairCounters {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PairStats {
+    /// The pair's id within its stream: the [`ReceivedData::pair`](super::ReceivedData::pair)
+    /// of data that arrived on it, and the [`ComponentStats::selected_pair`] of its
+    /// component while selected.
+    pub id: PairId,
     /// The component.
     pub component: ComponentId,
-    /// The local candidate: an index into [`StreamStats::local_candidates`].
+    /// The local candidate: an index into [`StreamStats::local_candidates`] of the same
+    /// snapshot. Candidates are only ever added to a stream, so the index also holds in a
+    /// later snapshot.
     pub local: usize,
-    /// The remote candidate: an index into [`StreamStats::remote_candidates`].
+    /// The remote candidate: an index into [`StreamStats::remote_candidates`] of the same
+    /// snapshot (and of later ones, as for `local`).
     pub remote: usize,
     /// The pair priority (RFC 8445 §6.1.2.3).
     pub priority: u64,
@@ -114,8 +121,8 @@ pub struct ComponentStats {
     pub component: ComponentId,
     /// Its state.
     pub state: ComponentState,
-    /// Its selected pair: an index into [`StreamStats::pairs`].
-    pub selected_pair: Option<usize>,
+    /// Its selected pair, one of [`StreamStats::pairs`] ([`StreamStats::pair`] finds it).
+    pub selected_pair: Option<PairId>,
     /// Why it failed, once it has.
     pub failure: Option<FailureReason>,
     /// Consent freshness counters.
@@ -159,10 +166,15 @@ pub struct StreamStats {
 }
 
 impl StreamStats {
+    /// The pair with id `id`, if the snapshot has it (pruned pairs are left out).
+    pub fn pair(&self, id: PairId) -> Option<&PairStats> {
+        self.pairs.iter().find(|p| p.id == id)
+    }
+
     /// The selected pair of `component`, if it has one.
     pub fn selected_pair(&self, component: ComponentId) -> Option<&PairStats> {
         let c = self.components.iter().find(|c| c.component == component)?;
-        self.pairs.get(c.selected_pair?)
+        self.pair(c.selected_pair?)
     }
 }
 
@@ -190,6 +202,7 @@ impl Agent {
                 let p = &s.checklist[pid];
                 let n = &p.stats;
                 PairStats {
+                    id: pid,
                     component: p.component,
                     local: p.local,
                     remote: p.remote,
@@ -217,18 +230,15 @@ impl Agent {
             .collect();
         let components = s
             .components
-            .iter()
-            .enumerate()
-            .map(|(ci, c)| {
-                let component = comp_id(ci);
+            .ids()
+            .zip(&s.components)
+            .map(|(component, c)| {
                 let mine = pairs.iter().filter(|p| p.component == component);
                 let sum = |f: fn(&PairStats) -> u64| mine.clone().map(f).sum();
                 ComponentStats {
                     component,
                     state: c.state,
-                    selected_pair: c
-                        .selected
-                        .and_then(|sel| ids.iter().position(|&p| p == sel)),
+                    selected_pair: c.selected.filter(|sel| ids.contains(sel)),
                     failure: c.failure,
                     consent: c.consent_stats,
                     dropped_unverified: c.dropped_unverified,
@@ -277,10 +287,7 @@ impl Agent {
         let Some(s) = self.streams.get_mut(stream) else {
             return;
         };
-        let Some(pid) = super::comp_index(component)
-            .and_then(|i| s.components.get(i))
-            .and_then(|c| c.selected)
-        else {
+        let Some(pid) = s.components.get(component).and_then(|c| c.selected) else {
             return;
         };
         s.checklist[pid].stats.sent(now, packets, bytes);

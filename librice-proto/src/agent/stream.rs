@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{
     Agent, AgentError, CompState, ComponentId, ComponentState, GatherPhase, PairInfo, RemoteCand,
-    SelectedPair, StreamId, comp_id, comp_index, short_term_key, transport_key,
+    SelectedPair, StreamId, UsageError, short_term_key, transport_key,
 };
 use crate::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
 use crate::{Transmit, TransportType};
@@ -27,18 +27,23 @@ impl<'a> StreamMut<'a> {
         self.id
     }
 
-    /// Adds a component and returns its id: 1 for the first, then 2, ... (at most 256).
-    /// Components must be added before gathering starts ([`AgentError::GatheringStarted`]):
-    /// their candidates are gathered, and signalled, together.
+    /// Adds a component and returns its id: [`ComponentId::RTP`] (1) for the first, then
+    /// 2, ... (at most 256). Components must be added before gathering starts: their
+    /// candidates are gathered, and signalled, together.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::GatheringStarted`] once [`Self::gather_candidates`] has been called,
+    /// [`UsageError::TooManyComponents`] beyond 256 components (RFC 8445 §5.1.2.1).
     pub fn add_component(&mut self) -> Result<ComponentId, AgentError> {
         let s = &mut self.agent.streams[self.id];
         if s.gathering != GatherPhase::NotStarted {
-            return Err(AgentError::GatheringStarted);
+            return Err(UsageError::GatheringStarted.into());
         }
         if s.components.len() >= usize::from(MAX_COMPONENT) {
-            return Err(AgentError::TooManyComponents);
+            return Err(UsageError::TooManyComponents.into());
         }
-        s.components.push(CompState {
+        let added = s.components.push(CompState {
             state: ComponentState::Connecting,
             selected: None,
             sockets: Vec::new(),
@@ -51,7 +56,7 @@ impl<'a> StreamMut<'a> {
             consent_stats: Default::default(),
             live: None,
         });
-        Ok(comp_id(s.components.len() - 1))
+        Ok(added.expect("fewer than 256 components have an id each"))
     }
 
     /// The number of components.
@@ -63,6 +68,12 @@ impl<'a> StreamMut<'a> {
     /// starts, and datagrams that arrive on it are demultiplexed to this component. Add the
     /// sockets in order of preference (the first gets the highest local preference of its
     /// address family). Must come before [`Self::gather_candidates`].
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::GatheringStarted`] once gathering has started,
+    /// [`UsageError::DuplicateSocket`] for a socket already registered (by any stream), and
+    /// [`UsageError::UnknownComponent`] for a component the stream lacks.
     pub fn add_local_socket(
         &mut self,
         component: ComponentId,
@@ -71,16 +82,16 @@ impl<'a> StreamMut<'a> {
     ) -> Result<(), AgentError> {
         let id = self.id;
         if self.agent.streams[id].gathering != GatherPhase::NotStarted {
-            return Err(AgentError::GatheringStarted);
+            return Err(UsageError::GatheringStarted.into());
         }
         let key = (transport_key(transport), address);
         if self.agent.sockets.contains_key(&key) {
-            return Err(AgentError::DuplicateSocket(address));
+            return Err(UsageError::DuplicateSocket(address).into());
         }
         let c = self.agent.streams[id]
             .components
-            .get_mut(comp_index(component).unwrap_or(usize::MAX))
-            .ok_or(AgentError::UnknownComponent(component))?;
+            .get_mut(component)
+            .ok_or(UsageError::UnknownComponent(component))?;
         c.sockets.push((transport, address));
         self.agent.sockets.insert(key, (id, component));
         Ok(())
@@ -127,20 +138,31 @@ impl<'a> StreamMut<'a> {
     /// Adds a remote candidate, all at once or trickled (RFC 8838), and pairs it with the
     /// local candidates. A candidate at the address of a peer-reflexive one learnt earlier
     /// takes its place.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::AfterEndOfCandidates`] once [`Self::end_of_remote_candidates`] has
+    /// been called, and [`UsageError::CandidateComponent`] for a candidate of a component
+    /// the stream lacks.
     pub fn add_remote_candidate(&mut self, candidate: Candidate) -> Result<(), AgentError> {
         let s = &self.agent.streams[self.id];
         if s.remote_eoc {
             return Err(AgentError::AfterEndOfCandidates);
         }
         let component = candidate.component();
-        if usize::from(component) > s.components.len() {
-            return Err(AgentError::CandidateComponent(component));
+        if s.components.get(component).is_none() {
+            return Err(UsageError::CandidateComponent(component).into());
         }
         self.agent.add_remote(self.id, RemoteCand { candidate });
         Ok(())
     }
 
     /// Parses an SDP `candidate:` line (with or without `a=`) and adds it.
+    ///
+    /// # Errors
+    ///
+    /// [`AgentError::CandidateParse`] for a line that does not parse, else as
+    /// [`Self::add_remote_candidate`].
     pub fn add_remote_candidate_sdp(&mut self, line: &str) -> Result<(), AgentError> {
         let candidate = Candidate::parse(line)?;
         self.add_remote_candidate(candidate)
@@ -208,11 +230,7 @@ impl<'a> StreamMut<'a> {
 
     /// A view of component `id`.
     pub fn component_mut(&mut self, id: ComponentId) -> Option<ComponentMut<'_>> {
-        let exists =
-            comp_index(id).is_some_and(|i| i < self.agent.streams[self.id].components.len());
-        if !exists {
-            return None;
-        }
+        self.agent.streams[self.id].components.get(id)?;
         Some(ComponentMut {
             agent: &mut *self.agent,
             stream: self.id,
@@ -288,9 +306,10 @@ impl ComponentMut<'_> {
             return Err(AgentError::Failed(reason));
         }
         let s = &mut self.agent.streams[stream];
-        let c = comp_index(id)
-            .and_then(|i| s.components.get_mut(i))
-            .ok_or(AgentError::UnknownComponent(id))?;
+        let c = s
+            .components
+            .get_mut(id)
+            .ok_or(UsageError::UnknownComponent(id))?;
         let pid = c.selected.ok_or(AgentError::NotConnected)?;
         c.last_sent = Some(now);
         let pair = &s.checklist[pid];
@@ -304,6 +323,6 @@ impl ComponentMut<'_> {
     }
 
     fn state_ref(&self) -> &CompState {
-        &self.agent.streams[self.stream].components[usize::from(self.id) - 1]
+        &self.agent.streams[self.stream].components[self.id]
     }
 }

@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::{
-    Agent, AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState,
+    Agent, AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentId, ComponentState,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_TA, FailureReason, IoRequest, MIN_TA, PairInfo, PairState,
-    StunServer,
+    StreamId, StunServer, UsageError,
 };
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, IceCredentials, TcpType};
 use crate::stun::attr::{
@@ -21,6 +21,13 @@ use crate::{Transmit, TransportType};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
+
+/// The first and second streams of an agent.
+const S0: StreamId = StreamId::from_index(0);
+const S1: StreamId = StreamId::from_index(1);
+
+/// The first component of a stream.
+const RTP: ComponentId = ComponentId::RTP;
 
 /// The virtual clock's origin: the only real clock read.
 #[allow(clippy::disallowed_methods)]
@@ -92,7 +99,7 @@ fn host(foundation: &str, address: &str, priority: u32) -> Candidate {
 }
 
 /// Gives `to` the credentials and local candidates of stream `sid` of `from`.
-fn tell(from: &mut Agent, to: &mut Agent, sid: usize) {
+fn tell(from: &mut Agent, to: &mut Agent, sid: StreamId) {
     let f = from.stream_mut(sid).expect("stream");
     let creds = f.local_credentials().clone();
     let candidates = f.local_candidates();
@@ -104,15 +111,18 @@ fn tell(from: &mut Agent, to: &mut Agent, sid: usize) {
 }
 
 fn creds(a: &mut Agent) -> IceCredentials {
-    a.stream_mut(0).expect("stream").local_credentials().clone()
+    a.stream_mut(S0)
+        .expect("stream")
+        .local_credentials()
+        .clone()
 }
 
-fn pairs(a: &mut Agent, sid: usize) -> Vec<PairInfo> {
+fn pairs(a: &mut Agent, sid: StreamId) -> Vec<PairInfo> {
     a.stream_mut(sid).expect("stream").pairs()
 }
 
 /// The check-list pair of stream `sid` whose remote candidate is at `remote`.
-fn pair_to(a: &mut Agent, sid: usize, remote: SocketAddr) -> PairInfo {
+fn pair_to(a: &mut Agent, sid: StreamId, remote: SocketAddr) -> PairInfo {
     pairs(a, sid)
         .into_iter()
         .find(|p| p.in_checklist && p.remote.address() == remote)
@@ -309,7 +319,7 @@ const PEER: &str = "192.0.2.1:5000";
 /// host candidate).
 fn agent_with_peer(controlling: bool, now: Instant) -> Agent {
     let mut a = agent(config(controlling, 2), &[LOCAL], now);
-    let mut s = a.stream_mut(0).unwrap();
+    let mut s = a.stream_mut(S0).unwrap();
     s.set_remote_credentials(peer_creds());
     s.add_remote_candidate(host("peer1", PEER, HOST_PRIORITY))
         .unwrap();
@@ -330,10 +340,10 @@ fn pair_priority_formula_is_the_same_from_both_sides() {
     let t0 = origin();
     let mut a = agent(config(true, 1), &["192.0.2.1:5000", "192.0.2.11:5000"], t0);
     let mut b = agent(config(false, 2), &["192.0.2.2:6000", "192.0.2.12:6000"], t0);
-    tell(&mut a, &mut b, 0);
-    tell(&mut b, &mut a, 0);
-    let pa = pairs(&mut a, 0);
-    let pb = pairs(&mut b, 0);
+    tell(&mut a, &mut b, S0);
+    tell(&mut b, &mut a, S0);
+    let pa = pairs(&mut a, S0);
+    let pb = pairs(&mut b, S0);
     assert_eq!(pa.len(), 4);
     assert_eq!(pb.len(), 4);
     let mut relations = Vec::new();
@@ -368,7 +378,7 @@ fn first_check_at_once_then_every_ta() {
     let t0 = origin();
     let mut a = agent(config(true, 1), &["192.0.2.1:5000"], t0);
     {
-        let mut s = a.stream_mut(0).unwrap();
+        let mut s = a.stream_mut(S0).unwrap();
         s.add_remote_candidate(host("r1", "192.0.2.2:6000", 2_000_000_000))
             .unwrap();
         s.add_remote_candidate(host("r2", "192.0.2.3:6000", 1_000_000_000))
@@ -377,7 +387,7 @@ fn first_check_at_once_then_every_ta() {
     // No check without the peer's credentials, and no timer either.
     assert!(a.poll_transmit(t0).is_none());
     assert_eq!(a.poll_timeout(), None);
-    a.stream_mut(0)
+    a.stream_mut(S0)
         .unwrap()
         .set_remote_credentials(peer_creds());
     let ta = a.config().ta_interval();
@@ -408,7 +418,7 @@ fn ta_below_5ms_is_raised_to_5ms() {
     let t0 = origin();
     let mut a = agent(config(true, 1).ta(ms(1)), &["192.0.2.1:5000"], t0);
     {
-        let mut s = a.stream_mut(0).unwrap();
+        let mut s = a.stream_mut(S0).unwrap();
         s.add_remote_candidate(host("r1", "192.0.2.2:6000", 2_000_000_000))
             .unwrap();
         s.add_remote_candidate(host("r2", "192.0.2.3:6000", 1_000_000_000))
@@ -428,7 +438,7 @@ fn pair_limit_keeps_the_best_pairs() {
     let mut a = agent(config(true, 1).max_pairs(3), &["192.0.2.1:5000"], t0);
     let prios = [3000, 5000, 1000, 4000, 2000];
     {
-        let mut s = a.stream_mut(0).unwrap();
+        let mut s = a.stream_mut(S0).unwrap();
         for (i, p) in prios.iter().enumerate() {
             s.add_remote_candidate(host(
                 &format!("r{i}"),
@@ -438,7 +448,7 @@ fn pair_limit_keeps_the_best_pairs() {
             .unwrap();
         }
     }
-    let got: Vec<u32> = pairs(&mut a, 0)
+    let got: Vec<u32> = pairs(&mut a, S0)
         .iter()
         .map(|p| p.remote.priority())
         .collect();
@@ -450,7 +460,7 @@ fn redundant_pairs_are_not_duplicated() {
     let t0 = origin();
     let mut a = agent(config(true, 1), &["192.0.2.1:5000"], t0);
     {
-        let mut s = a.stream_mut(0).unwrap();
+        let mut s = a.stream_mut(S0).unwrap();
         s.add_remote_candidate(host("r1", "192.0.2.2:6000", 1000))
             .unwrap();
         // The same remote address again, with another foundation and priority.
@@ -458,7 +468,7 @@ fn redundant_pairs_are_not_duplicated() {
             .unwrap();
         assert_eq!(s.remote_candidates().len(), 1);
     }
-    let p = pairs(&mut a, 0);
+    let p = pairs(&mut a, S0);
     assert_eq!(p.len(), 1, "{p:?}");
 }
 
@@ -473,7 +483,7 @@ fn server_reflexive_candidate_is_not_paired() {
         &["192.0.2.1:5000"],
         t0,
     );
-    a.stream_mut(0)
+    a.stream_mut(S0)
         .unwrap()
         .add_remote_candidate(host("r1", "192.0.2.2:6000", 1000))
         .unwrap();
@@ -484,12 +494,12 @@ fn server_reflexive_candidate_is_not_paired() {
     let ev = events(&mut a);
     assert!(ev.iter().any(|e| matches!(e, AgentEvent::LocalCandidate { candidate, .. }
         if candidate.candidate_type() == CandidateType::ServerReflexive && candidate.address() == mapped)));
-    a.stream_mut(0)
+    a.stream_mut(S0)
         .unwrap()
         .add_remote_candidate(host("r2", "192.0.2.3:6000", 2000))
         .unwrap();
-    assert_eq!(a.stream_mut(0).unwrap().local_candidates().len(), 2);
-    let p = pairs(&mut a, 0);
+    assert_eq!(a.stream_mut(S0).unwrap().local_candidates().len(), 2);
+    let p = pairs(&mut a, S0);
     assert_eq!(p.len(), 2, "one pair per remote candidate: {p:?}");
     assert!(
         p.iter()
@@ -504,51 +514,50 @@ fn initial_states_across_two_streams() {
     let mut a = Agent::new(config(false, 1));
     let mut b = Agent::new(config(true, 2));
     for (x, ip, port) in [(&mut a, "192.0.2.1", 5000), (&mut b, "192.0.2.2", 6000)] {
-        for sid in 0..2 {
-            let sid2 = x.add_stream();
-            assert_eq!(sid, sid2);
+        for (i, sid) in [S0, S1].into_iter().enumerate() {
+            assert_eq!(x.add_stream(), sid);
             let mut s = x.stream_mut(sid).unwrap();
             let c = s.add_component().unwrap();
             s.add_local_socket(
                 c,
                 TransportType::Udp,
-                addr(&format!("{ip}:{}", port + 10 * sid)),
+                addr(&format!("{ip}:{}", port + 10 * i)),
             )
             .unwrap();
             s.gather_candidates(t0).unwrap();
         }
         events(x);
     }
-    tell(&mut b, &mut a, 0);
-    tell(&mut b, &mut a, 1);
+    tell(&mut b, &mut a, S0);
+    tell(&mut b, &mut a, S1);
     // Stream 1 also gets a candidate of another foundation.
     let other = addr("192.0.2.9:6010");
-    a.stream_mut(1)
+    a.stream_mut(S1)
         .unwrap()
         .add_remote_candidate(host("zz", "192.0.2.9:6010", 1000))
         .unwrap();
     let b0 = addr("192.0.2.2:6000");
     let b1 = addr("192.0.2.2:6010");
-    assert_eq!(pair_to(&mut a, 0, b0).state, PairState::Waiting);
-    assert_eq!(pair_to(&mut a, 1, b1).state, PairState::Frozen);
-    assert_eq!(pair_to(&mut a, 1, other).state, PairState::Frozen);
+    assert_eq!(pair_to(&mut a, S0, b0).state, PairState::Waiting);
+    assert_eq!(pair_to(&mut a, S1, b1).state, PairState::Frozen);
+    assert_eq!(pair_to(&mut a, S1, other).state, PairState::Frozen);
     // B answers without checking (it lacks A's credentials).
     let check = a.poll_transmit(t0).expect("check");
     assert_eq!(check.to, b0, "stream 0 is checked first");
-    assert_eq!(pair_to(&mut a, 0, b0).state, PairState::InProgress);
-    assert_eq!(pair_to(&mut a, 1, b1).state, PairState::Frozen);
+    assert_eq!(pair_to(&mut a, S0, b0).state, PairState::InProgress);
+    assert_eq!(pair_to(&mut a, S1, b1).state, PairState::Frozen);
     deliver(&mut b, t0, &check);
     let response = b.poll_transmit(t0).expect("response");
     assert_eq!(parse(&response).class(), MessageClass::Success);
     deliver(&mut a, t0, &response);
-    assert_eq!(pair_to(&mut a, 0, b0).state, PairState::Succeeded);
+    assert_eq!(pair_to(&mut a, S0, b0).state, PairState::Succeeded);
     assert_eq!(
-        pair_to(&mut a, 1, b1).state,
+        pair_to(&mut a, S1, b1).state,
         PairState::Waiting,
         "same foundation unfrozen"
     );
     assert_eq!(
-        pair_to(&mut a, 1, other).state,
+        pair_to(&mut a, S1, other).state,
         PairState::Frozen,
         "other foundation still frozen"
     );
@@ -561,8 +570,8 @@ fn initial_states_across_two_streams() {
 fn same_role_pair(controlling: bool, t0: Instant) -> (Agent, Agent) {
     let mut a = agent(config(controlling, 11), &["192.0.2.1:5000"], t0);
     let mut b = agent(config(controlling, 12), &["192.0.2.2:6000"], t0);
-    tell(&mut a, &mut b, 0);
-    tell(&mut b, &mut a, 0);
+    tell(&mut a, &mut b, S0);
+    tell(&mut b, &mut a, S0);
     assert_ne!(a.tie_breaker(), b.tie_breaker());
     if a.tie_breaker() > b.tie_breaker() {
         (a, b)
@@ -719,9 +728,9 @@ fn use_candidate_on_succeeded_pair_selects_at_once() {
         local,
         &write_success(tid, local, Some(&key(PEER_PWD))),
     );
-    assert_eq!(pair_to(&mut b, 0, peer).state, PairState::Succeeded);
+    assert_eq!(pair_to(&mut b, S0, peer).state, PairState::Succeeded);
     assert_eq!(selections(&events(&mut b)), 0);
-    assert!(b.selected_pair(0, 1).is_none());
+    assert!(b.selected_pair(S0, RTP).is_none());
     // The peer nominates the pair.
     let t1 = t0 + ms(1);
     let nomination = nominating_check(&mut b, TransactionId([9; 12]));
@@ -729,11 +738,11 @@ fn use_candidate_on_succeeded_pair_selects_at_once() {
     let ev = events(&mut b);
     assert_eq!(selections(&ev), 1, "{ev:?}");
     assert!(ev.contains(&AgentEvent::ComponentStateChange {
-        stream: 0,
-        component: 1,
+        stream: S0,
+        component: RTP,
         state: ComponentState::Connected
     }));
-    let sel = b.selected_pair(0, 1).expect("selected");
+    let sel = b.selected_pair(S0, RTP).expect("selected");
     assert_eq!((sel.local_base, sel.remote.address()), (local, peer));
     let response = b.poll_transmit(t1).expect("response");
     let r = parse(&response);
@@ -758,8 +767,8 @@ fn aggressive_use_candidate_selects_when_triggered_check_succeeds() {
     let triggered = b.poll_transmit(t0).expect("triggered check");
     assert!(is_binding_request(&triggered));
     assert_eq!((triggered.from, triggered.to), (local, peer));
-    assert_eq!(pair_to(&mut b, 0, peer).state, PairState::InProgress);
-    assert!(b.selected_pair(0, 1).is_none());
+    assert_eq!(pair_to(&mut b, S0, peer).state, PairState::InProgress);
+    assert!(b.selected_pair(S0, RTP).is_none());
     let tid = parse(&triggered).transaction_id();
     inject(
         &mut b,
@@ -769,9 +778,9 @@ fn aggressive_use_candidate_selects_when_triggered_check_succeeds() {
         &write_success(tid, local, Some(&key(PEER_PWD))),
     );
     assert_eq!(selections(&events(&mut b)), 1);
-    let sel = b.selected_pair(0, 1).expect("selected");
+    let sel = b.selected_pair(S0, RTP).expect("selected");
     assert_eq!((sel.local_base, sel.remote.address()), (local, peer));
-    assert_eq!(b.component_state(0, 1), Some(ComponentState::Connected));
+    assert_eq!(b.component_state(S0, RTP), Some(ComponentState::Connected));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -793,7 +802,7 @@ fn forged_responses_are_ignored_and_the_genuine_one_counts() {
         local,
         &write_success(tid, local, Some(&key(WRONG_PWD))),
     );
-    assert_eq!(pair_to(&mut a, 0, peer).state, PairState::InProgress);
+    assert_eq!(pair_to(&mut a, S0, peer).state, PairState::InProgress);
     // An unsigned 487.
     inject(
         &mut a,
@@ -804,7 +813,7 @@ fn forged_responses_are_ignored_and_the_genuine_one_counts() {
     );
     assert!(role_changes(&events(&mut a)).is_empty());
     assert!(!a.controlling());
-    assert_eq!(pair_to(&mut a, 0, peer).state, PairState::InProgress);
+    assert_eq!(pair_to(&mut a, S0, peer).state, PairState::InProgress);
     // A 487 signed with the wrong key.
     inject(
         &mut a,
@@ -814,7 +823,7 @@ fn forged_responses_are_ignored_and_the_genuine_one_counts() {
         &write_error(tid, ErrorCode::ROLE_CONFLICT, Some(&key(WRONG_PWD))),
     );
     assert!(role_changes(&events(&mut a)).is_empty());
-    assert_eq!(pair_to(&mut a, 0, peer).state, PairState::InProgress);
+    assert_eq!(pair_to(&mut a, S0, peer).state, PairState::InProgress);
     // The genuine response.
     inject(
         &mut a,
@@ -823,7 +832,7 @@ fn forged_responses_are_ignored_and_the_genuine_one_counts() {
         local,
         &write_success(tid, local, Some(&key(PEER_PWD))),
     );
-    let p = pair_to(&mut a, 0, peer);
+    let p = pair_to(&mut a, S0, peer);
     assert_eq!(p.state, PairState::Succeeded);
     assert!(p.valid);
 }
@@ -844,7 +853,7 @@ fn unsigned_error_responses_are_discarded() {
     ] {
         inject(&mut a, t0, peer, local, &write_error(tid, code, None));
         assert_eq!(
-            pair_to(&mut a, 0, peer).state,
+            pair_to(&mut a, S0, peer).state,
             PairState::InProgress,
             "an unsigned {code} must not fail the pair"
         );
@@ -856,7 +865,7 @@ fn unsigned_error_responses_are_discarded() {
         local,
         &write_success(tid, local, Some(&key(PEER_PWD))),
     );
-    assert_eq!(pair_to(&mut a, 0, peer).state, PairState::Succeeded);
+    assert_eq!(pair_to(&mut a, S0, peer).state, PairState::Succeeded);
 }
 
 #[test]
@@ -875,10 +884,10 @@ fn response_from_another_address_fails_the_pair() {
         local,
         &write_success(tid, local, Some(&key(PEER_PWD))),
     );
-    let p = pair_to(&mut a, 0, peer);
+    let p = pair_to(&mut a, S0, peer);
     assert_eq!(p.state, PairState::Failed);
     assert!(!p.valid);
-    assert!(pairs(&mut a, 0).iter().all(|p| !p.valid));
+    assert!(pairs(&mut a, S0).iter().all(|p| !p.valid));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -888,15 +897,15 @@ fn keepalive_after(config_a: AgentConfig, interval: Duration) {
     let t0 = origin();
     let mut a = agent(config_a, &["192.0.2.1:5000"], t0);
     let mut b = agent(config(false, 2), &["192.0.2.2:6000"], t0);
-    tell(&mut a, &mut b, 0);
-    tell(&mut b, &mut a, 0);
+    tell(&mut a, &mut b, S0);
+    tell(&mut b, &mut a, S0);
     let mut log = Vec::new();
     let deadline = t0 + Duration::from_secs(5);
     let ts = drive(&mut a, &mut b, t0, deadline, &mut log, |a, _| {
-        a.selected_pair(0, 1).is_some()
+        a.selected_pair(S0, RTP).is_some()
     });
     assert!(ts < deadline, "A selects a pair");
-    let sel = a.selected_pair(0, 1).unwrap();
+    let sel = a.selected_pair(S0, RTP).unwrap();
     log.clear();
     drive(
         &mut a,
@@ -978,7 +987,7 @@ fn tcp_gathering_agent(t0: Instant, server: SocketAddr) -> (Agent, u64) {
         panic!("expected one TcpConnect: {requests:?}");
     };
     assert_eq!((*local, *remote), (addr("192.0.2.1:0"), server));
-    assert!(!a.stream_mut(0).unwrap().gathering_complete());
+    assert!(!a.stream_mut(S0).unwrap().gathering_complete());
     (a, *id)
 }
 
@@ -992,7 +1001,7 @@ fn tcp_stun_server_gives_a_tcp_srflx_candidate() {
     a.handle_tcp_connected(t0, id, local).unwrap();
     assert_eq!(
         a.handle_tcp_connected(t0, id, local),
-        Err(AgentError::UnknownTcpConnect(id))
+        Err(AgentError::Usage(UsageError::UnknownTcpConnect(id)))
     );
     let req = a.poll_transmit(t0).expect("request over TCP");
     assert_eq!(
@@ -1022,7 +1031,7 @@ fn tcp_stun_server_gives_a_tcp_srflx_candidate() {
     let ev = events(&mut a);
     assert_eq!(ev.len(), 2, "{ev:?}");
     let AgentEvent::LocalCandidate {
-        stream: 0,
+        stream: S0,
         candidate,
     } = &ev[0]
     else {
@@ -1033,8 +1042,8 @@ fn tcp_stun_server_gives_a_tcp_srflx_candidate() {
     assert_eq!(candidate.tcp_type(), Some(TcpType::So));
     assert_eq!(candidate.address(), mapped);
     assert_eq!(candidate.related_address(), Some(local));
-    assert_eq!(ev[1], AgentEvent::GatheringComplete { stream: 0 });
-    assert!(a.stream_mut(0).unwrap().gathering_complete());
+    assert_eq!(ev[1], AgentEvent::GatheringComplete { stream: S0 });
+    assert!(a.stream_mut(S0).unwrap().gathering_complete());
 }
 
 #[test]
@@ -1043,21 +1052,21 @@ fn tcp_connect_failure_completes_gathering() {
     let (mut a, id) = tcp_gathering_agent(t0, addr("198.51.100.1:3478"));
     assert_eq!(
         a.handle_tcp_connect_failed(t0, id + 100),
-        Err(AgentError::UnknownTcpConnect(id + 100))
+        Err(AgentError::Usage(UsageError::UnknownTcpConnect(id + 100)))
     );
     assert_eq!(
         a.handle_tcp_connected(t0, id + 100, addr("192.0.2.1:40000")),
-        Err(AgentError::UnknownTcpConnect(id + 100))
+        Err(AgentError::Usage(UsageError::UnknownTcpConnect(id + 100)))
     );
     a.handle_tcp_connect_failed(t0, id).unwrap();
     assert_eq!(
         events(&mut a),
-        vec![AgentEvent::GatheringComplete { stream: 0 }]
+        vec![AgentEvent::GatheringComplete { stream: S0 }]
     );
-    assert!(a.stream_mut(0).unwrap().gathering_complete());
+    assert!(a.stream_mut(S0).unwrap().gathering_complete());
     assert_eq!(
         a.handle_tcp_connect_failed(t0, id),
-        Err(AgentError::UnknownTcpConnect(id))
+        Err(AgentError::Usage(UsageError::UnknownTcpConnect(id)))
     );
 }
 
@@ -1088,7 +1097,7 @@ fn silent_stun_server_then_failure_after_both_ends_of_candidates() {
         t0,
     );
     {
-        let mut s = a.stream_mut(0).unwrap();
+        let mut s = a.stream_mut(S0).unwrap();
         s.set_remote_credentials(peer_creds());
         s.add_remote_candidate(host("peer1", PEER, HOST_PRIORITY))
             .unwrap();
@@ -1097,14 +1106,14 @@ fn silent_stun_server_then_failure_after_both_ends_of_candidates() {
     let mut log = Vec::new();
     let limit = t0 + Duration::from_secs(5);
     let failed_at = drive_alone(&mut a, t0, limit, &mut log, |a| {
-        pair_to(a, 0, peer).state == PairState::Failed
+        pair_to(a, S0, peer).state == PairState::Failed
     });
     assert!(failed_at < limit, "the unanswered check fails");
-    assert!(!a.stream_mut(0).unwrap().gathering_complete());
-    assert_eq!(a.component_state(0, 1), Some(ComponentState::Connecting));
-    a.stream_mut(0).unwrap().end_of_remote_candidates();
+    assert!(!a.stream_mut(S0).unwrap().gathering_complete());
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Connecting));
+    a.stream_mut(S0).unwrap().end_of_remote_candidates();
     assert_eq!(
-        a.component_state(0, 1),
+        a.component_state(S0, RTP),
         Some(ComponentState::Connecting),
         "gathering is not over yet"
     );
@@ -1113,7 +1122,7 @@ fn silent_stun_server_then_failure_after_both_ends_of_candidates() {
         AgentEvent::ComponentStateChange { .. } | AgentEvent::GatheringComplete { .. }
     )));
     let done_at = drive_alone(&mut a, failed_at, limit, &mut log, |a| {
-        a.stream_mut(0).unwrap().gathering_complete()
+        a.stream_mut(S0).unwrap().gathering_complete()
     });
     let to_server: Vec<Instant> = log
         .iter()
@@ -1125,20 +1134,20 @@ fn silent_stun_server_then_failure_after_both_ends_of_candidates() {
     let ev = events(&mut a);
     let complete = ev
         .iter()
-        .position(|e| *e == AgentEvent::GatheringComplete { stream: 0 })
+        .position(|e| *e == AgentEvent::GatheringComplete { stream: S0 })
         .expect("gathering complete");
     let failed = ev
         .iter()
         .position(|e| {
             *e == AgentEvent::ComponentStateChange {
-                stream: 0,
-                component: 1,
+                stream: S0,
+                component: RTP,
                 state: ComponentState::Failed,
             }
         })
         .expect("component failed");
     assert!(complete < failed);
-    assert_eq!(a.component_state(0, 1), Some(ComponentState::Failed));
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Failed));
 }
 
 #[test]
@@ -1151,9 +1160,9 @@ fn failure_waits_for_end_of_remote_candidates() {
         reliable_timeout: Duration::from_secs(1),
     };
     let mut a = agent(config(true, 1).check_retransmit(check), &[LOCAL], t0);
-    assert!(a.stream_mut(0).unwrap().gathering_complete());
+    assert!(a.stream_mut(S0).unwrap().gathering_complete());
     {
-        let mut s = a.stream_mut(0).unwrap();
+        let mut s = a.stream_mut(S0).unwrap();
         s.set_remote_credentials(peer_creds());
         s.add_remote_candidate(host("peer1", PEER, HOST_PRIORITY))
             .unwrap();
@@ -1162,7 +1171,7 @@ fn failure_waits_for_end_of_remote_candidates() {
     let mut log = Vec::new();
     let limit = t0 + Duration::from_secs(5);
     let failed_at = drive_alone(&mut a, t0, limit, &mut log, |a| {
-        pair_to(a, 0, peer).state == PairState::Failed
+        pair_to(a, S0, peer).state == PairState::Failed
     });
     assert!(failed_at < limit);
     drive_alone(
@@ -1172,13 +1181,13 @@ fn failure_waits_for_end_of_remote_candidates() {
         &mut log,
         |_| false,
     );
-    assert_eq!(a.component_state(0, 1), Some(ComponentState::Connecting));
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Connecting));
     assert!(
         events(&mut a)
             .iter()
             .all(|e| !matches!(e, AgentEvent::ComponentStateChange { .. }))
     );
-    a.stream_mut(0).unwrap().end_of_remote_candidates();
+    a.stream_mut(S0).unwrap().end_of_remote_candidates();
     let reason = FailureReason::ChecksFailed(CheckFailures {
         timeouts: 1,
         ..Default::default()
@@ -1187,19 +1196,19 @@ fn failure_waits_for_end_of_remote_candidates() {
         events(&mut a),
         vec![
             AgentEvent::ComponentFailed {
-                stream: 0,
-                component: 1,
+                stream: S0,
+                component: RTP,
                 reason
             },
             AgentEvent::ComponentStateChange {
-                stream: 0,
-                component: 1,
+                stream: S0,
+                component: RTP,
                 state: ComponentState::Failed
             }
         ]
     );
-    assert_eq!(a.component_state(0, 1), Some(ComponentState::Failed));
-    assert_eq!(a.failure_reason(0, 1), Some(reason));
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Failed));
+    assert_eq!(a.failure_reason(S0, RTP), Some(reason));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1210,46 +1219,46 @@ fn api_errors() {
     let t0 = origin();
     let mut a = Agent::new(config(true, 1));
     let sid = a.add_stream();
-    assert!(a.stream_mut(sid + 1).is_none());
+    assert!(a.stream_mut(S1).is_none());
     let mut s = a.stream_mut(sid).unwrap();
     let c = s.add_component().unwrap();
+    assert_eq!(c, RTP);
     let socket = addr("192.0.2.1:5000");
+    let seven = ComponentId::new(7).unwrap();
     assert_eq!(
-        s.add_local_socket(7, TransportType::Udp, socket),
-        Err(AgentError::UnknownComponent(7))
-    );
-    assert_eq!(
-        s.add_local_socket(0, TransportType::Udp, socket),
-        Err(AgentError::UnknownComponent(0))
+        s.add_local_socket(seven, TransportType::Udp, socket),
+        Err(AgentError::Usage(UsageError::UnknownComponent(seven)))
     );
     s.add_local_socket(c, TransportType::Udp, socket).unwrap();
     assert_eq!(
         s.add_local_socket(c, TransportType::Udp, socket),
-        Err(AgentError::DuplicateSocket(socket))
+        Err(AgentError::Usage(UsageError::DuplicateSocket(socket)))
     );
     s.gather_candidates(t0).unwrap();
     assert_eq!(
         s.add_local_socket(c, TransportType::Udp, addr("192.0.2.1:5002")),
-        Err(AgentError::GatheringStarted)
+        Err(AgentError::Usage(UsageError::GatheringStarted))
     );
     {
         let mut comp = s.component_mut(c).unwrap();
         assert_eq!(comp.send(t0, b"early"), Err(AgentError::NotConnected));
         assert_eq!(comp.send_target(t0).err(), Some(AgentError::NotConnected));
     }
-    assert!(s.component_mut(2).is_none());
+    assert!(s.component_mut(ComponentId::RTCP).is_none());
     let two = Candidate::builder(
         "x",
         CandidateType::Host,
         CandidateTransport::Udp,
         addr("192.0.2.2:6000"),
     )
-    .component(2)
+    .component(ComponentId::RTCP)
     .build()
     .unwrap();
     assert_eq!(
         s.add_remote_candidate(two),
-        Err(AgentError::CandidateComponent(2))
+        Err(AgentError::Usage(UsageError::CandidateComponent(
+            ComponentId::RTCP
+        )))
     );
     assert!(matches!(
         s.add_remote_candidate_sdp("candidate:1 1 UDP notanumber 192.0.2.2 6000 typ host"),
@@ -1287,4 +1296,11 @@ fn wrapped_errors_are_shown_once() {
     let e = AgentError::from(parse.clone());
     assert!(!e.to_string().contains(&parse.to_string()), "{e}");
     assert!(std::error::Error::source(&e).is_some());
+    // Misuse is transparent: its own text, no source to repeat it.
+    let usage = UsageError::UnknownStream(S1);
+    let e = AgentError::from(usage.clone());
+    assert_eq!(e, AgentError::Usage(usage.clone()));
+    assert_eq!(e.to_string(), usage.to_string());
+    assert_eq!(e.to_string(), "no stream with id 1");
+    assert!(std::error::Error::source(&e).is_none());
 }

@@ -68,6 +68,7 @@ use super::{
     Candidate, CandidateParseError, IceCredentialError, IceCredentials, is_ice_char, validate_pwd,
     validate_ufrag,
 };
+use crate::agent::ComponentId;
 
 /// The longest text [`IceSdp::parse_media_section`] and [`IceSdp::parse_description`] read,
 /// in bytes (256 KiB): longer input is refused before it is looked at.
@@ -230,7 +231,7 @@ impl fmt::Display for IceOption {
 /// assert!(ice.candidates().is_empty());
 /// let unresolved = &ice.unresolved_candidates()[0];
 /// assert_eq!(unresolved.hostname(), "0df9e7e0-7cba-402d-bad5-fd71defabba6.local");
-/// assert_eq!(unresolved.component(), 1);
+/// assert_eq!(unresolved.component(), librice_proto::agent::ComponentId::RTP);
 /// let candidate = unresolved.resolve("192.0.2.2".parse().unwrap()).unwrap();
 /// assert_eq!(candidate.address(), "192.0.2.2:47373".parse().unwrap());
 /// ```
@@ -240,7 +241,7 @@ pub struct UnresolvedCandidate {
     attribute: String,
     /// The first host name: the connection address's, else `raddr`'s.
     hostname: String,
-    component: u16,
+    component: ComponentId,
 }
 
 impl UnresolvedCandidate {
@@ -284,9 +285,9 @@ impl UnresolvedCandidate {
     ///     "a=ice-ufrag:abcd\na=ice-pwd:abcdefghijklmnopqrstuv\n\
     ///      a=candidate:1 2 udp 5 peer.local 9 typ host\n",
     /// ).unwrap();
-    /// assert_eq!(ice.unresolved_candidates()[0].component(), 2);
+    /// assert_eq!(ice.unresolved_candidates()[0].component().get(), 2);
     /// ```
-    pub fn component(&self) -> u16 {
+    pub fn component(&self) -> ComponentId {
         self.component
     }
 

@@ -6,6 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use super::*;
+use crate::agent::ComponentId;
 use crate::candidate::{CandidateTransport, CandidateType, TcpType, generate_ice_chars};
 
 const CHROMIUM_MDNS: &str = include_str!("../../tests/fixtures/sdp/chromium-156-mdns.sdp");
@@ -70,7 +71,7 @@ fn chromium_mdns_offer_keeps_local_names_as_unresolved_candidates() {
         assert_eq!(ice.unresolved_candidates().len(), 2);
         for unresolved in ice.unresolved_candidates() {
             assert!(unresolved.hostname().ends_with(".local"), "{unresolved:?}");
-            assert_eq!(unresolved.component(), 1);
+            assert_eq!(unresolved.component(), ComponentId::RTP);
             assert!(unresolved.attribute().contains(unresolved.hostname()));
             let c = unresolved.resolve("192.0.2.2".parse().unwrap()).unwrap();
             assert_eq!(c.candidate_type(), CandidateType::Host);
@@ -146,7 +147,7 @@ fn libnice_two_components_has_six_candidates_each() {
     let ice = media(NICE_TWO);
     assert_eq!(ice.credentials().ufrag(), "hS2P");
     assert_eq!(ice.candidates().len(), 12);
-    for component in [1, 2] {
+    for component in [ComponentId::RTP, ComponentId::RTCP] {
         let of: Vec<_> = ice
             .candidates()
             .iter()

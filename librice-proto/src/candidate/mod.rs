@@ -19,6 +19,7 @@
 //! ```
 //! use librice_proto::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey, FoundationSet};
 //! use librice_proto::TransportType;
+//! use librice_proto::agent::ComponentId;
 //!
 //! // A host candidate for component 1, as an agent makes it...
 //! let addr: std::net::SocketAddr = "192.0.2.1:50000".parse().unwrap();
@@ -26,7 +27,7 @@
 //! let foundation = foundations.foundation(FoundationKey::new(
 //!     CandidateType::Host, TransportType::Udp, addr.ip(), None));
 //! let host = Candidate::builder(foundation, CandidateType::Host, CandidateTransport::Udp, addr)
-//!     .component(1)
+//!     .component(ComponentId::RTP)
 //!     .local_preference(65535)
 //!     .build()
 //!     .unwrap();
@@ -62,6 +63,7 @@ use std::fmt;
 use std::net::{SocketAddr, SocketAddrV6};
 
 use crate::TransportType;
+use crate::agent::ComponentId;
 
 pub use credentials::{
     DEFAULT_PWD_LEN, DEFAULT_UFRAG_LEN, IceCredentialError, IceCredentials, MAX_CREDENTIAL_LEN,
@@ -234,7 +236,7 @@ impl From<TcpType> for CandidateTransport {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Candidate {
     foundation: String,
-    component: u16,
+    component: ComponentId,
     transport: CandidateTransport,
     priority: u32,
     address: SocketAddr,
@@ -256,7 +258,7 @@ impl Candidate {
     ) -> CandidateBuilder {
         CandidateBuilder {
             foundation: foundation.into(),
-            component: MIN_COMPONENT,
+            component: ComponentId::RTP,
             transport,
             priority: PrioritySpec::Recommended {
                 local_preference: None,
@@ -281,7 +283,7 @@ impl Candidate {
     }
 
     /// The component id, 1..=256 (RFC 8445 §5.1.2.1).
-    pub fn component(&self) -> u16 {
+    pub fn component(&self) -> ComponentId {
         self.component
     }
 
@@ -367,7 +369,7 @@ enum PrioritySpec {
 #[must_use = "a builder does nothing until build() is called"]
 pub struct CandidateBuilder {
     foundation: String,
-    component: u16,
+    component: ComponentId,
     transport: CandidateTransport,
     priority: PrioritySpec,
     address: SocketAddr,
@@ -377,8 +379,8 @@ pub struct CandidateBuilder {
 }
 
 impl CandidateBuilder {
-    /// Sets the component id, 1..=256 (default 1).
-    pub fn component(mut self, component: u16) -> Self {
+    /// Sets the component id, 1..=256 (default [`ComponentId::RTP`]).
+    pub fn component(mut self, component: ComponentId) -> Self {
         self.component = component;
         self
     }
@@ -426,8 +428,8 @@ impl CandidateBuilder {
         if !is_valid_foundation(&self.foundation) {
             return Err(CandidateError::InvalidFoundation(self.foundation));
         }
-        if !(MIN_COMPONENT..=MAX_COMPONENT).contains(&self.component) {
-            return Err(CandidateError::InvalidComponent(self.component));
+        if self.component.get() > MAX_COMPONENT {
+            return Err(CandidateError::InvalidComponent(self.component.get()));
         }
         let computed = match self.priority {
             PrioritySpec::Exact(exact) if exact > MAX_PRIORITY => {
@@ -446,7 +448,7 @@ impl CandidateBuilder {
                 priority(
                     self.candidate_type.preference(),
                     local_preference,
-                    self.component,
+                    self.component.get(),
                 )?
             }
         };

@@ -22,8 +22,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::{
     Candidate, CandidateTransport, CandidateType, MAX_COMPONENT, MAX_FOUNDATION_LEN, MAX_PRIORITY,
-    MIN_COMPONENT, TcpType, is_extension_value, is_token, is_valid_foundation,
+    TcpType, is_extension_value, is_token, is_valid_foundation,
 };
+use crate::agent::ComponentId;
 
 /// The longest candidate attribute accepted, in bytes: longer input is rejected before it is
 /// looked at, and a candidate whose written form would be longer cannot be made.
@@ -204,8 +205,10 @@ pub(super) fn parse(text: &str) -> Result<Candidate, CandidateParseError> {
     }
 
     let component = next("component")?;
+    // RFC 8445 §5.1.2.1: 1..=256; 0 names no component.
     let component = parse_digits::<u16>(component, 3)
-        .filter(|c| (MIN_COMPONENT..=MAX_COMPONENT).contains(c))
+        .filter(|c| *c <= MAX_COMPONENT)
+        .and_then(ComponentId::new)
         .ok_or_else(|| CandidateParseError::BadComponent(component.into()))?;
 
     let transport_word = next("transport")?;

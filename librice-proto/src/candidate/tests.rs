@@ -9,6 +9,7 @@ use rand_core::{Rng, SeedableRng};
 
 use super::*;
 use crate::TransportType;
+use crate::agent::ComponentId;
 
 fn parse(text: &str) -> Candidate {
     Candidate::parse(text).unwrap_or_else(|e| panic!("{text:?} should parse: {e}"))
@@ -42,7 +43,7 @@ fn libnice_host_round_trips_unchanged() {
     let line = "candidate:1 1 UDP 2015363327 127.0.0.1 39749 typ host";
     let c = round_trip(line, line);
     assert_eq!(c.foundation(), "1");
-    assert_eq!(c.component(), 1);
+    assert_eq!(c.component().get(), 1);
     assert_eq!(c.transport(), CandidateTransport::Udp);
     assert_eq!(c.transport_type(), TransportType::Udp);
     assert_eq!(c.tcp_type(), None);
@@ -137,7 +138,7 @@ fn ipv6_host_loopback_and_global() {
         "candidate:6 2 UDP 2122262782 2001:DB8:0:0:0:0:0:1 40001 typ host",
         "candidate:6 2 UDP 2122262782 2001:db8::1 40001 typ host",
     );
-    assert_eq!(c.component(), 2);
+    assert_eq!(c.component().get(), 2);
 }
 
 #[test]
@@ -236,7 +237,7 @@ fn leading_zeros_in_numbers() {
 fn numeric_limits() {
     let c =
         parse("candidate:1 256 UDP 2147483647 192.0.2.1 65535 typ relay raddr 192.0.2.2 rport 0");
-    assert_eq!(c.component(), 256);
+    assert_eq!(c.component().get(), 256);
     assert_eq!(c.priority(), MAX_PRIORITY);
     assert_eq!(c.address().port(), 65535);
     // Priority 0 is what the formula gives a relayed candidate of component 256 with local
@@ -342,7 +343,8 @@ fn error_bad_foundation() {
 
 #[test]
 fn error_bad_component() {
-    for component in ["0", "257", "1000", "+1", "-1", "x", "1.0"] {
+    // Component 0 names no component (RFC 8445 §5.1.2.1), however it is written.
+    for component in ["0", "00", "000", "257", "1000", "+1", "-1", "x", "1.0"] {
         let text = format!("candidate:1 {component} UDP 1 192.0.2.1 5 typ host");
         assert_eq!(
             parse_err(&text),
@@ -790,7 +792,7 @@ fn builder_defaults_to_recommended_priority_and_component_1() {
     )
     .build()
     .unwrap();
-    assert_eq!(c.component(), 1);
+    assert_eq!(c.component().get(), 1);
     assert_eq!(c.priority(), 2130706431);
     assert_eq!(
         c.to_string(),
@@ -809,7 +811,11 @@ fn builder_local_preference_and_exact_priority() {
         )
         .related_address(addr("192.0.2.1:5000"))
     };
-    let c = base().component(2).local_preference(65534).build().unwrap();
+    let c = base()
+        .component(ComponentId::RTCP)
+        .local_preference(65534)
+        .build()
+        .unwrap();
     assert_eq!(c.priority(), (100 << 24) + (65534 << 8) + 254);
     // The last of priority and local_preference wins.
     let c = base().local_preference(1).priority(12345).build().unwrap();
@@ -861,7 +867,7 @@ fn builder_output_round_trips_with_extensions() {
         CandidateTransport::Udp,
         addr("[2001:db8::9]:3478"),
     )
-    .component(256)
+    .component(ComponentId::new(256).unwrap())
     .priority(0)
     .related_address(addr("198.51.100.7:60000"))
     .extension("generation", "0")
@@ -916,11 +922,7 @@ fn builder_errors() {
         Err(CandidateError::InvalidFoundation("1".repeat(33)))
     );
     assert_eq!(
-        host("1").component(0).build(),
-        Err(CandidateError::InvalidComponent(0))
-    );
-    assert_eq!(
-        host("1").component(257).build(),
+        host("1").component(ComponentId::new(257).unwrap()).build(),
         Err(CandidateError::InvalidComponent(257))
     );
     assert_eq!(

@@ -21,8 +21,8 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::harness::ice::{
-    AgentNode, AgentSpec, add_agent, connect, credentials, give_credentials, send_data, signal,
-    socket_port,
+    AgentNode, AgentSpec, RTP, S0, add_agent, connect, credentials, give_credentials, send_data,
+    signal, socket_port,
 };
 use crate::harness::{Node, NodeId, PUBLIC_REALM, Sim};
 
@@ -125,7 +125,7 @@ fn target(sim: &mut Sim, node: NodeId, peer: NodeId) -> Target {
     let remote = credentials(sim, peer).remove(0);
     let controlling = sim.node::<AgentNode>(node).agent.controlling();
     Target {
-        socket: SocketAddr::new(sim.ips_of(node)[0], socket_port(0, 1)),
+        socket: SocketAddr::new(sim.ips_of(node)[0], socket_port(S0, RTP)),
         username: format!("{}:{}", local.ufrag(), remote.ufrag()),
         key: IntegrityKey::short_term(local.pwd()).unwrap(),
         peer_key: IntegrityKey::short_term(remote.pwd()).unwrap(),
@@ -291,13 +291,13 @@ struct Snapshot {
 
 fn snapshot(sim: &mut Sim, node: NodeId) -> Snapshot {
     sim.with_node::<AgentNode, _>(node, |n, _| {
-        let s = n.agent.stream_mut(0).unwrap();
+        let s = n.agent.stream_mut(S0).unwrap();
         let (pairs, remotes) = (s.pairs(), s.remote_candidates());
         Snapshot {
             pairs,
             remotes,
-            selected: n.agent.selected_pair(0, 1),
-            state: n.agent.component_state(0, 1),
+            selected: n.agent.selected_pair(S0, RTP),
+            state: n.agent.component_state(S0, RTP),
             controlling: n.agent.controlling(),
         }
     })
@@ -317,7 +317,7 @@ fn assert_rogue_unknown(sim: &mut Sim, node: NodeId) {
 fn assert_data_both_ways(sim: &mut Sim, a: NodeId, b: NodeId) {
     for (from, to) in [(a, b), (b, a)] {
         let got = send_data(sim, from, to, 10, Duration::from_millis(200));
-        assert_eq!(got.get(&(0, 1)), Some(&10), "{from}->{to}");
+        assert_eq!(got.get(&(S0, RTP)), Some(&10), "{from}->{to}");
     }
 }
 

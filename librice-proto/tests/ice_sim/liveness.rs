@@ -12,7 +12,7 @@ use librice_proto::candidate::IceCredentials;
 use librice_proto::{Transmit, TransportType};
 
 use crate::harness::ice::{
-    AgentNode, AgentSpec, add_agent, connect, credentials, selected, send_data, signal,
+    AgentNode, AgentSpec, RTP, S0, add_agent, connect, credentials, selected, send_data, signal,
 };
 use crate::harness::{LinkConfig, NodeId, PUBLIC_REALM, Sim};
 use crate::hostile::RogueNode;
@@ -55,7 +55,10 @@ fn node(sim: &Sim, n: NodeId) -> &AgentNode {
 }
 
 fn consent(sim: &Sim, n: NodeId) -> ConsentStats {
-    node(sim, n).agent.consent_stats(0, 1).expect("component 1")
+    node(sim, n)
+        .agent
+        .consent_stats(S0, RTP)
+        .expect("component 1")
 }
 
 /// The component state changes of node `n` from `since` on, with their times.
@@ -95,8 +98,8 @@ fn failures(sim: &Sim, n: NodeId) -> Vec<(Instant, AgentEvent)> {
 fn try_send(sim: &mut Sim, n: NodeId) -> Result<Transmit<Vec<u8>>, AgentError> {
     sim.with_node::<AgentNode, _>(n, |node, now| {
         node.agent
-            .stream_mut(0)
-            .and_then(|mut s| s.component_mut(1).map(|mut c| c.send(now, b"after")))
+            .stream_mut(S0)
+            .and_then(|mut s| s.component_mut(RTP).map(|mut c| c.send(now, b"after")))
             .expect("component exists")
     })
 }
@@ -104,7 +107,7 @@ fn try_send(sim: &mut Sim, n: NodeId) -> Result<Transmit<Vec<u8>>, AgentError> {
 fn assert_data_both_ways(sim: &mut Sim, a: NodeId, b: NodeId) {
     for (from, to) in [(a, b), (b, a)] {
         let got = send_data(sim, from, to, 10, DATA_WINDOW);
-        assert_eq!(got.get(&(0, 1)), Some(&10), "{from}->{to}");
+        assert_eq!(got.get(&(S0, RTP)), Some(&10), "{from}->{to}");
     }
 }
 
@@ -122,11 +125,11 @@ fn silent_peer_loses_consent_after_30_s() {
 
     let limit = refreshed_at + Duration::from_secs(40);
     assert!(sim.drive_until(STEPS, |sim| {
-        sim.now() > limit || node(sim, a).failed_at.contains_key(&(0, 1))
+        sim.now() > limit || node(sim, a).failed_at.contains_key(&(S0, RTP))
     }));
     let failed_at = *node(&sim, a)
         .failed_at
-        .get(&(0, 1))
+        .get(&(S0, RTP))
         .expect("A failed within 40 s of the last refresh");
     let after = failed_at - refreshed_at;
     println!("consent lost {after:?} after the last refresh");
@@ -140,23 +143,23 @@ fn silent_peer_loses_consent_after_30_s() {
         events,
         vec![
             AgentEvent::ConsentLost {
-                stream: 0,
-                component: 1
+                stream: S0,
+                component: RTP
             },
             AgentEvent::ComponentFailed {
-                stream: 0,
-                component: 1,
+                stream: S0,
+                component: RTP,
                 reason: FailureReason::ConsentLost
             },
             AgentEvent::ComponentStateChange {
-                stream: 0,
-                component: 1,
+                stream: S0,
+                component: RTP,
                 state: ComponentState::Failed
             },
         ]
     );
     assert_eq!(
-        node(&sim, a).agent.failure_reason(0, 1),
+        node(&sim, a).agent.failure_reason(S0, RTP),
         Some(FailureReason::ConsentLost)
     );
     // A kept checking during the silence, at the RFC 7675 rate (every 4-6 s).
@@ -202,8 +205,8 @@ fn send_fails_at_the_instant_consent_expires() {
     let late = last_heard + Duration::from_secs(31);
     let got = sim.with_node::<AgentNode, _>(a, |n, _| {
         n.agent
-            .stream_mut(0)
-            .and_then(|mut s| s.component_mut(1).map(|mut c| c.send(late, b"x")))
+            .stream_mut(S0)
+            .and_then(|mut s| s.component_mut(RTP).map(|mut c| c.send(late, b"x")))
             .expect("component exists")
     });
     assert_eq!(
@@ -294,7 +297,7 @@ fn thirty_percent_loss_for_10_minutes_keeps_consent() {
             failures(&sim, n)
         );
         assert_eq!(
-            node(&sim, n).agent.component_state(0, 1),
+            node(&sim, n).agent.component_state(S0, RTP),
             Some(ComponentState::Connected)
         );
     }
@@ -308,7 +311,7 @@ fn give_wrong_password(sim: &mut Sim, from: NodeId, to: NodeId) {
         .expect("valid credentials");
     sim.with_node::<AgentNode, _>(to, |n, _| {
         n.agent
-            .stream_mut(0)
+            .stream_mut(S0)
             .expect("stream")
             .set_remote_credentials(wrong);
     });
@@ -323,12 +326,12 @@ fn run_until_both_failed(sim: &mut Sim, a: NodeId, b: NodeId, limit: Duration) {
         sim.now() > start + limit
             || [a, b]
                 .iter()
-                .all(|&n| node(sim, n).failed_at.contains_key(&(0, 1)))
+                .all(|&n| node(sim, n).failed_at.contains_key(&(S0, RTP)))
     });
 }
 
 fn reason(sim: &Sim, n: NodeId) -> Option<FailureReason> {
-    node(sim, n).agent.failure_reason(0, 1)
+    node(sim, n).agent.failure_reason(S0, RTP)
 }
 
 /// The controlling side has a wrong password for the controlled side: its checks are
@@ -351,8 +354,8 @@ fn wrong_password_on_the_controlling_side_fails_both() {
     assert!(node(&sim, a).connected_at.is_empty() && node(&sim, b).connected_at.is_empty());
     // Within the configured timeouts: a check's 39.5 s (RFC 8489 §6.2.1 defaults), and the
     // 30 s nomination timeout after B's first valid pair (within a second of the start).
-    let a_after = node(&sim, a).failed_at[&(0, 1)] - start;
-    let b_after = node(&sim, b).failed_at[&(0, 1)] - start;
+    let a_after = node(&sim, a).failed_at[&(S0, RTP)] - start;
+    let b_after = node(&sim, b).failed_at[&(S0, RTP)] - start;
     println!("A failed ({got}) after {a_after:?}, B (no nomination) after {b_after:?}");
     assert!(
         a_after <= Duration::from_millis(39_500 + 1_500),
@@ -381,12 +384,12 @@ fn wrong_password_on_the_controlled_side_fails_both() {
     assert!(got.unauthorized >= 1, "{got:?}");
     assert!(node(&sim, b).connected_at.is_empty());
     assert!(
-        node(&sim, a).connected_at.contains_key(&(0, 1)),
+        node(&sim, a).connected_at.contains_key(&(S0, RTP)),
         "A connected first"
     );
     assert_eq!(reason(&sim, a), Some(FailureReason::ConsentLost));
-    let b_failed = node(&sim, b).failed_at[&(0, 1)];
-    let a_failed = node(&sim, a).failed_at[&(0, 1)];
+    let b_failed = node(&sim, b).failed_at[&(S0, RTP)];
+    let a_failed = node(&sim, a).failed_at[&(S0, RTP)];
     println!(
         "B failed ({got}) after {:?}, A lost consent after {:?}",
         b_failed - start,
@@ -412,7 +415,7 @@ fn data_from_an_unverified_source_is_dropped_and_counted() {
     let (mut sim, a, b) = connected(18);
     let rogue_ip = "198.51.100.66".parse().unwrap();
     let rogue = sim.add_node(PUBLIC_REALM, &[rogue_ip], Box::new(RogueNode::default()));
-    let target = selected(&sim, a, 0, 1).local_base;
+    let target = selected(&sim, a, S0, RTP).local_base;
     let received_before = node(&sim, a).received.len();
     let spoofed: Vec<Transmit<Vec<u8>>> = (0..5u16)
         .map(|i| Transmit {
@@ -429,9 +432,9 @@ fn data_from_an_unverified_source_is_dropped_and_counted() {
         received_before,
         "nothing delivered"
     );
-    assert_eq!(node(&sim, a).agent.dropped_unverified(0, 1), Some(5));
+    assert_eq!(node(&sim, a).agent.dropped_unverified(S0, RTP), Some(5));
     // The peer's data is still welcome, and was not counted.
     assert_data_both_ways(&mut sim, a, b);
-    assert_eq!(node(&sim, a).agent.dropped_unverified(0, 1), Some(5));
-    assert_eq!(node(&sim, b).agent.dropped_unverified(0, 1), Some(0));
+    assert_eq!(node(&sim, a).agent.dropped_unverified(S0, RTP), Some(5));
+    assert_eq!(node(&sim, b).agent.dropped_unverified(S0, RTP), Some(0));
 }

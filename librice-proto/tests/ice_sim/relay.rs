@@ -8,7 +8,8 @@ use librice_proto::agent::{AgentConfig, ComponentState, StunServer, TurnServer};
 use librice_proto::candidate::CandidateType;
 
 use crate::harness::ice::{
-    AgentNode, AgentSpec, Signal, add_agent, connect, give_credentials, selected, send_data, signal,
+    AgentNode, AgentSpec, RTP, S0, Signal, add_agent, connect, give_credentials, selected,
+    send_data, signal,
 };
 use crate::harness::turn_server::{TurnServerConfig, TurnServerNode};
 use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerNode};
@@ -71,7 +72,7 @@ fn world_with(
 fn assert_data(sim: &mut Sim, a: NodeId, b: NodeId) {
     for (from, to) in [(a, b), (b, a)] {
         let got = send_data(sim, from, to, 10, Duration::from_millis(200));
-        assert_eq!(got.get(&(0, 1)), Some(&10), "{from}->{to}");
+        assert_eq!(got.get(&(S0, RTP)), Some(&10), "{from}->{to}");
     }
 }
 
@@ -79,8 +80,8 @@ fn assert_data(sim: &mut Sim, a: NodeId, b: NodeId) {
 fn symmetric_with_symmetric_connects_through_the_relay() {
     let (mut sim, a, b, turn) = world(NatType::Symmetric, NatType::Symmetric, false, 41);
     assert!(connect(&mut sim, a, b, STEPS), "connects through the relay");
-    let pa = selected(&sim, a, 0, 1);
-    let pb = selected(&sim, b, 0, 1);
+    let pa = selected(&sim, a, S0, RTP);
+    let pb = selected(&sim, b, S0, RTP);
     assert!(
         pa.local.candidate_type() == CandidateType::Relayed
             || pa.remote.candidate_type() == CandidateType::Relayed,
@@ -116,7 +117,7 @@ fn relay_only_uses_relayed_candidates_and_releases_them() {
             signalled.iter().all(|t| *t == CandidateType::Relayed),
             "{signalled:?}"
         );
-        let p = selected(&sim, n, 0, 1);
+        let p = selected(&sim, n, S0, RTP);
         assert_eq!(p.local.candidate_type(), CandidateType::Relayed);
     }
     assert_data(&mut sim, a, b);
@@ -131,7 +132,7 @@ fn relay_only_uses_relayed_candidates_and_releases_them() {
         "allocations released"
     );
     assert_eq!(
-        sim.node::<AgentNode>(a).agent.component_state(0, 1),
+        sim.node::<AgentNode>(a).agent.component_state(S0, RTP),
         Some(ComponentState::Connected)
     );
 }
@@ -153,7 +154,11 @@ fn one_virtual_hour_through_the_relay() {
         for _ in 0..6 {
             for (from, to) in [(a, b), (b, a)] {
                 let got = send_data(&mut sim, from, to, 1, Duration::from_secs(5));
-                assert_eq!(got.get(&(0, 1)), Some(&1), "minute {minute}: {from}->{to}");
+                assert_eq!(
+                    got.get(&(S0, RTP)),
+                    Some(&1),
+                    "minute {minute}: {from}->{to}"
+                );
             }
         }
     }
@@ -188,7 +193,7 @@ fn stale_nonce_mid_session() {
     for _ in 0..30 {
         for (from, to) in [(a, b), (b, a)] {
             let got = send_data(&mut sim, from, to, 1, Duration::from_secs(10));
-            assert_eq!(got.get(&(0, 1)), Some(&1));
+            assert_eq!(got.get(&(S0, RTP)), Some(&1));
         }
     }
     let stats = sim.node::<TurnServerNode>(turn).stats();
@@ -300,7 +305,7 @@ fn first_check_dropped_before_the_permission_is_recovered_at_once() {
             "connects (A controlling: {a_controls})"
         );
         for n in [a, b] {
-            let at = sim.node::<AgentNode>(n).connected_at[&(0, 1)];
+            let at = sim.node::<AgentNode>(n).connected_at[&(S0, RTP)];
             let took = at - told;
             assert!(
                 took < Duration::from_millis(200),
@@ -309,7 +314,7 @@ fn first_check_dropped_before_the_permission_is_recovered_at_once() {
             );
         }
         assert_eq!(
-            selected(&sim, a, 0, 1).local.candidate_type(),
+            selected(&sim, a, S0, RTP).local.candidate_type(),
             CandidateType::Relayed
         );
         assert_data(&mut sim, a, b);

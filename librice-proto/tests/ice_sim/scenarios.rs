@@ -8,8 +8,8 @@ use librice_proto::agent::{AgentConfig, ComponentState, StunServer};
 use librice_proto::candidate::CandidateType;
 
 use crate::harness::ice::{
-    AgentNode, AgentSpec, add_agent, assert_pairs_match, connect, give_credentials, selected,
-    send_data, signal,
+    AgentNode, AgentSpec, RTCP, RTP, S0, S1, add_agent, assert_pairs_match, connect,
+    give_credentials, selected, send_data, signal,
 };
 use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerNode};
 
@@ -45,7 +45,7 @@ fn one_lan() {
     let b = add_agent(&mut sim, AgentSpec::new(config(false, 2), lan, "10.0.0.2"));
     assert!(connect(&mut sim, a, b, STEPS), "both sides connect");
     assert_pairs_match(&sim, a, b);
-    let pa = selected(&sim, a, 0, 1);
+    let pa = selected(&sim, a, S0, RTP);
     assert_eq!(pa.local_base, "10.0.0.1:5001".parse().unwrap());
     assert_eq!(pa.remote.address(), "10.0.0.2:5001".parse().unwrap());
     assert_eq!(pa.local.candidate_type(), CandidateType::Host);
@@ -67,7 +67,7 @@ fn two_streams_two_components() {
     assert_eq!(sim.node::<AgentNode>(a).connected_at.len(), 4);
     assert_eq!(sim.node::<AgentNode>(b).connected_at.len(), 4);
     assert_pairs_match(&sim, a, b);
-    for (sid, c) in [(0, 1), (0, 2), (1, 1), (1, 2)] {
+    for (sid, c) in [(S0, RTP), (S0, RTCP), (S1, RTP), (S1, RTCP)] {
         let pa = selected(&sim, a, sid, c);
         let port = crate::harness::ice::socket_port(sid, c);
         assert_eq!(
@@ -173,7 +173,7 @@ fn thirty_percent_loss_each_way() {
     assert_pairs_match(&sim, a, b);
     for (from, to) in [(a, b), (b, a)] {
         let got = send_data(&mut sim, from, to, 200, DATA_WINDOW);
-        let n = got.get(&(0, 1)).copied().unwrap_or(0);
+        let n = got.get(&(S0, RTP)).copied().unwrap_or(0);
         // 70% of 200 expected; a binomial draw stays well inside these bounds.
         assert!(
             (110..=170).contains(&n),
@@ -201,14 +201,15 @@ fn remote_prflx_learnt_before_signalling() {
         sim.node_mut::<AgentNode>(a).all_connected() && sim.node_mut::<AgentNode>(b).all_connected()
     });
     assert!(done, "connects on the peer-reflexive candidate alone");
-    let pb = selected(&sim, b, 0, 1);
+    let pb = selected(&sim, b, S0, RTP);
     assert_eq!(pb.remote.candidate_type(), CandidateType::PeerReflexive);
     assert_eq!(pb.remote.address(), "192.0.2.1:5001".parse().unwrap());
     // The signalling catches up: the peer-reflexive candidate takes the signalled form,
     // without a duplicate.
     signal(&mut sim, a, b);
-    let remotes =
-        sim.with_node::<AgentNode, _>(b, |n, _| n.agent.stream_mut(0).unwrap().remote_candidates());
+    let remotes = sim.with_node::<AgentNode, _>(b, |n, _| {
+        n.agent.stream_mut(S0).unwrap().remote_candidates()
+    });
     assert_eq!(remotes.len(), 1, "{remotes:?}");
     assert_eq!(remotes[0].candidate_type(), CandidateType::Host);
     assert_data_both_ways(&mut sim, a, b);
@@ -269,11 +270,11 @@ fn nat_matrix() {
                 for n in [a, b] {
                     let node = sim.node::<AgentNode>(n);
                     assert!(
-                        node.failed_at.contains_key(&(0, 1)),
+                        node.failed_at.contains_key(&(S0, RTP)),
                         "{pa:?} x {pb:?}: node {n} reports failure"
                     );
                     assert_eq!(
-                        node.agent.component_state(0, 1),
+                        node.agent.component_state(S0, RTP),
                         Some(ComponentState::Failed)
                     );
                 }
@@ -343,8 +344,8 @@ fn setup_time(one_way: Duration) -> Duration {
     );
     let start = sim.now();
     assert!(connect(&mut sim, a, b, STEPS));
-    let end_a = sim.node::<AgentNode>(a).connected_at[&(0, 1)];
-    let end_b = sim.node::<AgentNode>(b).connected_at[&(0, 1)];
+    let end_a = sim.node::<AgentNode>(a).connected_at[&(S0, RTP)];
+    let end_b = sim.node::<AgentNode>(b).connected_at[&(S0, RTP)];
     end_a.max(end_b) - start
 }
 

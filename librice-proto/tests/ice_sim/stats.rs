@@ -7,7 +7,7 @@ use std::time::Duration;
 use librice_proto::agent::{AgentConfig, PairStats, StreamStats};
 use librice_proto::stun::{Message, MessageClass, Method, TransactionId};
 
-use crate::harness::ice::{AgentNode, AgentSpec, add_agent, connect, selected, send_data};
+use crate::harness::ice::{AgentNode, AgentSpec, RTP, S0, add_agent, connect, selected, send_data};
 use crate::harness::{LinkConfig, NodeId, PUBLIC_REALM, Packet, Sim};
 
 const STEPS: usize = 1_000_000;
@@ -63,19 +63,19 @@ fn wire(
 }
 
 fn stats(sim: &Sim, n: NodeId) -> StreamStats {
-    sim.node::<AgentNode>(n).agent.stats(0).expect("stream 0")
+    sim.node::<AgentNode>(n).agent.stats(S0).expect("stream 0")
 }
 
 /// Checks one side's selected-pair counters against what the two nodes put on the wire.
 fn check_side(sim: &Sim, me: NodeId, peer: NodeId) -> PairStats {
-    let pair = selected(sim, me, 0, 1);
+    let pair = selected(sim, me, S0, RTP);
     let (local, remote) = (pair.local_base, pair.remote.address());
     let packets = sim.packets();
     let out = wire(&packets, me, local, remote);
     let back = wire(&packets, peer, remote, local);
     let st = stats(sim, me);
     assert_eq!(st.pairs.len(), 1, "one host pair: {:#?}", st.pairs);
-    let p = st.selected_pair(1).expect("a selected pair").clone();
+    let p = st.selected_pair(RTP).expect("a selected pair").clone();
     assert!(p.selected && p.nominated && p.valid);
     // Our requests: each transaction once, checks and consent checks together.
     assert_eq!(
@@ -119,6 +119,15 @@ fn check_side(sim: &Sim, me: NodeId, peer: NodeId) -> PairStats {
     );
     assert_eq!(st.local_candidates[p.local].base, Some(local));
     assert_eq!(st.remote_candidates[p.remote].candidate.address(), remote);
+    // The data came on the selected pair, and says so.
+    assert_eq!(st.components[0].selected_pair, Some(p.id));
+    let received = &sim.node::<AgentNode>(me).received;
+    assert_eq!(received.len() as u64, p.packets_received, "node {me}");
+    assert!(
+        received.iter().all(|&(_, _, pair, _)| pair == p.id),
+        "node {me}: data on pair {}",
+        p.id
+    );
     p
 }
 
@@ -141,9 +150,9 @@ fn counters_match_the_packets_on_the_wire() {
     );
     assert!(connect(&mut sim, a, b, STEPS));
     let got = send_data(&mut sim, a, b, 7, Duration::from_millis(100));
-    assert_eq!(got.get(&(0, 1)), Some(&7));
+    assert_eq!(got.get(&(S0, RTP)), Some(&7));
     let got = send_data(&mut sim, b, a, 3, Duration::from_millis(100));
-    assert_eq!(got.get(&(0, 1)), Some(&3));
+    assert_eq!(got.get(&(S0, RTP)), Some(&3));
     // A minute of consent checks both ways.
     sim.drive_for(Duration::from_secs(60), STEPS);
     let pa = check_side(&sim, a, b);

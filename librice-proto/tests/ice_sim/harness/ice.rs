@@ -8,12 +8,29 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use librice_proto::agent::{
-    Agent, AgentConfig, AgentEvent, ComponentId, ComponentState, SelectedPair, StreamId,
+    Agent, AgentConfig, AgentEvent, ComponentId, ComponentState, PairId, SelectedPair, StreamId,
 };
 use librice_proto::candidate::{Candidate, IceCredentials};
 use librice_proto::{Transmit, TransportType};
 
 use super::{Node, NodeId, RealmId, Sim};
+
+/// The first stream of an agent: most scenarios have only this one.
+pub const S0: StreamId = StreamId::from_index(0);
+
+/// The second stream of an agent.
+pub const S1: StreamId = StreamId::from_index(1);
+
+/// The first component of a stream.
+pub const RTP: ComponentId = ComponentId::RTP;
+
+/// The second component of a stream.
+pub const RTCP: ComponentId = ComponentId::RTCP;
+
+/// Every stream id of `agent`, in order.
+pub fn stream_ids(agent: &Agent) -> impl Iterator<Item = StreamId> + use<> {
+    (0..agent.stream_count()).map(StreamId::from_index)
+}
 
 /// What one agent would put in its signalling channel.
 #[derive(Debug, Clone)]
@@ -32,8 +49,8 @@ pub struct AgentNode {
     pub events: Vec<(Instant, AgentEvent)>,
     /// Signalling not yet delivered to the peer.
     pub outbox: VecDeque<Signal>,
-    /// Application data received: (stream, component, bytes).
-    pub received: Vec<(StreamId, ComponentId, Vec<u8>)>,
+    /// Application data received: (stream, component, the pair it came on, bytes).
+    pub received: Vec<(StreamId, ComponentId, PairId, Vec<u8>)>,
     /// When each component was first connected.
     pub connected_at: BTreeMap<(StreamId, ComponentId), Instant>,
     /// When each component failed.
@@ -115,14 +132,12 @@ impl AgentNode {
     /// The (stream, component) pairs of the agent.
     pub fn components(&mut self) -> Vec<(StreamId, ComponentId)> {
         let mut all = Vec::new();
-        for sid in 0..self.agent.stream_count() {
+        for sid in stream_ids(&self.agent) {
             let n = self
                 .agent
                 .stream_mut(sid)
                 .map_or(0, |s| s.component_count());
-            for c in 1..=n {
-                all.push((sid, ComponentId::try_from(c).expect("at most 256")));
-            }
+            all.extend((0..n).map_while(ComponentId::from_index).map(|c| (sid, c)));
         }
         all
     }
@@ -153,7 +168,7 @@ impl Node for AgentNode {
         };
         if let Some(data) = self.agent.handle_incoming(now, t) {
             self.received
-                .push((data.stream, data.component, data.data.to_vec()));
+                .push((data.stream, data.component, data.pair, data.data.to_vec()));
         }
         self.drain_events(now);
     }
@@ -210,7 +225,7 @@ impl AgentSpec {
 
 /// The port of the socket for `stream`, `component`.
 pub fn socket_port(stream: StreamId, component: ComponentId) -> u16 {
-    5000 + 10 * u16::try_from(stream).expect("few streams") + component
+    5000 + 10 * u16::try_from(stream.index()).expect("few streams") + component.get()
 }
 
 /// Adds an agent to the simulation, registers its sockets and starts gathering.
@@ -233,7 +248,7 @@ pub fn add_agent(sim: &mut Sim, spec: AgentSpec) -> NodeId {
     }
     let id = sim.add_node(spec.realm, &spec.ips, Box::new(AgentNode::new(agent)));
     sim.with_node::<AgentNode, _>(id, |n, now| {
-        for sid in 0..n.agent.stream_count() {
+        for sid in stream_ids(&n.agent) {
             n.agent
                 .stream_mut(sid)
                 .expect("exists")
@@ -248,7 +263,7 @@ pub fn add_agent(sim: &mut Sim, spec: AgentSpec) -> NodeId {
 /// The local credentials of every stream of node `id`.
 pub fn credentials(sim: &mut Sim, id: NodeId) -> Vec<IceCredentials> {
     sim.with_node::<AgentNode, _>(id, |n, _| {
-        (0..n.agent.stream_count())
+        stream_ids(&n.agent)
             .map(|sid| {
                 n.agent
                     .stream_mut(sid)
@@ -264,7 +279,7 @@ pub fn credentials(sim: &mut Sim, id: NodeId) -> Vec<IceCredentials> {
 pub fn give_credentials(sim: &mut Sim, from: NodeId, to: NodeId) {
     let creds = credentials(sim, from);
     sim.with_node::<AgentNode, _>(to, |n, now| {
-        for (sid, c) in creds.into_iter().enumerate() {
+        for (sid, c) in stream_ids(&n.agent).zip(creds) {
             n.agent
                 .stream_mut(sid)
                 .expect("same streams")
@@ -333,7 +348,7 @@ pub fn send_data(
     }
     sim.drive_for(window, 1_000_000);
     let mut got: BTreeMap<(StreamId, ComponentId), usize> = BTreeMap::new();
-    for (sid, c, data) in &sim.node::<AgentNode>(to).received[before..] {
+    for (sid, c, _, data) in &sim.node::<AgentNode>(to).received[before..] {
         let text = String::from_utf8_lossy(data);
         assert!(
             text.starts_with(&format!("data {from}->{to} s{sid} c{c} #")),
