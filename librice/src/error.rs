@@ -11,15 +11,20 @@ use librice_proto::agent::{AgentError, FailureReason, UsageError};
 pub enum Error {
     /// The builder has no runtime.
     NoRuntime,
-    /// The agent was closed (every handle dropped, or [`crate::Agent::close`]).
+    /// The agent was closed (every handle dropped, or [`crate::Agent::close`]). Every call
+    /// that needs a running agent reports it, a component added after the close included:
+    /// not a [`Error::Usage`], since any task may meet it when another task closes the
+    /// agent, as a send may meet a closed socket.
     Closed,
     /// The component failed, and why: its checks failed, the controlling peer nominated no
     /// pair, or consent was lost (RFC 7675). It sends nothing any more.
     Failed(FailureReason),
-    /// Components and local sockets must be added before gathering starts
-    /// ([`crate::Stream::add_component`] after [`crate::Stream::gather_candidates`]). The
-    /// core's [`UsageError::GatheringStarted`] converts to this too.
-    GatheringStarted,
+    /// The caller misused the API: a programming error, which retrying cannot fix. The
+    /// facade's own checks report it (a component added after gathering started:
+    /// [`UsageError::GatheringStarted`]) and so does the core, whose
+    /// [`AgentError::Usage`] converts to this, so that a misuse reads the same whichever
+    /// layer finds it. Transparent: its `Display` is the inner error's.
+    Usage(UsageError),
     /// A TURN server over TLS was configured, but this crate was built without its `tls`
     /// feature ([`crate::AgentBuilder::turn_server_tls`]).
     TlsUnavailable,
@@ -35,15 +40,12 @@ impl fmt::Display for Error {
             Self::NoRuntime => write!(f, "no runtime given to the agent builder"),
             Self::Closed => write!(f, "the agent is closed"),
             Self::Failed(reason) => write!(f, "ICE failed: {reason}"),
-            Self::GatheringStarted => write!(
-                f,
-                "components must be added before gathering starts on their stream"
-            ),
             Self::TlsUnavailable => write!(
                 f,
                 "a TURN server over TLS needs librice's `tls` feature, which this build lacks"
             ),
             // Transparent wrappers: the inner error's own text, and its source below.
+            Self::Usage(e) => write!(f, "{e}"),
             Self::Agent(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "{e}"),
         }
@@ -51,10 +53,12 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {
-    /// `Agent` and `Io` are transparent: their Display is the inner error's, so their
-    /// source is the inner error's source (an error is shown once in a chain, not twice).
+    /// `Usage`, `Agent` and `Io` are transparent: their Display is the inner error's, so
+    /// their source is the inner error's source (an error is shown once in a chain, not
+    /// twice).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::Usage(e) => e.source(),
             Self::Agent(e) => e.source(),
             Self::Io(e) => e.source(),
             _ => None,
@@ -64,14 +68,20 @@ impl std::error::Error for Error {
 
 impl From<AgentError> for Error {
     /// The core's [`AgentError::Failed`] becomes [`Error::Failed`] and
-    /// [`UsageError::GatheringStarted`] becomes [`Error::GatheringStarted`], so that each
-    /// reads the same whichever layer reports it; the rest wrap as [`Error::Agent`].
+    /// [`AgentError::Usage`] becomes [`Error::Usage`], so that each reads the same
+    /// whichever layer reports it; the rest wrap as [`Error::Agent`].
     fn from(e: AgentError) -> Self {
         match e {
             AgentError::Failed(reason) => Self::Failed(reason),
-            AgentError::Usage(UsageError::GatheringStarted) => Self::GatheringStarted,
+            AgentError::Usage(e) => Self::Usage(e),
             e => Self::Agent(e),
         }
+    }
+}
+
+impl From<UsageError> for Error {
+    fn from(e: UsageError) -> Self {
+        Self::Usage(e)
     }
 }
 
@@ -101,12 +111,13 @@ impl From<io::Error> for Error {
 impl From<Error> for io::Error {
     /// [`Error::Io`] gives its error back; the others are carried inside one, with a kind
     /// that says what happened: `BrokenPipe` for [`Error::Closed`], `ConnectionAborted`
-    /// for [`Error::Failed`], `NotConnected` before a pair is selected, `Other` else.
-    /// [`Error::from_io`] takes them out again.
+    /// for [`Error::Failed`], `NotConnected` before a pair is selected, `InvalidInput` for
+    /// [`Error::Usage`], `Other` else. [`Error::from_io`] takes them out again.
     fn from(e: Error) -> Self {
         let kind = match &e {
             Error::Closed => io::ErrorKind::BrokenPipe,
             Error::Failed(_) => io::ErrorKind::ConnectionAborted,
+            Error::Usage(_) => io::ErrorKind::InvalidInput,
             Error::Agent(AgentError::NotConnected) => io::ErrorKind::NotConnected,
             _ => io::ErrorKind::Other,
         };
@@ -139,5 +150,22 @@ mod tests {
         let io = Error::from(io::Error::other("boom"));
         assert_eq!(io.to_string(), "boom");
         assert!(std::error::Error::source(&io).is_none());
+    }
+
+    /// A misuse the core finds lands in `Error::Usage`, where the facade's own does, and
+    /// shows once (transparent, no source); inside an `io::Error` it is `InvalidInput`.
+    #[test]
+    fn core_misuse_is_a_usage_error() {
+        let usage = UsageError::GatheringStarted;
+        let e = Error::from(AgentError::from(usage.clone()));
+        assert!(matches!(&e, Error::Usage(u) if *u == usage), "{e:?}");
+        assert_eq!(e.to_string(), usage.to_string());
+        assert!(std::error::Error::source(&e).is_none());
+        let io = io::Error::from(e);
+        assert_eq!(io.kind(), io::ErrorKind::InvalidInput);
+        assert!(matches!(Error::from_io(&io), Some(Error::Usage(_))));
+        // Not every core error is misuse.
+        let e = Error::from(AgentError::NotConnected);
+        assert!(matches!(e, Error::Agent(AgentError::NotConnected)), "{e:?}");
     }
 }

@@ -45,6 +45,12 @@
 //! Handles are cheap clones that lock briefly and wake the driver. Dropping the last handle
 //! of an agent (or [`Agent::close`]) ends its driver task and closes its sockets.
 //!
+//! Every fallible call returns the one [`Error`] type: a misuse (a programming error, such
+//! as a component added after gathering started) is [`Error::Usage`] with a
+//! [`UsageError`], whether this crate or the core found it; a failed component is
+//! [`Error::Failed`], a closed agent [`Error::Closed`], the core's other refusals
+//! [`Error::Agent`], and the operating system's errors [`Error::Io`].
+//!
 //! ## Liveness
 //!
 //! Once a component has a selected pair, the sans-IO core watches it and this crate

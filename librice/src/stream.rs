@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use librice_proto::TransportType;
 use librice_proto::agent::{
     CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats, FailureReason,
-    PairStats, SelectedPair, StreamId, StreamStats,
+    PairStats, SelectedPair, StreamId, StreamStats, UsageError,
 };
 use librice_proto::candidate::{Candidate, IceCredentials};
 
@@ -46,17 +46,17 @@ impl Stream {
     ///
     /// # Errors
     ///
-    /// - [`Error::GatheringStarted`] once [`Self::gather_candidates`] has been called on
-    ///   this stream;
-    /// - [`Error::Closed`] once the agent is closed;
-    /// - [`Error::Agent`] with [`UsageError::TooManyComponents`](crate::UsageError::TooManyComponents) beyond 256 components.
+    /// - [`Error::Usage`] with [`UsageError::GatheringStarted`] once
+    ///   [`Self::gather_candidates`] has been called on this stream, and with
+    ///   [`UsageError::TooManyComponents`] beyond 256 components;
+    /// - [`Error::Closed`] once the agent is closed.
     pub fn add_component(&self) -> Result<Component, Error> {
         let mut st = self.handle.shared.lock();
         if st.closed {
             return Err(Error::Closed);
         }
         if st.streams[self.id.index()].gather.started {
-            return Err(Error::GatheringStarted);
+            return Err(UsageError::GatheringStarted.into());
         }
         let id = st
             .proto
@@ -189,7 +189,7 @@ impl Stream {
     ///
     /// # Errors
     ///
-    /// - [`Error::Agent`] with [`UsageError::CandidateComponent`](crate::UsageError::CandidateComponent) for a candidate of a
+    /// - [`Error::Usage`] with [`UsageError::CandidateComponent`] for a candidate of a
     ///   component the stream lacks;
     /// - [`Error::Agent`] with
     ///   [`AgentError::AfterEndOfCandidates`](librice_proto::agent::AgentError::AfterEndOfCandidates)

@@ -646,7 +646,10 @@ async fn add_component_refused(rt: Arc<dyn Runtime>) {
     let gathering = stream.gather_candidates().expect("gathering starts");
     let late = stream.add_component();
     assert!(
-        matches!(late, Err(librice::Error::GatheringStarted)),
+        matches!(
+            late,
+            Err(librice::Error::Usage(librice::UsageError::GatheringStarted))
+        ),
         "after gathering: {late:?}"
     );
     assert!(
