@@ -10,19 +10,19 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use librice_proto::TransportType;
-use librice_proto::agent::{ComponentId, StreamId};
+use librice_proto::agent::{ComponentId, PairId, StreamId};
 
 use crate::agent::Handle;
 use crate::error::Error;
-use crate::ingest::{RECV_BUF, Read, Reader};
+use crate::ingest::{Incoming, RECV_BUF, Read, Reader};
 use crate::send::{SendLink, SendState, poll_send};
 
 /// Where a datagram received on a [`Datagram`] came from and went to.
 ///
-/// `local` and `remote` name the candidate pair it arrived on by its addresses: `local`
-/// is the local socket's address (the base of the local candidate; for a relayed pair,
-/// the socket that talks to the TURN server) and `remote` the peer's address (for relayed
-/// data, as the TURN server reports it).
+/// `pair` names the candidate pair it arrived on, and `local` and `remote` give its
+/// addresses: `local` is the local socket's address (the base of the local candidate; for
+/// a relayed pair, the socket that talks to the TURN server) and `remote` the peer's
+/// address (for relayed data, as the TURN server reports it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RecvMeta {
@@ -30,6 +30,11 @@ pub struct RecvMeta {
     pub len: usize,
     /// The peer's address.
     pub remote: SocketAddr,
+    /// The candidate pair it arrived on, one whose addresses a connectivity check has
+    /// verified: usually the selected pair, or another valid pair while the peer has not
+    /// switched yet. Its statistics are the [`crate::PairStats`] with this
+    /// [`id`](crate::PairStats::id) in [`crate::Stream::stats`].
+    pub pair: PairId,
     /// The local socket's address.
     pub local: SocketAddr,
     /// The transport it came over to this agent: UDP, or TCP for data relayed by a TURN
@@ -38,15 +43,17 @@ pub struct RecvMeta {
 }
 
 impl RecvMeta {
+    /// The meta of `len` bytes of the data `incoming` describes, received on `local`.
     pub(crate) fn new(
         len: usize,
-        remote: SocketAddr,
+        incoming: &Incoming,
         local: SocketAddr,
         transport: TransportType,
     ) -> Self {
         Self {
             len,
-            remote,
+            remote: incoming.from,
+            pair: incoming.pair,
             local,
             transport,
         }
@@ -85,7 +92,7 @@ impl RecvMeta {
 ///     let mut buf = vec![0u8; 2048];
 ///     loop {
 ///         let meta = datagram.recv(&mut buf).await?;
-///         println!("{} bytes from {} on {}", meta.len, meta.remote, meta.local);
+///         println!("{} bytes from {} on pair {}", meta.len, meta.remote, meta.pair);
 ///         datagram.send(&buf[..meta.len]).await?;
 ///     }
 ///     # #[allow(unreachable_code)]
@@ -121,10 +128,11 @@ impl Datagram {
         self.sender.link.stream
     }
 
-    /// Receives the next datagram into `buf` and says where it came from. A datagram
-    /// longer than `buf` is truncated to it, as UDP does: give room for the largest
-    /// datagram the peer sends, plus 36 bytes for the framing of data relayed through
-    /// TURN, which is removed before the data reaches `buf`'s start.
+    /// Receives the next datagram into `buf` and says where it came from ([`RecvMeta`]):
+    /// the remote address and the candidate pair it came on. A datagram longer than `buf`
+    /// is truncated to it, as UDP does: give room for the largest datagram the peer sends,
+    /// plus 36 bytes for the framing of data relayed through TURN, which is removed before
+    /// the data reaches `buf`'s start.
     ///
     /// `Pending` until a datagram arrives (the task is woken then); fails with
     /// [`Error::Closed`] (in the [`io::Error`]) once the agent is closed.

@@ -21,7 +21,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use librice_proto::agent::{ComponentId, StreamId};
+use librice_proto::agent::{ComponentId, PairId, StreamId};
 use librice_proto::{Transmit, TransportType};
 
 use crate::datagram::RecvMeta;
@@ -53,14 +53,15 @@ pub(crate) type Outgoing = (Arc<Socket>, Transmit<Vec<u8>>);
 /// A connection the core asked for: (request id, local, remote, over TLS).
 pub(crate) type TcpRequest = (u64, SocketAddr, SocketAddr, bool);
 
-/// Application data the core let through: for which component, from whom, and where it
-/// lies in the datagram (data relayed through TURN arrives inside a Data indication or
-/// ChannelData message).
+/// Application data the core let through: for which component, from whom, on which
+/// candidate pair, and where it lies in the datagram (data relayed through TURN arrives
+/// inside a Data indication or ChannelData message).
 #[derive(Debug, Clone)]
 pub(crate) struct Incoming {
     pub stream: StreamId,
     pub component: ComponentId,
     pub from: SocketAddr,
+    pub pair: PairId,
     pub range: Range<usize>,
 }
 
@@ -130,6 +131,7 @@ impl State {
             stream: rx.stream,
             component: rx.component,
             from: rx.from,
+            pair: rx.pair,
             range,
         })
     }
@@ -181,7 +183,7 @@ impl State {
                 "receive queue full: oldest datagram dropped"
             );
         }
-        let meta = RecvMeta::new(data.len(), inc.from, local, transport);
+        let meta = RecvMeta::new(data.len(), inc, local, transport);
         c.recv.push_back((data, meta));
         if let Some(w) = c.recv_waker.take() {
             w.wake();
@@ -398,8 +400,7 @@ impl Reader {
                 match st.ingest(now, udp(local, from, data)) {
                     Some(inc) if inc.stream == stream && inc.component == id => {
                         drop(st);
-                        let meta =
-                            RecvMeta::new(inc.range.len(), inc.from, local, TransportType::Udp);
+                        let meta = RecvMeta::new(inc.range.len(), &inc, local, TransportType::Udp);
                         buf.copy_within(inc.range, 0);
                         self.next = i;
                         return Poll::Ready(Read::InBuf(meta));
@@ -467,8 +468,7 @@ impl Reader {
                             return Some(Read::Queued(data, meta));
                         }
                         drop(st);
-                        let meta =
-                            RecvMeta::new(inc.range.len(), inc.from, local, TransportType::Udp);
+                        let meta = RecvMeta::new(inc.range.len(), &inc, local, TransportType::Udp);
                         buf.copy_within(inc.range, 0);
                         self.next = i;
                         return Some(Read::InBuf(meta));
@@ -563,7 +563,7 @@ impl Reader {
         for (local, from, mut data) in read {
             match st.ingest(now, udp(local, from, &data)) {
                 Some(inc) if inc.stream == stream && inc.component == id => {
-                    let meta = RecvMeta::new(inc.range.len(), inc.from, local, TransportType::Udp);
+                    let meta = RecvMeta::new(inc.range.len(), &inc, local, TransportType::Udp);
                     data.truncate(inc.range.end);
                     data.drain(..inc.range.start);
                     self.batch.push_back((data, meta));

@@ -77,6 +77,9 @@ async fn intact_both_ways(rt: Arc<dyn Runtime>) {
     let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
     let pa = ca.selected_pair().unwrap();
     let pb = cb.selected_pair().unwrap();
+    // The pair ids the data should name: each side's selected pair in its statistics.
+    let ida = ca.selected_pair_stats().expect("a's selected pair").id;
+    let idb = cb.selected_pair_stats().expect("b's selected pair").id;
     let mut da = ca.datagram();
     let mut db = cb.datagram();
     let mut buf = vec![0u8; 1500];
@@ -90,6 +93,7 @@ async fn intact_both_ways(rt: Arc<dyn Runtime>) {
         assert_eq!(&buf[..meta.len], &data[..], "datagram {i} a to b");
         assert_eq!(meta.remote, pa.local_base);
         assert_eq!(meta.local, pb.local_base);
+        assert_eq!(meta.pair, idb, "datagram {i} a to b");
         assert_eq!(meta.transport, librice::proto::TransportType::Udp);
 
         let data = payload(i + 1000);
@@ -102,8 +106,8 @@ async fn intact_both_ways(rt: Arc<dyn Runtime>) {
             .expect("a receives through the stream");
         assert_eq!(got, data, "datagram {i} b to a");
         assert_eq!(
-            (meta.len, meta.remote, meta.local),
-            (data.len(), pb.local_base, pa.local_base)
+            (meta.len, meta.remote, meta.local, meta.pair),
+            (data.len(), pb.local_base, pa.local_base, ida)
         );
     }
 
