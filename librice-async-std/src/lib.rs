@@ -46,7 +46,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -55,7 +55,9 @@ use std::time::Instant;
 
 use async_io::{Async, Timer};
 use futures::io::{AsyncRead, AsyncWrite};
-use librice::runtime::{AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, Runtime};
+use librice::runtime::{
+    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, RecvInfo, Runtime, recv_batch,
+};
 
 pub use librice;
 
@@ -243,6 +245,20 @@ impl AsyncUdpSocket for AsyncIoUdpSocket {
         poll_io(
             cx,
             || self.socket.get_ref().recv_from(buf),
+            |cx| self.socket.poll_readable(cx),
+        )
+    }
+
+    fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        info: &mut [RecvInfo],
+    ) -> Poll<io::Result<usize>> {
+        let socket = self.socket.get_ref();
+        poll_io(
+            cx,
+            || recv_batch(socket.into(), bufs, info, |buf| socket.recv_from(buf)),
             |cx| self.socket.poll_readable(cx),
         )
     }

@@ -49,14 +49,16 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use librice::runtime::{AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, Runtime};
+use librice::runtime::{
+    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, RecvInfo, Runtime, recv_batch,
+};
 use tokio::io::ReadBuf;
 use tokio::runtime::{Handle, TryCurrentError};
 
@@ -280,6 +282,26 @@ impl AsyncUdpSocket for TokioUdpSocket {
         self.socket
             .poll_recv_from(cx, &mut buf)
             .map_ok(|from| (buf.filled().len(), from))
+    }
+
+    fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        info: &mut [RecvInfo],
+    ) -> Poll<io::Result<usize>> {
+        let socket = &self.socket;
+        loop {
+            std::task::ready!(socket.poll_recv_ready(cx))?;
+            // `try_io` clears tokio's readiness when the call would block, so that the
+            // next `poll_recv_ready` waits for the reactor.
+            match socket.try_io(tokio::io::Interest::READABLE, || {
+                recv_batch(socket.into(), bufs, info, |buf| socket.try_recv_from(buf))
+            }) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 
     fn poll_send_to(

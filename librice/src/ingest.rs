@@ -25,6 +25,7 @@ use librice_proto::agent::{ComponentId, PairId, StreamId};
 use librice_proto::{Transmit, TransportType};
 
 use crate::datagram::RecvMeta;
+use crate::recv_ring::RecvRing;
 use crate::send::Socket;
 use crate::shared::{ComponentRef, RECV_QUEUE_LIMIT, Shared, State};
 
@@ -290,8 +291,21 @@ pub(crate) struct Reader {
     /// Until then this reader's lease surely still holds (it was renewed less than half a
     /// lease ago), so the driver is not reading the sockets: see [`Self::poll_fast`].
     lease_fresh_until: Option<Instant>,
-    /// Datagrams read in one batch for [`Self::poll_owned`], oldest first.
+    /// Datagrams read in one batch for [`Self::poll_owned`], or queued for the component
+    /// before a batch of the ring, oldest first: handed out before the ring's.
     batch: std::collections::VecDeque<(Vec<u8>, RecvMeta)>,
+    /// Datagrams read in one batch for [`Self::poll_read`] into the caller's buffer, made
+    /// on first use.
+    ring: Option<RecvRing>,
+}
+
+/// What the reader's fast path found.
+enum Fast {
+    Read(Read),
+    /// Every socket would block, and each will wake this task when a datagram arrives.
+    Empty,
+    /// The fast path cannot tell: take the full path.
+    Unsure,
 }
 
 impl Reader {
@@ -303,6 +317,7 @@ impl Reader {
             next: 0,
             lease_fresh_until: None,
             batch: Default::default(),
+            ring: None,
         }
     }
 
@@ -312,17 +327,29 @@ impl Reader {
         if let Some((data, meta)) = self.batch.pop_front() {
             return Poll::Ready(Read::Queued(data, meta));
         }
+        if let Some(meta) = self.ring.as_mut().and_then(|r| r.pop_into(buf)) {
+            return Poll::Ready(Read::InBuf(meta));
+        }
         let (stream, id) = (self.component.stream, self.component.id);
         let Some(shared) = self.component.shared.upgrade() else {
             self.sockets.clear();
             return Poll::Ready(Read::Closed);
         };
+        let mut sockets_empty = false;
         if self
             .lease_fresh_until
             .is_some_and(|t| shared.runtime.now() < t)
-            && let Some(read) = self.poll_fast(cx, buf, &shared)
         {
-            return Poll::Ready(read);
+            let fast = if RecvRing::batches(buf.len()) {
+                self.poll_fast_batch(cx, buf, &shared)
+            } else {
+                self.poll_fast(cx, buf, &shared)
+            };
+            match fast {
+                Fast::Read(read) => return Poll::Ready(read),
+                Fast::Empty => sockets_empty = true,
+                Fast::Unsure => {}
+            }
         }
         self.lease_fresh_until = None;
         {
@@ -334,6 +361,7 @@ impl Reader {
             let now = shared.runtime.now();
             let generation = st.registry.generation();
             if self.generation != Some(generation) {
+                sockets_empty = false;
                 self.sockets = st
                     .registry
                     .component_udp(stream, id)
@@ -369,6 +397,11 @@ impl Reader {
                 return Poll::Pending;
             }
             self.lease_fresh_until = Some(now + READER_LEASE / 2);
+            if sockets_empty && had_lease {
+                // The fast path just found every socket empty, and each will wake this
+                // task: reading them again would only fail again.
+                return Poll::Pending;
+            }
         }
         let n = self.sockets.len();
         let mut more = false;
@@ -430,17 +463,21 @@ impl Reader {
     /// receive waker and hands over anything queued before it (older data goes first).
     /// `None` when no socket had a datagram: the caller then takes the full path, which
     /// looks at the queue and registers its waker.
-    fn poll_fast(&mut self, cx: &mut Context<'_>, buf: &mut [u8], shared: &Shared) -> Option<Read> {
+    fn poll_fast(&mut self, cx: &mut Context<'_>, buf: &mut [u8], shared: &Shared) -> Fast {
         let (stream, id) = (self.component.stream, self.component.id);
         let n = self.sockets.len();
+        let mut empty = true;
         for k in 0..n {
             let i = (self.next + k) % n;
-            let socket = self.sockets[i].upgrade()?;
+            let Some(socket) = self.sockets[i].upgrade() else {
+                return Fast::Unsure;
+            };
             for _ in 0..RECV_BATCH {
                 let (len, from) = match socket.poll_recv_from(cx, buf) {
                     Poll::Ready(Ok(got)) => got,
                     Poll::Ready(Err(e)) => {
                         tracing::trace!(local = %socket.local(), error = %e, "receive error");
+                        empty = false;
                         break;
                     }
                     Poll::Pending => break,
@@ -449,11 +486,11 @@ impl Reader {
                 let mut st = shared.lock();
                 if st.closed {
                     self.sockets.clear();
-                    return Some(Read::Closed);
+                    return Fast::Read(Read::Closed);
                 }
                 let now = shared.runtime.now();
                 if !self.renew_lease(&mut st, now, cx) {
-                    return None;
+                    return Fast::Unsure;
                 }
                 let data = &buf[..len];
                 match st.ingest(now, udp(local, from, data)) {
@@ -464,14 +501,19 @@ impl Reader {
                         if queued {
                             let payload = data[inc.range.clone()].to_vec();
                             st.deliver(&inc, payload, local, TransportType::Udp);
-                            let (data, meta) = st.component_extra(stream, id)?.recv.pop_front()?;
-                            return Some(Read::Queued(data, meta));
+                            let Some((data, meta)) = st
+                                .component_extra(stream, id)
+                                .and_then(|c| c.recv.pop_front())
+                            else {
+                                return Fast::Unsure;
+                            };
+                            return Fast::Read(Read::Queued(data, meta));
                         }
                         drop(st);
                         let meta = RecvMeta::new(inc.range.len(), &inc, local, TransportType::Udp);
                         buf.copy_within(inc.range, 0);
                         self.next = i;
-                        return Some(Read::InBuf(meta));
+                        return Fast::Read(Read::InBuf(meta));
                     }
                     Some(inc) => {
                         let payload = data[inc.range.clone()].to_vec();
@@ -480,9 +522,83 @@ impl Reader {
                     // STUN: answers, state changes and events are the driver's to flush.
                     None => st.wake_driver(),
                 }
+                // Only STUN came: the socket was not seen empty.
+                empty = false;
             }
         }
-        None
+        if empty { Fast::Empty } else { Fast::Unsure }
+    }
+
+    /// The fast path for a caller's buffer that several datagrams fit in the ring beside:
+    /// a batch is read from the first socket that has one ([`RecvRing::fill`]), fed to
+    /// the core under one lock (which also renews the lease, keeps the receive waker and
+    /// hands over anything queued before it), and the component's data is handed out of
+    /// the ring, the first one now.
+    fn poll_fast_batch(&mut self, cx: &mut Context<'_>, buf: &mut [u8], shared: &Shared) -> Fast {
+        let (stream, id) = (self.component.stream, self.component.id);
+        let n = self.sockets.len();
+        let mut empty = true;
+        for k in 0..n {
+            let i = (self.next + k) % n;
+            let Some(socket) = self.sockets[i].upgrade() else {
+                return Fast::Unsure;
+            };
+            let ring = self.ring.get_or_insert_with(RecvRing::new);
+            let got = match ring.fill(cx, &socket, buf.len()) {
+                Poll::Ready(Ok(got)) => got,
+                Poll::Ready(Err(e)) => {
+                    tracing::trace!(local = %socket.local(), error = %e, "receive error");
+                    empty = false;
+                    continue;
+                }
+                Poll::Pending => continue,
+            };
+            empty = false;
+            let local = socket.local();
+            let mut st = shared.lock();
+            if st.closed {
+                self.sockets.clear();
+                return Fast::Read(Read::Closed);
+            }
+            let now = shared.runtime.now();
+            if !self.renew_lease(&mut st, now, cx) {
+                return Fast::Unsure;
+            }
+            if let Some(c) = st.component_extra(stream, id) {
+                self.batch.extend(c.recv.drain(..));
+            }
+            let Some(ring) = self.ring.as_mut() else {
+                return Fast::Unsure;
+            };
+            let mut stun = false;
+            for j in 0..got {
+                let (data, from) = ring.datagram(j);
+                match st.ingest(now, udp(local, from, data)) {
+                    Some(inc) if inc.stream == stream && inc.component == id => {
+                        let meta = RecvMeta::new(inc.range.len(), &inc, local, TransportType::Udp);
+                        ring.keep(j, inc.range, meta);
+                    }
+                    Some(inc) => {
+                        let payload = data.get(inc.range.clone()).unwrap_or_default().to_vec();
+                        st.deliver(&inc, payload, local, TransportType::Udp);
+                    }
+                    None => stun = true,
+                }
+            }
+            if stun {
+                // Answers, state changes and events are the driver's to flush.
+                st.wake_driver();
+            }
+            drop(st);
+            self.next = i;
+            if let Some((data, meta)) = self.batch.pop_front() {
+                return Fast::Read(Read::Queued(data, meta));
+            }
+            if let Some(meta) = ring.pop_into(buf) {
+                return Fast::Read(Read::InBuf(meta));
+            }
+        }
+        if empty { Fast::Empty } else { Fast::Unsure }
     }
 }
 
@@ -497,6 +613,10 @@ impl Reader {
         buf: &mut [u8],
     ) -> Poll<Option<(Vec<u8>, RecvMeta)>> {
         if let Some(d) = self.batch.pop_front() {
+            return Poll::Ready(Some(d));
+        }
+        if let Some(d) = self.ring.as_mut().and_then(RecvRing::pop_owned) {
+            // Left by `poll_read`: older than anything still in the sockets.
             return Poll::Ready(Some(d));
         }
         if let Some(shared) = self.component.shared.upgrade()

@@ -125,6 +125,7 @@ mod driver;
 mod error;
 mod ingest;
 pub mod interfaces;
+mod recv_ring;
 mod registry;
 pub mod runtime;
 mod send;

@@ -6,10 +6,11 @@
 
 use std::fmt;
 use std::future::Future;
-use std::io;
-use std::net::SocketAddr;
+use std::io::{self, IoSliceMut};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -75,6 +76,103 @@ pub trait AsyncUdpSocket: Send + Sync + fmt::Debug {
 
     /// The address the socket is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Receives up to `bufs.len()` datagrams (at most [`RECV_BATCH_MAX`]), the `i`-th into
+    /// `bufs[i]` (truncated to it, as UDP does), and records each one's length and sender
+    /// in `info[i]`; returns how many, at least 1 when `Ready(Ok)` and `bufs` is not empty.
+    /// `info` must be at least as long as `bufs`.
+    ///
+    /// Adapters should read the whole batch in one system call where the OS has one
+    /// ([`recv_batch`] does, with `recvmmsg` on Linux). The default reads one datagram
+    /// with [`Self::poll_recv_from`].
+    fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [IoSliceMut<'_>],
+        info: &mut [RecvInfo],
+    ) -> Poll<io::Result<usize>> {
+        let (Some(buf), Some(slot)) = (bufs.first_mut(), info.first_mut()) else {
+            return Poll::Ready(Ok(0));
+        };
+        let (len, from) = std::task::ready!(self.poll_recv_from(cx, buf))?;
+        *slot = RecvInfo { len, from };
+        Poll::Ready(Ok(1))
+    }
+}
+
+/// The most datagrams one [`AsyncUdpSocket::poll_recv_batch`] call is asked for.
+pub const RECV_BATCH_MAX: usize = 32;
+
+/// One datagram received by [`AsyncUdpSocket::poll_recv_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecvInfo {
+    /// How many bytes of its buffer hold the datagram.
+    pub len: usize,
+    /// Its sender.
+    pub from: SocketAddr,
+}
+
+impl Default for RecvInfo {
+    fn default() -> Self {
+        Self {
+            len: 0,
+            from: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        }
+    }
+}
+
+/// Receives a batch of datagrams from a non-blocking UDP socket in one system call where
+/// the OS has one (`recvmmsg` on Linux and Android, through `quinn-udp`): the building block
+/// of [`AsyncUdpSocket::poll_recv_batch`] for adapters. `recv_one` is the socket's own
+/// non-blocking `recv_from`, used where no batch call is available. Fails with
+/// [`io::ErrorKind::WouldBlock`] when no datagram is waiting, as the socket's own calls
+/// do. See [`AsyncUdpSocket::poll_recv_batch`] for `bufs` and `info`.
+///
+/// The socket is used as it is: unlike `quinn_udp::UdpSocketState::new`, this does not
+/// turn on UDP GRO (which coalesces datagrams into one buffer, and would need every
+/// buffer to hold 64 of them), the don't-fragment bit, or receive timestamps. Each
+/// buffer receives exactly one datagram.
+pub fn recv_batch(
+    socket: socket2::SockRef<'_>,
+    bufs: &mut [IoSliceMut<'_>],
+    info: &mut [RecvInfo],
+    recv_one: impl FnOnce(&mut [u8]) -> io::Result<(usize, SocketAddr)>,
+) -> io::Result<usize> {
+    let n = bufs.len().min(info.len()).min(RECV_BATCH_MAX);
+    if n == 0 {
+        return Ok(0);
+    }
+    let Some(state) = batch_state().filter(|_| n > 1) else {
+        let (len, from) = recv_one(&mut bufs[0])?;
+        info[0] = RecvInfo { len, from };
+        return Ok(1);
+    };
+    let mut meta = [quinn_udp::RecvMeta::default(); RECV_BATCH_MAX];
+    let got = state.recv((&*socket).into(), &mut bufs[..n], &mut meta[..n])?;
+    for (slot, m) in info.iter_mut().zip(&meta[..got]) {
+        *slot = RecvInfo {
+            len: m.len,
+            from: m.addr,
+        };
+    }
+    Ok(got)
+}
+
+/// `quinn-udp`'s per-process capabilities (what `recvmmsg` needs of it is none of the
+/// socket options it sets): probed once, on a socket of its own, so that the agent's
+/// sockets keep their options. `None` if no UDP socket could be made for the probe.
+fn batch_state() -> Option<&'static quinn_udp::UdpSocketState> {
+    static STATE: OnceLock<Option<quinn_udp::UdpSocketState>> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            let probe = std::net::UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
+            let state = quinn_udp::UdpSocketState::new((&probe).into());
+            if let Err(e) = &state {
+                tracing::debug!(error = %e, "no batched UDP receive: one datagram a call");
+            }
+            state.ok()
+        })
+        .as_ref()
 }
 
 /// A connected TCP stream.

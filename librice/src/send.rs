@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use librice_proto::TransportType;
 use librice_proto::agent::{ComponentId, StreamId};
@@ -116,6 +116,17 @@ impl Socket {
         self.io.poll_recv_from(cx, buf)
     }
 
+    /// Receives a batch of datagrams ([`AsyncUdpSocket::poll_recv_batch`]), under the same
+    /// one-reader rule as [`Self::poll_recv_from`].
+    pub fn poll_recv_batch(
+        &self,
+        cx: &mut Context<'_>,
+        bufs: &mut [std::io::IoSliceMut<'_>],
+        info: &mut [crate::runtime::RecvInfo],
+    ) -> Poll<io::Result<usize>> {
+        self.io.poll_recv_batch(cx, bufs, info)
+    }
+
     /// Sends one datagram for sender `id`: when the socket would block, `cx`'s waker waits
     /// in `id`'s own slot, so that no other sender's wait replaces it.
     pub fn poll_send_to(
@@ -149,66 +160,77 @@ pub(crate) struct SendTarget {
 
 /// What the fast path sent since the counts were last folded into the core
 /// ([`librice_proto::agent::Agent::record_sent`]).
-#[derive(Debug)]
-pub(crate) struct SentCounters {
-    packets: AtomicU64,
-    bytes: AtomicU64,
-    /// When the last of them was sent: nanoseconds after `base`.
-    last: AtomicU64,
-    base: Instant,
+#[derive(Debug, Default)]
+struct SentCounts {
+    packets: u64,
+    bytes: u64,
+    /// When the last of them was sent.
+    last: Option<Instant>,
 }
 
-impl SentCounters {
-    fn new(base: Instant) -> Self {
-        Self {
-            packets: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            last: AtomicU64::new(0),
-            base,
-        }
-    }
-
-    fn count(&self, now: Instant, bytes: usize) {
-        let at = now.saturating_duration_since(self.base).as_nanos();
-        self.last
-            .fetch_max(u64::try_from(at).unwrap_or(u64::MAX), Ordering::Relaxed);
-        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.packets.fetch_add(1, Ordering::Release);
-    }
-
-    /// Takes the counts: (packets, bytes, when the last was sent), `None` if nothing was
-    /// sent. A send counted at this very moment may have its packet taken now and its
-    /// bytes at the next call (or the other way round); the sums stay exact.
-    pub fn take(&self) -> Option<(u64, u64, Instant)> {
-        let packets = self.packets.swap(0, Ordering::Acquire);
-        let bytes = self.bytes.swap(0, Ordering::Relaxed);
-        if packets == 0 && bytes == 0 {
-            return None;
-        }
-        let last = self.base + Duration::from_nanos(self.last.load(Ordering::Relaxed));
-        Some((packets, bytes, last))
-    }
+/// What [`SendPath`]'s lock guards: the target, and the counts of what went to it.
+#[derive(Debug, Default)]
+struct PathState {
+    target: Option<SendTarget>,
+    sent: SentCounts,
 }
 
 /// A component's send path, shared by its handles and the agent: kept apart from the
 /// agent's lock, so that a send takes only this small lock, which the driver touches only
-/// when the selected pair changes or its consent is refreshed.
-#[derive(Debug)]
+/// when the selected pair changes, its consent is refreshed or the counts are folded into
+/// the core. A send holds it across the (non-blocking) system call, so that the target
+/// and its counts need no copy and no atomics.
+#[derive(Debug, Default)]
 pub(crate) struct SendPath {
-    pub target: Mutex<Option<SendTarget>>,
-    pub sent: SentCounters,
+    state: Mutex<PathState>,
 }
 
 impl SendPath {
-    pub fn new(base: Instant) -> Self {
-        Self {
-            target: Mutex::new(None),
-            sent: SentCounters::new(base),
+    /// Where data goes from now on (`None`: through the core, or nowhere).
+    pub fn set(&self, target: Option<SendTarget>) {
+        relock(&self.state).target = target;
+    }
+
+    /// Moves the consent expiry of the current target, if there is one.
+    pub fn set_valid_until(&self, valid_until: Option<Instant>) {
+        if let Some(t) = relock(&self.state).target.as_mut() {
+            t.valid_until = valid_until;
         }
     }
 
-    pub fn set(&self, target: Option<SendTarget>) {
-        *relock(&self.target) = target;
+    /// Takes the counts: (packets, bytes, when the last was sent), `None` if nothing was
+    /// sent since the last call.
+    pub fn take_sent(&self) -> Option<(u64, u64, Instant)> {
+        let sent = std::mem::take(&mut relock(&self.state).sent);
+        Some((sent.packets, sent.bytes, sent.last?))
+    }
+
+    /// Sends `data` to the target, if there is one whose consent holds at `now`, and
+    /// counts it: `None` when there is none (the core decides then).
+    fn try_send(
+        &self,
+        now: Instant,
+        id: SenderId,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Option<Poll<Result<(), Error>>> {
+        let mut state = relock(&self.state);
+        let t = state
+            .target
+            .as_ref()
+            .filter(|t| t.valid_until.is_none_or(|v| now < v))?;
+        let sent = t.socket.poll_send_to(id, cx, data, t.to);
+        Some(match sent {
+            Poll::Ready(Ok(_)) => {
+                let counts = &mut state.sent;
+                counts.packets += 1;
+                counts.bytes += data.len() as u64;
+                counts.last = Some(now);
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(e))),
+            Poll::Pending => Poll::Pending,
+        })
     }
 }
 
@@ -250,17 +272,9 @@ pub(crate) fn poll_send(
     data: &[u8],
 ) -> Poll<Result<(), Error>> {
     if state.pending.is_none() {
-        let target = relock(&link.path.target).clone();
         let now = shared.runtime.now();
-        if let Some(t) = target.filter(|t| t.valid_until.is_none_or(|v| now < v)) {
-            return match t.socket.poll_send_to(state.id, cx, data, t.to) {
-                Poll::Ready(Ok(_)) => {
-                    link.path.sent.count(now, data.len());
-                    Poll::Ready(Ok(()))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(e))),
-                Poll::Pending => Poll::Pending,
-            };
+        if let Some(sent) = link.path.try_send(now, state.id, cx, data) {
+            return sent;
         }
         let mut st = shared.lock();
         if st.closed {

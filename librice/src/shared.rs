@@ -291,9 +291,7 @@ impl State {
                     continue;
                 }
                 c.consent_until = expiry;
-                if let Some(t) = crate::send::relock(&c.send.target).as_mut() {
-                    t.valid_until = expiry;
-                }
+                c.send.set_valid_until(expiry);
             }
         }
     }
@@ -321,7 +319,7 @@ impl State {
         for (sid, s) in self.streams.iter().enumerate() {
             let sid = StreamId::from_index(sid);
             for (component, c) in component_ids().zip(&s.components) {
-                if let Some((packets, bytes, last)) = c.send.sent.take() {
+                if let Some((packets, bytes, last)) = c.send.take_sent() {
                     self.proto.record_sent(last, sid, component, packets, bytes);
                 }
             }

@@ -63,7 +63,7 @@ impl Stream {
             .stream_mut(self.id)
             .ok_or(Error::Closed)?
             .add_component()?;
-        let path = Arc::new(SendPath::new(self.handle.shared.runtime.now()));
+        let path = Arc::new(SendPath::default());
         st.streams[self.id.index()]
             .components
             .push(ComponentExtra::new(Arc::clone(&path)));
