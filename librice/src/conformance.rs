@@ -57,6 +57,68 @@ fn first_send(rt: &Arc<dyn Runtime>, ip: IpAddr) {
     }
 }
 
+/// [`AsyncUdpSocket::poll_recv_batch`](crate::AsyncUdpSocket::poll_recv_batch): a burst
+/// of datagrams of different lengths arrives whole, in order, one a buffer, with the
+/// sender's address; one longer than its buffer is truncated to it, as UDP does; and a
+/// batch waits for the first datagram rather than returning empty.
+async fn udp_batch(rt: &Arc<dyn Runtime>, ip: IpAddr) {
+    use crate::runtime::{RECV_BATCH_MAX, RecvInfo};
+    use std::io::IoSliceMut;
+
+    let sender = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+    let from = sender.local_addr().unwrap();
+    let receiver = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+    let receiver = rt.wrap_udp_socket(receiver).unwrap();
+    let to = receiver.local_addr().unwrap();
+    const SLOT: usize = 64;
+    let count = RECV_BATCH_MAX + 8;
+    // Datagram i is i + 1 bytes of i; the last one is longer than a slot.
+    let datagram = |i: usize| {
+        let len = if i + 1 == count { SLOT + 10 } else { i + 1 };
+        vec![i as u8; len]
+    };
+    let mut storage = vec![0u8; SLOT * RECV_BATCH_MAX];
+    let mut info = [RecvInfo::default(); RECV_BATCH_MAX];
+    // Nothing sent yet: the first batch call waits; the burst then wakes it.
+    let mut next = 0;
+    let mut first = true;
+    while next < count {
+        let mut chunks = storage.chunks_mut(SLOT);
+        let mut bufs: Vec<IoSliceMut<'_>> = (0..RECV_BATCH_MAX)
+            .map(|_| IoSliceMut::new(chunks.next().unwrap()))
+            .collect();
+        let got = within(
+            rt.as_ref(),
+            "batch receive",
+            futures::future::poll_fn(|cx| {
+                let polled = receiver.poll_recv_batch(cx, &mut bufs, &mut info);
+                if first {
+                    assert!(polled.is_pending(), "a batch before any datagram: {polled:?}");
+                    first = false;
+                    for i in 0..count {
+                        sender.send_to(&datagram(i), to).unwrap();
+                    }
+                    cx.waker().wake_by_ref();
+                    return std::task::Poll::Pending;
+                }
+                polled
+            }),
+        )
+        .await
+        .unwrap();
+        assert!(got >= 1 && got <= RECV_BATCH_MAX, "batch of {got}");
+        drop(bufs);
+        for (k, slot) in info[..got].iter().enumerate() {
+            let want = datagram(next);
+            let want = &want[..want.len().min(SLOT)];
+            assert_eq!(slot.from, from, "sender of datagram {next}");
+            assert_eq!(slot.len, want.len(), "length of datagram {next}");
+            assert_eq!(&storage[k * SLOT..k * SLOT + slot.len], want, "datagram {next}");
+            next += 1;
+        }
+    }
+}
+
 async fn udp_echo(rt: &Arc<dyn Runtime>, ip: IpAddr) {
     const COUNT: u32 = 100;
     const WINDOW: u32 = 16;
@@ -220,7 +282,8 @@ async fn tcp(rt: &Arc<dyn Runtime>, ip: IpAddr) {
 }
 
 /// Checks that `rt` does what librice needs, on the loopback address `ip` (127.0.0.1 or
-/// ::1): 100 UDP datagrams echoed back through a spawned task; timers that fire no earlier
+/// ::1): 100 UDP datagrams echoed back through a spawned task; a burst received in batches;
+/// timers that fire no earlier
 /// than their deadline and can be moved; `spawn`; a TCP connection with bytes both ways, its
 /// addresses, and a refused connection. Every step is bounded (20 s on the runtime's own
 /// timers).
@@ -233,6 +296,7 @@ async fn tcp(rt: &Arc<dyn Runtime>, ip: IpAddr) {
 pub async fn check_runtime(rt: Arc<dyn Runtime>, ip: IpAddr) {
     first_send(&rt, ip);
     udp_echo(&rt, ip).await;
+    udp_batch(&rt, ip).await;
     timers(&rt).await;
     spawn(&rt).await;
     tcp(&rt, ip).await;
