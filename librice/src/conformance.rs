@@ -93,7 +93,10 @@ async fn udp_batch(rt: &Arc<dyn Runtime>, ip: IpAddr) {
             futures::future::poll_fn(|cx| {
                 let polled = receiver.poll_recv_batch(cx, &mut bufs, &mut info);
                 if first {
-                    assert!(polled.is_pending(), "a batch before any datagram: {polled:?}");
+                    assert!(
+                        polled.is_pending(),
+                        "a batch before any datagram: {polled:?}"
+                    );
                     first = false;
                     for i in 0..count {
                         sender.send_to(&datagram(i), to).unwrap();
@@ -113,7 +116,11 @@ async fn udp_batch(rt: &Arc<dyn Runtime>, ip: IpAddr) {
             let want = &want[..want.len().min(SLOT)];
             assert_eq!(slot.from, from, "sender of datagram {next}");
             assert_eq!(slot.len, want.len(), "length of datagram {next}");
-            assert_eq!(&storage[k * SLOT..k * SLOT + slot.len], want, "datagram {next}");
+            assert_eq!(
+                &storage[k * SLOT..k * SLOT + slot.len],
+                want,
+                "datagram {next}"
+            );
             next += 1;
         }
     }

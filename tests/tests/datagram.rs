@@ -65,7 +65,10 @@ async fn bursts_in_order(rt: Arc<dyn Runtime>) {
     let mut buf = vec![0u8; 1500];
     for burst in 0..4 {
         for i in 0..BURST {
-            sender.send(&payload(burst * BURST + i)).await.expect("send");
+            sender
+                .send(&payload(burst * BURST + i))
+                .await
+                .expect("send");
         }
         for i in 0..BURST {
             let meta = timeout(rt.as_ref(), CONNECT, db.recv(&mut buf))
@@ -89,7 +92,10 @@ async fn bursts_in_order(rt: Arc<dyn Runtime>) {
             .expect("received");
         let want = if i % 2 == 0 { 100 } else { 50 };
         assert_eq!(meta.len, want, "datagram {i} of the truncated burst");
-        assert!(small[..meta.len].iter().all(|&b| b == i as u8), "datagram {i}");
+        assert!(
+            small[..meta.len].iter().all(|&b| b == i as u8),
+            "datagram {i}"
+        );
     }
 }
 

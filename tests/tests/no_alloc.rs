@@ -138,7 +138,9 @@ async fn recv_allocates_nothing(rt: Arc<dyn Runtime>) {
     let mut tx = sender.clone();
     for burst in 0..BURSTS {
         for i in 0..BURST {
-            tx.send(&[(burst * BURST + i) as u8; 1000]).await.expect("send");
+            tx.send(&[(burst * BURST + i) as u8; 1000])
+                .await
+                .expect("send");
         }
         for i in 0..BURST {
             let meta = timeout(rt.as_ref(), Duration::from_secs(20), counted.recv(&mut buf))
