@@ -109,7 +109,7 @@ async fn udp_batch(rt: &Arc<dyn Runtime>, ip: IpAddr) {
         )
         .await
         .unwrap();
-        assert!(got >= 1 && got <= RECV_BATCH_MAX, "batch of {got}");
+        assert!((1..=RECV_BATCH_MAX).contains(&got), "batch of {got}");
         drop(bufs);
         for (k, slot) in info[..got].iter().enumerate() {
             let want = datagram(next);
