@@ -214,6 +214,12 @@ impl State {
                     stream,
                     component,
                     pair,
+                }
+                | AgentEvent::SelectedPairChanged {
+                    stream,
+                    component,
+                    new: pair,
+                    ..
                 } => {
                     self.set_target(*stream, *component, pair);
                     self.wake_component(*stream, *component);

@@ -822,6 +822,15 @@ impl Peer {
                     return true;
                 }
             }
+            AgentEvent::SelectedPairChanged { component, new, .. } => {
+                let (local, remote) = (new.local.to_string(), new.remote.to_string());
+                self.pairs
+                    .insert(component, (local.clone(), remote.clone()));
+                emit(
+                    json!({"event": "selected_changed", "component": component.get(),
+                    "local": local, "remote": remote}),
+                );
+            }
             AgentEvent::ComponentFailed {
                 component, reason, ..
             } => self.report_failed(component, Some(reason)),

@@ -398,10 +398,18 @@ impl Agent {
         self.start_liveness(now, sid, valid);
         let pair = Box::new(self.describe_pair(&self.streams[sid], valid));
         tracing::info!(stream = %sid, %component, local = %pair.local, remote = %pair.remote, "pair selected");
-        self.events.push_back(AgentEvent::SelectedPair {
-            stream: sid,
-            component,
-            pair,
+        self.events.push_back(match current {
+            Some(old) => AgentEvent::SelectedPairChanged {
+                stream: sid,
+                component,
+                old: Box::new(self.describe_pair(&self.streams[sid], old)),
+                new: pair,
+            },
+            None => AgentEvent::SelectedPair {
+                stream: sid,
+                component,
+                pair,
+            },
         });
         self.set_component_state(sid, component, ComponentState::Connected);
         // RFC 8445 §8.1.2: the component is done; its unchecked pairs are not checked.

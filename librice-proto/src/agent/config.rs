@@ -485,7 +485,7 @@ pub enum AgentEvent {
         /// Its new state.
         state: ComponentState,
     },
-    /// A component selected a pair, or changed to a better nominated one.
+    /// A component selected its first pair: data can be sent on it.
     SelectedPair {
         /// The stream.
         stream: StreamId,
@@ -493,6 +493,19 @@ pub enum AgentEvent {
         component: ComponentId,
         /// The pair.
         pair: Box<SelectedPair>,
+    },
+    /// A component's selected pair moved to another one: a better pair the peer nominated
+    /// (RFC 8445 §8.1.1), a renomination, or the end of an ICE restart. Data goes on `new`
+    /// from now on; what was sent on `old` still arrives.
+    SelectedPairChanged {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+        /// The pair selected until now.
+        old: Box<SelectedPair>,
+        /// The pair selected from now on.
+        new: Box<SelectedPair>,
     },
     /// Consent expired on a component's selected pair (RFC 7675 §5.1): it sends no more
     /// data. [`AgentEvent::ComponentFailed`] and the `Failed` state follow.

@@ -108,6 +108,12 @@ impl AgentNode {
                     stream,
                     component,
                     pair,
+                }
+                | AgentEvent::SelectedPairChanged {
+                    stream,
+                    component,
+                    new: pair,
+                    ..
                 } => {
                     self.selected
                         .insert((*stream, *component), (**pair).clone());
