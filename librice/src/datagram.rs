@@ -64,10 +64,11 @@ impl RecvMeta {
 /// sends on the selected pair: DTLS, QUIC, SRTP. Made by [`crate::Component::datagram`].
 ///
 /// - [`Self::poll_recv`] / [`Self::recv`] receive into the caller's buffer, with the
-///   [`RecvMeta`]. The handle's task reads the component's sockets itself, straight into
-///   that buffer: in steady state no allocation per datagram (STUN that arrives on them
-///   goes to the agent as usual). Data the agent's driver read first (while nobody was
-///   receiving) is copied out of its queue.
+///   [`RecvMeta`]. The handle's task reads the component's sockets itself, a batch at a
+///   time (one `recvmmsg` on Linux) into a 64 KiB ring the handle allocates on first use,
+///   and copies each datagram into the caller's buffer: in steady state no allocation per
+///   datagram (STUN that arrives on them goes to the agent as usual). Data the agent's
+///   driver read first (while nobody was receiving) is copied out of its queue.
 /// - [`Self::poll_send`] / [`Self::send`] send on the selected pair, following selection
 ///   changes, and fail with [`Error::Agent`] (`NotConnected`) before a pair is selected,
 ///   [`Error::Failed`] once the component has failed, [`Error::Closed`] once the agent

@@ -340,12 +340,7 @@ impl Reader {
             .lease_fresh_until
             .is_some_and(|t| shared.runtime.now() < t)
         {
-            let fast = if RecvRing::batches(buf.len()) {
-                self.poll_fast_batch(cx, buf, &shared)
-            } else {
-                self.poll_fast(cx, buf, &shared)
-            };
-            match fast {
+            match self.poll_fast(cx, buf, &shared) {
                 Fast::Read(read) => return Poll::Ready(read),
                 Fast::Empty => sockets_empty = true,
                 Fast::Unsure => {}
@@ -457,84 +452,13 @@ impl Reader {
 }
 
 impl Reader {
-    /// The reader's fast path, while its lease is fresh: the driver leaves the sockets
-    /// alone, so the next datagram on them is the next one for the component. It is read
-    /// first and fed to the core under one lock, which also renews the lease, keeps the
-    /// receive waker and hands over anything queued before it (older data goes first).
-    /// `None` when no socket had a datagram: the caller then takes the full path, which
-    /// looks at the queue and registers its waker.
+    /// The reader's fast path, while its lease is fresh (it was renewed less than half a
+    /// lease ago), so that the driver leaves the sockets alone and what they hold is the
+    /// component's next data: a batch is read from the first socket that has one
+    /// ([`RecvRing::fill`]), fed to the core under one lock (which also renews the lease,
+    /// keeps the receive waker and hands over anything queued before it, older data going
+    /// first), and the component's data is handed out of the ring, the first one now.
     fn poll_fast(&mut self, cx: &mut Context<'_>, buf: &mut [u8], shared: &Shared) -> Fast {
-        let (stream, id) = (self.component.stream, self.component.id);
-        let n = self.sockets.len();
-        let mut empty = true;
-        for k in 0..n {
-            let i = (self.next + k) % n;
-            let Some(socket) = self.sockets[i].upgrade() else {
-                return Fast::Unsure;
-            };
-            for _ in 0..RECV_BATCH {
-                let (len, from) = match socket.poll_recv_from(cx, buf) {
-                    Poll::Ready(Ok(got)) => got,
-                    Poll::Ready(Err(e)) => {
-                        tracing::trace!(local = %socket.local(), error = %e, "receive error");
-                        empty = false;
-                        break;
-                    }
-                    Poll::Pending => break,
-                };
-                let local = socket.local();
-                let mut st = shared.lock();
-                if st.closed {
-                    self.sockets.clear();
-                    return Fast::Read(Read::Closed);
-                }
-                let now = shared.runtime.now();
-                if !self.renew_lease(&mut st, now, cx) {
-                    return Fast::Unsure;
-                }
-                let data = &buf[..len];
-                match st.ingest(now, udp(local, from, data)) {
-                    Some(inc) if inc.stream == stream && inc.component == id => {
-                        let queued = st
-                            .component_extra(stream, id)
-                            .is_some_and(|c| !c.recv.is_empty());
-                        if queued {
-                            let payload = data[inc.range.clone()].to_vec();
-                            st.deliver(&inc, payload, local, TransportType::Udp);
-                            let Some((data, meta)) = st
-                                .component_extra(stream, id)
-                                .and_then(|c| c.recv.pop_front())
-                            else {
-                                return Fast::Unsure;
-                            };
-                            return Fast::Read(Read::Queued(data, meta));
-                        }
-                        drop(st);
-                        let meta = RecvMeta::new(inc.range.len(), &inc, local, TransportType::Udp);
-                        buf.copy_within(inc.range, 0);
-                        self.next = i;
-                        return Fast::Read(Read::InBuf(meta));
-                    }
-                    Some(inc) => {
-                        let payload = data[inc.range.clone()].to_vec();
-                        st.deliver(&inc, payload, local, TransportType::Udp);
-                    }
-                    // STUN: answers, state changes and events are the driver's to flush.
-                    None => st.wake_driver(),
-                }
-                // Only STUN came: the socket was not seen empty.
-                empty = false;
-            }
-        }
-        if empty { Fast::Empty } else { Fast::Unsure }
-    }
-
-    /// The fast path for a caller's buffer that several datagrams fit in the ring beside:
-    /// a batch is read from the first socket that has one ([`RecvRing::fill`]), fed to
-    /// the core under one lock (which also renews the lease, keeps the receive waker and
-    /// hands over anything queued before it), and the component's data is handed out of
-    /// the ring, the first one now.
-    fn poll_fast_batch(&mut self, cx: &mut Context<'_>, buf: &mut [u8], shared: &Shared) -> Fast {
         let (stream, id) = (self.component.stream, self.component.id);
         let n = self.sockets.len();
         let mut empty = true;

@@ -40,12 +40,6 @@ pub(crate) struct RecvRing {
 }
 
 impl RecvRing {
-    /// Whether datagrams for a caller's buffer of `len` bytes are worth batching: at least
-    /// two fit in the ring.
-    pub fn batches(len: usize) -> bool {
-        len > 0 && RING_BYTES / len >= 2
-    }
-
     pub fn new() -> Self {
         Self {
             storage: vec![0; RING_BYTES],
@@ -56,7 +50,9 @@ impl RecvRing {
         }
     }
 
-    /// Reads a batch from `socket` into slots of `slot` bytes (see [`Self::batches`]); the
+    /// Reads a batch from `socket` into slots of `slot` bytes (as many as the ring holds, at
+    /// least one: a slot longer than the ring is cut to it, which still holds the largest
+    /// UDP datagram); the
     /// datagrams are then [`Self::datagram`] `0..n` for the `n` returned. Only when
     /// nothing is ready (what was ready is dropped otherwise, which the reader never lets
     /// happen).

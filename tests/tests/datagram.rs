@@ -50,8 +50,9 @@ fn agent(rt: &Arc<dyn Runtime>, controlling: bool) -> librice::AgentBuilder {
 }
 
 /// Bursts sent back to back (which the receiving handle reads in batches into its ring)
-/// arrive whole and in order, into a buffer of the size asked; and into a buffer shorter
-/// than a datagram, truncated to it as UDP does, the next one intact after it.
+/// arrive whole and in order, into a buffer of the size asked, 20 KB datagrams into a
+/// 64 KiB buffer included; and into a buffer shorter than a datagram, truncated to it as
+/// UDP does, the next one intact after it.
 async fn bursts_in_order(rt: Arc<dyn Runtime>) {
     const BURST: usize = 40;
     let (a, b) = pair(
@@ -78,6 +79,22 @@ async fn bursts_in_order(rt: Arc<dyn Runtime>) {
             let want = payload(burst * BURST + i);
             assert_eq!(&buf[..meta.len], &want[..], "burst {burst}, datagram {i}");
         }
+    }
+    // A 64 KiB buffer, which the ring holds once: large datagrams, whole and in order.
+    let mut large = vec![0u8; 65_536];
+    for i in 0..8 {
+        sender.send(&vec![i as u8; 20_000 + i]).await.expect("send");
+    }
+    for i in 0..8 {
+        let meta = timeout(rt.as_ref(), CONNECT, db.recv(&mut large))
+            .await
+            .expect("in time")
+            .expect("received");
+        assert_eq!(meta.len, 20_000 + i, "large datagram {i}");
+        assert!(
+            large[..meta.len].iter().all(|&b| b == i as u8),
+            "large datagram {i}"
+        );
     }
     // A 100-byte buffer: the 1,000-byte datagrams are cut to it, the short ones are whole.
     let mut small = [0u8; 100];
