@@ -9,7 +9,7 @@ use crate::candidate::{
     Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType, local_preferences,
     tcp_local_preference, tcp_other_preferences,
 };
-use crate::stun::attr::XorMappedAddress;
+use crate::stun::attr::{AlternateServer, ErrorCode, XorMappedAddress};
 use crate::stun::{Message, MessageClass, MessageType, MessageWriter, TransactionId};
 use crate::{Transmit, TransportType};
 
@@ -30,6 +30,9 @@ pub(super) struct GatherJob {
     /// For a TURN allocation over TCP: the server's index in the configuration; the relay
     /// is made once the connection is open.
     pub turn_tcp: Option<usize>,
+    /// True once a STUN server redirected this query (300 Try Alternate): it is followed
+    /// once only (RFC 8489 §10).
+    pub redirected: bool,
 }
 
 impl Agent {
@@ -110,6 +113,7 @@ impl Agent {
                             local_preference,
                             relay: None,
                             turn_tcp: None,
+                            redirected: false,
                         });
                     }
                 }
@@ -227,6 +231,19 @@ impl Agent {
                 remote: job.server,
             });
         }
+        if let Some(alternate) = redirect_target(msg, &job) {
+            // RFC 8489 §10: the query is retried once at the alternate server, as a new
+            // query in the next pacing slot (a new connection over TCP).
+            tracing::debug!(server = %job.server, %alternate, "STUN server redirected the query");
+            let mut retry = job;
+            retry.server = alternate;
+            retry.redirected = true;
+            if retry.transport == TransportType::Tcp {
+                retry.base.set_port(0);
+            }
+            self.gather_queue.push_front(retry);
+            return;
+        }
         let mapped = match (msg.class(), msg.attribute::<XorMappedAddress>()) {
             (MessageClass::Success, Ok(Some(XorMappedAddress(mapped)))) => mapped,
             _ => {
@@ -333,4 +350,19 @@ impl Agent {
             .push_back(AgentEvent::GatheringComplete { stream: sid });
         self.check_failures(sid);
     }
+}
+
+/// The alternate server of a 300 (Try Alternate) answer to gathering query `job` (RFC 8489
+/// §10), if it is one to follow: the first redirection of the query, to another server of
+/// the same address family.
+fn redirect_target(msg: &Message<'_>, job: &GatherJob) -> Option<SocketAddr> {
+    if msg.class() != MessageClass::Error || job.redirected {
+        return None;
+    }
+    let code = msg.attribute::<ErrorCode<'_>>().ok().flatten()?;
+    if code.code != ErrorCode::TRY_ALTERNATE {
+        return None;
+    }
+    let AlternateServer(server) = msg.attribute::<AlternateServer>().ok().flatten()?;
+    (server != job.server && server.is_ipv4() == job.server.is_ipv4()).then_some(server)
 }

@@ -1,7 +1,9 @@
 //! Relayed candidates: one TURN client per (UDP socket, TURN server), relay candidates from
 //! its allocation, permissions installed for every remote candidate before the first check
 //! goes out through the relay, checks, answers and data wrapped for the relay, and the
-//! allocations released on close (RFC 8445 §5.1.1.2, RFC 8656).
+//! allocations released on close (RFC 8445 §5.1.1.2, RFC 8656). A 300 Try Alternate moves
+//! an allocation over UDP to the alternate server, once (RFC 8656 §7.1); over TCP or TLS
+//! the connection goes to the first server, so the relay is given up instead.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -25,6 +27,9 @@ pub(super) struct Relay {
     /// The local socket the client uses.
     pub base: SocketAddr,
     pub local_preference: u16,
+    /// The configured TURN server this relay was made for (its credentials), which a
+    /// redirection does not change.
+    pub configured: SocketAddr,
     /// True once this allocation counted towards gathering completion.
     pub gathered: bool,
     /// How many allocations this one replaces after losses (bounded).
@@ -52,6 +57,14 @@ impl RelaySet {
         self.by_server.insert((relay.base, server), idx);
         self.relays.push(relay);
         idx
+    }
+
+    /// Relay `idx`'s client now talks to `server` (a 300 Try Alternate redirected it): packets
+    /// from `server` to its socket are its own from now on, those from the old server no
+    /// longer.
+    fn redirect(&mut self, idx: usize, server: SocketAddr) {
+        self.by_server.retain(|_, i| *i != idx);
+        self.by_server.insert((self.relays[idx].base, server), idx);
     }
 
     /// The relay whose client talks to `server` from local socket `local`.
@@ -126,6 +139,7 @@ impl Agent {
                         local_preference,
                         relay: None,
                         turn_tcp: Some(server_idx),
+                        redirected: false,
                     });
                 }
                 continue;
@@ -145,6 +159,7 @@ impl Agent {
                 client,
                 base,
                 local_preference,
+                configured: server.address,
                 gathered: false,
                 generation: 0,
             };
@@ -158,6 +173,7 @@ impl Agent {
                 local_preference,
                 relay: Some(idx),
                 turn_tcp: None,
+                redirected: false,
             });
         }
     }
@@ -299,6 +315,20 @@ impl Agent {
                 tracing::info!(%error, server = %self.relays[idx].client.server(), "TURN allocation failed");
                 self.relay_gathered(idx);
             }
+            TurnEvent::Redirected { server } => {
+                // RFC 8656 §7.1 / RFC 8489 §10: the client follows one 300 Try Alternate; its
+                // answers now come from the alternate server.
+                if self.relays[idx].client.transport() == TransportType::Tcp {
+                    // The connection goes to the old server: the allocation cannot move over
+                    // it. It fails; the other candidates carry on.
+                    tracing::info!(%server, "TURN server over TCP redirected: not followed");
+                    self.relays[idx].client.close(now);
+                    self.relay_gathered(idx);
+                } else {
+                    tracing::debug!(%server, "TURN server redirected the allocation");
+                    self.relays.redirect(idx, server);
+                }
+            }
             TurnEvent::AllocationLost(error) => {
                 tracing::info!(%error, "TURN allocation lost");
                 self.fail_relay_pairs(idx, None);
@@ -359,6 +389,7 @@ impl Agent {
             client,
             base: local,
             local_preference: job.local_preference,
+            configured: spec.address,
             gathered: false,
             generation: 0,
         };
@@ -405,12 +436,12 @@ impl Agent {
             old.local_preference,
             old.generation + 1,
         );
-        let server = old.client.server();
+        let configured = old.configured;
         let Some(spec) = self
             .config
             .turn_servers
             .iter()
-            .find(|t| t.address == server)
+            .find(|t| t.address == configured)
             .cloned()
         else {
             return;
@@ -431,10 +462,13 @@ impl Agent {
             client,
             base,
             local_preference,
+            configured,
             gathered: true,
             generation,
         };
-        self.relays.add(relay, server);
+        // The new client starts at the configured server again (and follows its
+        // redirection again, if any).
+        self.relays.add(relay, configured);
     }
 
     fn relay_gathered(&mut self, idx: usize) {

@@ -4,6 +4,7 @@
 mod harness;
 mod hostile;
 mod liveness;
+mod redirect;
 mod relay;
 mod scenarios;
 mod stats;

@@ -1,10 +1,13 @@
 //! A public STUN server as a simulated node.
 
 use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use librice_proto::Transmit;
+use librice_proto::stun::attr::{AlternateServer, ErrorCode};
 use librice_proto::stun::server::{BindingServer, Outcome, ServerAuth};
+use librice_proto::stun::{Message, MessageClass, MessageWriter};
 
 use super::Node;
 
@@ -20,6 +23,8 @@ pub struct StunServerNode {
     outbox: VecDeque<Transmit<Vec<u8>>>,
     answered: usize,
     ignored: usize,
+    /// Every Binding request is answered with 300 Try Alternate naming this server.
+    redirect: Option<SocketAddr>,
 }
 
 impl Default for StunServerNode {
@@ -36,7 +41,33 @@ impl StunServerNode {
             outbox: VecDeque::new(),
             answered: 0,
             ignored: 0,
+            redirect: None,
         }
+    }
+
+    /// A server that answers every Binding request with 300 Try Alternate and an
+    /// ALTERNATE-SERVER of `alternate` (RFC 8489 §10).
+    pub fn redirecting(alternate: SocketAddr) -> Self {
+        Self {
+            redirect: Some(alternate),
+            ..Self::new()
+        }
+    }
+
+    /// The 300 answer to `data`, if this server redirects and it is a request.
+    fn try_alternate(&self, data: &[u8]) -> Option<Vec<u8>> {
+        let alternate = self.redirect?;
+        let msg = Message::parse(data).ok()?;
+        if msg.class() != MessageClass::Request {
+            return None;
+        }
+        let mut out = Vec::with_capacity(64);
+        let mut w = MessageWriter::new(&mut out, msg.message_type().error(), msg.transaction_id());
+        w.add(&ErrorCode::with_default_reason(ErrorCode::TRY_ALTERNATE))
+            .ok()?;
+        w.add(&AlternateServer(alternate)).ok()?;
+        w.add_fingerprint().ok()?;
+        Some(out)
     }
 
     /// How many requests got a response (success or error).
@@ -58,6 +89,16 @@ impl StunServerNode {
 
 impl Node for StunServerNode {
     fn handle_incoming(&mut self, _now: Instant, transmit: Transmit<Vec<u8>>) {
+        if let Some(out) = self.try_alternate(&transmit.data) {
+            self.answered += 1;
+            self.outbox.push_back(Transmit {
+                transport: transmit.transport,
+                from: transmit.to,
+                to: transmit.from,
+                data: out,
+            });
+            return;
+        }
         let mut out = Vec::new();
         match self.server.handle(transmit.from, &transmit.data, &mut out) {
             Outcome::Success | Outcome::Error(_) => {
