@@ -384,7 +384,8 @@ pub fn is_dtls(datagram: &[u8]) -> bool {
 /// A DTLS session over a component: made by [`DtlsSession::handshake`] (or
 /// [`DtlsSession::connect`]), it carries encrypted application data with
 /// [`send`](Self::send) and [`recv`](Self::recv). `S` is where its datagrams come from:
-/// the component's [`librice::Recv`], or any stream the caller feeds them into.
+/// the component's datagram handle ([`DatagramPayloads`]), its [`librice::Recv`], or any
+/// stream the caller feeds them into.
 pub struct DtlsSession<S> {
     runtime: Arc<dyn Runtime>,
     component: librice::ComponentId,
@@ -408,9 +409,16 @@ impl<S> fmt::Debug for DtlsSession<S> {
     }
 }
 
-impl DtlsSession<librice::Recv> {
-    /// [`handshake`](Self::handshake) reading the component's own [`Component::recv`]
-    /// (so no other reader may take its datagrams meanwhile).
+/// The payloads of a component's [`librice::Datagram`] handle, as [`DtlsSession::connect`]
+/// reads them.
+pub type DatagramPayloads =
+    futures::stream::Map<librice::Datagram, fn((Vec<u8>, librice::RecvMeta)) -> Vec<u8>>;
+
+impl DtlsSession<DatagramPayloads> {
+    /// [`handshake`](Self::handshake) over the component's own datagram handle
+    /// ([`Component::datagram`]): it receives through the handle's stream and sends
+    /// through its sender (so no other reader may take the component's datagrams
+    /// meanwhile).
     ///
     /// # Errors
     ///
@@ -420,7 +428,9 @@ impl DtlsSession<librice::Recv> {
         component: &Component,
         config: DtlsConfig,
     ) -> Result<Self, DtlsError> {
-        Self::handshake(runtime, component.clone(), component.recv(), config).await
+        let payload: fn((Vec<u8>, librice::RecvMeta)) -> Vec<u8> = |(data, _)| data;
+        let input = component.datagram().map(payload);
+        Self::handshake(runtime, component.clone(), input, config).await
     }
 }
 
