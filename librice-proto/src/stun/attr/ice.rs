@@ -1,4 +1,5 @@
-//! ICE attributes: PRIORITY, USE-CANDIDATE, ICE-CONTROLLED, ICE-CONTROLLING (RFC 8445 §16.1).
+//! ICE attributes: PRIORITY, USE-CANDIDATE, ICE-CONTROLLED, ICE-CONTROLLING (RFC 8445 §16.1)
+//! and NOMINATION (draft-thatcher-ice-renomination-01 §4).
 
 use super::{flag_attribute, int_attribute};
 
@@ -25,3 +26,12 @@ int_attribute!(IceControlled, u64, ICE_CONTROLLED);
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct IceControlling(pub u64);
 int_attribute!(IceControlling, u64, ICE_CONTROLLING);
+
+/// NOMINATION: the controlling agent nominates the pair this check is sent on, with a value
+/// higher than any it nominated with before, so that the controlled agent follows the latest
+/// nomination (draft-thatcher-ice-renomination-01 §4; type 0xC001, a 32-bit unsigned value,
+/// as libwebrtc and libnice encode it). Comprehension-optional: a peer that does not know it
+/// ignores it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Nomination(pub u32);
+int_attribute!(Nomination, u32, NOMINATION);
