@@ -275,6 +275,7 @@ mod ids;
 mod liveness;
 mod pairs;
 mod relay;
+mod renomination;
 mod stats;
 mod stream;
 mod timers;
@@ -298,9 +299,9 @@ pub use checklist::PairInfo;
 pub use config::{
     AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState, ConsentStats,
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_TA,
-    FailureReason, IoRequest, MIN_TA, ReceivedData, SelectedPair, StunServer, TurnServer,
-    UsageError,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT,
+    DEFAULT_RENOMINATION_RECHECK, DEFAULT_TA, FailureReason, IoRequest, MIN_TA, ReceivedData,
+    SelectedPair, StunServer, TurnServer, UsageError,
 };
 pub use ids::{ComponentId, PairId, StreamId};
 pub use pairs::PairState;
@@ -412,6 +413,8 @@ struct StreamState {
     remote_eoc: bool,
     gathering: GatherPhase,
     pending_gathers: usize,
+    /// The peer announced the `renomination` ice-option.
+    remote_renomination: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -439,6 +442,8 @@ struct CompState {
     consent_stats: ConsentStats,
     /// Consent and Disconnected timers, while a pair is selected.
     live: Option<liveness::Liveness>,
+    /// NOMINATION values sent or received, and the rechecks of better pairs.
+    renom: renomination::Renomination,
 }
 
 #[derive(Debug, Clone)]
@@ -535,6 +540,7 @@ impl Agent {
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
+            remote_renomination: false,
         };
         self.streams
             .push(stream)
