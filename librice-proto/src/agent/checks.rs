@@ -350,6 +350,11 @@ impl Agent {
                 let highest = self.receive_nomination(sid, pid, value);
                 (highest, highest)
             }
+            // §4: any value takes precedence over the lack of one.
+            None if use_candidate && controlled && self.has_received_nomination(sid, pid) => {
+                tracing::debug!(stream = %sid, "USE-CANDIDATE without NOMINATION after a NOMINATION: ignored");
+                (false, false)
+            }
             _ => (use_candidate, false),
         };
         // Renomination: a check from the peer on a pair that beats the selected one is

@@ -7,13 +7,17 @@
 //! - A stream uses it only when this agent offers it
 //!   ([`AgentConfig::renomination`](super::AgentConfig::renomination)) and the peer announced
 //!   the `renomination` ice-option (draft §3); otherwise nomination is regular nomination
-//!   (RFC 8445 §8.1.1), exactly as without this module.
+//!   (RFC 8445 §8.1.1), exactly as without this module: the controlling agent nominates
+//!   once per component (draft §3: without the option it MUST NOT send more than one
+//!   nomination).
 //! - Controlling: every nomination carries NOMINATION with a value one above the last sent
 //!   for the component, and no USE-CANDIDATE (libwebrtc's
 //!   `P2PTransportChannel::PingConnection` sets one or the other, never both). After the
 //!   selection, a valid pair whose priority is strictly above the selected pair's is
 //!   renominated, one nomination in flight per component, and selected once its nominating
-//!   check succeeds. The selected priority only rises, so each renomination is an
+//!   check succeeds: the check is retransmitted until it is answered (draft §3: SHOULD send
+//!   the new nomination until it is acked). Values start at 1 and stay within the 24 bits
+//!   the draft gives them (§4); the 32 bits received are compared, as libwebrtc does. The selected priority only rises, so each renomination is an
 //!   improvement and a pair is renominated once per improvement, never back and forth; a
 //!   renomination whose check fails may be tried again after the pair succeeds again.
 //!   Failed pairs above the selected one are checked again every
@@ -22,9 +26,12 @@
 //! - Controlled: a check whose NOMINATION value is above the highest received for the
 //!   component nominates its pair (draft §4), like USE-CANDIDATE: at once if the pair is
 //!   valid, else when its triggered check succeeds (RFC 8445 §7.3.1.5). The selection follows
-//!   the highest value even to a pair of lower priority: the controlling agent decides. A
-//!   lower or equal value is answered but changes nothing (libwebrtc's
-//!   `Connection::HandleStunBindingOrGoogPingRequest` compares with `remote_nomination_`).
+//!   the highest value even to a pair of lower priority: the controlling agent decides
+//!   (§4: the controlled side MUST select the nomination with the largest value). A lower
+//!   or equal value is answered but changes nothing (libwebrtc's
+//!   `Connection::HandleStunBindingOrGoogPingRequest` compares with `remote_nomination_`),
+//!   and once a value has come, USE-CANDIDATE without one changes nothing either (§4: any
+//!   value takes precedence over the lack of a value).
 //! - Both sides: once a component is connected, a check from the peer on a pair that beats
 //!   the selected one triggers a check of ours (RFC 8445 §7.3.1.4), so the pair is valid
 //!   here by the time its nomination comes.
@@ -33,6 +40,10 @@ use std::time::Instant;
 
 use super::pairs::{Nomination, PairState};
 use super::{Agent, ComponentId, ComponentState, PairId, StreamId};
+
+/// The largest NOMINATION value: draft-thatcher-ice-renomination-01 §4 carries a 24-bit
+/// integer in the 3 least significant bytes.
+const MAX_NOMINATION: u32 = 0x00FF_FFFF;
 
 /// What a connectivity check nominates with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,10 +73,18 @@ pub(super) struct Renomination {
 }
 
 impl Renomination {
-    /// A value above every one sent, for a new nomination.
-    fn next_value(&mut self) -> u32 {
-        self.sent = self.sent.saturating_add(1);
-        self.sent
+    /// A value above every one sent, for a new nomination; `None` once the 24 bits are
+    /// used up.
+    fn next_value(&mut self) -> Option<u32> {
+        (self.sent < MAX_NOMINATION).then(|| {
+            self.sent += 1;
+            self.sent
+        })
+    }
+
+    /// True once a NOMINATION value has been received.
+    fn has_received(&self) -> bool {
+        self.received > 0
     }
 
     /// A NOMINATION `value` came on checked pair `pid`: true if it is above every value
@@ -113,11 +132,14 @@ impl Agent {
         let active = self.renomination_active(sid);
         let s = &mut self.streams[sid];
         let c = &mut s.components[component];
-        c.nominating = Some(checked);
         if active {
-            let value = c.renom.next_value();
+            let Some(value) = c.renom.next_value() else {
+                tracing::warn!(stream = %sid, %component, "NOMINATION values used up: no more nominations");
+                return;
+            };
             tracing::debug!(stream = %sid, %component, value, "nominating with NOMINATION");
         }
+        c.nominating = Some(checked);
         s.checklist[checked].nomination = Nomination::Requested;
         if s.checklist[checked].state() == PairState::Succeeded {
             // The pair stays Succeeded (and valid) while its nomination check runs.
@@ -176,6 +198,16 @@ impl Agent {
             );
         }
         highest
+    }
+
+    /// Controlled, renomination: true once a NOMINATION value has come for the component
+    /// of pair `pid`; USE-CANDIDATE without a value then changes nothing
+    /// (draft-thatcher-ice-renomination-01 §4).
+    pub(super) fn has_received_nomination(&self, sid: StreamId, pid: PairId) -> bool {
+        let s = &self.streams[sid];
+        s.components
+            .get(s.checklist[pid].component)
+            .is_some_and(|c| c.renom.has_received())
     }
 
     /// Controlled, renomination: true if checked pair `pid` carries the highest
@@ -262,8 +294,9 @@ mod tests {
     #[test]
     fn values_rise_and_only_a_higher_value_nominates() {
         let mut r = Renomination::default();
-        assert_eq!(r.next_value(), 1);
-        assert_eq!(r.next_value(), 2);
+        assert_eq!(r.next_value(), Some(1));
+        assert_eq!(r.next_value(), Some(2));
+        assert!(!r.has_received());
         let (a, b) = (PairId::from_index(0), PairId::from_index(1));
         assert!(r.receive(2, a));
         assert!(!r.receive(1, b), "a lower value is ignored");
@@ -271,5 +304,17 @@ mod tests {
         assert_eq!(r.target, Some(a));
         assert!(r.receive(3, b));
         assert_eq!(r.target, Some(b));
+        assert!(r.has_received());
+    }
+
+    #[test]
+    fn values_stay_within_24_bits() {
+        let mut r = Renomination {
+            sent: MAX_NOMINATION - 1,
+            ..Renomination::default()
+        };
+        assert_eq!(r.next_value(), Some(MAX_NOMINATION));
+        assert_eq!(r.next_value(), None);
+        assert_eq!(r.sent, MAX_NOMINATION);
     }
 }

@@ -12,7 +12,7 @@ use librice_proto::agent::{
 };
 use librice_proto::candidate::{CandidateType, IceOption};
 use librice_proto::stun::attr::{
-    AttributeType, ErrorCode, IceControlling, Nomination, Priority, Username,
+    AttributeType, ErrorCode, IceControlling, Nomination, Priority, UseCandidate, Username,
 };
 use librice_proto::stun::transaction::RetransmitConfig;
 use librice_proto::stun::{
@@ -455,7 +455,15 @@ fn a_lower_nomination_value_is_ignored() {
     };
 
     // A higher value on the lower-priority pair: followed.
-    let t5 = check.inject(&mut w.sim, b, a_relay, b_host, &5u32.to_be_bytes(), 1);
+    let t5 = check.inject(
+        &mut w.sim,
+        b,
+        a_relay,
+        b_host,
+        Some(&5u32.to_be_bytes()),
+        false,
+        1,
+    );
     w.sim.drive_for(Duration::from_secs(1), STEPS);
     assert_eq!(
         answer(&w.sim, b, t5),
@@ -471,7 +479,15 @@ fn a_lower_nomination_value_is_ignored() {
     assert_eq!(followed, 1);
 
     // A lower value on the direct pair: answered, ignored.
-    let t3 = check.inject(&mut w.sim, b, a_host, b_host, &3u32.to_be_bytes(), 2);
+    let t3 = check.inject(
+        &mut w.sim,
+        b,
+        a_host,
+        b_host,
+        Some(&3u32.to_be_bytes()),
+        false,
+        2,
+    );
     w.sim.drive_for(Duration::from_secs(1), STEPS);
     assert_eq!(
         answer(&w.sim, b, t3),
@@ -485,7 +501,15 @@ fn a_lower_nomination_value_is_ignored() {
     );
     assert!(relayed(&selected(&w.sim, b, S0, RTP)));
     // An equal value too.
-    let t5b = check.inject(&mut w.sim, b, a_host, b_host, &5u32.to_be_bytes(), 3);
+    let t5b = check.inject(
+        &mut w.sim,
+        b,
+        a_host,
+        b_host,
+        Some(&5u32.to_be_bytes()),
+        false,
+        3,
+    );
     w.sim.drive_for(Duration::from_secs(1), STEPS);
     assert_eq!(answer(&w.sim, b, t5b), Some(None));
     assert_eq!(
@@ -495,18 +519,38 @@ fn a_lower_nomination_value_is_ignored() {
     );
 
     // A malformed NOMINATION (3 bytes): refused with 400, nothing else happens.
-    let bad = check.inject(&mut w.sim, b, a_host, b_host, &[0, 0, 9], 4);
+    let bad = check.inject(&mut w.sim, b, a_host, b_host, Some(&[0, 0, 9]), false, 4);
     w.sim.drive_for(Duration::from_secs(1), STEPS);
     assert_eq!(answer(&w.sim, b, bad), Some(Some(ErrorCode::BAD_REQUEST)));
     assert_eq!(changes(&w.sim, b).len(), followed);
 
+    // USE-CANDIDATE without a value, on the pair of higher priority: a value came
+    // before, so it changes nothing (draft-thatcher-ice-renomination-01 §4).
+    let plain = check.inject(&mut w.sim, b, a_host, b_host, None, true, 6);
+    w.sim.drive_for(Duration::from_secs(1), STEPS);
+    assert_eq!(answer(&w.sim, b, plain), Some(None));
+    assert_eq!(
+        changes(&w.sim, b).len(),
+        followed,
+        "USE-CANDIDATE alone changes nothing"
+    );
+    assert!(relayed(&selected(&w.sim, b, S0, RTP)));
+
     // A higher value again on the direct pair: followed back.
-    let t6 = check.inject(&mut w.sim, b, a_host, b_host, &6u32.to_be_bytes(), 5);
+    let t6 = check.inject(
+        &mut w.sim,
+        b,
+        a_host,
+        b_host,
+        Some(&6u32.to_be_bytes()),
+        false,
+        7,
+    );
     w.sim.drive_for(Duration::from_secs(1), STEPS);
     assert_eq!(answer(&w.sim, b, t6), Some(None));
     assert!(direct(&selected(&w.sim, b, S0, RTP)), "value 6 is followed");
     println!(
-        "nomination values 5 (relayed pair), 3, 5 (ignored), malformed (400), 6 (direct pair): {} selection changes on the controlled side",
+        "nomination values 5 (relayed pair), 3, 5 (ignored), malformed (400), USE-CANDIDATE alone (ignored), 6 (direct pair): {} selection changes on the controlled side",
         changes(&w.sim, b).len()
     );
 }
@@ -519,14 +563,17 @@ struct Check {
 
 impl Check {
     /// Gives node `to` a check from `from` to `local` carrying a NOMINATION attribute with
-    /// `value` as its bytes; returns its transaction id.
+    /// `value` as its bytes, if any, and USE-CANDIDATE if `use_candidate`; returns its
+    /// transaction id.
+    #[allow(clippy::too_many_arguments)]
     fn inject(
         &self,
         sim: &mut Sim,
         to: NodeId,
         from: SocketAddr,
         local: SocketAddr,
-        value: &[u8],
+        value: Option<&[u8]>,
+        use_candidate: bool,
         n: u8,
     ) -> TransactionId {
         let tid = TransactionId([0xAB, n, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -535,10 +582,15 @@ impl Check {
         w.add(&Username(&self.username)).unwrap();
         w.add(&Priority(0x6e00_00ff)).unwrap();
         w.add(&IceControlling(1)).unwrap();
-        w.add_raw(AttributeType::NOMINATION, value).unwrap();
+        if use_candidate {
+            w.add(&UseCandidate).unwrap();
+        }
+        if let Some(value) = value {
+            w.add_raw(AttributeType::NOMINATION, value).unwrap();
+        }
         w.add_message_integrity(&self.key).unwrap();
         w.add_fingerprint().unwrap();
-        if value.len() == 4 {
+        if let Some(value) = value.filter(|v| v.len() == 4) {
             let msg = Message::parse(&data).unwrap();
             let expected = u32::from_be_bytes(value.try_into().unwrap());
             assert_eq!(

@@ -28,10 +28,11 @@ pub struct IceControlling(pub u64);
 int_attribute!(IceControlling, u64, ICE_CONTROLLING);
 
 /// NOMINATION: the controlling agent nominates the pair this check is sent on, with a value
-/// higher than any it nominated with before, so that the controlled agent follows the latest
-/// nomination (draft-thatcher-ice-renomination-01 §4; type 0xC001, a 32-bit unsigned value,
-/// as libwebrtc and libnice encode it). Comprehension-optional: a peer that does not know it
-/// ignores it.
+/// higher than any it nominated with before, so that the controlled agent follows the
+/// largest (draft-thatcher-ice-renomination-01 §4). Type 0xC001, a 4-byte value: the draft
+/// puts a 24-bit integer in its 3 least significant bytes; libwebrtc and libnice read and
+/// write it as a 32-bit unsigned integer, and so does this type. Comprehension-optional: a
+/// peer that does not know it ignores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nomination(pub u32);
 int_attribute!(Nomination, u32, NOMINATION);
