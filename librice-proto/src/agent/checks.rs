@@ -803,6 +803,8 @@ impl Agent {
                 s.components[component].nominating = None;
             }
             self.nominate(now, sid, valid);
+            // A better pair may have succeeded meanwhile.
+            self.renominate_best(sid, component);
         } else if !self.controlling && s.checklist[pid].nomination == Nomination::OnSuccess {
             s.checklist[pid].nomination = Nomination::None;
             if !self.renomination_active(sid) {

@@ -178,6 +178,20 @@ impl Agent {
         self.request_nomination(sid, component, checked);
     }
 
+    /// Controlling, renomination: renominates the best valid pair of `component` that beats
+    /// the selected one, if any (one that succeeded while another nomination was in flight).
+    pub(super) fn renominate_best(&mut self, sid: StreamId, component: ComponentId) {
+        let s = &self.streams[sid];
+        let best = s.checklist.order().iter().find_map(|&pid| {
+            let p = &s.checklist[pid];
+            let v = p.valid_pair.filter(|&v| s.checklist[v].valid)?;
+            (p.component == component && !p.removed()).then_some((pid, v))
+        });
+        if let Some((checked, valid)) = best {
+            self.maybe_renominate(sid, checked, valid);
+        }
+    }
+
     /// Controlled, renomination: a check on checked pair `pid` carried NOMINATION `value`.
     /// True if the value is the highest yet, so that the check nominates the pair.
     pub(super) fn receive_nomination(&mut self, sid: StreamId, pid: PairId, value: u32) -> bool {
@@ -256,7 +270,10 @@ impl Agent {
                 if !due || c.state == ComponentState::Failed {
                     continue;
                 }
-                let Some(selected) = c.selected else { continue };
+                let Some(selected) = c.selected else {
+                    self.streams[sid].components[component].renom.next_recheck = None;
+                    continue;
+                };
                 let s = &self.streams[sid];
                 let floor = s.checklist[selected].priority;
                 let mut better_left = false;
@@ -282,6 +299,7 @@ impl Agent {
                 }
                 let next = better_left.then(|| now + self.config.renomination_recheck);
                 self.streams[sid].components[component].renom.next_recheck = next;
+                self.renominate_best(sid, component);
             }
         }
     }
