@@ -32,6 +32,10 @@
 //!   `Connection::HandleStunBindingOrGoogPingRequest` compares with `remote_nomination_`),
 //!   and once a value has come, USE-CANDIDATE without one changes nothing either (§4: any
 //!   value takes precedence over the lack of a value).
+//!   libnice (`conn_check_handle_renomination`, controlled side only) follows any
+//!   NOMINATION without comparing values and ignores one of the wrong length; this agent
+//!   compares, as the draft and libwebrtc do, and refuses a wrong length with 400. Against
+//!   a libnice peer the two agree: the values this agent sends only rise.
 //! - Both sides: once a component is connected, a check from the peer on a pair that beats
 //!   the selected one triggers a check of ours (RFC 8445 §7.3.1.4), so the pair is valid
 //!   here by the time its nomination comes.
