@@ -22,7 +22,8 @@
 //!   conflicts; host, server-reflexive and relayed gathering (TURN over UDP, TCP or TLS,
 //!   the TCP connection and the TLS around it being the caller's); check lists with pair
 //!   states, pruning, limits and unfreezing, Ta pacing, triggered checks, peer-reflexive
-//!   candidates, regular nomination (and accepting aggressive nomination); liveness:
+//!   candidates, regular nomination (and accepting aggressive nomination), renomination
+//!   (draft-thatcher-ice-renomination-01, the NOMINATION attribute); liveness:
 //!   consent freshness (RFC 7675), a Disconnected state, typed failure reasons, keepalives
 //!   when consent freshness is off, data accepted only from verified addresses;
 //!   statistics; and demultiplexing of application data. Its module docs show the call

@@ -169,6 +169,17 @@ impl AgentBuilder {
         self
     }
 
+    /// Offers renomination (draft-thatcher-ice-renomination-01; default off, as in
+    /// libwebrtc): announce it with the `renomination` ice-option, and give the peer's
+    /// options with [`crate::Stream::set_remote_ice_options`]; a stream uses it once both
+    /// sides did. The controlling side then moves a component to a better pair when one
+    /// succeeds after the selection, and [`crate::AgentEvent::SelectedPairChanged`] tells
+    /// it; see [`AgentConfig::renomination`].
+    pub fn renomination(mut self, on: bool) -> Self {
+        self.config = self.config.renomination(on);
+        self
+    }
+
     /// Seeds the agent's RNG (credentials, tie-breaker, transaction ids). Without it, the
     /// seed comes from the operating system.
     pub fn rng_seed(mut self, seed: u64) -> Self {

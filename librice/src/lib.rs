@@ -146,7 +146,7 @@ pub use librice_proto::agent::{
     CandidateStats, CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats,
     FailureReason, PairId, PairStats, SelectedPair, StreamId, StreamStats, UsageError,
 };
-pub use librice_proto::candidate::{Candidate, IceCredentials};
+pub use librice_proto::candidate::{Candidate, IceCredentials, IceOption};
 pub use runtime::{
     AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture, Runtime,
 };

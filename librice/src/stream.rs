@@ -11,7 +11,7 @@ use librice_proto::agent::{
     CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats, FailureReason,
     PairStats, SelectedPair, StreamId, StreamStats, UsageError,
 };
-use librice_proto::candidate::{Candidate, IceCredentials};
+use librice_proto::candidate::{Candidate, IceCredentials, IceOption};
 
 use crate::agent::Handle;
 use crate::datagram::{Datagram, poll_owned};
@@ -183,6 +183,26 @@ impl Stream {
             s.set_remote_credentials(credentials);
         }
         st.wake_driver();
+    }
+
+    /// Gives the peer's `a=ice-options` tags (e.g. from
+    /// [`IceSdp::options`](librice_proto::candidate::IceSdp::options)): with
+    /// [`IceOption::Renomination`] among them and [`crate::AgentBuilder::renomination`] on,
+    /// the stream uses renomination.
+    pub fn set_remote_ice_options(&self, options: &[IceOption]) {
+        let mut st = self.handle.shared.lock();
+        if let Some(mut s) = st.proto.stream_mut(self.id) {
+            s.set_remote_ice_options(options);
+        }
+        st.wake_driver();
+    }
+
+    /// True when the stream uses renomination: offered here and announced by the peer.
+    pub fn renomination(&self) -> bool {
+        let mut st = self.handle.shared.lock();
+        st.proto
+            .stream_mut(self.id)
+            .is_some_and(|s| s.renomination())
     }
 
     /// Adds a remote candidate (trickled or not).

@@ -5,7 +5,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use librice::proto::candidate::CandidateType;
 use librice::{Agent, Runtime};
 use librice_tests::ice::{Peer, connected, exchange, gather_all, give, pump, trickle};
@@ -114,6 +114,57 @@ fn two_streams_two_components_tokio() {
 #[test]
 fn two_streams_two_components_async_std() {
     on_async_std(two_by_two);
+}
+
+/// Both agents offer renomination and give each other's `renomination` ice-option: the
+/// streams use it, the first nomination goes with NOMINATION, both sides select one pair
+/// with no change after it (the only pair is the best), and data flows both ways.
+async fn renomination_negotiated(rt: Arc<dyn Runtime>) {
+    let peer = |controlling| {
+        let builder = Agent::builder()
+            .runtime(Arc::clone(&rt))
+            .controlling(controlling)
+            .renomination(true)
+            .address(v4());
+        Peer::from_builder(builder, &[1])
+    };
+    let (a, b) = (peer(true), peer(false));
+    let (mut ea, mut eb) = (a.agent.events(), b.agent.events());
+    for p in [&a, &b] {
+        assert!(
+            !p.streams[0].renomination(),
+            "not before the peer announced it"
+        );
+        p.streams[0].set_remote_ice_options(&[librice::IceOption::Renomination]);
+        assert!(p.streams[0].renomination());
+    }
+    exchange(&a, &b).await;
+    connected(rt.as_ref(), &a, CONNECT).await;
+    connected(rt.as_ref(), &b, CONNECT).await;
+    let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
+    assert_eq!(pump(rt.as_ref(), ca, cb, 50, 10, CONNECT).await, 50);
+    assert_eq!(pump(rt.as_ref(), cb, ca, 50, 10, CONNECT).await, 50);
+    for events in [&mut ea, &mut eb] {
+        let mut selections = (0, 0);
+        while let Some(Some(event)) = events.next().now_or_never() {
+            match event {
+                librice::AgentEvent::SelectedPair { .. } => selections.0 += 1,
+                librice::AgentEvent::SelectedPairChanged { .. } => selections.1 += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(selections, (1, 0), "one selection, no change");
+    }
+}
+
+#[test]
+fn renomination_negotiated_tokio() {
+    on_tokio(renomination_negotiated);
+}
+
+#[test]
+fn renomination_negotiated_async_std() {
+    on_async_std(renomination_negotiated);
 }
 
 /// A STUN server in the test that plays a NAT's mapping: it answers each Binding request

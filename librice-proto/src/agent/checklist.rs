@@ -263,7 +263,8 @@ impl Agent {
                 matches!(
                     s.checklist[pid].state(),
                     PairState::Waiting | PairState::Frozen
-                ) && self.component_done(sid, s.checklist[pid].component)
+                ) && !s.checklist[pid].in_triggered()
+                    && self.component_done(sid, s.checklist[pid].component)
             })
             .collect();
         for pid in stale {
@@ -360,15 +361,7 @@ impl Agent {
                     .find(|&pid| s.checklist[pid].valid_pair == Some(best))
                     .unwrap_or(best);
                 tracing::debug!(stream = %sid, %component, "nominating a pair");
-                let s = &mut self.streams[sid];
-                s.components[component].nominating = Some(checked);
-                s.checklist[checked].nomination = Nomination::Requested;
-                if s.checklist[checked].state() == PairState::Succeeded {
-                    // The pair stays Succeeded (and valid) while its nomination check runs.
-                    s.checklist.queue_triggered(checked);
-                } else {
-                    self.trigger(sid, checked);
-                }
+                self.request_nomination(sid, component, checked);
             }
         }
     }
@@ -388,6 +381,35 @@ impl Agent {
         if current.is_some_and(|c| s.checklist[c].priority >= s.checklist[valid].priority) {
             return;
         }
+        self.select_pair(now, sid, valid);
+    }
+
+    /// Controlled, renomination: marks valid pair `valid` nominated by the highest
+    /// NOMINATION value and selects it, whatever its priority
+    /// (draft-thatcher-ice-renomination-01 §4: the controlling agent decides).
+    pub(super) fn follow_nomination(&mut self, now: Instant, sid: StreamId, valid: PairId) {
+        let s = &mut self.streams[sid];
+        let component = s.checklist[valid].component;
+        let Some(c) = s.components.get(component) else {
+            return;
+        };
+        if c.state == ComponentState::Failed {
+            return;
+        }
+        s.checklist[valid].nominated = true;
+        if c.selected != Some(valid) {
+            self.select_pair(now, sid, valid);
+        }
+    }
+
+    /// Makes valid pair `valid` its component's selected pair: consent starts on it, and
+    /// [`AgentEvent::SelectedPair`] (the first time) or [`AgentEvent::SelectedPairChanged`]
+    /// goes out. The pair selected before stays valid: data the peer still sends on it is
+    /// delivered.
+    fn select_pair(&mut self, now: Instant, sid: StreamId, valid: PairId) {
+        let s = &mut self.streams[sid];
+        let component = s.checklist[valid].component;
+        let current = s.components[component].selected;
         let c = &mut s.components[component];
         c.selected = Some(valid);
         c.last_sent = Some(now);
@@ -412,6 +434,7 @@ impl Agent {
             },
         });
         self.set_component_state(sid, component, ComponentState::Connected);
+        self.arm_recheck(now, sid, component);
         // RFC 8445 §8.1.2: the component is done; its unchecked pairs are not checked.
         let s = &mut self.streams[sid];
         let leftovers: Vec<PairId> = s

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::pairs::{Nomination, PairState};
+use super::renomination::NominateWith;
 use super::{Agent, AgentEvent, ComponentId, LocalCand, PairId, RemoteCand, StreamId, Txn};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
 use crate::stun::attr::{
-    AttributeType, ErrorCode, IceControlled, IceControlling, Priority, UseCandidate, Username,
-    XorMappedAddress,
+    AttributeType, ErrorCode, IceControlled, IceControlling, Nomination as NominationAttr,
+    Priority, UseCandidate, Username, XorMappedAddress,
 };
 use crate::stun::transaction::{ResponseIntegrity, ResponseOutcome};
 use crate::stun::{
@@ -68,8 +69,8 @@ impl Agent {
             })
             .sum();
         let rto = rto_floor.max(ta.saturating_mul(u32::try_from(busy).unwrap_or(u32::MAX)));
-        let use_candidate = self.controlling
-            && self.streams[sid].checklist[pid].nomination == Nomination::Requested;
+        let nominate = self.nominate_with(sid, pid);
+        let use_candidate = nominate != NominateWith::No;
         let context = Txn::Check {
             stream: sid,
             pair: pid,
@@ -78,7 +79,7 @@ impl Agent {
             priority: self.check_priority(sid, pid),
             sent_at: now,
         };
-        match self.start_check_transaction(now, sid, pid, use_candidate, context, rto) {
+        match self.start_check_transaction(now, sid, pid, nominate, context, rto) {
             Some(id) => {
                 let s = &mut self.streams[sid];
                 s.checklist[pid].stats.requests_sent += 1;
@@ -111,7 +112,7 @@ impl Agent {
         now: Instant,
         sid: StreamId,
         pid: PairId,
-        use_candidate: bool,
+        nominate: NominateWith,
         context: Txn,
         rto: std::time::Duration,
     ) -> Option<TransactionId> {
@@ -139,9 +140,12 @@ impl Agent {
             } else {
                 w.add(&IceControlled(tie_breaker))?;
             }
-            // RFC 8445 §7.1.2: the controlling agent nominates with USE-CANDIDATE.
-            if use_candidate {
-                w.add(&UseCandidate)?;
+            // RFC 8445 §7.1.2: the controlling agent nominates with USE-CANDIDATE; under
+            // renomination with NOMINATION instead (draft-thatcher-ice-renomination-01 §4).
+            match nominate {
+                NominateWith::No => {}
+                NominateWith::UseCandidate => w.add(&UseCandidate)?,
+                NominateWith::Nomination(value) => w.add(&NominationAttr(value))?,
             }
             // RFC 8445 §7.2.2: short-term credentials with the remote password; FINGERPRINT
             // is mandatory for ICE (RFC 8445 §7.2.2).
@@ -163,7 +167,7 @@ impl Agent {
         // A check from a relayed candidate is wrapped for its TURN server when it (or its
         // retransmission) leaves `poll_transmit`; the transaction keeps the logical
         // addresses, so the answer is matched as coming from the peer.
-        tracing::trace!(stream = %sid, to = %transmit.to, from = %transmit.from, use_candidate, "check");
+        tracing::trace!(stream = %sid, to = %transmit.to, from = %transmit.from, ?nominate, "check");
         match self
             .txns
             .start(now, transmit, context, Some(integrity), Some(rto))
@@ -271,6 +275,21 @@ impl Agent {
             }
         }
         let use_candidate = msg.has_attribute(AttributeType::USE_CANDIDATE);
+        // draft-thatcher-ice-renomination-01 §4: NOMINATION counts only on a stream that
+        // uses renomination; elsewhere it is ignored, as any comprehension-optional
+        // attribute. One of the wrong length is refused.
+        let nomination = if self.renomination_active(sid) {
+            match msg.attribute::<NominationAttr>() {
+                Ok(n) => n.map(|NominationAttr(v)| v),
+                Err(e) => {
+                    tracing::debug!(%from, error = %e, "check with a malformed NOMINATION refused");
+                    self.respond_error(transmit, msg, sid, Refusal::BadRequest);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         self.respond_success(transmit, msg, sid);
 
         // RFC 8445 §7.3.1.3: a source that is no known remote candidate is a new
@@ -306,16 +325,42 @@ impl Agent {
         let stats = &mut pair.stats;
         stats.requests_received += 1;
         stats.responses_sent += 1;
-        self.on_incoming_check(now, sid, pid, use_candidate);
+        self.on_incoming_check(now, sid, pid, use_candidate, nomination);
     }
 
     /// The triggered-check and nomination rules for a check received on pair `pid`
-    /// (RFC 8445 §7.3.1.4, §7.3.1.5).
-    fn on_incoming_check(&mut self, now: Instant, sid: StreamId, pid: PairId, use_candidate: bool) {
+    /// (RFC 8445 §7.3.1.4, §7.3.1.5), and renomination's: `nomination` is the NOMINATION
+    /// value, read only on a stream that uses renomination.
+    fn on_incoming_check(
+        &mut self,
+        now: Instant,
+        sid: StreamId,
+        pid: PairId,
+        use_candidate: bool,
+        nomination: Option<u32>,
+    ) {
         let controlled = !self.controlling;
         let component_connected = self
             .comp(sid, self.streams[sid].checklist[pid].component)
             .is_some_and(|c| c.selected.is_some());
+        // draft-thatcher-ice-renomination-01 §4: the highest value nominates, whatever the
+        // pair's priority; a lower or equal one (and USE-CANDIDATE beside it) is ignored.
+        let (use_candidate, follow) = match nomination {
+            Some(value) if controlled => {
+                let highest = self.receive_nomination(sid, pid, value);
+                (highest, highest)
+            }
+            // §4: any value takes precedence over the lack of one.
+            None if use_candidate && controlled && self.has_received_nomination(sid, pid) => {
+                tracing::debug!(stream = %sid, "USE-CANDIDATE without NOMINATION after a NOMINATION: ignored");
+                (false, false)
+            }
+            _ => (use_candidate, false),
+        };
+        // Renomination: a check from the peer on a pair that beats the selected one is
+        // answered with a check of ours, so the pair is valid when it is nominated.
+        let probe =
+            component_connected && self.renomination_active(sid) && self.beats_selected(sid, pid);
         let s = &mut self.streams[sid];
         let state = s.checklist[pid].state();
         if s.checklist[pid].unauthorized {
@@ -328,7 +373,11 @@ impl Agent {
             // when the triggered check succeeds.
             if state == PairState::Succeeded {
                 if let Some(valid) = s.checklist[pid].valid_pair {
-                    self.nominate(now, sid, valid);
+                    if follow {
+                        self.follow_nomination(now, sid, valid);
+                    } else {
+                        self.nominate(now, sid, valid);
+                    }
                 }
                 return;
             }
@@ -337,7 +386,7 @@ impl Agent {
         match state {
             PairState::Succeeded => {}
             PairState::InProgress => {
-                if component_connected && !(use_candidate && controlled) {
+                if component_connected && !(use_candidate && controlled) && !probe {
                     return;
                 }
                 // RFC 8445 §7.3.1.4: stop retransmitting the check in progress (its answer is
@@ -349,7 +398,7 @@ impl Agent {
                 self.trigger(sid, pid);
             }
             PairState::Frozen | PairState::Waiting | PairState::Failed => {
-                if component_connected && !(use_candidate && controlled) {
+                if component_connected && !(use_candidate && controlled) && !probe {
                     return;
                 }
                 self.trigger(sid, pid);
@@ -747,12 +796,25 @@ impl Agent {
         // RFC 8445 §7.2.5.3.3: unfreeze the foundation everywhere.
         self.unfreeze_foundation(foundation);
         let s = &mut self.streams[sid];
-        let nominate_now = (use_candidate && controlling && self.controlling)
-            || (!self.controlling && s.checklist[pid].nomination == Nomination::OnSuccess);
-        if nominate_now {
+        if use_candidate && controlling && self.controlling {
+            // The nominating check succeeded (RFC 8445 §8.1.1): the nomination is done.
+            s.checklist[pid].nomination = Nomination::None;
+            if s.components[component].nominating == Some(pid) {
+                s.components[component].nominating = None;
+            }
             self.nominate(now, sid, valid);
+            // A better pair may have succeeded meanwhile.
+            self.renominate_best(sid, component);
+        } else if !self.controlling && s.checklist[pid].nomination == Nomination::OnSuccess {
+            s.checklist[pid].nomination = Nomination::None;
+            if !self.renomination_active(sid) {
+                self.nominate(now, sid, valid);
+            } else if self.is_nomination_target(sid, pid) {
+                self.follow_nomination(now, sid, valid);
+            }
         } else if controlling && self.controlling {
             self.run_nominations(now);
+            self.maybe_renominate(sid, pid, valid);
         }
     }
 

@@ -45,6 +45,14 @@ pub const DEFAULT_DISCONNECTED_TIMEOUT: Duration = Duration::from_secs(8);
 /// component has a valid pair: 30 s. RFC 8445 leaves this to the implementation.
 pub const DEFAULT_NOMINATION_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The default interval at which a controlling agent using renomination checks again the
+/// failed pairs that would beat its selected pair: 2.5 s. This crate's choice: often enough
+/// that a direct path that starts working after a relayed pair was selected is taken within
+/// a few seconds, rarely enough that a path that stays blocked costs one check per pair
+/// every 2.5 s (libwebrtc pings a stable connection at the same cadence,
+/// `STABLE_WRITABLE_CONNECTION_PING_INTERVAL`).
+pub const DEFAULT_RENOMINATION_RECHECK: Duration = Duration::from_millis(2500);
+
 /// A STUN server used for server-reflexive candidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StunServer {
@@ -156,6 +164,8 @@ pub struct AgentConfig {
     pub(crate) consent_timeout: Duration,
     pub(crate) disconnected_timeout: Duration,
     pub(crate) nomination_timeout: Duration,
+    pub(crate) renomination: bool,
+    pub(crate) renomination_recheck: Duration,
 }
 
 impl Default for AgentConfig {
@@ -164,7 +174,7 @@ impl Default for AgentConfig {
     /// latest, no STUN server, the RFC 8489 retransmission defaults for gathering and
     /// RFC 8445 §14.3's for checks; consent freshness on (a check every 5 s on average,
     /// expiry after 30 s), Disconnected after 8 s of silence, and a 30 s wait for the
-    /// controlling peer's nomination.
+    /// controlling peer's nomination; no renomination.
     fn default() -> Self {
         Self {
             controlling: false,
@@ -184,6 +194,8 @@ impl Default for AgentConfig {
             consent_timeout: DEFAULT_CONSENT_TIMEOUT,
             disconnected_timeout: DEFAULT_DISCONNECTED_TIMEOUT,
             nomination_timeout: DEFAULT_NOMINATION_TIMEOUT,
+            renomination: false,
+            renomination_recheck: DEFAULT_RENOMINATION_RECHECK,
         }
     }
 }
@@ -308,6 +320,37 @@ impl AgentConfig {
     pub fn nomination_timeout(mut self, timeout: Duration) -> Self {
         self.nomination_timeout = timeout;
         self
+    }
+
+    /// Offers renomination (draft-thatcher-ice-renomination-01); off by default, as in
+    /// libwebrtc, which offers it only when asked. When on, announce it to the peer with
+    /// the `renomination` ice-option
+    /// ([`IceOption::Renomination`](crate::candidate::IceOption::Renomination)); it is used
+    /// on a stream only once the peer announced it too
+    /// ([`StreamMut::set_remote_ice_options`](super::StreamMut::set_remote_ice_options)).
+    ///
+    /// Then the controlling agent nominates with NOMINATION values instead of USE-CANDIDATE,
+    /// and after a pair is selected keeps checking the pairs that would beat it: when one
+    /// succeeds, it nominates it with a higher value and selects it once that check
+    /// succeeds ([`AgentEvent::SelectedPairChanged`]). A controlled agent follows the
+    /// highest value it has received. Without it, or if the peer did not announce it,
+    /// nomination is regular nomination (RFC 8445 §8.1.1), once per component.
+    pub fn renomination(mut self, on: bool) -> Self {
+        self.renomination = on;
+        self
+    }
+
+    /// How often a controlling agent using renomination checks again the failed pairs
+    /// that would beat the selected pair (default [`DEFAULT_RENOMINATION_RECHECK`]; at
+    /// least 100 ms).
+    pub fn renomination_recheck(mut self, interval: Duration) -> Self {
+        self.renomination_recheck = interval.max(Duration::from_millis(100));
+        self
+    }
+
+    /// True if the agent offers renomination ([`Self::renomination`]).
+    pub fn is_renomination(&self) -> bool {
+        self.renomination
     }
 
     /// The STUN servers, in the order given.

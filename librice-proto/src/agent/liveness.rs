@@ -216,7 +216,14 @@ impl Agent {
             sent_at: now,
         };
         let rto = self.config.check_retransmit.rto;
-        if let Some(id) = self.start_check_transaction(now, sid, pid, false, context, rto) {
+        if let Some(id) = self.start_check_transaction(
+            now,
+            sid,
+            pid,
+            super::renomination::NominateWith::No,
+            context,
+            rto,
+        ) {
             self.streams[sid].checklist[pid].stats.consent_requests_sent += 1;
             let c = &mut self.streams[sid].components[component];
             c.consent_stats.requests_sent += 1;

@@ -236,7 +236,36 @@
 //! pacing shared by all check lists (§14.2) and the check RTO of §14.3; triggered checks
 //! (§7.3.1.4); peer-reflexive candidates both ways (§7.2.5.3.1, §7.3.1.3); regular
 //! nomination, and accepting USE-CANDIDATE from regular and from RFC 5245 aggressive peers
-//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); and liveness, below.
+//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); renomination, below; and liveness, below.
+//!
+//! # Renomination
+//! Renomination as libwebrtc and libnice speak it (draft-thatcher-ice-renomination-01):
+//! offered with [`AgentConfig::renomination`] (off by default) and used on a stream once
+//! the peer announced the `renomination` ice-option
+//! ([`StreamMut::set_remote_ice_options`]; announce yours with
+//! [`IceOption::Renomination`](crate::candidate::IceOption::Renomination)). Then:
+//!
+//! - the controlling agent nominates with the NOMINATION attribute (0xC001,
+//!   [`crate::stun::attr::Nomination`]), its value one above any sent before for the
+//!   component (values stay within the draft's 24 bits), instead of USE-CANDIDATE (draft §4;
+//!   libwebrtc sends one or the other); a nominating check is retransmitted until answered
+//!   (draft §3);
+//! - after the selection it keeps checking the pairs that would beat the selected one
+//!   (failed ones again every [`AgentConfig::renomination_recheck`],
+//!   [`DEFAULT_RENOMINATION_RECHECK`]); a valid pair of strictly higher priority is
+//!   renominated, one at a time, and selected once its nominating check succeeds, with
+//!   [`AgentEvent::SelectedPairChanged`]. The selected priority only rises, so a pair is
+//!   renominated once per improvement and the selection never flaps back;
+//! - the controlled agent follows the highest value received for the component (draft §4),
+//!   as it follows USE-CANDIDATE (selected once the pair is valid, RFC 8445 §7.3.1.5), even
+//!   to a pair of lower priority; a lower or equal value is answered and ignored, and so is
+//!   USE-CANDIDATE without a value once a value has come (§4); a NOMINATION of the wrong
+//!   length is refused with 400;
+//! - consent (RFC 7675) moves to the new pair; the old pair stays valid, so what the peer
+//!   still sends on it is delivered, and [`ComponentMut::send`] uses the new pair at once.
+//!
+//! Without it (either side), nomination is regular nomination as above, and a NOMINATION
+//! attribute from the peer is ignored.
 //!
 //! # Liveness
 //! Once a component has a selected pair (see [`ComponentState`]):
@@ -275,6 +304,7 @@ mod ids;
 mod liveness;
 mod pairs;
 mod relay;
+mod renomination;
 mod stats;
 mod stream;
 mod timers;
@@ -298,9 +328,9 @@ pub use checklist::PairInfo;
 pub use config::{
     AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState, ConsentStats,
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_TA,
-    FailureReason, IoRequest, MIN_TA, ReceivedData, SelectedPair, StunServer, TurnServer,
-    UsageError,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT,
+    DEFAULT_RENOMINATION_RECHECK, DEFAULT_TA, FailureReason, IoRequest, MIN_TA, ReceivedData,
+    SelectedPair, StunServer, TurnServer, UsageError,
 };
 pub use ids::{ComponentId, PairId, StreamId};
 pub use pairs::PairState;
@@ -412,6 +442,8 @@ struct StreamState {
     remote_eoc: bool,
     gathering: GatherPhase,
     pending_gathers: usize,
+    /// The peer announced the `renomination` ice-option.
+    remote_renomination: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -439,6 +471,8 @@ struct CompState {
     consent_stats: ConsentStats,
     /// Consent and Disconnected timers, while a pair is selected.
     live: Option<liveness::Liveness>,
+    /// NOMINATION values sent or received, and the rechecks of better pairs.
+    renom: renomination::Renomination,
 }
 
 #[derive(Debug, Clone)]
@@ -535,6 +569,7 @@ impl Agent {
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
+            remote_renomination: false,
         };
         self.streams
             .push(stream)

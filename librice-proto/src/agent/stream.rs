@@ -7,7 +7,7 @@ use super::{
     Agent, AgentError, CompState, ComponentId, ComponentState, GatherPhase, PairInfo, RemoteCand,
     SelectedPair, StreamId, UsageError, short_term_key, transport_key,
 };
-use crate::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
+use crate::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT};
 use crate::{Transmit, TransportType};
 
 /// A view of one stream, borrowed from its [`Agent`].
@@ -55,6 +55,7 @@ impl<'a> StreamMut<'a> {
             dropped_unverified: 0,
             consent_stats: Default::default(),
             live: None,
+            renom: Default::default(),
         });
         Ok(added.expect("fewer than 256 components have an id each"))
     }
@@ -133,6 +134,23 @@ impl<'a> StreamMut<'a> {
         let s = &mut self.agent.streams[self.id];
         s.remote_key = Some(short_term_key(&credentials));
         s.remote_creds = Some(credentials);
+    }
+
+    /// Gives the peer's `a=ice-options` tags (RFC 8839 §5.6), e.g.
+    /// [`IceSdp::options`](crate::candidate::IceSdp::options). Only
+    /// [`IceOption::Renomination`] matters to the agent: with it, and
+    /// [`AgentConfig::renomination`](super::AgentConfig::renomination) on, this stream uses
+    /// renomination (see [`Self::renomination`]). Call it before checks start, and again
+    /// when the peer's options change; the last call wins.
+    pub fn set_remote_ice_options(&mut self, options: &[IceOption]) {
+        self.agent.streams[self.id].remote_renomination =
+            options.contains(&IceOption::Renomination);
+    }
+
+    /// True when the stream uses renomination (draft-thatcher-ice-renomination-01): this
+    /// agent offers it and the peer announced it.
+    pub fn renomination(&self) -> bool {
+        self.agent.renomination_active(self.id)
     }
 
     /// Adds a remote candidate, all at once or trickled (RFC 8838), and pairs it with the

@@ -22,6 +22,9 @@ pub(super) enum Timer {
     /// Controlling: nominate a component's best valid pair once the nomination delay after
     /// its first valid pair has passed (RFC 8445 §8.1.1).
     Nomination,
+    /// Controlling, renomination: check again the failed pairs that would beat the selected
+    /// one (draft-thatcher-ice-renomination-01; see the `renomination` module).
+    Recheck,
     /// Consent checks and expiry, Disconnected, and the controlled side's wait for a
     /// nomination (RFC 7675 §5.1; see the `liveness` module).
     Liveness,
@@ -33,11 +36,12 @@ pub(super) enum Timer {
 
 /// The timers, in the order [`Agent::handle_timeout`] runs them: transactions first, so
 /// that their failures are known to nomination, liveness and pacing.
-pub(super) const TIMERS: [Timer; 7] = [
+pub(super) const TIMERS: [Timer; 8] = [
     Timer::Checks,
     Timer::Gathering,
     Timer::Relays,
     Timer::Nomination,
+    Timer::Recheck,
     Timer::Liveness,
     Timer::Keepalive,
     Timer::Pacing,
@@ -62,6 +66,7 @@ impl Agent {
                     .min()
                     .map(|t| t + self.config.nomination_delay)
             }
+            Timer::Recheck => self.recheck_timeout(),
             Timer::Liveness => self.liveness_timeout(),
             Timer::Keepalive => {
                 if self.config.consent_freshness {
@@ -102,6 +107,7 @@ impl Agent {
             }
             Timer::Relays => self.handle_relay_timeouts(now),
             Timer::Nomination => self.run_nominations(now),
+            Timer::Recheck => self.run_rechecks(now),
             Timer::Liveness => self.run_liveness(now),
             Timer::Keepalive => {
                 if !self.config.consent_freshness {

@@ -6,6 +6,7 @@ mod hostile;
 mod liveness;
 mod redirect;
 mod relay;
+mod renomination;
 mod scenarios;
 mod stats;
 mod turn;

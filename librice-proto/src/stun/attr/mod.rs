@@ -25,7 +25,7 @@ pub use auth::{
     MessageIntegrity, MessageIntegritySha256, Nonce, PasswordAlgorithm, PasswordAlgorithmId,
     PasswordAlgorithms, Realm, Userhash, Username,
 };
-pub use ice::{IceControlled, IceControlling, Priority, UseCandidate};
+pub use ice::{IceControlled, IceControlling, Nomination, Priority, UseCandidate};
 pub use misc::{AlternateDomain, ErrorCode, Fingerprint, Software, UnknownAttributes};
 pub use turn::{
     AdditionalAddressFamily, AddressErrorCode, AddressFamily, ChannelNumber, Data, DontFragment,
@@ -136,6 +136,8 @@ attribute_types! {
     RESPONSE_ORIGIN = 0x802B, "RESPONSE-ORIGIN";
     /// OTHER-ADDRESS (RFC 5780 §7.4).
     OTHER_ADDRESS = 0x802C, "OTHER-ADDRESS";
+    /// NOMINATION (draft-thatcher-ice-renomination-01 §4), as libwebrtc and libnice send it.
+    NOMINATION = 0xC001, "NOMINATION";
 }
 
 impl AttributeType {

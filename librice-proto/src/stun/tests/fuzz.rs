@@ -5,8 +5,8 @@
 use crate::stun::attr::{
     AdditionalAddressFamily, AddressErrorCode, AlternateDomain, AlternateServer, AttributeDecode,
     ChannelNumber, Data, DontFragment, ErrorCode, EvenPort, Fingerprint, IceControlled,
-    IceControlling, Icmp, Lifetime, MappedAddress, MessageIntegrity, MessageIntegritySha256, Nonce,
-    PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms, Priority, Realm,
+    IceControlling, Icmp, Lifetime, MappedAddress, MessageIntegrity, MessageIntegritySha256,
+    Nomination, Nonce, PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms, Priority, Realm,
     RequestedAddressFamily, RequestedTransport, ReservationToken, Software, UnknownAttributes,
     UseCandidate, Userhash, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
@@ -82,6 +82,7 @@ fn decode_as_everything(value: &[u8], txid: &TransactionId) {
     d::<UseCandidate>(value, txid);
     d::<IceControlled>(value, txid);
     d::<IceControlling>(value, txid);
+    d::<Nomination>(value, txid);
     d::<ErrorCode>(value, txid);
     d::<UnknownAttributes>(value, txid);
     d::<Software>(value, txid);

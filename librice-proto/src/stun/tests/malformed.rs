@@ -3,10 +3,10 @@
 
 use crate::stun::attr::{
     AddressErrorCode, AlternateDomain, AttributeType, ChannelNumber, ErrorCode, EvenPort,
-    IceControlled, Icmp, Lifetime, MappedAddress, MessageIntegrity, MessageIntegritySha256, Nonce,
-    PasswordAlgorithm, PasswordAlgorithms, Priority, Realm, RequestedAddressFamily,
-    RequestedTransport, ReservationToken, Software, UnknownAttributes, UseCandidate, Userhash,
-    Username, XorMappedAddress, XorPeerAddress,
+    IceControlled, Icmp, Lifetime, MappedAddress, MessageIntegrity, MessageIntegritySha256,
+    Nomination, Nonce, PasswordAlgorithm, PasswordAlgorithms, Priority, Realm,
+    RequestedAddressFamily, RequestedTransport, ReservationToken, Software, UnknownAttributes,
+    UseCandidate, Userhash, Username, XorMappedAddress, XorPeerAddress,
 };
 use crate::stun::{
     IntegrityError, IntegrityKey, MAX_UNKNOWN_ATTRIBUTES, Message, MessageHeader, MessageType,
@@ -344,17 +344,17 @@ fn unknown_comprehension_required_list_overflows() {
 fn unknown_comprehension_optional_is_accepted_as_raw() {
     let bytes = build(
         BINDING_REQUEST,
-        &[(0xC001, b"opaque"), (SOFTWARE, b"sw"), (0xFFFF, b"")],
+        &[(0xC0FF, b"opaque"), (SOFTWARE, b"sw"), (0xFFFF, b"")],
     );
     let msg = Message::parse(&bytes).expect("comprehension-optional types are ignorable");
     let types: Vec<u16> = msg.attributes().map(|a| a.attr_type().value()).collect();
-    assert_eq!(types, [0xC001, 0x8022, 0xFFFF]);
-    let raw = msg.raw_attribute(AttributeType::new(0xC001)).unwrap();
+    assert_eq!(types, [0xC0FF, 0x8022, 0xFFFF]);
+    let raw = msg.raw_attribute(AttributeType::new(0xC0FF)).unwrap();
     assert_eq!(raw.value(), b"opaque");
     assert_eq!(raw.wire_len(), 12);
     assert!(msg.has_attribute(AttributeType::new(0xFFFF)));
-    assert!(!AttributeType::new(0xC001).is_known());
-    assert!(!AttributeType::new(0xC001).is_comprehension_required());
+    assert!(!AttributeType::new(0xC0FF).is_known());
+    assert!(!AttributeType::new(0xC0FF).is_comprehension_required());
     assert_eq!(msg.attribute::<Software>(), Ok(Some(Software("sw"))));
 }
 
@@ -393,6 +393,9 @@ fn invalid_attribute_length() {
     len_err!(Priority, PRIORITY, &[1, 2, 3, 4, 5]);
     len_err!(IceControlled, ICE_CONTROLLED, &[0; 4]);
     len_err!(UseCandidate, USE_CANDIDATE, &[0]);
+    len_err!(Nomination, NOMINATION, &[]);
+    len_err!(Nomination, NOMINATION, &[0, 0, 1]);
+    len_err!(Nomination, NOMINATION, &[0, 0, 0, 0, 1]);
     len_err!(Lifetime, LIFETIME, &[0; 8]);
     len_err!(XorMappedAddress, XOR_MAPPED_ADDRESS, &[]);
     len_err!(XorMappedAddress, XOR_MAPPED_ADDRESS, &[0]);

@@ -12,10 +12,10 @@ use crate::stun::attr::{
     AdditionalAddressFamily, AddressErrorCode, AddressFamily, AlternateDomain, AlternateServer,
     AttributeDecode, AttributeEncode, AttributeType, ChannelNumber, Data, DontFragment, ErrorCode,
     EvenPort, IceControlled, IceControlling, Icmp, Lifetime, MappedAddress, MessageIntegrity,
-    MessageIntegritySha256, Nonce, PasswordAlgorithm, PasswordAlgorithmId, PasswordAlgorithms,
-    Priority, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken, Software,
-    UnknownAttributes, UseCandidate, Userhash, Username, XorMappedAddress, XorPeerAddress,
-    XorRelayedAddress,
+    MessageIntegritySha256, Nomination, Nonce, PasswordAlgorithm, PasswordAlgorithmId,
+    PasswordAlgorithms, Priority, Realm, RequestedAddressFamily, RequestedTransport,
+    ReservationToken, Software, UnknownAttributes, UseCandidate, Userhash, Username,
+    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use crate::stun::{
     HEADER_LEN, IntegrityAlgorithm, IntegrityError, IntegrityKey, Message, MessageClass,
@@ -281,6 +281,14 @@ fn ice_attributes_round_trip() {
         assert_round_trip!(IceControlled, IceControlled(t));
         assert_round_trip!(IceControlling, IceControlling(t));
     }
+    for n in [1, 2, 0x0102_0304, u32::MAX] {
+        let bytes = assert_round_trip!(Nomination, Nomination(n));
+        // Type 0xC001, length 4, the value big-endian (draft-thatcher-ice-renomination-01 §4).
+        assert_eq!(bytes[20..24], [0xC0, 0x01, 0, 4]);
+        assert_eq!(bytes[24..28], n.to_be_bytes());
+    }
+    assert!(!AttributeType::NOMINATION.is_comprehension_required());
+    assert_eq!(AttributeType::NOMINATION.name(), Some("NOMINATION"));
 }
 
 #[test]
