@@ -275,6 +275,7 @@ mod ids;
 mod liveness;
 mod pairs;
 mod relay;
+mod restart;
 mod stats;
 mod stream;
 mod timers;
@@ -299,8 +300,8 @@ pub use config::{
     AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState, ConsentStats,
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_TA,
-    FailureReason, IoRequest, MIN_TA, ReceivedData, SelectedPair, StunServer, TurnServer,
-    UsageError,
+    FailureReason, IoRequest, MIN_TA, ReceivedData, RestartOrigin, SelectedPair, StunServer,
+    TurnServer, UsageError,
 };
 pub use ids::{ComponentId, PairId, StreamId};
 pub use pairs::PairState;
@@ -374,6 +375,11 @@ enum Txn {
         /// When the check was first sent, for the round-trip time.
         sent_at: Instant,
     },
+    /// A consent check on a component's old path during an ICE restart (`restart.rs`).
+    OldPathConsent {
+        stream: StreamId,
+        component: ComponentId,
+    },
 }
 
 impl Txn {
@@ -392,7 +398,7 @@ impl Txn {
                 sent_at,
                 ..
             } => Some((stream, pair, sent_at)),
-            Txn::Gather(_) => None,
+            Txn::Gather(_) | Txn::OldPathConsent { .. } => None,
         }
     }
 }
@@ -412,6 +418,9 @@ struct StreamState {
     remote_eoc: bool,
     gathering: GatherPhase,
     pending_gathers: usize,
+    /// The selected pairs of the generation before an ICE restart, until the new one
+    /// selects its own.
+    previous: restart::Previous,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -439,6 +448,9 @@ struct CompState {
     consent_stats: ConsentStats,
     /// Consent and Disconnected timers, while a pair is selected.
     live: Option<liveness::Liveness>,
+    /// The (local, remote) tuple and id of the old path released at the last ICE restart:
+    /// its data still in flight is accepted.
+    retired: Option<((SocketAddr, SocketAddr), PairId)>,
 }
 
 #[derive(Debug, Clone)]
@@ -451,6 +463,15 @@ struct LocalCand {
 #[derive(Debug, Clone)]
 struct RemoteCand {
     candidate: Candidate,
+}
+
+impl CompState {
+    /// True once the component has a selected pair in the current generation (so its
+    /// checks are over, RFC 8445 §8.1.2), or has failed. During an ICE restart a component
+    /// stays Connected on its old path while its new checks run.
+    fn done(&self) -> bool {
+        self.selected.is_some() || self.state == ComponentState::Failed
+    }
 }
 
 impl StreamState {
@@ -535,6 +556,7 @@ impl Agent {
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
+            previous: restart::Previous::default(),
         };
         self.streams
             .push(stream)
@@ -594,11 +616,14 @@ impl Agent {
             .map(|l| l.expiry(self.config.consent_timeout))
     }
 
-    /// The selected pair of a component, if it has one.
+    /// The selected pair of a component, if it has one. During an ICE restart, until the
+    /// restart selects a pair, the pair selected before it, which still carries the data.
     pub fn selected_pair(&self, stream: StreamId, component: ComponentId) -> Option<SelectedPair> {
         let s = self.streams.get(stream)?;
-        let pid = self.comp(stream, component)?.selected?;
-        Some(self.describe_pair(s, pid))
+        match self.comp(stream, component)?.selected {
+            Some(pid) => Some(self.describe_pair(s, pid)),
+            None => s.previous.get(component).map(|p| p.described.clone()),
+        }
     }
 
     /// Handles a received datagram (or, over TCP, one framed message): `from` is the sender,

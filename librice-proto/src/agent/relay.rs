@@ -13,7 +13,7 @@ use super::gather::GatherJob;
 use super::pairs::PairState;
 use super::{Agent, ComponentId, LocalCand, PairId, StreamId};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
-use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv};
+use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv, TurnState};
 use crate::{Transmit, TransportType};
 
 /// One TURN allocation of the agent.
@@ -51,6 +51,15 @@ impl RelaySet {
         let idx = self.relays.len();
         self.by_server.insert((relay.base, server), idx);
         self.relays.push(relay);
+        idx
+    }
+
+    /// Puts `relay` in the place of relay `idx` (whose relayed addresses are forgotten);
+    /// returns `idx`.
+    fn replace(&mut self, idx: usize, relay: Relay, server: SocketAddr) -> usize {
+        self.by_relayed.retain(|_, &mut i| i != idx);
+        self.by_server.insert((relay.base, server), idx);
+        self.relays[idx] = relay;
         idx
     }
 
@@ -130,6 +139,23 @@ impl Agent {
                 }
                 continue;
             }
+            // After an ICE restart, an allocation of this socket and server is reused, not
+            // made again on the same 5-tuple (which the server would refuse with 437).
+            let earlier = self
+                .relays
+                .by_server(base, server.address)
+                .filter(|&i| self.relays[i].stream == sid && self.relays[i].component == component);
+            if let Some(idx) = earlier {
+                match self.relays[idx].client.state() {
+                    TurnState::Allocated => {
+                        self.reuse_relay(idx);
+                        continue;
+                    }
+                    // Its allocation is queued or under way, and counted in the gathering.
+                    TurnState::Idle | TurnState::Allocating => continue,
+                    _ => {}
+                }
+            }
             let config = self.relay_config(&server, TransportType::Udp, base);
             let seed = self.rng.next_u64();
             let client = match TurnClient::new(config, seed) {
@@ -148,7 +174,12 @@ impl Agent {
                 gathered: false,
                 generation: 0,
             };
-            let idx = self.relays.add(relay, server.address);
+            let idx = match earlier {
+                // A lost or closed one is replaced in its place, so that restarts do not
+                // pile up relays.
+                Some(idx) => self.relays.replace(idx, relay, server.address),
+                None => self.relays.add(relay, server.address),
+            };
             jobs.push(GatherJob {
                 stream: sid,
                 component,
@@ -435,6 +466,33 @@ impl Agent {
             generation,
         };
         self.relays.add(relay, server);
+    }
+
+    /// Announces the candidates of relay `idx`'s allocation again (after an ICE restart),
+    /// and refreshes it at once: a server that forgot it answers 437, and the allocation is
+    /// made again ([`TurnEvent::AllocationLost`]).
+    fn reuse_relay(&mut self, idx: usize) {
+        let (sid, component, base) = (
+            self.relays[idx].stream,
+            self.relays[idx].component,
+            self.relays[idx].base,
+        );
+        let Some(mapped) = self.relays[idx].client.mapped() else {
+            return;
+        };
+        for r in self.relays[idx].client.relayed().to_vec() {
+            self.add_relay_candidate(idx, r, mapped);
+        }
+        if mapped != base && !self.config.relay_only {
+            let (preference, server) = (
+                self.relays[idx].local_preference,
+                self.relays[idx].client.server(),
+            );
+            self.add_srflx(sid, component, base, mapped, preference, server);
+        }
+        if let Some(now) = self.last_now {
+            self.relays[idx].client.refresh_now(now);
+        }
     }
 
     fn relay_gathered(&mut self, idx: usize) {

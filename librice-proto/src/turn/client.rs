@@ -526,6 +526,15 @@ impl TurnClient {
         earliest
     }
 
+    /// Refreshes the allocation at the next [`Self::handle_timeout`] rather than when its
+    /// lifetime is running out (RFC 8656 §7.2), e.g. to learn whether the server still
+    /// has it before reusing it. Does nothing unless allocated.
+    pub fn refresh_now(&mut self, now: Instant) {
+        if self.state == TurnState::Allocated {
+            self.refresh_at = Some(now);
+        }
+    }
+
     /// Retransmits, times out, and refreshes what is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.txns.handle_timeout(now);

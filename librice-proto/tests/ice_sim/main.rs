@@ -5,6 +5,7 @@ mod harness;
 mod hostile;
 mod liveness;
 mod relay;
+mod restart;
 mod scenarios;
 mod stats;
 mod turn;
