@@ -333,7 +333,19 @@ impl Agent {
             TurnEvent::AllocationLost(error) => {
                 tracing::info!(%error, "TURN allocation lost");
                 self.fail_relay_pairs(idx, None);
-                self.reallocate(now, idx);
+                match self.reallocate(now, idx) {
+                    // A gathering round waiting for this relay waits for its replacement.
+                    Some(new) if !self.relays[idx].gathered => {
+                        self.relays[idx].gathered = true;
+                        self.relays[new].gathered = false;
+                    }
+                    Some(_) => {}
+                    None => self.relay_gathered(idx),
+                }
+            }
+            TurnEvent::Confirmed if !self.relays[idx].gathered => {
+                self.announce_allocation(idx);
+                self.relay_gathered(idx);
             }
             TurnEvent::PermissionCreated { peer } => {
                 let s = &mut self.streams[sid];
@@ -423,11 +435,12 @@ impl Agent {
     /// Replaces a lost allocation with a new one on the same server from the same socket
     /// (RFC 8656 §7.3: after a 437 the client may allocate again); its relayed candidate is
     /// announced like a trickled one.
-    fn reallocate(&mut self, now: Instant, idx: usize) {
+    /// Allocates again for lost relay `idx`; returns the new relay's index.
+    fn reallocate(&mut self, now: Instant, idx: usize) -> Option<usize> {
         let old = &self.relays[idx];
         if old.generation >= MAX_REALLOCATIONS {
             tracing::info!("TURN allocation lost too often: relay given up");
-            return;
+            return None;
         }
         let (sid, component, base, local_preference, generation) = (
             old.stream,
@@ -437,15 +450,12 @@ impl Agent {
             old.generation + 1,
         );
         let server = old.client.server();
-        let Some(spec) = self
+        let spec = self
             .config
             .turn_servers
             .iter()
             .find(|t| t.address == server)
-            .cloned()
-        else {
-            return;
-        };
+            .cloned()?;
         let transport = old.client.transport();
         for r in old.client.relayed().to_vec() {
             self.relays.by_relayed.remove(&r);
@@ -453,7 +463,7 @@ impl Agent {
         let config = self.relay_config(&spec, transport, base);
         let seed = self.rng.next_u64();
         let Ok(mut client) = TurnClient::new(config, seed) else {
-            return;
+            return None;
         };
         client.allocate(now);
         let relay = Relay {
@@ -465,13 +475,31 @@ impl Agent {
             gathered: true,
             generation,
         };
-        self.relays.add(relay, server);
+        Some(self.relays.add(relay, server))
     }
 
-    /// Announces the candidates of relay `idx`'s allocation again (after an ICE restart),
-    /// and refreshes it at once: a server that forgot it answers 437, and the allocation is
-    /// made again ([`TurnEvent::AllocationLost`]).
+    /// Reuses relay `idx`'s allocation for a new round of gathering (after an ICE
+    /// restart): it is refreshed at once, and its candidates are announced again when the
+    /// server confirms it ([`TurnEvent::Confirmed`]); a server that forgot it answers 437
+    /// ([`TurnEvent::AllocationLost`]) and it is allocated again. Either way gathering
+    /// waits for the answer, so that the candidate comes before the end of candidates.
     fn reuse_relay(&mut self, idx: usize) {
+        if !self.relays[idx].gathered {
+            // A confirmation is already under way, and counted.
+            return;
+        }
+        let Some(now) = self.last_now else {
+            self.announce_allocation(idx);
+            return;
+        };
+        self.relays[idx].gathered = false;
+        self.streams[self.relays[idx].stream].pending_gathers += 1;
+        self.relays[idx].client.refresh_now(now);
+    }
+
+    /// Announces the candidates of relay `idx`'s allocation: the relayed address, and the
+    /// server-reflexive one it reported.
+    fn announce_allocation(&mut self, idx: usize) {
         let (sid, component, base) = (
             self.relays[idx].stream,
             self.relays[idx].component,
@@ -489,9 +517,6 @@ impl Agent {
                 self.relays[idx].client.server(),
             );
             self.add_srflx(sid, component, base, mapped, preference, server);
-        }
-        if let Some(now) = self.last_now {
-            self.relays[idx].client.refresh_now(now);
         }
     }
 

@@ -4,14 +4,17 @@
 //! prints what it measured.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use librice_proto::agent::{AgentConfig, AgentEvent, DEFAULT_TA, RestartOrigin};
+use librice_proto::agent::{AgentConfig, AgentEvent, DEFAULT_TA, RestartOrigin, StunServer};
+use librice_proto::candidate::CandidateType;
 
 use crate::harness::ice::{
     AgentNode, AgentSpec, RTP, S0, add_agent, connect, give_credentials, signal,
 };
-use crate::harness::{LinkConfig, NodeId, PUBLIC_REALM, Sim};
+use crate::harness::turn_server::TurnServerNode;
+use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerNode};
 
 const STEPS: usize = 2_000_000;
 const LATENCY: Duration = Duration::from_millis(10);
@@ -232,4 +235,251 @@ fn restart_by_controlling_side_loses_no_data() {
 #[test]
 fn restart_by_controlled_side_loses_no_data() {
     restart_under_load(32, false);
+}
+
+/// When node `n` first selected a pair (first selection or change) at or after `since`.
+fn selected_at(sim: &Sim, n: NodeId, since: Instant) -> Option<Instant> {
+    node(sim, n)
+        .events
+        .iter()
+        .find(|(t, e)| {
+            *t >= since
+                && matches!(
+                    e,
+                    AgentEvent::SelectedPair { .. } | AgentEvent::SelectedPairChanged { .. }
+                )
+        })
+        .map(|(t, _)| *t)
+}
+
+/// Checks that every datagram sent from `from` from sequence number `first` on reached
+/// `to`, in order.
+fn assert_resumed(sim: &Sim, flow: &Flow, from: NodeId, to: NodeId, first: u32) {
+    let got: Vec<u32> = Flow::received(sim, to)
+        .into_iter()
+        .filter(|&s| s >= first)
+        .collect();
+    assert_eq!(
+        got,
+        (first..flow.sent[&from]).collect::<Vec<_>>(),
+        "{from}->{to} from #{first}: all, in order"
+    );
+}
+
+/// The NAT in front of A forgets its mappings while data flows (a rebinding): A's packets
+/// now come from a new public port, which B has never verified, and B's go to the old one,
+/// which the NAT drops. B's consent on the selected pair fails (RFC 7675 §5.1); the
+/// application restarts ICE from B, and data resumes both ways on the new pair.
+#[test]
+fn nat_rebinding_fails_consent_and_a_restart_reconnects() {
+    let seed = 41;
+    let mut sim = Sim::new(seed);
+    sim.set_default_link(LinkConfig::with_latency(LATENCY));
+    let stun: SocketAddr = "198.51.100.1:3478".parse().unwrap();
+    sim.add_node(PUBLIC_REALM, &[stun.ip()], Box::new(StunServerNode::new()));
+    let lan = sim.add_nat(NatType::PortRestricted, "203.0.113.1".parse().unwrap());
+    let cfg = |controlling, s| config(controlling, s).stun_server(StunServer::udp(stun));
+    let a = add_agent(&mut sim, AgentSpec::new(cfg(true, seed), lan, "10.0.1.1"));
+    let b = add_agent(
+        &mut sim,
+        AgentSpec::new(cfg(false, seed + 1), PUBLIC_REALM, "192.0.2.2"),
+    );
+    assert!(connect(&mut sim, a, b, STEPS), "both sides connect");
+    let mut flow = Flow::new(a, b);
+    for _ in 0..20 {
+        flow.tick(&mut sim);
+    }
+    let t_rebind = sim.now();
+    sim.nat_mut(lan)
+        .expect("A is behind a NAT")
+        .forget_mappings();
+    let lost_at = loop {
+        flow.tick(&mut sim);
+        let lost = node(&sim, b)
+            .events
+            .iter()
+            .find(|(_, e)| matches!(e, AgentEvent::ConsentLost { .. }))
+            .map(|(t, _)| *t);
+        if let Some(t) = lost {
+            break t;
+        }
+        assert!(
+            sim.now() - t_rebind < Duration::from_secs(40),
+            "B loses consent"
+        );
+    };
+    // The application's policy: restart once consent is lost.
+    let t0 = sim.now();
+    restart_and_signal(&mut sim, b, a);
+    let resumed = loop {
+        flow.tick(&mut sim);
+        if let (Some(ta), Some(tb)) = (selected_at(&sim, a, t0), selected_at(&sim, b, t0)) {
+            break ta.max(tb);
+        }
+        assert!(
+            sim.now() - t0 < Duration::from_secs(5),
+            "the restart reconnects"
+        );
+    };
+    let (first_a, first_b) = (flow.sent[&a], flow.sent[&b]);
+    for _ in 0..100 {
+        flow.tick(&mut sim);
+    }
+    sim.drive_for(Duration::from_millis(100), STEPS);
+    let dropped = node(&sim, b).agent.dropped_unverified(S0, RTP);
+    println!(
+        "NAT rebinding: B lost consent {:?} after the rebinding; the restart from B selected \
+         a new pair on both sides {:?} after it (bound 5 Ta + 2 RTT = {:?}); B dropped {:?} \
+         datagrams from A's new, unverified port; refused sends {:?}",
+        lost_at - t_rebind,
+        resumed - t0,
+        5 * DEFAULT_TA + 4 * LATENCY,
+        dropped,
+        flow.refused,
+    );
+    assert!(
+        dropped.is_some_and(|d| d > 0),
+        "data from the new port was filtered"
+    );
+    assert!(resumed - t0 <= 5 * DEFAULT_TA + 4 * LATENCY);
+    assert_resumed(&sim, &flow, a, b, first_a);
+    assert_resumed(&sim, &flow, b, a, first_b);
+}
+
+/// The relayed candidates node `n` announced at or after `since`.
+fn relayed_announced(sim: &Sim, n: NodeId, since: Instant) -> Vec<SocketAddr> {
+    node(sim, n)
+        .events
+        .iter()
+        .filter(|(t, _)| *t >= since)
+        .filter_map(|(_, e)| match e {
+            AgentEvent::LocalCandidate { candidate, .. }
+                if candidate.candidate_type() == CandidateType::Relayed =>
+            {
+                Some(candidate.address())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two relay-only agents behind full-cone NATs, connected through the TURN server, with
+/// data flowing; the TURN server forgets its allocations (`forget`) or not, then A
+/// restarts. Returns the world, the flow, the restart's time and the relayed candidates
+/// of each side before it.
+fn relayed_restart(seed: u64, forget: bool) -> (Sim, Flow, NodeId, NodeId, NodeId, Instant) {
+    let (mut sim, a, b, turn) =
+        crate::relay::world_with(NatType::FullCone, NatType::FullCone, true, seed, None);
+    assert!(connect(&mut sim, a, b, STEPS), "connects through the relay");
+    let mut flow = Flow::new(a, b);
+    for _ in 0..20 {
+        flow.tick(&mut sim);
+    }
+    if forget {
+        sim.node_mut::<TurnServerNode>(turn).forget_allocations();
+    }
+    let t0 = sim.now();
+    restart_and_signal(&mut sim, a, b);
+    loop {
+        flow.tick(&mut sim);
+        if selected_at(&sim, a, t0).is_some() && selected_at(&sim, b, t0).is_some() {
+            break;
+        }
+        assert!(
+            sim.now() - t0 < Duration::from_secs(10),
+            "the restart reconnects"
+        );
+    }
+    (sim, flow, a, b, turn, t0)
+}
+
+/// A restart over relays reuses the allocations: the relayed candidates are announced
+/// again, no Allocate goes out on the same 5-tuple (no 437), and no datagram is lost.
+#[test]
+fn restart_reuses_turn_allocations() {
+    let (mut sim, mut flow, a, b, turn, t0) = relayed_restart(71, false);
+    let before: Vec<Vec<SocketAddr>> = [a, b]
+        .iter()
+        .map(|&n| relayed_announced(&sim, n, sim.start()))
+        .collect();
+    for _ in 0..50 {
+        flow.tick(&mut sim);
+    }
+    sim.drive_for(Duration::from_millis(100), STEPS);
+    let stats = sim.node::<TurnServerNode>(turn).stats();
+    let took = selected_at(&sim, a, t0)
+        .max(selected_at(&sim, b, t0))
+        .expect("selected")
+        - t0;
+    println!(
+        "restart over TURN: new pair after {took:?}; allocations made {}, 437 answers {}, \
+         refreshes {}; relayed candidates re-announced A {:?} B {:?}",
+        stats.allocations,
+        stats.mismatches,
+        stats.refreshes,
+        relayed_announced(&sim, a, t0),
+        relayed_announced(&sim, b, t0),
+    );
+    assert_eq!(stats.allocations, 2, "one allocation per agent, reused");
+    assert_eq!(stats.mismatches, 0);
+    assert!(
+        stats.refreshes >= 2,
+        "the reused allocations were refreshed"
+    );
+    for (i, &n) in [a, b].iter().enumerate() {
+        let again = relayed_announced(&sim, n, t0);
+        assert!(
+            !again.is_empty(),
+            "node {n} announced its relayed candidate again"
+        );
+        assert!(
+            again.iter().all(|r| before[i].contains(r)),
+            "the same relayed address"
+        );
+    }
+    assert!(flow.refused.is_empty(), "{:?}", flow.refused);
+    assert_resumed(&sim, &flow, a, b, 0);
+    assert_resumed(&sim, &flow, b, a, 0);
+}
+
+/// The TURN server forgets its allocations just before a restart: the refresh of the
+/// reused allocation gets 437, the relay is allocated again, its new relayed candidate is
+/// announced, and the restart connects through it; data resumes.
+#[test]
+fn restart_reallocates_a_forgotten_turn_allocation() {
+    let (mut sim, mut flow, a, b, turn, t0) = relayed_restart(73, true);
+    let resumed = selected_at(&sim, a, t0)
+        .max(selected_at(&sim, b, t0))
+        .expect("selected");
+    let (first_a, first_b) = (flow.sent[&a], flow.sent[&b]);
+    for _ in 0..50 {
+        flow.tick(&mut sim);
+    }
+    sim.drive_for(Duration::from_millis(100), STEPS);
+    let stats = sim.node::<TurnServerNode>(turn).stats();
+    let new_a = relayed_announced(&sim, a, t0);
+    let all_a = relayed_announced(&sim, a, sim.start());
+    let before_a = &all_a[..all_a.len() - new_a.len()];
+    println!(
+        "restart over a TURN server that forgot: new pair after {:?}; allocations made {}, \
+         437 answers {}; A's relayed candidates since the restart {:?}",
+        resumed - t0,
+        stats.allocations,
+        stats.mismatches,
+        new_a,
+    );
+    assert!(stats.mismatches >= 2, "the refreshes got 437: {stats:?}");
+    assert_eq!(stats.allocations, 4, "each agent allocated again");
+    assert_eq!(sim.node::<TurnServerNode>(turn).allocation_count(), 2);
+    assert!(
+        !new_a.is_empty() && new_a.iter().all(|r| !before_a.contains(r)),
+        "a new relayed address: {new_a:?}, before {before_a:?}"
+    );
+    let pa = node(&sim, a)
+        .agent
+        .selected_pair(S0, RTP)
+        .expect("selected");
+    assert_eq!(pa.local.candidate_type(), CandidateType::Relayed);
+    assert_resumed(&sim, &flow, a, b, first_a);
+    assert_resumed(&sim, &flow, b, a, first_b);
 }
