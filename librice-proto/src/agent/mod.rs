@@ -236,7 +236,7 @@
 //! pacing shared by all check lists (§14.2) and the check RTO of §14.3; triggered checks
 //! (§7.3.1.4); peer-reflexive candidates both ways (§7.2.5.3.1, §7.3.1.3); regular
 //! nomination, and accepting USE-CANDIDATE from regular and from RFC 5245 aggressive peers
-//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); and liveness, below.
+//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); ICE restarts (§9, RFC 8839 §4.4); and liveness, below.
 //!
 //! # Liveness
 //! Once a component has a selected pair (see [`ComponentState`]):
@@ -248,6 +248,7 @@
 //! | Disconnected | [`DEFAULT_DISCONNECTED_TIMEOUT`] (8 s) without anything authenticated from the peer on the selected pair (a response, a check of theirs, data) | [`ComponentState::Disconnected`], back to `Connected` when the peer is heard | this crate's choice, justified at the constant |
 //! | nomination | [`DEFAULT_NOMINATION_TIMEOUT`] (30 s) after the first valid pair, controlled side only | [`FailureReason::NominationTimeout`] | RFC 8445 leaves it to the implementation |
 //! | keepalive | [`DEFAULT_KEEPALIVE_INTERVAL`] (15 s), only with consent freshness off | a Binding indication | RFC 8445 §11 |
+//! | old pair's consent | as consent check and consent expiry, during an ICE restart, on the pair selected before it, with the old credentials | expiry releases the old pair: [`ComponentState::Disconnected`] until the restart selects a pair | RFC 7675 §5.1, RFC 8445 §9 |
 //!
 //! All are set in [`AgentConfig`]. A component fails with a [`FailureReason`]: every pair
 //! failed ([`FailureReason::ChecksFailed`] with what the checks got, or
@@ -261,9 +262,25 @@
 //! an authenticated check from the peer. Anything else is dropped and counted
 //! ([`Agent::dropped_unverified`]).
 //!
+//! # Restarts
+//! [`StreamMut::restart`] restarts ICE on a stream (RFC 8445 §9): new local credentials,
+//! new check lists, and gathering again from the same sockets (TURN allocations still in
+//! place are confirmed with a refresh and reused; one the server forgot is allocated
+//! again). Credentials given to [`StreamMut::set_remote_credentials`] that differ from the
+//! ones set before are the peer's restart, and the stream restarts too (RFC 8839
+//! §4.4.1.1.1). Either way [`AgentEvent::Restarted`] asks the application to signal the
+//! new credentials and candidates as at the start. Until the restart selects a pair for a
+//! component, the pair selected before carries its data both ways and keeps its consent
+//! with the old credentials; then [`AgentEvent::SelectedPairChanged`] moves the data over
+//! and the old generation is released. A check with the new local credentials that comes
+//! before the peer's new credentials is answered, as before any remote credentials
+//! (RFC 8445 §7.3). A role conflict during a restart is repaired as at the start. A
+//! failed component (consent lost, say after a NAT rebinding) becomes `Connecting` again
+//! and can connect anew.
+//!
 //! # Left out for now
 //! ICE-TCP pairs (RFC 6544: TCP candidates are parsed, and server-reflexive ones gathered,
-//! but not paired), ICE restarts (RFC 8445 §9), ice-lite (RFC 8445 §2.5: the agent is
+//! but not paired), ice-lite (RFC 8445 §2.5: the agent is
 //! always a full agent, and has no special handling for a lite peer), and mDNS (`.local`)
 //! candidates, which [`Candidate::parse`] rejects.
 
