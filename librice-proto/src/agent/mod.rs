@@ -623,14 +623,20 @@ impl Agent {
     /// When the consent of a component's selected pair expires unless refreshed
     /// (RFC 7675 §5.1): from that instant no application data may be sent. `None` without
     /// a selected pair, with consent freshness off, or once the component has failed.
+    /// During an ICE restart, until the restart selects a pair, the consent of the pair
+    /// selected before it.
     pub fn consent_expiry(&self, stream: StreamId, component: ComponentId) -> Option<Instant> {
         let c = self.comp(stream, component)?;
         if !self.config.consent_freshness || c.state == ComponentState::Failed {
             return None;
         }
-        c.live
-            .as_ref()
-            .map(|l| l.expiry(self.config.consent_timeout))
+        let timeout = self.config.consent_timeout;
+        c.live.as_ref().map(|l| l.expiry(timeout)).or_else(|| {
+            self.streams[stream]
+                .previous
+                .get(component)
+                .map(|p| p.expiry(timeout))
+        })
     }
 
     /// The selected pair of a component, if it has one. During an ICE restart, until the

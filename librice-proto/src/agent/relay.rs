@@ -58,6 +58,7 @@ impl RelaySet {
     /// returns `idx`.
     fn replace(&mut self, idx: usize, relay: Relay, server: SocketAddr) -> usize {
         self.by_relayed.retain(|_, &mut i| i != idx);
+        self.by_server.retain(|_, &mut i| i != idx);
         self.by_server.insert((relay.base, server), idx);
         self.relays[idx] = relay;
         idx
@@ -123,9 +124,33 @@ impl Agent {
                 // RFC 8656 §3.1: TURN over TCP (or TLS, which the caller adds): one
                 // connection from the base's IP, opened by the caller (TcpConnect).
                 let from = SocketAddr::new(base.ip(), 0);
-                if !jobs.iter().any(|j| {
-                    j.turn_tcp == Some(server_idx) && j.base == from && j.component == component
-                }) {
+                // After an ICE restart, an allocation over TCP already made (or under way)
+                // is reused rather than made again on a second connection.
+                if let Some(idx) = self.tcp_relay_of(sid, component, server.address, base) {
+                    match self.relays[idx].client.state() {
+                        TurnState::Allocated => {
+                            self.reuse_relay(idx);
+                            continue;
+                        }
+                        TurnState::Idle | TurnState::Allocating => continue,
+                        _ => {}
+                    }
+                }
+                let connecting = self
+                    .gather_queue
+                    .iter()
+                    .chain(self.tcp_connects.values())
+                    .any(|j| {
+                        j.stream == sid
+                            && j.component == component
+                            && j.turn_tcp == Some(server_idx)
+                            && j.base.ip() == base.ip()
+                    });
+                if !connecting
+                    && !jobs.iter().any(|j| {
+                        j.turn_tcp == Some(server_idx) && j.base == from && j.component == component
+                    })
+                {
                     jobs.push(GatherJob {
                         stream: sid,
                         component,
@@ -405,7 +430,42 @@ impl Agent {
             gathered: false,
             generation: 0,
         };
-        self.relays.add(relay, spec.address);
+        // A lost or closed relay of the same stream, component and server (an ICE restart
+        // allocating again) is replaced in its place, so that restarts do not pile up relays.
+        let lost = self
+            .tcp_relay_of(job.stream, job.component, spec.address, local)
+            .filter(|&i| {
+                matches!(
+                    self.relays[i].client.state(),
+                    TurnState::Failed(_) | TurnState::Closing | TurnState::Closed
+                )
+            });
+        match lost {
+            Some(idx) => {
+                self.relays.replace(idx, relay, spec.address);
+            }
+            None => {
+                self.relays.add(relay, spec.address);
+            }
+        }
+    }
+
+    /// The latest relay over TCP of stream `sid`'s `component` to `server` from `base`'s IP.
+    fn tcp_relay_of(
+        &self,
+        sid: StreamId,
+        component: ComponentId,
+        server: SocketAddr,
+        base: SocketAddr,
+    ) -> Option<usize> {
+        (0..self.relays.len()).rev().find(|&i| {
+            let r = &self.relays[i];
+            r.stream == sid
+                && r.component == component
+                && r.client.transport() == TransportType::Tcp
+                && r.client.server() == server
+                && r.base.ip() == base.ip()
+        })
     }
 
     /// The client configuration for TURN server `spec` from the local address `local`.

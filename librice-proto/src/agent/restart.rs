@@ -75,6 +75,13 @@ pub(super) struct OldPath {
     in_flight: Option<TransactionId>,
 }
 
+impl OldPath {
+    /// When its consent expires unless refreshed.
+    pub fn expiry(&self, timeout: std::time::Duration) -> Instant {
+        self.consent_at + timeout
+    }
+}
+
 /// The old paths of one stream, at most one per component.
 ///
 /// Invariant: a component with an old path has no selected pair in the current
@@ -344,7 +351,7 @@ impl Agent {
         self.streams
             .iter()
             .flat_map(|s| s.previous.paths.values())
-            .map(|p| p.next_check.min(p.consent_at + timeout))
+            .map(|p| p.next_check.min(p.expiry(timeout)))
             .min()
     }
 
@@ -381,7 +388,7 @@ impl Agent {
             && self.streams[sid]
                 .previous
                 .get(component)
-                .is_some_and(|p| p.consent_at + timeout <= now);
+                .is_some_and(|p| p.expiry(timeout) <= now);
         if expired {
             tracing::info!(stream = %sid, %component, "consent expired on the old pair");
             self.drop_old_path(sid, component);

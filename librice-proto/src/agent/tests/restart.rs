@@ -147,9 +147,15 @@ fn a_restart_before_any_pair_was_selected_connects_with_new_pair_ids() {
 fn the_old_pair_keeps_consent_both_ways_while_the_restart_waits() {
     let (mut a, mut b, t1) = connected(origin());
     let old = a.selected_pair(S0, RTP).unwrap();
+    let expiry = a.consent_expiry(S0, RTP).unwrap();
     a.stream_mut(S0).unwrap().restart(t1);
     assert!(a.stream_mut(S0).unwrap().restarting());
     assert_eq!(a.selected_pair(S0, RTP), Some(old.clone()));
+    assert_eq!(
+        a.consent_expiry(S0, RTP),
+        Some(expiry),
+        "the old pair's consent"
+    );
     let (ca, cb) = (
         a.consent_stats(S0, RTP).unwrap(),
         b.consent_stats(S0, RTP).unwrap(),
@@ -309,4 +315,31 @@ fn a_restart_storm_keeps_the_state_bounded() {
         .send(now, b"x")
         .unwrap();
     assert_eq!(t.to, addr("192.0.2.2:5000"));
+}
+
+/// TURN over TCP: a restart while the connection to the server is being opened asks for
+/// no second connection (the one under way serves the new gathering round), and gathering
+/// completes once it fails.
+#[test]
+fn a_restart_while_a_turn_tcp_connection_opens_asks_for_no_second_one() {
+    let t0 = origin();
+    let server = addr("198.51.100.2:3478");
+    let turn = crate::agent::TurnServer::udp(server, "user", "pass").over_tcp();
+    let mut a = agent(config(true, 1).turn_server(turn), &["192.0.2.1:5000"], t0);
+    while a.poll_transmit(t0).is_some() {}
+    let requests: Vec<IoRequest> = std::iter::from_fn(|| a.poll_io_request()).collect();
+    let [IoRequest::TcpConnect { id, .. }] = requests.as_slice() else {
+        panic!("one TcpConnect: {requests:?}");
+    };
+    for i in 0..3u64 {
+        a.stream_mut(S0).unwrap().restart(t0 + ms(i));
+        while a.poll_transmit(t0 + ms(i)).is_some() {}
+        assert_eq!(a.poll_io_request(), None, "no second connection");
+        assert!(!a.stream_mut(S0).unwrap().gathering_complete());
+    }
+    assert_eq!(a.tcp_connects.len(), 1, "one connection under way");
+    a.handle_tcp_connect_failed(t0 + ms(10), *id).unwrap();
+    assert!(a.stream_mut(S0).unwrap().gathering_complete());
+    let e = events(&mut a);
+    assert_eq!(restarts(&e).len(), 3);
 }
