@@ -31,8 +31,10 @@ fn node(sim: &Sim, n: NodeId) -> &AgentNode {
     sim.node::<AgentNode>(n)
 }
 
-/// Two agents, A controlling and B controlled, 10 ms apart on the public network, connected.
-fn connected(seed: u64) -> (Sim, NodeId, NodeId) {
+/// Two agents 10 ms apart on the public network, connected: A controlling, B controlled,
+/// or B controlling too when `conflict` (a role conflict at the start, repaired with 487,
+/// RFC 8445 §7.3.1.1).
+fn connected_with(seed: u64, conflict: bool) -> (Sim, NodeId, NodeId) {
     let mut sim = Sim::new(seed);
     sim.set_default_link(LinkConfig::with_latency(LATENCY));
     let a = add_agent(
@@ -41,10 +43,20 @@ fn connected(seed: u64) -> (Sim, NodeId, NodeId) {
     );
     let b = add_agent(
         &mut sim,
-        AgentSpec::new(config(false, seed + 100), PUBLIC_REALM, "192.0.2.2"),
+        AgentSpec::new(config(conflict, seed + 100), PUBLIC_REALM, "192.0.2.2"),
     );
     assert!(connect(&mut sim, a, b, STEPS), "both sides connect");
     (sim, a, b)
+}
+
+/// Who restarts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum By {
+    A,
+    B,
+    /// Both at once (glare): each one's new credentials reach the other after its own
+    /// restart, so they are its peer's answer, not a second restart.
+    Both,
 }
 
 /// `n` restarts ICE on its stream.
@@ -152,21 +164,34 @@ fn restart_events(sim: &Sim, n: NodeId) -> Vec<RestartOrigin> {
         .collect()
 }
 
-/// One restart by `by_a ? A : B` with data flowing both ways at 100 datagrams/s: no
-/// datagram is lost and none is reordered, and both sides select a new pair within
-/// 5 Ta + 2 RTT of both having the new credentials.
-fn restart_under_load(seed: u64, by_a: bool) {
-    let (mut sim, a, b) = connected(seed);
+/// One restart by `by` with data flowing both ways at 100 datagrams/s: no datagram is lost
+/// and none is reordered, and both sides select a new pair within 5 Ta + 2 RTT of both
+/// having the new credentials. With `conflict`, both agents were configured controlling.
+fn restart_under_load(seed: u64, by: By, conflict: bool) {
+    let (mut sim, a, b) = connected_with(seed, conflict);
     let mut flow = Flow::new(a, b);
     for _ in 0..20 {
         flow.tick(&mut sim);
     }
-    let (by, peer) = if by_a { (a, b) } else { (b, a) };
     let t0 = sim.now();
     // Signalling is instant here: both sides have the new credentials at t0.
-    restart_and_signal(&mut sim, by, peer);
-    assert_eq!(restart_events(&sim, by), [RestartOrigin::Local]);
-    assert_eq!(restart_events(&sim, peer), [RestartOrigin::Remote]);
+    match by {
+        By::A | By::B => {
+            let (by, peer) = if by == By::A { (a, b) } else { (b, a) };
+            restart_and_signal(&mut sim, by, peer);
+            assert_eq!(restart_events(&sim, by), [RestartOrigin::Local]);
+            assert_eq!(restart_events(&sim, peer), [RestartOrigin::Remote]);
+        }
+        By::Both => {
+            restart(&mut sim, a);
+            restart(&mut sim, b);
+            give_credentials(&mut sim, a, b);
+            give_credentials(&mut sim, b, a);
+            for n in [a, b] {
+                assert_eq!(restart_events(&sim, n), [RestartOrigin::Local]);
+            }
+        }
+    }
     for _ in 0..100 {
         flow.tick(&mut sim);
     }
@@ -193,12 +218,24 @@ fn restart_under_load(seed: u64, by_a: bool) {
     }
     let (got_a, got_b) = (Flow::received(&sim, a), Flow::received(&sim, b));
     let (sent_a, sent_b) = (flow.sent[&a], flow.sent[&b]);
+    let role = |n: NodeId| {
+        if node(&sim, n).agent.controlling() {
+            "controlling"
+        } else {
+            "controlled"
+        }
+    };
     println!(
-        "restart by {} ({}): new pair selected {:?} after both had the new credentials \
-         (A {:?}, B {:?}; bound 5 Ta + 2 RTT = {:?}); datagrams A->B {}/{} B->A {}/{}, \
-         refused {:?}",
-        if by_a { "A" } else { "B" },
-        if by_a { "controlling" } else { "controlled" },
+        "restart by {by:?} (A {}, B {}{}): new pair selected {:?} after both had the new \
+         credentials (A {:?}, B {:?}; bound 5 Ta + 2 RTT = {:?}); datagrams A->B {}/{} \
+         B->A {}/{}, refused {:?}",
+        role(a),
+        role(b),
+        if conflict {
+            ", after a role conflict at the start"
+        } else {
+            ""
+        },
         took,
         at_a - t0,
         at_b - t0,
@@ -229,12 +266,25 @@ fn restart_under_load(seed: u64, by_a: bool) {
 
 #[test]
 fn restart_by_controlling_side_loses_no_data() {
-    restart_under_load(31, true);
+    restart_under_load(31, By::A, false);
 }
 
 #[test]
 fn restart_by_controlled_side_loses_no_data() {
-    restart_under_load(32, false);
+    restart_under_load(32, By::B, false);
+}
+
+#[test]
+fn restart_by_both_sides_at_once_loses_no_data() {
+    restart_under_load(33, By::Both, false);
+}
+
+/// Both configured controlling: the role conflict is repaired at the start (487), and a
+/// restart from either side keeps the repaired roles.
+#[test]
+fn restart_after_a_role_conflict_loses_no_data() {
+    restart_under_load(34, By::A, true);
+    restart_under_load(35, By::B, true);
 }
 
 /// When node `n` first selected a pair (first selection or change) at or after `since`.
