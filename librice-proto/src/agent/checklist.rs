@@ -466,7 +466,9 @@ impl Agent {
         }
         for component in s.components.ids() {
             let s = &self.streams[sid];
-            if s.components[component].done() {
+            // During an ICE restart the old pair carries on while it has consent; the
+            // component fails only once it is gone (see `restart.rs`).
+            if s.components[component].done() || s.previous.get(component).is_some() {
                 continue;
             }
             let alive = s.checklist.ids().any(|pid| {

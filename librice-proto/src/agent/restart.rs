@@ -24,6 +24,10 @@
 //!   expires (the component goes [`ComponentState::Disconnected`] until the restart
 //!   connects it), or when the component fails.
 //!
+//! If every pair of the restart fails while the old path still has consent, the old path
+//! carries on (the application may restart again); the component fails
+//! ([`super::FailureReason::ChecksFailed`]) only once the old path's consent is gone too.
+//!
 //! After the switch, data from the old pair's 5-tuple still in flight is accepted: that
 //! tuple was verified, and is remembered per component until the next switch.
 //!
@@ -393,6 +397,8 @@ impl Agent {
             tracing::info!(stream = %sid, %component, "consent expired on the old pair");
             self.drop_old_path(sid, component);
             self.set_component_state(sid, component, ComponentState::Disconnected);
+            // If the restart's pairs have all failed already, the component has failed.
+            self.check_failures(sid);
         }
         expired
     }

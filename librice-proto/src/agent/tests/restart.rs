@@ -343,3 +343,44 @@ fn a_restart_while_a_turn_tcp_connection_opens_asks_for_no_second_one() {
     let e = events(&mut a);
     assert_eq!(restarts(&e).len(), 3);
 }
+
+/// Every pair of a restart fails (the peer refuses credentials it never got) while the old
+/// pair still has consent: the old pair carries on; once its consent is gone too, the
+/// component fails.
+#[test]
+fn a_failed_restart_keeps_the_old_pair_until_its_consent_ends() {
+    let (mut a, mut b, t1) = connected(origin());
+    let old = a.selected_pair(S0, RTP).unwrap();
+    let mut s = a.stream_mut(S0).unwrap();
+    s.restart(t1);
+    s.set_remote_credentials(IceCredentials::new("nobody", PEER_PWD).unwrap());
+    s.add_remote_candidate(old.remote.clone()).unwrap();
+    s.end_of_remote_candidates();
+    let mut log = Vec::new();
+    let t2 = drive(&mut a, &mut b, t1, t1 + ms(60_000), &mut log, |_, _| false);
+    assert!(
+        a.stream_mut(S0)
+            .unwrap()
+            .pairs()
+            .iter()
+            .all(|p| p.state == PairState::Failed),
+        "the restart's pairs failed"
+    );
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Connected));
+    assert_eq!(a.selected_pair(S0, RTP), Some(old));
+    // B goes silent: the old pair's consent ends, and the component fails.
+    let mut sent = Vec::new();
+    drive_alone(&mut a, t2, t2 + ms(40_000), &mut sent, |_| false);
+    let e = events(&mut a);
+    assert!(e.contains(&AgentEvent::ComponentStateChange {
+        stream: S0,
+        component: RTP,
+        state: ComponentState::Disconnected,
+    }));
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Failed));
+    assert!(matches!(
+        a.failure_reason(S0, RTP),
+        Some(FailureReason::ChecksFailed(_) | FailureReason::AuthenticationFailed(_))
+    ));
+    assert_eq!(a.selected_pair(S0, RTP), None);
+}
