@@ -358,6 +358,15 @@ impl Agent {
             TurnEvent::AllocationLost(error) => {
                 tracing::info!(%error, "TURN allocation lost");
                 self.fail_relay_pairs(idx, None);
+                // An ICE restart's old pair through this relay cannot carry data any more.
+                let lost: Vec<SocketAddr> = self
+                    .relays
+                    .by_relayed
+                    .iter()
+                    .filter(|&(_, &i)| i == idx)
+                    .map(|(&r, _)| r)
+                    .collect();
+                self.drop_old_path_from(sid, component, &lost);
                 match self.reallocate(now, idx) {
                     // A gathering round waiting for this relay waits for its replacement.
                     Some(new) if !self.relays[idx].gathered => {

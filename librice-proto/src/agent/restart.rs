@@ -346,6 +346,27 @@ impl Agent {
         Some(path)
     }
 
+    /// Drops the old path of `component` if it goes from one of `locals` (relayed
+    /// addresses whose allocation was lost): the component is Disconnected until the
+    /// restart selects a pair.
+    pub(super) fn drop_old_path_from(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        locals: &[SocketAddr],
+    ) {
+        let through = self.streams[sid]
+            .previous
+            .get(component)
+            .is_some_and(|p| locals.contains(&p.tuple.0));
+        if through {
+            tracing::info!(stream = %sid, %component, "the old pair's relay is lost");
+            self.drop_old_path(sid, component);
+            self.set_component_state(sid, component, ComponentState::Disconnected);
+            self.check_failures(sid);
+        }
+    }
+
     /// The earliest consent deadline of the old paths.
     pub(super) fn old_paths_timeout(&self) -> Option<Instant> {
         if !self.config.consent_freshness {
