@@ -25,8 +25,9 @@
 //!   candidates, regular nomination (and accepting aggressive nomination), renomination
 //!   (draft-thatcher-ice-renomination-01, the NOMINATION attribute); liveness:
 //!   consent freshness (RFC 7675), a Disconnected state, typed failure reasons, keepalives
-//!   when consent freshness is off, data accepted only from verified addresses;
-//!   statistics; and demultiplexing of application data. Its module docs show the call
+//!   when consent freshness is off, data accepted only from verified addresses; ICE
+//!   restarts (RFC 8445 §9, RFC 8839 §4.4), local and remote, the old selected pair
+//!   carrying data until the new one is selected; statistics; and demultiplexing of application data. Its module docs show the call
 //!   order, a blocking loop for one agent, and two agents connecting over loopback in one
 //!   thread (run as a doc-test).
 //! - A TURN client (RFC 8656, RFC 6156), in [`turn`]: Allocate with long-term credentials,
@@ -37,7 +38,7 @@
 //! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses.
-//! - For now: ICE-TCP pairs (RFC 6544), ICE restarts, ice-lite and mDNS candidates (see
+//! - For now: ICE-TCP pairs (RFC 6544), ice-lite and mDNS candidates (see
 //!   [`agent`]).
 #![forbid(unsafe_code)]
 

@@ -235,9 +235,9 @@ impl Agent {
         Some(candidate)
     }
 
+    /// True once the component has a selected pair in the current generation, or failed.
     fn component_done(&self, sid: StreamId, component: ComponentId) -> bool {
-        self.comp(sid, component)
-            .is_some_and(|c| c.state != ComponentState::Connecting)
+        self.comp(sid, component).is_some_and(|c| c.done())
     }
 
     /// Picks the next pair to check in stream `sid` (RFC 8445 §6.1.4.2): the triggered
@@ -321,7 +321,7 @@ impl Agent {
                 let Some(first_valid) = c.first_valid_at else {
                     continue;
                 };
-                if c.nominating.is_some() || c.state != ComponentState::Connecting {
+                if c.nominating.is_some() || c.done() {
                     continue;
                 }
                 let s = &self.streams[sid];
@@ -420,11 +420,16 @@ impl Agent {
         self.start_liveness(now, sid, valid);
         let pair = Box::new(self.describe_pair(&self.streams[sid], valid));
         tracing::info!(stream = %sid, %component, local = %pair.local, remote = %pair.remote, "pair selected");
-        self.events.push_back(match current {
+        // After an ICE restart, the pair selected before it hands over (RFC 8445 §9).
+        let old = match current {
+            Some(old) => Some(Box::new(self.describe_pair(&self.streams[sid], old))),
+            None => self.release_old_path(sid, component),
+        };
+        self.events.push_back(match old {
             Some(old) => AgentEvent::SelectedPairChanged {
                 stream: sid,
                 component,
-                old: Box::new(self.describe_pair(&self.streams[sid], old)),
+                old,
                 new: pair,
             },
             None => AgentEvent::SelectedPair {
@@ -484,7 +489,9 @@ impl Agent {
         }
         for component in s.components.ids() {
             let s = &self.streams[sid];
-            if s.components[component].state != ComponentState::Connecting {
+            // During an ICE restart the old pair carries on while it has consent; the
+            // component fails only once it is gone (see `restart.rs`).
+            if s.components[component].done() || s.previous.get(component).is_some() {
                 continue;
             }
             let alive = s.checklist.ids().any(|pid| {

@@ -14,8 +14,8 @@ use crate::stun::attr::{
 };
 use crate::stun::transaction::{ResponseIntegrity, ResponseOutcome};
 use crate::stun::{
-    IntegrityAlgorithm, Message, MessageClass, MessageType, MessageWriter, Method, StunParseError,
-    TransactionId,
+    IntegrityAlgorithm, IntegrityKey, Message, MessageClass, MessageType, MessageWriter, Method,
+    StunParseError, TransactionId,
 };
 use crate::{Transmit, TransportType};
 
@@ -229,6 +229,11 @@ impl Agent {
         component: ComponentId,
     ) {
         let from = transmit.from;
+        if self.answer_old_path_check(transmit, msg, sid, component) {
+            // A consent check on the pair selected before an ICE restart.
+            self.heard_on(now, sid, component, (transmit.to, from));
+            return;
+        }
         if self.comp(sid, component).map(|c| c.state) == Some(super::ComponentState::Failed) {
             // A failed component is over: its checks go unanswered (a restart would give
             // the stream new credentials).
@@ -465,20 +470,7 @@ impl Agent {
     }
 
     fn respond_success(&mut self, transmit: &Transmit<&[u8]>, msg: &Message<'_>, sid: StreamId) {
-        let key = &self.streams[sid].local_key;
-        let mut data = Vec::with_capacity(80);
-        let mut w = MessageWriter::new(
-            &mut data,
-            MessageType::BINDING_SUCCESS,
-            msg.transaction_id(),
-        );
-        // RFC 8445 §7.3.1.2: XOR-MAPPED-ADDRESS is the source of the request; the response
-        // is signed with the local password.
-        let written = w
-            .add(&XorMappedAddress(transmit.from))
-            .and_then(|()| w.add_message_integrity(key))
-            .and_then(|()| w.add_fingerprint());
-        if written.is_ok() {
+        if let Some(data) = signed_success(transmit, msg, &self.streams[sid].local_key) {
             self.queue_response(transmit, data);
         }
     }
@@ -568,6 +560,10 @@ impl Agent {
                         let success = symmetric && msg.class() == MessageClass::Success;
                         self.on_consent_response(now, stream, component, id, success);
                     }
+                    Txn::OldPathConsent { stream, component } => {
+                        let success = symmetric && msg.class() == MessageClass::Success;
+                        self.on_old_path_consent_response(now, stream, component, id, success);
+                    }
                 }
             }
             ResponseOutcome::Failed { id, context, error } => {
@@ -649,7 +645,8 @@ impl Agent {
             }
             Txn::Consent {
                 stream, component, ..
-            } => {
+            }
+            | Txn::OldPathConsent { stream, component } => {
                 // Unanswered: consent is not refreshed, and expires in its own time.
                 tracing::debug!(%stream, %component, "consent check unanswered");
             }
@@ -886,4 +883,25 @@ impl Agent {
         let valid = pair.valid_from(li, priority);
         Some(s.checklist.add_valid(valid))
     }
+}
+
+/// A Binding success response to the check `msg` that came in `transmit` (RFC 8445
+/// §7.3.1.2: XOR-MAPPED-ADDRESS is the source of the request), signed with `key`, the
+/// local password of the credentials the check used.
+pub(super) fn signed_success(
+    transmit: &Transmit<&[u8]>,
+    msg: &Message<'_>,
+    key: &IntegrityKey,
+) -> Option<Vec<u8>> {
+    let mut data = Vec::with_capacity(80);
+    let mut w = MessageWriter::new(
+        &mut data,
+        MessageType::BINDING_SUCCESS,
+        msg.transaction_id(),
+    );
+    w.add(&XorMappedAddress(transmit.from))
+        .and_then(|()| w.add_message_integrity(key))
+        .and_then(|()| w.add_fingerprint())
+        .ok()?;
+    Some(data)
 }

@@ -572,6 +572,33 @@ pub enum AgentEvent {
         /// The new role.
         controlling: bool,
     },
+    /// An ICE restart of the stream began (RFC 8445 §9): it has new local credentials
+    /// and new check lists, and gathers again if it had gathered. Signal the new
+    /// [`StreamMut::local_credentials`](super::StreamMut::local_credentials) and the
+    /// [`AgentEvent::LocalCandidate`]s and [`AgentEvent::GatheringComplete`] that follow,
+    /// as at the start; after a [`RestartOrigin::Local`] restart, apply the peer's new
+    /// credentials and candidates when they come. Each component's selected pair keeps
+    /// carrying data until the restart selects a new one
+    /// ([`AgentEvent::SelectedPairChanged`], or [`AgentEvent::SelectedPair`] for a
+    /// component that had none).
+    Restarted {
+        /// The stream.
+        stream: StreamId,
+        /// Which side restarted.
+        origin: RestartOrigin,
+    },
+}
+
+/// Which side began an ICE restart ([`AgentEvent::Restarted`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RestartOrigin {
+    /// This agent, through [`StreamMut::restart`](super::StreamMut::restart).
+    Local,
+    /// The peer: it signalled new credentials
+    /// ([`StreamMut::set_remote_credentials`](super::StreamMut::set_remote_credentials)),
+    /// and this agent restarted too (RFC 8839 §4.4.1.1.1).
+    Remote,
 }
 
 /// What the agent asks of the I/O layer that runs it, apart from sending datagrams

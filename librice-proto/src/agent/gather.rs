@@ -119,7 +119,8 @@ impl Agent {
                 }
             }
         }
-        self.streams[sid].pending_gathers = jobs.len();
+        // After an ICE restart, queries of the old round still in flight count too.
+        self.streams[sid].pending_gathers += jobs.len();
         self.gather_queue.extend(jobs);
         if self.streams[sid].pending_gathers == 0 {
             self.finish_gathering(sid);

@@ -59,6 +59,11 @@ impl Liveness {
         }
     }
 
+    /// When consent was last refreshed, and when the next consent check goes out.
+    pub(super) fn times(&self) -> (Instant, Instant) {
+        (self.consent_at, self.next_check)
+    }
+
     /// When consent expires.
     pub(super) fn expiry(&self, timeout: Duration) -> Instant {
         self.consent_at + timeout
@@ -80,7 +85,7 @@ impl Liveness {
 }
 
 /// Draws the delay to the next consent check: 0.8x to 1.2x of `interval` (RFC 7675 §5.1).
-fn consent_delay(rng: &mut impl Rng, interval: Duration) -> Duration {
+pub(super) fn consent_delay(rng: &mut impl Rng, interval: Duration) -> Duration {
     let permille = 800 + u128::from(rng.next_u32() % 401);
     let nanos = interval.as_nanos() * permille / 1000;
     Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
@@ -325,6 +330,11 @@ impl Agent {
             s.checklist[pid].stats.received(now, len);
             return Some(pid);
         }
+        // An ICE restart's old path, or the one it released (verified before the restart).
+        if let Some(pid) = self.old_path_data(sid, component, (to, from)) {
+            return Some(pid);
+        }
+        let c = self.streams[sid].components.get_mut(component)?;
         c.dropped_unverified = c.dropped_unverified.saturating_add(1);
         tracing::trace!(stream = %sid, %component, %from, %to, "data from an unverified address dropped");
         None
@@ -370,6 +380,8 @@ impl Agent {
             self.txns.cancel(&id);
             self.cancelled.remove(&id);
         }
+        // An ICE restart's old path goes too: a failed component sends nothing.
+        self.drop_old_path(sid, component);
         tracing::info!(stream = %sid, %component, %reason, "component failed");
         self.events.push_back(AgentEvent::ComponentFailed {
             stream: sid,

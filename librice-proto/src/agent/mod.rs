@@ -236,7 +236,7 @@
 //! pacing shared by all check lists (§14.2) and the check RTO of §14.3; triggered checks
 //! (§7.3.1.4); peer-reflexive candidates both ways (§7.2.5.3.1, §7.3.1.3); regular
 //! nomination, and accepting USE-CANDIDATE from regular and from RFC 5245 aggressive peers
-//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); renomination, below; and liveness, below.
+//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); ICE restarts (§9, RFC 8839 §4.4); renomination, below; and liveness, below.
 //!
 //! # Renomination
 //! Renomination as libwebrtc and libnice speak it (draft-thatcher-ice-renomination-01):
@@ -277,6 +277,7 @@
 //! | Disconnected | [`DEFAULT_DISCONNECTED_TIMEOUT`] (8 s) without anything authenticated from the peer on the selected pair (a response, a check of theirs, data) | [`ComponentState::Disconnected`], back to `Connected` when the peer is heard | this crate's choice, justified at the constant |
 //! | nomination | [`DEFAULT_NOMINATION_TIMEOUT`] (30 s) after the first valid pair, controlled side only | [`FailureReason::NominationTimeout`] | RFC 8445 leaves it to the implementation |
 //! | keepalive | [`DEFAULT_KEEPALIVE_INTERVAL`] (15 s), only with consent freshness off | a Binding indication | RFC 8445 §11 |
+//! | old pair's consent | as consent check and consent expiry, during an ICE restart, on the pair selected before it, with the old credentials | expiry releases the old pair: [`ComponentState::Disconnected`] until the restart selects a pair | RFC 7675 §5.1, RFC 8445 §9 |
 //!
 //! All are set in [`AgentConfig`]. A component fails with a [`FailureReason`]: every pair
 //! failed ([`FailureReason::ChecksFailed`] with what the checks got, or
@@ -290,9 +291,25 @@
 //! an authenticated check from the peer. Anything else is dropped and counted
 //! ([`Agent::dropped_unverified`]).
 //!
+//! # Restarts
+//! [`StreamMut::restart`] restarts ICE on a stream (RFC 8445 §9): new local credentials,
+//! new check lists, and gathering again from the same sockets (TURN allocations still in
+//! place are confirmed with a refresh and reused; one the server forgot is allocated
+//! again). Credentials given to [`StreamMut::set_remote_credentials`] that differ from the
+//! ones set before are the peer's restart, and the stream restarts too (RFC 8839
+//! §4.4.1.1.1). Either way [`AgentEvent::Restarted`] asks the application to signal the
+//! new credentials and candidates as at the start. Until the restart selects a pair for a
+//! component, the pair selected before carries its data both ways and keeps its consent
+//! with the old credentials; then [`AgentEvent::SelectedPairChanged`] moves the data over
+//! and the old generation is released. A check with the new local credentials that comes
+//! before the peer's new credentials is answered, as before any remote credentials
+//! (RFC 8445 §7.3). A role conflict during a restart is repaired as at the start. A
+//! failed component (consent lost, say after a NAT rebinding) becomes `Connecting` again
+//! and can connect anew.
+//!
 //! # Left out for now
 //! ICE-TCP pairs (RFC 6544: TCP candidates are parsed, and server-reflexive ones gathered,
-//! but not paired), ICE restarts (RFC 8445 §9), ice-lite (RFC 8445 §2.5: the agent is
+//! but not paired), ice-lite (RFC 8445 §2.5: the agent is
 //! always a full agent, and has no special handling for a lite peer), and mDNS (`.local`)
 //! candidates, which [`Candidate::parse`] rejects.
 
@@ -305,6 +322,7 @@ mod liveness;
 mod pairs;
 mod relay;
 mod renomination;
+mod restart;
 mod stats;
 mod stream;
 mod timers;
@@ -330,7 +348,7 @@ pub use config::{
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT,
     DEFAULT_RENOMINATION_RECHECK, DEFAULT_TA, FailureReason, IoRequest, MIN_TA, ReceivedData,
-    SelectedPair, StunServer, TurnServer, UsageError,
+    RestartOrigin, SelectedPair, StunServer, TurnServer, UsageError,
 };
 pub use ids::{ComponentId, PairId, StreamId};
 pub use pairs::PairState;
@@ -404,6 +422,11 @@ enum Txn {
         /// When the check was first sent, for the round-trip time.
         sent_at: Instant,
     },
+    /// A consent check on a component's old path during an ICE restart (`restart.rs`).
+    OldPathConsent {
+        stream: StreamId,
+        component: ComponentId,
+    },
 }
 
 impl Txn {
@@ -422,7 +445,7 @@ impl Txn {
                 sent_at,
                 ..
             } => Some((stream, pair, sent_at)),
-            Txn::Gather(_) => None,
+            Txn::Gather(_) | Txn::OldPathConsent { .. } => None,
         }
     }
 }
@@ -444,6 +467,9 @@ struct StreamState {
     pending_gathers: usize,
     /// The peer announced the `renomination` ice-option.
     remote_renomination: bool,
+    /// The selected pairs of the generation before an ICE restart, until the new one
+    /// selects its own.
+    previous: restart::Previous,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -473,6 +499,9 @@ struct CompState {
     live: Option<liveness::Liveness>,
     /// NOMINATION values sent or received, and the rechecks of better pairs.
     renom: renomination::Renomination,
+    /// The (local, remote) tuple and id of the old path released at the last ICE restart:
+    /// its data still in flight is accepted.
+    retired: Option<((SocketAddr, SocketAddr), PairId)>,
 }
 
 #[derive(Debug, Clone)]
@@ -485,6 +514,15 @@ struct LocalCand {
 #[derive(Debug, Clone)]
 struct RemoteCand {
     candidate: Candidate,
+}
+
+impl CompState {
+    /// True once the component has a selected pair in the current generation (so its
+    /// checks are over, RFC 8445 §8.1.2), or has failed. During an ICE restart a component
+    /// stays Connected on its old path while its new checks run.
+    fn done(&self) -> bool {
+        self.selected.is_some() || self.state == ComponentState::Failed
+    }
 }
 
 impl StreamState {
@@ -570,6 +608,7 @@ impl Agent {
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
             remote_renomination: false,
+            previous: restart::Previous::default(),
         };
         self.streams
             .push(stream)
@@ -619,21 +658,30 @@ impl Agent {
     /// When the consent of a component's selected pair expires unless refreshed
     /// (RFC 7675 §5.1): from that instant no application data may be sent. `None` without
     /// a selected pair, with consent freshness off, or once the component has failed.
+    /// During an ICE restart, until the restart selects a pair, the consent of the pair
+    /// selected before it.
     pub fn consent_expiry(&self, stream: StreamId, component: ComponentId) -> Option<Instant> {
         let c = self.comp(stream, component)?;
         if !self.config.consent_freshness || c.state == ComponentState::Failed {
             return None;
         }
-        c.live
-            .as_ref()
-            .map(|l| l.expiry(self.config.consent_timeout))
+        let timeout = self.config.consent_timeout;
+        c.live.as_ref().map(|l| l.expiry(timeout)).or_else(|| {
+            self.streams[stream]
+                .previous
+                .get(component)
+                .map(|p| p.expiry(timeout))
+        })
     }
 
-    /// The selected pair of a component, if it has one.
+    /// The selected pair of a component, if it has one. During an ICE restart, until the
+    /// restart selects a pair, the pair selected before it, which still carries the data.
     pub fn selected_pair(&self, stream: StreamId, component: ComponentId) -> Option<SelectedPair> {
         let s = self.streams.get(stream)?;
-        let pid = self.comp(stream, component)?.selected?;
-        Some(self.describe_pair(s, pid))
+        match self.comp(stream, component)?.selected {
+            Some(pid) => Some(self.describe_pair(s, pid)),
+            None => s.previous.get(component).map(|p| p.described.clone()),
+        }
     }
 
     /// Handles a received datagram (or, over TCP, one framed message): `from` is the sender,

@@ -171,9 +171,12 @@ impl Pair {
 /// Invariants: `counts[s]` is the number of pairs in the check list (not pruned, not
 /// blocked) in state `s`; `order` holds exactly the check-list pairs, highest priority
 /// first (ties by id); `by_tuple` maps each check-list pair's (local base, remote address);
-/// a pair is in `triggered` once at most, exactly when its `in_triggered` is set.
+/// a pair is in `triggered` once at most, exactly when its `in_triggered` is set; pair
+/// ids run from `first` (a restarted stream's new check list numbers on after the old
+/// one's, so that ids are never reused within a stream), `pairs[i]` having id `first + i`.
 #[derive(Debug, Default)]
 pub(super) struct CheckList {
+    first: usize,
     pairs: Vec<Pair>,
     order: Vec<PairId>,
     by_tuple: BTreeMap<(SocketAddr, SocketAddr), PairId>,
@@ -182,9 +185,31 @@ pub(super) struct CheckList {
 }
 
 impl CheckList {
+    /// An empty check list whose first pair gets the id after every id of `previous`
+    /// (an ICE restart's new check list, RFC 8445 §9).
+    pub fn after(previous: &CheckList) -> Self {
+        Self {
+            first: previous.first + previous.pairs.len(),
+            ..Self::default()
+        }
+    }
+
     /// Every pair id, in the order the pairs were made.
     pub fn ids(&self) -> impl Iterator<Item = PairId> + use<> {
-        (0..self.pairs.len()).map(PairId::from_index)
+        (self.first..self.first + self.pairs.len()).map(PairId::from_index)
+    }
+
+    /// True if `pid` is a pair of this check list (not of an earlier generation's).
+    pub fn contains(&self, pid: PairId) -> bool {
+        pid.index()
+            .checked_sub(self.first)
+            .is_some_and(|i| i < self.pairs.len())
+    }
+
+    /// The position in `pairs` of pair `pid`, which must belong to this list.
+    fn slot(&self, pid: PairId) -> usize {
+        debug_assert!(self.contains(pid), "pair {pid} of another generation");
+        pid.index() - self.first
     }
 
     /// The check-list pairs, highest priority first.
@@ -210,7 +235,7 @@ impl CheckList {
     /// Adds `pair` to the check list under (local base, remote address) `key`.
     pub fn add(&mut self, pair: Pair, key: (SocketAddr, SocketAddr)) -> PairId {
         debug_assert_eq!(pair.membership, Membership::Checked);
-        let pid = PairId::from_index(self.pairs.len());
+        let pid = PairId::from_index(self.first + self.pairs.len());
         if pair.counted() {
             self.counts[pair.state as usize] += 1;
         }
@@ -227,7 +252,7 @@ impl CheckList {
     /// Adds a valid pair outside the check list (see [`Pair::valid_from`]).
     pub fn add_valid(&mut self, pair: Pair) -> PairId {
         debug_assert_eq!(pair.membership, Membership::ValidOnly);
-        let pid = PairId::from_index(self.pairs.len());
+        let pid = PairId::from_index(self.first + self.pairs.len());
         self.pairs.push(pair);
         pid
     }
@@ -245,11 +270,13 @@ impl CheckList {
             self.by_tuple.remove(&key);
         }
         self.order.retain(|&p| p != pid);
-        self.pairs[pid.index()].membership = Membership::Removed;
+        let slot = self.slot(pid);
+        self.pairs[slot].membership = Membership::Removed;
     }
 
     pub fn set_state(&mut self, pid: PairId, state: PairState) {
-        let pair = &mut self.pairs[pid.index()];
+        let slot = self.slot(pid);
+        let pair = &mut self.pairs[slot];
         if pair.counted() {
             self.counts[pair.state as usize] -= 1;
             self.counts[state as usize] += 1;
@@ -259,7 +286,8 @@ impl CheckList {
 
     /// Blocks or unblocks a relay pair (see [`Pair::blocked`]).
     pub fn set_blocked(&mut self, pid: PairId, blocked: bool) {
-        let pair = &mut self.pairs[pid.index()];
+        let slot = self.slot(pid);
+        let pair = &mut self.pairs[slot];
         if pair.blocked == blocked {
             return;
         }
@@ -276,7 +304,8 @@ impl CheckList {
     /// Queues a check of `pid` ahead of the ordinary ones (RFC 8445 §7.3.1.4); false if it
     /// was queued already.
     pub fn queue_triggered(&mut self, pid: PairId) -> bool {
-        let pair = &mut self.pairs[pid.index()];
+        let slot = self.slot(pid);
+        let pair = &mut self.pairs[slot];
         if pair.in_triggered {
             return false;
         }
@@ -288,17 +317,18 @@ impl CheckList {
     /// The next queued triggered check.
     pub fn pop_triggered(&mut self) -> Option<PairId> {
         let pid = self.triggered.pop_front()?;
-        self.pairs[pid.index()].in_triggered = false;
+        let slot = self.slot(pid);
+        self.pairs[slot].in_triggered = false;
         Some(pid)
     }
 
     /// Sorts the check list again after priorities changed.
     pub fn resort(&mut self) {
-        let pairs = &self.pairs;
+        let (pairs, first) = (&self.pairs, self.first);
         self.order.sort_by(|&a, &b| {
-            pairs[b.index()]
+            pairs[b.index() - first]
                 .priority
-                .cmp(&pairs[a.index()].priority)
+                .cmp(&pairs[a.index() - first].priority)
                 .then(a.cmp(&b))
         });
     }
@@ -308,13 +338,14 @@ impl Index<PairId> for CheckList {
     type Output = Pair;
 
     fn index(&self, pid: PairId) -> &Pair {
-        &self.pairs[pid.index()]
+        &self.pairs[self.slot(pid)]
     }
 }
 
 impl IndexMut<PairId> for CheckList {
     fn index_mut(&mut self, pid: PairId) -> &mut Pair {
-        &mut self.pairs[pid.index()]
+        let slot = self.slot(pid);
+        &mut self.pairs[slot]
     }
 }
 
@@ -373,6 +404,25 @@ mod tests {
         assert_eq!(list.count(PairState::Waiting), 1);
         assert_eq!(list.counts, recount(&list));
         assert_eq!(list.order(), &[a, b]);
+    }
+
+    #[test]
+    fn a_list_after_another_numbers_on() {
+        let mut old = CheckList::default();
+        let a = old.add(
+            Pair::new(ComponentId::RTP, 0, 0, 30, PairState::Waiting, 0),
+            key(1),
+        );
+        let mut new = CheckList::after(&old);
+        let b = new.add(
+            Pair::new(ComponentId::RTP, 0, 0, 30, PairState::Waiting, 0),
+            key(1),
+        );
+        assert_ne!(a, b);
+        assert!(!new.contains(a));
+        assert!(new.contains(b));
+        assert_eq!(new.ids().collect::<Vec<_>>(), [b]);
+        assert_eq!(new[b].priority, 30);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::gather::GatherJob;
 use super::pairs::PairState;
 use super::{Agent, ComponentId, LocalCand, PairId, StreamId};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
-use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv};
+use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv, TurnState};
 use crate::{Transmit, TransportType};
 
 /// One TURN allocation of the agent.
@@ -65,6 +65,16 @@ impl RelaySet {
     fn redirect(&mut self, idx: usize, server: SocketAddr) {
         self.by_server.retain(|_, i| *i != idx);
         self.by_server.insert((self.relays[idx].base, server), idx);
+    }
+
+    /// Puts `relay` in the place of relay `idx` (whose relayed addresses are forgotten);
+    /// returns `idx`.
+    fn replace(&mut self, idx: usize, relay: Relay, server: SocketAddr) -> usize {
+        self.by_relayed.retain(|_, &mut i| i != idx);
+        self.by_server.retain(|_, &mut i| i != idx);
+        self.by_server.insert((relay.base, server), idx);
+        self.relays[idx] = relay;
+        idx
     }
 
     /// The relay whose client talks to `server` from local socket `local`.
@@ -127,9 +137,33 @@ impl Agent {
                 // RFC 8656 §3.1: TURN over TCP (or TLS, which the caller adds): one
                 // connection from the base's IP, opened by the caller (TcpConnect).
                 let from = SocketAddr::new(base.ip(), 0);
-                if !jobs.iter().any(|j| {
-                    j.turn_tcp == Some(server_idx) && j.base == from && j.component == component
-                }) {
+                // After an ICE restart, an allocation over TCP already made (or under way)
+                // is reused rather than made again on a second connection.
+                if let Some(idx) = self.tcp_relay_of(sid, component, server.address, base) {
+                    match self.relays[idx].client.state() {
+                        TurnState::Allocated => {
+                            self.reuse_relay(idx);
+                            continue;
+                        }
+                        TurnState::Idle | TurnState::Allocating => continue,
+                        _ => {}
+                    }
+                }
+                let connecting = self
+                    .gather_queue
+                    .iter()
+                    .chain(self.tcp_connects.values())
+                    .any(|j| {
+                        j.stream == sid
+                            && j.component == component
+                            && j.turn_tcp == Some(server_idx)
+                            && j.base.ip() == base.ip()
+                    });
+                if !connecting
+                    && !jobs.iter().any(|j| {
+                        j.turn_tcp == Some(server_idx) && j.base == from && j.component == component
+                    })
+                {
                     jobs.push(GatherJob {
                         stream: sid,
                         component,
@@ -143,6 +177,23 @@ impl Agent {
                     });
                 }
                 continue;
+            }
+            // After an ICE restart, an allocation of this socket and server is reused, not
+            // made again on the same 5-tuple (which the server would refuse with 437).
+            let earlier = self
+                .relays
+                .by_server(base, server.address)
+                .filter(|&i| self.relays[i].stream == sid && self.relays[i].component == component);
+            if let Some(idx) = earlier {
+                match self.relays[idx].client.state() {
+                    TurnState::Allocated => {
+                        self.reuse_relay(idx);
+                        continue;
+                    }
+                    // Its allocation is queued or under way, and counted in the gathering.
+                    TurnState::Idle | TurnState::Allocating => continue,
+                    _ => {}
+                }
             }
             let config = self.relay_config(&server, TransportType::Udp, base);
             let seed = self.rng.next_u64();
@@ -163,7 +214,12 @@ impl Agent {
                 gathered: false,
                 generation: 0,
             };
-            let idx = self.relays.add(relay, server.address);
+            let idx = match earlier {
+                // A lost or closed one is replaced in its place, so that restarts do not
+                // pile up relays.
+                Some(idx) => self.relays.replace(idx, relay, server.address),
+                None => self.relays.add(relay, server.address),
+            };
             jobs.push(GatherJob {
                 stream: sid,
                 component,
@@ -332,7 +388,28 @@ impl Agent {
             TurnEvent::AllocationLost(error) => {
                 tracing::info!(%error, "TURN allocation lost");
                 self.fail_relay_pairs(idx, None);
-                self.reallocate(now, idx);
+                // An ICE restart's old pair through this relay cannot carry data any more.
+                let lost: Vec<SocketAddr> = self
+                    .relays
+                    .by_relayed
+                    .iter()
+                    .filter(|&(_, &i)| i == idx)
+                    .map(|(&r, _)| r)
+                    .collect();
+                self.drop_old_path_from(sid, component, &lost);
+                match self.reallocate(now, idx) {
+                    // A gathering round waiting for this relay waits for its replacement.
+                    Some(new) if !self.relays[idx].gathered => {
+                        self.relays[idx].gathered = true;
+                        self.relays[new].gathered = false;
+                    }
+                    Some(_) => {}
+                    None => self.relay_gathered(idx),
+                }
+            }
+            TurnEvent::Confirmed if !self.relays[idx].gathered => {
+                self.announce_allocation(idx);
+                self.relay_gathered(idx);
             }
             TurnEvent::PermissionCreated { peer } => {
                 let s = &mut self.streams[sid];
@@ -393,7 +470,42 @@ impl Agent {
             gathered: false,
             generation: 0,
         };
-        self.relays.add(relay, spec.address);
+        // A lost or closed relay of the same stream, component and server (an ICE restart
+        // allocating again) is replaced in its place, so that restarts do not pile up relays.
+        let lost = self
+            .tcp_relay_of(job.stream, job.component, spec.address, local)
+            .filter(|&i| {
+                matches!(
+                    self.relays[i].client.state(),
+                    TurnState::Failed(_) | TurnState::Closing | TurnState::Closed
+                )
+            });
+        match lost {
+            Some(idx) => {
+                self.relays.replace(idx, relay, spec.address);
+            }
+            None => {
+                self.relays.add(relay, spec.address);
+            }
+        }
+    }
+
+    /// The latest relay over TCP of stream `sid`'s `component` to `server` from `base`'s IP.
+    fn tcp_relay_of(
+        &self,
+        sid: StreamId,
+        component: ComponentId,
+        server: SocketAddr,
+        base: SocketAddr,
+    ) -> Option<usize> {
+        (0..self.relays.len()).rev().find(|&i| {
+            let r = &self.relays[i];
+            r.stream == sid
+                && r.component == component
+                && r.client.transport() == TransportType::Tcp
+                && r.client.server() == server
+                && r.base.ip() == base.ip()
+        })
     }
 
     /// The client configuration for TURN server `spec` from the local address `local`.
@@ -423,11 +535,12 @@ impl Agent {
     /// Replaces a lost allocation with a new one on the same server from the same socket
     /// (RFC 8656 §7.3: after a 437 the client may allocate again); its relayed candidate is
     /// announced like a trickled one.
-    fn reallocate(&mut self, now: Instant, idx: usize) {
+    /// Allocates again for lost relay `idx`; returns the new relay's index.
+    fn reallocate(&mut self, now: Instant, idx: usize) -> Option<usize> {
         let old = &self.relays[idx];
         if old.generation >= MAX_REALLOCATIONS {
             tracing::info!("TURN allocation lost too often: relay given up");
-            return;
+            return None;
         }
         let (sid, component, base, local_preference, generation) = (
             old.stream,
@@ -437,15 +550,12 @@ impl Agent {
             old.generation + 1,
         );
         let configured = old.configured;
-        let Some(spec) = self
+        let spec = self
             .config
             .turn_servers
             .iter()
             .find(|t| t.address == configured)
-            .cloned()
-        else {
-            return;
-        };
+            .cloned()?;
         let transport = old.client.transport();
         for r in old.client.relayed().to_vec() {
             self.relays.by_relayed.remove(&r);
@@ -453,7 +563,7 @@ impl Agent {
         let config = self.relay_config(&spec, transport, base);
         let seed = self.rng.next_u64();
         let Ok(mut client) = TurnClient::new(config, seed) else {
-            return;
+            return None;
         };
         client.allocate(now);
         let relay = Relay {
@@ -468,7 +578,49 @@ impl Agent {
         };
         // The new client starts at the configured server again (and follows its
         // redirection again, if any).
-        self.relays.add(relay, configured);
+        Some(self.relays.add(relay, configured))
+    }
+
+    /// Reuses relay `idx`'s allocation for a new round of gathering (after an ICE
+    /// restart): it is refreshed at once, and its candidates are announced again when the
+    /// server confirms it ([`TurnEvent::Confirmed`]); a server that forgot it answers 437
+    /// ([`TurnEvent::AllocationLost`]) and it is allocated again. Either way gathering
+    /// waits for the answer, so that the candidate comes before the end of candidates.
+    fn reuse_relay(&mut self, idx: usize) {
+        if !self.relays[idx].gathered {
+            // A confirmation is already under way, and counted.
+            return;
+        }
+        let Some(now) = self.last_now else {
+            self.announce_allocation(idx);
+            return;
+        };
+        self.relays[idx].gathered = false;
+        self.streams[self.relays[idx].stream].pending_gathers += 1;
+        self.relays[idx].client.refresh_now(now);
+    }
+
+    /// Announces the candidates of relay `idx`'s allocation: the relayed address, and the
+    /// server-reflexive one it reported.
+    fn announce_allocation(&mut self, idx: usize) {
+        let (sid, component, base) = (
+            self.relays[idx].stream,
+            self.relays[idx].component,
+            self.relays[idx].base,
+        );
+        let Some(mapped) = self.relays[idx].client.mapped() else {
+            return;
+        };
+        for r in self.relays[idx].client.relayed().to_vec() {
+            self.add_relay_candidate(idx, r, mapped);
+        }
+        if mapped != base && !self.config.relay_only {
+            let (preference, server) = (
+                self.relays[idx].local_preference,
+                self.relays[idx].client.server(),
+            );
+            self.add_srflx(sid, component, base, mapped, preference, server);
+        }
     }
 
     fn relay_gathered(&mut self, idx: usize) {

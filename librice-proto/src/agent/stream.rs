@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{
     Agent, AgentError, CompState, ComponentId, ComponentState, GatherPhase, PairInfo, RemoteCand,
-    SelectedPair, StreamId, UsageError, short_term_key, transport_key,
+    RestartOrigin, SelectedPair, StreamId, UsageError, short_term_key, transport_key,
 };
 use crate::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT};
 use crate::{Transmit, TransportType};
@@ -56,6 +56,7 @@ impl<'a> StreamMut<'a> {
             consent_stats: Default::default(),
             live: None,
             renom: Default::default(),
+            retired: None,
         });
         Ok(added.expect("fewer than 256 components have an id each"))
     }
@@ -130,10 +131,53 @@ impl<'a> StreamMut<'a> {
 
     /// Sets the peer's credentials. Checks start once they are known; candidates may
     /// come before them (RFC 8838).
+    ///
+    /// Credentials that differ from the ones set before (ufrag or password) mean that the
+    /// peer restarted ICE (RFC 8839 §4.4.1.1.1): the stream restarts too, as
+    /// [`Self::restart`] does, with these as the peer's new credentials, and
+    /// [`AgentEvent::Restarted`](super::AgentEvent::Restarted) with
+    /// [`RestartOrigin::Remote`] asks the application to signal its own new credentials
+    /// and candidates. The same credentials again change nothing. After a local
+    /// [`Self::restart`], the first credentials set are the peer's for the new generation,
+    /// not a restart of its own.
     pub fn set_remote_credentials(&mut self, credentials: IceCredentials) {
         let s = &mut self.agent.streams[self.id];
-        s.remote_key = Some(short_term_key(&credentials));
-        s.remote_creds = Some(credentials);
+        match &s.remote_creds {
+            Some(old) if *old == credentials => {}
+            Some(_) => {
+                self.agent
+                    .restart_stream(self.id, RestartOrigin::Remote, Some(credentials));
+            }
+            None => {
+                s.remote_key = Some(short_term_key(&credentials));
+                s.remote_creds = Some(credentials);
+            }
+        }
+    }
+
+    /// Restarts ICE on this stream (RFC 8445 §9): new local credentials, new check lists,
+    /// and, if gathering had started, gathering again from the same local sockets (TURN
+    /// allocations still in place are reused). The peer's credentials are forgotten until
+    /// [`Self::set_remote_credentials`] gives its new ones, and its candidates until it
+    /// signals them again.
+    ///
+    /// [`AgentEvent::Restarted`](super::AgentEvent::Restarted) with
+    /// [`RestartOrigin::Local`] comes first; signal the new
+    /// [`Self::local_credentials`] and the candidates that follow as at the start. Each
+    /// component's selected pair keeps carrying data (and keeps its consent) until the
+    /// restart selects a new pair, reported with
+    /// [`AgentEvent::SelectedPairChanged`](super::AgentEvent::SelectedPairChanged). A
+    /// failed component becomes `Connecting` again.
+    pub fn restart(&mut self, now: Instant) {
+        self.agent.last_now = Some(now);
+        self.agent
+            .restart_stream(self.id, RestartOrigin::Local, None);
+    }
+
+    /// True while an ICE restart is under way and some component's data still goes on
+    /// the pair selected before it.
+    pub fn restarting(&self) -> bool {
+        !self.agent.streams[self.id].previous.is_empty()
     }
 
     /// Gives the peer's `a=ice-options` tags (RFC 8839 §5.6), e.g.
@@ -328,7 +372,13 @@ impl ComponentMut<'_> {
             .components
             .get_mut(id)
             .ok_or(UsageError::UnknownComponent(id))?;
-        let pid = c.selected.ok_or(AgentError::NotConnected)?;
+        let Some(pid) = c.selected else {
+            // During an ICE restart, the old selected pair carries the data.
+            return self
+                .agent
+                .old_path_target(now, stream, id)
+                .ok_or(AgentError::NotConnected);
+        };
         c.last_sent = Some(now);
         let pair = &s.checklist[pid];
         let local = &s.local[pair.local];

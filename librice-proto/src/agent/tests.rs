@@ -1304,3 +1304,8 @@ fn wrapped_errors_are_shown_once() {
     assert_eq!(e.to_string(), "no stream with id 1");
     assert!(std::error::Error::source(&e).is_none());
 }
+
+// ---------------------------------------------------------------------------------------
+// ICE restarts: in their own file, with these helpers.
+
+mod restart;

@@ -30,13 +30,16 @@ pub(super) enum Timer {
     Liveness,
     /// Keepalives on selected pairs, with consent freshness off (RFC 8445 §11).
     Keepalive,
+    /// Consent checks and expiry on the pairs selected before an ICE restart, until the
+    /// restart selects new ones (RFC 7675 §5.1, RFC 8445 §9; see the `restart` module).
+    OldPaths,
     /// The next paced check or gathering request (RFC 8445 §14.2).
     Pacing,
 }
 
 /// The timers, in the order [`Agent::handle_timeout`] runs them: transactions first, so
 /// that their failures are known to nomination, liveness and pacing.
-pub(super) const TIMERS: [Timer; 8] = [
+pub(super) const TIMERS: [Timer; 9] = [
     Timer::Checks,
     Timer::Gathering,
     Timer::Relays,
@@ -44,6 +47,7 @@ pub(super) const TIMERS: [Timer; 8] = [
     Timer::Recheck,
     Timer::Liveness,
     Timer::Keepalive,
+    Timer::OldPaths,
     Timer::Pacing,
 ];
 
@@ -61,13 +65,14 @@ impl Agent {
                 self.streams
                     .iter()
                     .flat_map(|s| &s.components)
-                    .filter(|c| c.state == ComponentState::Connecting && c.nominating.is_none())
+                    .filter(|c| !c.done() && c.nominating.is_none())
                     .filter_map(|c| c.first_valid_at)
                     .min()
                     .map(|t| t + self.config.nomination_delay)
             }
             Timer::Recheck => self.recheck_timeout(),
             Timer::Liveness => self.liveness_timeout(),
+            Timer::OldPaths => self.old_paths_timeout(),
             Timer::Keepalive => {
                 if self.config.consent_freshness {
                     return None;
@@ -109,6 +114,7 @@ impl Agent {
             Timer::Nomination => self.run_nominations(now),
             Timer::Recheck => self.run_rechecks(now),
             Timer::Liveness => self.run_liveness(now),
+            Timer::OldPaths => self.run_old_paths(now),
             Timer::Keepalive => {
                 if !self.config.consent_freshness {
                     self.run_keepalives(now);

@@ -292,6 +292,20 @@ impl<T> Transactions<T> {
         Some(p.context)
     }
 
+    /// Abandons every transaction whose context `matches`, and returns their ids.
+    pub fn cancel_where(&mut self, mut matches: impl FnMut(&T) -> bool) -> Vec<TransactionId> {
+        let ids: Vec<TransactionId> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| matches(&p.context))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.cancel(id);
+        }
+        ids
+    }
+
     /// Stops retransmitting transaction `id` but keeps it open: a response is still
     /// matched until it times out when its next retransmission would have been due
     /// (RFC 8445 §7.3.1.4 cancels checks this way). Returns false if `id` is not in flight.

@@ -161,6 +161,9 @@ pub enum TurnEvent {
     },
     /// The allocation is deleted (after [`TurnClient::close`]).
     Closed,
+    /// The refresh asked by [`TurnClient::refresh_now`] succeeded: the server still has
+    /// the allocation.
+    Confirmed,
 }
 
 /// What [`TurnClient::handle_incoming`] made of a packet.
@@ -214,6 +217,8 @@ pub struct TurnClient {
     relayed: Vec<SocketAddr>,
     mapped: Option<SocketAddr>,
     refresh_at: Option<Instant>,
+    /// A refresh asked by [`Self::refresh_now`] is due or in flight.
+    confirming: bool,
     permissions: BTreeMap<IpAddr, Permission>,
     channels: BTreeMap<SocketAddr, Channel>,
     by_channel: BTreeMap<u16, SocketAddr>,
@@ -238,6 +243,7 @@ impl TurnClient {
             relayed: Vec::new(),
             mapped: None,
             refresh_at: None,
+            confirming: false,
             permissions: BTreeMap::new(),
             channels: BTreeMap::new(),
             by_channel: BTreeMap::new(),
@@ -526,6 +532,19 @@ impl TurnClient {
         earliest
     }
 
+    /// Refreshes the allocation at the next [`Self::handle_timeout`] rather than when its
+    /// lifetime is running out (RFC 8656 §7.2), to learn whether the server still has it
+    /// before reusing it: [`TurnEvent::Confirmed`] if it has,
+    /// [`TurnEvent::AllocationLost`] if not. Does nothing unless allocated.
+    pub fn refresh_now(&mut self, now: Instant) {
+        if self.state == TurnState::Allocated {
+            self.confirming = true;
+            if self.refresh_at.is_some() {
+                self.refresh_at = Some(now);
+            }
+        }
+    }
+
     /// Retransmits, times out, and refreshes what is due.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.txns.handle_timeout(now);
@@ -708,6 +727,9 @@ impl TurnClient {
                     .map_or(600, |l| l.0);
                 self.refresh_at =
                     Some(now + refresh_after(Duration::from_secs(u64::from(lifetime))));
+                if std::mem::take(&mut self.confirming) {
+                    self.events.push_back(TurnEvent::Confirmed);
+                }
             }
             Request::Permission(ip) => {
                 if let Some(p) = self.permissions.get_mut(&ip) {

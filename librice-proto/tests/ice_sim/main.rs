@@ -7,6 +7,7 @@ mod liveness;
 mod redirect;
 mod relay;
 mod renomination;
+mod restart;
 mod scenarios;
 mod stats;
 mod turn;

@@ -28,7 +28,7 @@ fn world(
 }
 
 /// [`world`] with the TURN server's longest lifetime capped at `max_lifetime`.
-fn world_with(
+pub(crate) fn world_with(
     nat_a: NatType,
     nat_b: NatType,
     relay_only: bool,

@@ -135,6 +135,11 @@ impl AgentNode {
         self.outgoing.push_back(transmit);
     }
 
+    /// Queues a datagram the agent made (e.g. with `ComponentMut::send`) for the network.
+    pub fn queue(&mut self, transmit: Transmit<Vec<u8>>) {
+        self.outgoing.push_back(transmit);
+    }
+
     /// The (stream, component) pairs of the agent.
     pub fn components(&mut self) -> Vec<(StreamId, ComponentId)> {
         let mut all = Vec::new();

@@ -335,6 +335,11 @@ impl Sim {
         self.realms[realm].nat.as_ref()
     }
 
+    /// The NAT in front of `realm`, to change its state (none for the public realm).
+    pub fn nat_mut(&mut self, realm: RealmId) -> Option<&mut Nat> {
+        self.realms[realm].nat.as_mut()
+    }
+
     /// How many packets are in flight.
     pub fn in_flight(&self) -> usize {
         self.queue.len()

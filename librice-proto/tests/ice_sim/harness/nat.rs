@@ -5,7 +5,7 @@
 //! [`NatType::AddressRestricted`], [`NatType::PortRestricted`]) or
 //! address-and-port-dependent ([`NatType::Symmetric`]). Inbound packets to a mapped port are
 //! filtered by what the internal endpoint has sent through that mapping. Mappings never
-//! expire. Ports are allocated sequentially from [`FIRST_PORT`] and never reused.
+//! expire unless a test makes the NAT forget them all ([`Nat::forget_mappings`]). Ports are allocated sequentially from [`FIRST_PORT`] and never reused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -180,6 +180,14 @@ impl Nat {
         } else {
             Err(InboundDrop::Filtered)
         }
+    }
+
+    /// Forgets every mapping, as a NAT that rebooted or timed its bindings out: the next
+    /// outbound packet of each internal endpoint gets a new public port (ports are never
+    /// reused), and packets to the old ones are dropped.
+    pub fn forget_mappings(&mut self) {
+        self.mappings.clear();
+        self.bindings.clear();
     }
 
     /// Every mapped public port with its binding, in port order (for inspection).
