@@ -131,9 +131,9 @@ impl Datagram {
 
     /// Receives the next datagram into `buf` and says where it came from ([`RecvMeta`]):
     /// the remote address and the candidate pair it came on. A datagram longer than `buf`
-    /// is truncated to it, as UDP does: give room for the largest datagram the peer sends,
-    /// plus 36 bytes for the framing of data relayed through TURN, which is removed before
-    /// the data reaches `buf`'s start.
+    /// is truncated to it, as UDP does: give room for the largest datagram the peer sends.
+    /// The handle reads the sockets into its own ring with room for the TURN framing of
+    /// relayed data and for the agent's STUN, so a short `buf` cuts only the data.
     ///
     /// `Pending` until a datagram arrives (the task is woken then); fails with
     /// [`Error::Closed`] (in the [`io::Error`]) once the agent is closed.

@@ -398,56 +398,17 @@ impl Reader {
                 return Poll::Pending;
             }
         }
-        let n = self.sockets.len();
-        let mut more = false;
-        for k in 0..n {
-            let i = (self.next + k) % n;
-            let Some(socket) = self.sockets[i].upgrade() else {
-                continue;
-            };
-            let mut turns = 0;
-            loop {
-                if turns == RECV_BATCH {
-                    more = true;
-                    break;
-                }
-                turns += 1;
-                let (len, from) = match socket.poll_recv_from(cx, buf) {
-                    Poll::Ready(Ok(got)) => got,
-                    Poll::Ready(Err(e)) => {
-                        tracing::trace!(local = %socket.local(), error = %e, "receive error");
-                        more = true;
-                        break;
-                    }
-                    Poll::Pending => break,
-                };
-                let local = socket.local();
-                let mut st = shared.lock();
-                let now = shared.runtime.now();
-                let data = &buf[..len];
-                match st.ingest(now, udp(local, from, data)) {
-                    Some(inc) if inc.stream == stream && inc.component == id => {
-                        drop(st);
-                        let meta = RecvMeta::new(inc.range.len(), &inc, local, TransportType::Udp);
-                        buf.copy_within(inc.range, 0);
-                        self.next = i;
-                        return Poll::Ready(Read::InBuf(meta));
-                    }
-                    Some(inc) => {
-                        let payload = data[inc.range.clone()].to_vec();
-                        st.deliver(&inc, payload, local, TransportType::Udp);
-                    }
-                    // STUN: answers, state changes and events are the driver's to flush.
-                    None => st.wake_driver(),
-                }
+        // The lease is fresh now: read as the fast path does.
+        match self.poll_fast(cx, buf, &shared) {
+            Fast::Read(read) => Poll::Ready(read),
+            Fast::Empty => Poll::Pending,
+            Fast::Unsure => {
+                // Only STUN came, or an error: come back, so that the sockets stay watched
+                // by this task.
+                cx.waker().wake_by_ref();
+                Poll::Pending
             }
         }
-        if more {
-            // Only STUN came, or an error: come back, so that the sockets stay watched by
-            // this task.
-            cx.waker().wake_by_ref();
-        }
-        Poll::Pending
     }
 }
 
@@ -465,7 +426,8 @@ impl Reader {
         for k in 0..n {
             let i = (self.next + k) % n;
             let Some(socket) = self.sockets[i].upgrade() else {
-                return Fast::Unsure;
+                // Closed: the registry's next generation drops it from the list.
+                continue;
             };
             let ring = self.ring.get_or_insert_with(RecvRing::new);
             let got = match ring.fill(cx, &socket, buf.len()) {

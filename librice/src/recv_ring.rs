@@ -16,17 +16,28 @@ use crate::datagram::RecvMeta;
 use crate::runtime::{RECV_BATCH_MAX, RecvInfo};
 use crate::send::Socket;
 
-/// The ring's storage: a batch of datagrams of one caller buffer's length each.
+/// The ring's storage: a batch of datagrams of one slot each.
 const RING_BYTES: usize = 64 * 1024;
+
+/// The shortest slot: what the agent reads on the component's sockets besides data (STUN
+/// checks and consent checks, TURN answers) must arrive whole, whatever buffer the caller
+/// receives its data in.
+const MIN_SLOT: usize = 2048;
+
+/// Room for the framing of data relayed through TURN beyond its payload: a Data
+/// indication's header, XOR-PEER-ADDRESS (IPv6) and DATA attribute with padding
+/// (RFC 8656 §11.4), more than a ChannelData header (§12.4).
+const RELAY_FRAMING: usize = 64;
 
 /// Datagrams read in one batch, then the component's data among them waiting to be handed
 /// out.
 ///
 /// Invariants: `ready` holds ranges inside `storage` of the batch last read, oldest first;
 /// a new batch is read only once `ready` is empty, so that no range is overwritten before
-/// it is handed out. Each datagram of a batch was read into a slot of `slot` bytes, the
-/// length of the caller's buffer, so a datagram too long for that buffer is truncated just
-/// as a direct read into it would truncate it.
+/// it is handed out. Each datagram of a batch was read into a slot of `slot` bytes: at
+/// least [`MIN_SLOT`] (so STUN for the agent arrives whole) and the caller's buffer plus
+/// the TURN framing; data is cut to the caller's buffer when it is copied out, so a
+/// datagram too long for that buffer is truncated just as a direct read into it would be.
 #[derive(Debug)]
 pub(crate) struct RecvRing {
     storage: Vec<u8>,
@@ -50,7 +61,8 @@ impl RecvRing {
         }
     }
 
-    /// Reads a batch from `socket` into slots of `slot` bytes (as many as the ring holds, at
+    /// Reads a batch from `socket` for a caller's buffer of `want` bytes, into slots of
+    /// `want` plus the TURN framing, at least [`MIN_SLOT`] (as many as the ring holds, at
     /// least one: a slot longer than the ring is cut to it, which still holds the largest
     /// UDP datagram); the
     /// datagrams are then [`Self::datagram`] `0..n` for the `n` returned. Only when
@@ -60,13 +72,14 @@ impl RecvRing {
         &mut self,
         cx: &mut Context<'_>,
         socket: &Socket,
-        slot: usize,
+        want: usize,
     ) -> Poll<io::Result<usize>> {
+        let slot = want.saturating_add(RELAY_FRAMING).max(MIN_SLOT);
         debug_assert!(self.ready.is_empty(), "a batch read over undelivered data");
         self.ready.clear();
         self.read = 0;
-        let slots = (RING_BYTES / slot.max(1)).clamp(1, RECV_BATCH_MAX);
-        let mut chunks = self.storage.chunks_mut(slot.max(1));
+        let slots = (RING_BYTES / slot).clamp(1, RECV_BATCH_MAX);
+        let mut chunks = self.storage.chunks_mut(slot);
         let mut bufs: [IoSliceMut<'_>; RECV_BATCH_MAX] =
             std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
         let n = std::task::ready!(socket.poll_recv_batch(

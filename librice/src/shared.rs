@@ -199,6 +199,14 @@ impl State {
                         }
                     }
                 }
+                AgentEvent::Restarted { stream, .. } => {
+                    // A new round of gathering: the old round's candidates not taken yet
+                    // are stale.
+                    if let Some(s) = self.streams.get_mut(stream.index()) {
+                        s.gather.queue.clear();
+                        s.gather.complete = false;
+                    }
+                }
                 AgentEvent::GatheringComplete { stream } => {
                     if let Some(s) = self.streams.get_mut(stream.index()) {
                         s.gather.complete = true;

@@ -98,7 +98,8 @@ impl Stream {
     /// Starts gathering: binds one UDP socket per selected local address per component,
     /// and returns the candidates as they are found; the stream ends when gathering is
     /// complete. An address whose socket cannot be bound is skipped (traced). A second call
-    /// returns the candidates not yet taken, then ends with gathering.
+    /// returns the candidates not yet taken, then ends with gathering; after an ICE restart
+    /// (this side's or the peer's), those of the restart's round.
     pub fn gather_candidates(&self) -> Result<GatherStream, Error> {
         let start = {
             let mut st = self.handle.shared.lock();
@@ -167,6 +168,56 @@ impl Stream {
         })
     }
 
+    /// Restarts ICE on this stream (RFC 8445 §9, RFC 8839 §4.4): new local credentials
+    /// ([`Self::local_credentials`]), gathering again from the same sockets (TURN
+    /// allocations still in place are reused), and new checks once the peer's new
+    /// credentials ([`Self::set_remote_credentials`]) and candidates arrive: signal them as
+    /// at the start. Returns the new round's candidates, ending when it is gathered.
+    ///
+    /// Each component keeps sending and receiving on its selected pair until the restart
+    /// selects a new one ([`AgentEvent::SelectedPairChanged`](crate::AgentEvent)); no
+    /// datagram is refused meanwhile. A peer's restart (new credentials given to
+    /// [`Self::set_remote_credentials`]) restarts this side too, with
+    /// [`AgentEvent::Restarted`](crate::AgentEvent) on [`crate::Agent::events`]: then take
+    /// the new candidates with [`Self::gather_candidates`].
+    ///
+    /// ```no_run
+    /// # async fn run(stream: librice::Stream) -> Result<(), librice::Error> {
+    /// use futures::StreamExt;
+    /// let mut candidates = stream.restart()?;
+    /// let credentials = stream.local_credentials(); // signal these, then each candidate
+    /// while let Some(candidate) = candidates.next().await { /* signal it */ }
+    /// # let _ = credentials; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the agent is closed.
+    pub fn restart(&self) -> Result<GatherStream, Error> {
+        let mut st = self.handle.shared.lock();
+        if st.closed {
+            return Err(Error::Closed);
+        }
+        let now = self.handle.shared.runtime.now();
+        st.proto
+            .stream_mut(self.id)
+            .ok_or(Error::Closed)?
+            .restart(now);
+        st.dispatch_events();
+        st.wake_driver();
+        Ok(GatherStream {
+            shared: Arc::downgrade(&self.handle.shared),
+            id: self.id,
+        })
+    }
+
+    /// True while a restart is under way and some component still sends on the pair
+    /// selected before it.
+    pub fn restarting(&self) -> bool {
+        let mut st = self.handle.shared.lock();
+        st.proto.stream_mut(self.id).is_some_and(|s| s.restarting())
+    }
+
     /// The local credentials to signal to the peer.
     pub fn local_credentials(&self) -> IceCredentials {
         let mut st = self.handle.shared.lock();
@@ -176,12 +227,18 @@ impl Stream {
             .expect("the stream exists while a handle does")
     }
 
-    /// Sets the peer's credentials.
+    /// Sets the peer's credentials. Credentials other than the ones set before mean the
+    /// peer restarted ICE (RFC 8839 §4.4.1.1.1): this stream restarts too (see
+    /// [`Self::restart`]; [`AgentEvent::Restarted`](crate::AgentEvent) with
+    /// `RestartOrigin::Remote`), and its new credentials and candidates
+    /// ([`Self::local_credentials`], [`Self::gather_candidates`]) go back to the peer. The
+    /// first credentials after a local restart are the peer's answer, not a restart.
     pub fn set_remote_credentials(&self, credentials: IceCredentials) {
         let mut st = self.handle.shared.lock();
         if let Some(mut s) = st.proto.stream_mut(self.id) {
             s.set_remote_credentials(credentials);
         }
+        st.dispatch_events();
         st.wake_driver();
     }
 
