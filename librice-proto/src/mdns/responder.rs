@@ -367,6 +367,14 @@ impl Publications {
         if answers.is_empty() {
             return;
         }
+        // A record already in the answer section is not repeated as additional data.
+        let mut extra: Vec<OutRecord<'_>> = Vec::with_capacity(additional.len());
+        for record in additional {
+            if !answers.iter().chain(&extra).any(|r| r.same_as(&record)) {
+                extra.push(record);
+            }
+        }
+        let additional = extra;
         if legacy {
             out.unicast(
                 from,

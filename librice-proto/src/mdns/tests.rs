@@ -245,8 +245,17 @@ fn a_published_name_resolves_on_another_host() {
             ttl: Duration::from_secs(120),
         }]
     );
-    // Answered at once, and the resolution ended: no further query.
+    // Answered at once, both types in the answer section and none repeated as additional
+    // data; the resolution ended: no further query.
     assert_eq!(net.nodes[1].events[0].0, ms(2000));
+    let (_, _, reply) = net.sent.last().unwrap();
+    assert_eq!(
+        reply.to, net.nodes[1].addr,
+        "a unicast reply to the QU query"
+    );
+    let packet = Packet::parse(&reply.data).unwrap();
+    assert_eq!(packet.answers.len(), 2);
+    assert!(packet.additional_records.is_empty());
     assert_eq!(net.nodes[1].mdns.poll_timeout(), None);
 }
 

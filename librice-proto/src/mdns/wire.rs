@@ -226,6 +226,11 @@ pub(super) struct OutRecord<'n> {
 }
 
 impl OutRecord<'_> {
+    /// True when both records have the same name and data.
+    pub(super) fn same_as(&self, other: &OutRecord<'_>) -> bool {
+        self.name == other.name && self.data == other.data
+    }
+
     /// The record's place in RFC 6762 §8.2.1 order (class IN).
     pub(super) fn order_key(&self) -> (u16, u16, Vec<u8>) {
         match self.data {
