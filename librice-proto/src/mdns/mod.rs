@@ -543,4 +543,17 @@ impl Mdns {
 }
 
 #[cfg(test)]
+impl Mdns {
+    /// (resolutions in flight, published names, queued datagrams, queued events).
+    fn state_sizes(&self) -> (usize, usize, usize, usize) {
+        (
+            self.resolutions.len(),
+            self.publications.len(),
+            self.out.transmits.len(),
+            self.out.events.len(),
+        )
+    }
+}
+
+#[cfg(test)]
 mod tests;

@@ -89,6 +89,12 @@ impl Resolutions {
         self.pending.remove(key).is_some()
     }
 
+    /// The number of resolutions in flight.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// When a query or a failure is next due.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.pending.values().map(|r| r.next).min()

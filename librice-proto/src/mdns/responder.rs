@@ -178,6 +178,12 @@ impl Publications {
         true
     }
 
+    /// The number of published names (probing ones included).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.names.len()
+    }
+
     /// When a probe or an announcement is next due.
     pub(super) fn next_deadline(&self) -> Option<Instant> {
         self.names
