@@ -71,6 +71,58 @@
 //! assert_eq!(resolved, Some(vec![addr]));
 //! ```
 //!
+//! A blocking loop on one IPv4 socket, resolving one name (a real responder shares port
+//! 5353 with the system's, which needs `SO_REUSEADDR`/`SO_REUSEPORT` from `socket2`, and
+//! joins the group on every interface). Queries go out from port 5353: one from another
+//! port is a legacy query (§6.7), answered only by unicast.
+//!
+//! ```no_run
+//! use std::io::ErrorKind;
+//! use std::net::{Ipv4Addr, UdpSocket};
+//! use std::time::Instant;
+//! use librice_proto::mdns::{Mdns, MdnsConfig, MdnsEvent};
+//!
+//! # fn main() -> std::io::Result<()> {
+//! let socket = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 5353))?;
+//! socket.join_multicast_v4(&Ipv4Addr::new(224, 0, 0, 251), &Ipv4Addr::UNSPECIFIED)?;
+//! let mut mdns = Mdns::new(MdnsConfig::default().ipv6(false).rng_seed(7));
+//! mdns.resolve(Instant::now(), "1f0e2d3c-4b5a-4978-8695-a4b3c2d1e0f0.local")
+//!     .expect("a .local name");
+//! let mut buf = vec![0u8; 9000];
+//! loop {
+//!     let now = Instant::now();
+//!     if mdns.poll_timeout().is_some_and(|deadline| deadline <= now) {
+//!         mdns.handle_timeout(now);
+//!     }
+//!     while let Some(t) = mdns.poll_transmit(now) {
+//!         socket.send_to(&t.data, t.to)?;
+//!     }
+//!     while let Some(event) = mdns.poll_event() {
+//!         match event {
+//!             MdnsEvent::Resolved { name, addrs, .. } => println!("{name}: {addrs:?}"),
+//!             MdnsEvent::ResolveFailed { name } => println!("{name}: no answer"),
+//!             _ => {}
+//!         }
+//!         return Ok(());
+//!     }
+//!     // Wait for a datagram until the next deadline (one already due: handle it first).
+//!     let wait = match mdns.poll_timeout() {
+//!         Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+//!             Some(wait) if !wait.is_zero() => Some(wait),
+//!             _ => continue,
+//!         },
+//!         None => None,
+//!     };
+//!     socket.set_read_timeout(wait)?;
+//!     match socket.recv_from(&mut buf) {
+//!         Ok((len, from)) => mdns.handle_incoming(Instant::now(), from, &buf[..len]),
+//!         Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+//!         Err(e) => return Err(e),
+//!     }
+//! }
+//! # }
+//! ```
+//!
 //! # RFC 6762 as implemented
 //! - §3, §5.1: only names ending in `.local` are resolved ([`MdnsError::NotLocal`]);
 //!   queries go to 224.0.0.251:5353 and/or \[ff02::fb\]:5353 as configured

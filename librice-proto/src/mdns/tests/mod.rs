@@ -200,6 +200,30 @@ fn a_name_that_never_resolves_fails_at_the_timeout() {
 }
 
 #[test]
+fn the_resolve_timeout_is_configurable() {
+    let start = origin();
+    let config = MdnsConfig::default().ipv4(false).resolve_timeout(ms(1500));
+    let mut mdns = Mdns::new(config);
+    mdns.resolve(start, "nobody.local").unwrap();
+    let mut queries = vec![(Duration::ZERO, drain(&mut mdns, start))];
+    let mut failed = None;
+    while let Some(t) = mdns.poll_timeout() {
+        mdns.handle_timeout(t);
+        queries.push((t - start, drain(&mut mdns, t)));
+        if let Some(MdnsEvent::ResolveFailed { .. }) = mdns.poll_event() {
+            failed = Some(t - start);
+        }
+    }
+    assert_eq!(failed, Some(ms(1500)));
+    let sent: Vec<(Duration, SocketAddr)> = queries
+        .iter()
+        .flat_map(|(at, ts)| ts.iter().map(move |t| (*at, t.to)))
+        .collect();
+    // IPv6 only, two queries before the timeout.
+    assert_eq!(sent, [(ms(0), MDNS_V6), (ms(1000), MDNS_V6)]);
+}
+
+#[test]
 fn a_qu_query_gets_a_unicast_answer_and_a_qm_query_a_multicast_one() {
     let (mut mdns, now) = published(&[V4_A]);
     mdns.handle_incoming(now, QUERIER, &query_bytes(NAME, TYPE::A, true, None));
