@@ -276,7 +276,8 @@ impl MdnsConfig {
         self
     }
 
-    /// Whether multicasts go to \[ff02::fb\]:5353 (default true).
+    /// Whether multicasts go to \[ff02::fb\]:5353 (default true). With neither family,
+    /// nothing is multicast: no query, probe or announcement goes out.
     pub fn ipv6(mut self, on: bool) -> Self {
         self.ipv6 = on;
         self

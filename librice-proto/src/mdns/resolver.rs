@@ -24,7 +24,8 @@ pub const QUERY_INTERVAL: Duration = Duration::from_secs(1);
 /// One name being resolved.
 ///
 /// Invariant: `queries` is between 1 and [`MAX_QUERIES`]; `next` is when the next query
-/// goes out (while `queries < MAX_QUERIES`) or the resolution fails, whichever is first.
+/// goes out (while `queries < MAX_QUERIES`) or the resolution fails, whichever is first,
+/// and is never after the failure (`started` + the timeout).
 #[derive(Debug)]
 struct Resolution {
     name: LocalName,
@@ -34,10 +35,13 @@ struct Resolution {
 }
 
 impl Resolution {
-    fn deadline(started: Instant, queries: u32, timeout: Duration) -> Instant {
+    /// When the resolution next needs time, `queries` having gone out, the last at `now`:
+    /// one [`QUERY_INTERVAL`] later (so a late `handle_timeout` does not send two queries
+    /// back to back), or the failure, whichever is first.
+    fn deadline(started: Instant, queries: u32, now: Instant, timeout: Duration) -> Instant {
         let fail = started + timeout;
         if queries < MAX_QUERIES {
-            fail.min(started + QUERY_INTERVAL * queries)
+            fail.min(now + QUERY_INTERVAL)
         } else {
             fail
         }
@@ -70,7 +74,7 @@ impl Resolutions {
             return Err(super::MdnsError::TooManyResolutions);
         }
         out.multicast(query(&name, true));
-        let next = Resolution::deadline(now, 1, timeout);
+        let next = Resolution::deadline(now, 1, now, timeout);
         let key = name.key().to_owned();
         self.pending.insert(
             key,
@@ -111,7 +115,7 @@ impl Resolutions {
             // RFC 6762 §5.4: only the first query asks for a unicast response.
             out.multicast(query(&r.name, false));
             r.queries += 1;
-            r.next = Resolution::deadline(r.started, r.queries, timeout);
+            r.next = Resolution::deadline(r.started, r.queries, now, timeout);
         }
         for key in failed {
             if let Some(r) = self.pending.remove(&key) {

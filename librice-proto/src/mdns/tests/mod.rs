@@ -200,6 +200,27 @@ fn a_name_that_never_resolves_fails_at_the_timeout() {
 }
 
 #[test]
+fn a_late_timeout_does_not_send_queries_back_to_back() {
+    let start = origin();
+    let mut mdns = Mdns::new(MdnsConfig::default().ipv6(false));
+    mdns.resolve(start, "nobody.local").unwrap();
+    drain(&mut mdns, start);
+    // The caller wakes 1.9 s late: one query now, the next a second later.
+    let late = start + ms(1900);
+    mdns.handle_timeout(late);
+    assert_eq!(drain(&mut mdns, late).len(), 1);
+    assert_eq!(mdns.poll_timeout(), Some(start + ms(2900)));
+    mdns.handle_timeout(start + ms(2900));
+    assert_eq!(drain(&mut mdns, late).len(), 1);
+    assert_eq!(mdns.poll_timeout(), Some(start + ms(3000)));
+    mdns.handle_timeout(start + ms(3000));
+    assert!(matches!(
+        mdns.poll_event(),
+        Some(MdnsEvent::ResolveFailed { .. })
+    ));
+}
+
+#[test]
 fn the_resolve_timeout_is_configurable() {
     let start = origin();
     let config = MdnsConfig::default().ipv4(false).resolve_timeout(ms(1500));
