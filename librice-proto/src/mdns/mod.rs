@@ -147,12 +147,15 @@
 //! - §7.1: a record the query lists as a known answer with at least half our TTL left is
 //!   not given (MUST).
 //! - §8.1: a name is probed [`PROBES`] times, [`PROBE_INTERVAL`] apart, the first after a
-//!   random 0-250 ms from the seeded RNG; probes are QU queries of type ANY. Any response
-//!   with a record of the name while probing is a conflict.
+//!   random 0-250 ms from the seeded RNG; probes are QU queries of type ANY. A response
+//!   with a record of the name, of any type, while probing is a conflict (MUST), except
+//!   before the first probe is out (stale, ignored: MUST), e.g. while deferring after a
+//!   lost tie-break.
 //! - §8.2: probes carry the proposed records in the authority section; a simultaneous
 //!   probe is settled by the §8.2.1 lexicographic comparison (class, type, rdata); the
 //!   loser waits [`TIE_BREAK_BACKOFF`] and probes again (MUST), and then meets the
-//!   winner's answer, a conflict. Only the rdata of A and AAAA records is compared; other
+//!   winner's defence, a conflict. Identical records are no conflict in the tie-break, but
+//!   once one host has claimed the name, its answer is one for the slower prober (§8.1). Only the rdata of A and AAAA records is compared; other
 //!   types compare by class and type (we only publish A and AAAA).
 //! - §8.3: a claimed name is announced [`ANNOUNCEMENTS`] times, [`ANNOUNCE_INTERVAL`]
 //!   apart, with the cache-flush bit (§10.2). [`MdnsEvent::Published`] comes with the first

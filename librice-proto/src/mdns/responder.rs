@@ -399,9 +399,10 @@ impl Publications {
         }
     }
 
-    /// Takes a response: a record of a name being probed is a conflict (§8.1), and so is
-    /// an address record of a claimed name with an address that is not ours (§9). Either
-    /// drops the name with a `Conflict` event. Goodbyes (TTL 0) are not conflicts.
+    /// Takes a response: a record of a name being probed is a conflict (§8.1: of any type,
+    /// even with our own data, once the first probe is out), and so is an address record of
+    /// a claimed name with an address that is not ours (§9). Either drops the name with a
+    /// `Conflict` event. Goodbyes (TTL 0) are not conflicts.
     pub(super) fn on_response(&mut self, msg: &Message, out: &mut Output) {
         if self.names.is_empty() {
             return;
@@ -417,6 +418,12 @@ impl Publications {
             if record.ttl == 0 || lost.contains(&key) {
                 continue;
             }
+            // §8.1: a response before the first probe is stale and silently ignored.
+            if matches!(p.stage, Stage::Probing { sent: 0, .. }) {
+                continue;
+            }
+            // §8.1: while probing with type ANY, any record of the name, of any type, is a
+            // conflict; once claimed, only a contradicting one (§9).
             if !p.claimed() || p.conflicts_with(record) {
                 lost.push(key);
             }

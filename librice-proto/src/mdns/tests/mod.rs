@@ -121,6 +121,30 @@ fn simultaneous_probes_end_in_one_conflict_for_the_earlier_data() {
 }
 
 #[test]
+fn simultaneous_probes_with_identical_data_end_in_one_conflict() {
+    // RFC 6762 §8.2: identical records lose no tie-break, so both keep probing; the first
+    // to claim the name announces it, and any record of the name is a conflict for a host
+    // still probing (§8.1): the slower one (the later random delay) gives the name up.
+    for seeds in [[1, 2], [3, 4], [5, 6]] {
+        let mut net = Net::new(&seeds);
+        let start = net.now;
+        net.nodes[0].mdns.publish(start, NAME, &[V4_A]).unwrap();
+        net.nodes[1].mdns.publish(start, NAME, &[V4_A]).unwrap();
+        net.run_until(Duration::from_secs(5));
+        let mut events = [net.events(0), net.events(1)].concat();
+        events.sort_by_key(|e| format!("{e:?}"));
+        assert_eq!(
+            events,
+            [
+                MdnsEvent::Conflict { name: NAME.into() },
+                MdnsEvent::Published { name: NAME.into() }
+            ],
+            "seeds {seeds:?}"
+        );
+    }
+}
+
+#[test]
 fn a_late_prober_meets_the_owners_defence() {
     let mut net = Net::new(&[1, 2]);
     let start = net.now;
@@ -144,6 +168,32 @@ fn a_late_prober_meets_the_owners_defence() {
         [MdnsEvent::Conflict { name: NAME.into() }]
     );
     assert!(mdns.unpublish(now, NAME).is_err());
+}
+
+#[test]
+fn responses_before_the_first_probe_are_stale_and_after_it_conflicts() {
+    let start = origin();
+    let from = SocketAddr::new(V4_B, 5353);
+    let answer = answer_bytes(NAME, CLASS::IN, 120, Ipv4Addr::new(192, 0, 2, 2));
+    let mut mdns = Mdns::new(MdnsConfig::default().rng_seed(3));
+    mdns.publish(start, NAME, &[V4_A]).unwrap();
+    // RFC 6762 §8.1: before the first probe, ignored.
+    mdns.handle_incoming(start, from, &answer);
+    assert!(drain_events(&mut mdns).is_empty());
+    let first_probe = mdns.poll_timeout().unwrap();
+    mdns.handle_timeout(first_probe);
+    assert_eq!(
+        drain(&mut mdns, first_probe).len(),
+        2,
+        "the first probe, both families"
+    );
+    // After it, a conflict, and the name is gone.
+    mdns.handle_incoming(first_probe, from, &answer);
+    assert_eq!(
+        drain_events(&mut mdns),
+        [MdnsEvent::Conflict { name: NAME.into() }]
+    );
+    assert_eq!(mdns.poll_timeout(), None);
 }
 
 #[test]
@@ -400,6 +450,11 @@ fn answers_resolve_only_the_exact_name_asked_with_capped_ttls() {
         SocketAddr::new(V4_A, 5354),
         &answer_bytes("peer.local", CLASS::IN, 120, Ipv4Addr::LOCALHOST),
     );
+    assert!(drain_events(&mut mdns).is_empty());
+    // The known answers of a query are not answers.
+    let mut known = query_bytes("peer.local", TYPE::A, false, Some((V4_A, 120)));
+    known[..2].copy_from_slice(&[0, 0]);
+    mdns.handle_incoming(now, from, &known);
     assert!(drain_events(&mut mdns).is_empty());
     // The name in another case, with a huge TTL: resolved, the TTL capped.
     mdns.handle_incoming(
