@@ -33,17 +33,21 @@
 //! - A TURN client (RFC 8656, RFC 6156), in [`turn`]: Allocate with long-term credentials,
 //!   stale nonces and one redirection, IPv6 and dual allocations, refreshes, permissions,
 //!   channels, Send/Data indications and ChannelData, over UDP or a stream.
+//! - Multicast DNS (RFC 6762) for the `.local` host names of ICE candidates
+//!   (draft-ietf-mmusic-mdns-ice-candidates), in [`mdns`]: one-shot A/AAAA resolution, and
+//!   publication with probing, announcements, answers, conflicts and goodbyes.
 //!
 //! ## Deliberately left out
 //! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses.
-//! - For now: ICE-TCP pairs (RFC 6544), ice-lite and mDNS candidates (see
-//!   [`agent`]).
+//! - For now: ICE-TCP pairs (RFC 6544), ice-lite and mDNS candidates (see [`agent`]; the
+//!   agent does not use [`mdns`] yet).
 #![forbid(unsafe_code)]
 
 pub mod agent;
 pub mod candidate;
+pub mod mdns;
 pub mod stun;
 pub mod transmit;
 pub mod turn;

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 type Body = fn(&[u8]);
 
 /// (target, its body): every fuzz target whose inputs are replayed here.
-const TARGETS: [(&str, Body); 6] = [
+const TARGETS: [(&str, Body); 7] = [
     ("agent_incoming", targets::agent_incoming::run),
     ("candidate_parse", targets::candidate_parse::run),
+    ("mdns_incoming", targets::mdns_incoming::run),
     ("sdp_parse", targets::sdp_parse::run),
     ("stun_framing", targets::stun_framing::run),
     ("stun_parse", targets::stun_parse::run),
@@ -75,6 +76,11 @@ fn agent_incoming() {
 #[test]
 fn candidate_parse() {
     replay("candidate_parse");
+}
+
+#[test]
+fn mdns_incoming() {
+    replay("mdns_incoming");
 }
 
 #[test]
