@@ -281,6 +281,8 @@ def run(args):
                           file=sys.stderr)
                 peers[lab].send({"cmd": "restart"})
             if restarts:
+                if a["errors"] or b["errors"]:  # e.g. restart_unsupported (aioice)
+                    break
                 # after the last restart: both reconnected and data over the new pairs
                 if pending or last_restart_at is None:
                     continue
