@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use librice::interfaces::AddressFilter;
-use librice::proto::candidate::{Candidate, IceCredentials, MAX_COMPONENT};
+use librice::proto::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT};
 use librice::{
     Agent, AgentEvent, Component, ComponentId, ComponentState, FailureReason, Runtime, Stream,
 };
@@ -55,7 +55,7 @@ const USAGE: &str = r#"usage: icepeer --role controlling|controlled [--component
                [--name NAME] [--timeout S] [--allow-any-address]
                [--ta MS] [--runtime tokio|async-std] [--consent-interval S]
                [--consent-timeout S] [--disconnected-timeout S]
-               [--dtls client|server|auto]
+               [--dtls client|server|auto] [--renomination]
 
 A full ICE endpoint (librice) speaking the interop signalling protocol: JSON
 lines on stdin and stdout (see tests/interop/PROTOCOL.md).
@@ -88,6 +88,18 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
                         silence before a component reports disconnected (default 8)
   --dtls MODE           once connected, run a DTLS handshake on component 1 as
                         client, server, or auto (roles below)
+  --renomination        offer renomination (draft-thatcher-ice-renomination):
+                        "ice_options":["renomination"] in the description; used
+                        when the peer's description announces it too
+
+Restarts (RFC 8445 §9; PROTOCOL.md "Restart"): {"cmd":"restart"} on stdin
+restarts ICE and prints the new description with "restart":true, then
+{"event":"restarted","by":"local"}; a description whose ufrag or pwd differs
+from the peer's current ones is the peer's restart: icepeer follows it, prints
+its new description and {"event":"restarted","by":"remote"}. Once every
+component is on a new pair: {"event":"reconnected_after_restart",...}, then
+PINGs again (echo_ok carries "restarts":N). {"event":"selected_changed",...}
+whenever a selected pair moves to other candidates.
 
 stdout carries only the protocol's JSON lines; diagnostics go to stderr. Besides
 the protocol's events, icepeer prints its components' liveness:
@@ -162,6 +174,7 @@ struct Options {
     consent_timeout: Option<Duration>,
     disconnected_timeout: Option<Duration>,
     dtls: Option<DtlsMode>,
+    renomination: bool,
 }
 
 fn main() {
@@ -214,6 +227,7 @@ fn parse_args() -> Result<Options, Refusal> {
         consent_timeout: None,
         disconnected_timeout: None,
         dtls: None,
+        renomination: false,
     };
     let mut role = None;
     let mut args = std::env::args().skip(1);
@@ -265,6 +279,7 @@ fn parse_args() -> Result<Options, Refusal> {
                 options.stun = Some(parse_socket_addr(&v, "--stun").map_err(Refusal::Usage)?);
             }
             "--trickle" => options.trickle = true,
+            "--renomination" => options.renomination = true,
             "--no-ping" => options.ping = false,
             "--name" => options.name = value("--name")?,
             "--timeout" => options.timeout = seconds("--timeout", &value("--timeout")?)?,
@@ -433,6 +448,25 @@ struct Peer {
     /// The peer's `fingerprint` and `setup`, from its description.
     peer_fingerprint: Option<String>,
     peer_setup: Option<String>,
+    /// The peer's credentials in use: others mean it restarted.
+    remote_creds: Option<IceCredentials>,
+    /// After our `{"cmd":"restart"}`: the peer's next credentials are its answer.
+    awaiting_answer: bool,
+    /// Restarts so far (either side's).
+    restarts: u32,
+    /// The restart under way: who started it, when, and the components on a new pair.
+    restart: Option<Restart>,
+    /// A restart's round of candidates, for the main loop to describe.
+    new_round: Option<(librice::GatherStream, &'static str)>,
+    /// After a restart reconnected: PING again.
+    ping_again: bool,
+}
+
+/// An ICE restart under way.
+struct Restart {
+    by: &'static str,
+    at: Instant,
+    switched: BTreeSet<ComponentId>,
 }
 
 async fn run(
@@ -467,7 +501,8 @@ async fn run(
     }
     builder = builder
         .relay_only(options.relay_only)
-        .tls_insecure(options.turn_insecure);
+        .tls_insecure(options.turn_insecure)
+        .renomination(options.renomination);
     if let Some(interval) = options.consent_interval {
         builder = builder.consent_interval(interval);
     }
@@ -519,7 +554,10 @@ async fn run(
             return false;
         }
     };
-    let dtls_fields = dtls.as_ref().map(|d| (d.fingerprint(), d.setup()));
+    let dtls_fields = Extras {
+        dtls: dtls.as_ref().map(|d| (d.fingerprint(), d.setup())),
+        renomination: options.renomination,
+    };
     let (dtls_input, dtls_records) = match dtls {
         Some(_) => {
             let (tx, rx) = mpsc::unbounded();
@@ -527,9 +565,11 @@ async fn run(
         }
         None => (None, None),
     };
-    let creds = stream.local_credentials();
+    let mut creds = stream.local_credentials();
     let mut local_candidates: Vec<String> = Vec::new();
     let mut gathering_done = false;
+    // Set while the description of a restart's round is being gathered: who restarted.
+    let mut restart_by: Option<&'static str> = None;
     if options.trickle {
         emit(describe(
             json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(), "candidates": [], "end_of_candidates": false}),
@@ -565,6 +605,12 @@ async fn run(
         dtls_records,
         peer_fingerprint: None,
         peer_setup: None,
+        remote_creds: None,
+        awaiting_answer: false,
+        restarts: 0,
+        restart: None,
+        new_round: None,
+        ping_again: false,
     };
     let deadline = start + options.timeout;
     let mut timeout = librice::runtime::sleep_until(runtime.as_ref(), deadline)
@@ -599,8 +645,15 @@ async fn run(
                     if options.trickle {
                         emit(json!({"end_of_candidates": true}));
                     } else {
-                        emit(describe(json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(),
-                            "candidates": local_candidates, "end_of_candidates": true}), &dtls_fields));
+                        let mut line = json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(),
+                            "candidates": local_candidates, "end_of_candidates": true});
+                        if restart_by.is_some() {
+                            line["restart"] = true.into();
+                        }
+                        emit(describe(line, &dtls_fields));
+                    }
+                    if let Some(by) = restart_by.take() {
+                        emit(json!({"event": "restarted", "by": by}));
                     }
                 }
                 None => {}
@@ -609,6 +662,19 @@ async fn run(
                 Some(line) => {
                     if let Some(reason) = peer.handle_line(&line).await {
                         break reason;
+                    }
+                    if let Some((round, by)) = peer.new_round.take() {
+                        // A restart: its round of candidates, described as at the start.
+                        gather = round.fuse();
+                        creds = stream.local_credentials();
+                        local_candidates.clear();
+                        gathering_done = false;
+                        restart_by = Some(by);
+                        if options.trickle {
+                            emit(describe(json!({"ufrag": creds.ufrag(), "pwd": creds.pwd(),
+                                "candidates": [], "end_of_candidates": false, "restart": true}),
+                                &dtls_fields));
+                        }
                     }
                 }
                 None => break "stdin-eof",
@@ -619,7 +685,7 @@ async fn run(
                     if just_connected && let Some(task) = peer.start_dtls(&runtime) {
                         dtls_task = task.fuse();
                     }
-                    if just_connected && peer.options.ping {
+                    if (just_connected || std::mem::take(&mut peer.ping_again)) && peer.options.ping {
                         next_ping = Instant::now();
                         ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping).boxed().fuse();
                     }
@@ -671,6 +737,10 @@ impl Peer {
         if obj.get("cmd").and_then(Value::as_str) == Some("close") {
             return Some("close");
         }
+        if obj.get("cmd").and_then(Value::as_str) == Some("restart") {
+            self.restart_locally();
+            return None;
+        }
         if let Some(send) = obj.get("send") {
             let text = send.as_str().unwrap_or_default();
             let component = obj.get("component").and_then(Value::as_u64).unwrap_or(1);
@@ -689,12 +759,17 @@ impl Peer {
             obj.get("pwd").and_then(Value::as_str),
         ) {
             match IceCredentials::new(ufrag, pwd) {
-                Ok(creds) => {
-                    self.stream.set_remote_credentials(creds);
-                    self.remote_creds_at.get_or_insert_with(Instant::now);
-                }
+                Ok(creds) => self.remote_credentials(creds),
                 Err(e) => eprintln!("icepeer: ignoring remote credentials: {e}"),
             }
+        }
+        if let Some(options) = obj.get("ice_options").and_then(Value::as_array) {
+            let options: Vec<IceOption> = options
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|tag| IceOption::parse(tag).ok())
+                .collect();
+            self.stream.set_remote_ice_options(&options);
         }
         if let Some(fingerprint) = obj.get("fingerprint").and_then(Value::as_str) {
             self.peer_fingerprint = Some(fingerprint.to_owned());
@@ -714,6 +789,92 @@ impl Peer {
             self.stream.end_of_remote_candidates();
         }
         None
+    }
+
+    /// `{"cmd":"restart"}`: restarts ICE (RFC 8445 §9); the main loop describes the new
+    /// round.
+    fn restart_locally(&mut self) {
+        if self.remote_creds.is_none() {
+            emit(json!({"event": "error", "reason": "restart_too_early"}));
+            return;
+        }
+        match self.stream.restart() {
+            Ok(round) => {
+                self.awaiting_answer = true;
+                self.begin_restart("local");
+                self.new_round = Some((round, "local"));
+            }
+            Err(e) => {
+                eprintln!("icepeer: restart failed: {e}");
+                emit(json!({"event": "error", "reason": "restart_failed"}));
+            }
+        }
+    }
+
+    /// The peer's credentials: new ones after the first are its restart (which this side
+    /// follows, RFC 8839 §4.4.1.1.1), or its answer to ours.
+    fn remote_credentials(&mut self, creds: IceCredentials) {
+        let changed = self.remote_creds.as_ref().is_some_and(|c| *c != creds);
+        self.stream.set_remote_credentials(creds.clone());
+        self.remote_creds_at.get_or_insert_with(Instant::now);
+        self.remote_creds = Some(creds);
+        if !changed {
+            return;
+        }
+        if std::mem::take(&mut self.awaiting_answer) {
+            return;
+        }
+        // The agent restarted with the new credentials: describe its new round.
+        self.begin_restart("remote");
+        match self.stream.gather_candidates() {
+            Ok(round) => self.new_round = Some((round, "remote")),
+            Err(e) => eprintln!("icepeer: cannot gather after the peer's restart: {e}"),
+        }
+    }
+
+    fn begin_restart(&mut self, by: &'static str) {
+        self.restarts += 1;
+        self.restart = Some(Restart {
+            by,
+            at: Instant::now(),
+            switched: BTreeSet::new(),
+        });
+    }
+
+    /// Component `component` selected a pair of the restart's generation: once all have,
+    /// `reconnected_after_restart`, and PINGs again.
+    fn switched(&mut self, component: ComponentId) {
+        let Some(restart) = &mut self.restart else {
+            return;
+        };
+        restart.switched.insert(component);
+        if restart.switched.len() < self.components.len() {
+            return;
+        }
+        let (by, at) = (restart.by, restart.at);
+        self.restart = None;
+        let now = Instant::now();
+        let (local, remote) = self
+            .pairs
+            .get(&ComponentId::RTP)
+            .cloned()
+            .unwrap_or_default();
+        emit(
+            json!({"event": "reconnected_after_restart", "local": local, "remote": remote,
+            "pairs": self.pairs_json(), "by": by, "restarts": self.restarts,
+            "elapsed_ms": round1(now.duration_since(at).as_secs_f64() * 1000.0),
+            "since_start_ms": round1(now.duration_since(self.start).as_secs_f64() * 1000.0)}),
+        );
+        self.echo_ok.clear();
+        self.ping_again = true;
+    }
+
+    /// The selected pairs, by component id.
+    fn pairs_json(&self) -> serde_json::Map<String, Value> {
+        self.pairs
+            .iter()
+            .map(|(c, (l, r))| (c.to_string(), json!({"local": l, "remote": r})))
+            .collect()
     }
 
     fn add_candidate(&mut self, value: &Value) {
@@ -797,17 +958,17 @@ impl Peer {
             } => {
                 self.pairs
                     .insert(component, (pair.local.to_string(), pair.remote.to_string()));
+                if self.connected {
+                    // After a restart, a component that had no pair left to keep.
+                    self.switched(component);
+                }
                 if !self.connected && self.pairs.len() == self.components.len() {
                     self.connected = true;
                     let now = Instant::now();
                     let elapsed = self
                         .remote_creds_at
                         .map_or(0.0, |t| now.duration_since(t).as_secs_f64() * 1000.0);
-                    let pairs: serde_json::Map<String, Value> = self
-                        .pairs
-                        .iter()
-                        .map(|(c, (l, r))| (c.to_string(), json!({"local": l, "remote": r})))
-                        .collect();
+                    let pairs = self.pairs_json();
                     let (local, remote) = self
                         .pairs
                         .get(&ComponentId::RTP)
@@ -823,13 +984,17 @@ impl Peer {
                 }
             }
             AgentEvent::SelectedPairChanged { component, new, .. } => {
-                let (local, remote) = (new.local.to_string(), new.remote.to_string());
-                self.pairs
-                    .insert(component, (local.clone(), remote.clone()));
-                emit(
-                    json!({"event": "selected_changed", "component": component.get(),
-                    "local": local, "remote": remote}),
-                );
+                let pair = (new.local.to_string(), new.remote.to_string());
+                // PROTOCOL.md: only a move to other candidates is a change (a restart that
+                // selects the same two again is reported by reconnected_after_restart).
+                if self.pairs.get(&component) != Some(&pair) {
+                    emit(
+                        json!({"event": "selected_changed", "component": component.get(),
+                        "local": pair.0, "remote": pair.1}),
+                    );
+                }
+                self.pairs.insert(component, pair);
+                self.switched(component);
             }
             AgentEvent::ComponentFailed {
                 component, reason, ..
@@ -928,9 +1093,12 @@ impl Peer {
                     .get(&(component, seq))
                     .map_or(0.0, |t| t.elapsed().as_secs_f64() * 1000.0);
                 let sent = self.pings_sent.get(&component).copied().unwrap_or(0);
-                emit(
-                    json!({"event": "echo_ok", "component": component.get(), "echo_after_ms": round1(after), "pings_sent": sent}),
-                );
+                let mut line = json!({"event": "echo_ok", "component": component.get(),
+                    "echo_after_ms": round1(after), "pings_sent": sent});
+                if self.restarts > 0 {
+                    line["restarts"] = self.restarts.into();
+                }
+                emit(line);
                 if self.echo_ok.len() == self.components.len() && !self.done {
                     self.done = true;
                     emit(json!({"event": "done", "ok": true, "stats": self.stats()}));
@@ -976,11 +1144,29 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
-/// A description line with `fingerprint` and `setup` added, with `--dtls`.
-fn describe(mut line: Value, dtls: &Option<(String, &'static str)>) -> Value {
-    if let (Some((fingerprint, setup)), Some(obj)) = (dtls, line.as_object_mut()) {
+/// What a description line carries besides credentials and candidates.
+struct Extras {
+    /// With `--dtls`: the certificate's fingerprint and the `setup` role.
+    dtls: Option<(String, &'static str)>,
+    /// With `--renomination`: `"ice_options":["renomination"]`.
+    renomination: bool,
+}
+
+/// A description line with `fingerprint` and `setup` added (with `--dtls`), and
+/// `ice_options` (with `--renomination`).
+fn describe(mut line: Value, extras: &Extras) -> Value {
+    let Some(obj) = line.as_object_mut() else {
+        return line;
+    };
+    if let Some((fingerprint, setup)) = &extras.dtls {
         obj.insert("fingerprint".into(), fingerprint.clone().into());
         obj.insert("setup".into(), (*setup).into());
+    }
+    if extras.renomination {
+        obj.insert(
+            "ice_options".into(),
+            json!([IceOption::Renomination.to_string()]),
+        );
     }
     line
 }
