@@ -853,20 +853,27 @@ impl Peer {
         }
         let (by, at) = (restart.by, restart.at);
         self.restart = None;
+        let mut line = self.pairs_event("reconnected_after_restart", at);
+        line["by"] = by.into();
+        line["restarts"] = self.restarts.into();
+        emit(line);
+        self.echo_ok.clear();
+        self.ping_again = true;
+    }
+
+    /// An event about the selected pairs (`connected`, `reconnected_after_restart`):
+    /// component 1's as `local` and `remote`, every component's as `pairs`, the time since
+    /// `since` as `elapsed_ms` and since the start as `since_start_ms`.
+    fn pairs_event(&self, event: &str, since: Instant) -> Value {
         let now = Instant::now();
+        let ms = |t: Instant| round1(now.duration_since(t).as_secs_f64() * 1000.0);
         let (local, remote) = self
             .pairs
             .get(&ComponentId::RTP)
             .cloned()
             .unwrap_or_default();
-        emit(
-            json!({"event": "reconnected_after_restart", "local": local, "remote": remote,
-            "pairs": self.pairs_json(), "by": by, "restarts": self.restarts,
-            "elapsed_ms": round1(now.duration_since(at).as_secs_f64() * 1000.0),
-            "since_start_ms": round1(now.duration_since(self.start).as_secs_f64() * 1000.0)}),
-        );
-        self.echo_ok.clear();
-        self.ping_again = true;
+        json!({"event": event, "local": local, "remote": remote, "pairs": self.pairs_json(),
+            "elapsed_ms": ms(since), "since_start_ms": ms(self.start)})
     }
 
     /// The selected pairs, by component id.
@@ -964,22 +971,11 @@ impl Peer {
                 }
                 if !self.connected && self.pairs.len() == self.components.len() {
                     self.connected = true;
-                    let now = Instant::now();
-                    let elapsed = self
-                        .remote_creds_at
-                        .map_or(0.0, |t| now.duration_since(t).as_secs_f64() * 1000.0);
-                    let pairs = self.pairs_json();
-                    let (local, remote) = self
-                        .pairs
-                        .get(&ComponentId::RTP)
-                        .cloned()
-                        .unwrap_or_default();
-                    emit(
-                        json!({"event": "connected", "local": local, "remote": remote,
-                        "pairs": pairs, "elapsed_ms": round1(elapsed),
-                        "since_start_ms": round1(now.duration_since(self.start).as_secs_f64() * 1000.0),
-                        "stats": self.stats()}),
-                    );
+                    // elapsed_ms from reading the peer's credentials (0 without them).
+                    let since = self.remote_creds_at.unwrap_or_else(Instant::now);
+                    let mut line = self.pairs_event("connected", since);
+                    line["stats"] = self.stats();
+                    emit(line);
                     return true;
                 }
             }

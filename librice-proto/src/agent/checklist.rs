@@ -368,16 +368,10 @@ impl Agent {
 
     /// Marks valid pair `valid` nominated and selects it if it beats the current selection.
     pub(super) fn nominate(&mut self, now: Instant, sid: StreamId, valid: PairId) {
-        let s = &mut self.streams[sid];
-        let component = s.checklist[valid].component;
-        let Some(c) = s.components.get(component) else {
+        let Some(current) = self.mark_nominated(sid, valid) else {
             return;
         };
-        if c.state == ComponentState::Failed {
-            return;
-        }
-        let current = c.selected;
-        s.checklist[valid].nominated = true;
+        let s = &self.streams[sid];
         if current.is_some_and(|c| s.checklist[c].priority >= s.checklist[valid].priority) {
             return;
         }
@@ -388,18 +382,26 @@ impl Agent {
     /// NOMINATION value and selects it, whatever its priority
     /// (draft-thatcher-ice-renomination-01 §4: the controlling agent decides).
     pub(super) fn follow_nomination(&mut self, now: Instant, sid: StreamId, valid: PairId) {
-        let s = &mut self.streams[sid];
-        let component = s.checklist[valid].component;
-        let Some(c) = s.components.get(component) else {
+        let Some(current) = self.mark_nominated(sid, valid) else {
             return;
         };
-        if c.state == ComponentState::Failed {
-            return;
-        }
-        s.checklist[valid].nominated = true;
-        if c.selected != Some(valid) {
+        if current != Some(valid) {
             self.select_pair(now, sid, valid);
         }
+    }
+
+    /// Marks valid pair `valid` nominated, unless its component failed (`None`); returns
+    /// the component's current selection.
+    fn mark_nominated(&mut self, sid: StreamId, valid: PairId) -> Option<Option<PairId>> {
+        let s = &mut self.streams[sid];
+        let component = s.checklist[valid].component;
+        let c = s.components.get(component)?;
+        if c.state == ComponentState::Failed {
+            return None;
+        }
+        let current = c.selected;
+        s.checklist[valid].nominated = true;
+        Some(current)
     }
 
     /// Makes valid pair `valid` its component's selected pair: consent starts on it, and

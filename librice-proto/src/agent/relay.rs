@@ -139,15 +139,9 @@ impl Agent {
                 let from = SocketAddr::new(base.ip(), 0);
                 // After an ICE restart, an allocation over TCP already made (or under way)
                 // is reused rather than made again on a second connection.
-                if let Some(idx) = self.tcp_relay_of(sid, component, server.address, base) {
-                    match self.relays[idx].client.state() {
-                        TurnState::Allocated => {
-                            self.reuse_relay(idx);
-                            continue;
-                        }
-                        TurnState::Idle | TurnState::Allocating => continue,
-                        _ => {}
-                    }
+                let earlier = self.tcp_relay_of(sid, component, server.address, base);
+                if earlier.is_some_and(|idx| self.keep_earlier_relay(idx)) {
+                    continue;
                 }
                 let connecting = self
                     .gather_queue
@@ -184,16 +178,8 @@ impl Agent {
                 .relays
                 .by_server(base, server.address)
                 .filter(|&i| self.relays[i].stream == sid && self.relays[i].component == component);
-            if let Some(idx) = earlier {
-                match self.relays[idx].client.state() {
-                    TurnState::Allocated => {
-                        self.reuse_relay(idx);
-                        continue;
-                    }
-                    // Its allocation is queued or under way, and counted in the gathering.
-                    TurnState::Idle | TurnState::Allocating => continue,
-                    _ => {}
-                }
+            if earlier.is_some_and(|idx| self.keep_earlier_relay(idx)) {
+                continue;
             }
             let config = self.relay_config(&server, TransportType::Udp, base);
             let seed = self.rng.next_u64();
@@ -506,6 +492,21 @@ impl Agent {
                 && r.client.server() == server
                 && r.base.ip() == base.ip()
         })
+    }
+
+    /// After an ICE restart, relay `idx` of the same socket (or connection) and server as a
+    /// relay about to be planned: true if it stays, so that no second allocation is made:
+    /// an allocation in place is reused ([`Self::reuse_relay`]); one queued or under way
+    /// is already counted in the gathering. False if it failed (a new one is made).
+    fn keep_earlier_relay(&mut self, idx: usize) -> bool {
+        match self.relays[idx].client.state() {
+            TurnState::Allocated => {
+                self.reuse_relay(idx);
+                true
+            }
+            TurnState::Idle | TurnState::Allocating => true,
+            _ => false,
+        }
     }
 
     /// The client configuration for TURN server `spec` from the local address `local`.
