@@ -42,7 +42,7 @@ def main():
     baselines = {(k[0], k[1]): v for k, v in rows.items() if k[2] == "self"}
     print("# Interop results\n")
     print(
-        f"{runs} runs of the interop suite (`tests/tests/interop.rs`), {runs - failed} passed "
+        f"{runs} runs of the interop suite (`tests/tests/interop.rs`, `interop_restart.rs`), {runs - failed} passed "
         f"in full. Produced by `sh tests/interop/run_suite.sh {runs}`.\n"
     )
     aioice_v = version(".ci/venv/bin/python -c 'import aioice; print(aioice.__version__)'")
@@ -115,7 +115,7 @@ def print_restarts(restarts):
         "`restarts` on both sides, icepeer's `recv`, Chromium's `stats`). The times are each "
         "side's own `elapsed_ms` of `reconnected_after_restart`: from the restart (the command, "
         "or reading the peer's new credentials) to its new selected pair (median over the "
-        "runs, ms). Chromium's restart pairings run on tokio only. `self` rows: the peer "
+        "runs, ms). `self` rows: the peer "
         "restarting with itself (restart-by-controlling: side A, controlling, restarts).\n"
     )
     print(

@@ -8,8 +8,8 @@
 //!   libnice, on tokio and on async-std. Both sides must report the restart with the right
 //!   `by`, reconnect, and print `echo_ok` again (with `restarts`) after it; icepeer must
 //!   have received data after reconnecting.
-//! - Chromium (inside a private network namespace, as in `interop.rs`; tokio only): the same
-//!   four cases; icepeer must receive data after reconnecting and Chromium's `stats` must
+//! - Chromium (inside a private network namespace, as in `interop.rs`): the same four cases
+//!   on both runtimes; icepeer must receive data after reconnecting and Chromium's `stats` must
 //!   show bytes both ways on its new pair.
 //! - aioice cannot restart (it answers `restart_unsupported`): icepeer restarts, aioice
 //!   refuses to follow, and icepeer must keep its connection, with data still flowing both
@@ -64,13 +64,20 @@ fn args(list: &[&str]) -> Vec<String> {
     list.iter().map(|s| s.to_string()).collect()
 }
 
-/// Pairs `a` and `b` with one restart requested from `by`, and returns the outcome.
-fn run_restart(a: Command, b: Command, by: Side, browsers: Vec<Side>) -> PairOutcome {
-    let dir = TestDir::new();
+/// Pairs `a` and `b` with one restart requested from `by`, and returns the outcome. The
+/// logs go to `dir`, which the caller keeps until its checks are done (a failed test keeps
+/// them).
+fn run_restart(
+    a: Command,
+    b: Command,
+    by: Side,
+    browsers: Vec<Side>,
+    dir: &TestDir,
+) -> PairOutcome {
     pair_with(
         a,
         b,
-        &dir,
+        dir,
         LIMIT,
         PairOptions {
             browsers,
@@ -148,7 +155,8 @@ fn restart_pairing(peer: Peer, icepeer_controlling: bool, by_icepeer: bool, runt
         Vec::new()
     };
     let by = if by_icepeer { Side::A } else { Side::B };
-    let outcome = run_restart(ice, other, by, browsers.clone());
+    let dir = TestDir::new();
+    let outcome = run_restart(ice, other, by, browsers.clone(), &dir);
     let why = restart_failures(&outcome, by, &browsers);
     let scenario = if by_icepeer {
         "restart-by-icepeer"
@@ -205,7 +213,8 @@ fn restart_baseline(peer: Option<Peer>, by: Side) {
             "icepeer",
         ),
     };
-    let outcome = run_restart(a, b, by, Vec::new());
+    let dir = TestDir::new();
+    let outcome = run_restart(a, b, by, Vec::new(), &dir);
     let why = restart_failures(&outcome, by, &[]);
     let scenario = match by {
         Side::A => "restart-by-controlling",
@@ -406,11 +415,20 @@ fn chromium_restart_suite() {
 macro_rules! chromium_restarts {
     ($($name:ident: $controlling:expr, $by_icepeer:expr;)*) => {
         $(
-            #[test]
-            #[ignore = "run inside a network namespace by the `chromium_restart_suite` test"]
-            fn $name() {
-                assert!(in_netns(), "run through the `chromium_restart_suite` test");
-                restart_pairing(Peer::Chromium, $controlling, $by_icepeer, Runtime::Tokio);
+            mod $name {
+                use super::*;
+                #[test]
+                #[ignore = "run inside a network namespace by the `chromium_restart_suite` test"]
+                fn tokio() {
+                    assert!(in_netns(), "run through the `chromium_restart_suite` test");
+                    restart_pairing(Peer::Chromium, $controlling, $by_icepeer, Runtime::Tokio);
+                }
+                #[test]
+                #[ignore = "run inside a network namespace by the `chromium_restart_suite` test"]
+                fn async_std() {
+                    assert!(in_netns(), "run through the `chromium_restart_suite` test");
+                    restart_pairing(Peer::Chromium, $controlling, $by_icepeer, Runtime::AsyncStd);
+                }
             }
         )*
     };
