@@ -727,16 +727,9 @@ pub struct PairOptions<'a> {
     /// browser side's `stats` with bytes both ways, a `recv` on any other side after its
     /// `reconnected_after_restart`, and (when neither side is a browser) an `echo_ok`
     /// with `restarts` on both. A `done` before that does not end it; an `error` event
-    /// (a refused restart) ends it at once unless [`Self::stop_on_error`] is false.
-    /// Default: none (the pairing ends as without restarts).
+    /// (a refused restart) ends it at once ([`StopReason::Failed`]). Default: none (the
+    /// pairing ends as without restarts).
     pub restarts: Vec<(Side, Duration)>,
-    /// With [`Self::restarts`]: stop as soon as either side prints an `error` event
-    /// (default true). When false, a refused restart leaves the pairing running until the
-    /// limit or [`Self::run_after_error`] after the error.
-    pub stop_on_error: bool,
-    /// With `stop_on_error: false`: how long to keep the pairing running after the first
-    /// `error` event (to see data still flowing on the old pair). Default 2 s.
-    pub run_after_error: Duration,
 }
 
 impl Default for PairOptions<'_> {
@@ -746,8 +739,6 @@ impl Default for PairOptions<'_> {
             rewrite: None,
             browsers: Vec::new(),
             restarts: Vec::new(),
-            stop_on_error: true,
-            run_after_error: Duration::from_secs(2),
         }
     }
 }
@@ -759,7 +750,6 @@ impl std::fmt::Debug for PairOptions<'_> {
             .field("rewrite", &self.rewrite.is_some())
             .field("browsers", &self.browsers)
             .field("restarts", &self.restarts)
-            .field("stop_on_error", &self.stop_on_error)
             .finish()
     }
 }
@@ -787,8 +777,6 @@ pub fn pair_with(
         rewrite,
         browsers,
         restarts,
-        stop_on_error,
-        run_after_error,
     } = options;
     let mut session = Session::start(a, b, dir, rewrite);
     let deadline = session.start + limit;
@@ -796,7 +784,6 @@ pub fn pair_with(
     // Restarts not yet sent, latest first (so the next one is popped from the end).
     let mut pending = restarts.clone();
     pending.sort_by_key(|(_, delay)| std::cmp::Reverse(*delay));
-    let mut first_error_at: Option<Instant> = None;
     let stop = loop {
         let both_connected = match (session.sides[0].connected_at, session.sides[1].connected_at) {
             (Some(x), Some(y)) => Some(x.max(y)),
@@ -814,21 +801,11 @@ pub fn pair_with(
         }
         let [sa, sb] = &session.sides;
         if !restarts.is_empty() {
-            if first_error_at.is_none() && !(sa.errors.is_empty() && sb.errors.is_empty()) {
-                first_error_at = Some(Instant::now());
+            if !sa.errors.is_empty() {
+                break StopReason::Failed(Side::A);
             }
-            if let Some(at) = first_error_at {
-                if stop_on_error {
-                    let side = if sa.errors.is_empty() {
-                        Side::B
-                    } else {
-                        Side::A
-                    };
-                    break StopReason::Failed(side);
-                }
-                if at.elapsed() >= run_after_error {
-                    break StopReason::Complete;
-                }
+            if !sb.errors.is_empty() {
+                break StopReason::Failed(Side::B);
             }
             let last_sent = sa.restart_sent_at.iter().chain(&sb.restart_sent_at).max();
             let side_complete = |side: Side, s: &SideOutcome| {
@@ -846,11 +823,7 @@ pub fn pair_with(
                     s.recv_after_restart > 0
                 }
             };
-            if pending.is_empty()
-                && first_error_at.is_none()
-                && side_complete(Side::A, sa)
-                && side_complete(Side::B, sb)
-            {
+            if pending.is_empty() && side_complete(Side::A, sa) && side_complete(Side::B, sb) {
                 break StopReason::Complete;
             }
         } else if browsers.is_empty() {
@@ -899,9 +872,6 @@ pub fn pair_with(
         let mut until = complete_at.map_or(deadline, |at| deadline.min(at + DONE_GRACE));
         if let (Some(both), Some((_, delay))) = (both_connected, pending.last()) {
             until = until.min(both + *delay);
-        }
-        if let Some(at) = first_error_at {
-            until = until.min(at + run_after_error);
         }
         if !session.next_line(until) {
             break StopReason::BothExited;
