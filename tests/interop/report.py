@@ -37,10 +37,12 @@ def main():
             r = json.loads(line)
             key = (r["peer"], r["scenario"], r["role"], r["runtime"])
             rows.setdefault(key, []).append(r)
+    restarts = OrderedDict((k, v) for k, v in rows.items() if k[1].startswith("restart"))
+    rows = OrderedDict((k, v) for k, v in rows.items() if k not in restarts)
     baselines = {(k[0], k[1]): v for k, v in rows.items() if k[2] == "self"}
     print("# Interop results\n")
     print(
-        f"{runs} runs of the interop suite (`tests/tests/interop.rs`), {runs - failed} passed "
+        f"{runs} runs of the interop suite (`tests/tests/interop.rs`, `interop_restart.rs`), {runs - failed} passed "
         f"in full. Produced by `sh tests/interop/run_suite.sh {runs}`.\n"
     )
     aioice_v = version(".ci/venv/bin/python -c 'import aioice; print(aioice.__version__)'")
@@ -97,6 +99,41 @@ def main():
         print(
             f"| {peer} | {scenario} | {passes}/{len(rs)} | {median([r['connect_ms'] for r in rs])} "
             f"| {median([r['a_connect_ms'] for r in rs])} | {median([r['b_connect_ms'] for r in rs])} |"
+        )
+
+    if restarts:
+        print_restarts(restarts)
+
+
+def print_restarts(restarts):
+    print("\n## Restarts\n")
+    print(
+        "ICE restarts (`tests/tests/interop_restart.rs`; PROTOCOL.md, \"Restart\"): "
+        "`{\"cmd\":\"restart\"}` goes to one side 1 s after both connected; the pairing passes "
+        "when both sides report the restart with the right `by`, both print "
+        "`reconnected_after_restart`, and data flows on the new pairs (`echo_ok` with "
+        "`restarts` on both sides, icepeer's `recv`, Chromium's `stats`). The times are each "
+        "side's own `elapsed_ms` of `reconnected_after_restart`: from the restart (the command, "
+        "or reading the peer's new credentials) to its new selected pair (median over the "
+        "runs, ms). `self` rows: the peer "
+        "restarting with itself (restart-by-controlling: side A, controlling, restarts).\n"
+    )
+    print(
+        "| peer | restart | icepeer role | runtime | passes | icepeer (A) ms | peer (B) ms "
+        "| max ms (both) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for (peer, scenario, role, runtime), rs in restarts.items():
+        passes = sum(1 for r in rs if r["pass"])
+        both = [
+            max(r["a_restart_ms"], r["b_restart_ms"])
+            for r in rs
+            if r.get("a_restart_ms") is not None and r.get("b_restart_ms") is not None
+        ]
+        print(
+            f"| {peer} | {scenario} | {role.replace('icepeer-', '')} | {runtime} "
+            f"| {passes}/{len(rs)} | {median([r.get('a_restart_ms') for r in rs])} "
+            f"| {median([r.get('b_restart_ms') for r in rs])} | {worst(both)} |"
         )
 
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs the real-peer interop suite (tests/tests/interop.rs) N times in a row and writes
+# Runs the real-peer interop suite (tests/tests/interop.rs, interop_restart.rs) N times in a row and writes
 # INTEROP.md: peer x scenario x icepeer role x runtime -> passes and median time to
 # connected, next to each peer paired with itself.
 #
@@ -22,12 +22,12 @@ if [ -x .ci/venv/bin/python ]; then
 fi
 results=$(mktemp /tmp/librice-interop-XXXXXX.jsonl)
 logdir=$(mktemp -d /tmp/librice-interop-runs-XXXXXX)
-cargo test --release -q -p librice-tests --test interop --no-run
+cargo test --release -q -p librice-tests --test interop --test interop_restart --no-run
 failed=0
 i=1
 while [ "$i" -le "$N" ]; do
     start=$(date +%s)
-    if LIBRICE_INTEROP_RESULTS="$results" cargo test --release -q -p librice-tests --test interop -- \
+    if LIBRICE_INTEROP_RESULTS="$results" cargo test --release -q -p librice-tests --test interop --test interop_restart -- \
         --test-threads=1 >"$logdir/run-$i.log" 2>&1; then
         echo "run $i/$N: ok ($(($(date +%s) - start)) s)"
     else

@@ -448,6 +448,25 @@ pub struct SideOutcome {
     pub bad_lines: Vec<String>,
     /// Signalling lines of the other side that could not be written to its stdin.
     pub undelivered: usize,
+    /// The `by` of each `restarted` event (`"local"` or `"remote"`), in order.
+    pub restarted: Vec<String>,
+    /// Each `reconnected_after_restart` event (its `elapsed_ms`: restart to new pair).
+    pub reconnected_after_restart: Vec<Value>,
+    /// When the driver read the last `reconnected_after_restart` event.
+    pub reconnected_at: Option<Instant>,
+    /// How many `recv` events it printed after its last `reconnected_after_restart`.
+    pub recv_after_restart: usize,
+    /// The `echo_ok` events it printed after a restart (those with `restarts` >= 1).
+    pub echo_ok_after_restart: Vec<Value>,
+    /// Whether, after its last `reconnected_after_restart`, it printed a `stats` event (a
+    /// browser's) with `bytes_sent` > 0 and `bytes_received` > 0.
+    pub stats_after_restart: bool,
+    /// Each `selected_changed` event.
+    pub selected_changed: Vec<Value>,
+    /// The `reason` of each `error` event (a refused command, e.g. `restart_unsupported`).
+    pub errors: Vec<String>,
+    /// When the driver wrote each injected `{"cmd":"restart"}` line to its stdin.
+    pub restart_sent_at: Vec<Instant>,
 }
 
 impl SideOutcome {
@@ -478,7 +497,25 @@ impl SideOutcome {
             signalling: Vec::new(),
             bad_lines: Vec::new(),
             undelivered: 0,
+            restarted: Vec::new(),
+            reconnected_after_restart: Vec::new(),
+            reconnected_at: None,
+            recv_after_restart: 0,
+            echo_ok_after_restart: Vec::new(),
+            stats_after_restart: false,
+            selected_changed: Vec::new(),
+            errors: Vec::new(),
+            restart_sent_at: Vec::new(),
         }
+    }
+
+    /// The `elapsed_ms` of its last `reconnected_after_restart` event: from the restart
+    /// (its command, or reading the peer's new credentials) to the new selected pair.
+    pub fn restart_elapsed_ms(&self) -> Option<f64> {
+        self.reconnected_after_restart
+            .last()?
+            .get("elapsed_ms")?
+            .as_f64()
     }
 
     /// The `reason` of its `exit` event.
@@ -507,11 +544,17 @@ impl SideOutcome {
             }
             "recv" => {
                 self.recv += 1;
+                if self.reconnected_at.is_some() {
+                    self.recv_after_restart += 1;
+                }
                 let data = value.get("data").and_then(Value::as_str).unwrap_or("");
                 self.recv_data.push(data.to_owned());
             }
             "echo_ok" => {
                 self.echo_ok = true;
+                if value.get("restarts").and_then(Value::as_u64).unwrap_or(0) >= 1 {
+                    self.echo_ok_after_restart.push(value.clone());
+                }
                 if let Some(c) = value.get("component").and_then(Value::as_u64) {
                     self.echo_ok_components.push(c);
                 }
@@ -526,6 +569,28 @@ impl SideOutcome {
                 self.failed_at = Some(at);
             }
             "exit" => self.exit_event = Some(value.clone()),
+            "restarted" => {
+                let by = value.get("by").and_then(Value::as_str).unwrap_or("");
+                self.restarted.push(by.to_owned());
+            }
+            "reconnected_after_restart" => {
+                self.reconnected_after_restart.push(value.clone());
+                self.reconnected_at = Some(at);
+                // Data counts from the newest restart's pair on.
+                self.recv_after_restart = 0;
+                self.stats_after_restart = false;
+            }
+            "stats" if self.reconnected_at.is_some() => {
+                let positive = |k: &str| value.get(k).and_then(Value::as_u64).unwrap_or(0) > 0;
+                if positive("bytes_sent") && positive("bytes_received") {
+                    self.stats_after_restart = true;
+                }
+            }
+            "selected_changed" => self.selected_changed.push(value.clone()),
+            "error" => {
+                let reason = value.get("reason").and_then(Value::as_str).unwrap_or("");
+                self.errors.push(reason.to_owned());
+            }
             _ => {}
         }
     }
@@ -537,7 +602,8 @@ pub enum StopReason {
     /// Both sides connected, received data and printed `echo_ok` (and `done`, unless
     /// [`DONE_GRACE`] passed first).
     Complete,
-    /// A side printed `failed` (and the options asked to stop on it).
+    /// A side printed `failed` (and the options asked to stop on it), or, with
+    /// [`PairOptions::restarts`], an `error` event.
     Failed(Side),
     /// Both sides' stdout ended (they exited by themselves).
     BothExited,
@@ -604,6 +670,26 @@ impl PairOutcome {
                 s.stdout_log.display(),
                 s.stderr_log.display(),
             ));
+            if !s.restart_sent_at.is_empty()
+                || !s.restarted.is_empty()
+                || !s.errors.is_empty()
+                || !s.selected_changed.is_empty()
+            {
+                out.push_str(&format!(
+                    "  restarts sent={} restarted={:?} reconnected_after_restart={} elapsed_ms={:?} \
+                     recv_after_restart={} echo_ok_after_restart={} stats_after_restart={} \
+                     selected_changed={} errors={:?}\n",
+                    s.restart_sent_at.len(),
+                    s.restarted,
+                    s.reconnected_after_restart.len(),
+                    s.restart_elapsed_ms(),
+                    s.recv_after_restart,
+                    s.echo_ok_after_restart.len(),
+                    s.stats_after_restart,
+                    s.selected_changed.len(),
+                    s.errors,
+                ));
+            }
             if !s.bad_lines.is_empty() {
                 out.push_str(&format!("  non-JSON stdout lines: {:?}\n", s.bad_lines));
             }
@@ -634,6 +720,16 @@ pub struct PairOptions<'a> {
     /// when it is connected and done; the other side then needs no `echo_ok`, only data
     /// received. Default: none.
     pub browsers: Vec<Side>,
+    /// Restarts to inject: `{"cmd":"restart"}` is written to that side's stdin that long
+    /// after both sides printed `connected` (PROTOCOL.md, "Restart"). With any, the pairing
+    /// is complete only once every restart was sent, both sides printed
+    /// `reconnected_after_restart` after the last one, and data flowed on the new pairs: a
+    /// browser side's `stats` with bytes both ways, a `recv` on any other side after its
+    /// `reconnected_after_restart`, and (when neither side is a browser) an `echo_ok`
+    /// with `restarts` on both. A `done` before that does not end it; an `error` event
+    /// (a refused restart) ends it at once ([`StopReason::Failed`]). Default: none (the
+    /// pairing ends as without restarts).
+    pub restarts: Vec<(Side, Duration)>,
 }
 
 impl Default for PairOptions<'_> {
@@ -642,6 +738,7 @@ impl Default for PairOptions<'_> {
             stop_on_failed: true,
             rewrite: None,
             browsers: Vec::new(),
+            restarts: Vec::new(),
         }
     }
 }
@@ -651,6 +748,8 @@ impl std::fmt::Debug for PairOptions<'_> {
         f.debug_struct("PairOptions")
             .field("stop_on_failed", &self.stop_on_failed)
             .field("rewrite", &self.rewrite.is_some())
+            .field("browsers", &self.browsers)
+            .field("restarts", &self.restarts)
             .finish()
     }
 }
@@ -677,13 +776,57 @@ pub fn pair_with(
         stop_on_failed,
         rewrite,
         browsers,
+        restarts,
     } = options;
     let mut session = Session::start(a, b, dir, rewrite);
     let deadline = session.start + limit;
     let mut complete_at: Option<Instant> = None;
+    // Restarts not yet sent, latest first (so the next one is popped from the end).
+    let mut pending = restarts.clone();
+    pending.sort_by_key(|(_, delay)| std::cmp::Reverse(*delay));
     let stop = loop {
+        let both_connected = match (session.sides[0].connected_at, session.sides[1].connected_at) {
+            (Some(x), Some(y)) => Some(x.max(y)),
+            _ => None,
+        };
+        if let Some(both) = both_connected {
+            while let Some(&(side, delay)) = pending.last()
+                && Instant::now() >= both + delay
+            {
+                pending.pop();
+                let i = idx(side);
+                session.procs[i].send_line(r#"{"cmd":"restart"}"#);
+                session.sides[i].restart_sent_at.push(Instant::now());
+            }
+        }
         let [sa, sb] = &session.sides;
-        if browsers.is_empty() {
+        if !restarts.is_empty() {
+            if !sa.errors.is_empty() {
+                break StopReason::Failed(Side::A);
+            }
+            if !sb.errors.is_empty() {
+                break StopReason::Failed(Side::B);
+            }
+            let last_sent = sa.restart_sent_at.iter().chain(&sb.restart_sent_at).max();
+            let side_complete = |side: Side, s: &SideOutcome| {
+                let Some(at) = s.reconnected_at else {
+                    return false;
+                };
+                if last_sent.is_none_or(|sent| at < *sent) {
+                    return false;
+                }
+                if browsers.contains(&side) {
+                    s.stats_after_restart
+                } else if browsers.is_empty() {
+                    s.recv_after_restart > 0 && !s.echo_ok_after_restart.is_empty()
+                } else {
+                    s.recv_after_restart > 0
+                }
+            };
+            if pending.is_empty() && side_complete(Side::A, sa) && side_complete(Side::B, sb) {
+                break StopReason::Complete;
+            }
+        } else if browsers.is_empty() {
             if complete_at.is_none()
                 && sa.connected
                 && sb.connected
@@ -726,7 +869,10 @@ pub fn pair_with(
         if now >= deadline {
             break StopReason::Limit;
         }
-        let until = complete_at.map_or(deadline, |at| deadline.min(at + DONE_GRACE));
+        let mut until = complete_at.map_or(deadline, |at| deadline.min(at + DONE_GRACE));
+        if let (Some(both), Some((_, delay))) = (both_connected, pending.last()) {
+            until = until.min(both + *delay);
+        }
         if !session.next_line(until) {
             break StopReason::BothExited;
         }

@@ -210,6 +210,9 @@ pub fn record(
         "peer": peer, "scenario": scenario, "role": role, "runtime": runtime, "pass": pass,
         "a_connect_ms": ms(outcome.a.connect_time), "b_connect_ms": ms(outcome.b.connect_time),
         "connect_ms": ms(both), "logs": outcome.log_dir.display().to_string(),
+        // With restarts: each side's last `reconnected_after_restart` elapsed_ms.
+        "a_restart_ms": outcome.a.restart_elapsed_ms(),
+        "b_restart_ms": outcome.b.restart_elapsed_ms(),
     });
     if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(path) {
         let _ = writeln!(f, "{line}");

@@ -13,6 +13,8 @@
 //!   this binary's ignored `chromium_inner_*` tests inside one (`tests/interop/peers/netns.sh`).
 //! - Each peer is also paired with itself, as the baseline for INTEROP.md.
 //!
+//! ICE restarts and renomination with these peers are in `interop_restart.rs`.
+//!
 //! Set `LIBRICE_INTEROP_RESULTS=FILE` to append one JSON line per pairing (what
 //! `tests/interop/run_suite.sh` does to write INTEROP.md).
 
