@@ -344,6 +344,7 @@ impl Agent {
         use_candidate: bool,
         nomination: Option<u32>,
     ) {
+        self.streams[sid].checklist.note_peer_check();
         let controlled = !self.controlling;
         let component_connected = self
             .comp(sid, self.streams[sid].checklist[pid].component)
@@ -369,9 +370,17 @@ impl Agent {
         let s = &mut self.streams[sid];
         let state = s.checklist[pid].state();
         if s.checklist[pid].unauthorized {
-            // Our checks on this pair were refused with 401: checking again would only be
-            // refused again, and would keep the pair from ever failing.
-            return;
+            // Our check on this pair was refused with 401. Refused after the peer showed it
+            // knows our credentials, it stands (checking again would only be refused again,
+            // and would keep the pair from ever failing); refused before, it may have been
+            // a race (see MAX_UNAUTHORIZED_RETRIGGERS): check again, a few times at most.
+            let pair = &mut s.checklist[pid];
+            if pair.unauthorized_final
+                || pair.unauthorized_retriggers >= super::pairs::MAX_UNAUTHORIZED_RETRIGGERS
+            {
+                return;
+            }
+            pair.unauthorized_retriggers += 1;
         }
         if use_candidate && controlled {
             // RFC 8445 §7.3.1.5: a nomination on a valid pair takes effect now; otherwise
@@ -671,7 +680,7 @@ impl Agent {
         }
         if let Some(&Txn::Check { stream, pair, .. }) = self.txns.context(&msg.transaction_id()) {
             tracing::debug!(%stream, "check refused with 401 Unauthenticated");
-            self.streams[stream].checklist[pair].unauthorized = true;
+            self.streams[stream].checklist.note_unauthorized(pair);
         }
     }
 

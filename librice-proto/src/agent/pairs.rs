@@ -10,6 +10,14 @@ use std::ops::{Index, IndexMut};
 use super::{ComponentId, PairId};
 use crate::stun::TransactionId;
 
+/// How many times a pair whose check was refused with 401 before the peer had shown it
+/// knows our credentials is checked again when an authenticated check of the peer's
+/// arrives on it. Such a 401 may be a race: a peer that applies new credentials of its own
+/// only once it has our answer (as browsers do during an ICE restart) refuses checks
+/// signed with them until then. A 401 after the peer's own authenticated check is final:
+/// our credentials for it are wrong.
+pub(super) const MAX_UNAUTHORIZED_RETRIGGERS: u8 = 3;
+
 /// The state of a candidate pair (RFC 8445 §6.1.2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PairState {
@@ -71,6 +79,12 @@ pub(super) struct Pair {
     pub foundation: u32,
     /// The check in flight was refused with an (unsigned, so untrusted) 401.
     pub unauthorized: bool,
+    /// A 401 came after the peer had shown it knows our credentials (an authenticated
+    /// check of its own): the refusal stands, no check of the peer's triggers this pair.
+    pub unauthorized_final: bool,
+    /// How many times an authenticated check from the peer re-triggered this pair after
+    /// a 401 that was not final (bounded by [`MAX_UNAUTHORIZED_RETRIGGERS`]).
+    pub unauthorized_retriggers: u8,
     /// A check verified this pair's (local base, remote address): an authenticated check
     /// came from the peer on it, or our check on it succeeded. Application data is taken
     /// only on verified pairs.
@@ -107,6 +121,8 @@ impl Pair {
             txn: None,
             foundation,
             unauthorized: false,
+            unauthorized_final: false,
+            unauthorized_retriggers: 0,
             verified: false,
             stats: Default::default(),
             state,
@@ -128,6 +144,8 @@ impl Pair {
             valid_pair: None,
             txn: None,
             unauthorized: false,
+            unauthorized_final: false,
+            unauthorized_retriggers: 0,
             verified: true,
             stats: Default::default(),
             state: PairState::Succeeded,
@@ -182,9 +200,27 @@ pub(super) struct CheckList {
     by_tuple: BTreeMap<(SocketAddr, SocketAddr), PairId>,
     triggered: VecDeque<PairId>,
     counts: [usize; 5],
+    /// An authenticated check from the peer arrived on this check list: the peer knows
+    /// our credentials of this generation.
+    peer_checked: bool,
 }
 
 impl CheckList {
+    /// Notes an authenticated check from the peer on this check list.
+    pub fn note_peer_check(&mut self) {
+        self.peer_checked = true;
+    }
+
+    /// Notes that the check of pair `pid` in flight was refused with an unsigned 401: a
+    /// final refusal if the peer already showed it knows our credentials, else one that
+    /// may be a race (see [`MAX_UNAUTHORIZED_RETRIGGERS`]).
+    pub fn note_unauthorized(&mut self, pid: PairId) {
+        let peer_checked = self.peer_checked;
+        let pair = &mut self[pid];
+        pair.unauthorized = true;
+        pair.unauthorized_final |= peer_checked;
+    }
+
     /// An empty check list whose first pair gets the id after every id of `previous`
     /// (an ICE restart's new check list, RFC 8445 §9).
     pub fn after(previous: &CheckList) -> Self {

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use librice_proto::agent::{
     AgentConfig, AgentEvent, ComponentState, DEFAULT_TA, RestartOrigin, StunServer,
 };
-use librice_proto::candidate::{CandidateType, IceOption};
+use librice_proto::candidate::{CandidateType, IceCredentials, IceOption};
 
 use crate::harness::ice::{
-    AgentNode, AgentSpec, RTP, S0, add_agent, connect, give_credentials, signal,
+    AgentNode, AgentSpec, RTP, S0, add_agent, connect, credentials, give_credentials, signal,
 };
 use crate::harness::turn_server::TurnServerNode;
 use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerNode};
@@ -609,4 +609,59 @@ fn restart_is_deterministic() {
     let first = run();
     assert!(!first.is_empty());
     assert_eq!(first, run());
+}
+
+/// A peer that applies its restart's credentials only once it has our answer (as
+/// Chromium's wrapper does) refuses our first check of the new generation with an unsigned
+/// 401: that pair fails. Once the peer's own authenticated checks arrive (it knows our
+/// credentials now), its nomination triggers a new check of ours, which succeeds, and the
+/// restart completes; without that, this side stays on the old pair until its consent
+/// runs out.
+#[test]
+fn a_401_before_the_peer_applied_its_restart_is_checked_again() {
+    let (mut sim, a, b) = connected_with(38, false);
+    let new_a = IceCredentials::new("rsrtufrg", "restartpasswordrestartpw").expect("valid");
+    let a_candidates = sim.with_node::<AgentNode, _>(a, |n, _| {
+        n.agent.stream_mut(S0).expect("stream").local_candidates()
+    });
+    // B learns A's new credentials and candidates first; A has not applied them yet.
+    sim.with_node::<AgentNode, _>(b, |n, now| {
+        let mut s = n.agent.stream_mut(S0).expect("stream");
+        s.set_remote_credentials(new_a.clone());
+        for c in &a_candidates {
+            s.add_remote_candidate(c.clone()).expect("candidate");
+        }
+        n.drain_events(now);
+    });
+    // B's checks signed with them reach A, which refuses them (401, unsigned).
+    sim.drive_for(Duration::from_millis(300), STEPS);
+    // A applies them with B's answer, and gets B's new candidates.
+    let b_credentials = credentials(&mut sim, b).remove(0);
+    sim.with_node::<AgentNode, _>(a, |n, now| {
+        let mut s = n.agent.stream_mut(S0).expect("stream");
+        s.restart(now);
+        s.set_local_credentials(new_a.clone());
+        s.set_remote_credentials(b_credentials);
+        n.drain_events(now);
+        // Its new candidates are the ones B already has.
+        n.outbox.clear();
+    });
+    let t0 = sim.now();
+    signal(&mut sim, b, a);
+    sim.drive_for(Duration::from_secs(3), STEPS);
+    for n in [a, b] {
+        let restarting = sim
+            .node_mut::<AgentNode>(n)
+            .agent
+            .stream_mut(S0)
+            .expect("stream")
+            .restarting();
+        assert!(!restarting, "node {n} left the old pair");
+    }
+    let at_b = switched_at(&sim, b, t0).expect("B switched to the new pair");
+    println!(
+        "restart with a refused first check: B on the new pair {:?} after A applied its \
+         credentials",
+        at_b - t0
+    );
 }
