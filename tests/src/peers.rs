@@ -166,6 +166,20 @@ pub fn run_in_netns(filter: &str) -> bool {
     status.success()
 }
 
+/// The Chromium suite of a test binary: outside a network namespace, with namespaces and
+/// Chromium available, re-runs this binary's ignored tests named with `filter` inside one
+/// and panics (naming `what`) if they fail. Without them it skips with a printed reason
+/// (a failure in CI). Inside the namespace it does nothing (the inner tests run there).
+pub fn chromium_suite(filter: &str, what: &str) {
+    if in_netns() || !require_netns() || chromium(true, &[]).is_none() {
+        return;
+    }
+    assert!(
+        run_in_netns(filter),
+        "{what} failed inside the network namespace (see the output above)"
+    );
+}
+
 /// Whether private network namespaces can be made here (root and `unshare`). In CI their
 /// absence fails the caller; elsewhere it skips with a printed reason.
 pub fn require_netns() -> bool {

@@ -22,9 +22,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use librice_tests::pairing::{PairOptions, PairOutcome, Side, pair_with};
-use librice_tests::peers::{
-    Runtime, aioice, exclusive, icepeer, in_netns, libnice, record, require_netns, run_in_netns,
-};
+use librice_tests::peers::{Runtime, aioice, exclusive, icepeer, in_netns, libnice, record};
 use librice_tests::{Coturn, TestDir, require_ipv6_loopback, require_tool};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -369,16 +367,7 @@ baselines! {
 /// Runs the Chromium pairings inside a private network namespace.
 #[test]
 fn chromium_suite() {
-    if in_netns() || !require_netns() {
-        return;
-    }
-    if librice_tests::peers::chromium(true, &[]).is_none() {
-        return;
-    }
-    assert!(
-        run_in_netns("chromium_inner_"),
-        "Chromium pairings failed inside the network namespace (see the output above)"
-    );
+    librice_tests::peers::chromium_suite("chromium_inner_", "Chromium pairings");
 }
 
 macro_rules! chromium_pairings {

@@ -29,8 +29,7 @@ use librice_tests::pairing::{
     PairOptions, PairOutcome, Session, Side, SideOutcome, StopReason, pair_with,
 };
 use librice_tests::peers::{
-    Runtime, aioice, chromium, exclusive, icepeer, in_netns, libnice, record, require_netns,
-    run_in_netns,
+    Runtime, aioice, chromium, exclusive, icepeer, in_netns, libnice, record,
 };
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -400,16 +399,7 @@ fn libnice_renomination_async_std() {
 /// Runs the Chromium restart pairings inside a private network namespace.
 #[test]
 fn chromium_restart_suite() {
-    if in_netns() || !require_netns() {
-        return;
-    }
-    if chromium(true, &[]).is_none() {
-        return;
-    }
-    assert!(
-        run_in_netns("chromium_restart_inner_"),
-        "Chromium restart pairings failed inside the network namespace (see the output above)"
-    );
+    librice_tests::peers::chromium_suite("chromium_restart_inner_", "Chromium restart pairings");
 }
 
 macro_rules! chromium_restarts {

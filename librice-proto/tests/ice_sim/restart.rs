@@ -29,6 +29,15 @@ fn config(controlling: bool, seed: u64) -> AgentConfig {
         .rng_seed(seed)
 }
 
+/// True while node `n`'s stream still sends on the pair selected before its restart.
+fn restarting(sim: &mut Sim, n: NodeId) -> bool {
+    sim.node_mut::<AgentNode>(n)
+        .agent
+        .stream_mut(S0)
+        .expect("stream")
+        .restarting()
+}
+
 fn node(sim: &Sim, n: NodeId) -> &AgentNode {
     sim.node::<AgentNode>(n)
 }
@@ -235,12 +244,7 @@ fn restart_under_load_opts(seed: u64, by: By, conflict: bool, renomination: bool
     let at_b = switched_at(&sim, b, t0).expect("B switched to the new pair");
     let took = at_a.max(at_b) - t0;
     for n in [a, b] {
-        let restarting = sim
-            .node_mut::<AgentNode>(n)
-            .agent
-            .stream_mut(S0)
-            .expect("stream")
-            .restarting();
+        let restarting = restarting(&mut sim, n);
         assert!(!restarting, "node {n}: the old pair was released");
         // The data came on the old pair first, then on the new one (a new pair id).
         let pairs: Vec<_> = node(&sim, n).received.iter().map(|r| r.2).collect();
@@ -650,12 +654,7 @@ fn a_401_before_the_peer_applied_its_restart_is_checked_again() {
     signal(&mut sim, b, a);
     sim.drive_for(Duration::from_secs(3), STEPS);
     for n in [a, b] {
-        let restarting = sim
-            .node_mut::<AgentNode>(n)
-            .agent
-            .stream_mut(S0)
-            .expect("stream")
-            .restarting();
+        let restarting = restarting(&mut sim, n);
         assert!(!restarting, "node {n} left the old pair");
     }
     let at_b = switched_at(&sim, b, t0).expect("B switched to the new pair");

@@ -89,29 +89,24 @@ impl StunServerNode {
 
 impl Node for StunServerNode {
     fn handle_incoming(&mut self, _now: Instant, transmit: Transmit<Vec<u8>>) {
-        if let Some(out) = self.try_alternate(&transmit.data) {
-            self.answered += 1;
-            self.outbox.push_back(Transmit {
-                transport: transmit.transport,
-                from: transmit.to,
-                to: transmit.from,
-                data: out,
-            });
-            return;
-        }
-        let mut out = Vec::new();
-        match self.server.handle(transmit.from, &transmit.data, &mut out) {
-            Outcome::Success | Outcome::Error(_) => {
-                self.answered += 1;
-                self.outbox.push_back(Transmit {
-                    transport: transmit.transport,
-                    from: transmit.to,
-                    to: transmit.from,
-                    data: out,
-                });
+        let answer = self.try_alternate(&transmit.data).or_else(|| {
+            let mut out = Vec::new();
+            match self.server.handle(transmit.from, &transmit.data, &mut out) {
+                Outcome::Success | Outcome::Error(_) => Some(out),
+                _ => None,
             }
-            _ => self.ignored += 1,
-        }
+        });
+        let Some(data) = answer else {
+            self.ignored += 1;
+            return;
+        };
+        self.answered += 1;
+        self.outbox.push_back(Transmit {
+            transport: transmit.transport,
+            from: transmit.to,
+            to: transmit.from,
+            data,
+        });
     }
 
     fn poll_transmit(&mut self, _now: Instant) -> Option<Transmit<Vec<u8>>> {
