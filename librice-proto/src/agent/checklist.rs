@@ -66,6 +66,7 @@ impl Agent {
         // RFC 8445 §6.1.2.2: same component, transport and address family. ICE-TCP pairs are
         // not formed yet.
         if local.candidate.component() != remote.component()
+            || s.gone_bases.contains(&local.base)
             || local.transport != TransportType::Udp
             || remote.transport_type() != TransportType::Udp
             || local.base.is_ipv4() != remote.address().is_ipv4()
@@ -425,7 +426,9 @@ impl Agent {
         // After an ICE restart, the pair selected before it hands over (RFC 8445 §9).
         let old = match current {
             Some(old) => Some(Box::new(self.describe_pair(&self.streams[sid], old))),
-            None => self.release_old_path(sid, component),
+            None => self
+                .release_old_path(sid, component)
+                .or_else(|| self.take_lost(sid, component)),
         };
         self.events.push_back(match old {
             Some(old) => AgentEvent::SelectedPairChanged {
@@ -483,17 +486,26 @@ impl Agent {
     }
 
     /// RFC 8445 §6.1.2.1, per component: once no more candidates can come on either side
-    /// and every pair of a component has failed without a valid pair, it has failed.
+    /// and every pair of a component has failed without a valid pair, it has failed. A
+    /// component that lost its selected pair with its socket asks for a restart instead,
+    /// as soon as it has no pair left.
     pub(super) fn check_failures(&mut self, sid: StreamId) {
         let s = &self.streams[sid];
-        if !s.remote_eoc || s.gathering != GatherPhase::Complete {
-            return;
-        }
+        let complete = s.remote_eoc && s.gathering == GatherPhase::Complete;
         for component in s.components.ids() {
             let s = &self.streams[sid];
             // During an ICE restart the old pair carries on while it has consent; the
             // component fails only once it is gone (see `restart.rs`).
             if s.components[component].done() || s.previous.get(component).is_some() {
+                continue;
+            }
+            // A component that lost its selected pair with its socket asks for a restart
+            // rather than failing, until one begins (see `netchange.rs`).
+            let lost_waiting = s.components[component]
+                .lost
+                .as_ref()
+                .is_some_and(|l| !l.restarted);
+            if !complete && !lost_waiting {
                 continue;
             }
             let alive = s.checklist.ids().any(|pid| {
@@ -502,7 +514,9 @@ impl Agent {
                     && !p.removed()
                     && (p.valid || !matches!(p.state(), PairState::Failed))
             });
-            if !alive {
+            if !alive && lost_waiting {
+                self.ask_restart(sid, component);
+            } else if !alive {
                 let failures = s.components[component].check_failures;
                 let reason = if failures.unauthorized > 0 {
                     FailureReason::AuthenticationFailed(failures)

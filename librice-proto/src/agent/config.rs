@@ -166,6 +166,7 @@ pub struct AgentConfig {
     pub(crate) nomination_timeout: Duration,
     pub(crate) renomination: bool,
     pub(crate) renomination_recheck: Duration,
+    pub(crate) continual_gathering: bool,
 }
 
 impl Default for AgentConfig {
@@ -174,7 +175,7 @@ impl Default for AgentConfig {
     /// latest, no STUN server, the RFC 8489 retransmission defaults for gathering and
     /// RFC 8445 §14.3's for checks; consent freshness on (a check every 5 s on average,
     /// expiry after 30 s), Disconnected after 8 s of silence, and a 30 s wait for the
-    /// controlling peer's nomination; no renomination.
+    /// controlling peer's nomination; no renomination; no continual gathering.
     fn default() -> Self {
         Self {
             controlling: false,
@@ -196,6 +197,7 @@ impl Default for AgentConfig {
             nomination_timeout: DEFAULT_NOMINATION_TIMEOUT,
             renomination: false,
             renomination_recheck: DEFAULT_RENOMINATION_RECHECK,
+            continual_gathering: false,
         }
     }
 }
@@ -346,6 +348,23 @@ impl AgentConfig {
     pub fn renomination_recheck(mut self, interval: Duration) -> Self {
         self.renomination_recheck = interval.max(Duration::from_millis(100));
         self
+    }
+
+    /// Continual gathering: local sockets come and go for the whole session (the caller
+    /// adds them with [`StreamMut::add_local_socket`](super::StreamMut::add_local_socket)
+    /// as interface addresses appear), so gathering never ends: no
+    /// [`AgentEvent::GatheringComplete`] is sent, and the caller must not signal
+    /// end-of-candidates, after which the peer would refuse the candidates of a new
+    /// address (RFC 8838 §13). Off by default: gathering ends once the sockets given before
+    /// it started are gathered on. Sockets may be added and removed late either way.
+    pub fn continual_gathering(mut self, on: bool) -> Self {
+        self.continual_gathering = on;
+        self
+    }
+
+    /// True if gathering never ends ([`Self::continual_gathering`]).
+    pub fn is_continual_gathering(&self) -> bool {
+        self.continual_gathering
     }
 
     /// True if the agent offers renomination ([`Self::renomination`]).
@@ -572,6 +591,34 @@ pub enum AgentEvent {
         /// The new role.
         controlling: bool,
     },
+    /// The local socket of a component's selected pair went away
+    /// ([`StreamMut::remove_local_socket`](super::StreamMut::remove_local_socket): its
+    /// address left the machine, or the socket failed). The component has no selected pair
+    /// and is [`ComponentState::Disconnected`] until another is selected
+    /// ([`AgentEvent::SelectedPairChanged`] with this pair as `old`); sending fails with
+    /// [`AgentError::NotConnected`] meanwhile. The controlling agent under renomination
+    /// checks the component's remaining pairs (and those of sockets added since) and
+    /// renominates the best valid one; otherwise [`AgentEvent::RestartNeeded`] follows.
+    SelectedPairLost {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+        /// The pair that was selected.
+        pair: Box<SelectedPair>,
+    },
+    /// A component lost its selected pair ([`AgentEvent::SelectedPairLost`]) and cannot
+    /// get another without an ICE restart: this agent is controlled, or renomination is not
+    /// in use (RFC 8445 §8.1.1 lets the controlling agent nominate once per component), or
+    /// no pair is left to try. Restart the stream
+    /// ([`StreamMut::restart`](super::StreamMut::restart)) and signal the new credentials,
+    /// or wait for the peer to. Sent once per loss.
+    RestartNeeded {
+        /// The stream.
+        stream: StreamId,
+        /// The component.
+        component: ComponentId,
+    },
     /// An ICE restart of the stream began (RFC 8445 §9): it has new local credentials
     /// and new check lists, and gathers again if it had gathered. Signal the new
     /// [`StreamMut::local_credentials`](super::StreamMut::local_credentials) and the
@@ -661,8 +708,10 @@ pub enum UsageError {
     TooManyComponents,
     /// This local socket is already registered.
     DuplicateSocket(SocketAddr),
-    /// Components and local sockets must be added before gathering starts.
+    /// Components must be added before gathering starts.
     GatheringStarted,
+    /// No local socket is registered at this address (for this component).
+    UnknownSocket(SocketAddr),
     /// A remote candidate for a component the stream lacks. The caller gives the agent
     /// the components the session has; a candidate beyond them means the caller and its
     /// signalling disagree on the session.
@@ -680,10 +729,10 @@ impl fmt::Display for UsageError {
             Self::TooManyComponents => write!(f, "a stream has at most 256 components"),
             Self::DuplicateSocket(addr) => write!(f, "local socket {addr} is already registered"),
             Self::GatheringStarted => {
-                write!(
-                    f,
-                    "components and local sockets must be added before gathering starts"
-                )
+                write!(f, "components must be added before gathering starts")
+            }
+            Self::UnknownSocket(addr) => {
+                write!(f, "no local socket {addr} is registered for this component")
             }
             Self::CandidateComponent(id) => {
                 write!(

@@ -6,8 +6,8 @@ use std::time::Instant;
 
 use super::{Agent, AgentEvent, ComponentId, GatherPhase, IoRequest, LocalCand, StreamId, Txn};
 use crate::candidate::{
-    Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType, local_preferences,
-    tcp_local_preference, tcp_other_preferences,
+    Candidate, CandidateTransport, CandidateType, FoundationKey, MAX_TCP_OTHER_PREFERENCE, TcpType,
+    local_preferences, tcp_local_preference, tcp_other_preferences,
 };
 use crate::stun::attr::{AlternateServer, ErrorCode, XorMappedAddress};
 use crate::stun::{Message, MessageClass, MessageType, MessageWriter, TransactionId};
@@ -39,7 +39,6 @@ impl Agent {
     /// Makes the host candidates of stream `sid` and queues its STUN queries.
     pub(super) fn start_gathering(&mut self, sid: StreamId) {
         self.streams[sid].gathering = GatherPhase::Running;
-        let servers = self.config.stun_servers.clone();
         let mut jobs = Vec::new();
         for component in self.streams[sid].components.ids() {
             let sockets = self.streams[sid].components[component].sockets.clone();
@@ -59,64 +58,17 @@ impl Agent {
             let tcp_prefs = tcp_other_preferences(&tcp);
             let (mut ui, mut ti) = (0, 0);
             for &(transport, base) in &sockets {
-                let (candidate_transport, local_preference) = match transport {
+                let preference = match transport {
                     TransportType::Udp => {
                         ui += 1;
-                        (CandidateTransport::Udp, udp_prefs[ui - 1])
+                        udp_prefs[ui - 1]
                     }
                     TransportType::Tcp => {
                         ti += 1;
-                        let direction = TcpType::Passive.direction_preference(CandidateType::Host);
-                        let pref =
-                            tcp_local_preference(direction, tcp_prefs[ti - 1]).unwrap_or(u16::MAX);
-                        (CandidateTransport::Tcp(TcpType::Passive), pref)
+                        tcp_prefs[ti - 1]
                     }
                 };
-                let foundation = self.foundations.foundation(FoundationKey::new(
-                    CandidateType::Host,
-                    transport,
-                    base.ip(),
-                    None,
-                ));
-                let candidate =
-                    Candidate::builder(foundation, CandidateType::Host, candidate_transport, base)
-                        .component(component)
-                        .local_preference(local_preference)
-                        .build();
-                match candidate {
-                    Ok(candidate) => self.add_local_candidate(sid, candidate, base, transport),
-                    Err(e) => tracing::warn!(error = %e, %base, "cannot make a host candidate"),
-                }
-                if transport != TransportType::Udp {
-                    continue;
-                }
-                self.plan_relays(sid, component, base, local_preference, &mut jobs);
-                for server in &servers {
-                    if server.address.is_ipv4() != base.is_ipv4() {
-                        continue;
-                    }
-                    let base = match server.transport {
-                        TransportType::Udp => base,
-                        TransportType::Tcp => SocketAddr::new(base.ip(), 0),
-                    };
-                    // One TCP query per base address and server.
-                    let duplicate = jobs.iter().any(|j: &GatherJob| {
-                        j.base == base && j.server == server.address && j.component == component
-                    });
-                    if !duplicate {
-                        jobs.push(GatherJob {
-                            stream: sid,
-                            component,
-                            base,
-                            server: server.address,
-                            transport: server.transport,
-                            local_preference,
-                            relay: None,
-                            turn_tcp: None,
-                            redirected: false,
-                        });
-                    }
-                }
+                self.gather_socket(sid, component, transport, base, preference, &mut jobs);
             }
         }
         // After an ICE restart, queries of the old round still in flight count too.
@@ -124,6 +76,94 @@ impl Agent {
         self.gather_queue.extend(jobs);
         if self.streams[sid].pending_gathers == 0 {
             self.finish_gathering(sid);
+        }
+    }
+
+    /// Gathers on a socket added after gathering started (continual gathering): its host
+    /// candidate at once, its server-reflexive and relayed ones as the queued queries
+    /// answer. Its local preference is below every one given before in the component, so
+    /// that candidates stay distinct (RFC 8445 §5.1.2.1).
+    pub(super) fn gather_late_socket(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        transport: TransportType,
+        base: SocketAddr,
+    ) {
+        let rank = self.streams[sid].components[component].sockets_added;
+        let preference = match transport {
+            TransportType::Udp => u16::MAX.saturating_sub(rank),
+            TransportType::Tcp => MAX_TCP_OTHER_PREFERENCE.saturating_sub(rank),
+        };
+        let mut jobs = Vec::new();
+        self.gather_socket(sid, component, transport, base, preference, &mut jobs);
+        self.streams[sid].pending_gathers += jobs.len();
+        self.gather_queue.extend(jobs);
+    }
+
+    /// Makes the host candidate of one socket and plans its server queries: `preference`
+    /// is the UDP local preference, or the ICE-TCP "other preference" of a TCP socket.
+    fn gather_socket(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        transport: TransportType,
+        base: SocketAddr,
+        preference: u16,
+        jobs: &mut Vec<GatherJob>,
+    ) {
+        let (candidate_transport, local_preference) = match transport {
+            TransportType::Udp => (CandidateTransport::Udp, preference),
+            TransportType::Tcp => {
+                let direction = TcpType::Passive.direction_preference(CandidateType::Host);
+                let pref = tcp_local_preference(direction, preference).unwrap_or(u16::MAX);
+                (CandidateTransport::Tcp(TcpType::Passive), pref)
+            }
+        };
+        let foundation = self.foundations.foundation(FoundationKey::new(
+            CandidateType::Host,
+            transport,
+            base.ip(),
+            None,
+        ));
+        let candidate =
+            Candidate::builder(foundation, CandidateType::Host, candidate_transport, base)
+                .component(component)
+                .local_preference(local_preference)
+                .build();
+        match candidate {
+            Ok(candidate) => self.add_local_candidate(sid, candidate, base, transport),
+            Err(e) => tracing::warn!(error = %e, %base, "cannot make a host candidate"),
+        }
+        if transport != TransportType::Udp {
+            return;
+        }
+        self.plan_relays(sid, component, base, local_preference, jobs);
+        for server in &self.config.stun_servers {
+            if server.address.is_ipv4() != base.is_ipv4() {
+                continue;
+            }
+            let base = match server.transport {
+                TransportType::Udp => base,
+                TransportType::Tcp => SocketAddr::new(base.ip(), 0),
+            };
+            // One TCP query per base address and server.
+            let duplicate = jobs.iter().any(|j: &GatherJob| {
+                j.base == base && j.server == server.address && j.component == component
+            });
+            if !duplicate {
+                jobs.push(GatherJob {
+                    stream: sid,
+                    component,
+                    base,
+                    server: server.address,
+                    transport: server.transport,
+                    local_preference,
+                    relay: None,
+                    turn_tcp: None,
+                    redirected: false,
+                });
+            }
         }
     }
 
@@ -347,8 +387,11 @@ impl Agent {
 
     fn finish_gathering(&mut self, sid: StreamId) {
         self.streams[sid].gathering = GatherPhase::Complete;
-        self.events
-            .push_back(AgentEvent::GatheringComplete { stream: sid });
+        // With continual gathering, more candidates may come at any time: no end.
+        if !self.config.continual_gathering {
+            self.events
+                .push_back(AgentEvent::GatheringComplete { stream: sid });
+        }
         self.check_failures(sid);
     }
 }

@@ -319,6 +319,7 @@ mod config;
 mod gather;
 mod ids;
 mod liveness;
+mod netchange;
 mod pairs;
 mod relay;
 mod renomination;
@@ -470,6 +471,9 @@ struct StreamState {
     /// The selected pairs of the generation before an ICE restart, until the new one
     /// selects its own.
     previous: restart::Previous,
+    /// The bases of local candidates whose socket went away (`netchange.rs`): nothing is
+    /// paired with them any more. Cleared by an ICE restart, which drops the candidates.
+    gone_bases: BTreeSet<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -502,6 +506,11 @@ struct CompState {
     /// The (local, remote) tuple and id of the old path released at the last ICE restart:
     /// its data still in flight is accepted.
     retired: Option<((SocketAddr, SocketAddr), PairId)>,
+    /// The selected pair went with its socket, and no other is selected yet.
+    lost: Option<netchange::Lost>,
+    /// How many local sockets were ever registered: the rank of the next one added after
+    /// gathering started (its local preference).
+    sockets_added: u16,
 }
 
 #[derive(Debug, Clone)]
@@ -609,6 +618,7 @@ impl Agent {
             pending_gathers: 0,
             remote_renomination: false,
             previous: restart::Previous::default(),
+            gone_bases: BTreeSet::new(),
         };
         self.streams
             .push(stream)

@@ -13,7 +13,7 @@ use rand_core::Rng;
 
 use super::gather::GatherJob;
 use super::pairs::PairState;
-use super::{Agent, ComponentId, LocalCand, PairId, StreamId};
+use super::{Agent, ComponentId, IoRequest, LocalCand, PairId, StreamId};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
 use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv, TurnState};
 use crate::{Transmit, TransportType};
@@ -75,6 +75,29 @@ impl RelaySet {
         self.by_server.insert((relay.base, server), idx);
         self.relays[idx] = relay;
         idx
+    }
+
+    /// Forgets the relays of `component` of stream `sid` made from local address `ip`:
+    /// they leave both look-ups. Returns their indices and the servers they talked to.
+    fn forget_from(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        ip: std::net::IpAddr,
+    ) -> Vec<(usize, SocketAddr)> {
+        let relays = &self.relays;
+        let mine = |i: usize| {
+            relays[i].stream == sid && relays[i].component == component && relays[i].base.ip() == ip
+        };
+        let mut forgotten = Vec::new();
+        self.by_server.retain(|&(_, server), &mut i| {
+            if mine(i) {
+                forgotten.push((i, server));
+            }
+            !mine(i)
+        });
+        self.by_relayed.retain(|_, &mut i| !mine(i));
+        forgotten
     }
 
     /// The relay whose client talks to `server` from local socket `local`.
@@ -680,6 +703,31 @@ impl Agent {
             Ok(c) => self.add_local_candidate(sid, c, relayed, TransportType::Udp),
             Err(e) => tracing::warn!(error = %e, "cannot make a relayed candidate"),
         }
+    }
+
+    /// The local address `base` of `component` went away: its TURN allocations (over UDP
+    /// from that socket, over TCP or TLS from its IP) are released (one try, RFC 8656
+    /// §7.2) and forgotten, their connections closed. Returns their relayed addresses.
+    pub(super) fn forget_relays_of(
+        &mut self,
+        now: Instant,
+        sid: StreamId,
+        component: ComponentId,
+        base: SocketAddr,
+    ) -> Vec<SocketAddr> {
+        let mut relayed = Vec::new();
+        for (idx, server) in self.relays.forget_from(sid, component, base.ip()) {
+            let r = &mut self.relays[idx];
+            relayed.extend(r.client.relayed().iter().copied());
+            r.client.close(now);
+            if r.base.port() != base.port() {
+                self.io_requests.push_back(IoRequest::TcpClose {
+                    local: r.base,
+                    remote: server,
+                });
+            }
+        }
+        relayed
     }
 
     /// Releases every allocation (Refresh with LIFETIME 0, RFC 8656 §7.2).

@@ -152,6 +152,7 @@ impl Agent {
         s.remote_key = remote.as_ref().map(short_term_key);
         s.remote_creds = remote;
         s.local.clear();
+        s.gone_bases.clear();
         s.remote.clear();
         s.remote_by_addr.clear();
         s.checklist = CheckList::after(&s.checklist);
@@ -168,6 +169,9 @@ impl Agent {
             c.renom = Default::default();
             c.failure = None;
             c.check_failures = Default::default();
+            if let Some(lost) = c.lost.as_mut() {
+                lost.restarted = true;
+            }
             if !kept && c.state != ComponentState::Connecting {
                 self.set_component_state(sid, component, ComponentState::Connecting);
             }

@@ -57,6 +57,8 @@ impl<'a> StreamMut<'a> {
             live: None,
             renom: Default::default(),
             retired: None,
+            lost: None,
+            sockets_added: 0,
         });
         Ok(added.expect("fewer than 256 components have an id each"))
     }
@@ -69,11 +71,15 @@ impl<'a> StreamMut<'a> {
     /// Registers a local socket of `component`: its host candidate is made when gathering
     /// starts, and datagrams that arrive on it are demultiplexed to this component. Add the
     /// sockets in order of preference (the first gets the highest local preference of its
-    /// address family). Must come before [`Self::gather_candidates`].
+    /// address family).
+    ///
+    /// A socket added after gathering started (a new interface address: continual
+    /// gathering) is gathered on at once: its candidates come out as
+    /// [`AgentEvent::LocalCandidate`](super::AgentEvent::LocalCandidate) events, to be
+    /// trickled to the peer (see the `netchange` module docs of [`Agent`]).
     ///
     /// # Errors
     ///
-    /// [`UsageError::GatheringStarted`] once gathering has started,
     /// [`UsageError::DuplicateSocket`] for a socket already registered (by any stream), and
     /// [`UsageError::UnknownComponent`] for a component the stream lacks.
     pub fn add_local_socket(
@@ -83,19 +89,55 @@ impl<'a> StreamMut<'a> {
         address: SocketAddr,
     ) -> Result<(), AgentError> {
         let id = self.id;
-        if self.agent.streams[id].gathering != GatherPhase::NotStarted {
-            return Err(UsageError::GatheringStarted.into());
-        }
         let key = (transport_key(transport), address);
         if self.agent.sockets.contains_key(&key) {
             return Err(UsageError::DuplicateSocket(address).into());
         }
-        let c = self.agent.streams[id]
+        let s = &mut self.agent.streams[id];
+        let c = s
             .components
             .get_mut(component)
             .ok_or(UsageError::UnknownComponent(component))?;
         c.sockets.push((transport, address));
+        c.sockets_added = c.sockets_added.saturating_add(1);
+        let late = s.gathering != GatherPhase::NotStarted;
+        s.gone_bases.remove(&address);
         self.agent.sockets.insert(key, (id, component));
+        if late {
+            self.agent
+                .gather_late_socket(id, component, transport, address);
+        }
+        Ok(())
+    }
+
+    /// Forgets a local socket of `component` whose address went away (or that failed):
+    /// its candidates and their pairs go, and if the component's selected pair used it,
+    /// the component looks for another pair or asks for an ICE restart
+    /// ([`AgentEvent::SelectedPairLost`](super::AgentEvent::SelectedPairLost),
+    /// [`AgentEvent::RestartNeeded`](super::AgentEvent::RestartNeeded); see the
+    /// `netchange` module docs). Datagrams that still arrive on it are not the agent's.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::UnknownSocket`] if no such socket of this component is registered,
+    /// [`UsageError::UnknownComponent`] for a component the stream lacks.
+    pub fn remove_local_socket(
+        &mut self,
+        now: Instant,
+        component: ComponentId,
+        transport: TransportType,
+        address: SocketAddr,
+    ) -> Result<(), AgentError> {
+        let id = self.id;
+        if self.agent.streams[id].components.get(component).is_none() {
+            return Err(UsageError::UnknownComponent(component).into());
+        }
+        let key = (transport_key(transport), address);
+        if self.agent.sockets.get(&key) != Some(&(id, component)) {
+            return Err(UsageError::UnknownSocket(address).into());
+        }
+        self.agent
+            .remove_socket(now, id, component, transport, address);
         Ok(())
     }
 
@@ -239,9 +281,10 @@ impl<'a> StreamMut<'a> {
 
     /// The local candidates gathered so far, peer-reflexive ones included.
     pub fn local_candidates(&self) -> Vec<Candidate> {
-        self.agent.streams[self.id]
-            .local
+        let s = &self.agent.streams[self.id];
+        s.local
             .iter()
+            .filter(|l| !s.gone_bases.contains(&l.base))
             .map(|l| l.candidate.clone())
             .collect()
     }

@@ -1235,8 +1235,25 @@ fn api_errors() {
         Err(AgentError::Usage(UsageError::DuplicateSocket(socket)))
     );
     s.gather_candidates(t0).unwrap();
+    // Continual gathering: a socket added now is gathered on at once.
+    let late = addr("192.0.2.1:5002");
+    s.add_local_socket(c, TransportType::Udp, late).unwrap();
+    assert!(s.local_candidates().iter().any(|l| l.address() == late));
     assert_eq!(
-        s.add_local_socket(c, TransportType::Udp, addr("192.0.2.1:5002")),
+        s.remove_local_socket(t0, c, TransportType::Udp, addr("192.0.2.1:5003")),
+        Err(AgentError::Usage(UsageError::UnknownSocket(addr(
+            "192.0.2.1:5003"
+        ))))
+    );
+    s.remove_local_socket(t0, c, TransportType::Udp, late)
+        .unwrap();
+    assert!(s.local_candidates().iter().all(|l| l.address() != late));
+    assert_eq!(
+        s.remove_local_socket(t0, c, TransportType::Udp, late),
+        Err(AgentError::Usage(UsageError::UnknownSocket(late)))
+    );
+    assert_eq!(
+        s.add_component(),
         Err(AgentError::Usage(UsageError::GatheringStarted))
     );
     {

@@ -3,7 +3,6 @@
 //! and a TURN server that forgot its allocations. Every run is deterministic; each test
 //! prints what it measured.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use librice_proto::agent::{
 };
 use librice_proto::candidate::{CandidateType, IceCredentials, IceOption};
 
+use crate::harness::flow::Flow;
 use crate::harness::ice::{
     AgentNode, AgentSpec, RTP, S0, add_agent, connect, credentials, give_credentials, signal,
 };
@@ -20,8 +20,6 @@ use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerN
 
 const STEPS: usize = 2_000_000;
 const LATENCY: Duration = Duration::from_millis(10);
-/// Application data: one datagram each way every 10 ms (100 datagrams/s).
-const TICK: Duration = Duration::from_millis(10);
 
 fn config(controlling: bool, seed: u64) -> AgentConfig {
     AgentConfig::default()
@@ -108,74 +106,6 @@ fn restart_and_signal(sim: &mut Sim, by: NodeId, peer: NodeId) {
     restart(sim, by);
     give_credentials(sim, by, peer);
     give_credentials(sim, peer, by);
-}
-
-/// Numbered datagrams both ways, one each way per tick, and what arrived.
-struct Flow {
-    a: NodeId,
-    b: NodeId,
-    sent: BTreeMap<NodeId, u32>,
-    /// Datagrams `send` refused (no usable pair) per sender.
-    refused: BTreeMap<NodeId, u32>,
-}
-
-impl Flow {
-    fn new(a: NodeId, b: NodeId) -> Self {
-        Self {
-            a,
-            b,
-            sent: BTreeMap::new(),
-            refused: BTreeMap::new(),
-        }
-    }
-
-    /// Sends one datagram each way, delivers the signalling, and drives the network one tick.
-    fn tick(&mut self, sim: &mut Sim) {
-        for n in [self.a, self.b] {
-            let seq = *self.sent.get(&n).unwrap_or(&0);
-            let payload = format!("seq {seq}");
-            let sent = sim.with_node::<AgentNode, _>(n, |node, now| {
-                let t = node
-                    .agent
-                    .stream_mut(S0)
-                    .and_then(|mut s| {
-                        s.component_mut(RTP)
-                            .map(|mut c| c.send(now, payload.as_bytes()))
-                    })
-                    .expect("component exists");
-                match t {
-                    Ok(t) => {
-                        node.queue(t);
-                        true
-                    }
-                    Err(_) => false,
-                }
-            });
-            if sent {
-                *self.sent.entry(n).or_default() += 1;
-            } else {
-                *self.refused.entry(n).or_default() += 1;
-            }
-        }
-        signal(sim, self.a, self.b);
-        signal(sim, self.b, self.a);
-        sim.drive_for(TICK, STEPS);
-    }
-
-    /// The sequence numbers `n` received from its peer, in arrival order.
-    fn received(sim: &Sim, n: NodeId) -> Vec<u32> {
-        node(sim, n)
-            .received
-            .iter()
-            .filter_map(|(_, _, _, d)| {
-                std::str::from_utf8(d)
-                    .ok()?
-                    .strip_prefix("seq ")?
-                    .parse()
-                    .ok()
-            })
-            .collect()
-    }
 }
 
 /// When node `n` got its first `SelectedPairChanged` after `since`.

@@ -51,6 +51,8 @@ pub struct AgentNode {
     pub outbox: VecDeque<Signal>,
     /// Application data received: (stream, component, the pair it came on, bytes).
     pub received: Vec<(StreamId, ComponentId, PairId, Vec<u8>)>,
+    /// When each of `received` arrived.
+    pub received_at: Vec<Instant>,
     /// When each component was first connected.
     pub connected_at: BTreeMap<(StreamId, ComponentId), Instant>,
     /// When each component failed.
@@ -70,6 +72,7 @@ impl AgentNode {
             events: Vec::new(),
             outbox: VecDeque::new(),
             received: Vec::new(),
+            received_at: Vec::new(),
             connected_at: BTreeMap::new(),
             failed_at: BTreeMap::new(),
             selected: BTreeMap::new(),
@@ -180,6 +183,7 @@ impl Node for AgentNode {
         if let Some(data) = self.agent.handle_incoming(now, t) {
             self.received
                 .push((data.stream, data.component, data.pair, data.data.to_vec()));
+            self.received_at.push(now);
         }
         self.drain_events(now);
     }
@@ -312,8 +316,8 @@ pub fn signal(sim: &mut Sim, from: NodeId, to: NodeId) -> usize {
                     .agent
                     .stream_mut(sid)
                     .expect("same streams")
-                    .add_remote_candidate(c)
-                    .expect("valid candidate"),
+                    .add_remote_candidate(c.clone())
+                    .unwrap_or_else(|e| panic!("candidate {c} refused: {e}")),
                 Signal::EndOfCandidates(sid) => n
                     .agent
                     .stream_mut(sid)

@@ -18,6 +18,7 @@
 
 #![allow(dead_code)]
 
+pub mod flow;
 pub mod ice;
 pub mod nat;
 pub mod stun_server;
