@@ -56,7 +56,8 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use futures::io::{AsyncRead, AsyncWrite};
 use librice::runtime::{
-    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, RecvInfo, Runtime, recv_batch,
+    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges, RecvInfo, Runtime,
+    recv_batch,
 };
 
 pub use librice;
@@ -152,6 +153,16 @@ impl Runtime for AsyncStdRuntime {
             let stream = connect(local, remote).await?;
             Ok(Box::new(AsyncIoTcpStream { stream }) as Box<dyn AsyncTcpStream>)
         })
+    }
+
+    /// `if-watch`'s notifications (netlink on Linux, on async-io's reactor); `None` if the
+    /// system refuses them (agents then poll).
+    fn interface_changes(&self) -> Option<InterfaceChanges> {
+        use futures::StreamExt;
+        match if_watch::smol::IfWatcher::new() {
+            Ok(watcher) => Some(Box::pin(watcher.map(|_| ()))),
+            Err(_) => None,
+        }
     }
 }
 

@@ -56,8 +56,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use futures::StreamExt;
 use librice::runtime::{
-    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, RecvInfo, Runtime, recv_batch,
+    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges, RecvInfo, Runtime,
+    recv_batch,
 };
 use tokio::io::ReadBuf;
 use tokio::runtime::{Handle, TryCurrentError};
@@ -231,6 +233,16 @@ impl Runtime for TokioRuntime {
             handle: self.handle.clone(),
             future: connect,
         })
+    }
+
+    /// `if-watch`'s notifications (netlink on Linux), started in this runtime's context;
+    /// `None` if the system refuses them (agents then poll).
+    fn interface_changes(&self) -> Option<InterfaceChanges> {
+        let _guard = self.handle.enter();
+        match if_watch::tokio::IfWatcher::new() {
+            Ok(watcher) => Some(Box::pin(watcher.map(|_| ()))),
+            Err(_) => None,
+        }
     }
 }
 

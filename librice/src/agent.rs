@@ -12,6 +12,7 @@ use librice_proto::agent::{self as proto, AgentConfig, StreamId, StunServer, Tur
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::interfaces::{AddressFamilies, AddressFilter, InterfaceAddress};
+use crate::netwatch::{NetworkChange, OnPathLost};
 use crate::runtime::Runtime;
 use crate::shared::{AgentEvent, Shared, State, StreamExtra, Subscriber};
 use crate::socket::BufferSizes;
@@ -29,6 +30,7 @@ pub struct AgentBuilder {
     /// whole [`AgentConfig`] cannot be seen).
     tls_server: bool,
     buffers: BufferSizes,
+    network: NetworkChange,
 }
 
 impl fmt::Debug for AgentBuilder {
@@ -38,11 +40,37 @@ impl fmt::Debug for AgentBuilder {
             .field("config", &self.config)
             .field("filter", &self.filter)
             .field("buffers", &self.buffers)
+            .field("network", &self.network)
             .finish()
     }
 }
 
 impl AgentBuilder {
+    /// What the agent does when the machine's interface addresses change (default:
+    /// [`NetworkChange::default`]: watch them, drop the sockets of addresses that go away,
+    /// no continual gathering, tell the application when a restart is needed). See
+    /// [`NetworkChange`].
+    ///
+    /// ```no_run
+    /// # fn build(runtime: std::sync::Arc<dyn librice::runtime::Runtime>) -> Result<(), librice::Error> {
+    /// use librice::{NetworkChange, OnPathLost};
+    /// let agent = librice::Agent::builder()
+    ///     .runtime(runtime)
+    ///     .controlling(true)
+    ///     .renomination(true)
+    ///     .network_change(
+    ///         NetworkChange::default()
+    ///             .continual_gathering(true)
+    ///             .on_path_lost(OnPathLost::Restart),
+    ///     )
+    ///     .build()?;
+    /// # let _ = agent; Ok(()) }
+    /// ```
+    pub fn network_change(mut self, policy: NetworkChange) -> Self {
+        self.network = policy;
+        self
+    }
+
     /// The runtime that runs the agent's driver task, sockets and timers (required).
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtime = Some(runtime);
@@ -289,7 +317,10 @@ impl AgentBuilder {
                 u64::from_le_bytes(bytes)
             }
         };
-        let config = self.config.rng_seed(seed);
+        let config = self
+            .config
+            .rng_seed(seed)
+            .continual_gathering(self.network.continual_gathering);
         let shared = Arc::new(Shared {
             runtime: Arc::clone(&runtime),
             tls_insecure: self.tls_insecure,
@@ -301,9 +332,21 @@ impl AgentBuilder {
                 driver_waker: None,
                 closed: false,
                 tcp_requests: Vec::new(),
+                watcher_waker: None,
+                on_path_lost: self.network.on_path_lost,
+                restarts_wanted: Vec::new(),
             }),
         });
         runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));
+        if self.network.watch || self.network.on_path_lost == OnPathLost::Restart {
+            runtime.spawn(Box::pin(crate::netwatch::run(
+                Arc::downgrade(&shared),
+                Arc::clone(&runtime),
+                self.filter.clone(),
+                self.buffers,
+                self.network.clone(),
+            )));
+        }
         Ok(Agent {
             handle: Arc::new(Handle {
                 shared,
@@ -360,6 +403,7 @@ impl Agent {
             tls_insecure: false,
             tls_server: false,
             buffers: BufferSizes::default(),
+            network: NetworkChange::default(),
         }
     }
 

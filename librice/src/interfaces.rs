@@ -140,11 +140,15 @@ pub fn interface_addresses() -> io::Result<Vec<InterfaceAddress>> {
     Ok(out)
 }
 
-/// The addresses that pass `filter`. Addresses in `filter.only` that no interface has are
-/// added as they are (binding them will tell whether they exist), so that e.g. `127.0.0.1`
-/// works on systems that list no loopback interface.
+/// The machine's addresses that pass `filter` (see [`select_from`]).
 pub fn select_addresses(filter: &AddressFilter) -> io::Result<Vec<InterfaceAddress>> {
-    let all = interface_addresses()?;
+    Ok(select_from(filter, interface_addresses()?))
+}
+
+/// The addresses of `all` that pass `filter`. Addresses in `filter.only` that no interface
+/// has are added as they are (binding them will tell whether they exist), so that e.g.
+/// `127.0.0.1` works on systems that list no loopback interface.
+pub fn select_from(filter: &AddressFilter, all: Vec<InterfaceAddress>) -> Vec<InterfaceAddress> {
     let mut out: Vec<InterfaceAddress> = all.into_iter().filter(|a| filter.accepts(a)).collect();
     if !filter.only.is_empty() {
         let mut ordered = Vec::new();
@@ -160,5 +164,5 @@ pub fn select_addresses(filter: &AddressFilter) -> io::Result<Vec<InterfaceAddre
         }
         out = ordered;
     }
-    Ok(out)
+    out
 }

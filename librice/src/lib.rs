@@ -125,6 +125,7 @@ mod driver;
 mod error;
 mod ingest;
 pub mod interfaces;
+mod netwatch;
 mod recv_ring;
 mod registry;
 pub mod runtime;
@@ -147,6 +148,7 @@ pub use librice_proto::agent::{
     FailureReason, PairId, PairStats, SelectedPair, StreamId, StreamStats, UsageError,
 };
 pub use librice_proto::candidate::{Candidate, IceCredentials, IceOption};
+pub use netwatch::{DEFAULT_INTERFACE_POLL, NetworkChange, OnPathLost};
 pub use runtime::{
     AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture, Runtime,
 };

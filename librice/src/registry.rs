@@ -64,6 +64,14 @@ impl Registry {
         true
     }
 
+    /// Forgets the UDP socket bound to `local` (its address went away); it closes once
+    /// its last user lets it go. Returns its entry.
+    pub fn remove_udp(&mut self, local: SocketAddr) -> Option<UdpEntry> {
+        let at = self.position(local).ok()?;
+        self.generation += 1;
+        Some(self.udp.remove(at))
+    }
+
     /// The UDP socket bound to `local`.
     pub fn udp(&self, local: SocketAddr) -> Option<&Arc<Socket>> {
         let at = self.position(local).ok()?;

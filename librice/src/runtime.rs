@@ -40,7 +40,28 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> BoxFuture<io::Result<Box<dyn AsyncTcpStream>>>;
+
+    /// The machine's interface addresses, which agents gather on and watch
+    /// ([`crate::NetworkChange`]). The default lists them with `if-addrs`
+    /// ([`crate::interfaces::interface_addresses`]); a runtime may give its own view (a
+    /// test runtime can make addresses come and go).
+    fn interface_addresses(&self) -> io::Result<Vec<crate::interfaces::InterfaceAddress>> {
+        crate::interfaces::interface_addresses()
+    }
+
+    /// Notifications that the interface addresses may have changed (an address added or
+    /// removed; spurious ones are harmless), for the agents that watch them. `None` (the
+    /// default) when the runtime has none: agents then only poll
+    /// [`Self::interface_addresses`] every [`crate::NetworkChange::poll_interval`]. The
+    /// adapters of `librice-tokio` and `librice-async-std` give `if-watch`'s.
+    fn interface_changes(&self) -> Option<InterfaceChanges> {
+        None
+    }
 }
+
+/// A stream of interface change notifications ([`Runtime::interface_changes`]); it ends
+/// when the runtime can give no more.
+pub type InterfaceChanges = Pin<Box<dyn futures::Stream<Item = ()> + Send>>;
 
 /// A re-armable timer.
 pub trait AsyncTimer: Send + Sync + fmt::Debug {

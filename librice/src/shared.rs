@@ -11,6 +11,7 @@ use librice_proto::candidate::Candidate;
 
 use crate::datagram::RecvMeta;
 use crate::ingest::TcpRequest;
+use crate::netwatch::{OnPathLost, restart_needed};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::send::{SendPath, SendTarget};
@@ -87,6 +88,12 @@ pub(crate) struct State {
     pub closed: bool,
     /// Connections the agent asked for, not yet started.
     pub tcp_requests: Vec<TcpRequest>,
+    /// The network watcher's task, while it waits (`crate::netwatch`).
+    pub watcher_waker: Option<Waker>,
+    /// What to do on [`AgentEvent::RestartNeeded`].
+    pub on_path_lost: OnPathLost,
+    /// Streams the network watcher is to restart ([`OnPathLost::Restart`]).
+    pub restarts_wanted: Vec<StreamId>,
 }
 
 impl std::fmt::Debug for State {
@@ -136,6 +143,9 @@ impl State {
             .flat_map(|s| s.components.iter_mut())
         {
             c.send.set(None);
+        }
+        if let Some(w) = self.watcher_waker.take() {
+            w.wake();
         }
         self.wake_driver();
     }
@@ -187,9 +197,20 @@ impl State {
         }
     }
 
-    /// Hands the core's events to the handles waiting for them and to the subscribers.
+    /// Hands the core's events to the handles waiting for them and to the subscribers. A
+    /// stream that needs an ICE restart, under [`OnPathLost::Restart`], goes to the network
+    /// watcher, which restarts it (`crate::netwatch`).
     pub fn dispatch_events(&mut self) {
         while let Some(event) = self.proto.poll_event() {
+            if let Some(sid) = restart_needed(&event)
+                && self.on_path_lost == OnPathLost::Restart
+                && !self.restarts_wanted.contains(&sid)
+            {
+                self.restarts_wanted.push(sid);
+                if let Some(w) = self.watcher_waker.take() {
+                    w.wake();
+                }
+            }
             match &event {
                 AgentEvent::LocalCandidate { stream, candidate } => {
                     if let Some(s) = self.streams.get_mut(stream.index()) {
@@ -232,7 +253,10 @@ impl State {
                     self.set_target(*stream, *component, pair);
                     self.wake_component(*stream, *component);
                 }
-                AgentEvent::ComponentFailed {
+                AgentEvent::SelectedPairLost {
+                    stream, component, ..
+                }
+                | AgentEvent::ComponentFailed {
                     stream, component, ..
                 } => {
                     // Sends take the slow path from now on, where the core refuses them

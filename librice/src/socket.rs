@@ -1,6 +1,15 @@
 //! Binding the agent's UDP sockets, with receive and send buffers sized for bursts.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use librice_proto::TransportType;
+use librice_proto::agent::{ComponentId, StreamId};
+
+use crate::interfaces::InterfaceAddress;
+use crate::runtime::{AsyncUdpSocket, Runtime};
+use crate::send::Socket;
+use crate::shared::State;
 
 /// The receive buffer size an agent asks for on each UDP socket by default (2 MiB), set
 /// with [`crate::AgentBuilder::recv_buffer_size`].
@@ -106,4 +115,60 @@ pub(crate) fn bind_udp(
         tracing::debug!(%local, recv = granted.recv, send = granted.send, "UDP socket bound");
     }
     Ok((socket.into(), granted))
+}
+
+/// A UDP socket bound for a component of a stream, not yet registered.
+pub(crate) struct BoundSocket {
+    pub component: ComponentId,
+    pub local: SocketAddr,
+    pub socket: Arc<dyn AsyncUdpSocket>,
+    pub granted: SocketBuffers,
+}
+
+/// Binds one UDP socket (any port) per (component, address) of `wanted`, with the buffer
+/// sizes asked for, and wraps it for `runtime`. An address whose socket cannot be bound is
+/// skipped (traced): gathering goes on with the others.
+pub(crate) fn bind_sockets<'a>(
+    runtime: &dyn Runtime,
+    sizes: BufferSizes,
+    wanted: impl IntoIterator<Item = (ComponentId, &'a InterfaceAddress)>,
+) -> Vec<BoundSocket> {
+    let mut bound = Vec::new();
+    for (component, addr) in wanted {
+        let made = bind_udp(addr.socket_addr(0), sizes).and_then(|(s, granted)| {
+            let s = runtime.wrap_udp_socket(s)?;
+            Ok((s.local_addr()?, s, granted))
+        });
+        match made {
+            Ok((local, socket, granted)) => bound.push(BoundSocket {
+                component,
+                local,
+                socket,
+                granted,
+            }),
+            Err(e) => {
+                tracing::warn!(ip = %addr.ip, error = %e, "cannot bind a UDP socket: address skipped")
+            }
+        }
+    }
+    bound
+}
+
+/// Registers sockets bound for stream `sid` with the core (which gathers on them at once if
+/// its gathering has started) and with the agent's registry. A socket either refuses is
+/// dropped (traced).
+pub(crate) fn register_sockets(st: &mut State, sid: StreamId, bound: Vec<BoundSocket>) {
+    for b in bound {
+        let Some(mut stream) = st.proto.stream_mut(sid) else {
+            return;
+        };
+        if let Err(e) = stream.add_local_socket(b.component, TransportType::Udp, b.local) {
+            tracing::warn!(local = %b.local, error = %e, "socket not registered");
+            continue;
+        }
+        let socket = Arc::new(Socket::new(b.socket, b.local));
+        if !st.registry.add_udp(socket, sid, b.component, b.granted) {
+            tracing::warn!(local = %b.local, "a socket is already registered on this address");
+        }
+    }
 }

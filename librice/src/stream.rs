@@ -1,12 +1,10 @@
 //! The [`Stream`] and [`Component`] handles.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
-use librice_proto::TransportType;
 use librice_proto::agent::{
     CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats, FailureReason,
     PairStats, SelectedPair, StreamId, StreamStats, UsageError,
@@ -17,11 +15,11 @@ use crate::agent::Handle;
 use crate::datagram::{Datagram, poll_owned};
 use crate::error::Error;
 use crate::ingest::Reader;
-use crate::interfaces::select_addresses;
-use crate::runtime::AsyncUdpSocket;
-use crate::send::{SendLink, SendPath, SendState, Socket, poll_send};
+use crate::interfaces::select_from;
+use crate::netwatch::add_missing_sockets;
+use crate::send::{SendLink, SendPath, SendState, poll_send};
 use crate::shared::{ComponentExtra, ComponentRef, Shared, component_ids};
-use crate::socket::{SocketBuffers, bind_udp};
+use crate::socket::{SocketBuffers, bind_sockets, register_sockets};
 
 /// A data stream of an agent. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -110,51 +108,18 @@ impl Stream {
             !std::mem::replace(&mut g.started, true)
         };
         if start {
-            let addresses = select_addresses(&self.handle.filter)?;
+            let runtime = Arc::clone(&self.handle.shared.runtime);
+            let addresses = select_from(&self.handle.filter, runtime.interface_addresses()?);
             let components = self.handle.shared.lock().streams[self.id.index()]
                 .components
                 .len();
-            let runtime = Arc::clone(&self.handle.shared.runtime);
-            let mut bound: Vec<(
-                ComponentId,
-                SocketAddr,
-                Arc<dyn AsyncUdpSocket>,
-                SocketBuffers,
-            )> = Vec::new();
-            for component in component_ids().take(components) {
-                for addr in &addresses {
-                    match bind_udp(addr.socket_addr(0), self.handle.buffers).and_then(
-                        |(s, granted)| {
-                            let s = runtime.wrap_udp_socket(s)?;
-                            Ok((s.local_addr()?, s, granted))
-                        },
-                    ) {
-                        Ok((local, socket, granted)) => {
-                            bound.push((component, local, socket, granted))
-                        }
-                        Err(e) => {
-                            tracing::warn!(ip = %addr.ip, error = %e, "cannot bind a UDP socket: address skipped")
-                        }
-                    }
-                }
-            }
+            let wanted = component_ids()
+                .take(components)
+                .flat_map(|c| addresses.iter().map(move |a| (c, a)));
+            let bound = bind_sockets(&*runtime, self.handle.buffers, wanted);
             let now = runtime.now();
             let mut st = self.handle.shared.lock();
-            for (component, local, socket, granted) in bound {
-                let added = st
-                    .proto
-                    .stream_mut(self.id)
-                    .ok_or(Error::Closed)?
-                    .add_local_socket(component, TransportType::Udp, local);
-                if let Err(e) = added {
-                    tracing::warn!(%local, error = %e, "socket not registered");
-                    continue;
-                }
-                let socket = Arc::new(Socket::new(socket, local));
-                if !st.registry.add_udp(socket, self.id, component, granted) {
-                    tracing::warn!(%local, "a socket is already registered on this address");
-                }
-            }
+            register_sockets(&mut st, self.id, bound);
             st.proto
                 .stream_mut(self.id)
                 .ok_or(Error::Closed)?
@@ -169,8 +134,8 @@ impl Stream {
     }
 
     /// Restarts ICE on this stream (RFC 8445 §9, RFC 8839 §4.4): new local credentials
-    /// ([`Self::local_credentials`]), gathering again from the same sockets (TURN
-    /// allocations still in place are reused), and new checks once the peer's new
+    /// ([`Self::local_credentials`]), gathering again from the same sockets and from new
+    /// ones on addresses that appeared since (TURN allocations still in place are reused), and new checks once the peer's new
     /// credentials ([`Self::set_remote_credentials`]) and candidates arrive: signal them as
     /// at the start. Returns the new round's candidates, ending when it is gathered.
     ///
@@ -194,6 +159,20 @@ impl Stream {
     ///
     /// [`Error::Closed`] once the agent is closed.
     pub fn restart(&self) -> Result<GatherStream, Error> {
+        if self.handle.shared.lock().closed {
+            return Err(Error::Closed);
+        }
+        // The new round gathers on the addresses the machine has now, including those
+        // that appeared since gathering started.
+        match self.handle.shared.runtime.interface_addresses() {
+            Ok(all) => add_missing_sockets(
+                &self.handle.shared,
+                self.id,
+                &select_from(&self.handle.filter, all),
+                self.handle.buffers,
+            ),
+            Err(e) => tracing::debug!(error = %e, "cannot list the interface addresses"),
+        }
         let mut st = self.handle.shared.lock();
         if st.closed {
             return Err(Error::Closed);

@@ -32,6 +32,7 @@ mod bins;
 mod coturn;
 pub mod ice;
 mod net;
+pub mod netchange;
 pub mod pairing;
 pub mod peers;
 mod process;

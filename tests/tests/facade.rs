@@ -308,7 +308,11 @@ async fn drop_closes(rt: Arc<dyn Runtime>) {
     exchange(&a, &b).await;
     connected(runtime.as_ref(), &a, CONNECT).await;
     connected(runtime.as_ref(), &b, CONNECT).await;
-    assert_eq!(counting.live_tasks(), 2, "one driver task per agent");
+    assert_eq!(
+        counting.live_tasks(),
+        4,
+        "one driver task and one network watcher per agent"
+    );
     let ports: Vec<SocketAddr> = a.streams[0]
         .local_candidates()
         .iter()
@@ -542,7 +546,11 @@ async fn readers_do_not_keep_alive(rt: Arc<dyn Runtime>) {
         futures::poll!(gather.next()).is_pending(),
         "STUN unanswered"
     );
-    assert_eq!(counting.live_tasks(), 1, "the driver task");
+    assert_eq!(
+        counting.live_tasks(),
+        2,
+        "the driver task and the network watcher"
+    );
 
     drop((agent, stream, component));
     let ended = timeout(runtime.as_ref(), Duration::from_secs(5), async {

@@ -1,0 +1,294 @@
+//! Network change: an agent watches the machine's interface addresses and follows them.
+//!
+//! A task per agent waits for the runtime's change notifications
+//! ([`Runtime::interface_changes`]: `if-watch` with the adapters of `librice-tokio` and
+//! `librice-async-std`) or, at the latest, the policy's poll interval, then lists the
+//! addresses ([`Runtime::interface_addresses`]) through the agent's address filter and
+//! makes the agent's sockets match:
+//! - an address that appeared gets a socket per component of every stream that has started
+//!   gathering, when [`NetworkChange::continual_gathering`] is on: its candidates come out
+//!   of the stream's [`crate::GatherStream`], to be trickled to the peer;
+//! - an address that went away loses its sockets: their candidates and pairs go, and a
+//!   component whose selected pair used one moves to another pair (renomination, when
+//!   controlling) or asks for an ICE restart ([`AgentEvent::RestartNeeded`]), which the
+//!   agent does itself with [`OnPathLost::Restart`].
+//!
+//! New addresses are added before old ones are removed, so that a component whose address
+//! changed has the new pairs to move to.
+
+use std::sync::{Arc, Weak};
+use std::task::Poll;
+use std::time::Duration;
+
+use futures::StreamExt;
+use librice_proto::TransportType;
+use librice_proto::agent::{ComponentId, StreamId};
+
+use crate::interfaces::{AddressFilter, InterfaceAddress, select_from};
+use crate::runtime::{InterfaceChanges, Runtime};
+use crate::shared::{AgentEvent, Shared, component_ids};
+use crate::socket::{BufferSizes, bind_sockets, register_sockets};
+
+/// How often an agent lists the interface addresses by default, whether or not the runtime
+/// notifies changes: 5 s.
+pub const DEFAULT_INTERFACE_POLL: Duration = Duration::from_secs(5);
+
+/// What an agent does when the machine's interface addresses change (set with
+/// [`crate::AgentBuilder::network_change`]).
+///
+/// The default watches the addresses (notifications from the runtime, and a listing every
+/// [`DEFAULT_INTERFACE_POLL`]), removes the sockets of addresses that went away, does not
+/// gather on new addresses, and tells the application with
+/// [`AgentEvent::RestartNeeded`] when a component needs an ICE restart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NetworkChange {
+    /// Watch the interface addresses at all (default on). Off, the agent keeps the sockets
+    /// it bound when gathering started, whatever happens to their addresses.
+    pub watch: bool,
+    /// Gather on addresses that appear after gathering started (default off). On, the
+    /// agent also sends no end-of-gathering ([`crate::GatherStream`] does not end, and the
+    /// application must not signal end-of-candidates, RFC 8838 §13), as browsers do with
+    /// their `gatherPolicy` set to gather continually.
+    pub continual_gathering: bool,
+    /// What to do when a component lost its selected pair and cannot move to another one
+    /// without an ICE restart (default [`OnPathLost::Notify`]).
+    pub on_path_lost: OnPathLost,
+    /// How often the addresses are listed, notifications or not (default
+    /// [`DEFAULT_INTERFACE_POLL`]; at least 100 ms).
+    pub poll_interval: Duration,
+}
+
+impl Default for NetworkChange {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            continual_gathering: false,
+            on_path_lost: OnPathLost::Notify,
+            poll_interval: DEFAULT_INTERFACE_POLL,
+        }
+    }
+}
+
+impl NetworkChange {
+    /// The default policy with continual gathering on or off.
+    pub fn continual_gathering(mut self, on: bool) -> Self {
+        self.continual_gathering = on;
+        self
+    }
+
+    /// The default policy with watching on or off.
+    pub fn watch(mut self, on: bool) -> Self {
+        self.watch = on;
+        self
+    }
+
+    /// Sets what to do when a component needs an ICE restart.
+    pub fn on_path_lost(mut self, action: OnPathLost) -> Self {
+        self.on_path_lost = action;
+        self
+    }
+
+    /// Sets how often the addresses are listed (at least 100 ms).
+    pub fn poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval.max(Duration::from_millis(100));
+        self
+    }
+}
+
+/// What an agent does when a component lost its selected pair with its address and cannot
+/// move to another pair by itself ([`AgentEvent::RestartNeeded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum OnPathLost {
+    /// Only tell the application (the event); it restarts the stream
+    /// ([`crate::Stream::restart`]) when it can signal the new credentials.
+    #[default]
+    Notify,
+    /// Restart the stream at once ([`AgentEvent::Restarted`] follows, as for
+    /// [`crate::Stream::restart`]): signal its new credentials and candidates.
+    Restart,
+}
+
+/// The watching task of one agent: see the module docs. Ends when the agent closes.
+pub(crate) async fn run(
+    shared: Weak<Shared>,
+    runtime: Arc<dyn Runtime>,
+    filter: AddressFilter,
+    buffers: BufferSizes,
+    policy: NetworkChange,
+) {
+    let mut changes = if policy.watch {
+        runtime.interface_changes()
+    } else {
+        None
+    };
+    loop {
+        if !wait(&shared, &*runtime, &mut changes, policy.poll_interval).await {
+            return;
+        }
+        let addresses = match runtime.interface_addresses() {
+            Ok(all) => select_from(&filter, all),
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot list the interface addresses");
+                continue;
+            }
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if policy.watch {
+            follow(&shared, &addresses, buffers, policy.continual_gathering);
+        }
+        restart_lost(&shared, &addresses, buffers);
+    }
+}
+
+/// Waits for a change notification (and takes those that came with it), a restart to do,
+/// or the poll interval; false once the agent is closed.
+async fn wait(
+    shared: &Weak<Shared>,
+    runtime: &dyn Runtime,
+    changes: &mut Option<InterfaceChanges>,
+    interval: Duration,
+) -> bool {
+    let mut timer = runtime.new_timer(runtime.now() + interval);
+    futures::future::poll_fn(|cx| {
+        let Some(strong) = shared.upgrade() else {
+            return Poll::Ready(false);
+        };
+        {
+            let mut st = strong.lock();
+            if st.closed {
+                return Poll::Ready(false);
+            }
+            if !st.restarts_wanted.is_empty() {
+                return Poll::Ready(true);
+            }
+            st.watcher_waker = Some(cx.waker().clone());
+        }
+        let mut changed = false;
+        while let Some(stream) = changes.as_mut() {
+            match stream.poll_next_unpin(cx) {
+                Poll::Ready(Some(())) => changed = true,
+                Poll::Ready(None) => {
+                    tracing::debug!("interface notifications ended: polling only");
+                    *changes = None;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if changed || timer.as_mut().poll_elapsed(cx).is_ready() {
+            return Poll::Ready(true);
+        }
+        Poll::Pending
+    })
+    .await
+}
+
+/// Makes the agent's sockets match `addresses` (see the module docs).
+fn follow(shared: &Shared, addresses: &[InterfaceAddress], buffers: BufferSizes, continual: bool) {
+    if continual {
+        let started: Vec<StreamId> = {
+            let st = shared.lock();
+            (0..st.streams.len())
+                .filter(|&i| st.streams[i].gather.started)
+                .map(StreamId::from_index)
+                .collect()
+        };
+        for sid in started {
+            add_missing_sockets(shared, sid, addresses, buffers);
+        }
+    }
+    let now = shared.runtime.now();
+    let mut st = shared.lock();
+    if st.closed {
+        return;
+    }
+    let gone: Vec<_> = st
+        .registry
+        .udp_entries()
+        .iter()
+        .filter(|e| !addresses.iter().any(|a| a.ip == e.socket.local().ip()))
+        .map(|e| (e.stream, e.component, e.socket.local()))
+        .collect();
+    for (sid, component, local) in gone {
+        tracing::info!(stream = %sid, %component, %local, "address gone: its socket is closed");
+        st.registry.remove_udp(local);
+        if let Some(mut s) = st.proto.stream_mut(sid)
+            && let Err(e) = s.remove_local_socket(now, component, TransportType::Udp, local)
+        {
+            tracing::debug!(%local, error = %e, "socket unknown to the agent");
+        }
+    }
+    st.dispatch_events();
+    st.wake_driver();
+}
+
+/// Restarts the streams whose components asked for it under [`OnPathLost::Restart`], after
+/// giving them sockets on the addresses they lack (the restart gathers on them).
+fn restart_lost(shared: &Shared, addresses: &[InterfaceAddress], buffers: BufferSizes) {
+    let wanted = std::mem::take(&mut shared.lock().restarts_wanted);
+    for sid in wanted {
+        add_missing_sockets(shared, sid, addresses, buffers);
+        let now = shared.runtime.now();
+        let mut st = shared.lock();
+        if st.closed {
+            return;
+        }
+        tracing::info!(stream = %sid, "restarting ICE: the selected pair was lost");
+        if let Some(mut s) = st.proto.stream_mut(sid) {
+            s.restart(now);
+        }
+        st.dispatch_events();
+        st.wake_driver();
+    }
+}
+
+/// Binds and registers a socket for each component of stream `sid` on each of `addresses`
+/// where it has none yet (binding without the lock), once the stream has started
+/// gathering. The core gathers on them at once.
+pub(crate) fn add_missing_sockets(
+    shared: &Shared,
+    sid: StreamId,
+    addresses: &[InterfaceAddress],
+    buffers: BufferSizes,
+) {
+    let wanted: Vec<(ComponentId, &InterfaceAddress)> = {
+        let st = shared.lock();
+        let Some(s) = st.streams.get(sid.index()).filter(|s| s.gather.started) else {
+            return;
+        };
+        component_ids()
+            .take(s.components.len())
+            .flat_map(|c| addresses.iter().map(move |a| (c, a)))
+            .filter(|(c, a)| {
+                !st.registry
+                    .component_udp(sid, *c)
+                    .any(|e| e.socket.local().ip() == a.ip)
+            })
+            .collect()
+    };
+    if wanted.is_empty() {
+        return;
+    }
+    let bound = bind_sockets(&*shared.runtime, buffers, wanted);
+    let mut st = shared.lock();
+    if st.closed {
+        return;
+    }
+    for b in &bound {
+        tracing::info!(stream = %sid, component = %b.component, local = %b.local, "gathering on a new address");
+    }
+    register_sockets(&mut st, sid, bound);
+    st.dispatch_events();
+    st.wake_driver();
+}
+
+/// The stream of an event that says a component needs an ICE restart.
+pub(crate) fn restart_needed(event: &AgentEvent) -> Option<StreamId> {
+    match event {
+        AgentEvent::RestartNeeded { stream, .. } => Some(*stream),
+        _ => None,
+    }
+}
