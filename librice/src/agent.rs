@@ -335,6 +335,7 @@ impl AgentBuilder {
                 watcher_waker: None,
                 on_path_lost: self.network.on_path_lost,
                 restarts_wanted: Vec::new(),
+                relist: false,
             }),
         });
         runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));

@@ -203,6 +203,7 @@ impl Driver {
                 Poll::Ready(Ok(_)) => return false,
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(from = %t.from, to = %t.to, error = %e, "send failed");
+                    crate::netwatch::on_send_error(&self.shared, &e);
                     // The lock is not held while sending; take it briefly.
                     let mut st = self.shared.lock();
                     let now = self.shared.runtime.now();

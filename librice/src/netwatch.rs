@@ -14,7 +14,8 @@
 //!   agent does itself with [`OnPathLost::Restart`].
 //!
 //! New addresses are added before old ones are removed, so that a component whose address
-//! changed has the new pairs to move to.
+//! changed has the new pairs to move to. A send that fails because its local address or
+//! network is gone (`EADDRNOTAVAIL`, `ENETDOWN`) makes the watcher look at once.
 
 use std::sync::{Arc, Weak};
 use std::task::Poll;
@@ -162,7 +163,7 @@ async fn wait(
             if st.closed {
                 return Poll::Ready(false);
             }
-            if !st.restarts_wanted.is_empty() {
+            if !st.restarts_wanted.is_empty() || std::mem::take(&mut st.relist) {
                 return Poll::Ready(true);
             }
             st.watcher_waker = Some(cx.waker().clone());
@@ -283,6 +284,23 @@ pub(crate) fn add_missing_sockets(
     register_sockets(&mut st, sid, bound);
     st.dispatch_events();
     st.wake_driver();
+}
+
+/// A send failed with `error`: if it says the local address or its network is gone
+/// (`EADDRNOTAVAIL`, `ENETDOWN`), the watcher lists the addresses at once rather than at
+/// its next notification or poll.
+pub(crate) fn on_send_error(shared: &Shared, error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::AddrNotAvailable | ErrorKind::NetworkDown
+    ) {
+        let mut st = shared.lock();
+        st.relist = true;
+        if let Some(w) = st.watcher_waker.take() {
+            w.wake();
+        }
+    }
 }
 
 /// The stream of an event that says a component needs an ICE restart.

@@ -274,6 +274,9 @@ pub(crate) fn poll_send(
     if state.pending.is_none() {
         let now = shared.runtime.now();
         if let Some(sent) = link.path.try_send(now, state.id, cx, data) {
+            if let Poll::Ready(Err(Error::Io(e))) = &sent {
+                crate::netwatch::on_send_error(shared, e);
+            }
             return sent;
         }
         let mut st = shared.lock();

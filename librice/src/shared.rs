@@ -94,6 +94,8 @@ pub(crate) struct State {
     pub on_path_lost: OnPathLost,
     /// Streams the network watcher is to restart ([`OnPathLost::Restart`]).
     pub restarts_wanted: Vec<StreamId>,
+    /// A send failed as if an address went away: the watcher lists the addresses now.
+    pub relist: bool,
 }
 
 impl std::fmt::Debug for State {
