@@ -114,9 +114,19 @@
 //!   [`Error::TlsUnavailable`]. The runtime adapters forward it as their own `tls` feature
 //!   (default on too).
 //!
+//! ## Network change
+//!
+//! Each agent watches the machine's interface addresses ([`NetworkChange`], on the builder
+//! with [`AgentBuilder::network_change`]): the sockets of an address that goes away are
+//! closed, and a component whose selected pair used one moves to another pair
+//! (renomination, when controlling) or asks for an ICE restart
+//! ([`AgentEvent::RestartNeeded`]; [`OnPathLost::Restart`] restarts by itself). With
+//! continual gathering, new addresses are gathered on and their candidates come out of
+//! [`Stream::gather_candidates`], which then never ends.
+//!
 //! ## Left out for now
 //! STUN servers over TCP (the core supports them; the builder does not offer them yet),
-//! ICE-TCP, ICE restarts, ice-lite, mDNS candidates.
+//! ICE-TCP, ice-lite, mDNS candidates.
 
 mod agent;
 pub mod conformance;

@@ -307,6 +307,15 @@
 //! failed component (consent lost, say after a NAT rebinding) becomes `Connecting` again
 //! and can connect anew.
 //!
+//! # Network change
+//! Sockets may come and go after gathering started: [`StreamMut::add_local_socket`] then
+//! gathers on the new socket at once (continual gathering, with
+//! [`AgentConfig::continual_gathering`] so that gathering never ends), and
+//! [`StreamMut::remove_local_socket`] drops a socket whose address went away with its
+//! candidates and pairs. A component whose selected pair went with it reports
+//! [`AgentEvent::SelectedPairLost`]; the controlling agent under renomination moves it to
+//! the best pair left, otherwise [`AgentEvent::RestartNeeded`] asks for an ICE restart.
+//!
 //! # Left out for now
 //! ICE-TCP pairs (RFC 6544: TCP candidates are parsed, and server-reflexive ones gathered,
 //! but not paired), ice-lite (RFC 8445 §2.5: the agent is
