@@ -9,11 +9,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use librice_proto::TransportType;
-use librice_proto::agent::{Agent, AgentConfig, AgentEvent, ComponentState, StreamId};
+use librice_proto::agent::{Agent, AgentConfig, AgentEvent, ComponentState, StreamId, TurnServer};
+use librice_proto::candidate::CandidateType;
 use librice_proto::candidate::IceOption;
 
 use crate::harness::flow::Flow;
 use crate::harness::ice::{AgentNode, RTP, S0, connect, give_credentials, socket_port};
+use crate::harness::turn_server::{TurnServerConfig, TurnServerNode};
 use crate::harness::{LinkConfig, NodeId, PUBLIC_REALM, Sim};
 
 const STEPS: usize = 2_000_000;
@@ -386,4 +388,68 @@ fn removing_other_sockets_is_quiet_and_removing_the_last_asks_for_a_restart() {
         node(&sim, mover).agent.component_state(S0, RTP),
         Some(ComponentState::Failed)
     );
+}
+
+/// A socket that goes takes its TURN allocation with it: the allocation is released at the
+/// server (Refresh with lifetime 0, RFC 8656 §7.2), its relayed candidate is no longer
+/// listed, and the socket that stays keeps its own allocation.
+#[test]
+fn removing_a_socket_releases_its_turn_allocation() {
+    let mut sim = Sim::new(31);
+    sim.set_default_link(LinkConfig::with_latency(LATENCY));
+    let listen: SocketAddr = "198.51.100.2:3478".parse().expect("address");
+    let config = TurnServerConfig::new(listen, ip("198.51.100.3"));
+    let (user, pass) = (config.username.clone(), config.password.clone());
+    let server = sim.add_node(
+        PUBLIC_REALM,
+        &[listen.ip(), ip("198.51.100.3")],
+        Box::new(TurnServerNode::new(config)),
+    );
+    let agent = add_host(
+        &mut sim,
+        AgentConfig::default()
+            .rng_seed(31)
+            .turn_server(TurnServer::udp(listen, &user, &pass)),
+        &[OLD_IP, NEW_IP],
+        &[OLD_IP, NEW_IP],
+    );
+    sim.drive_for(Duration::from_secs(1), STEPS);
+    let relayed = |sim: &mut Sim| -> Vec<SocketAddr> {
+        sim.with_node::<AgentNode, _>(agent, |n, _| {
+            n.agent
+                .stream_mut(S0)
+                .expect("stream")
+                .local_candidates()
+                .iter()
+                .filter(|c| c.candidate_type() == CandidateType::Relayed)
+                .map(|c| c.address())
+                .collect()
+        })
+    };
+    assert_eq!(relayed(&mut sim).len(), 2, "one relay per socket");
+    assert_eq!(sim.node::<TurnServerNode>(server).allocation_count(), 2);
+    let old_relay = sim
+        .node::<TurnServerNode>(server)
+        .allocation(socket(OLD_IP))
+        .map(|a| a.relayed)
+        .expect("the old socket's allocation");
+    sim.with_node::<AgentNode, _>(agent, |n, now| {
+        n.agent
+            .stream_mut(S0)
+            .expect("stream")
+            .remove_local_socket(now, RTP, TransportType::Udp, socket(OLD_IP))
+            .expect("removed");
+        n.drain_events(now);
+    });
+    sim.drive_for(Duration::from_secs(1), STEPS);
+    let left = relayed(&mut sim);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(!left.contains(&old_relay));
+    let server = sim.node::<TurnServerNode>(server);
+    assert_eq!(
+        server.allocation_count(),
+        1,
+        "the old allocation was released"
+    );
+    assert!(server.allocation(socket(NEW_IP)).is_some());
 }
