@@ -384,6 +384,20 @@ fn renomination(runtime: Runtime) {
         "libnice runs with support-renomination: {}",
         outcome.report()
     );
+    // icepeer used renomination: its nominations carried NOMINATION and no USE-CANDIDATE
+    // (the core's renomination tests pin that), so libnice, controlled, selected its pair
+    // on a NOMINATION: it accepted it.
+    let renominating = outcome
+        .a
+        .connected_event
+        .as_ref()
+        .and_then(|e| e["renomination"].as_bool());
+    assert_eq!(
+        renominating,
+        Some(true),
+        "icepeer's stream uses renomination: {}",
+        outcome.report()
+    );
 }
 
 #[test]

@@ -974,6 +974,7 @@ impl Peer {
                     // elapsed_ms from reading the peer's credentials (0 without them).
                     let since = self.remote_creds_at.unwrap_or_else(Instant::now);
                     let mut line = self.pairs_event("connected", since);
+                    line["renomination"] = json!(self.stream.renomination());
                     line["stats"] = self.stats();
                     emit(line);
                     return true;
