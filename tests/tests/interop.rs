@@ -68,6 +68,10 @@ enum Scenario {
     Stun,
     /// icepeer relay-only through coturn (TURN over UDP); the peer uses its host candidates.
     RelayOnly,
+    /// The same with TURN over TCP.
+    RelayOnlyTcp,
+    /// The same with TURN over TLS (coturn's self-signed certificate, `--turn-insecure`).
+    RelayOnlyTls,
 }
 
 impl Scenario {
@@ -79,6 +83,8 @@ impl Scenario {
             Self::Trickle => "trickle",
             Self::Stun => "stun-coturn",
             Self::RelayOnly => "icepeer-relay-only",
+            Self::RelayOnlyTcp => "icepeer-relay-only-tcp",
+            Self::RelayOnlyTls => "icepeer-relay-only-tls",
         }
     }
 
@@ -91,14 +97,14 @@ impl Scenario {
             Self::TwoComponents => v(&["--components", "2"]),
             Self::Trickle => v(&["--trickle"]),
             Self::Stun => vec!["--stun".into(), stun.expect("coturn address")],
-            Self::RelayOnly => Vec::new(),
+            Self::RelayOnly | Self::RelayOnlyTcp | Self::RelayOnlyTls => Vec::new(),
         }
     }
 
-    /// The options only icepeer gets.
+    /// The options only icepeer gets: `server` is coturn's address for the transport.
     fn icepeer_args(self, server: Option<String>) -> Vec<String> {
-        match self {
-            Self::RelayOnly => vec![
+        let relay = |server: Option<String>| -> Vec<String> {
+            vec![
                 "--turn".into(),
                 server.expect("coturn address"),
                 "--turn-user".into(),
@@ -106,7 +112,19 @@ impl Scenario {
                 "--turn-pass".into(),
                 librice_tests::COTURN_PASSWORD.into(),
                 "--relay-only".into(),
-            ],
+            ]
+        };
+        let with = |mut args: Vec<String>, extra: &[&str]| {
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args
+        };
+        match self {
+            Self::RelayOnly => relay(server),
+            Self::RelayOnlyTcp => with(relay(server), &["--turn-transport", "tcp"]),
+            Self::RelayOnlyTls => with(
+                relay(server),
+                &["--turn-transport", "tls", "--turn-insecure"],
+            ),
             _ => Vec::new(),
         }
     }
@@ -140,13 +158,20 @@ fn run(a_cmd: Command, b_cmd: Command, browsers: Vec<Side>, dir: &TestDir) -> (P
     (outcome, pass)
 }
 
-/// Starts coturn for the `Stun` scenario.
+/// Starts coturn for the scenarios that use it (with a TLS listener for `RelayOnlyTls`).
 fn coturn(scenario: Scenario, dir: &TestDir) -> Option<Option<Coturn>> {
-    if !matches!(scenario, Scenario::Stun | Scenario::RelayOnly) {
-        return Some(None);
+    match scenario {
+        Scenario::Stun | Scenario::RelayOnly | Scenario::RelayOnlyTcp => {
+            let turnserver = require_tool("turnserver", "coturn")?;
+            Some(Some(Coturn::start(&turnserver, dir, false)))
+        }
+        Scenario::RelayOnlyTls => {
+            let turnserver = require_tool("turnserver", "coturn")?;
+            let openssl = require_tool("openssl", "openssl")?;
+            Some(Some(Coturn::start_tls(&turnserver, &openssl, dir)))
+        }
+        _ => Some(None),
     }
-    let turnserver = require_tool("turnserver", "coturn")?;
-    Some(Some(Coturn::start(&turnserver, dir, false)))
 }
 
 /// One pairing of icepeer with `peer`.
@@ -164,7 +189,11 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         return;
     };
     let mut ice_args = args.clone();
-    ice_args.extend(scenario.icepeer_args(server.as_ref().map(|c| c.addr_v4().to_string())));
+    let turn_addr = server.as_ref().map(|c| match scenario {
+        Scenario::RelayOnlyTls => c.tls_addr().expect("a TLS listener").to_string(),
+        _ => c.addr_v4().to_string(),
+    });
+    ice_args.extend(scenario.icepeer_args(turn_addr));
     ice_args.extend(["--name".into(), "librice".into()]);
     let ice = icepeer(runtime, icepeer_controlling, &ice_args);
     let browsers = if peer == Peer::Chromium {
@@ -195,6 +224,22 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         runtime.name(),
         outcome.report()
     );
+    if matches!(
+        scenario,
+        Scenario::RelayOnly | Scenario::RelayOnlyTcp | Scenario::RelayOnlyTls
+    ) {
+        // icepeer (side A) sent and received its data through its relayed candidate.
+        let local = outcome
+            .a
+            .connected_event
+            .as_ref()
+            .and_then(|e| e["local"].as_str())
+            .unwrap_or_default();
+        assert!(
+            local.contains("typ relay"),
+            "icepeer's pair is relayed: {local}"
+        );
+    }
     if scenario == Scenario::TwoComponents {
         for s in [&outcome.a, &outcome.b] {
             let pairs = s.connected_event.as_ref().and_then(|e| e.get("pairs"));
@@ -332,6 +377,14 @@ pairings! {
     aioice_relay_only_controlled: Peer::Aioice, Scenario::RelayOnly, false;
     libnice_relay_only_controlling: Peer::Libnice, Scenario::RelayOnly, true;
     libnice_relay_only_controlled: Peer::Libnice, Scenario::RelayOnly, false;
+    aioice_relay_only_tcp_controlling: Peer::Aioice, Scenario::RelayOnlyTcp, true;
+    aioice_relay_only_tcp_controlled: Peer::Aioice, Scenario::RelayOnlyTcp, false;
+    libnice_relay_only_tcp_controlling: Peer::Libnice, Scenario::RelayOnlyTcp, true;
+    libnice_relay_only_tcp_controlled: Peer::Libnice, Scenario::RelayOnlyTcp, false;
+    aioice_relay_only_tls_controlling: Peer::Aioice, Scenario::RelayOnlyTls, true;
+    aioice_relay_only_tls_controlled: Peer::Aioice, Scenario::RelayOnlyTls, false;
+    libnice_relay_only_tls_controlling: Peer::Libnice, Scenario::RelayOnlyTls, true;
+    libnice_relay_only_tls_controlled: Peer::Libnice, Scenario::RelayOnlyTls, false;
     libnice_aggressive_stun_controlled: Peer::LibniceAggressive, Scenario::Stun, false;
 }
 
