@@ -486,7 +486,8 @@ impl Agent {
     /// and every pair of a component has failed without a valid pair, it has failed.
     pub(super) fn check_failures(&mut self, sid: StreamId) {
         let s = &self.streams[sid];
-        if !s.remote_eoc || s.gathering != GatherPhase::Complete {
+        // A remote candidate still waiting for its mDNS name may yet pair.
+        if !s.remote_eoc || s.gathering != GatherPhase::Complete || self.mdns.pending_for(sid) {
             return;
         }
         for component in s.components.ids() {

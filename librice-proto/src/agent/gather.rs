@@ -145,12 +145,15 @@ impl Agent {
         {
             return;
         }
-        if !self.config.relay_only || candidate.candidate_type() == CandidateType::Relayed {
+        let announce =
+            !self.config.relay_only || candidate.candidate_type() == CandidateType::Relayed;
+        if announce && !self.announce_hidden(sid, &candidate) {
             self.events.push_back(AgentEvent::LocalCandidate {
                 stream: sid,
                 candidate: candidate.clone(),
             });
         }
+        let s = &mut self.streams[sid];
         s.local.push(LocalCand {
             candidate,
             base,

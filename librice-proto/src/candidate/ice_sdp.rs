@@ -65,8 +65,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    Candidate, CandidateParseError, IceCredentialError, IceCredentials, is_ice_char, validate_pwd,
-    validate_ufrag,
+    Candidate, CandidateParseError, IceCredentialError, IceCredentials, NamedCandidate,
+    is_ice_char, validate_pwd, validate_ufrag,
 };
 use crate::agent::ComponentId;
 
@@ -289,6 +289,26 @@ impl UnresolvedCandidate {
     /// ```
     pub fn component(&self) -> ComponentId {
         self.component
+    }
+
+    /// The line as a [`NamedCandidate`], for the agent to resolve
+    /// ([`StreamMut::add_remote_named_candidate`](crate::agent::StreamMut::add_remote_named_candidate)),
+    /// or `None` when only `raddr` is a host name (then [`Self::resolve`] with any address
+    /// of the family gives the candidate).
+    ///
+    /// ```
+    /// use librice_proto::candidate::IceSdp;
+    ///
+    /// let ice = IceSdp::parse_media_section(
+    ///     "a=ice-ufrag:abcd\na=ice-pwd:abcdefghijklmnopqrstuv\n\
+    ///      a=candidate:1 1 udp 5 peer.local 9 typ host\n",
+    /// ).unwrap();
+    /// let named = ice.unresolved_candidates()[0].named().unwrap();
+    /// assert_eq!(named.name().as_str(), "peer.local");
+    /// assert_eq!(named.to_string(), "candidate:1 1 UDP 5 peer.local 9 typ host");
+    /// ```
+    pub fn named(&self) -> Option<NamedCandidate> {
+        NamedCandidate::parse(&self.attribute).ok()
     }
 
     /// The candidate with its host names replaced: the connection address's by `address`,
