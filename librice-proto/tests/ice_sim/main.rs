@@ -4,6 +4,7 @@
 mod harness;
 mod hostile;
 mod liveness;
+mod mdns;
 mod redirect;
 mod relay;
 mod renomination;
