@@ -82,6 +82,16 @@ impl Agent {
         {
             return None;
         }
+        // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.3.2: "the ICE agent MUST NOT form
+        // candidate pairs between its own relay candidates and remote mDNS candidates" (the
+        // TURN server would learn the hidden address).
+        if local_type == CandidateType::Relayed
+            && self
+                .mdns
+                .is_mdns_remote(sid, remote.component(), remote.address())
+        {
+            return None;
+        }
         let key = (local.base, remote.address());
         let priority = pair_priority(controlling, local.candidate.priority(), remote.priority());
         if let Some(existing) = s.checklist.find(key.0, key.1) {

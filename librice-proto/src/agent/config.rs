@@ -29,8 +29,8 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// is drawn uniformly from 0.8x to 1.2x of it.
 pub const DEFAULT_CONSENT_INTERVAL: Duration = Duration::from_secs(5);
 
-/// The default time the agent waits for the peer's `.local` name to be resolved, or for
-/// its own to be published: 10 s. mDNS queries go out about once a second (RFC 6762 §5.2;
+/// The default time the agent waits for the peer's `.local` name to be resolved, and for
+/// its own name to be claimed before it completes gathering without waiting: 10 s. mDNS queries go out about once a second (RFC 6762 §5.2;
 /// [`crate::mdns::MAX_QUERIES`] of them by default) and probing takes about 1 s (RFC 6762
 /// §8.1), so 10 s leaves room for loss without holding a candidate for long.
 pub const DEFAULT_MDNS_TIMEOUT: Duration = Duration::from_secs(10);
@@ -252,20 +252,22 @@ impl AgentConfig {
     ///
     /// With it on, each local address of a host candidate gets a fresh name from the
     /// agent's RNG, which the agent asks the I/O layer to publish
-    /// ([`IoRequest::MdnsPublish`]); host candidates are announced as
-    /// [`AgentEvent::LocalNamedCandidate`] once their name is published, never as
-    /// [`AgentEvent::LocalCandidate`], and server-reflexive candidates with the related
-    /// address 0.0.0.0 port 0 (draft §3.1.2.2). The agent still uses the real addresses
-    /// for its sockets, pairs and checks. A peer that cannot resolve the names reaches the
-    /// host candidates only through its own checks' peer-reflexive candidates; a peer off
-    /// the local link does not reach them at all, which is the point.
+    /// ([`IoRequest::MdnsPublish`]); host candidates are announced at once as
+    /// [`AgentEvent::LocalNamedCandidate`], never as [`AgentEvent::LocalCandidate`], and
+    /// server-reflexive candidates with the related address 0.0.0.0 (or ::) port 9
+    /// (draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.2.2). The agent still uses the real
+    /// addresses for its sockets, pairs and checks. A peer that cannot resolve the names
+    /// reaches the host candidates only through its own checks' peer-reflexive candidates;
+    /// a peer off the local link does not reach them at all, which is the point. See the
+    /// agent's mDNS docs for conflicts and [`Agent::close`](super::Agent::close).
     pub fn hide_host_addresses(mut self, on: bool) -> Self {
         self.hide_host_addresses = on;
         self
     }
 
-    /// How long the peer's `.local` name may take to resolve, and this agent's own name to
-    /// be published, before the candidates waiting for it are dropped
+    /// How long the peer's `.local` name may take to resolve before the candidates waiting
+    /// for it are dropped, and how long gathering waits for this agent's own name to be
+    /// claimed
     /// ([`DEFAULT_MDNS_TIMEOUT`], 10 s). At least 100 ms.
     pub fn mdns_timeout(mut self, timeout: Duration) -> Self {
         self.mdns_timeout = timeout.max(Duration::from_millis(100));
@@ -566,9 +568,9 @@ pub enum AgentEvent {
         /// The candidate.
         candidate: Candidate,
     },
-    /// A new local host candidate to signal, its address hidden behind a published `.local`
-    /// name ([`AgentConfig::hide_host_addresses`]). A name replaced after a conflict
-    /// announces the candidates again under the new name.
+    /// A new local host candidate to signal, its address hidden behind a `.local` name
+    /// ([`AgentConfig::hide_host_addresses`]). A name replaced after a conflict announces
+    /// the candidates again under the new name.
     LocalNamedCandidate {
         /// The stream.
         stream: StreamId,

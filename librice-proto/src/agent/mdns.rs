@@ -10,29 +10,42 @@
 //! Remote names: a `.local` candidate given to
 //! [`StreamMut::add_remote_named_candidate`](super::StreamMut::add_remote_named_candidate)
 //! waits for its name, which is asked for once however many candidates carry it. Once
-//! resolved it is paired as the host candidate it is, with the resolved address (a
+//! resolved to exactly one address it is paired as the host candidate it is (a
 //! peer-reflexive candidate learnt at that address takes its type and priority, keeping
-//! its pairs, RFC 8445 §7.3.1.3). A name not resolved within
-//! [`AgentConfig::mdns_timeout`] is dropped with a trace; the other candidates pair and
-//! connect meanwhile. At most [`AgentConfig::max_pending_mdns_names`] names wait at once;
-//! more are dropped with a trace. An answer for a name the agent is not waiting for
-//! changes nothing ([`UsageError::UnknownMdnsName`]).
+//! its pairs, RFC 8445 §7.3.1.3), but never with a local relayed candidate
+//! (draft §3.3.2). A name not resolved within [`AgentConfig::mdns_timeout`] is dropped
+//! with a trace; the other candidates pair and connect meanwhile. At most
+//! [`AgentConfig::max_pending_mdns_names`] names wait at once; more are dropped with a
+//! trace. An answer for a name the agent is not waiting for changes nothing
+//! ([`UsageError::UnknownMdnsName`]).
 //!
 //! Local names ([`AgentConfig::hide_host_addresses`]): each local IP address of a host
-//! candidate gets one fresh random name from the agent's RNG, published before any
-//! candidate carrying it is announced (draft §3.1.1: a name that cannot be registered is
-//! not exposed); host candidates are announced as [`AgentEvent::LocalNamedCandidate`] and
-//! server-reflexive ones with the unspecified related address. Gathering completes only
-//! once every name is published or given up. A name that conflicts is replaced by a new
-//! one (at most [`MAX_PUBLISH_ATTEMPTS`] names per address), and the candidates are
-//! announced again under it. [`Agent::close`] unpublishes every name.
+//! candidate gets one fresh random name from the agent's RNG (draft §3.1.1 steps 2-5),
+//! which the agent asks to publish; its host candidates are announced at once as
+//! [`AgentEvent::LocalNamedCandidate`] (draft §3.1.2.1: "as soon as its mDNS name is
+//! generated"), and server-reflexive ones with the unspecified related address.
+//! [`AgentEvent::GatheringComplete`] waits until every name is claimed
+//! ([`Agent::handle_mdns_published`]), or for [`AgentConfig::mdns_timeout`] at most, so
+//! that a name that conflicts while probing (another host holds it, RFC 6762 §9) is
+//! replaced, and the host candidates announced again under the new one, before
+//! end-of-candidates. At most [`MAX_PUBLISH_ATTEMPTS`] names are tried per address; after
+//! that the last name stays announced, unpublished (draft §3.1.1: the candidates are
+//! provided "even if ... mDNS registration fails"). A conflict after end-of-candidates
+//! gets a new name but no new announcement (RFC 8838 §13). [`Agent::close`] unpublishes
+//! every name.
+//!
+//! The draft cited is draft-ietf-rtcweb-mdns-ice-candidates-04, continued as
+//! draft-ietf-mmusic-mdns-ice-candidates.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::{Agent, AgentError, AgentEvent, IoRequest, RemoteCand, StreamId, UsageError};
-use crate::candidate::{Candidate, CandidateType, HostName, NamedCandidate};
+use super::{
+    Agent, AgentError, AgentEvent, ComponentId, GatherPhase, IoRequest, RemoteCand, StreamId,
+    UsageError,
+};
+use crate::candidate::{Candidate, CandidateType, DISCARD_PORT, HostName, NamedCandidate};
 
 /// How many names the agent tries for one local address before it gives up hiding it
 /// (the first and two replacements after conflicts).
@@ -46,6 +59,10 @@ pub const MAX_CANDIDATES_PER_NAME: usize = 16;
 /// known name is paired without asking again.
 const MAX_RESOLVED_NAMES: usize = 256;
 
+/// How many remote addresses learnt through mDNS the agent remembers, to keep them from
+/// its relayed candidates (draft §3.3.2). A resolved candidate beyond it is dropped.
+const MAX_MDNS_REMOTES: usize = 4096;
+
 /// The agent's mDNS names: the peer's being resolved or resolved, and its own.
 #[derive(Debug, Default)]
 pub(super) struct MdnsNames {
@@ -55,6 +72,9 @@ pub(super) struct MdnsNames {
     resolved: BTreeMap<String, IpAddr>,
     /// Local names, by the address they hide.
     local: BTreeMap<IpAddr, LocalName>,
+    /// Remote transport addresses learnt by resolving a name: never paired with a local
+    /// relayed candidate.
+    remotes: BTreeSet<(StreamId, ComponentId, SocketAddr)>,
 }
 
 #[derive(Debug)]
@@ -69,13 +89,17 @@ struct PendingName {
 #[derive(Debug)]
 struct LocalName {
     name: HostName,
+    /// Claimed, as the I/O layer answered.
     published: bool,
+    /// The names tried for the address, this one included.
     attempts: u32,
-    /// Until published: when to give up.
+    /// The last attempt conflicted too: the name is announced but not published.
+    failed: bool,
+    /// Until published: the streams whose gathering waits for it (one count of
+    /// `pending_gathers` each), so that a name replaced after a conflict while probing is
+    /// announced before end-of-candidates; and when to stop waiting.
+    holds: Vec<StreamId>,
     deadline: Instant,
-    /// Host candidates to announce once published, and whether each holds its stream's
-    /// gathering open.
-    waiting: Vec<(StreamId, Candidate, bool)>,
 }
 
 impl MdnsNames {
@@ -86,15 +110,25 @@ impl MdnsNames {
             .any(|p| p.waiting.iter().any(|(s, _, _)| *s == sid))
     }
 
-    /// The earliest deadline: a resolution or a publication given up.
+    /// The earliest deadline: a resolution given up, or a publication no longer waited for.
     pub(super) fn timeout(&self) -> Option<Instant> {
         let pending = self.pending.values().map(|p| p.deadline);
         let local = self
             .local
             .values()
-            .filter(|l| !l.published)
+            .filter(|l| !l.holds.is_empty())
             .map(|l| l.deadline);
         pending.chain(local).min()
+    }
+
+    /// True for a remote address of stream `sid` learnt by resolving a name.
+    pub(super) fn is_mdns_remote(
+        &self,
+        sid: StreamId,
+        component: ComponentId,
+        address: SocketAddr,
+    ) -> bool {
+        self.remotes.contains(&(sid, component, address))
     }
 
     /// The number of remote names being resolved.
@@ -146,12 +180,12 @@ impl Agent {
 
     /// Answers [`IoRequest::MdnsResolve`]: `name` has the addresses `addrs`.
     ///
-    /// One address is used, the first IPv6 one if any, else the first IPv4 one
-    /// (draft-ietf-mmusic-mdns-ice-candidates §3.2.2: the agent "MUST take exactly one of
-    /// the resolved IP addresses"); unspecified, multicast and broadcast addresses are
-    /// ignored. Every candidate waiting for the name is then paired as a host candidate at
-    /// that address. With no usable address the candidates are dropped, as by
-    /// [`Self::handle_mdns_resolve_failed`].
+    /// The name must have exactly one address (repeats count once), and a usable one: not
+    /// unspecified, multicast or broadcast. Every candidate waiting for the name is then
+    /// paired as a host candidate at that address. Otherwise the candidates are dropped, as
+    /// by [`Self::handle_mdns_resolve_failed`] (draft §3.2.2: "SHOULD ignore candidates
+    /// where the hostname resolution returns more than one IP address"; the names this
+    /// draft makes have one address each, §3.1.1, so several mean a second host answers).
     ///
     /// # Errors
     ///
@@ -166,22 +200,21 @@ impl Agent {
     ) -> Result<(), AgentError> {
         self.last_now = Some(now);
         let key = self.pending_key(name)?;
-        let usable = |ip: &&IpAddr| {
-            !ip.is_unspecified()
+        let distinct: BTreeSet<IpAddr> = addrs.iter().copied().collect();
+        let chosen = match distinct.into_iter().collect::<Vec<_>>()[..] {
+            [ip] if !ip.is_unspecified()
                 && !ip.is_multicast()
-                && !matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+                && !matches!(ip, IpAddr::V4(v4) if v4.is_broadcast()) =>
+            {
+                Some(ip)
+            }
+            _ => None,
         };
-        let chosen = addrs
-            .iter()
-            .filter(usable)
-            .find(|ip| ip.is_ipv6())
-            .or_else(|| addrs.iter().filter(usable).find(|ip| ip.is_ipv4()))
-            .copied();
         let Some(pending) = self.mdns.pending.remove(&key) else {
             return Err(UsageError::UnknownMdnsName(name.to_owned()).into());
         };
         let Some(ip) = chosen else {
-            tracing::debug!(name = %pending.name, "mDNS name resolved to no usable address: its candidates are dropped");
+            tracing::debug!(name = %pending.name, ?addrs, "mDNS name resolved to no single usable address: its candidates are dropped");
             self.drop_waiting(pending);
             return Ok(());
         };
@@ -219,8 +252,7 @@ impl Agent {
     }
 
     /// Answers [`IoRequest::MdnsPublish`]: `name` is claimed (probed without conflict,
-    /// RFC 6762 §8.1). The host candidates it hides are announced as
-    /// [`AgentEvent::LocalNamedCandidate`].
+    /// RFC 6762 §8.1). The candidates were announced already.
     ///
     /// # Errors
     ///
@@ -229,33 +261,22 @@ impl Agent {
     pub fn handle_mdns_published(&mut self, now: Instant, name: &str) -> Result<(), AgentError> {
         self.last_now = Some(now);
         let ip = self.local_name_ip(name, false)?;
-        let local = self
-            .mdns
-            .local
-            .get_mut(&ip)
-            .expect("local_name_ip found it");
-        local.published = true;
-        let waiting = std::mem::take(&mut local.waiting);
-        let name = local.name.clone();
-        for (sid, candidate, holds_gathering) in waiting {
-            self.announce_named(sid, &candidate, &name);
-            if holds_gathering {
-                self.gather_done(sid);
-            }
+        if let Some(local) = self.mdns.local.get_mut(&ip) {
+            local.published = true;
         }
+        self.release_holds(ip);
         Ok(())
     }
 
     /// Answers [`IoRequest::MdnsPublish`]: another host holds `name` (a conflict while
     /// probing or later, RFC 6762 §9), or it could not be published. The agent asks to
-    /// publish a new random name for the address and announces the host candidates again
-    /// under it, up to [`MAX_PUBLISH_ATTEMPTS`] names; after that the address's host
-    /// candidates stay unannounced (draft-ietf-mmusic-mdns-ice-candidates §3.1.1: a name
-    /// that cannot be registered is not exposed), though the agent still uses them.
+    /// publish a new random name for the address and announces its host candidates again
+    /// under it ([`AgentEvent::LocalNamedCandidate`]), up to [`MAX_PUBLISH_ATTEMPTS`] names;
+    /// after that the last name stays as it is.
     ///
     /// # Errors
     ///
-    /// [`UsageError::UnknownMdnsName`] if `name` is not one of the agent's names.
+    /// [`UsageError::UnknownMdnsName`] if `name` is not the current name of an address.
     pub fn handle_mdns_publish_failed(
         &mut self,
         now: Instant,
@@ -268,9 +289,9 @@ impl Agent {
     }
 
     /// With [`AgentConfig::hide_host_addresses`](super::AgentConfig::hide_host_addresses),
-    /// announces a new local candidate: a host one under its address's name (publishing
-    /// it first if need be), a server-reflexive one without its base. Returns false when
-    /// hiding is off and the caller announces the candidate as it is.
+    /// announces a new local candidate: a host one under its address's name (asking to
+    /// publish a new name if the address has none), a server-reflexive one without its
+    /// base. Returns false when the caller announces the candidate as it is.
     pub(super) fn announce_hidden(&mut self, sid: StreamId, candidate: &Candidate) -> bool {
         if !self.config.hide_host_addresses {
             return false;
@@ -278,57 +299,61 @@ impl Agent {
         match candidate.candidate_type() {
             CandidateType::Host => {}
             CandidateType::ServerReflexive => {
-                // draft-ietf-mmusic-mdns-ice-candidates §3.1.2.2: the related address of a
-                // server-reflexive candidate would give the host address away; it is
-                // written as 0.0.0.0 (:: for IPv6) with port 0.
-                let unspecified = match candidate.address() {
-                    SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-                    SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+                // draft §3.1.2.2: "this server-reflexive candidate MUST have its raddr field
+                // set to "0.0.0.0"/"::" and its rport field set to "9"" (draft -03 and
+                // Chromium write port 0; the related address is informational either way).
+                let hidden = match candidate.address() {
+                    SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], DISCARD_PORT)),
+                    SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], DISCARD_PORT)),
                 };
                 self.events.push_back(AgentEvent::LocalCandidate {
                     stream: sid,
-                    candidate: candidate.with_related_address(Some(unspecified)),
+                    candidate: candidate.with_related_address(Some(hidden)),
                 });
                 return true;
             }
             _ => return false,
         }
         let ip = candidate.address().ip();
-        match self.mdns.local.get_mut(&ip) {
-            Some(local) if local.published => {
-                let name = local.name.clone();
-                self.announce_named(sid, candidate, &name);
-            }
+        let now = self
+            .last_now
+            .expect("host candidates are made by gather_candidates(now) or restart(now), which set last_now");
+        let name = match self.mdns.local.get_mut(&ip) {
+            // draft §3.1.1 step 2: one name per address, reused.
             Some(local) => {
-                local.waiting.push((sid, candidate.clone(), true));
-                self.streams[sid].pending_gathers += 1;
+                if !local.published && !local.failed && !local.holds.contains(&sid) {
+                    local.holds.push(sid);
+                    self.streams[sid].pending_gathers += 1;
+                }
+                local.name.clone()
             }
             None => {
+                // draft §3.1.1 step 3: "a version 4 UUID ... followed by ".local"".
                 let name = HostName::random_mdns(&mut self.rng);
                 self.io_requests.push_back(IoRequest::MdnsPublish {
                     name: name.clone(),
                     address: ip,
                 });
-                let now = self
-                    .last_now
-                    .expect("host candidates are made by gather_candidates(now) or restart(now), which set last_now");
                 self.mdns.local.insert(
                     ip,
                     LocalName {
-                        name,
+                        name: name.clone(),
                         published: false,
                         attempts: 1,
+                        failed: false,
+                        holds: vec![sid],
                         deadline: now + self.config.mdns_timeout,
-                        waiting: vec![(sid, candidate.clone(), true)],
                     },
                 );
                 self.streams[sid].pending_gathers += 1;
+                name
             }
-        }
+        };
+        self.announce_named(sid, candidate, &name);
         true
     }
 
-    /// Gives up the resolutions and publications whose time has passed.
+    /// Gives up the resolutions whose time has passed.
     pub(super) fn run_mdns_timeouts(&mut self, now: Instant) {
         let expired: Vec<String> = self
             .mdns
@@ -343,24 +368,26 @@ impl Agent {
                 self.drop_waiting(pending);
             }
         }
-        let unpublished: Vec<IpAddr> = self
+        let overdue: Vec<IpAddr> = self
             .mdns
             .local
             .iter()
-            .filter(|(_, l)| !l.published && l.deadline <= now)
+            .filter(|(_, l)| !l.holds.is_empty() && l.deadline <= now)
             .map(|(ip, _)| *ip)
             .collect();
-        for ip in unpublished {
-            tracing::debug!(%ip, "mDNS name not published in time: its host candidates are not announced");
-            self.give_up_local_name(ip);
+        for ip in overdue {
+            tracing::debug!(%ip, "mDNS name not claimed in time: gathering completes without waiting for it");
+            self.release_holds(ip);
         }
     }
 
     /// Withdraws every local name ([`IoRequest::MdnsUnpublish`]), on [`Agent::close`].
     pub(super) fn unpublish_all(&mut self) {
         for (_, local) in std::mem::take(&mut self.mdns.local) {
-            self.io_requests
-                .push_back(IoRequest::MdnsUnpublish { name: local.name });
+            if !local.failed {
+                self.io_requests
+                    .push_back(IoRequest::MdnsUnpublish { name: local.name });
+            }
         }
     }
 
@@ -369,6 +396,14 @@ impl Agent {
     fn pair_resolved(&mut self, sid: StreamId, named: &NamedCandidate, ip: IpAddr) {
         match named.resolve(ip) {
             Ok(candidate) => {
+                let key = (sid, candidate.component(), candidate.address());
+                if !self.mdns.remotes.contains(&key) {
+                    if self.mdns.remotes.len() >= MAX_MDNS_REMOTES {
+                        tracing::debug!(stream = %sid, "too many mDNS candidates: candidate dropped");
+                        return;
+                    }
+                    self.mdns.remotes.insert(key);
+                }
                 tracing::debug!(stream = %sid, name = %named.name(), %ip, "mDNS candidate resolved");
                 self.add_remote(sid, RemoteCand { candidate });
             }
@@ -413,7 +448,9 @@ impl Agent {
         self.mdns
             .local
             .iter()
-            .find(|(_, l)| Some(l.name.key()) == key && (published_too || !l.published))
+            .find(|(_, l)| {
+                Some(l.name.key()) == key && !l.failed && (published_too || !l.published)
+            })
             .map(|(ip, _)| *ip)
             .ok_or_else(|| {
                 tracing::debug!(name, "mDNS publication answer for a name not ours: ignored");
@@ -422,44 +459,58 @@ impl Agent {
     }
 
     fn replace_local_name(&mut self, now: Instant, ip: IpAddr) {
-        let local = self.mdns.local.get_mut(&ip).expect("found by the caller");
+        let Some(local) = self.mdns.local.get_mut(&ip) else {
+            return;
+        };
         if local.attempts >= MAX_PUBLISH_ATTEMPTS {
-            tracing::info!(%ip, attempts = local.attempts, "no mDNS name could be published: host candidates not announced");
-            self.give_up_local_name(ip);
+            tracing::info!(%ip, name = %local.name, attempts = local.attempts, "no mDNS name could be published: the last one stays announced");
+            local.published = false;
+            local.failed = true;
+            self.release_holds(ip);
             return;
         }
         let name = HostName::random_mdns(&mut self.rng);
         tracing::debug!(old = %local.name, new = %name, "mDNS name conflict: publishing another name");
         local.attempts += 1;
-        local.deadline = now + self.config.mdns_timeout;
+        local.published = false;
         local.name = name.clone();
-        if local.published {
-            // Announced already: announce again under the new name (a trickled candidate;
-            // the peer's pairs on the old one simply go unresolved). Gathering is not held.
-            local.published = false;
-            let mut waiting = Vec::new();
-            for sid in self.streams.ids() {
-                for l in &self.streams[sid].local {
-                    if l.candidate.candidate_type() == CandidateType::Host && l.base.ip() == ip {
-                        waiting.push((sid, l.candidate.clone(), false));
-                    }
+        local.deadline = now + self.config.mdns_timeout;
+        self.io_requests.push_back(IoRequest::MdnsPublish {
+            name: name.clone(),
+            address: ip,
+        });
+        // Announce the host candidates again under the new name (trickled; the peer's
+        // resolution of the old one fails and its candidates are dropped), in the streams
+        // that have not ended their candidates (RFC 8838 §13: none after end-of-candidates
+        // in a generation; a conflict while probing holds gathering open, so only a
+        // conflict after the claim meets this).
+        let mut again = Vec::new();
+        for sid in self.streams.ids() {
+            if self.streams[sid].gathering == GatherPhase::Complete {
+                tracing::debug!(stream = %sid, "mDNS name replaced after end-of-candidates: not announced");
+                continue;
+            }
+            for l in &self.streams[sid].local {
+                if l.candidate.candidate_type() == CandidateType::Host && l.base.ip() == ip {
+                    again.push((sid, l.candidate.clone()));
                 }
             }
-            let local = self.mdns.local.get_mut(&ip).expect("found by the caller");
-            local.waiting = waiting;
         }
-        self.io_requests
-            .push_back(IoRequest::MdnsPublish { name, address: ip });
+        for (sid, candidate) in again {
+            self.announce_named(sid, &candidate, &name);
+        }
     }
 
-    fn give_up_local_name(&mut self, ip: IpAddr) {
-        let Some(local) = self.mdns.local.remove(&ip) else {
-            return;
-        };
-        for (sid, _, holds_gathering) in local.waiting {
-            if holds_gathering {
-                self.gather_done(sid);
-            }
+    /// The name of `ip` is claimed or no longer waited for: the gathering it held goes on.
+    fn release_holds(&mut self, ip: IpAddr) {
+        let holds = self
+            .mdns
+            .local
+            .get_mut(&ip)
+            .map(|l| std::mem::take(&mut l.holds))
+            .unwrap_or_default();
+        for sid in holds {
+            self.gather_done(sid);
         }
     }
 

@@ -231,7 +231,7 @@ impl<'a> StreamMut<'a> {
     /// # Errors
     ///
     /// As [`Self::add_remote_candidate`], and [`UsageError::UnsupportedHostName`] for a
-    /// name outside `.local`.
+    /// name that is not one label then `.local` ([`HostName::is_mdns`](crate::candidate::HostName::is_mdns)).
     pub fn add_remote_named_candidate(
         &mut self,
         now: Instant,
@@ -246,8 +246,8 @@ impl<'a> StreamMut<'a> {
         if s.components.get(component).is_none() {
             return Err(UsageError::CandidateComponent(component).into());
         }
-        // draft-ietf-mmusic-mdns-ice-candidates §3.2.1: only names ending in ".local" are
-        // resolved through mDNS.
+        // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.2.1 steps 1-2: only "<label>.local"
+        // names are resolved through mDNS.
         if !candidate.name().is_mdns() {
             return Err(UsageError::UnsupportedHostName(candidate.name().clone()).into());
         }

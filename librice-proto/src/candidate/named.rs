@@ -89,8 +89,8 @@ impl HostName {
     }
 
     /// A fresh `<uuid v4>.local` name (lowercase 8-4-4-4-12, as browsers make them;
-    /// draft-ietf-mmusic-mdns-ice-candidates §3.1.1 step 2: "a version 4 UUID ... followed
-    /// by '.local'"), from `rng`.
+    /// draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.1 step 3: "a version 4 UUID ...
+    /// followed by ".local""), from `rng`.
     pub fn random_mdns<R: Rng + ?Sized>(rng: &mut R) -> Self {
         Self(crate::mdns::random_uuid_name(rng))
     }
@@ -100,14 +100,14 @@ impl HostName {
         &self.0
     }
 
-    /// True for a name in the mDNS `.local` domain (RFC 6762 §3), which the agent resolves
-    /// through mDNS.
+    /// True for an mDNS candidate name, which the agent resolves through mDNS: one label
+    /// then `.local` (draft-ietf-rtcweb-mdns-ice-candidates-04 §3.2.1 step 1: a name that
+    /// does not end with ".local" or "contains more than one "."" is processed as any
+    /// other).
     pub fn is_mdns(&self) -> bool {
         let name = self.0.strip_suffix('.').unwrap_or(&self.0);
-        name.len() > ".local".len()
-            && name
-                .get(name.len() - ".local".len()..)
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(".local"))
+        name.split_once('.')
+            .is_some_and(|(_, domain)| domain.eq_ignore_ascii_case("local"))
     }
 
     /// True if both name the same host: equal but for ASCII case and a final dot
@@ -207,7 +207,7 @@ impl std::error::Error for HostNameError {}
 /// Every field but the address is a [`Candidate`]'s, with the same invariants. It cannot
 /// be paired: [`Self::resolve`] makes the [`Candidate`] once the name's address is known.
 /// A related address that is a host name too is read as the unspecified IPv4 address
-/// with its port (privacy-preserving agents hide it, draft-ietf-mmusic-mdns-ice-candidates
+/// with its port (privacy-preserving agents hide it, draft-ietf-rtcweb-mdns-ice-candidates-04
 /// §3.1.2.2; it is informational only, RFC 8445 §5.1.1).
 ///
 /// `Display` writes the SDP attribute value, which [`Self::parse`] reads back to an equal

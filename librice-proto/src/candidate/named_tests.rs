@@ -152,6 +152,8 @@ fn only_local_names_are_mdns_and_case_is_ignored() {
     assert!(!HostName::parse("local").unwrap().is_mdns());
     assert!(!HostName::parse("example.com").unwrap().is_mdns());
     assert!(!HostName::parse("local.example").unwrap().is_mdns());
+    // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.2.1 step 1: one label, then "local".
+    assert!(!HostName::parse("host.sub.local").unwrap().is_mdns());
 }
 
 #[test]

@@ -322,7 +322,7 @@ fn parse_any(
             let value = value.ok_or(CandidateParseError::MissingValue("raddr"))?;
             let ip = match parse_address(value, "raddr")? {
                 Address::Ip(ip) => ip,
-                // draft-ietf-mmusic-mdns-ice-candidates §3.1.2.2: a hidden related address;
+                // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.2.2: a hidden related address;
                 // it is informational only (RFC 8445 §5.1.1).
                 Address::Name(_) if names => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                 Address::Name(name) => {

@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use librice_proto::TransportType;
-use librice_proto::agent::{Agent, AgentConfig, AgentEvent, DEFAULT_MDNS_TIMEOUT, IoRequest};
+use librice_proto::agent::{
+    Agent, AgentConfig, AgentEvent, DEFAULT_MDNS_TIMEOUT, IoRequest, TurnServer,
+};
 use librice_proto::candidate::{CandidateType, HostName, NamedCandidate};
 use librice_proto::mdns::{MdnsConfig, MdnsEvent};
 
@@ -14,7 +16,8 @@ use crate::harness::ice::{
     AgentNode, AgentSpec, RTP, S0, add_agent, connect, send_data, signal, socket_port,
 };
 use crate::harness::mdns::{MdnsNode, add_mdns_node, enable_mdns, enable_mdns_with};
-use crate::harness::{LinkConfig, PUBLIC_REALM, Sim};
+use crate::harness::turn_server::{TurnServerConfig, TurnServerNode};
+use crate::harness::{LinkConfig, NatType, PUBLIC_REALM, Sim};
 
 const IP_A: &str = "192.168.1.10";
 const IP_B: &str = "192.168.1.20";
@@ -215,13 +218,36 @@ fn a_name_conflict_while_probing_is_resolved_with_a_new_name() {
     let host_a = sim.node::<AgentNode>(a).mdns.as_ref().unwrap();
     assert_eq!(host_a.conflicts(), [first.as_str()]);
     assert_eq!(host_a.published(), [names_a[1].as_str()]);
-    // Only the new name was announced, and the peer resolved it to A, not the squatter.
+    // Both names were announced (the first at once, draft §3.1.2.1; the second after the
+    // conflict, before end-of-candidates), and the peer resolved both: the first to the
+    // squatter, whose address never answers a check, the second to A, which it selected.
     let announced: Vec<HostName> = named_announcements(&sim, a)
         .iter()
         .map(|c| c.name().clone())
         .collect();
-    assert_eq!(announced, [names_a[1].clone()]);
-    assert_eq!(resolved_names(&requests(&sim, b)), [names_a[1].clone()]);
+    assert_eq!(announced, names_a);
+    assert_eq!(resolved_names(&requests(&sim, b)), names_a);
+    let squatter_ip: IpAddr = "192.168.1.99".parse().unwrap();
+    let remote_b = sim
+        .node_mut::<AgentNode>(b)
+        .agent
+        .stream_mut(S0)
+        .unwrap()
+        .remote_candidates();
+    assert!(remote_b.iter().any(|c| c.address().ip() == squatter_ip));
+    let end_of_candidates = sim
+        .node::<AgentNode>(a)
+        .events
+        .iter()
+        .position(|(_, e)| matches!(e, AgentEvent::GatheringComplete { .. }))
+        .expect("gathering completed");
+    let second_announced = sim
+        .node::<AgentNode>(a)
+        .events
+        .iter()
+        .position(|(_, e)| matches!(e, AgentEvent::LocalNamedCandidate { candidate, .. } if candidate.name() == &names_a[1]))
+        .expect("the new name announced");
+    assert!(second_announced < end_of_candidates);
     assert_host_pairs_and_data(&mut sim, a, b);
 }
 
@@ -334,4 +360,66 @@ fn unsolicited_mdns_answers_change_no_candidate() {
         );
     }
     assert_host_pairs_and_data(&mut sim, a, b);
+}
+
+#[test]
+fn relayed_candidates_are_never_paired_with_mdns_candidates() {
+    let mut sim = lan(5);
+    let listen: SocketAddr = "198.51.100.2:3478".parse().unwrap();
+    let relay_ip: IpAddr = "198.51.100.3".parse().unwrap();
+    let turn_config = TurnServerConfig::new(listen, relay_ip);
+    let (user, pass) = (turn_config.username.clone(), turn_config.password.clone());
+    sim.add_node(
+        PUBLIC_REALM,
+        &[listen.ip(), relay_ip],
+        Box::new(TurnServerNode::new(turn_config)),
+    );
+    // One LAN behind a NAT: the mDNS segment.
+    let lan = sim.add_nat(NatType::FullCone, "203.0.113.1".parse().unwrap());
+    let config = |controlling, seed| {
+        hiding(controlling, seed).turn_server(TurnServer::udp(listen, &user, &pass))
+    };
+    let a = add_agent(&mut sim, AgentSpec::new(config(true, 1), lan, IP_A));
+    let b = add_agent(&mut sim, AgentSpec::new(config(false, 2), lan, IP_B));
+    enable_mdns(&mut sim, a, 11);
+    enable_mdns(&mut sim, b, 12);
+    connect_and_settle(&mut sim, a, b);
+    for (me, peer_ip) in [(a, IP_B), (b, IP_A)] {
+        let pairs = sim
+            .node_mut::<AgentNode>(me)
+            .agent
+            .stream_mut(S0)
+            .unwrap()
+            .pairs();
+        assert!(
+            pairs
+                .iter()
+                .any(|p| p.local.candidate_type() == CandidateType::Relayed),
+            "node {me} pairs its relayed candidate: {pairs:?}"
+        );
+        assert!(
+            pairs.iter().any(|p| p.remote.address() == socket(peer_ip)),
+            "node {me} pairs the resolved name"
+        );
+        // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.3.2: the TURN server never learns
+        // the hidden address.
+        for p in &pairs {
+            if p.local.candidate_type() == CandidateType::Relayed {
+                assert_ne!(p.remote.address(), socket(peer_ip), "node {me}: {p:?}");
+            }
+        }
+    }
+    let turn_peers: Vec<SocketAddr> = sim
+        .packets()
+        .iter()
+        .filter(|p| p.to == listen)
+        .map(|p| p.from)
+        .collect();
+    assert!(!turn_peers.is_empty(), "the agents used the TURN server");
+    // Connected (on whichever pair was nominated first: the relays answer before the
+    // names are claimed), with data both ways.
+    for (from, to) in [(a, b), (b, a)] {
+        let got = send_data(&mut sim, from, to, 5, Duration::from_millis(200));
+        assert_eq!(got.get(&(S0, RTP)), Some(&5), "{from}->{to}");
+    }
 }

@@ -121,30 +121,29 @@ fn a_name_is_resolved_once_and_its_candidates_pair_as_host_candidates() {
 }
 
 #[test]
-fn one_address_is_taken_ipv6_first_and_unusable_ones_are_skipped() {
+fn exactly_one_usable_address_is_required() {
     let t0 = origin();
     let mut a = agent_with_peer_creds(config(true, 1), t0);
-    for (i, name) in ["a.local", "b.local", "c.local"].into_iter().enumerate() {
+    let names = ["a.local", "b.local", "c.local", "d.local", "e.local"];
+    for (i, name) in names.into_iter().enumerate() {
         a.stream_mut(S0)
             .unwrap()
             .add_remote_named_candidate(t0, named(name, 5000 + i as u16, 100))
             .unwrap();
     }
-    a.handle_mdns_resolved(
-        t0,
-        "a.local",
-        &[
-            ip("0.0.0.0"),
-            ip("224.0.0.1"),
-            ip("192.0.2.9"),
-            ip("fd00::9"),
-        ],
-    )
-    .unwrap();
-    a.handle_mdns_resolved(t0, "b.local", &[ip("255.255.255.255"), ip("192.0.2.8")])
+    // One address, given twice: used.
+    a.handle_mdns_resolved(t0, "a.local", &[ip("192.0.2.9"), ip("192.0.2.9")])
         .unwrap();
-    // Nothing usable: the candidate is dropped.
-    a.handle_mdns_resolved(t0, "c.local", &[ip("::"), ip("ff02::fb")])
+    // One IPv6 address: used.
+    a.handle_mdns_resolved(t0, "b.local", &[ip("fd00::8")])
+        .unwrap();
+    // Two addresses (a second host answering): ignored (draft §3.2.2).
+    a.handle_mdns_resolved(t0, "c.local", &[ip("192.0.2.7"), ip("fd00::7")])
+        .unwrap();
+    // Unusable addresses: ignored.
+    a.handle_mdns_resolved(t0, "d.local", &[ip("0.0.0.0")])
+        .unwrap();
+    a.handle_mdns_resolved(t0, "e.local", &[ip("224.0.0.251")])
         .unwrap();
     let remote: Vec<SocketAddr> = a
         .stream_mut(S0)
@@ -153,7 +152,7 @@ fn one_address_is_taken_ipv6_first_and_unusable_ones_are_skipped() {
         .iter()
         .map(Candidate::address)
         .collect();
-    assert_eq!(remote, [addr("[fd00::9]:5000"), addr("192.0.2.8:5001")]);
+    assert_eq!(remote, [addr("192.0.2.9:5000"), addr("[fd00::8]:5001")]);
     assert_eq!(a.pending_mdns_names(), 0);
 }
 
@@ -309,7 +308,7 @@ fn a_resolved_name_upgrades_the_peer_reflexive_candidate_at_its_address() {
         "the prflx candidate was replaced: {remote:?}"
     );
     let after = pair_to(&mut a, S0, addr(PEER));
-    // RFC 8445 §7.3.1.3 (and draft-ietf-mmusic-mdns-ice-candidates §3.2): the pair stays,
+    // RFC 8445 §7.3.1.3 (draft-ietf-rtcweb-mdns-ice-candidates-04 §5.3): the pair stays,
     // with its state; the remote candidate is now the signalled host one.
     assert_eq!(pairs(&mut a, S0).len(), 1, "the same pair");
     assert_eq!(after.in_checklist, before.in_checklist);
@@ -323,11 +322,14 @@ fn names_outside_local_and_misuse_are_refused() {
     let t0 = origin();
     let mut a = agent_with_peer_creds(config(true, 1), t0);
     let mut s = a.stream_mut(S0).unwrap();
-    let fqdn = named("turn.example.com", 5000, 100);
-    assert_eq!(
-        s.add_remote_named_candidate(t0, fqdn.clone()),
-        Err(UsageError::UnsupportedHostName(fqdn.name().clone()).into())
-    );
+    // Other domains, and .local names of more than one label (draft §3.2.1 step 1).
+    for name in ["turn.example.com", "host.sub.local"] {
+        let fqdn = named(name, 5000, 100);
+        assert_eq!(
+            s.add_remote_named_candidate(t0, fqdn.clone()),
+            Err(UsageError::UnsupportedHostName(fqdn.name().clone()).into())
+        );
+    }
     let two =
         NamedCandidate::parse(&format!("candidate:1 2 UDP 5 {PEER_NAME} 9 typ host")).unwrap();
     assert_eq!(
@@ -343,29 +345,31 @@ fn names_outside_local_and_misuse_are_refused() {
 }
 
 #[test]
-fn hidden_host_candidates_are_announced_by_name_once_published() {
+fn hidden_host_candidates_are_announced_by_name_at_once_and_published() {
     let t0 = origin();
-    let mut a = hiding_agent(1, t0);
+    let mut a = Agent::new(config(true, 1).hide_host_addresses(true));
+    let sid = a.add_stream();
+    let mut st = a.stream_mut(sid).unwrap();
+    let c = st.add_component().unwrap();
+    st.add_local_socket(c, TransportType::Udp, addr(LOCAL))
+        .unwrap();
+    st.add_local_socket(c, TransportType::Udp, addr("192.0.2.2:6001"))
+        .unwrap();
+    st.gather_candidates(t0).unwrap();
     let requests = io_requests(&mut a);
     let published = publish_requests(&requests);
+    // One name per address (draft §3.1.1 step 2), two sockets on one address.
     assert_eq!(published.len(), 1, "{requests:?}");
     let (name, address) = published[0].clone();
     assert_eq!(address, addr(LOCAL).ip());
     assert!(name.is_mdns());
-    // Not announced before the name is claimed, and gathering waits for it.
-    let ev = events(&mut a);
-    assert!(
-        named_announcements(&ev).is_empty() && !gathering_complete(&ev),
-        "{ev:?}"
-    );
-    assert!(!a.stream_mut(S0).unwrap().gathering_complete());
-    a.handle_mdns_published(t0 + ms(1000), name.as_str())
-        .unwrap();
+    // Announced at once (draft §3.1.2.1); end-of-candidates waits for the claim.
     let ev = events(&mut a);
     let announced = named_announcements(&ev);
-    assert_eq!(announced.len(), 1);
-    assert_eq!(announced[0].name(), &name);
-    assert_eq!(announced[0].port(), addr(LOCAL).port());
+    assert_eq!(announced.len(), 2);
+    assert!(announced.iter().all(|c| c.name() == &name));
+    let ports: Vec<u16> = announced.iter().map(NamedCandidate::port).collect();
+    assert_eq!(ports, [6000, 6001]);
     assert_eq!(announced[0].candidate_type(), CandidateType::Host);
     assert!(
         !announced[0]
@@ -377,17 +381,27 @@ fn hidden_host_candidates_are_announced_by_name_once_published() {
             .any(|e| matches!(e, AgentEvent::LocalCandidate { .. })),
         "the address is never announced: {ev:?}"
     );
-    assert!(gathering_complete(&ev));
+    assert!(!gathering_complete(&ev));
     // Internally the real address is kept for pairing.
     let local = a.stream_mut(S0).unwrap().local_candidates();
     assert_eq!(local[0].address(), addr(LOCAL));
+    // The claim is taken once; a name not ours is refused.
+    a.handle_mdns_published(t0 + ms(1000), name.as_str())
+        .unwrap();
+    assert!(
+        a.handle_mdns_published(t0 + ms(1000), name.as_str())
+            .is_err()
+    );
+    assert_eq!(
+        a.handle_mdns_published(t0 + ms(1000), PEER_NAME),
+        Err(UsageError::UnknownMdnsName(PEER_NAME.into()).into())
+    );
     // Close withdraws the name.
     a.close(t0 + ms(2000));
     let requests = io_requests(&mut a);
-    assert!(
-        requests
-            .iter()
-            .any(|r| matches!(r, IoRequest::MdnsUnpublish { name: n } if *n == name)),
+    assert_eq!(
+        requests,
+        [IoRequest::MdnsUnpublish { name: name.clone() }],
         "{requests:?}"
     );
 }
@@ -405,55 +419,81 @@ fn names_come_from_the_seeded_rng() {
 }
 
 #[test]
-fn a_conflict_publishes_a_new_name_and_gives_up_after_the_attempts() {
+fn a_conflict_while_probing_publishes_a_new_name_and_announces_it_before_the_end() {
     let t0 = origin();
     let mut a = hiding_agent(1, t0);
     let first = publish_requests(&io_requests(&mut a))[0].0.clone();
+    // Another host holds it: a second name, announced again, gathering still open.
     a.handle_mdns_publish_failed(t0 + ms(500), first.as_str())
         .unwrap();
     let second = publish_requests(&io_requests(&mut a))[0].0.clone();
     assert_ne!(first, second);
+    let ev = events(&mut a);
+    assert_eq!(named_announcements(&ev)[0].name(), &second);
+    assert!(!gathering_complete(&ev));
     // The old name is no longer ours.
     assert!(
         a.handle_mdns_published(t0 + ms(600), first.as_str())
             .is_err()
     );
-    a.handle_mdns_published(t0 + ms(1500), second.as_str())
-        .unwrap();
-    let ev = events(&mut a);
-    assert_eq!(named_announcements(&ev)[0].name(), &second);
-    assert!(gathering_complete(&ev));
-    // A conflict after the name was claimed: announced again under a new name.
-    a.handle_mdns_publish_failed(t0 + ms(5000), second.as_str())
+    assert!(
+        a.handle_mdns_publish_failed(t0 + ms(600), first.as_str())
+            .is_err()
+    );
+    // A third.
+    a.handle_mdns_publish_failed(t0 + ms(1000), second.as_str())
         .unwrap();
     let third = publish_requests(&io_requests(&mut a))[0].0.clone();
-    a.handle_mdns_published(t0 + ms(6000), third.as_str())
-        .unwrap();
     assert_eq!(named_announcements(&events(&mut a))[0].name(), &third);
     assert_eq!(MAX_PUBLISH_ATTEMPTS, 3);
-    // The last attempt used: the address stays hidden, and no request follows.
-    a.handle_mdns_publish_failed(t0 + ms(7000), third.as_str())
+    // The last attempt used: no new name, no new announcement, gathering completes, and
+    // there is nothing to unpublish.
+    a.handle_mdns_publish_failed(t0 + ms(1500), third.as_str())
         .unwrap();
-    assert!(publish_requests(&io_requests(&mut a)).is_empty());
-    assert!(named_announcements(&events(&mut a)).is_empty());
+    assert!(io_requests(&mut a).is_empty());
+    let ev = events(&mut a);
+    assert!(named_announcements(&ev).is_empty());
+    assert!(gathering_complete(&ev));
+    assert!(
+        a.handle_mdns_publish_failed(t0 + ms(1500), third.as_str())
+            .is_err()
+    );
+    a.close(t0 + ms(8000));
+    assert!(io_requests(&mut a).is_empty());
 }
 
 #[test]
-fn a_name_never_published_is_given_up_and_gathering_completes() {
+fn a_conflict_after_end_of_candidates_renames_without_announcing() {
+    let t0 = origin();
+    let mut a = hiding_agent(1, t0);
+    let first = publish_requests(&io_requests(&mut a))[0].0.clone();
+    a.handle_mdns_published(t0 + ms(1000), first.as_str())
+        .unwrap();
+    assert!(gathering_complete(&events(&mut a)));
+    a.handle_mdns_publish_failed(t0 + ms(5000), first.as_str())
+        .unwrap();
+    let second = publish_requests(&io_requests(&mut a));
+    assert_eq!(second.len(), 1);
+    // RFC 8838 §13: no candidate after end-of-candidates.
+    assert!(named_announcements(&events(&mut a)).is_empty());
+    a.handle_mdns_published(t0 + ms(6000), second[0].0.as_str())
+        .unwrap();
+}
+
+#[test]
+fn gathering_waits_for_a_claim_no_longer_than_the_timeout() {
     let t0 = origin();
     let mut a = hiding_agent(1, t0);
     io_requests(&mut a);
     let mut log = Vec::new();
-    drive_alone(&mut a, t0, t0 + DEFAULT_MDNS_TIMEOUT, &mut log, |a| {
+    let early = t0 + DEFAULT_MDNS_TIMEOUT - ms(1);
+    let stopped = drive_alone(&mut a, t0, early, &mut log, |a| {
         a.stream_mut(S0).unwrap().gathering_complete()
     });
-    let ev = events(&mut a);
-    assert!(gathering_complete(&ev));
-    assert!(named_announcements(&ev).is_empty());
-    assert!(
-        !ev.iter()
-            .any(|e| matches!(e, AgentEvent::LocalCandidate { .. }))
-    );
+    assert_eq!(stopped, early, "still waiting for the claim");
+    assert!(!gathering_complete(&events(&mut a)));
+    a.handle_timeout(t0 + DEFAULT_MDNS_TIMEOUT);
+    assert!(gathering_complete(&events(&mut a)));
 }
 
 #[test]
@@ -488,9 +528,9 @@ fn hidden_server_reflexive_candidates_carry_no_base() {
     assert_eq!(srflx.len(), 1, "{ev:?}");
     assert_eq!(srflx[0].candidate_type(), CandidateType::ServerReflexive);
     assert_eq!(srflx[0].address(), mapped);
-    // draft-ietf-mmusic-mdns-ice-candidates §3.1.2.2.
+    // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.2.2.
     assert!(
-        srflx[0].to_string().contains("raddr 0.0.0.0 rport 0"),
+        srflx[0].to_string().contains("raddr 0.0.0.0 rport 9"),
         "{}",
         srflx[0]
     );
