@@ -260,7 +260,10 @@ impl<'a> StreamMut<'a> {
     /// # Errors
     ///
     /// [`AgentError::CandidateParse`] for a line that does not parse, else as
-    /// [`Self::add_remote_candidate`].
+    /// [`Self::add_remote_candidate`]. A line whose address is a host name is refused with
+    /// [`CandidateParseError::HostnameNotSupported`](crate::candidate::CandidateParseError::HostnameNotSupported):
+    /// read it with [`NamedCandidate::parse`] and give it to
+    /// [`Self::add_remote_named_candidate`].
     pub fn add_remote_candidate_sdp(&mut self, line: &str) -> Result<(), AgentError> {
         let candidate = Candidate::parse(line)?;
         self.add_remote_candidate(candidate)

@@ -423,3 +423,16 @@ fn relayed_candidates_are_never_paired_with_mdns_candidates() {
         assert_eq!(got.get(&(S0, RTP)), Some(&5), "{from}->{to}");
     }
 }
+
+#[test]
+fn mdns_runs_are_reproducible() {
+    let run = || {
+        let mut sim = lan(6);
+        let (a, b) = two_hiding_agents(&mut sim);
+        connect_and_settle(&mut sim, a, b);
+        sim.transcript().to_vec()
+    };
+    let first = run();
+    assert!(first.len() > 1000);
+    assert_eq!(first, run(), "same seed, same bytes on the wire");
+}

@@ -542,3 +542,33 @@ fn hidden_server_reflexive_candidates_carry_no_base() {
         .unwrap();
     assert_eq!(kept.related_address(), Some(addr(LOCAL)));
 }
+
+#[test]
+fn a_name_resolved_after_the_peer_restarted_is_dropped() {
+    let t0 = origin();
+    let mut a = agent_with_peer_creds(config(true, 1), t0);
+    a.stream_mut(S0)
+        .unwrap()
+        .add_remote_named_candidate(t0, named(PEER_NAME, 5000, 100))
+        .unwrap();
+    assert_eq!(resolve_requests(&io_requests(&mut a)), [PEER_NAME]);
+    // The peer restarts (new credentials) before the name resolves: the candidate was of
+    // the old generation.
+    a.stream_mut(S0)
+        .unwrap()
+        .set_remote_credentials(IceCredentials::new("newu", "newpasswordnewpassword1").unwrap());
+    a.handle_mdns_resolved(t0 + ms(5), PEER_NAME, &[ip("192.0.2.1")])
+        .unwrap();
+    assert!(a.stream_mut(S0).unwrap().remote_candidates().is_empty());
+    // The name is known now: the new generation's candidate with it pairs at once.
+    a.stream_mut(S0)
+        .unwrap()
+        .add_remote_named_candidate(t0 + ms(6), named(PEER_NAME, 5000, 100))
+        .unwrap();
+    assert!(
+        io_requests(&mut a)
+            .iter()
+            .all(|r| !matches!(r, IoRequest::MdnsResolve { .. }))
+    );
+    assert_eq!(a.stream_mut(S0).unwrap().remote_candidates().len(), 1);
+}
