@@ -182,3 +182,22 @@ fn ice_sdp_unresolved_lines_read_as_named_candidates() {
     assert_eq!(named.name().as_str(), UUID_NAME);
     assert_eq!(ice.unresolved_candidates()[1].named(), None);
 }
+
+#[test]
+fn ice_sdp_writes_named_candidates_that_read_back() {
+    let mut ice = IceSdp::new(
+        crate::candidate::IceCredentials::new("abcd", "abcdefghijklmnopqrstuv").unwrap(),
+    );
+    let named = NamedCandidate::parse(&format!(
+        "candidate:1 1 UDP 2122260223 {UUID_NAME} 54321 typ host generation 0"
+    ))
+    .unwrap();
+    ice.add_named_candidate(named.clone()).unwrap();
+    let text = ice.write();
+    assert!(text.contains(&format!("a={named}\r\n")), "{text}");
+    let back = IceSdp::parse_media_section(&text).unwrap();
+    assert!(back.candidates().is_empty());
+    assert_eq!(back.unresolved_candidates().len(), 1);
+    assert_eq!(back.unresolved_candidates()[0].named(), Some(named));
+    assert_eq!(back.write(), text);
+}
