@@ -353,6 +353,14 @@ impl Agent {
         true
     }
 
+    /// True if a server-reflexive candidate at `mapped` from `base` tells the peer
+    /// something: the mapped address differs from the base, or the host candidate at the
+    /// base is hidden behind a name (draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.2.2:
+    /// "Regardless of the result, a server-reflexive candidate will be generated").
+    pub(super) fn srflx_adds(&self, mapped: SocketAddr, base: SocketAddr) -> bool {
+        mapped != base || self.config.hide_host_addresses
+    }
+
     /// Gives up the resolutions whose time has passed.
     pub(super) fn run_mdns_timeouts(&mut self, now: Instant) {
         let expired: Vec<String> = self

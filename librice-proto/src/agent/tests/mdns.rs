@@ -572,3 +572,45 @@ fn a_name_resolved_after_the_peer_restarted_is_dropped() {
     );
     assert_eq!(a.stream_mut(S0).unwrap().remote_candidates().len(), 1);
 }
+
+#[test]
+fn a_public_address_gets_a_server_reflexive_candidate_beside_its_name() {
+    let t0 = origin();
+    let server = addr("198.51.100.1:3478");
+    // The STUN server sees the host address itself: the address is public.
+    for hide in [false, true] {
+        let mut a = agent(
+            config(true, 1)
+                .hide_host_addresses(hide)
+                .stun_server(StunServer::udp(server)),
+            &[LOCAL],
+            t0,
+        );
+        let req = a.poll_transmit(t0).expect("STUN request");
+        let tid = parse(&req).transaction_id();
+        inject(
+            &mut a,
+            t0,
+            server,
+            addr(LOCAL),
+            &write_success(tid, addr(LOCAL), None),
+        );
+        let srflx: Vec<Candidate> = events(&mut a)
+            .into_iter()
+            .filter_map(|e| match e {
+                AgentEvent::LocalCandidate { candidate, .. } => Some(candidate),
+                _ => None,
+            })
+            .collect();
+        if hide {
+            // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.2.2: not redundant with the
+            // named host candidate.
+            assert_eq!(srflx.len(), 1, "{srflx:?}");
+            assert_eq!(srflx[0].candidate_type(), CandidateType::ServerReflexive);
+            assert_eq!(srflx[0].address(), addr(LOCAL));
+        } else {
+            // RFC 8445 §5.1.3: redundant with the host candidate.
+            assert!(srflx.is_empty(), "{srflx:?}");
+        }
+    }
+}
