@@ -83,6 +83,16 @@ impl Agent {
         {
             return None;
         }
+        // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.3.2: "the ICE agent MUST NOT form
+        // candidate pairs between its own relay candidates and remote mDNS candidates" (the
+        // TURN server would learn the hidden address).
+        if local_type == CandidateType::Relayed
+            && self
+                .mdns
+                .is_mdns_remote(sid, remote.component(), remote.address())
+        {
+            return None;
+        }
         let key = (local.base, remote.address());
         let priority = pair_priority(controlling, local.candidate.priority(), remote.priority());
         if let Some(existing) = s.checklist.find(key.0, key.1) {
@@ -491,7 +501,9 @@ impl Agent {
     /// as soon as it has no pair left.
     pub(super) fn check_failures(&mut self, sid: StreamId) {
         let s = &self.streams[sid];
-        let complete = s.remote_eoc && s.gathering == GatherPhase::Complete;
+        // A remote candidate still waiting for its mDNS name may yet pair.
+        let complete =
+            s.remote_eoc && s.gathering == GatherPhase::Complete && !self.mdns.pending_for(sid);
         for component in s.components.ids() {
             let s = &self.streams[sid];
             // During an ICE restart the old pair carries on while it has consent; the

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use super::ids::{ComponentId, PairId, StreamId};
 use crate::TransportType;
-use crate::candidate::{Candidate, CandidateError, CandidateParseError, IceCredentialError};
+use crate::candidate::{
+    Candidate, CandidateError, CandidateParseError, HostName, IceCredentialError, NamedCandidate,
+};
 use crate::stun::transaction::RetransmitConfig;
 
 /// The least Ta the agent accepts (RFC 8445 §14.2: "Ta SHOULD NOT be configured to be
@@ -26,6 +28,17 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
 /// The default mean interval between consent checks: 5 s (RFC 7675 §5.1). Each interval
 /// is drawn uniformly from 0.8x to 1.2x of it.
 pub const DEFAULT_CONSENT_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The default time the agent waits for the peer's `.local` name to be resolved, and for
+/// its own name to be claimed before it completes gathering without waiting: 10 s. mDNS queries go out about once a second (RFC 6762 §5.2;
+/// [`crate::mdns::MAX_QUERIES`] of them by default) and probing takes about 1 s (RFC 6762
+/// §8.1), so 10 s leaves room for loss without holding a candidate for long.
+pub const DEFAULT_MDNS_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default limit on the peer's `.local` names being resolved at once: 32, half of
+/// what one [`crate::mdns::Mdns`] resolves at once ([`crate::mdns::MAX_RESOLUTIONS`]),
+/// which several agents may share. A browser sends one name per local address.
+pub const DEFAULT_MAX_PENDING_MDNS_NAMES: usize = 32;
 
 /// The default consent expiry: 30 s after the last refresh (RFC 7675 §5.1).
 pub const DEFAULT_CONSENT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -167,6 +180,9 @@ pub struct AgentConfig {
     pub(crate) renomination: bool,
     pub(crate) renomination_recheck: Duration,
     pub(crate) continual_gathering: bool,
+    pub(crate) hide_host_addresses: bool,
+    pub(crate) mdns_timeout: Duration,
+    pub(crate) max_pending_mdns_names: usize,
 }
 
 impl Default for AgentConfig {
@@ -198,6 +214,9 @@ impl Default for AgentConfig {
             renomination: false,
             renomination_recheck: DEFAULT_RENOMINATION_RECHECK,
             continual_gathering: false,
+            hide_host_addresses: false,
+            mdns_timeout: DEFAULT_MDNS_TIMEOUT,
+            max_pending_mdns_names: DEFAULT_MAX_PENDING_MDNS_NAMES,
         }
     }
 }
@@ -227,6 +246,41 @@ impl AgentConfig {
     /// Limits the candidate pairs of each check list (RFC 8445 §6.1.2.5). At least 1.
     pub fn max_pairs(mut self, max_pairs: usize) -> Self {
         self.max_pairs = max_pairs.max(1);
+        self
+    }
+
+    /// Hides the local host addresses behind random `<uuid>.local` names, as browsers do by
+    /// default (draft-ietf-mmusic-mdns-ice-candidates): a privacy knob, off by default.
+    ///
+    /// With it on, each local address of a host candidate gets a fresh name from the
+    /// agent's RNG, which the agent asks the I/O layer to publish
+    /// ([`IoRequest::MdnsPublish`]); host candidates are announced at once as
+    /// [`AgentEvent::LocalNamedCandidate`], never as [`AgentEvent::LocalCandidate`], and
+    /// server-reflexive candidates with the related address 0.0.0.0 (or ::) port 9
+    /// (draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.2.2). The agent still uses the real
+    /// addresses for its sockets, pairs and checks. A peer that cannot resolve the names
+    /// reaches the host candidates only through its own checks' peer-reflexive candidates;
+    /// a peer off the local link does not reach them at all, which is the point. See the
+    /// agent's mDNS docs for conflicts and [`Agent::close`](super::Agent::close).
+    pub fn hide_host_addresses(mut self, on: bool) -> Self {
+        self.hide_host_addresses = on;
+        self
+    }
+
+    /// How long the peer's `.local` name may take to resolve before the candidates waiting
+    /// for it are dropped, and how long gathering waits for this agent's own name to be
+    /// claimed
+    /// ([`DEFAULT_MDNS_TIMEOUT`], 10 s). At least 100 ms.
+    pub fn mdns_timeout(mut self, timeout: Duration) -> Self {
+        self.mdns_timeout = timeout.max(Duration::from_millis(100));
+        self
+    }
+
+    /// Limits the peer's `.local` names being resolved at once
+    /// ([`DEFAULT_MAX_PENDING_MDNS_NAMES`]); candidates with further names are dropped with
+    /// a trace. At least 1.
+    pub fn max_pending_mdns_names(mut self, max: usize) -> Self {
+        self.max_pending_mdns_names = max.max(1);
         self
     }
 
@@ -533,6 +587,15 @@ pub enum AgentEvent {
         /// The candidate.
         candidate: Candidate,
     },
+    /// A new local host candidate to signal, its address hidden behind a `.local` name
+    /// ([`AgentConfig::hide_host_addresses`]). A name replaced after a conflict announces
+    /// the candidates again under the new name.
+    LocalNamedCandidate {
+        /// The stream.
+        stream: StreamId,
+        /// The candidate.
+        candidate: NamedCandidate,
+    },
     /// Gathering for a stream is over: signal end-of-candidates (RFC 8838 §13).
     GatheringComplete {
         /// The stream.
@@ -675,6 +738,32 @@ pub enum IoRequest {
         /// The remote end.
         remote: SocketAddr,
     },
+    /// Resolve the peer's `.local` name through mDNS (RFC 6762, e.g. with
+    /// [`Mdns::resolve`](crate::mdns::Mdns::resolve)), and answer with
+    /// [`Agent::handle_mdns_resolved`](super::Agent::handle_mdns_resolved) or
+    /// [`Agent::handle_mdns_resolve_failed`](super::Agent::handle_mdns_resolve_failed).
+    /// Asked once per name.
+    MdnsResolve {
+        /// The name.
+        name: HostName,
+    },
+    /// Publish `name` for `address` through mDNS (e.g. with
+    /// [`Mdns::publish`](crate::mdns::Mdns::publish)), and answer with
+    /// [`Agent::handle_mdns_published`](super::Agent::handle_mdns_published) once it is
+    /// claimed or [`Agent::handle_mdns_publish_failed`](super::Agent::handle_mdns_publish_failed)
+    /// on a conflict (also one after it was claimed).
+    MdnsPublish {
+        /// A fresh `<uuid>.local` name.
+        name: HostName,
+        /// The local address it hides.
+        address: std::net::IpAddr,
+    },
+    /// Withdraw a name asked for by [`IoRequest::MdnsPublish`] (e.g. with
+    /// [`Mdns::unpublish`](crate::mdns::Mdns::unpublish)); no answer is expected.
+    MdnsUnpublish {
+        /// The name.
+        name: HostName,
+    },
 }
 
 /// Application data that arrived for a component.
@@ -719,6 +808,13 @@ pub enum UsageError {
     /// No outstanding TCP connect request has this id: an answer to
     /// [`IoRequest::TcpConnect`] given twice, or for a request never made.
     UnknownTcpConnect(u64),
+    /// An mDNS answer for a name the agent is not waiting for: never asked, answered
+    /// already, or given up after [`AgentConfig::mdns_timeout`]. Nothing changed.
+    UnknownMdnsName(String),
+    /// A remote candidate's host name is not a `.local` one. The agent resolves only mDNS
+    /// names; resolve others with the system resolver and add
+    /// [`NamedCandidate::resolve`]'s result.
+    UnsupportedHostName(HostName),
 }
 
 impl fmt::Display for UsageError {
@@ -741,6 +837,13 @@ impl fmt::Display for UsageError {
                 )
             }
             Self::UnknownTcpConnect(id) => write!(f, "no TCP connect request with id {id}"),
+            Self::UnknownMdnsName(name) => {
+                write!(f, "no mDNS request is waiting for name {name:?}")
+            }
+            Self::UnsupportedHostName(name) => write!(
+                f,
+                "remote candidate name {name} is not a .local name; only mDNS names are resolved"
+            ),
         }
     }
 }

@@ -178,19 +178,29 @@ impl Agent {
     ) {
         let s = &mut self.streams[sid];
         // RFC 8445 §5.1.3: a candidate with the same address and base as another is
-        // redundant.
+        // redundant. Not a server-reflexive one beside a hidden host candidate: the peer
+        // sees a name there, not the address (draft-ietf-rtcweb-mdns-ice-candidates-04
+        // §3.1.2.2: it "MUST NOT be considered redundant").
+        let hidden = |l: &LocalCand| {
+            self.config.hide_host_addresses
+                && l.candidate.candidate_type() == CandidateType::Host
+                && candidate.candidate_type() == CandidateType::ServerReflexive
+        };
         if s.local
             .iter()
-            .any(|l| l.candidate.address() == candidate.address() && l.base == base)
+            .any(|l| l.candidate.address() == candidate.address() && l.base == base && !hidden(l))
         {
             return;
         }
-        if !self.config.relay_only || candidate.candidate_type() == CandidateType::Relayed {
+        let announce =
+            !self.config.relay_only || candidate.candidate_type() == CandidateType::Relayed;
+        if announce && !self.announce_hidden(sid, &candidate) {
             self.events.push_back(AgentEvent::LocalCandidate {
                 stream: sid,
                 candidate: candidate.clone(),
             });
         }
+        let s = &mut self.streams[sid];
         s.local.push(LocalCand {
             candidate,
             base,
@@ -293,8 +303,9 @@ impl Agent {
                 return;
             }
         };
-        // A mapped address equal to the base adds nothing (no NAT).
-        if mapped != job.base || job.transport == TransportType::Tcp {
+        // A mapped address equal to the base adds nothing (no NAT), unless the host
+        // candidate hides it.
+        if self.srflx_adds(mapped, job.base) || job.transport == TransportType::Tcp {
             self.add_srflx_transport(
                 job.stream,
                 job.component,

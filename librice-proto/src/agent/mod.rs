@@ -319,8 +319,15 @@
 //! # Left out for now
 //! ICE-TCP pairs (RFC 6544: TCP candidates are parsed, and server-reflexive ones gathered,
 //! but not paired), ice-lite (RFC 8445 §2.5: the agent is
-//! always a full agent, and has no special handling for a lite peer), and mDNS (`.local`)
-//! candidates, which [`Candidate::parse`] rejects.
+//! always a full agent, and has no special handling for a lite peer), and the resolution of
+//! host names other than `.local` ones (see [`crate::candidate::NamedCandidate`]).
+//!
+//! # mDNS candidates
+//! The peer's `.local` candidates (draft-ietf-mmusic-mdns-ice-candidates) are resolved
+//! through the I/O layer and paired as host candidates; with
+//! [`AgentConfig::hide_host_addresses`] the agent hides its own host addresses behind
+//! random `<uuid>.local` names. See [`Agent::handle_mdns_resolved`] and the `mdns` module
+//! (`src/agent/mdns.rs`) for the requests, answers, limits and timeouts.
 
 mod checklist;
 mod checks;
@@ -328,6 +335,7 @@ mod config;
 mod gather;
 mod ids;
 mod liveness;
+mod mdns;
 mod netchange;
 mod pairs;
 mod relay;
@@ -356,11 +364,13 @@ pub use checklist::PairInfo;
 pub use config::{
     AgentConfig, AgentError, AgentEvent, CheckFailures, ComponentState, ConsentStats,
     DEFAULT_CONSENT_INTERVAL, DEFAULT_CONSENT_TIMEOUT, DEFAULT_DISCONNECTED_TIMEOUT,
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_NOMINATION_TIMEOUT,
-    DEFAULT_RENOMINATION_RECHECK, DEFAULT_TA, FailureReason, IoRequest, MIN_TA, ReceivedData,
-    RestartOrigin, SelectedPair, StunServer, TurnServer, UsageError,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_PAIRS, DEFAULT_MAX_PENDING_MDNS_NAMES,
+    DEFAULT_MDNS_TIMEOUT, DEFAULT_NOMINATION_TIMEOUT, DEFAULT_RENOMINATION_RECHECK, DEFAULT_TA,
+    FailureReason, IoRequest, MIN_TA, ReceivedData, RestartOrigin, SelectedPair, StunServer,
+    TurnServer, UsageError,
 };
 pub use ids::{ComponentId, PairId, StreamId};
+pub use mdns::{MAX_CANDIDATES_PER_NAME, MAX_PUBLISH_ATTEMPTS};
 pub use pairs::PairState;
 pub use stats::{CandidateStats, ComponentStats, PairStats, StreamStats};
 pub use stream::{ComponentMut, StreamMut};
@@ -404,6 +414,8 @@ pub struct Agent {
     last_now: Option<Instant>,
     /// The TURN allocations.
     relays: relay::RelaySet,
+    /// The peer's `.local` names and this agent's own (`mdns.rs`).
+    mdns: mdns::MdnsNames,
 }
 
 /// What a STUN transaction in flight is for.
@@ -589,6 +601,7 @@ impl Agent {
             next_tcp_id: 1,
             last_now: None,
             relays: relay::RelaySet::default(),
+            mdns: mdns::MdnsNames::default(),
         }
     }
 
@@ -824,11 +837,20 @@ impl Agent {
         }
     }
 
-    /// Releases the TURN allocations (Refresh with LIFETIME 0, RFC 8656 §7.2); drain
-    /// [`Self::poll_transmit`] afterwards so that the requests go out.
+    /// Releases the TURN allocations (Refresh with LIFETIME 0, RFC 8656 §7.2) and asks to
+    /// withdraw the agent's mDNS names ([`IoRequest::MdnsUnpublish`]); drain
+    /// [`Self::poll_transmit`] and [`Self::poll_io_request`] afterwards so that the
+    /// requests go out.
     pub fn close(&mut self, now: Instant) {
         self.last_now = Some(now);
         self.close_relays(now);
+        self.unpublish_all();
+    }
+
+    /// The number of the peer's `.local` names being resolved (at most
+    /// [`AgentConfig::max_pending_mdns_names`]).
+    pub fn pending_mdns_names(&self) -> usize {
+        self.mdns.pending_count()
     }
 
     /// The next datagram to send. Also starts the next paced check or gathering request
@@ -866,8 +888,8 @@ impl Agent {
         self.events.pop_front()
     }
 
-    /// The next request to the I/O layer (open or close a TCP connection). Drain it after
-    /// every input, like [`Self::poll_transmit`].
+    /// The next request to the I/O layer (open or close a TCP connection, resolve or
+    /// publish an mDNS name). Drain it after every input, like [`Self::poll_transmit`].
     pub fn poll_io_request(&mut self) -> Option<IoRequest> {
         self.io_requests.pop_front()
     }

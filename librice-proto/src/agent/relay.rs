@@ -364,7 +364,7 @@ impl Agent {
                 }
                 // The allocation also tells the server-reflexive address.
                 let base = self.relays[idx].base;
-                if mapped != base && !self.config.relay_only {
+                if self.srflx_adds(mapped, base) && !self.config.relay_only {
                     self.add_srflx(
                         sid,
                         component,
@@ -638,7 +638,7 @@ impl Agent {
         for r in self.relays[idx].client.relayed().to_vec() {
             self.add_relay_candidate(idx, r, mapped);
         }
-        if mapped != base && !self.config.relay_only {
+        if self.srflx_adds(mapped, base) && !self.config.relay_only {
             let (preference, server) = (
                 self.relays[idx].local_preference,
                 self.relays[idx].client.server(),

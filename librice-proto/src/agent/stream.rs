@@ -7,7 +7,7 @@ use super::{
     Agent, AgentError, CompState, ComponentId, ComponentState, GatherPhase, PairInfo, RemoteCand,
     RestartOrigin, SelectedPair, StreamId, UsageError, short_term_key, transport_key,
 };
-use crate::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT};
+use crate::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT, NamedCandidate};
 use crate::{Transmit, TransportType};
 
 /// A view of one stream, borrowed from its [`Agent`].
@@ -261,12 +261,51 @@ impl<'a> StreamMut<'a> {
         Ok(())
     }
 
+    /// Adds a remote candidate whose address is an mDNS `.local` name
+    /// (draft-ietf-mmusic-mdns-ice-candidates), all at once or trickled: the agent asks the
+    /// I/O layer to resolve the name ([`IoRequest::MdnsResolve`](super::IoRequest::MdnsResolve),
+    /// once per name) and pairs the candidate when the answer comes
+    /// ([`Agent::handle_mdns_resolved`](super::Agent::handle_mdns_resolved)). Until then it
+    /// is not a remote candidate: nothing is paired with it or sent to it. Past the limit of
+    /// names waiting ([`AgentConfig::max_pending_mdns_names`](super::AgentConfig::max_pending_mdns_names))
+    /// the candidate is dropped with a trace.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::add_remote_candidate`], and [`UsageError::UnsupportedHostName`] for a
+    /// name that is not one label then `.local` ([`HostName::is_mdns`](crate::candidate::HostName::is_mdns)).
+    pub fn add_remote_named_candidate(
+        &mut self,
+        now: Instant,
+        candidate: NamedCandidate,
+    ) -> Result<(), AgentError> {
+        self.agent.last_now = Some(now);
+        let s = &self.agent.streams[self.id];
+        if s.remote_eoc {
+            return Err(AgentError::AfterEndOfCandidates);
+        }
+        let component = candidate.component();
+        if s.components.get(component).is_none() {
+            return Err(UsageError::CandidateComponent(component).into());
+        }
+        // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.2.1 steps 1-2: only "<label>.local"
+        // names are resolved through mDNS.
+        if !candidate.name().is_mdns() {
+            return Err(UsageError::UnsupportedHostName(candidate.name().clone()).into());
+        }
+        self.agent.add_remote_named(now, self.id, candidate);
+        Ok(())
+    }
+
     /// Parses an SDP `candidate:` line (with or without `a=`) and adds it.
     ///
     /// # Errors
     ///
     /// [`AgentError::CandidateParse`] for a line that does not parse, else as
-    /// [`Self::add_remote_candidate`].
+    /// [`Self::add_remote_candidate`]. A line whose address is a host name is refused with
+    /// [`CandidateParseError::HostnameNotSupported`](crate::candidate::CandidateParseError::HostnameNotSupported):
+    /// read it with [`NamedCandidate::parse`] and give it to
+    /// [`Self::add_remote_named_candidate`].
     pub fn add_remote_candidate_sdp(&mut self, line: &str) -> Result<(), AgentError> {
         let candidate = Candidate::parse(line)?;
         self.add_remote_candidate(candidate)

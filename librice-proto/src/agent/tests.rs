@@ -1326,3 +1326,6 @@ fn wrapped_errors_are_shown_once() {
 // ICE restarts: in their own file, with these helpers.
 
 mod restart;
+
+// mDNS candidates: in their own file, with these helpers.
+mod mdns;

@@ -33,13 +33,16 @@ pub(super) enum Timer {
     /// Consent checks and expiry on the pairs selected before an ICE restart, until the
     /// restart selects new ones (RFC 7675 §5.1, RFC 8445 §9; see the `restart` module).
     OldPaths,
+    /// The peer's `.local` names not resolved in time, and this agent's names not
+    /// published in time (see the `mdns` module).
+    Mdns,
     /// The next paced check or gathering request (RFC 8445 §14.2).
     Pacing,
 }
 
 /// The timers, in the order [`Agent::handle_timeout`] runs them: transactions first, so
 /// that their failures are known to nomination, liveness and pacing.
-pub(super) const TIMERS: [Timer; 9] = [
+pub(super) const TIMERS: [Timer; 10] = [
     Timer::Checks,
     Timer::Gathering,
     Timer::Relays,
@@ -48,6 +51,7 @@ pub(super) const TIMERS: [Timer; 9] = [
     Timer::Liveness,
     Timer::Keepalive,
     Timer::OldPaths,
+    Timer::Mdns,
     Timer::Pacing,
 ];
 
@@ -85,6 +89,7 @@ impl Agent {
                     .min()
                     .map(|t| t + self.config.keepalive_interval)
             }
+            Timer::Mdns => self.mdns.timeout(),
             Timer::Pacing => self
                 .has_slot_work()
                 .then(|| self.next_slot.or(self.last_now))
@@ -120,6 +125,7 @@ impl Agent {
                     self.run_keepalives(now);
                 }
             }
+            Timer::Mdns => self.run_mdns_timeouts(now),
             Timer::Pacing => self.run_slot(now),
         }
     }

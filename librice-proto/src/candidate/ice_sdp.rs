@@ -22,8 +22,10 @@
 //! Candidates whose address is a host name, such as the mDNS `.local` names browsers write
 //! to hide local addresses, are not errors: RFC 8839 §5.1 has an agent ignore the lines it
 //! cannot use rather than the description, so they are kept as text, with the rest of the
-//! line checked, in [`IceSdp::unresolved_candidates`]. A caller that resolves the name makes
-//! a [`Candidate`] with [`UnresolvedCandidate::resolve`].
+//! line checked, in [`IceSdp::unresolved_candidates`]. [`UnresolvedCandidate::named`]
+//! gives the [`NamedCandidate`] for the agent to resolve; a caller that resolves the name
+//! itself makes a [`Candidate`] with [`UnresolvedCandidate::resolve`].
+//! [`IceSdp::add_named_candidate`] adds a local one for writing.
 //!
 //! Writing is canonical: `\r\n` line ends, session-level lines first (`ice-lite`,
 //! `ice-pacing`), then `ice-ufrag`, `ice-pwd`, one `ice-options` line, the candidates, the
@@ -65,8 +67,8 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::{
-    Candidate, CandidateParseError, IceCredentialError, IceCredentials, is_ice_char, validate_pwd,
-    validate_ufrag,
+    Candidate, CandidateParseError, IceCredentialError, IceCredentials, NamedCandidate,
+    is_ice_char, validate_pwd, validate_ufrag,
 };
 use crate::agent::ComponentId;
 
@@ -289,6 +291,26 @@ impl UnresolvedCandidate {
     /// ```
     pub fn component(&self) -> ComponentId {
         self.component
+    }
+
+    /// The line as a [`NamedCandidate`], for the agent to resolve
+    /// ([`StreamMut::add_remote_named_candidate`](crate::agent::StreamMut::add_remote_named_candidate)),
+    /// or `None` when only `raddr` is a host name (then [`Self::resolve`] with any address
+    /// of the family gives the candidate).
+    ///
+    /// ```
+    /// use librice_proto::candidate::IceSdp;
+    ///
+    /// let ice = IceSdp::parse_media_section(
+    ///     "a=ice-ufrag:abcd\na=ice-pwd:abcdefghijklmnopqrstuv\n\
+    ///      a=candidate:1 1 udp 5 peer.local 9 typ host\n",
+    /// ).unwrap();
+    /// let named = ice.unresolved_candidates()[0].named().unwrap();
+    /// assert_eq!(named.name().as_str(), "peer.local");
+    /// assert_eq!(named.to_string(), "candidate:1 1 UDP 5 peer.local 9 typ host");
+    /// ```
+    pub fn named(&self) -> Option<NamedCandidate> {
+        NamedCandidate::parse(&self.attribute).ok()
     }
 
     /// The candidate with its host names replaced: the connection address's by `address`,
@@ -647,6 +669,29 @@ impl IceSdp {
     pub fn add_candidate(&mut self, candidate: Candidate) -> Result<(), IceSdpError> {
         self.check_candidate_room(None)?;
         self.candidates.push(candidate);
+        Ok(())
+    }
+
+    /// Adds a candidate whose address is a host name, such as the agent's hidden host
+    /// candidates ([`AgentEvent::LocalNamedCandidate`](crate::agent::AgentEvent::LocalNamedCandidate)),
+    /// to [`Self::unresolved_candidates`]; it is written with the other candidates.
+    ///
+    /// ```
+    /// use librice_proto::candidate::{IceCredentials, IceSdp, NamedCandidate};
+    ///
+    /// let mut ice = IceSdp::new(IceCredentials::new("abcd", "abcdefghijklmnopqrstuv").unwrap());
+    /// let named = NamedCandidate::parse("candidate:1 1 UDP 5 peer.local 9 typ host").unwrap();
+    /// ice.add_named_candidate(named.clone()).unwrap();
+    /// let back = IceSdp::parse_media_section(&ice.write()).unwrap();
+    /// assert_eq!(back.unresolved_candidates()[0].named(), Some(named));
+    /// ```
+    pub fn add_named_candidate(&mut self, candidate: NamedCandidate) -> Result<(), IceSdpError> {
+        self.check_candidate_room(None)?;
+        self.unresolved.push(UnresolvedCandidate {
+            attribute: candidate.to_string(),
+            hostname: candidate.name().as_str().to_owned(),
+            component: candidate.component(),
+        });
         Ok(())
     }
 

@@ -15,6 +15,12 @@
 //!   (`ice-ufrag`, `ice-pwd`, `ice-options`, `ice-lite`, `ice-pacing`, `candidate`,
 //!   `end-of-candidates`; RFC 8839 §5, RFC 8840), read and written, with candidates whose
 //!   address is an mDNS `.local` name kept as [`UnresolvedCandidate`]s.
+//! - [`NamedCandidate`], [`HostName`]: a candidate whose address is a host name (RFC 8839
+//!   §5.1), such as the `<uuid>.local` names of draft-ietf-mmusic-mdns-ice-candidates. It is
+//!   a type of its own, not a [`Candidate`], so that it can never be paired or used as a
+//!   socket address before its name is resolved ([`NamedCandidate::resolve`]); the agent
+//!   resolves `.local` names through mDNS
+//!   ([`StreamMut::add_remote_named_candidate`](crate::agent::StreamMut::add_remote_named_candidate)).
 //!
 //! ```
 //! use librice_proto::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey, FoundationSet};
@@ -41,16 +47,20 @@
 //! Every [`Candidate`] value, however it was made, writes an attribute that parses back to an
 //! equal value.
 //!
-//! Left out for now: candidates whose address is a host name, including the mDNS `.local`
-//! names browsers write (RFC 8839 §5.1 allows an FQDN; this library resolves no names, so
-//! [`Candidate::parse`] rejects them with [`CandidateParseError::HostnameNotSupported`];
-//! [`IceSdp`] keeps such lines as text); transports other than UDP and TCP; the
+//! [`Candidate::parse`] rejects a host name with
+//! [`CandidateParseError::HostnameNotSupported`] (parse such a line with
+//! [`NamedCandidate::parse`]; [`IceSdp`] keeps such lines as text, and
+//! [`UnresolvedCandidate::named`] reads them). Names other than `.local` ones are parsed
+//! and written but not resolved by this library (see [`NamedCandidate`]).
+//!
+//! Left out for now: transports other than UDP and TCP; the
 //! `remote-candidates` and `ice-mismatch` attributes (RFC 8839 §5.2, §5.3), which
 //! [`IceSdp`] skips.
 
 mod credentials;
 mod foundation;
 mod ice_sdp;
+mod named;
 mod priority;
 mod sdp;
 
@@ -75,6 +85,7 @@ pub use ice_sdp::{
     DEFAULT_ICE_PACING_MS, IceOption, IceSdp, IceSdpError, MAX_ICE_OPTION_LEN, MAX_ICE_OPTIONS,
     MAX_ICE_PACING_MS, MAX_MEDIA_SECTIONS, MAX_SDP_CANDIDATES, MAX_SDP_LEN, UnresolvedCandidate,
 };
+pub use named::{HostName, HostNameError, MAX_HOST_NAME_LEN, MAX_LABEL_LEN, NamedCandidate};
 pub use priority::{
     MAX_PRIORITY, MAX_TCP_OTHER_PREFERENCE, MAX_TYPE_PREFERENCE, local_preferences,
     preference_order, priority, tcp_local_preference, tcp_other_preferences,
@@ -329,6 +340,17 @@ impl Candidate {
         self.extensions
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
+    /// The same candidate with another related address (for the hidden base of a
+    /// server-reflexive candidate). The written length cannot grow past the limit: a
+    /// related address is at most as long as the one it replaces plus an IPv6 address,
+    /// which [`MAX_CANDIDATE_LEN`] leaves room for in every candidate the agent makes.
+    pub(crate) fn with_related_address(&self, related_address: Option<SocketAddr>) -> Candidate {
+        Candidate {
+            related_address: related_address.map(sdp_address),
+            ..self.clone()
+        }
     }
 
     /// The value of the first extension attribute called `name` (compared exactly).

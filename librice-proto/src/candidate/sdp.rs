@@ -20,9 +20,10 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use super::named::{NamedCandidate, placeholder};
 use super::{
-    Candidate, CandidateTransport, CandidateType, MAX_COMPONENT, MAX_FOUNDATION_LEN, MAX_PRIORITY,
-    TcpType, is_extension_value, is_token, is_valid_foundation,
+    Candidate, CandidateTransport, CandidateType, HostName, HostNameError, MAX_COMPONENT,
+    MAX_FOUNDATION_LEN, MAX_PRIORITY, TcpType, is_extension_value, is_token, is_valid_foundation,
 };
 use crate::agent::ComponentId;
 
@@ -63,14 +64,27 @@ pub enum CandidateParseError {
         value: String,
     },
     /// The address (or `raddr`) is a host name, such as the mDNS `.local` names browsers
-    /// write for privacy. This library does not resolve names, so such candidates are
-    /// rejected rather than half-understood; RFC 8839 §5.1 has an agent ignore candidates
-    /// whose FQDN it does not support, which is what a caller does with this error.
+    /// write for privacy, which a [`Candidate`] cannot hold: parse the line with
+    /// [`NamedCandidate::parse`] instead (RFC 8839 §5.1 has an agent ignore candidates whose
+    /// FQDN it does not support).
     HostnameNotSupported {
         /// `address` or `raddr`.
         field: &'static str,
         /// The name found.
         name: String,
+    },
+    /// The address (or `raddr`) looks like a host name (no `:`, a last label that is not
+    /// all digits) but is not a valid one.
+    BadHostName {
+        /// `address` or `raddr`.
+        field: &'static str,
+        /// What is wrong with it.
+        error: HostNameError,
+    },
+    /// [`NamedCandidate::parse`] was given a candidate whose address is an IP address.
+    NotAHostName {
+        /// The address found.
+        address: IpAddr,
     },
     /// The port (or `rport`) is not a number in 0..=65535.
     BadPort {
@@ -145,7 +159,16 @@ impl fmt::Display for CandidateParseError {
                 };
                 write!(
                     f,
-                    "candidate {field} {name:?} is a host name{mdns}; names are not resolved, only IP addresses are supported"
+                    "candidate {field} {name:?} is a host name{mdns}, which must be resolved before the candidate can be used"
+                )
+            }
+            Self::BadHostName { field, error } => {
+                write!(f, "candidate {field} is not a valid host name: {error}")
+            }
+            Self::NotAHostName { address } => {
+                write!(
+                    f,
+                    "candidate address {address} is an IP address, not a host name"
                 )
             }
             Self::BadPort { field, value } => {
@@ -182,10 +205,51 @@ impl fmt::Display for CandidateParseError {
     }
 }
 
-impl std::error::Error for CandidateParseError {}
+impl std::error::Error for CandidateParseError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::BadHostName { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
 
 /// Parses a candidate attribute; see [`Candidate::parse`].
 pub(super) fn parse(text: &str) -> Result<Candidate, CandidateParseError> {
+    match parse_any(text, false)? {
+        (candidate, None) => Ok(candidate),
+        // Names are refused by parse_any when not allowed.
+        (_, Some(name)) => Err(CandidateParseError::HostnameNotSupported {
+            field: "address",
+            name: name.as_str().to_owned(),
+        }),
+    }
+}
+
+/// Parses a candidate attribute whose address is a host name; see
+/// [`NamedCandidate::parse`].
+pub(super) fn parse_named(text: &str) -> Result<NamedCandidate, CandidateParseError> {
+    match parse_any(text, true)? {
+        (fields, Some(name)) => Ok(NamedCandidate::from_parts(fields, name)),
+        (candidate, None) => Err(CandidateParseError::NotAHostName {
+            address: candidate.address().ip(),
+        }),
+    }
+}
+
+/// An address field: an IP address or a host name.
+enum Address {
+    Ip(IpAddr),
+    Name(HostName),
+}
+
+/// Parses a candidate attribute. With `names`, a host name in the address is returned
+/// beside the fields (whose address is then [`placeholder`]) and one in `raddr` is read as
+/// 0.0.0.0; without, either is [`CandidateParseError::HostnameNotSupported`].
+fn parse_any(
+    text: &str,
+    names: bool,
+) -> Result<(Candidate, Option<HostName>), CandidateParseError> {
     if text.len() > MAX_CANDIDATE_LEN {
         return Err(CandidateParseError::TooLong { len: text.len() });
     }
@@ -225,8 +289,18 @@ pub(super) fn parse(text: &str) -> Result<Candidate, CandidateParseError> {
         .filter(|&p| p <= MAX_PRIORITY)
         .ok_or_else(|| CandidateParseError::BadPriority(priority.into()))?;
 
-    let ip = parse_ip(next("address")?, "address")?;
+    let address = parse_address(next("address")?, "address")?;
     let port = parse_port(next("port")?, "port")?;
+    let (address, name) = match address {
+        Address::Ip(ip) => (SocketAddr::new(ip, port), None),
+        Address::Name(name) if names => (placeholder(port), Some(name)),
+        Address::Name(name) => {
+            return Err(CandidateParseError::HostnameNotSupported {
+                field: "address",
+                name: name.as_str().to_owned(),
+            });
+        }
+    };
 
     let typ = next("typ")?;
     if !typ.eq_ignore_ascii_case("typ") {
@@ -246,7 +320,19 @@ pub(super) fn parse(text: &str) -> Result<Candidate, CandidateParseError> {
             return Err(CandidateParseError::DuplicateField("typ"));
         } else if name.eq_ignore_ascii_case("raddr") {
             let value = value.ok_or(CandidateParseError::MissingValue("raddr"))?;
-            set_once(&mut raddr, parse_ip(value, "raddr")?, "raddr")?;
+            let ip = match parse_address(value, "raddr")? {
+                Address::Ip(ip) => ip,
+                // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.1.2.2: a hidden related address;
+                // it is informational only (RFC 8445 §5.1.1).
+                Address::Name(_) if names => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                Address::Name(name) => {
+                    return Err(CandidateParseError::HostnameNotSupported {
+                        field: "raddr",
+                        name: name.as_str().to_owned(),
+                    });
+                }
+            };
+            set_once(&mut raddr, ip, "raddr")?;
         } else if name.eq_ignore_ascii_case("rport") {
             let value = value.ok_or(CandidateParseError::MissingValue("rport"))?;
             set_once(&mut rport, parse_port(value, "rport")?, "rport")?;
@@ -289,30 +375,46 @@ pub(super) fn parse(text: &str) -> Result<Candidate, CandidateParseError> {
         component,
         transport,
         priority,
-        address: SocketAddr::new(ip, port),
+        address,
         candidate_type,
         related_address,
         extensions,
     };
     // The canonical form can be longer than the input (a missing "candidate:" prefix, an IPv6
     // address written differently): refuse what could not be parsed back once written.
-    let len = written_len(&candidate);
+    let len = written_len_with(&candidate, name.as_ref());
     if len > MAX_CANDIDATE_LEN {
         return Err(CandidateParseError::TooLong { len });
     }
-    Ok(candidate)
+    Ok((candidate, name))
 }
 
 /// Writes the canonical attribute value, starting with `candidate:`.
 pub(super) fn write(candidate: &Candidate, f: &mut impl fmt::Write) -> fmt::Result {
+    write_with(candidate, None, f)
+}
+
+/// Writes the canonical attribute value with `name`, if given, in place of the address.
+pub(super) fn write_with(
+    candidate: &Candidate,
+    name: Option<&HostName>,
+    f: &mut impl fmt::Write,
+) -> fmt::Result {
     write!(
         f,
-        "candidate:{} {} {} {} {} {} typ {}",
+        "candidate:{} {} {} {} ",
         candidate.foundation,
         candidate.component,
         candidate.transport.transport_type(),
         candidate.priority,
-        candidate.address.ip(),
+    )?;
+    match name {
+        Some(name) => write!(f, "{name}")?,
+        None => write!(f, "{}", candidate.address.ip())?,
+    }
+    write!(
+        f,
+        " {} typ {}",
         candidate.address.port(),
         candidate.candidate_type.sdp_name(),
     )?;
@@ -330,6 +432,11 @@ pub(super) fn write(candidate: &Candidate, f: &mut impl fmt::Write) -> fmt::Resu
 
 /// The length in bytes of what [`write`] writes, without allocating.
 pub(super) fn written_len(candidate: &Candidate) -> usize {
+    written_len_with(candidate, None)
+}
+
+/// The length in bytes of what [`write_with`] writes, without allocating.
+pub(super) fn written_len_with(candidate: &Candidate, name: Option<&HostName>) -> usize {
     struct Counter(usize);
     impl fmt::Write for Counter {
         fn write_str(&mut self, s: &str) -> fmt::Result {
@@ -339,7 +446,7 @@ pub(super) fn written_len(candidate: &Candidate) -> usize {
     }
     let mut counter = Counter(0);
     // Counter never fails, and the values written have infallible Display impls.
-    let _ = write(candidate, &mut counter);
+    let _ = write_with(candidate, name, &mut counter);
     counter.0
 }
 
@@ -357,20 +464,25 @@ fn parse_digits<T: std::str::FromStr>(text: &str, max_digits: usize) -> Option<T
     text.parse().ok()
 }
 
-fn parse_ip(text: &str, field: &'static str) -> Result<IpAddr, CandidateParseError> {
+/// An IP address, or a host name. Text that cannot be a name (a `:`, `[` or `%`, which
+/// only IPv6 addresses hold, or a last label of digits, as in `1.2.3.256`) is
+/// [`CandidateParseError::BadAddress`]; other text that is no valid name is
+/// [`CandidateParseError::BadHostName`].
+fn parse_address(text: &str, field: &'static str) -> Result<Address, CandidateParseError> {
     if let Ok(ip) = text.parse() {
-        return Ok(ip);
+        return Ok(Address::Ip(ip));
     }
-    if is_hostname(text) {
-        Err(CandidateParseError::HostnameNotSupported {
-            field,
-            name: text.into(),
-        })
-    } else {
-        Err(CandidateParseError::BadAddress {
-            field,
-            value: text.into(),
-        })
+    let bad_address = || CandidateParseError::BadAddress {
+        field,
+        value: text.into(),
+    };
+    if text.contains([':', '[', ']', '%']) {
+        return Err(bad_address());
+    }
+    match HostName::parse(text) {
+        Ok(name) => Ok(Address::Name(name)),
+        Err(HostNameError::NumericTopLabel) => Err(bad_address()),
+        Err(error) => Err(CandidateParseError::BadHostName { field, error }),
     }
 }
 
@@ -410,28 +522,6 @@ fn set_once<T>(
     }
     *slot = Some(value);
     Ok(())
-}
-
-/// True for a DNS name (RFC 1123 §2.1 labels, an optional final dot) whose last label is not
-/// all digits, so that malformed IPv4 addresses such as `1.2.3.256` are not taken for names.
-fn is_hostname(text: &str) -> bool {
-    let name = text.strip_suffix('.').unwrap_or(text);
-    if name.is_empty() || name.len() > 253 {
-        return false;
-    }
-    let labels_ok = name.split('.').all(|label| {
-        (1..=63).contains(&label.len())
-            && label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !label.starts_with('-')
-            && !label.ends_with('-')
-    });
-    let last_not_numeric = name
-        .rsplit('.')
-        .next()
-        .is_some_and(|last| !last.bytes().all(|b| b.is_ascii_digit()));
-    labels_ok && last_not_numeric
 }
 
 /// True for a name in the mDNS `.local` domain (RFC 6762).

@@ -232,6 +232,12 @@ pub use self::wire::MAX_MESSAGE;
 
 /// The mDNS port (RFC 6762 §3).
 pub const MDNS_PORT: u16 = 5353;
+
+/// A fresh `<uuid v4>.local` name from `rng` (see [`Mdns::random_name`]), for the agent's
+/// hidden host candidates.
+pub(crate) fn random_uuid_name<R: rand_core::Rng + ?Sized>(rng: &mut R) -> String {
+    name::random_name(rng)
+}
 /// The IPv4 mDNS group and port (RFC 6762 §3).
 pub const MDNS_V4: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(224, 0, 0, 251)), 5353);
 /// The IPv6 link-local mDNS group and port (RFC 6762 §3).

@@ -4,6 +4,7 @@
 mod harness;
 mod hostile;
 mod liveness;
+mod mdns;
 mod netchange;
 mod redirect;
 mod relay;

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use librice_proto::agent::{
     Agent, AgentConfig, AgentEvent, ComponentId, ComponentState, PairId, SelectedPair, StreamId,
 };
-use librice_proto::candidate::{Candidate, IceCredentials};
+use librice_proto::candidate::{Candidate, IceCredentials, NamedCandidate};
 use librice_proto::{Transmit, TransportType};
 
+use super::mdns::MdnsHost;
 use super::{Node, NodeId, RealmId, Sim};
 
 /// The first stream of an agent: most scenarios have only this one.
@@ -37,6 +38,8 @@ pub fn stream_ids(agent: &Agent) -> impl Iterator<Item = StreamId> + use<> {
 pub enum Signal {
     /// A local candidate.
     Candidate(StreamId, Candidate),
+    /// A local host candidate hidden behind an mDNS name.
+    NamedCandidate(StreamId, NamedCandidate),
     /// End of candidates for a stream.
     EndOfCandidates(StreamId),
 }
@@ -61,6 +64,9 @@ pub struct AgentNode {
     pub selected: BTreeMap<(StreamId, ComponentId), SelectedPair>,
     /// Datagrams handed to the node (STUN or not).
     pub incoming: usize,
+    /// The host's mDNS responder and client, serving the agent's mDNS requests (see
+    /// [`MdnsHost`]); `None` unless [`super::mdns::enable_mdns`] gave it one.
+    pub mdns: Option<MdnsHost>,
     outgoing: VecDeque<Transmit<Vec<u8>>>,
 }
 
@@ -77,17 +83,26 @@ impl AgentNode {
             failed_at: BTreeMap::new(),
             selected: BTreeMap::new(),
             incoming: 0,
+            mdns: None,
             outgoing: VecDeque::new(),
         }
     }
 
     /// Moves the agent's events into the records.
+    /// With an mDNS host, its requests and answers are exchanged with the agent first.
     pub fn drain_events(&mut self, now: Instant) {
+        if let Some(mdns) = self.mdns.as_mut() {
+            mdns.bridge(now, &mut self.agent);
+        }
         while let Some(event) = self.agent.poll_event() {
             match &event {
                 AgentEvent::LocalCandidate { stream, candidate } => {
                     self.outbox
                         .push_back(Signal::Candidate(*stream, candidate.clone()));
+                }
+                AgentEvent::LocalNamedCandidate { stream, candidate } => {
+                    self.outbox
+                        .push_back(Signal::NamedCandidate(*stream, candidate.clone()));
                 }
                 AgentEvent::GatheringComplete { stream } => {
                     self.outbox.push_back(Signal::EndOfCandidates(*stream));
@@ -173,6 +188,13 @@ impl AgentNode {
 
 impl Node for AgentNode {
     fn handle_incoming(&mut self, now: Instant, transmit: Transmit<Vec<u8>>) {
+        if let Some(mdns) = self.mdns.as_mut()
+            && mdns.is_for_me(&transmit)
+        {
+            mdns.handle_incoming(now, &transmit);
+            self.drain_events(now);
+            return;
+        }
         self.incoming += 1;
         let t = Transmit {
             transport: transmit.transport,
@@ -192,17 +214,25 @@ impl Node for AgentNode {
         let t = self
             .outgoing
             .pop_front()
-            .or_else(|| self.agent.poll_transmit(now));
+            .or_else(|| self.agent.poll_transmit(now))
+            .or_else(|| self.mdns.as_mut().and_then(|m| m.poll_transmit(now)));
         self.drain_events(now);
         t
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.agent.poll_timeout()
+        let mdns = self.mdns.as_ref().and_then(MdnsHost::poll_timeout);
+        match (self.agent.poll_timeout(), mdns) {
+            (Some(a), Some(m)) => Some(a.min(m)),
+            (a, m) => a.or(m),
+        }
     }
 
     fn handle_timeout(&mut self, now: Instant) {
         self.agent.handle_timeout(now);
+        if let Some(mdns) = self.mdns.as_mut() {
+            mdns.handle_timeout(now);
+        }
         self.drain_events(now);
     }
 }
@@ -318,6 +348,12 @@ pub fn signal(sim: &mut Sim, from: NodeId, to: NodeId) -> usize {
                     .expect("same streams")
                     .add_remote_candidate(c.clone())
                     .unwrap_or_else(|e| panic!("candidate {c} refused: {e}")),
+                Signal::NamedCandidate(sid, c) => n
+                    .agent
+                    .stream_mut(sid)
+                    .expect("same streams")
+                    .add_remote_named_candidate(now, c)
+                    .expect("valid named candidate"),
                 Signal::EndOfCandidates(sid) => n
                     .agent
                     .stream_mut(sid)

@@ -15,11 +15,17 @@
 //! endpoint of the mapping. The link used for the delay, loss and duplication draws is that
 //! of (sending node, final destination node); for a packet to a NAT the final node is
 //! resolved through the mapping at send time (the default link when there is none yet).
+//!
+//! Multicast: each realm is one link-local segment. A packet to a multicast group (such as
+//! mDNS's 224.0.0.251:5353) reaches every node of the sender's realm that joined the group
+//! with [`Sim::join_multicast`], the sender too (as multicast loopback does), each copy
+//! with the link of (sender, member); it never crosses a NAT.
 
 #![allow(dead_code)]
 
 pub mod flow;
 pub mod ice;
+pub mod mdns;
 pub mod nat;
 pub mod stun_server;
 pub mod turn_server;
@@ -199,6 +205,8 @@ pub struct Sim {
     seq: u64,
     transcript: Vec<u8>,
     stats: SimStats,
+    /// Multicast group -> the nodes that joined it.
+    groups: BTreeMap<SocketAddr, Vec<NodeId>>,
 }
 
 impl Sim {
@@ -219,6 +227,7 @@ impl Sim {
             seq: 0,
             transcript: Vec::new(),
             stats: SimStats::default(),
+            groups: BTreeMap::new(),
         }
     }
 
@@ -277,6 +286,18 @@ impl Sim {
             node,
         });
         id
+    }
+
+    /// Node `id` receives the packets sent to the multicast `group` in its realm.
+    pub fn join_multicast(&mut self, id: NodeId, group: SocketAddr) {
+        assert!(
+            group.ip().is_multicast(),
+            "{group} is not a multicast group"
+        );
+        let members = self.groups.entry(group).or_default();
+        if !members.contains(&id) {
+            members.push(id);
+        }
     }
 
     /// The link config for pairs without their own.
@@ -530,6 +551,10 @@ impl Sim {
             self.stats.dropped_bad_source += 1;
             return;
         }
+        if transmit.to.ip().is_multicast() {
+            self.send_multicast(src, transmit);
+            return;
+        }
         let Some((hop, dst, transmit)) = self.route(src, transmit) else {
             self.stats.dropped_no_route += 1;
             return;
@@ -548,6 +573,37 @@ impl Sim {
             self.schedule(second, hop, transmit.clone());
         }
         self.schedule(first, hop, transmit);
+    }
+
+    /// Schedules a copy of a multicast packet for every member of its group in the
+    /// sender's realm (the sender included).
+    fn send_multicast(&mut self, src: NodeId, transmit: Transmit<Vec<u8>>) {
+        let realm = self.nodes[src].realm;
+        let members: Vec<NodeId> = self
+            .groups
+            .get(&transmit.to)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&id| self.nodes[id].realm == realm)
+            .collect();
+        if members.is_empty() {
+            self.stats.dropped_no_route += 1;
+            return;
+        }
+        for dst in members {
+            let cfg = self
+                .links
+                .get(&(src, dst))
+                .copied()
+                .unwrap_or(self.default_link);
+            if unit(&mut self.rng) < cfg.loss {
+                self.stats.dropped_loss += 1;
+                continue;
+            }
+            let delay = self.delay(&cfg);
+            self.schedule(delay, Hop::Node(dst), transmit.clone());
+        }
     }
 
     /// Draws a link delay.
