@@ -62,6 +62,16 @@ impl Coturn {
     /// self-signed certificate made by `openssl` (the path
     /// [`require_tool`](crate::require_tool) found) in `dir`.
     pub fn start_tls(turnserver: &Path, openssl: &Path, dir: &TestDir) -> Coturn {
+        Self::start_tls_with(turnserver, openssl, dir, &[])
+    }
+
+    /// [`Coturn::start_tls`] with extra `turnserver` arguments.
+    pub fn start_tls_with(
+        turnserver: &Path,
+        openssl: &Path,
+        dir: &TestDir,
+        extra: &[&str],
+    ) -> Coturn {
         let cert = dir.path().join("turn-cert.pem");
         let key = dir.path().join("turn-key.pem");
         let status = Command::new(openssl)
@@ -78,7 +88,7 @@ impl Coturn {
             .status()
             .expect("openssl runs");
         assert!(status.success(), "openssl could not make a certificate");
-        Self::launch(turnserver, dir, false, &[], Some((cert, key)))
+        Self::launch(turnserver, dir, false, extra, Some((cert, key)))
     }
 
     /// Its TLS address on 127.0.0.1, if started with [`Coturn::start_tls`].

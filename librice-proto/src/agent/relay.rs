@@ -2,8 +2,9 @@
 //! its allocation, permissions installed for every remote candidate before the first check
 //! goes out through the relay, checks, answers and data wrapped for the relay, and the
 //! allocations released on close (RFC 8445 §5.1.1.2, RFC 8656). A 300 Try Alternate moves
-//! an allocation over UDP to the alternate server, once (RFC 8656 §7.1); over TCP or TLS
-//! the connection goes to the first server, so the relay is given up instead.
+//! an allocation to the alternate server, once (RFC 8656 §7.1): over UDP the client asks
+//! there from the same socket; over TCP or TLS a new connection goes to the alternate
+//! server, and the old one is closed.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -103,6 +104,14 @@ impl RelaySet {
     /// The relay whose client talks to `server` from local socket `local`.
     fn by_server(&self, local: SocketAddr, server: SocketAddr) -> Option<usize> {
         self.by_server.get(&(local, server)).copied()
+    }
+
+    /// The server relay `idx`'s packets come from (its entry in the look-up).
+    fn server_of(&self, idx: usize) -> Option<SocketAddr> {
+        self.by_server
+            .iter()
+            .find(|&(_, &i)| i == idx)
+            .map(|(&(_, server), _)| server)
     }
 
     /// The relay that allocated `relayed`.
@@ -384,11 +393,7 @@ impl Agent {
                 // RFC 8656 §7.1 / RFC 8489 §10: the client follows one 300 Try Alternate; its
                 // answers now come from the alternate server.
                 if self.relays[idx].client.transport() == TransportType::Tcp {
-                    // The connection goes to the old server: the allocation cannot move over
-                    // it. It fails; the other candidates carry on.
-                    tracing::info!(%server, "TURN server over TCP redirected: not followed");
-                    self.relays[idx].client.close(now);
-                    self.relay_gathered(idx);
+                    self.redirect_tcp_relay(now, idx, server);
                 } else {
                     tracing::debug!(%server, "TURN server redirected the allocation");
                     self.relays.redirect(idx, server);
@@ -458,7 +463,9 @@ impl Agent {
             self.gather_done(job.stream);
             return;
         };
-        let config = self.relay_config(&spec, TransportType::Tcp, local);
+        let mut config = self.relay_config(&spec, TransportType::Tcp, local);
+        // After a redirection, the alternate server (the configured one's credentials).
+        config.server = job.server;
         let seed = self.rng.next_u64();
         let mut client = match TurnClient::new(config, seed) {
             Ok(c) => c,
@@ -491,12 +498,54 @@ impl Agent {
             });
         match lost {
             Some(idx) => {
-                self.relays.replace(idx, relay, spec.address);
+                self.relays.replace(idx, relay, job.server);
             }
             None => {
-                self.relays.add(relay, spec.address);
+                self.relays.add(relay, job.server);
             }
         }
+    }
+
+    /// A TURN server reached over TCP or TLS redirected relay `idx` to `server` (300 Try
+    /// Alternate, RFC 8656 §7.1): the allocation cannot move over the old connection, so it
+    /// is closed and a new connection to the alternate server allocates there, in the same
+    /// gathering slot. Followed once: a relay already redirected (talking to a server other
+    /// than the configured one) is given up instead (RFC 8489 §10).
+    fn redirect_tcp_relay(&mut self, now: Instant, idx: usize, server: SocketAddr) {
+        // The server the connection goes to: the one this relay was made for.
+        let r = &self.relays[idx];
+        let old_server = self.relays.server_of(idx).unwrap_or(r.configured);
+        let (local, sid, component) = (r.base, r.stream, r.component);
+        self.relays[idx].client.close(now);
+        self.io_requests.push_back(IoRequest::TcpClose {
+            local,
+            remote: old_server,
+        });
+        let configured = self.relays[idx].configured;
+        let server_idx = self
+            .config
+            .turn_servers
+            .iter()
+            .position(|t| t.address == configured && t.transport == TransportType::Tcp);
+        let (Some(server_idx), false) = (server_idx, old_server != configured) else {
+            tracing::info!(%server, "TURN server over TCP redirected again: relay given up");
+            self.relay_gathered(idx);
+            return;
+        };
+        tracing::info!(%server, "TURN server over TCP redirected: connecting to the alternate");
+        // The new connection takes this relay's place in the gathering count.
+        self.relays[idx].gathered = true;
+        self.gather_queue.push_front(GatherJob {
+            stream: sid,
+            component,
+            base: SocketAddr::new(local.ip(), 0),
+            server,
+            transport: TransportType::Tcp,
+            local_preference: self.relays[idx].local_preference,
+            relay: None,
+            turn_tcp: Some(server_idx),
+            redirected: true,
+        });
     }
 
     /// The latest relay over TCP of stream `sid`'s `component` to `server` from `base`'s IP.
@@ -512,7 +561,7 @@ impl Agent {
             r.stream == sid
                 && r.component == component
                 && r.client.transport() == TransportType::Tcp
-                && r.client.server() == server
+                && r.configured == server
                 && r.base.ip() == base.ip()
         })
     }
