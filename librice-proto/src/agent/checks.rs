@@ -403,6 +403,16 @@ impl Agent {
                 if component_connected && !(use_candidate && controlled) && !probe {
                     return;
                 }
+                // A check started but not sent yet (its Ta slot came in `handle_timeout`,
+                // and the peer's check arrived before `poll_transmit`) goes out with the
+                // next transmit: it is the triggered check already, with its
+                // retransmissions. Cancelling it would leave the pair waiting a whole Ta
+                // for its slot.
+                if let Some(id) = s.checklist[pid].txn
+                    && self.txns.unsent(&id)
+                {
+                    return;
+                }
                 // RFC 8445 §7.3.1.4: stop retransmitting the check in progress (its answer is
                 // still taken) and check again at once.
                 if let Some(id) = s.checklist[pid].txn {
