@@ -27,7 +27,8 @@
 //!   consent freshness (RFC 7675), a Disconnected state, typed failure reasons, keepalives
 //!   when consent freshness is off, data accepted only from verified addresses; ICE
 //!   restarts (RFC 8445 §9, RFC 8839 §4.4), local and remote, the old selected pair
-//!   carrying data until the new one is selected; statistics; and demultiplexing of application data. Its module docs show the call
+//!   carrying data until the new one is selected; ICE-lite (RFC 8445 §2.5), as a lite agent
+//!   and facing a lite peer; statistics; and demultiplexing of application data. Its module docs show the call
 //!   order, a blocking loop for one agent, and two agents connecting over loopback in one
 //!   thread (run as a doc-test).
 //! - A TURN client (RFC 8656, RFC 6156), in [`turn`]: Allocate with long-term credentials,
@@ -41,8 +42,8 @@
 //! - RFC 3489 "classic STUN" messages (no magic cookie) are rejected.
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses.
-//! - For now: ICE-TCP pairs (RFC 6544), ice-lite and mDNS candidates (see [`agent`]; the
-//!   agent does not use [`mdns`] yet).
+//! - For now: ICE-TCP pairs (RFC 6544) and mDNS candidates (see [`agent`]; the agent does
+//!   not use [`mdns`] yet).
 #![forbid(unsafe_code)]
 
 pub mod agent;

@@ -24,7 +24,7 @@ fn ip(i: usize) -> String {
 
 fn config(i: usize) -> AgentConfig {
     AgentConfig::default()
-        .controlling(i % 2 == 0)
+        .controlling(i.is_multiple_of(2))
         .rng_seed(1000 + i as u64)
 }
 

@@ -4,6 +4,7 @@
 mod batch;
 mod harness;
 mod hostile;
+mod lite;
 mod liveness;
 mod redirect;
 mod relay;
