@@ -1309,3 +1309,6 @@ fn wrapped_errors_are_shown_once() {
 // ICE restarts: in their own file, with these helpers.
 
 mod restart;
+
+// ICE-lite: in its own file, with these helpers.
+mod lite;
