@@ -361,7 +361,7 @@ fn parse_args() -> Result<Options, Refusal> {
                     ));
                 }
             }
-            "--nomination" | "--lite" => {
+            "--nomination" => {
                 return Err(Refusal::Refused(format!("{arg} is a nice-peer option")));
             }
             _ => return Err(Refusal::Usage(format!("unknown argument {arg:?}"))),
