@@ -350,7 +350,18 @@ fn lite_consent_is_lost_when_the_peer_stops_checking() {
 /// datagram is lost.
 #[test]
 fn restart_by_the_full_peer_while_data_flows() {
-    let (mut sim, f, l) = connected(8, full(true, 8), false, true);
+    restart_while_data_flows(8, false);
+}
+
+/// The same, restarted by the lite agent: the full peer follows (its new credentials
+/// restart it), checks and nominates a pair of the new generation.
+#[test]
+fn restart_by_the_lite_agent_while_data_flows() {
+    restart_while_data_flows(12, true);
+}
+
+fn restart_while_data_flows(seed: u64, by_lite: bool) {
+    let (mut sim, f, l) = connected(seed, full(true, seed), false, true);
     let mut sent = [0u32; 2];
     let tick = |sim: &mut Sim, sent: &mut [u32; 2]| {
         for (i, n) in [f, l].into_iter().enumerate() {
@@ -377,12 +388,13 @@ fn restart_by_the_full_peer_while_data_flows() {
         tick(&mut sim, &mut sent);
     }
     let t0 = sim.now();
-    sim.with_node::<AgentNode, _>(f, |node, now| {
+    let (by, peer) = if by_lite { (l, f) } else { (f, l) };
+    sim.with_node::<AgentNode, _>(by, |node, now| {
         node.agent.stream_mut(S0).expect("stream").restart(now);
         node.drain_events(now);
     });
-    give_credentials(&mut sim, f, l);
-    give_credentials(&mut sim, l, f);
+    give_credentials(&mut sim, by, peer);
+    give_credentials(&mut sim, peer, by);
     for _ in 0..100 {
         tick(&mut sim, &mut sent);
     }
@@ -397,8 +409,8 @@ fn restart_by_the_full_peer_while_data_flows() {
             })
             .collect()
     };
-    assert_eq!(restarts(f), [RestartOrigin::Local]);
-    assert_eq!(restarts(l), [RestartOrigin::Remote]);
+    assert_eq!(restarts(by), [RestartOrigin::Local]);
+    assert_eq!(restarts(peer), [RestartOrigin::Remote]);
     for n in [f, l] {
         let switched = node(&sim, n)
             .events
