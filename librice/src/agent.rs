@@ -284,10 +284,11 @@ impl AgentBuilder {
     /// # Errors
     ///
     /// [`Error::NoRuntime`] without [`Self::runtime`]; [`Error::TlsUnavailable`] for a
-    /// TURN server over TLS when this crate was built without its `tls` feature;
+    /// TURN server over TLS when this crate was built without its `tls` feature (unless the
+    /// agent is lite, [`Self::lite`], which uses no TURN server);
     /// [`Error::Io`] when the operating system gives no random seed.
     pub fn build(self) -> Result<Agent, Error> {
-        if self.tls_server && cfg!(not(feature = "tls")) {
+        if self.tls_server && !self.config.is_lite() && cfg!(not(feature = "tls")) {
             return Err(Error::TlsUnavailable);
         }
         let runtime = self.runtime.ok_or(Error::NoRuntime)?;

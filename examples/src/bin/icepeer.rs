@@ -373,6 +373,10 @@ fn parse_args() -> Result<Options, Refusal> {
         eprintln!("icepeer: --lite: an ICE-lite agent is always controlled (RFC 8445 §6.1.1)");
         options.controlling = false;
     }
+    if options.lite && (options.stun.is_some() || options.turn.is_some()) {
+        // RFC 8445 §5.2: a lite agent gathers host candidates only.
+        eprintln!("icepeer: --lite: --stun and --turn are ignored (host candidates only)");
+    }
     if options.turn.is_some() && (options.turn_user.is_none() || options.turn_pass.is_none()) {
         return Err(Refusal::Usage(
             "--turn needs --turn-user and --turn-pass".into(),

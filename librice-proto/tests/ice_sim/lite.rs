@@ -481,3 +481,38 @@ fn two_full_agents_behind_nats_still_connect() {
     assert_data_both_ways(&mut sim, a, b);
     assert!(requests_sent(&sim, a) > 0 && requests_sent(&sim, b) > 0);
 }
+
+/// Two streams of two components each, the full side behind a NAT: every component of the
+/// lite agent is selected by its own nomination, and data flows on each.
+#[test]
+fn lite_with_two_streams_of_two_components() {
+    let mut sim = Sim::new(13);
+    sim.set_default_link(LinkConfig::with_latency(LATENCY));
+    let lan = sim.add_nat(NatType::PortRestricted, "203.0.113.1".parse().unwrap());
+    let f = add_agent(
+        &mut sim,
+        AgentSpec::new(full(true, 13), lan, "10.0.0.1").streams(&[2, 2]),
+    );
+    let l = add_agent(
+        &mut sim,
+        AgentSpec::new(lite(113), PUBLIC_REALM, "192.0.2.2").streams(&[2, 2]),
+    );
+    for sid in [S0, crate::harness::ice::S1] {
+        sim.with_node::<AgentNode, _>(f, |node, _| {
+            node.agent
+                .stream_mut(sid)
+                .expect("stream")
+                .set_remote_lite(true);
+        });
+    }
+    assert!(connect(&mut sim, f, l, STEPS));
+    assert_eq!(node(&sim, l).connected_at.len(), 4);
+    assert_eq!(node(&sim, f).connected_at.len(), 4);
+    assert_pairs_match(&sim, f, l);
+    for (from, to) in [(f, l), (l, f)] {
+        let got = send_data(&mut sim, from, to, 10, Duration::from_millis(200));
+        assert_eq!(got.len(), 4, "{from}->{to}: {got:?}");
+        assert!(got.values().all(|&n| n == 10), "{from}->{to}: {got:?}");
+    }
+    assert_eq!(requests_sent(&sim, l), 0);
+}
