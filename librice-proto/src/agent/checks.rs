@@ -420,10 +420,21 @@ impl Agent {
                 // and the peer's check arrived before `poll_transmit`) goes out with the
                 // next transmit: it is the triggered check already, with its
                 // retransmissions. Cancelling it would leave the pair waiting a whole Ta
-                // for its slot.
+                // for its slot. One that claims a role this check just made us leave
+                // (RFC 8445 §7.3.1.1) is dropped unsent, and a new check is triggered.
                 if let Some(id) = s.checklist[pid].txn
                     && self.txns.unsent(&id)
                 {
+                    let claimed = match self.txns.context(&id) {
+                        Some(Txn::Check { controlling, .. }) => Some(*controlling),
+                        _ => None,
+                    };
+                    if claimed == Some(self.controlling) {
+                        return;
+                    }
+                    self.txns.cancel(&id);
+                    s.checklist[pid].txn = None;
+                    self.trigger(sid, pid);
                     return;
                 }
                 // RFC 8445 §7.3.1.4: stop retransmitting the check in progress (its answer is

@@ -1312,3 +1312,6 @@ mod restart;
 
 // ICE-lite: in its own file, with these helpers.
 mod lite;
+
+// A check started but not sent when the peer's arrives: in its own file.
+mod triggered;
