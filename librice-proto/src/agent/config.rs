@@ -363,7 +363,7 @@ impl AgentConfig {
     /// - sends no connectivity checks (RFC 8445 §2.5), hence no consent checks either (they
     ///   are Binding requests on the selected pair, RFC 7675 §5.1: only the full peer
     ///   sends them); it answers the peer's checks, and selects
-    ///   a pair when a check with USE-CANDIDATE arrives on it (RFC 8445 §7.3.1.5, §8.2); a
+    ///   a pair when a check with USE-CANDIDATE arrives on it (RFC 8445 §7.3.2, §8.2); a
     ///   later nomination of another pair is followed if that pair has a higher priority
     ///   (RFC 8445 §8.1.1: with several nominated pairs the highest-priority one is used);
     /// - treats an authenticated check from the peer on the selected pair as its consent:

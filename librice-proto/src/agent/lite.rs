@@ -5,7 +5,7 @@
 //! own (no connectivity check, no consent check), and learns everything from the full
 //! peer's checks:
 //! - a check with USE-CANDIDATE makes its pair valid, nominated and, if it beats the
-//!   current selection, selected (RFC 8445 §7.3.1.5, §8.2, §8.1.1);
+//!   current selection, selected (RFC 8445 §7.3.2, §8.2, §8.1.1);
 //! - an authenticated check on the selected pair refreshes consent; none for the consent
 //!   timeout fails the component with [`super::FailureReason::ConsentLost`], as for a
 //!   full agent whose consent checks go unanswered (RFC 7675 §5.1).
@@ -55,8 +55,9 @@ impl Agent {
         if !use_candidate {
             return;
         }
-        // RFC 8445 §7.3.1.5 / §8.2: with no checks of its own, a lite agent takes the
-        // nominating check as proof of the pair: it is valid and nominated at once.
+        // RFC 8445 §7.3.2 (a lite agent's additions to answering a check): the pair of the
+        // address the check arrived on and its source goes to the valid list, nominated;
+        // with no checks of its own, the lite agent has nothing else to wait for.
         let s = &mut self.streams[sid];
         let component = s.checklist[pid].component;
         if s.checklist[pid].state() != PairState::Succeeded {

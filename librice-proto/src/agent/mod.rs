@@ -254,13 +254,13 @@
 //!   check (§2.5; consent checks are Binding requests, RFC 7675 §5.1, so only the full
 //!   peer sends them). It answers the peer's checks as a full agent does (success with
 //!   XOR-MAPPED-ADDRESS, §7.3.1.2), learning peer-reflexive candidates (§7.3.1.3);
-//! - selects a pair when a check with USE-CANDIDATE arrives on it (§7.3.1.5, §8.2): the
-//!   pair is valid and nominated at once, since the lite agent has no check of its own to
-//!   wait for, and the component becomes `Connected` ([`AgentEvent::SelectedPair`]). A
-//!   later USE-CANDIDATE on another pair is followed
-//!   ([`AgentEvent::SelectedPairChanged`]) if that pair has a higher priority, else
-//!   answered and ignored (§8.1.1: with several nominated pairs, the agents use the one of
-//!   highest priority);
+//! - selects a pair when a check with USE-CANDIDATE arrives on it (§7.3.2: the pair of
+//!   the local address the check arrived on and its source goes to the valid list with its
+//!   nominated flag set; §8.2): the lite agent has no check of its own to wait for, and
+//!   the component becomes `Connected` ([`AgentEvent::SelectedPair`]). A later
+//!   USE-CANDIDATE on another pair is followed ([`AgentEvent::SelectedPairChanged`]) if
+//!   that pair has a higher priority, else answered and ignored (§8.1.1: with several
+//!   nominated pairs, the agents use the one of highest priority);
 //! - keeps consent from the peer's side: each authenticated check from the peer on the
 //!   selected pair (the full peer's consent checks) refreshes it, and with none for the
 //!   consent timeout ([`AgentConfig::consent_timeout`], 30 s by default) the component
