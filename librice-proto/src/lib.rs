@@ -27,7 +27,8 @@
 //!   consent freshness (RFC 7675), a Disconnected state, typed failure reasons, keepalives
 //!   when consent freshness is off, data accepted only from verified addresses; ICE
 //!   restarts (RFC 8445 §9, RFC 8839 §4.4), local and remote, the old selected pair
-//!   carrying data until the new one is selected; mDNS candidates
+//!   carrying data until the new one is selected; ICE-lite (RFC 8445 §2.5), as a lite agent
+//!   and facing a lite peer; mDNS candidates
 //!   (draft-ietf-rtcweb-mdns-ice-candidates-04): the peer's `.local` names resolved
 //!   through the I/O layer, and optionally its own host addresses hidden behind published
 //!   `<uuid>.local` names; statistics; and demultiplexing of application data. Its module docs show the call
@@ -45,7 +46,7 @@
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses, and host-name candidates other than
 //!   `.local` ones are parsed ([`candidate::NamedCandidate`]) but not resolved.
-//! - For now: ICE-TCP pairs (RFC 6544) and ice-lite (see [`agent`]).
+//! - For now: ICE-TCP pairs (RFC 6544) (see [`agent`]).
 #![forbid(unsafe_code)]
 
 pub mod agent;

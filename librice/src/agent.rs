@@ -208,6 +208,17 @@ impl AgentBuilder {
         self
     }
 
+    /// Makes the agent an ICE-lite agent (RFC 8445 §2.5; default off), for a server on a
+    /// public address: it gathers host candidates only (STUN and TURN servers given to
+    /// this builder are ignored, and so are [`Self::relay_only`] and
+    /// [`Self::renomination`]), is always controlled whatever [`Self::controlling`] says,
+    /// sends no checks of its own, and selects the pair its full peer nominates. Signal
+    /// `a=ice-lite` to the peer. See [`AgentConfig::lite`].
+    pub fn lite(mut self, lite: bool) -> Self {
+        self.config = self.config.lite(lite);
+        self
+    }
+
     /// Seeds the agent's RNG (credentials, tie-breaker, transaction ids). Without it, the
     /// seed comes from the operating system.
     pub fn rng_seed(mut self, seed: u64) -> Self {
@@ -301,10 +312,11 @@ impl AgentBuilder {
     /// # Errors
     ///
     /// [`Error::NoRuntime`] without [`Self::runtime`]; [`Error::TlsUnavailable`] for a
-    /// TURN server over TLS when this crate was built without its `tls` feature;
+    /// TURN server over TLS when this crate was built without its `tls` feature (unless the
+    /// agent is lite, [`Self::lite`], which uses no TURN server);
     /// [`Error::Io`] when the operating system gives no random seed.
     pub fn build(self) -> Result<Agent, Error> {
-        if self.tls_server && cfg!(not(feature = "tls")) {
+        if self.tls_server && !self.config.is_lite() && cfg!(not(feature = "tls")) {
             return Err(Error::TlsUnavailable);
         }
         let runtime = self.runtime.ok_or(Error::NoRuntime)?;
@@ -425,6 +437,11 @@ impl Agent {
     /// True while the agent is controlling.
     pub fn controlling(&self) -> bool {
         self.handle.shared.lock().proto.controlling()
+    }
+
+    /// True for an ICE-lite agent ([`AgentBuilder::lite`]).
+    pub fn lite(&self) -> bool {
+        self.handle.shared.lock().proto.config().is_lite()
     }
 
     /// The agent's events, from now on. The agent keeps running whether or not this stream

@@ -126,7 +126,14 @@
 //!
 //! ## Left out for now
 //! STUN servers over TCP (the core supports them; the builder does not offer them yet),
-//! ICE-TCP, ice-lite, mDNS candidates.
+//! ICE-TCP, mDNS candidates.
+//!
+//! ## ICE-lite
+//! [`AgentBuilder::lite`] makes an ICE-lite agent (RFC 8445 §2.5: host candidates only,
+//! always controlled, no checks of its own; see
+//! [`AgentConfig::lite`](librice_proto::agent::AgentConfig::lite)), and
+//! [`Stream::set_remote_lite`] tells a full agent that its peer is one, so that it takes
+//! the controlling role and nominates.
 
 mod agent;
 pub mod conformance;

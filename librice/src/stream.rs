@@ -233,6 +233,29 @@ impl Stream {
         st.wake_driver();
     }
 
+    /// Says whether the peer is an ICE-lite agent: its description carries `a=ice-lite`
+    /// ([`IceSdp::is_lite`](librice_proto::candidate::IceSdp::is_lite)). A full agent
+    /// facing a lite peer takes the controlling role (RFC 8445 §6.1.1; the role is the
+    /// agent's, for all its streams, and [`crate::AgentEvent::RoleChange`] says so) and
+    /// nominates. Call it before the peer's credentials. See
+    /// [`StreamMut::set_remote_lite`](librice_proto::agent::StreamMut::set_remote_lite).
+    pub fn set_remote_lite(&self, lite: bool) {
+        let mut st = self.handle.shared.lock();
+        if let Some(mut s) = st.proto.stream_mut(self.id) {
+            s.set_remote_lite(lite);
+        }
+        st.dispatch_events();
+        st.wake_driver();
+    }
+
+    /// True if the peer was said to be an ICE-lite agent ([`Self::set_remote_lite`]).
+    pub fn remote_lite(&self) -> bool {
+        let mut st = self.handle.shared.lock();
+        st.proto
+            .stream_mut(self.id)
+            .is_some_and(|s| s.remote_lite())
+    }
+
     /// True when the stream uses renomination: offered here and announced by the peer.
     pub fn renomination(&self) -> bool {
         let mut st = self.handle.shared.lock();

@@ -862,3 +862,47 @@ fn liveness_events_when_the_peer_freezes_and_dies() {
     println!("{}", outcome.report());
     assert!(refused.is_some(), "A refuses to send\n{}", outcome.report());
 }
+
+/// A full icepeer started controlled and a `--lite` one (also controlled, as an ICE-lite
+/// agent must be): the lite side's description carries `"ice_lite":true`, the full side
+/// reads it and takes the controlling role (a `role` event) before it checks, the lite
+/// side sends no request of its own (its stats count only requests received), and data
+/// flows both ways as in every pairing.
+#[test]
+fn pair_full_and_lite() {
+    let dir = TestDir::new();
+    let outcome = pair(
+        icepeer("controlled", "alpha", &["--runtime", "tokio"]),
+        icepeer("controlled", "beta", &["--runtime", "tokio", "--lite"]),
+        &dir,
+        PAIR_LIMIT,
+    );
+    let report = outcome.report();
+    println!("{report}");
+    assert_complete(&outcome, 1, "127.0.0.1");
+    let (full, lite) = (outcome.side(Side::A), outcome.side(Side::B));
+    let description = |s: &SideOutcome| s.description.clone().expect("a description");
+    assert_eq!(description(lite)["ice_lite"], true, "{report}");
+    assert!(description(full).get("ice_lite").is_none(), "{report}");
+    let roles = |s: &SideOutcome| -> Vec<Value> {
+        s.events
+            .iter()
+            .filter(|e| e["event"] == "role")
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        roles(full),
+        [json!({"event": "role", "controlling": true, "peer_lite": true})],
+        "{report}"
+    );
+    assert!(
+        roles(lite).is_empty(),
+        "the lite side keeps its role\n{report}"
+    );
+    for event in [&lite.connected_event, &lite.done_event] {
+        let stats = &event.as_ref().expect("an event")["stats"]["1"];
+        assert_eq!(stats["requests_sent"], 0, "{stats}\n{report}");
+        assert_eq!(stats["consent_requests_sent"], 0, "{stats}\n{report}");
+    }
+}

@@ -1,4 +1,4 @@
-//! `icepeer`: a full ICE endpoint on librice, driven by JSON lines on stdin/stdout in the
+//! `icepeer`: a full ICE endpoint on librice (an ICE-lite one with `--lite`), driven by JSON lines on stdin/stdout in the
 //! signalling protocol of the interop peers (PROTOCOL.md), so that it pairs with aioice,
 //! libnice, Chromium or itself.
 //!
@@ -55,10 +55,11 @@ const USAGE: &str = r#"usage: icepeer --role controlling|controlled [--component
                [--name NAME] [--timeout S] [--allow-any-address]
                [--ta MS] [--runtime tokio|async-std] [--consent-interval S]
                [--consent-timeout S] [--disconnected-timeout S]
-               [--dtls client|server|auto] [--renomination]
+               [--dtls client|server|auto] [--renomination] [--lite]
 
-A full ICE endpoint (librice) speaking the interop signalling protocol: JSON
-lines on stdin and stdout (see tests/interop/PROTOCOL.md).
+A full ICE endpoint (librice), or with --lite an ICE-lite one, speaking the
+interop signalling protocol: JSON lines on stdin and stdout (see
+tests/interop/PROTOCOL.md).
 
   --role R              controlling or controlled (required)
   --components N        components, 1 to 256 (default 1)
@@ -91,6 +92,11 @@ lines on stdin and stdout (see tests/interop/PROTOCOL.md).
   --renomination        offer renomination (draft-thatcher-ice-renomination):
                         "ice_options":["renomination"] in the description; used
                         when the peer's description announces it too
+  --lite                run as an ICE-lite agent (RFC 8445 §2.5): host candidates
+                        only (--stun and --turn are ignored), always controlled
+                        (use it with --role controlled), no checks of its own;
+                        "ice_lite":true in the description. A peer description
+                        with "ice_lite":true makes a full icepeer controlling
 
 Restarts (RFC 8445 §9; PROTOCOL.md "Restart"): {"cmd":"restart"} on stdin
 restarts ICE and prints the new description with "restart":true, then
@@ -111,6 +117,10 @@ the protocol's events, icepeer prints its components' liveness:
   {"event":"consent","component":C,"requests_sent":N,"responses_received":M,"t_ms":T}
       whenever N (consent checks sent on C) grows; T is ms since the start,
       polled every 250 ms
+  {"event":"role","controlling":B,"peer_lite":L}
+      the ICE role changed: a role conflict (RFC 8445 §7.3.1.1), or a peer
+      description with "ice_lite":true (a full icepeer then controls); L says
+      whether the peer's description said "ice_lite":true
 
 The connected and done events also carry "stats": per component id, its
 selected pair's statistics (null without one):
@@ -175,6 +185,7 @@ struct Options {
     disconnected_timeout: Option<Duration>,
     dtls: Option<DtlsMode>,
     renomination: bool,
+    lite: bool,
 }
 
 fn main() {
@@ -228,6 +239,7 @@ fn parse_args() -> Result<Options, Refusal> {
         disconnected_timeout: None,
         dtls: None,
         renomination: false,
+        lite: false,
     };
     let mut role = None;
     let mut args = std::env::args().skip(1);
@@ -280,6 +292,7 @@ fn parse_args() -> Result<Options, Refusal> {
             }
             "--trickle" => options.trickle = true,
             "--renomination" => options.renomination = true,
+            "--lite" => options.lite = true,
             "--no-ping" => options.ping = false,
             "--name" => options.name = value("--name")?,
             "--timeout" => options.timeout = seconds("--timeout", &value("--timeout")?)?,
@@ -348,13 +361,22 @@ fn parse_args() -> Result<Options, Refusal> {
                     ));
                 }
             }
-            "--nomination" | "--lite" => {
+            "--nomination" => {
                 return Err(Refusal::Refused(format!("{arg} is a nice-peer option")));
             }
             _ => return Err(Refusal::Usage(format!("unknown argument {arg:?}"))),
         }
     }
     options.controlling = role.ok_or_else(|| Refusal::Usage("--role is required".into()))?;
+    if options.lite && options.controlling {
+        // RFC 8445 §6.1.1: a lite agent is controlled; the DTLS `auto` role follows.
+        eprintln!("icepeer: --lite: an ICE-lite agent is always controlled (RFC 8445 §6.1.1)");
+        options.controlling = false;
+    }
+    if options.lite && (options.stun.is_some() || options.turn.is_some()) {
+        // RFC 8445 §5.2: a lite agent gathers host candidates only.
+        eprintln!("icepeer: --lite: --stun and --turn are ignored (host candidates only)");
+    }
     if options.turn.is_some() && (options.turn_user.is_none() || options.turn_pass.is_none()) {
         return Err(Refusal::Usage(
             "--turn needs --turn-user and --turn-pass".into(),
@@ -502,7 +524,8 @@ async fn run(
     builder = builder
         .relay_only(options.relay_only)
         .tls_insecure(options.turn_insecure)
-        .renomination(options.renomination);
+        .renomination(options.renomination)
+        .lite(options.lite);
     if let Some(interval) = options.consent_interval {
         builder = builder.consent_interval(interval);
     }
@@ -557,6 +580,7 @@ async fn run(
     let dtls_fields = Extras {
         dtls: dtls.as_ref().map(|d| (d.fingerprint(), d.setup())),
         renomination: options.renomination,
+        lite: options.lite,
     };
     let (dtls_input, dtls_records) = match dtls {
         Some(_) => {
@@ -753,6 +777,11 @@ impl Peer {
                 None => eprintln!("icepeer: no component {component} to send on"),
             }
             return None;
+        }
+        // Before the credentials, so that no check goes out in the wrong role: a full
+        // agent facing a lite peer controls (RFC 8445 §6.1.1).
+        if let Some(lite) = obj.get("ice_lite").and_then(Value::as_bool) {
+            self.stream.set_remote_lite(lite);
         }
         if let (Some(ufrag), Some(pwd)) = (
             obj.get("ufrag").and_then(Value::as_str),
@@ -993,6 +1022,10 @@ impl Peer {
                 self.pairs.insert(component, pair);
                 self.switched(component);
             }
+            AgentEvent::RoleChange { controlling } => {
+                let peer_lite = self.stream.remote_lite();
+                emit(json!({"event": "role", "controlling": controlling, "peer_lite": peer_lite}));
+            }
             AgentEvent::ComponentFailed {
                 component, reason, ..
             } => self.report_failed(component, Some(reason)),
@@ -1147,10 +1180,12 @@ struct Extras {
     dtls: Option<(String, &'static str)>,
     /// With `--renomination`: `"ice_options":["renomination"]`.
     renomination: bool,
+    /// With `--lite`: `"ice_lite":true`.
+    lite: bool,
 }
 
 /// A description line with `fingerprint` and `setup` added (with `--dtls`), and
-/// `ice_options` (with `--renomination`).
+/// `ice_options` (with `--renomination`), and `ice_lite` (with `--lite`).
 fn describe(mut line: Value, extras: &Extras) -> Value {
     let Some(obj) = line.as_object_mut() else {
         return line;
@@ -1158,6 +1193,9 @@ fn describe(mut line: Value, extras: &Extras) -> Value {
     if let Some((fingerprint, setup)) = &extras.dtls {
         obj.insert("fingerprint".into(), fingerprint.clone().into());
         obj.insert("setup".into(), (*setup).into());
+    }
+    if extras.lite {
+        obj.insert("ice_lite".into(), true.into());
     }
     if extras.renomination {
         obj.insert(

@@ -49,6 +49,10 @@ impl Refusal {
 impl Agent {
     /// Starts a check on the next pair of stream `sid`, if there is one.
     pub(super) fn start_next_check(&mut self, now: Instant, sid: StreamId) -> bool {
+        if self.lite() {
+            // RFC 8445 §2.5: a lite agent sends no checks.
+            return false;
+        }
         let Some(pid) = self.next_pair_to_check(sid) else {
             return false;
         };
@@ -232,6 +236,7 @@ impl Agent {
         if self.answer_old_path_check(transmit, msg, sid, component) {
             // A consent check on the pair selected before an ICE restart.
             self.heard_on(now, sid, component, (transmit.to, from));
+            self.lite_refresh_consent(now, sid, component, (transmit.to, from));
             return;
         }
         if self.comp(sid, component).map(|c| c.state) == Some(super::ComponentState::Failed) {
@@ -265,7 +270,10 @@ impl Agent {
                 self.switch_role(false);
             }
             (None, Some(IceControlled(theirs))) if !self.controlling => {
-                if self.tie_breaker >= theirs {
+                // A lite agent is always controlled (RFC 8445 §6.1.1): whatever the
+                // tie-breakers, the full peer gets 487 and takes the controlling role
+                // (RFC 8445 §7.2.5.1).
+                if self.tie_breaker >= theirs && !self.lite() {
                     self.switch_role(true);
                 } else {
                     self.respond_error(transmit, msg, sid, Refusal::RoleConflict);
@@ -307,6 +315,7 @@ impl Agent {
         let Some(ri) = ri else { return };
         // The peer is alive.
         self.heard_on(now, sid, component, (transmit.to, from));
+        self.lite_refresh_consent(now, sid, component, (transmit.to, from));
         // RFC 8445 §7.3.1.4: the pair of the local base the check arrived on and the source.
         let s = &self.streams[sid];
         let pid = match s.checklist.find(transmit.to, from) {
@@ -330,6 +339,10 @@ impl Agent {
         let stats = &mut pair.stats;
         stats.requests_received += 1;
         stats.responses_sent += 1;
+        if self.lite() {
+            self.lite_incoming_check(now, sid, pid, use_candidate);
+            return;
+        }
         self.on_incoming_check(now, sid, pid, use_candidate, nomination);
     }
 
@@ -401,6 +414,27 @@ impl Agent {
             PairState::Succeeded => {}
             PairState::InProgress => {
                 if component_connected && !(use_candidate && controlled) && !probe {
+                    return;
+                }
+                // A check started but not sent yet (its Ta slot came in `handle_timeout`,
+                // and the peer's check arrived before `poll_transmit`) goes out with the
+                // next transmit: it is the triggered check already, with its
+                // retransmissions. Cancelling it would leave the pair waiting a whole Ta
+                // for its slot. One that claims a role this check just made us leave
+                // (RFC 8445 §7.3.1.1) is dropped unsent, and a new check is triggered.
+                if let Some(id) = s.checklist[pid].txn
+                    && self.txns.unsent(&id)
+                {
+                    let claimed = match self.txns.context(&id) {
+                        Some(Txn::Check { controlling, .. }) => Some(*controlling),
+                        _ => None,
+                    };
+                    if claimed == Some(self.controlling) {
+                        return;
+                    }
+                    self.txns.cancel(&id);
+                    s.checklist[pid].txn = None;
+                    self.trigger(sid, pid);
                     return;
                 }
                 // RFC 8445 §7.3.1.4: stop retransmitting the check in progress (its answer is
@@ -520,6 +554,11 @@ impl Agent {
     /// Switches role and recomputes the pair priorities (RFC 8445 §7.2.5.1, §7.3.1.1).
     pub(super) fn switch_role(&mut self, controlling: bool) {
         if self.controlling == controlling {
+            return;
+        }
+        if controlling && self.lite() {
+            // RFC 8445 §6.1.1: a lite agent is always controlled.
+            tracing::debug!("lite agent: the controlling role is refused");
             return;
         }
         tracing::info!(controlling, "role changed");

@@ -183,6 +183,7 @@ pub struct AgentConfig {
     pub(crate) hide_host_addresses: bool,
     pub(crate) mdns_timeout: Duration,
     pub(crate) max_pending_mdns_names: usize,
+    pub(crate) lite: bool,
 }
 
 impl Default for AgentConfig {
@@ -191,7 +192,8 @@ impl Default for AgentConfig {
     /// latest, no STUN server, the RFC 8489 retransmission defaults for gathering and
     /// RFC 8445 §14.3's for checks; consent freshness on (a check every 5 s on average,
     /// expiry after 30 s), Disconnected after 8 s of silence, and a 30 s wait for the
-    /// controlling peer's nomination; no renomination; no continual gathering.
+    /// controlling peer's nomination; no renomination; no continual gathering; a full
+    /// agent (not lite).
     fn default() -> Self {
         Self {
             controlling: false,
@@ -217,6 +219,7 @@ impl Default for AgentConfig {
             hide_host_addresses: false,
             mdns_timeout: DEFAULT_MDNS_TIMEOUT,
             max_pending_mdns_names: DEFAULT_MAX_PENDING_MDNS_NAMES,
+            lite: false,
         }
     }
 }
@@ -419,6 +422,40 @@ impl AgentConfig {
     /// True if gathering never ends ([`Self::continual_gathering`]).
     pub fn is_continual_gathering(&self) -> bool {
         self.continual_gathering
+    }
+
+    /// Makes the agent an ICE-lite agent (RFC 8445 §2.5), for a server on a public
+    /// address; off (a full agent) by default. Signal `a=ice-lite` (RFC 8839 §5.3) so the
+    /// peer knows. A lite agent:
+    ///
+    /// - gathers host candidates only (RFC 8445 §5.2): the STUN and TURN servers of this
+    ///   configuration are ignored, and so are [`Self::relay_only`] and
+    ///   [`Self::renomination`];
+    /// - is always controlled (RFC 8445 §6.1.1), whatever [`Self::controlling`] says: a
+    ///   full peer that claims the controlled role gets 487 Role Conflict, so that it takes
+    ///   the controlling role (RFC 8445 §7.2.5.1), and the lite agent never switches;
+    /// - sends no connectivity checks (RFC 8445 §2.5), hence no consent checks either (they
+    ///   are Binding requests on the selected pair, RFC 7675 §5.1: only the full peer
+    ///   sends them); it answers the peer's checks, and selects
+    ///   a pair when a check with USE-CANDIDATE arrives on it (RFC 8445 §7.3.2, §8.2); a
+    ///   later nomination of another pair is followed if that pair has a higher priority
+    ///   (RFC 8445 §8.1.1: with several nominated pairs the highest-priority one is used);
+    /// - treats an authenticated check from the peer on the selected pair as its consent:
+    ///   with none for the consent timeout ([`Self::consent_timeout`]) the component fails
+    ///   with [`FailureReason::ConsentLost`], as a full agent does when its consent checks go
+    ///   unanswered.
+    ///
+    /// See the [module docs](super#ice-lite) for the rest, and
+    /// [`StreamMut::set_remote_lite`](super::StreamMut::set_remote_lite) for a full agent
+    /// facing a lite peer. Two lite agents cannot connect: neither checks.
+    pub fn lite(mut self, lite: bool) -> Self {
+        self.lite = lite;
+        self
+    }
+
+    /// True if the agent is an ICE-lite agent ([`Self::lite`]).
+    pub fn is_lite(&self) -> bool {
+        self.lite
     }
 
     /// True if the agent offers renomination ([`Self::renomination`]).

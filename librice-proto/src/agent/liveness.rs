@@ -69,14 +69,23 @@ impl Liveness {
         self.consent_at + timeout
     }
 
+    /// Consent is fresh as of `now` (a lite agent's: the peer's check on the pair).
+    pub(super) fn refresh_consent(&mut self, now: Instant) {
+        self.consent_at = self.consent_at.max(now);
+    }
+
     /// The earliest instant one of this component's liveness timers needs the agent.
     fn deadline(&self, agent: &Agent, state: ComponentState) -> Option<Instant> {
         if !agent.config.consent_freshness {
             return None;
         }
-        let mut t = self
-            .next_check
-            .min(self.expiry(agent.config.consent_timeout));
+        let expiry = self.expiry(agent.config.consent_timeout);
+        // A lite agent sends no consent checks: only the expiry counts.
+        let mut t = if agent.lite() {
+            expiry
+        } else {
+            self.next_check.min(expiry)
+        };
         if state == ComponentState::Connected {
             t = t.min(self.heard_at + agent.config.disconnected_timeout);
         }
@@ -163,7 +172,8 @@ impl Agent {
                 let c = &self.streams[sid].components[component];
                 let Some(live) = &c.live else { continue };
                 let (next_check, heard_at, state) = (live.next_check, live.heard_at, c.state);
-                if next_check <= now {
+                // A lite agent sends no consent checks (RFC 8445 §2.5).
+                if next_check <= now && !self.lite() {
                     self.send_consent_check(now, sid, component);
                 }
                 if state == ComponentState::Connected

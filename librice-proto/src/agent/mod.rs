@@ -228,7 +228,7 @@
 //! ```
 //!
 //! # What is implemented
-//! Full ICE (not lite) over UDP: roles with a 64-bit tie-breaker and 487 role-conflict
+//! Full ICE over UDP, and ICE-lite (below): roles with a 64-bit tie-breaker and 487 role-conflict
 //! repair both ways (§7.2.5.1, §7.3.1.1); host, server-reflexive and relayed candidates
 //! (TURN over UDP, TCP or TLS, RFC 8656, through [`crate::turn`]); pair formation, priorities (§6.1.2.3), pruning (§6.1.2.4) and a pair limit
 //! (§6.1.2.5); the Frozen / Waiting / In-Progress / Succeeded / Failed states with the
@@ -236,7 +236,49 @@
 //! pacing shared by all check lists (§14.2) and the check RTO of §14.3; triggered checks
 //! (§7.3.1.4); peer-reflexive candidates both ways (§7.2.5.3.1, §7.3.1.3); regular
 //! nomination, and accepting USE-CANDIDATE from regular and from RFC 5245 aggressive peers
-//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); ICE restarts (§9, RFC 8839 §4.4); renomination, below; and liveness, below.
+//! (§7.3.1.5, §8.1.1); trickle (RFC 8838); ICE restarts (§9, RFC 8839 §4.4); renomination, below; liveness, below; and ice-lite both ways, below.
+//!
+//! # ICE-lite
+//! [`AgentConfig::lite`] makes the agent a lite agent (RFC 8445 §2.5), the usual choice of
+//! a server on a public address. It:
+//!
+//! - gathers host candidates only (RFC 8445 §5.2): configured STUN and TURN servers are
+//!   ignored (and so are relay-only and renomination); [`Agent::config`] shows the
+//!   configuration it runs with;
+//! - is always controlled (RFC 8445 §6.1.1: "the lite agent MUST take the controlled
+//!   role"), whatever [`AgentConfig::controlling`] says. A full peer whose check claims the
+//!   controlled role gets 487 Role Conflict whatever the tie-breakers (§7.3.1.1 would let
+//!   the agent with the larger tie-breaker take the controlling role, which a lite agent
+//!   cannot hold), and the full peer switches to controlling on it (§7.2.5.1);
+//! - sends no requests at all: no connectivity check, no triggered check, no consent
+//!   check (§2.5; consent checks are Binding requests, RFC 7675 §5.1, so only the full
+//!   peer sends them). It answers the peer's checks as a full agent does (success with
+//!   XOR-MAPPED-ADDRESS, §7.3.1.2), learning peer-reflexive candidates (§7.3.1.3);
+//! - selects a pair when a check with USE-CANDIDATE arrives on it (§7.3.2: the pair of
+//!   the local address the check arrived on and its source goes to the valid list with its
+//!   nominated flag set; §8.2): the lite agent has no check of its own to wait for, and
+//!   the component becomes `Connected` ([`AgentEvent::SelectedPair`]). A later
+//!   USE-CANDIDATE on another pair is followed ([`AgentEvent::SelectedPairChanged`]) if
+//!   that pair has a higher priority, else answered and ignored (§8.1.1: with several
+//!   nominated pairs, the agents use the one of highest priority);
+//! - keeps consent from the peer's side: each authenticated check from the peer on the
+//!   selected pair (the full peer's consent checks) refreshes it, and with none for the
+//!   consent timeout ([`AgentConfig::consent_timeout`], 30 s by default) the component
+//!   fails with [`FailureReason::ConsentLost`], after [`AgentEvent::ConsentLost`], as a
+//!   full agent's does when its consent checks go unanswered. Disconnected works as for a
+//!   full agent;
+//! - restarts as a full agent does (new remote credentials from the peer restart the
+//!   stream, [`StreamMut::restart`] restarts it locally): the old pair carries the data
+//!   until the peer nominates a new one, its consent kept by the peer's checks on it.
+//!
+//! A full agent facing a lite peer is told with [`StreamMut::set_remote_lite`] (from
+//! `a=ice-lite`, [`IceSdp::is_lite`](crate::candidate::IceSdp::is_lite)): it takes the
+//! controlling role (§6.1.1) and nominates with regular nomination (§8.1.1; RFC 8445 has no
+//! aggressive nomination). Nothing in it waits for a check from the peer: pacing,
+//! nomination and consent run on its own checks, and a check the peer refuses with an
+//! unsigned 401 is retransmitted on its schedule (RFC 8489 §9.1.4 discards the 401), so it
+//! succeeds once the peer has the credentials. Two lite agents cannot connect (neither
+//! checks); [`StreamMut::set_remote_lite`] on a lite agent leaves it as it is.
 //!
 //! # Renomination
 //! Renomination as libwebrtc and libnice speak it (draft-thatcher-ice-renomination-01):
@@ -318,9 +360,8 @@
 //!
 //! # Left out for now
 //! ICE-TCP pairs (RFC 6544: TCP candidates are parsed, and server-reflexive ones gathered,
-//! but not paired), ice-lite (RFC 8445 §2.5: the agent is
-//! always a full agent, and has no special handling for a lite peer), and the resolution of
-//! host names other than `.local` ones (see [`crate::candidate::NamedCandidate`]).
+//! but not paired), and the resolution of host names other than `.local` ones (see
+//! [`crate::candidate::NamedCandidate`]).
 //!
 //! # mDNS candidates
 //! The peer's `.local` candidates (draft-ietf-mmusic-mdns-ice-candidates) are resolved
@@ -334,6 +375,7 @@ mod checks;
 mod config;
 mod gather;
 mod ids;
+mod lite;
 mod liveness;
 mod mdns;
 mod netchange;
@@ -495,6 +537,8 @@ struct StreamState {
     /// The bases of local candidates whose socket went away (`netchange.rs`): nothing is
     /// paired with them any more. Cleared by an ICE restart, which drops the candidates.
     gone_bases: BTreeSet<SocketAddr>,
+    /// The peer is a lite agent ([`StreamMut::set_remote_lite`]).
+    remote_lite: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -576,6 +620,7 @@ fn transport_key(transport: TransportType) -> u8 {
 impl Agent {
     /// A new agent with no streams.
     pub fn new(config: AgentConfig) -> Agent {
+        let config = lite::effective_config(config);
         let mut rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
         let tie_breaker = rng.next_u64();
         Agent {
@@ -641,6 +686,7 @@ impl Agent {
             remote_renomination: false,
             previous: restart::Previous::default(),
             gone_bases: BTreeSet::new(),
+            remote_lite: false,
         };
         self.streams
             .push(stream)
@@ -924,7 +970,9 @@ impl Agent {
     fn has_slot_work(&self) -> bool {
         !self.gather_queue.is_empty()
             || self.streams.iter().any(|s| {
-                s.remote_key.is_some()
+                // A lite agent sends no checks (RFC 8445 §2.5).
+                !self.lite()
+                    && s.remote_key.is_some()
                     && (s.checklist.has_triggered()
                         || s.checklist.count(PairState::Waiting) > 0
                         || s.checklist.count(PairState::Frozen) > 0)

@@ -115,6 +115,19 @@ impl Previous {
         self.paths.remove(&component)
     }
 
+    /// A lite agent's consent on the old path of `component`, if its tuple is `tuple`: the
+    /// peer's check on it refreshes it (see `lite.rs`).
+    pub fn refresh_consent(
+        &mut self,
+        component: ComponentId,
+        tuple: (SocketAddr, SocketAddr),
+        now: Instant,
+    ) {
+        if let Some(path) = self.paths.get_mut(&component).filter(|p| p.tuple == tuple) {
+            path.consent_at = path.consent_at.max(now);
+        }
+    }
+
     /// True while no component has an old path.
     pub fn is_empty(&self) -> bool {
         self.paths.is_empty()
@@ -384,7 +397,14 @@ impl Agent {
         self.streams
             .iter()
             .flat_map(|s| s.previous.paths.values())
-            .map(|p| p.next_check.min(p.expiry(timeout)))
+            .map(|p| {
+                // A lite agent sends no consent checks: only the expiry counts.
+                if self.lite() {
+                    p.expiry(timeout)
+                } else {
+                    p.next_check.min(p.expiry(timeout))
+                }
+            })
             .min()
     }
 
@@ -405,7 +425,7 @@ impl Agent {
                     .previous
                     .get(component)
                     .is_some_and(|p| p.next_check <= now);
-                if due {
+                if due && !self.lite() {
                     self.send_old_path_consent(now, sid, component);
                 }
             }

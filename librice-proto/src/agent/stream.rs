@@ -233,6 +233,23 @@ impl<'a> StreamMut<'a> {
             options.contains(&IceOption::Renomination);
     }
 
+    /// Says whether the peer is an ICE-lite agent (RFC 8445 §2.5): its description carries
+    /// `a=ice-lite` ([`IceSdp::is_lite`](crate::candidate::IceSdp::is_lite)). Facing a
+    /// lite peer, a full agent takes the controlling role (RFC 8445 §6.1.1; an
+    /// [`AgentEvent::RoleChange`](super::AgentEvent::RoleChange) if it was controlled; the
+    /// role is the agent's, for all its streams) and nominates (RFC 8445 §8.1, regular
+    /// nomination): it is the only side that sends checks, and nothing in it waits for a
+    /// check from the peer. Call it before checks start. A lite agent facing a lite peer
+    /// stays as it is: two lite agents cannot connect (neither checks).
+    pub fn set_remote_lite(&mut self, lite: bool) {
+        self.agent.set_remote_lite(self.id, lite);
+    }
+
+    /// True if the peer was said to be a lite agent ([`Self::set_remote_lite`]).
+    pub fn remote_lite(&self) -> bool {
+        self.agent.streams[self.id].remote_lite
+    }
+
     /// True when the stream uses renomination (draft-thatcher-ice-renomination-01): this
     /// agent offers it and the peer announced it.
     pub fn renomination(&self) -> bool {

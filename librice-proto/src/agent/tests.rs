@@ -1329,3 +1329,9 @@ mod restart;
 
 // mDNS candidates: in their own file, with these helpers.
 mod mdns;
+
+// ICE-lite: in its own file, with these helpers.
+mod lite;
+
+// A check started but not sent when the peer's arrives: in its own file.
+mod triggered;

@@ -193,6 +193,9 @@ struct Pending<T> {
     /// `to_send` after its transaction ended (and even after a new one reused the id), so
     /// only this flag says whether an entry there is live.
     queued: bool,
+    /// Retransmissions were stopped before the first transmission: it is sent once, and
+    /// the transaction times out one RTO later.
+    no_retransmit: bool,
 }
 
 /// The client transactions in flight, each carrying a caller's `context` (e.g. which
@@ -278,6 +281,7 @@ impl<T> Transactions<T> {
                 sent: 0,
                 due: now,
                 queued: true,
+                no_retransmit: false,
             },
         );
         self.to_send.push_back(id);
@@ -306,14 +310,27 @@ impl<T> Transactions<T> {
         ids
     }
 
+    /// True while transaction `id` is in flight and its request has not been sent yet
+    /// (the next [`Self::poll_transmit`] sends it).
+    pub fn unsent(&self, id: &TransactionId) -> bool {
+        self.pending.get(id).is_some_and(|p| p.sent == 0)
+    }
+
     /// Stops retransmitting transaction `id` but keeps it open: a response is still
     /// matched until it times out when its next retransmission would have been due
-    /// (RFC 8445 §7.3.1.4 cancels checks this way). Returns false if `id` is not in flight.
+    /// (RFC 8445 §7.3.1.4 cancels checks this way). A request not sent yet is still sent
+    /// once (stopping retransmissions does not drop the first transmission), and times out
+    /// one RTO after it. Returns false if `id` is not in flight.
     pub fn stop_retransmitting(&mut self, id: &TransactionId) -> bool {
         let max_requests = self.config.max_requests;
         let Some(p) = self.pending.get_mut(id) else {
             return false;
         };
+        if p.sent == 0 {
+            // Still queued: its first (and now only) transmission goes out as planned.
+            p.no_retransmit = true;
+            return true;
+        }
         p.sent = p.sent.max(max_requests);
         p.queued = false;
         if !self.timers.contains(&(p.due, *id)) {
@@ -332,9 +349,16 @@ impl<T> Transactions<T> {
             p.queued = false;
             p.sent += 1;
             self.timers.remove(&(p.due, id));
+            if p.no_retransmit {
+                // Stopped before it was first sent: no retransmission follows, and the
+                // transaction ends when the first would have been due.
+                p.sent = p.sent.max(config.max_requests);
+            }
             p.due = if p.transport.is_reliable() {
                 // RFC 8489 §6.2.2: reliable transports are not retransmitted; fail after Ti.
                 now + config.reliable_timeout.min(MAX_RTO)
+            } else if p.no_retransmit {
+                now + p.rto
             } else if p.sent >= config.max_requests {
                 // RFC 8489 §6.2.1: after the last request, wait Rm·RTO.
                 now + p

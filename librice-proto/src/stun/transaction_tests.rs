@@ -925,3 +925,48 @@ fn transaction_timeout_matches_the_schedule() {
         Duration::from_millis(700)
     );
 }
+
+#[test]
+fn stop_retransmitting_before_the_first_send_still_sends_it_once() {
+    let t0 = origin();
+    let mut tx = Transactions::new(RetransmitConfig::default());
+    let id = tx
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(1)),
+            7,
+            None,
+            None,
+        )
+        .expect("starts");
+    assert!(tx.unsent(&id));
+    assert!(tx.stop_retransmitting(&id));
+    let trace = drive(&mut tx, t0, 100);
+    // Sent once, no retransmission, over when the first retransmission would have been
+    // due (one RTO).
+    assert_eq!(trace.sent_times(), [0]);
+    assert_eq!(trace.timed_out, [(500, 7)]);
+}
+
+#[test]
+fn stop_retransmitting_after_the_first_send_ends_at_the_next_due_time() {
+    let t0 = origin();
+    let mut tx = Transactions::new(RetransmitConfig::default());
+    let id = tx
+        .start(
+            t0,
+            request_transmit(TransportType::Udp, txid(1)),
+            7,
+            None,
+            None,
+        )
+        .expect("starts");
+    assert!(tx.poll_transmit(t0).is_some());
+    assert!(!tx.unsent(&id));
+    assert!(tx.stop_retransmitting(&id));
+    assert!(tx.poll_transmit(t0).is_none());
+    let trace = drive(&mut tx, t0, 100);
+    assert!(trace.sent.is_empty(), "{:?}", trace.sent);
+    assert_eq!(trace.timed_out, [(500, 7)]);
+    assert!(!tx.stop_retransmitting(&id), "no longer in flight");
+}

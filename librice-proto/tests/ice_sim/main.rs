@@ -1,8 +1,10 @@
 //! Deterministic network simulation tests for librice-proto: ICE agents exchange datagrams
 //! over a virtual network with configurable links and NATs, driven by a virtual clock.
 
+mod batch;
 mod harness;
 mod hostile;
+mod lite;
 mod liveness;
 mod mdns;
 mod netchange;
