@@ -72,6 +72,10 @@ enum Scenario {
     RelayOnlyTcp,
     /// The same with TURN over TLS (coturn's self-signed certificate, `--turn-insecure`).
     RelayOnlyTls,
+    /// icepeer is an ICE-lite agent (`--lite`, controlled); the full peer controls.
+    IcepeerLite,
+    /// The peer is an ICE-lite agent (libnice `--lite`, controlled); icepeer controls.
+    PeerLite,
 }
 
 impl Scenario {
@@ -85,6 +89,8 @@ impl Scenario {
             Self::RelayOnly => "icepeer-relay-only",
             Self::RelayOnlyTcp => "icepeer-relay-only-tcp",
             Self::RelayOnlyTls => "icepeer-relay-only-tls",
+            Self::IcepeerLite => "icepeer-lite",
+            Self::PeerLite => "peer-lite",
         }
     }
 
@@ -98,6 +104,15 @@ impl Scenario {
             Self::Trickle => v(&["--trickle"]),
             Self::Stun => vec!["--stun".into(), stun.expect("coturn address")],
             Self::RelayOnly | Self::RelayOnlyTcp | Self::RelayOnlyTls => Vec::new(),
+            Self::IcepeerLite | Self::PeerLite => Vec::new(),
+        }
+    }
+
+    /// The options only the peer gets.
+    fn peer_args(self) -> Vec<String> {
+        match self {
+            Self::PeerLite => vec!["--lite".into()],
+            _ => Vec::new(),
         }
     }
 
@@ -125,6 +140,7 @@ impl Scenario {
                 relay(server),
                 &["--turn-transport", "tls", "--turn-insecure"],
             ),
+            Self::IcepeerLite => vec!["--lite".into()],
             _ => Vec::new(),
         }
     }
@@ -185,7 +201,9 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         return;
     };
     let args = scenario.args(server.as_ref().map(|c| c.addr_v4().to_string()));
-    let Some(other) = peer.command(!icepeer_controlling, &args) else {
+    let mut peer_args = args.clone();
+    peer_args.extend(scenario.peer_args());
+    let Some(other) = peer.command(!icepeer_controlling, &peer_args) else {
         return;
     };
     let mut ice_args = args.clone();
@@ -224,6 +242,30 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         runtime.name(),
         outcome.report()
     );
+    if scenario == Scenario::IcepeerLite {
+        // The lite icepeer only answered: it sent no check of its own (RFC 8445 §2.5).
+        let sent = outcome
+            .a
+            .connected_event
+            .as_ref()
+            .and_then(|e| e["stats"]["1"]["requests_sent"].as_u64());
+        assert_eq!(
+            sent,
+            Some(0),
+            "the lite icepeer sent no checks: {}",
+            outcome.report()
+        );
+    }
+    if scenario == Scenario::PeerLite {
+        // icepeer read the peer's "ice_lite" and controls (it started controlling).
+        let description = outcome.b.description.as_ref();
+        assert_eq!(
+            description.map(|d| d["ice_lite"].clone()),
+            Some(serde_json::json!(true)),
+            "the peer announced ice-lite: {}",
+            outcome.report()
+        );
+    }
     if matches!(
         scenario,
         Scenario::RelayOnly | Scenario::RelayOnlyTcp | Scenario::RelayOnlyTls
@@ -385,6 +427,9 @@ pairings! {
     aioice_relay_only_tls_controlled: Peer::Aioice, Scenario::RelayOnlyTls, false;
     libnice_relay_only_tls_controlling: Peer::Libnice, Scenario::RelayOnlyTls, true;
     libnice_relay_only_tls_controlled: Peer::Libnice, Scenario::RelayOnlyTls, false;
+    aioice_icepeer_lite: Peer::Aioice, Scenario::IcepeerLite, false;
+    libnice_icepeer_lite: Peer::Libnice, Scenario::IcepeerLite, false;
+    libnice_peer_lite: Peer::Libnice, Scenario::PeerLite, true;
     libnice_aggressive_stun_controlled: Peer::LibniceAggressive, Scenario::Stun, false;
 }
 
@@ -452,6 +497,7 @@ chromium_pairings! {
     chromium_inner_trickle_controlled: Scenario::Trickle, false;
     chromium_inner_stun_controlling: Scenario::Stun, true;
     chromium_inner_stun_controlled: Scenario::Stun, false;
+    chromium_inner_icepeer_lite: Scenario::IcepeerLite, false;
 }
 
 macro_rules! chromium_baselines {
