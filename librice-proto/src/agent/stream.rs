@@ -266,15 +266,21 @@ impl<'a> StreamMut<'a> {
     /// been called, and [`UsageError::CandidateComponent`] for a candidate of a component
     /// the stream lacks.
     pub fn add_remote_candidate(&mut self, candidate: Candidate) -> Result<(), AgentError> {
+        self.may_add_remote(candidate.component())?;
+        self.agent.add_remote(self.id, RemoteCand { candidate });
+        Ok(())
+    }
+
+    /// Whether a remote candidate of `component` may be added now: not after
+    /// end-of-candidates (RFC 8838 §13), and only for a component the stream has.
+    fn may_add_remote(&self, component: ComponentId) -> Result<(), AgentError> {
         let s = &self.agent.streams[self.id];
         if s.remote_eoc {
             return Err(AgentError::AfterEndOfCandidates);
         }
-        let component = candidate.component();
         if s.components.get(component).is_none() {
             return Err(UsageError::CandidateComponent(component).into());
         }
-        self.agent.add_remote(self.id, RemoteCand { candidate });
         Ok(())
     }
 
@@ -297,14 +303,7 @@ impl<'a> StreamMut<'a> {
         candidate: NamedCandidate,
     ) -> Result<(), AgentError> {
         self.agent.last_now = Some(now);
-        let s = &self.agent.streams[self.id];
-        if s.remote_eoc {
-            return Err(AgentError::AfterEndOfCandidates);
-        }
-        let component = candidate.component();
-        if s.components.get(component).is_none() {
-            return Err(UsageError::CandidateComponent(component).into());
-        }
+        self.may_add_remote(candidate.component())?;
         // draft-ietf-rtcweb-mdns-ice-candidates-04 §3.2.1 steps 1-2: only "<label>.local"
         // names are resolved through mDNS.
         if !candidate.name().is_mdns() {

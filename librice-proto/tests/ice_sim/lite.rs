@@ -16,9 +16,10 @@ use librice_proto::candidate::CandidateType;
 use librice_proto::stun::attr::{AttributeType, ErrorCode};
 use librice_proto::stun::{Message, MessageClass};
 
+use crate::harness::flow::Flow;
 use crate::harness::ice::{
     AgentNode, AgentSpec, RTP, S0, add_agent, assert_pairs_match, connect, give_credentials,
-    selected, send_data, signal,
+    selected, send_data,
 };
 use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, Sim, StunServerNode};
 
@@ -362,30 +363,9 @@ fn restart_by_the_lite_agent_while_data_flows() {
 
 fn restart_while_data_flows(seed: u64, by_lite: bool) {
     let (mut sim, f, l) = connected(seed, full(true, seed), false, true);
-    let mut sent = [0u32; 2];
-    let tick = |sim: &mut Sim, sent: &mut [u32; 2]| {
-        for (i, n) in [f, l].into_iter().enumerate() {
-            let payload = format!("seq {}", sent[i]);
-            sim.with_node::<AgentNode, _>(n, |node, now| {
-                let t = node
-                    .agent
-                    .stream_mut(S0)
-                    .and_then(|mut s| {
-                        s.component_mut(RTP)
-                            .map(|mut c| c.send(now, payload.as_bytes()))
-                    })
-                    .expect("component")
-                    .expect("a pair to send on, old or new");
-                node.queue(t);
-            });
-            sent[i] += 1;
-        }
-        signal(sim, f, l);
-        signal(sim, l, f);
-        sim.drive_for(Duration::from_millis(10), STEPS);
-    };
+    let mut flow = Flow::new(f, l);
     for _ in 0..10 {
-        tick(&mut sim, &mut sent);
+        flow.tick(&mut sim);
     }
     let t0 = sim.now();
     let (by, peer) = if by_lite { (l, f) } else { (f, l) };
@@ -396,7 +376,7 @@ fn restart_while_data_flows(seed: u64, by_lite: bool) {
     give_credentials(&mut sim, by, peer);
     give_credentials(&mut sim, peer, by);
     for _ in 0..100 {
-        tick(&mut sim, &mut sent);
+        flow.tick(&mut sim);
     }
     sim.drive_for(Duration::from_millis(100), STEPS);
     let restarts = |n: NodeId| -> Vec<RestartOrigin> {
@@ -427,9 +407,14 @@ fn restart_while_data_flows(seed: u64, by_lite: bool) {
             "node {n}: data moved to the new pair"
         );
     }
-    for (i, n) in [l, f].into_iter().enumerate() {
-        let got = node(&sim, n).received.len() as u32;
-        assert_eq!(got, sent[i], "node {n}: every datagram arrived");
+    assert!(
+        flow.refused.is_empty(),
+        "a pair to send on, old or new: {:?}",
+        flow.refused
+    );
+    for (to, from) in [(l, f), (f, l)] {
+        let got = Flow::received(&sim, to).len() as u32;
+        assert_eq!(got, flow.sent[&from], "node {to}: every datagram arrived");
     }
     assert_eq!(requests_sent(&sim, l), 0);
 }

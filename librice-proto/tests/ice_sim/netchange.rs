@@ -153,6 +153,23 @@ fn longest_gap(sim: &Sim, n: NodeId) -> Duration {
         .unwrap_or_default()
 }
 
+/// Each of `nodes` received (nearly) every datagram of the flow's last second: from 1 s
+/// after `moved_at` to the end of the run, 2 s at 100 datagrams/s.
+fn assert_last_second_arrived(sim: &Sim, seed: u64, nodes: [NodeId; 2], moved_at: Instant) {
+    let tail_from = moved_at + Duration::from_secs(1);
+    for to in nodes {
+        let late = node(sim, to)
+            .received_at
+            .iter()
+            .filter(|t| **t >= tail_from)
+            .count();
+        assert!(
+            late >= 99,
+            "seed {seed}: node {to} got {late} in the last second"
+        );
+    }
+}
+
 /// Runs the flow for `ticks` ticks.
 fn run(sim: &mut Sim, flow: &mut Flow, ticks: usize) {
     for _ in 0..ticks {
@@ -214,18 +231,7 @@ fn controlling_mover_renominates_onto_its_new_address() {
             );
         }
         // Data resumed both ways: the last second's datagrams all arrived.
-        let tail_from = moved_at + Duration::from_secs(1);
-        for (to, from) in [(mover, peer), (peer, mover)] {
-            let late = node(&sim, to)
-                .received_at
-                .iter()
-                .filter(|t| **t >= tail_from)
-                .count();
-            assert!(
-                late >= 99,
-                "seed {seed}: node {to} got {late} datagrams from {from} in the last second"
-            );
-        }
+        assert_last_second_arrived(&sim, seed, [mover, peer], moved_at);
         let gap_mover = longest_gap(&sim, mover);
         let gap_peer = longest_gap(&sim, peer);
         println!(
@@ -286,18 +292,7 @@ fn mover_without_renomination_or_control_asks_for_a_restart_and_reconnects() {
         let switched =
             first_at(&sim, mover, moved_at, changed).expect("the restart selected a pair");
         assert_moved(&sim, mover, peer);
-        let tail_from = moved_at + Duration::from_secs(1);
-        for to in [mover, peer] {
-            let late = node(&sim, to)
-                .received_at
-                .iter()
-                .filter(|t| **t >= tail_from)
-                .count();
-            assert!(
-                late >= 99,
-                "seed {seed}: node {to} got {late} in the last second"
-            );
-        }
+        assert_last_second_arrived(&sim, seed, [mover, peer], moved_at);
         println!(
             "seed {seed} (mover controls: {mover_controls}, renomination: {renomination}): \
              restart selected the new pair at +{:?}; longest data gap {:?} / {:?}",

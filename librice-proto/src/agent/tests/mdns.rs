@@ -496,14 +496,14 @@ fn gathering_waits_for_a_claim_no_longer_than_the_timeout() {
     assert!(gathering_complete(&events(&mut a)));
 }
 
-#[test]
-fn hidden_server_reflexive_candidates_carry_no_base() {
+/// An agent on `LOCAL` (hiding its host address when `hide`) whose STUN server answers its
+/// query with `mapped`; returns it and its events so far.
+fn answered_by_stun_server(hide: bool, mapped: SocketAddr) -> (Agent, Vec<AgentEvent>) {
     let t0 = origin();
     let server = addr("198.51.100.1:3478");
-    let mapped = addr("203.0.113.7:40000");
     let mut a = agent(
         config(true, 1)
-            .hide_host_addresses(true)
+            .hide_host_addresses(hide)
             .stun_server(StunServer::udp(server)),
         &[LOCAL],
         t0,
@@ -518,6 +518,13 @@ fn hidden_server_reflexive_candidates_carry_no_base() {
         &write_success(tid, mapped, None),
     );
     let ev = events(&mut a);
+    (a, ev)
+}
+
+#[test]
+fn hidden_server_reflexive_candidates_carry_no_base() {
+    let mapped = addr("203.0.113.7:40000");
+    let (mut a, ev) = answered_by_stun_server(true, mapped);
     let srflx: Vec<&Candidate> = ev
         .iter()
         .filter_map(|e| match e {
@@ -575,27 +582,10 @@ fn a_name_resolved_after_the_peer_restarted_is_dropped() {
 
 #[test]
 fn a_public_address_gets_a_server_reflexive_candidate_beside_its_name() {
-    let t0 = origin();
-    let server = addr("198.51.100.1:3478");
     // The STUN server sees the host address itself: the address is public.
     for hide in [false, true] {
-        let mut a = agent(
-            config(true, 1)
-                .hide_host_addresses(hide)
-                .stun_server(StunServer::udp(server)),
-            &[LOCAL],
-            t0,
-        );
-        let req = a.poll_transmit(t0).expect("STUN request");
-        let tid = parse(&req).transaction_id();
-        inject(
-            &mut a,
-            t0,
-            server,
-            addr(LOCAL),
-            &write_success(tid, addr(LOCAL), None),
-        );
-        let srflx: Vec<Candidate> = events(&mut a)
+        let (_, ev) = answered_by_stun_server(hide, addr(LOCAL));
+        let srflx: Vec<Candidate> = ev
             .into_iter()
             .filter_map(|e| match e {
                 AgentEvent::LocalCandidate { candidate, .. } => Some(candidate),
