@@ -46,7 +46,7 @@
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses, and host-name candidates other than
 //!   `.local` ones are parsed ([`candidate::NamedCandidate`]) but not resolved.
-//! - For now: ICE-TCP pairs (RFC 6544) (see [`agent`]).
+//! - For now: simultaneous-open ICE-TCP pairs (RFC 6544 §4.1; see [`agent`]).
 #![forbid(unsafe_code)]
 
 pub mod agent;

@@ -3,13 +3,13 @@
 
 use std::time::Instant;
 
+use super::icetcp::tcp_pairable;
 use super::pairs::{Nomination, Pair, PairState};
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, PairId, RemoteCand,
     StreamId,
 };
-use crate::TransportType;
-use crate::candidate::CandidateType;
+use crate::candidate::{CandidateTransport, CandidateType};
 
 /// A snapshot of one candidate pair, for statistics and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,9 +67,20 @@ impl Agent {
         // not formed yet.
         if local.candidate.component() != remote.component()
             || s.gone_bases.contains(&local.base)
-            || local.transport != TransportType::Udp
-            || remote.transport_type() != TransportType::Udp
+            || local.transport != remote.transport_type()
             || local.base.is_ipv4() != remote.address().is_ipv4()
+        {
+            return None;
+        }
+        // RFC 6544 §6.2: TCP candidates pair by their TCP types (see `icetcp.rs`).
+        if let CandidateTransport::Tcp(tcp_type) = local.candidate.transport()
+            && (local.candidate.candidate_type() != CandidateType::Host
+                || !tcp_pairable(
+                    tcp_type,
+                    local.base,
+                    remote,
+                    self.tcp_checks.remote_of(local.base),
+                ))
         {
             return None;
         }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use super::pairs::{Nomination, PairState};
 use super::renomination::NominateWith;
 use super::{Agent, AgentEvent, ComponentId, LocalCand, PairId, RemoteCand, StreamId, Txn};
-use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
+use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType};
 use crate::stun::attr::{
     AttributeType, ErrorCode, IceControlled, IceControlling, Nomination as NominationAttr,
     Priority, UseCandidate, Username, XorMappedAddress,
@@ -60,8 +60,13 @@ impl Agent {
         true
     }
 
-    /// Sends a connectivity check on pair `pid` (RFC 8445 §7.1, §7.2.4).
+    /// Sends a connectivity check on pair `pid` (RFC 8445 §7.1, §7.2.4); over ICE-TCP, asks
+    /// for the connection first (RFC 6544 §7.1).
     fn send_check(&mut self, now: Instant, sid: StreamId, pid: PairId) {
+        if self.needs_connection(sid, pid) {
+            self.connect_for_check(sid, pid);
+            return;
+        }
         let ta = self.config.ta;
         let rto_floor = self.config.check_retransmit.rto;
         // RFC 8445 §14.3: RTO = MAX(500 ms, Ta * (pairs Waiting or In-Progress)).
@@ -310,7 +315,7 @@ impl Agent {
         let s = &self.streams[sid];
         let ri = match s.remote_by_addr.get(&(component, from)) {
             Some(&ri) => Some(ri),
-            None => self.learn_remote_prflx(sid, component, from, priority),
+            None => self.learn_remote_prflx(sid, component, transmit.transport, from, priority),
         };
         let Some(ri) = ri else { return };
         // The peer is alive.
@@ -458,6 +463,7 @@ impl Agent {
         &mut self,
         sid: StreamId,
         component: ComponentId,
+        transport: TransportType,
         from: SocketAddr,
         priority: u32,
     ) -> Option<usize> {
@@ -466,15 +472,17 @@ impl Agent {
             "prflx{}",
             crate::candidate::generate_ice_chars(&mut self.rng, 8)
         );
-        let candidate = Candidate::builder(
-            foundation,
-            CandidateType::PeerReflexive,
-            CandidateTransport::Udp,
-            from,
-        )
-        .component(component)
-        .priority(priority.min(crate::candidate::MAX_PRIORITY))
-        .build();
+        // RFC 6544 §7.2: a check over a connection the peer opened comes from its active
+        // side.
+        let transport = match transport {
+            TransportType::Udp => CandidateTransport::Udp,
+            TransportType::Tcp => CandidateTransport::Tcp(TcpType::Active),
+        };
+        let candidate =
+            Candidate::builder(foundation, CandidateType::PeerReflexive, transport, from)
+                .component(component)
+                .priority(priority.min(crate::candidate::MAX_PRIORITY))
+                .build();
         let candidate = match candidate {
             Ok(c) => c,
             Err(e) => {
@@ -879,6 +887,11 @@ impl Agent {
             return Some(v);
         }
         let base = s.local[pair.local].base;
+        if s.local[pair.local].transport == TransportType::Tcp {
+            // Over ICE-TCP the connection fixes the 5-tuple: the checked pair is the valid
+            // one, whatever address a NAT gave the connection (see `icetcp.rs`).
+            return Some(pid);
+        }
         let component = pair.component;
         let mapped_addr = crate::candidate::sdp_address(mapped);
         let known = s.local.iter().position(|l| {

@@ -693,7 +693,8 @@ pub enum AgentEvent {
     },
     /// The local socket of a component's selected pair went away
     /// ([`StreamMut::remove_local_socket`](super::StreamMut::remove_local_socket): its
-    /// address left the machine, or the socket failed). The component has no selected pair
+    /// address left the machine, or the socket failed), or its ICE-TCP connection ended
+    /// ([`Agent::handle_tcp_closed`](super::Agent::handle_tcp_closed)). The component has no selected pair
     /// and is [`ComponentState::Disconnected`] until another is selected
     /// ([`AgentEvent::SelectedPairChanged`] with this pair as `old`); sending fails with
     /// [`AgentError::NotConnected`] meanwhile. The controlling agent under renomination
@@ -767,6 +768,18 @@ pub enum IoRequest {
         /// Wrap the connection in TLS (a TURN server configured with
         /// [`TurnServer::over_tls`]) before answering.
         tls: bool,
+    },
+    /// Open a TCP connection for an ICE-TCP check (RFC 6544 §7.1) from `local`'s IP (any
+    /// port) to `remote`, and answer as for [`IoRequest::TcpConnect`]. Frame what goes over
+    /// it with RFC 4571's 16-bit length, both ways; when it ends, tell
+    /// [`Agent::handle_tcp_closed`](super::Agent::handle_tcp_closed).
+    IceTcpConnect {
+        /// Names this request in the answer.
+        id: u64,
+        /// The local address to connect from (port 0: any).
+        local: SocketAddr,
+        /// The peer's passive candidate.
+        remote: SocketAddr,
     },
     /// Close the TCP connection between these addresses.
     TcpClose {

@@ -136,6 +136,8 @@ impl Agent {
             Err(e) => tracing::warn!(error = %e, %base, "cannot make a host candidate"),
         }
         if transport != TransportType::Udp {
+            // A listening TCP socket: its active candidate too (RFC 6544 §4.1).
+            self.add_active_tcp_host(sid, component, base, preference);
             return;
         }
         self.plan_relays(sid, component, base, local_preference, jobs);

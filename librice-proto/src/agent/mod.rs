@@ -358,10 +358,18 @@
 //! [`AgentEvent::SelectedPairLost`]; the controlling agent under renomination moves it to
 //! the best pair left, otherwise [`AgentEvent::RestartNeeded`] asks for an ICE restart.
 //!
+//! # ICE-TCP
+//! A TCP socket given to [`StreamMut::add_local_socket`] is a listening socket: it makes a
+//! passive and an active host candidate (RFC 6544 §4), which pair by their TCP types
+//! (§6.2); an active candidate's check asks the I/O layer for a connection first
+//! ([`IoRequest::IceTcpConnect`]), a passive one is checked over the connections the peer
+//! opens. [`Agent::handle_tcp_closed`] reports a connection that ended. See the `icetcp`
+//! module (`src/agent/icetcp.rs`).
+//!
 //! # Left out for now
-//! ICE-TCP pairs (RFC 6544: TCP candidates are parsed, and server-reflexive ones gathered,
-//! but not paired), and the resolution of host names other than `.local` ones (see
-//! [`crate::candidate::NamedCandidate`]).
+//! Simultaneous-open (`so`) TCP pairs (RFC 6544 §4.1: optional; server-reflexive TCP
+//! candidates are `so`, gathered but not paired), and the resolution of host names other
+//! than `.local` ones (see [`crate::candidate::NamedCandidate`]).
 //!
 //! # mDNS candidates
 //! The peer's `.local` candidates (draft-ietf-mmusic-mdns-ice-candidates) are resolved
@@ -374,6 +382,7 @@ mod checklist;
 mod checks;
 mod config;
 mod gather;
+mod icetcp;
 mod ids;
 mod lite;
 mod liveness;
@@ -453,6 +462,8 @@ pub struct Agent {
     gather_queue: VecDeque<gather::GatherJob>,
     tcp_connects: BTreeMap<u64, gather::GatherJob>,
     next_tcp_id: u64,
+    /// The TCP connections of ICE-TCP checks (`icetcp.rs`).
+    tcp_checks: icetcp::TcpChecks,
     last_now: Option<Instant>,
     /// The TURN allocations.
     relays: relay::RelaySet,
@@ -644,6 +655,7 @@ impl Agent {
             gather_queue: VecDeque::new(),
             tcp_connects: BTreeMap::new(),
             next_tcp_id: 1,
+            tcp_checks: icetcp::TcpChecks::default(),
             last_now: None,
             relays: relay::RelaySet::default(),
             mdns: mdns::MdnsNames::default(),
@@ -849,6 +861,9 @@ impl Agent {
         local: SocketAddr,
     ) -> Result<(), AgentError> {
         self.last_now = Some(now);
+        if self.on_check_connection(now, id, Some(local)) {
+            return Ok(());
+        }
         let job = self
             .tcp_connects
             .remove(&id)
@@ -864,6 +879,9 @@ impl Agent {
     /// [`UsageError::UnknownTcpConnect`] if no request with this id is outstanding.
     pub fn handle_tcp_connect_failed(&mut self, now: Instant, id: u64) -> Result<(), AgentError> {
         self.last_now = Some(now);
+        if self.on_check_connection(now, id, None) {
+            return Ok(());
+        }
         let job = self
             .tcp_connects
             .remove(&id)
@@ -871,6 +889,16 @@ impl Agent {
         tracing::debug!(server = %job.server, "TCP connection to STUN server failed");
         self.gather_done(job.stream);
         Ok(())
+    }
+
+    /// The TCP connection between `local` and `remote` that carried ICE-TCP checks or data
+    /// ended: closed or reset by the peer, or failed. The pairs over it fail; a selected one
+    /// among them is lost ([`AgentEvent::SelectedPairLost`]: the controlling agent under
+    /// renomination moves to another valid pair, otherwise [`AgentEvent::RestartNeeded`]).
+    /// A connection the agent does not know is ignored.
+    pub fn handle_tcp_closed(&mut self, now: Instant, local: SocketAddr, remote: SocketAddr) {
+        self.last_now = Some(now);
+        self.on_tcp_closed(now, local, remote);
     }
 
     /// Advances timers: retransmissions, failed transactions, paced checks, nominations,

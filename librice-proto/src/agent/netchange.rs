@@ -81,13 +81,31 @@ impl Agent {
             .gather_txns
             .cancel_where(|t| matches!(t, Txn::Gather(j) if j.stream == sid && j.base == base))
             .len();
+        self.streams[sid].gone_bases.extend(gone.iter().copied());
+        let gone_list: Vec<SocketAddr> = gone.iter().copied().collect();
+        self.drop_old_path_from(sid, component, &gone_list);
+        for _ in 0..ended {
+            self.gather_done(sid);
+        }
         // Its pairs: out of the check list, their checks stopped.
-        let s = &mut self.streams[sid];
-        s.gone_bases.extend(gone.iter().copied());
+        self.drop_pairs_on(now, sid, component, |(b, _)| gone.contains(&b));
+    }
+
+    /// Drops the pairs of `component` whose (local base, remote address) `on` accepts:
+    /// their checks and consent checks stop, they leave the check list (failed, no longer
+    /// valid), and a selected one among them is lost (see the module docs).
+    pub(super) fn drop_pairs_on(
+        &mut self,
+        now: Instant,
+        sid: StreamId,
+        component: ComponentId,
+        on: impl Fn((SocketAddr, SocketAddr)) -> bool,
+    ) {
+        let s = &self.streams[sid];
         let dead: BTreeSet<PairId> = s
             .checklist
             .ids()
-            .filter(|&pid| gone.contains(&s.local[s.checklist[pid].local].base))
+            .filter(|&pid| s.checklist[pid].component == component && on(s.pair_key(pid)))
             .collect();
         let stopped = self.txns.cancel_where(|t| {
             matches!(*t, Txn::Check { stream, pair, .. } | Txn::Consent { stream, pair, .. }
@@ -110,15 +128,10 @@ impl Agent {
         if c.nominating.is_some_and(|p| dead.contains(&p)) {
             c.nominating = None;
         }
-        let gone_list: Vec<SocketAddr> = gone.iter().copied().collect();
-        self.drop_old_path_from(sid, component, &gone_list);
         if let Some(selected) = self.streams[sid].components[component].selected
             && dead.contains(&selected)
         {
             self.lose_selection(now, sid, component, selected);
-        }
-        for _ in 0..ended {
-            self.gather_done(sid);
         }
         self.check_failures(sid);
     }

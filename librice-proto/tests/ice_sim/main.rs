@@ -4,6 +4,7 @@
 mod batch;
 mod harness;
 mod hostile;
+mod icetcp;
 mod lite;
 mod liveness;
 mod mdns;

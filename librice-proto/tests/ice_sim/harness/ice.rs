@@ -8,7 +8,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use librice_proto::agent::{
-    Agent, AgentConfig, AgentEvent, ComponentId, ComponentState, PairId, SelectedPair, StreamId,
+    Agent, AgentConfig, AgentEvent, ComponentId, ComponentState, IoRequest, PairId, SelectedPair,
+    StreamId,
 };
 use librice_proto::candidate::{Candidate, IceCredentials, NamedCandidate};
 use librice_proto::{Transmit, TransportType};
@@ -67,6 +68,12 @@ pub struct AgentNode {
     /// The host's mDNS responder and client, serving the agent's mDNS requests (see
     /// [`MdnsHost`]); `None` unless [`super::mdns::enable_mdns`] gave it one.
     pub mdns: Option<MdnsHost>,
+    /// The ICE-TCP connections the agent opened: (local, remote), in order.
+    pub tcp_connections: Vec<(SocketAddr, SocketAddr)>,
+    /// The next local port of an ICE-TCP connection.
+    next_tcp_port: u16,
+    /// mDNS requests waiting for the host to have an [`MdnsHost`].
+    unserved: Vec<IoRequest>,
     outgoing: VecDeque<Transmit<Vec<u8>>>,
 }
 
@@ -84,6 +91,9 @@ impl AgentNode {
             selected: BTreeMap::new(),
             incoming: 0,
             mdns: None,
+            tcp_connections: Vec::new(),
+            next_tcp_port: 50000,
+            unserved: Vec::new(),
             outgoing: VecDeque::new(),
         }
     }
@@ -91,9 +101,7 @@ impl AgentNode {
     /// Moves the agent's events into the records.
     /// With an mDNS host, its requests and answers are exchanged with the agent first.
     pub fn drain_events(&mut self, now: Instant) {
-        if let Some(mdns) = self.mdns.as_mut() {
-            mdns.bridge(now, &mut self.agent);
-        }
+        self.serve_io_requests(now);
         while let Some(event) = self.agent.poll_event() {
             match &event {
                 AgentEvent::LocalCandidate { stream, candidate } => {
@@ -139,6 +147,50 @@ impl AgentNode {
                 _ => {}
             }
             self.events.push((now, event));
+        }
+    }
+
+    /// Serves the agent's requests to its I/O layer: mDNS ones through the host's
+    /// [`MdnsHost`] (kept until it has one), whose answers go back to the agent; ICE-TCP
+    /// connections by opening them at once from the next local port (the simulated network
+    /// carries TCP messages as it does datagrams, through NATs with TCP mappings; a
+    /// connection to where nothing listens fails when its check times out).
+    fn serve_io_requests(&mut self, now: Instant) {
+        loop {
+            self.unserved
+                .extend(std::iter::from_fn(|| self.agent.poll_io_request()));
+            let mut moved = false;
+            for request in std::mem::take(&mut self.unserved) {
+                if let IoRequest::IceTcpConnect { id, local, remote } = request {
+                    let local = SocketAddr::new(local.ip(), self.next_tcp_port);
+                    self.next_tcp_port += 1;
+                    self.tcp_connections.push((local, remote));
+                    self.agent
+                        .handle_tcp_connected(now, id, local)
+                        .expect("a connection the agent asked for");
+                    moved = true;
+                    continue;
+                }
+                match self.mdns.as_mut() {
+                    Some(mdns) => moved |= mdns.request(now, &request),
+                    None if matches!(
+                        request,
+                        IoRequest::MdnsResolve { .. }
+                            | IoRequest::MdnsPublish { .. }
+                            | IoRequest::MdnsUnpublish { .. }
+                    ) =>
+                    {
+                        self.unserved.push(request)
+                    }
+                    None => {}
+                }
+            }
+            if let Some(mdns) = self.mdns.as_mut() {
+                moved |= mdns.answer(now, &mut self.agent);
+            }
+            if !moved {
+                return;
+            }
         }
     }
 

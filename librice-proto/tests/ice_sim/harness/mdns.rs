@@ -77,48 +77,43 @@ impl MdnsHost {
         self.mdns.handle_timeout(now);
     }
 
-    /// Hands the agent's requests to the responder and the responder's events to the agent
-    /// until neither has more.
-    pub fn bridge(&mut self, now: Instant, agent: &mut Agent) {
-        loop {
-            let mut moved = false;
-            while let Some(request) = agent.poll_io_request() {
-                moved = true;
-                self.requests.push(request.clone());
-                let result = match &request {
-                    IoRequest::MdnsResolve { name } => self.mdns.resolve(now, name.as_str()),
-                    IoRequest::MdnsPublish { name, address } => {
-                        self.mdns.publish(now, name.as_str(), &[*address])
-                    }
-                    IoRequest::MdnsUnpublish { name } => self.mdns.unpublish(now, name.as_str()),
-                    _ => Ok(()),
-                };
-                if let Err(error) = result {
-                    panic!("the responder refused {request:?}: {error}");
-                }
+    /// Takes one of the agent's requests to its I/O layer: false if it is not an mDNS one.
+    pub fn request(&mut self, now: Instant, request: &IoRequest) -> bool {
+        let result = match request {
+            IoRequest::MdnsResolve { name } => self.mdns.resolve(now, name.as_str()),
+            IoRequest::MdnsPublish { name, address } => {
+                self.mdns.publish(now, name.as_str(), &[*address])
             }
-            while let Some(event) = self.mdns.poll_event() {
-                moved = true;
-                let answer = match &event {
-                    MdnsEvent::Resolved { name, addrs, .. } => {
-                        agent.handle_mdns_resolved(now, name, addrs)
-                    }
-                    MdnsEvent::ResolveFailed { name } => {
-                        agent.handle_mdns_resolve_failed(now, name)
-                    }
-                    MdnsEvent::Published { name } => agent.handle_mdns_published(now, name),
-                    MdnsEvent::Conflict { name } => agent.handle_mdns_publish_failed(now, name),
-                    _ => Ok(()),
-                };
-                if answer.is_err() {
-                    self.refused += 1;
-                }
-                self.events.push((now, event));
-            }
-            if !moved {
-                return;
-            }
+            IoRequest::MdnsUnpublish { name } => self.mdns.unpublish(now, name.as_str()),
+            _ => return false,
+        };
+        self.requests.push(request.clone());
+        if let Err(error) = result {
+            panic!("the responder refused {request:?}: {error}");
         }
+        true
+    }
+
+    /// Hands the responder's events to the agent; true if there were any.
+    pub fn answer(&mut self, now: Instant, agent: &mut Agent) -> bool {
+        let mut moved = false;
+        while let Some(event) = self.mdns.poll_event() {
+            moved = true;
+            let answer = match &event {
+                MdnsEvent::Resolved { name, addrs, .. } => {
+                    agent.handle_mdns_resolved(now, name, addrs)
+                }
+                MdnsEvent::ResolveFailed { name } => agent.handle_mdns_resolve_failed(now, name),
+                MdnsEvent::Published { name } => agent.handle_mdns_published(now, name),
+                MdnsEvent::Conflict { name } => agent.handle_mdns_publish_failed(now, name),
+                _ => Ok(()),
+            };
+            if answer.is_err() {
+                self.refused += 1;
+            }
+            self.events.push((now, event));
+        }
+        moved
     }
 
     /// Names the responder reported, by kind.
