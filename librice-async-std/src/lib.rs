@@ -56,8 +56,8 @@ use std::time::Instant;
 use async_io::{Async, Timer};
 use futures::io::{AsyncRead, AsyncWrite};
 use librice::runtime::{
-    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges, RecvInfo, Runtime,
-    recv_batch,
+    AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges,
+    RecvInfo, Runtime, recv_batch,
 };
 
 pub use librice;
@@ -153,6 +153,16 @@ impl Runtime for AsyncStdRuntime {
             let stream = connect(local, remote).await?;
             Ok(Box::new(AsyncIoTcpStream { stream }) as Box<dyn AsyncTcpStream>)
         })
+    }
+
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Box<dyn AsyncTcpListener>> {
+        // `Async::new` makes the socket non-blocking.
+        Ok(Box::new(AsyncIoTcpListener {
+            listener: Async::new(listener)?,
+        }))
     }
 
     /// `if-watch`'s notifications (netlink on Linux, on async-io's reactor); `None` if the
@@ -289,6 +299,40 @@ impl AsyncUdpSocket for AsyncIoUdpSocket {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.get_ref().local_addr()
+    }
+}
+
+/// An `Async<TcpListener>`: a connection is accepted once the reactor says the socket is
+/// readable.
+#[derive(Debug)]
+struct AsyncIoTcpListener {
+    listener: Async<std::net::TcpListener>,
+}
+
+impl AsyncTcpListener for AsyncIoTcpListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.get_ref().local_addr()
+    }
+
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn AsyncTcpStream>, SocketAddr)>> {
+        loop {
+            match self.listener.get_ref().accept() {
+                Ok((stream, peer)) => {
+                    let stream = Async::new(stream)?;
+                    return Poll::Ready(Ok((
+                        Box::new(AsyncIoTcpStream { stream }) as Box<dyn AsyncTcpStream>,
+                        peer,
+                    )));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.listener.poll_readable(cx))?;
+                }
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
     }
 }
 

@@ -58,8 +58,8 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use librice::runtime::{
-    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges, RecvInfo, Runtime,
-    recv_batch,
+    AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges,
+    RecvInfo, Runtime, recv_batch,
 };
 use tokio::io::ReadBuf;
 use tokio::runtime::{Handle, TryCurrentError};
@@ -235,6 +235,19 @@ impl Runtime for TokioRuntime {
         })
     }
 
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Box<dyn AsyncTcpListener>> {
+        let _guard = self.handle.enter();
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        Ok(Box::new(TokioTcpListener {
+            listener,
+            handle: self.handle.clone(),
+        }))
+    }
+
     /// `if-watch`'s notifications (netlink on Linux), started in this runtime's context;
     /// `None` if the system refuses them (agents then poll).
     fn interface_changes(&self) -> Option<InterfaceChanges> {
@@ -345,6 +358,33 @@ impl AsyncUdpSocket for TokioUdpSocket {
 }
 
 /// A [`tokio::net::TcpStream`], with the `futures` I/O traits.
+/// A tokio listener, with its runtime's handle: an accepted stream registers with that
+/// runtime's reactor whatever executor polls the accept.
+#[derive(Debug)]
+struct TokioTcpListener {
+    listener: tokio::net::TcpListener,
+    handle: Handle,
+}
+
+impl AsyncTcpListener for TokioTcpListener {
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn AsyncTcpStream>, SocketAddr)>> {
+        let _guard = self.handle.enter();
+        self.listener.poll_accept(cx).map_ok(|(stream, peer)| {
+            (
+                Box::new(TokioTcpStream { stream }) as Box<dyn AsyncTcpStream>,
+                peer,
+            )
+        })
+    }
+}
+
 struct TokioTcpStream {
     stream: tokio::net::TcpStream,
 }

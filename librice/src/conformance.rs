@@ -288,11 +288,43 @@ async fn tcp(rt: &Arc<dyn Runtime>, ip: IpAddr) {
     assert!(result.is_err(), "connect to a closed port: {result:?}");
 }
 
+/// A listening socket wrapped by the runtime accepts a connection made with
+/// [`Runtime::tcp_connect`], and bytes go both ways.
+async fn tcp_listen(rt: &Arc<dyn Runtime>, ip: IpAddr) {
+    let std_listener = std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap();
+    std_listener.set_nonblocking(true).unwrap();
+    let listener = rt.wrap_tcp_listener(std_listener).unwrap();
+    let listen_addr = listener.local_addr().unwrap();
+    let connecting = rt.tcp_connect(SocketAddr::new(ip, 0), listen_addr);
+    let accepting = futures::future::poll_fn(|cx| listener.poll_accept(cx));
+    let (client, accepted) = within(&**rt, "tcp accept", async {
+        futures::join!(connecting, accepting)
+    })
+    .await;
+    let mut client = client.unwrap();
+    let (mut server, peer) = accepted.unwrap();
+    assert_eq!(peer, client.local_addr().unwrap());
+    assert_eq!(server.local_addr().unwrap(), listen_addr);
+    within(&**rt, "tcp listen exchange", async {
+        client.write_all(b"ping").await.unwrap();
+        client.flush().await.unwrap();
+        let mut buf = [0u8; 4];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+        server.write_all(b"pong!").await.unwrap();
+        server.flush().await.unwrap();
+        let mut buf = [0u8; 5];
+        client.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"pong!");
+    })
+    .await;
+}
+
 /// Checks that `rt` does what librice needs, on the loopback address `ip` (127.0.0.1 or
 /// ::1): 100 UDP datagrams echoed back through a spawned task; a burst received in batches;
 /// timers that fire no earlier
 /// than their deadline and can be moved; `spawn`; a TCP connection with bytes both ways, its
-/// addresses, and a refused connection. Every step is bounded (20 s on the runtime's own
+/// addresses, and a refused connection; a listening TCP socket accepting one. Every step is bounded (20 s on the runtime's own
 /// timers).
 ///
 /// For runtime adapters' tests: `librice-tokio` and `librice-async-std` run it under each
@@ -307,6 +339,7 @@ pub async fn check_runtime(rt: Arc<dyn Runtime>, ip: IpAddr) {
     timers(&rt).await;
     spawn(&rt).await;
     tcp(&rt, ip).await;
+    tcp_listen(&rt, ip).await;
 }
 
 /// `::1`, when this machine can bind it; otherwise prints why and returns `None`.

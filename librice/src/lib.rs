@@ -167,7 +167,8 @@ pub use librice_proto::agent::{
 pub use librice_proto::candidate::{Candidate, IceCredentials, IceOption};
 pub use netwatch::{DEFAULT_INTERFACE_POLL, NetworkChange, OnPathLost};
 pub use runtime::{
-    AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture, Runtime,
+    AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture,
+    Runtime,
 };
 pub use socket::{DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE, SocketBuffers};
 pub use stream::{Component, Connected, GatherStream, Recv, Stream};

@@ -41,6 +41,20 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
         remote: SocketAddr,
     ) -> BoxFuture<io::Result<Box<dyn AsyncTcpStream>>>;
 
+    /// Wraps a bound, listening TCP socket (librice sets it non-blocking first), for the
+    /// passive candidates of ICE-TCP (RFC 6544). The default refuses with
+    /// [`io::ErrorKind::Unsupported`]: such a runtime gathers no TCP candidates.
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> io::Result<Box<dyn AsyncTcpListener>> {
+        drop(listener);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "this runtime does not listen on TCP",
+        ))
+    }
+
     /// The machine's interface addresses, which agents gather on and watch
     /// ([`crate::NetworkChange`]). The default lists them with `if-addrs`
     /// ([`crate::interfaces::interface_addresses`]); a runtime may give its own view (a
@@ -203,6 +217,18 @@ pub trait AsyncTcpStream: AsyncRead + AsyncWrite + Send + Unpin + fmt::Debug {
 
     /// The remote end's address.
     fn peer_addr(&self) -> io::Result<SocketAddr>;
+}
+
+/// A listening TCP socket ([`Runtime::wrap_tcp_listener`]).
+pub trait AsyncTcpListener: Send + Sync + fmt::Debug {
+    /// The address it listens on.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Accepts the next connection: the stream and the peer's address.
+    fn poll_accept(
+        &self,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<(Box<dyn AsyncTcpStream>, SocketAddr)>>;
 }
 
 /// Async helpers over [`AsyncUdpSocket`].
