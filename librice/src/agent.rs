@@ -15,7 +15,7 @@ use crate::interfaces::{AddressFamilies, AddressFilter, InterfaceAddress};
 use crate::netwatch::{NetworkChange, OnPathLost};
 use crate::runtime::Runtime;
 use crate::shared::{AgentEvent, Shared, State, StreamExtra, Subscriber};
-use crate::socket::BufferSizes;
+use crate::socket::{BufferSizes, Transports};
 use crate::stream::Stream;
 
 /// Configures and starts an [`Agent`].
@@ -31,6 +31,7 @@ pub struct AgentBuilder {
     tls_server: bool,
     buffers: BufferSizes,
     network: NetworkChange,
+    transports: Transports,
 }
 
 impl fmt::Debug for AgentBuilder {
@@ -41,6 +42,7 @@ impl fmt::Debug for AgentBuilder {
             .field("filter", &self.filter)
             .field("buffers", &self.buffers)
             .field("network", &self.network)
+            .field("transports", &self.transports)
             .finish()
     }
 }
@@ -219,6 +221,16 @@ impl AgentBuilder {
         self
     }
 
+    /// The transports of the host candidates (default [`Transports::Udp`]): UDP sockets,
+    /// ICE-TCP listeners (RFC 6544: a passive and an active candidate per address), or
+    /// both. UDP is the default because it is what real-time media wants and what every
+    /// peer speaks; add TCP for networks that block UDP (a TURN server over TCP or TLS is
+    /// the other way through those).
+    pub fn transports(mut self, transports: Transports) -> Self {
+        self.transports = transports;
+        self
+    }
+
     /// Seeds the agent's RNG (credentials, tie-breaker, transaction ids). Without it, the
     /// seed comes from the operating system.
     pub fn rng_seed(mut self, seed: u64) -> Self {
@@ -348,6 +360,7 @@ impl AgentBuilder {
                 on_path_lost: self.network.on_path_lost,
                 restarts_wanted: Vec::new(),
                 relist: false,
+                listener_wakers: Default::default(),
             }),
         });
         runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));
@@ -365,6 +378,7 @@ impl AgentBuilder {
                 shared,
                 filter: self.filter,
                 buffers: self.buffers,
+                transports: self.transports,
             }),
         })
     }
@@ -376,6 +390,8 @@ pub(crate) struct Handle {
     pub filter: AddressFilter,
     /// The socket buffer sizes to ask for.
     pub buffers: BufferSizes,
+    /// The transports of the host candidates.
+    pub transports: Transports,
 }
 
 impl Drop for Handle {
@@ -417,6 +433,7 @@ impl Agent {
             tls_server: false,
             buffers: BufferSizes::default(),
             network: NetworkChange::default(),
+            transports: Transports::default(),
         }
     }
 

@@ -141,14 +141,10 @@ impl Driver {
     }
 
     fn spawn_tcp(&self, requests: Vec<TcpRequest>) {
-        for (id, local, remote, tls) in requests {
-            self.shared.runtime.spawn(Box::pin(crate::tcp::run(
-                Arc::clone(&self.shared),
-                id,
-                local,
-                remote,
-                tls,
-            )));
+        for request in requests {
+            self.shared
+                .runtime
+                .spawn(Box::pin(crate::tcp::run(Arc::clone(&self.shared), request)));
         }
     }
 

@@ -52,7 +52,7 @@ pub(crate) struct Received {
 pub(crate) type Outgoing = (Arc<Socket>, Transmit<Vec<u8>>);
 
 /// A connection the core asked for: (request id, local, remote, over TLS).
-pub(crate) type TcpRequest = (u64, SocketAddr, SocketAddr, bool);
+pub(crate) use crate::tcp::TcpRequest;
 
 /// Application data the core let through: for which component, from whom, on which
 /// candidate pair, and where it lies in the datagram (data relayed through TURN arrives

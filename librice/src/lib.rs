@@ -170,5 +170,5 @@ pub use runtime::{
     AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture,
     Runtime,
 };
-pub use socket::{DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE, SocketBuffers};
+pub use socket::{DEFAULT_RECV_BUFFER_SIZE, DEFAULT_SEND_BUFFER_SIZE, SocketBuffers, Transports};
 pub use stream::{Component, Connected, GatherStream, Recv, Stream};

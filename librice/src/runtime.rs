@@ -281,3 +281,19 @@ pub async fn sleep_until(runtime: &dyn Runtime, deadline: Instant) {
     let mut timer = runtime.new_timer(deadline);
     futures::future::poll_fn(|cx| timer.as_mut().poll_elapsed(cx)).await
 }
+
+/// Awaits `fut` for at most `limit` on `runtime`'s clock: `None` if the time ran out first.
+pub(crate) async fn timeout<T>(
+    runtime: &dyn Runtime,
+    limit: std::time::Duration,
+    fut: impl Future<Output = T>,
+) -> Option<T> {
+    use futures::FutureExt;
+    let sleep = sleep_until(runtime, runtime.now() + limit).fuse();
+    let fut = fut.fuse();
+    futures::pin_mut!(sleep, fut);
+    futures::select! {
+        v = fut => Some(v),
+        _ = sleep => None,
+    }
+}

@@ -10,11 +10,11 @@ use librice_proto::agent::{self as proto, ComponentId, SelectedPair, StreamId};
 use librice_proto::candidate::Candidate;
 
 use crate::datagram::RecvMeta;
-use crate::ingest::TcpRequest;
 use crate::netwatch::{OnPathLost, restart_needed};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 use crate::send::{SendPath, SendTarget};
+use crate::tcp::{Framing, TcpRequest};
 
 /// How many received datagrams a component queues for its reader before dropping the
 /// oldest.
@@ -96,6 +96,9 @@ pub(crate) struct State {
     pub restarts_wanted: Vec<StreamId>,
     /// A send failed as if an address went away: the watcher lists the addresses now.
     pub relist: bool,
+    /// The ICE-TCP listeners' tasks, by listening address, while they wait for a
+    /// connection (woken when the agent closes).
+    pub listener_wakers: std::collections::BTreeMap<std::net::SocketAddr, Waker>,
 }
 
 impl std::fmt::Debug for State {
@@ -147,6 +150,9 @@ impl State {
             c.send.set(None);
         }
         if let Some(w) = self.watcher_waker.take() {
+            w.wake();
+        }
+        for (_, w) in std::mem::take(&mut self.listener_wakers) {
             w.wake();
         }
         self.wake_driver();
@@ -277,7 +283,22 @@ impl State {
                     local,
                     remote,
                     tls,
-                } => self.tcp_requests.push((id, local, remote, tls)),
+                } => self.tcp_requests.push(TcpRequest {
+                    id,
+                    local,
+                    remote,
+                    tls,
+                    framing: Framing::Server,
+                }),
+                proto::IoRequest::IceTcpConnect { id, local, remote } => {
+                    self.tcp_requests.push(TcpRequest {
+                        id,
+                        local,
+                        remote,
+                        tls: false,
+                        framing: Framing::Ice,
+                    })
+                }
                 proto::IoRequest::TcpClose { local, remote } => {
                     // Dropping the writer ends the connection's task.
                     self.registry.remove_tcp(local, remote);

@@ -117,6 +117,83 @@ pub(crate) fn bind_udp(
     Ok((socket.into(), granted))
 }
 
+/// The transports of an agent's host candidates ([`crate::AgentBuilder::transports`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Transports {
+    /// UDP sockets only (the default).
+    #[default]
+    Udp,
+    /// ICE-TCP listeners only (RFC 6544).
+    Tcp,
+    /// Both.
+    Both,
+}
+
+impl Transports {
+    /// True when UDP sockets are bound.
+    pub fn udp(self) -> bool {
+        matches!(self, Self::Udp | Self::Both)
+    }
+
+    /// True when ICE-TCP listeners are bound.
+    pub fn tcp(self) -> bool {
+        matches!(self, Self::Tcp | Self::Both)
+    }
+}
+
+/// How many connections an ICE-TCP listener's queue holds before they are accepted.
+const TCP_BACKLOG: i32 = 64;
+
+/// Binds and registers an ICE-TCP listener for each (component, address) of `wanted`, for
+/// stream `sid`, and starts accepting on each. An address that cannot be listened on is
+/// skipped (traced).
+pub(crate) fn listen_tcp<'a>(
+    shared: &Arc<crate::shared::Shared>,
+    sid: StreamId,
+    wanted: impl IntoIterator<Item = (ComponentId, &'a InterfaceAddress)>,
+) {
+    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
+    for (component, addr) in wanted {
+        let bind = || -> std::io::Result<_> {
+            let at = addr.socket_addr(0);
+            let socket =
+                RawSocket::new(Domain::for_address(at), Type::STREAM, Some(Protocol::TCP))?;
+            if at.is_ipv6() {
+                socket.set_only_v6(true)?;
+            }
+            socket.bind(&at.into())?;
+            socket.listen(TCP_BACKLOG)?;
+            socket.set_nonblocking(true)?;
+            let listener = shared.runtime.wrap_tcp_listener(socket.into())?;
+            let local = listener.local_addr()?;
+            Ok((listener, local))
+        };
+        let (listener, local) = match bind() {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::warn!(ip = %addr.ip, error = %e, "cannot listen on TCP: address skipped");
+                continue;
+            }
+        };
+        let mut st = shared.lock();
+        let Some(mut stream) = st.proto.stream_mut(sid) else {
+            return;
+        };
+        if let Err(e) = stream.add_local_socket(component, TransportType::Tcp, local) {
+            tracing::warn!(%local, error = %e, "TCP listener not registered");
+            continue;
+        }
+        drop(st);
+        tracing::debug!(%local, "ICE-TCP listener");
+        shared.runtime.spawn(Box::pin(crate::tcp::serve(
+            Arc::downgrade(shared),
+            listener,
+            local,
+        )));
+    }
+}
+
 /// A UDP socket bound for a component of a stream, not yet registered.
 pub(crate) struct BoundSocket {
     pub component: ComponentId,

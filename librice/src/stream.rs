@@ -19,7 +19,7 @@ use crate::interfaces::select_from;
 use crate::netwatch::add_missing_sockets;
 use crate::send::{SendLink, SendPath, SendState, poll_send};
 use crate::shared::{ComponentExtra, ComponentRef, Shared, component_ids};
-use crate::socket::{SocketBuffers, bind_sockets, register_sockets};
+use crate::socket::{SocketBuffers, bind_sockets, listen_tcp, register_sockets};
 
 /// A data stream of an agent. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -113,10 +113,20 @@ impl Stream {
             let components = self.handle.shared.lock().streams[self.id.index()]
                 .components
                 .len();
-            let wanted = component_ids()
-                .take(components)
-                .flat_map(|c| addresses.iter().map(move |a| (c, a)));
-            let bound = bind_sockets(&*runtime, self.handle.buffers, wanted);
+            let wanted = || {
+                component_ids()
+                    .take(components)
+                    .flat_map(|c| addresses.iter().map(move |a| (c, a)))
+            };
+            let transports = self.handle.transports;
+            let bound = if transports.udp() {
+                bind_sockets(&*runtime, self.handle.buffers, wanted())
+            } else {
+                Vec::new()
+            };
+            if transports.tcp() {
+                listen_tcp(&self.handle.shared, self.id, wanted());
+            }
             let now = runtime.now();
             let mut st = self.handle.shared.lock();
             register_sockets(&mut st, self.id, bound);

@@ -1,30 +1,72 @@
-//! TCP connections the agent asks for (STUN and TURN servers over TCP, and TURN over TLS):
-//! one task per connection that connects (and does the TLS handshake), then reads frames
-//! (STUN and ChannelData, RFC 8656 §12.5) into the agent and writes what the agent sends.
+//! TCP connections: those the agent asks for (STUN and TURN servers over TCP, TURN over
+//! TLS, and ICE-TCP checks), and those its ICE-TCP listeners accept. One task per
+//! connection connects (and does the TLS handshake), then reads frames into the agent and
+//! writes what the agent sends: STUN and ChannelData messages to servers (RFC 8656 §12.5),
+//! RFC 4571 packets (a 16-bit length before each) over ICE-TCP (RFC 6544). An ICE-TCP
+//! connection that ends is reported to the agent
+//! ([`handle_tcp_closed`](librice_proto::agent::Agent::handle_tcp_closed)).
+//!
+//! A listener carries at most [`MAX_ACCEPTED`] connections at once. An accepted connection
+//! must bring a STUN message as its first packet within [`FIRST_PACKET_TIMEOUT`], and one
+//! whose stream cannot be framed is closed; when the listener is full, a new connection
+//! closes the oldest one that has not brought its STUN message yet. So connections from
+//! anyone but the peer cannot hold the listener, or memory, for long, nor keep the peer
+//! out.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::Poll;
+use std::time::Duration;
 
-use futures::channel::mpsc;
+use futures::channel::{mpsc, oneshot};
 use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures::{FutureExt, StreamExt};
 use librice_proto::stun::{FramingMode, StreamFramer};
 use librice_proto::{Transmit, TransportType};
 
+use crate::runtime::AsyncTcpListener;
 use crate::shared::Shared;
 
 /// The largest read.
 const READ_BUF: usize = 16 * 1024;
 
-/// Connects from `local` to `remote` for the agent's request `id`, then carries the
-/// connection until either end closes it or the agent does.
-pub(crate) async fn run(
-    shared: Arc<Shared>,
-    id: u64,
-    local: SocketAddr,
-    remote: SocketAddr,
-    tls: bool,
-) {
+/// How many accepted connections one listener carries at once; beyond, new ones are closed.
+pub(crate) const MAX_ACCEPTED: usize = 32;
+
+/// How long an accepted connection may take to bring its first packet (a STUN check).
+pub(crate) const FIRST_PACKET_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How a connection is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// To a STUN or TURN server: STUN and ChannelData messages, as they are.
+    Server,
+    /// ICE-TCP: a 16-bit length before each packet (RFC 4571).
+    Ice,
+}
+
+/// A TCP connection the agent asked for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TcpRequest {
+    pub id: u64,
+    pub local: SocketAddr,
+    pub remote: SocketAddr,
+    pub tls: bool,
+    pub framing: Framing,
+}
+
+/// Connects for the agent's request, then carries the connection until either end closes
+/// it or the agent does.
+pub(crate) async fn run(shared: Arc<Shared>, request: TcpRequest) {
+    let TcpRequest {
+        id,
+        local,
+        remote,
+        tls,
+        framing,
+    } = request;
     if tls && cfg!(not(feature = "tls")) {
         // Only a server given in a whole `AgentConfig` gets here: the builder refuses the
         // others (`Error::TlsUnavailable`).
@@ -50,7 +92,7 @@ pub(crate) async fn run(
         over_tls(shared, id, local, remote, stream).await;
         return;
     }
-    carry(shared, id, local, remote, stream).await;
+    carry(shared, Some(id), None, local, remote, stream, framing).await;
 }
 
 /// RFC 8656 §3.1: TLS over TCP to the server, named by its IP address.
@@ -75,7 +117,18 @@ async fn over_tls(
     };
     let name = ServerName::IpAddress(remote.ip().into());
     match TlsConnector::from(config).connect(name, stream).await {
-        Ok(tls_stream) => carry(shared, id, local, remote, tls_stream).await,
+        Ok(tls_stream) => {
+            carry(
+                shared,
+                Some(id),
+                None,
+                local,
+                remote,
+                tls_stream,
+                Framing::Server,
+            )
+            .await
+        }
         Err(e) => {
             tracing::info!(%remote, error = %e, "TLS handshake with the TURN server failed");
             failed(&shared, id);
@@ -90,13 +143,32 @@ fn failed(shared: &Shared, id: u64) {
     st.wake_driver();
 }
 
-/// Carries an open connection (plain or TLS) until either end closes it.
+/// What a listener keeps of a connection it accepted: whether it brought its STUN message
+/// yet, and how to close it.
+#[derive(Debug)]
+struct Accepted {
+    proven: Arc<AtomicBool>,
+    close: oneshot::Sender<()>,
+}
+
+/// The connection's side of [`Accepted`].
+#[derive(Debug)]
+struct AcceptedEnd {
+    proven: Arc<AtomicBool>,
+    closed: oneshot::Receiver<()>,
+}
+
+/// Carries an open connection (plain or TLS) until either end closes it: `id` is the
+/// agent's request it answers; `accepted` is set for a connection an ICE-TCP listener
+/// accepted.
 async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
     shared: Arc<Shared>,
-    id: u64,
+    id: Option<u64>,
+    accepted: Option<AcceptedEnd>,
     local: SocketAddr,
     remote: SocketAddr,
     stream: S,
+    framing: Framing,
 ) {
     let runtime = Arc::clone(&shared.runtime);
     let (tx, mut rx) = mpsc::unbounded::<Vec<u8>>();
@@ -106,14 +178,31 @@ async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
         st.registry.add_tcp(local, remote, tx);
-        let now = runtime.now();
-        let _ = st.proto.handle_tcp_connected(now, id, local);
+        if let Some(id) = id {
+            let now = runtime.now();
+            let _ = st.proto.handle_tcp_connected(now, id, local);
+        }
         st.wake_driver();
     }
     let (mut reader, mut writer) = stream.split();
     let writing = async {
         while let Some(data) = rx.next().await {
-            if let Err(e) = writer.write_all(&data).await {
+            let written = match framing {
+                Framing::Server => writer.write_all(&data).await,
+                Framing::Ice => match u16::try_from(data.len()) {
+                    Ok(len) => {
+                        let mut framed = Vec::with_capacity(2 + data.len());
+                        framed.extend_from_slice(&len.to_be_bytes());
+                        framed.extend_from_slice(&data);
+                        writer.write_all(&framed).await
+                    }
+                    Err(_) => {
+                        tracing::debug!(%remote, len = data.len(), "packet too long for RFC 4571: dropped");
+                        Ok(())
+                    }
+                },
+            };
+            if let Err(e) = written {
                 tracing::debug!(%remote, error = %e, "TCP write failed");
                 break;
             }
@@ -121,42 +210,174 @@ async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
         let _ = writer.close().await;
     }
     .fuse();
-    let reading = async {
-        let mut framer = StreamFramer::new(FramingMode::StunAndChannelData);
-        let mut buf = vec![0u8; READ_BUF];
-        loop {
-            let n = match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            framer.push(&buf[..n]);
-            let mut st = shared.lock();
-            if st.closed {
-                break;
+    let (proven, closed) = match accepted {
+        Some(a) => (Some(a.proven), Some(a.closed)),
+        None => (None, None),
+    };
+    let reading = read_frames(&shared, &mut reader, local, remote, framing, proven).fuse();
+    // Closed by the listener to make room (see the module docs).
+    let evicted = async {
+        match closed {
+            Some(closed) => {
+                let _ = closed.await;
             }
-            let now = runtime.now();
-            while let Some(frame) = framer.next_frame() {
-                let Ok(frame) = frame else {
-                    tracing::debug!(%remote, "TCP stream out of sync: closed");
-                    return;
-                };
-                let t = Transmit {
-                    transport: TransportType::Tcp,
-                    from: remote,
-                    to: local,
-                    data: frame.bytes,
-                };
-                st.ingest_copy(now, t);
-            }
-            // The driver flushes what the core has to send and tell.
-            st.wake_driver();
+            None => futures::future::pending::<()>().await,
         }
     }
     .fuse();
-    futures::pin_mut!(writing, reading);
+    futures::pin_mut!(writing, reading, evicted);
     futures::select! {
         _ = writing => {},
         _ = reading => {},
+        _ = evicted => tracing::debug!(%remote, "accepted connection closed to make room"),
     }
-    shared.lock().registry.remove_tcp(local, remote);
+    let mut st = shared.lock();
+    st.registry.remove_tcp(local, remote);
+    if framing == Framing::Ice && !st.closed {
+        let now = runtime.now();
+        st.proto.handle_tcp_closed(now, local, remote);
+        st.dispatch_events();
+        st.wake_driver();
+    }
+}
+
+/// Reads the connection's frames into the agent until it ends. An accepted connection
+/// (`proven` set) must bring a STUN message first, within [`FIRST_PACKET_TIMEOUT`]; then
+/// `proven` becomes true.
+async fn read_frames<R: AsyncRead + Unpin>(
+    shared: &Shared,
+    reader: &mut R,
+    local: SocketAddr,
+    remote: SocketAddr,
+    framing: Framing,
+    proven: Option<Arc<AtomicBool>>,
+) {
+    let runtime = Arc::clone(&shared.runtime);
+    let mode = match framing {
+        Framing::Server => FramingMode::StunAndChannelData,
+        Framing::Ice => FramingMode::Rfc4571,
+    };
+    let mut framer = StreamFramer::new(mode);
+    let mut buf = vec![0u8; READ_BUF];
+    let mut first = proven.is_some();
+    loop {
+        let read = reader.read(&mut buf);
+        let n = if first {
+            match crate::runtime::timeout(&*runtime, FIRST_PACKET_TIMEOUT, read).await {
+                Some(r) => r,
+                None => {
+                    tracing::debug!(%remote, "accepted connection silent: closed");
+                    return;
+                }
+            }
+        } else {
+            read.await
+        };
+        let n = match n {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        framer.push(&buf[..n]);
+        let mut st = shared.lock();
+        if st.closed {
+            return;
+        }
+        let now = runtime.now();
+        while let Some(frame) = framer.next_frame() {
+            let Ok(frame) = frame else {
+                tracing::debug!(%remote, "TCP stream out of sync: closed");
+                return;
+            };
+            if first {
+                if !librice_proto::stun::looks_like_stun(frame.bytes) {
+                    tracing::debug!(%remote, "accepted connection did not start with STUN: closed");
+                    return;
+                }
+                first = false;
+                if let Some(p) = &proven {
+                    p.store(true, Ordering::Relaxed);
+                }
+            }
+            let t = Transmit {
+                transport: TransportType::Tcp,
+                from: remote,
+                to: local,
+                data: frame.bytes,
+            };
+            st.ingest_copy(now, t);
+        }
+        // The driver flushes what the core has to send and tell.
+        st.wake_driver();
+    }
+}
+
+/// Accepts connections on an ICE-TCP listener of the agent (a passive candidate at
+/// `local`) and carries each, until the agent closes.
+pub(crate) async fn serve(
+    shared: Weak<Shared>,
+    listener: Box<dyn AsyncTcpListener>,
+    local: SocketAddr,
+) {
+    let mut live: VecDeque<Accepted> = VecDeque::new();
+    loop {
+        let accepted = futures::future::poll_fn(|cx| {
+            let Some(strong) = shared.upgrade() else {
+                return Poll::Ready(None);
+            };
+            {
+                let mut st = strong.lock();
+                if st.closed {
+                    return Poll::Ready(None);
+                }
+                st.listener_wakers.insert(local, cx.waker().clone());
+            }
+            listener.poll_accept(cx).map(Some)
+        })
+        .await;
+        let Some(accepted) = accepted else {
+            return;
+        };
+        let (stream, remote) = match accepted {
+            Ok(ok) => ok,
+            Err(e) => {
+                tracing::debug!(%local, error = %e, "accept failed");
+                continue;
+            }
+        };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        // Connections that ended are forgotten; when full, the oldest one that has not
+        // brought its STUN message yet makes room, else the new one is refused.
+        live.retain(|a| !a.close.is_canceled());
+        if live.len() >= MAX_ACCEPTED {
+            match live.iter().position(|a| !a.proven.load(Ordering::Relaxed)) {
+                Some(oldest) => {
+                    if let Some(a) = live.remove(oldest) {
+                        let _ = a.close.send(());
+                    }
+                }
+                None => {
+                    tracing::debug!(%local, %remote, "listener full of live connections: refused");
+                    continue;
+                }
+            }
+        }
+        let proven = Arc::new(AtomicBool::new(false));
+        let (close, closed) = oneshot::channel();
+        live.push_back(Accepted {
+            proven: Arc::clone(&proven),
+            close,
+        });
+        let runtime = Arc::clone(&shared.runtime);
+        runtime.spawn(Box::pin(carry(
+            shared,
+            None,
+            Some(AcceptedEnd { proven, closed }),
+            local,
+            remote,
+            stream,
+            Framing::Ice,
+        )));
+    }
 }
