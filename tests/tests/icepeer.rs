@@ -593,11 +593,51 @@ fn assert_refused(args: &[&str], reason: &str) {
 }
 
 #[test]
-fn transport_tcp_is_refused() {
-    assert_refused(
-        &["--role", "controlling", "--transport", "tcp"],
-        "--transport tcp",
+fn unknown_transport_is_a_usage_error() {
+    let finished = run_refused(&["--role", "controlling", "--transport", "sctp"]);
+    let report = finished.report();
+    assert_eq!(finished.status.code(), Some(2), "{report}");
+    assert!(finished.stdout.is_empty(), "nothing on stdout\n{report}");
+    assert!(
+        finished
+            .stderr
+            .contains("--transport sctp: udp, tcp or all"),
+        "{report}"
     );
+}
+
+/// Two icepeers with `--transport tcp` (ICE-TCP only): their descriptions carry TCP
+/// candidates (passive and active), they connect over a TCP pair, and data goes both ways.
+#[test]
+fn pair_over_tcp() {
+    for runtime in ["tokio", "async-std"] {
+        let dir = TestDir::new();
+        let args = ["--runtime", runtime, "--transport", "tcp"];
+        let outcome = pair(
+            icepeer("controlling", "alpha", &args),
+            icepeer("controlled", "beta", &args),
+            &dir,
+            PAIR_LIMIT,
+        );
+        let report = outcome.report();
+        println!("{report}");
+        assert_complete(&outcome, 1, "127.0.0.1");
+        for side in [Side::A, Side::B] {
+            let s = outcome.side(side);
+            let candidates =
+                s.description.as_ref().expect("a description")["candidates"].to_string();
+            assert!(
+                candidates.contains("tcptype passive") && candidates.contains("tcptype active"),
+                "{candidates}\n{report}"
+            );
+            assert!(!candidates.contains(" UDP "), "{candidates}\n{report}");
+            let local = s.connected_event.as_ref().expect("connected")["local"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            assert!(local.contains(" TCP "), "{local}\n{report}");
+        }
+    }
 }
 
 #[test]

@@ -76,6 +76,10 @@ enum Scenario {
     IcepeerLite,
     /// The peer is an ICE-lite agent (libnice `--lite`, controlled); icepeer controls.
     PeerLite,
+    /// ICE-TCP only (`--transport tcp` both sides, RFC 6544).
+    Tcp,
+    /// UDP and TCP candidates on both sides (`--transport all`).
+    AllTransports,
 }
 
 impl Scenario {
@@ -91,6 +95,8 @@ impl Scenario {
             Self::RelayOnlyTls => "icepeer-relay-only-tls",
             Self::IcepeerLite => "icepeer-lite",
             Self::PeerLite => "peer-lite",
+            Self::Tcp => "tcp",
+            Self::AllTransports => "all-transports",
         }
     }
 
@@ -105,6 +111,8 @@ impl Scenario {
             Self::Stun => vec!["--stun".into(), stun.expect("coturn address")],
             Self::RelayOnly | Self::RelayOnlyTcp | Self::RelayOnlyTls => Vec::new(),
             Self::IcepeerLite | Self::PeerLite => Vec::new(),
+            Self::Tcp => v(&["--transport", "tcp"]),
+            Self::AllTransports => v(&["--transport", "all"]),
         }
     }
 
@@ -242,6 +250,26 @@ fn pairing(peer: Peer, scenario: Scenario, icepeer_controlling: bool, runtime: R
         runtime.name(),
         outcome.report()
     );
+    if matches!(scenario, Scenario::Tcp | Scenario::AllTransports) {
+        // Over TCP only a TCP pair can connect; with both transports, the UDP pair wins
+        // (RFC 6544 §4.2: a TCP host candidate's priority is below a UDP one's).
+        let local = outcome
+            .a
+            .connected_event
+            .as_ref()
+            .and_then(|e| e["local"].as_str())
+            .unwrap_or_default();
+        let want = if scenario == Scenario::Tcp {
+            " TCP "
+        } else {
+            " UDP "
+        };
+        assert!(
+            local.contains(want),
+            "icepeer's pair: {local}\n{}",
+            outcome.report()
+        );
+    }
     if scenario == Scenario::IcepeerLite {
         // The lite icepeer only answered: it sent no check of its own (RFC 8445 §2.5).
         let sent = outcome
@@ -430,6 +458,10 @@ pairings! {
     aioice_icepeer_lite: Peer::Aioice, Scenario::IcepeerLite, false;
     libnice_icepeer_lite: Peer::Libnice, Scenario::IcepeerLite, false;
     libnice_peer_lite: Peer::Libnice, Scenario::PeerLite, true;
+    libnice_tcp_controlling: Peer::Libnice, Scenario::Tcp, true;
+    libnice_tcp_controlled: Peer::Libnice, Scenario::Tcp, false;
+    libnice_all_transports_controlling: Peer::Libnice, Scenario::AllTransports, true;
+    libnice_all_transports_controlled: Peer::Libnice, Scenario::AllTransports, false;
     libnice_aggressive_stun_controlled: Peer::LibniceAggressive, Scenario::Stun, false;
 }
 
@@ -498,6 +530,8 @@ chromium_pairings! {
     chromium_inner_stun_controlling: Scenario::Stun, true;
     chromium_inner_stun_controlled: Scenario::Stun, false;
     chromium_inner_icepeer_lite: Scenario::IcepeerLite, false;
+    chromium_inner_tcp_controlling: Scenario::Tcp, true;
+    chromium_inner_tcp_controlled: Scenario::Tcp, false;
 }
 
 macro_rules! chromium_baselines {

@@ -15,6 +15,7 @@ use librice_examples::{RuntimeKind, block_on, parse_socket_addr, usage_error};
 const USAGE: &str = "\
 usage: icegather [--stun HOST:PORT]... [--turn HOST:PORT --turn-user U --turn-pass P
                  [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]]
+                 [--transport udp|tcp|all]
                  [--loopback] [--link-local]
                  [--ipv4 | --ipv6] [--components N] [--runtime tokio|async-std]
 
@@ -41,6 +42,8 @@ options:
   --turn-user U     the TURN username
   --turn-pass P     the TURN password
   --turn-transport T  udp (default), tcp or tls
+  --transport T       host candidates over udp (default), tcp (ICE-TCP, RFC 6544: a
+                      passive and an active candidate per address) or all
   --turn-insecure   with tls: accept any server certificate (self-signed test servers)
   --relay-only      print and use only relayed candidates
   --loopback        also gather loopback addresses (127.0.0.0/8, ::1)
@@ -65,6 +68,7 @@ struct Options {
     turn_user: Option<String>,
     turn_pass: Option<String>,
     turn_transport: &'static str,
+    transports: Transports,
     turn_insecure: bool,
     relay_only: bool,
     filter: AddressFilter,
@@ -114,7 +118,8 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
     }
     builder = builder
         .relay_only(options.relay_only)
-        .tls_insecure(options.turn_insecure);
+        .tls_insecure(options.turn_insecure)
+        .transports(options.transports);
     let agent = match builder.build() {
         Ok(agent) => agent,
         Err(e) => {
@@ -202,7 +207,7 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
     0
 }
 
-use librice::Agent;
+use librice::{Agent, Transports};
 
 fn count(candidates: &[librice::Candidate], t: CandidateType) -> usize {
     candidates
@@ -218,6 +223,7 @@ fn parse_args() -> Options {
         turn_user: None,
         turn_pass: None,
         turn_transport: "udp",
+        transports: Transports::Udp,
         turn_insecure: false,
         relay_only: false,
         filter: AddressFilter::default(),
@@ -267,6 +273,15 @@ fn parse_args() -> Options {
             }
             "--turn-user" => options.turn_user = Some(value("--turn-user")),
             "--turn-pass" => options.turn_pass = Some(value("--turn-pass")),
+            "--transport" => {
+                let t = value("--transport");
+                options.transports = match t.as_str() {
+                    "udp" => Transports::Udp,
+                    "tcp" => Transports::Tcp,
+                    "all" => Transports::Both,
+                    _ => usage_error(&format!("--transport {t}: udp, tcp or all"), USAGE),
+                };
+            }
             "--turn-transport" => {
                 let t = value("--turn-transport");
                 options.turn_transport = match t.as_str() {

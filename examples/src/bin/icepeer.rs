@@ -42,6 +42,7 @@ use librice::interfaces::AddressFilter;
 use librice::proto::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT};
 use librice::{
     Agent, AgentEvent, Component, ComponentId, ComponentState, FailureReason, Runtime, Stream,
+    Transports,
 };
 use librice_examples::{RuntimeKind, block_on, parse_socket_addr};
 use serde_json::{Value, json};
@@ -49,7 +50,7 @@ use serde_json::{Value, json};
 /// How often the consent counters are polled for `consent` lines.
 const CONSENT_POLL: Duration = Duration::from_millis(250);
 
-const USAGE: &str = r#"usage: icepeer --role controlling|controlled [--components N] [--transport udp]
+const USAGE: &str = r#"usage: icepeer --role controlling|controlled [--components N] [--transport udp|tcp|all]
                [--ip ADDR]... [--stun HOST:PORT] [--turn HOST:PORT --turn-user U
                --turn-pass P [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]] [--trickle] [--no-ping]
                [--name NAME] [--timeout S] [--allow-any-address]
@@ -63,7 +64,8 @@ tests/interop/PROTOCOL.md).
 
   --role R              controlling or controlled (required)
   --components N        components, 1 to 256 (default 1)
-  --transport udp       host-candidate transport (only udp until ICE-TCP)
+  --transport T         host-candidate transports: udp (default), tcp (ICE-TCP, RFC 6544:
+                        a passive and an active candidate per address) or all
   --ip ADDR             gather on this address only; repeatable (default 127.0.0.1)
   --stun HOST:PORT      STUN server for server-reflexive candidates
   --turn HOST:PORT      TURN server for relayed candidates (UDP), with
@@ -186,6 +188,7 @@ struct Options {
     dtls: Option<DtlsMode>,
     renomination: bool,
     lite: bool,
+    transports: Transports,
 }
 
 fn main() {
@@ -240,6 +243,7 @@ fn parse_args() -> Result<Options, Refusal> {
         dtls: None,
         renomination: false,
         lite: false,
+        transports: Transports::Udp,
     };
     let mut role = None;
     let mut args = std::env::args().skip(1);
@@ -273,11 +277,14 @@ fn parse_args() -> Result<Options, Refusal> {
             }
             "--transport" => {
                 let t = value("--transport")?;
-                if t != "udp" {
-                    return Err(Refusal::Refused(format!(
-                        "--transport {t}: only udp is supported until ICE-TCP"
-                    )));
-                }
+                options.transports = match t.as_str() {
+                    "udp" => Transports::Udp,
+                    "tcp" => Transports::Tcp,
+                    "all" => Transports::Both,
+                    _ => {
+                        return Err(Refusal::Usage(format!("--transport {t}: udp, tcp or all")));
+                    }
+                };
             }
             "--ip" => {
                 let v = value("--ip")?;
@@ -525,6 +532,7 @@ async fn run(
         .relay_only(options.relay_only)
         .tls_insecure(options.turn_insecure)
         .renomination(options.renomination)
+        .transports(options.transports)
         .lite(options.lite);
     if let Some(interval) = options.consent_interval {
         builder = builder.consent_interval(interval);

@@ -539,8 +539,8 @@ impl Agent {
             });
             if !alive && lost_waiting {
                 self.ask_restart(sid, component);
-            } else if !alive {
-                let failures = s.components[component].check_failures;
+            } else if !alive && !self.awaits_tcp_checks(sid, component) {
+                let failures = self.streams[sid].components[component].check_failures;
                 let reason = if failures.unauthorized > 0 {
                     FailureReason::AuthenticationFailed(failures)
                 } else {

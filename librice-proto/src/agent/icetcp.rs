@@ -32,6 +32,14 @@
 //! Messages over these connections (checks, answers and application data) are framed by
 //! the I/O layer with RFC 4571's 16-bit length: the agent takes and gives them whole.
 //!
+//! # Waiting for the peer's connections
+//! A component whose own pairs have all failed (or that has none: a peer with active
+//! candidates only, as browsers are) does not fail while it has a passive candidate and the
+//! peer an active one: the peer's connections may still come. It waits for them as long as
+//! a check over TCP may take (RFC 8489 §6.2.2's Ti, the reliable-transport timeout of
+//! [`AgentConfig::check_retransmit`](super::AgentConfig::check_retransmit); 39.5 s by
+//! default), then fails.
+//!
 //! # Connections that end
 //! [`Agent::handle_tcp_closed`](super::Agent::handle_tcp_closed) tells the agent that a
 //! connection is gone (closed or reset by the peer, or failed): the pairs over it fail, and
@@ -65,6 +73,9 @@ pub(super) struct TcpChecks {
     connecting: BTreeMap<u64, (StreamId, PairId, SocketAddr)>,
     /// An open connection of an active candidate: its local address -> its remote one.
     remote_of: BTreeMap<SocketAddr, SocketAddr>,
+    /// Components whose own pairs all failed but whose passive candidates the peer's
+    /// active ones may still connect to: until when they wait (`None` once that passed).
+    waits: BTreeMap<(StreamId, ComponentId), Option<Instant>>,
 }
 
 impl TcpChecks {
@@ -72,6 +83,12 @@ impl TcpChecks {
     /// remote end.
     pub fn remote_of(&self, local: SocketAddr) -> Option<SocketAddr> {
         self.remote_of.get(&local).copied()
+    }
+
+    /// Forgets stream `sid`'s waits for the peer's connections (an ICE restart: the new
+    /// generation waits afresh).
+    pub fn forget_waits(&mut self, sid: StreamId) {
+        self.waits.retain(|&(s, _), _| s != sid);
     }
 }
 
@@ -104,6 +121,53 @@ pub(super) fn tcp_pairable(
 }
 
 impl Agent {
+    /// True while component `component` waits for the peer's ICE-TCP connections instead
+    /// of failing (see the module docs); the wait starts at the first call.
+    pub(super) fn awaits_tcp_checks(&mut self, sid: StreamId, component: ComponentId) -> bool {
+        let s = &self.streams[sid];
+        let passive_here = s.local.iter().any(|l| {
+            l.candidate.component() == component
+                && l.candidate.transport() == CandidateTransport::Tcp(TcpType::Passive)
+                && !s.gone_bases.contains(&l.base)
+        });
+        let active_there = s.remote.iter().any(|r| {
+            r.candidate.component() == component
+                && r.candidate.transport() == CandidateTransport::Tcp(TcpType::Active)
+        });
+        let Some(now) = self.last_now else {
+            return false;
+        };
+        if !(passive_here && active_there) {
+            return false;
+        }
+        let ti = self.config.check_retransmit.reliable_timeout;
+        let wait = self
+            .tcp_checks
+            .waits
+            .entry((sid, component))
+            .or_insert(Some(now + ti));
+        wait.is_some_and(|until| now < until)
+    }
+
+    /// The earliest end of a wait for the peer's ICE-TCP connections.
+    pub(super) fn tcp_wait_timeout(&self) -> Option<Instant> {
+        self.tcp_checks.waits.values().flatten().min().copied()
+    }
+
+    /// Ends the waits that are due: their components fail now if nothing came.
+    pub(super) fn run_tcp_waits(&mut self, now: Instant) {
+        let mut due = Vec::new();
+        for (&(sid, _), wait) in self.tcp_checks.waits.iter_mut() {
+            if wait.is_some_and(|until| until <= now) {
+                *wait = None;
+                due.push(sid);
+            }
+        }
+        for sid in due {
+            self.check_failures(sid);
+        }
+    }
+
     /// The active host candidate of TCP listening socket `base` (RFC 6544 §4.1, §4.2),
     /// with the ICE-TCP "other preference" `other` of the socket.
     pub(super) fn add_active_tcp_host(

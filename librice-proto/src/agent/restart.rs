@@ -158,6 +158,7 @@ impl Agent {
         }
         self.keep_old_paths(sid);
         self.forget_foundations(sid);
+        self.tcp_checks.forget_waits(sid);
         let local_creds = IceCredentials::generate(&mut self.rng);
         let s = &mut self.streams[sid];
         s.local_key = short_term_key(&local_creds);

@@ -36,13 +36,16 @@ pub(super) enum Timer {
     /// The peer's `.local` names not resolved in time, and this agent's names not
     /// published in time (see the `mdns` module).
     Mdns,
+    /// The end of a component's wait for the peer's ICE-TCP connections (see the
+    /// `icetcp` module).
+    TcpWait,
     /// The next paced check or gathering request (RFC 8445 §14.2).
     Pacing,
 }
 
 /// The timers, in the order [`Agent::handle_timeout`] runs them: transactions first, so
 /// that their failures are known to nomination, liveness and pacing.
-pub(super) const TIMERS: [Timer; 10] = [
+pub(super) const TIMERS: [Timer; 11] = [
     Timer::Checks,
     Timer::Gathering,
     Timer::Relays,
@@ -52,6 +55,7 @@ pub(super) const TIMERS: [Timer; 10] = [
     Timer::Keepalive,
     Timer::OldPaths,
     Timer::Mdns,
+    Timer::TcpWait,
     Timer::Pacing,
 ];
 
@@ -90,6 +94,7 @@ impl Agent {
                     .map(|t| t + self.config.keepalive_interval)
             }
             Timer::Mdns => self.mdns.timeout(),
+            Timer::TcpWait => self.tcp_wait_timeout(),
             Timer::Pacing => self
                 .has_slot_work()
                 .then(|| self.next_slot.or(self.last_now))
@@ -126,6 +131,7 @@ impl Agent {
                 }
             }
             Timer::Mdns => self.run_mdns_timeouts(now),
+            Timer::TcpWait => self.run_tcp_waits(now),
             Timer::Pacing => self.run_slot(now),
         }
     }

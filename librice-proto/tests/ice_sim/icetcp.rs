@@ -13,7 +13,9 @@ use librice_proto::candidate::{CandidateTransport, IceOption, TcpType};
 use librice_proto::stun::transaction::RetransmitConfig;
 
 use crate::harness::flow::Flow;
-use crate::harness::ice::{AgentNode, RTP, S0, connect, send_data};
+use crate::harness::ice::{
+    AgentNode, RTP, S0, Signal, connect, give_credentials, send_data, signal,
+};
 use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, RealmId, Sim};
 
 const STEPS: usize = 2_000_000;
@@ -174,7 +176,8 @@ fn active_side_behind_a_nat_connects() {
 }
 
 /// Both sides behind NATs, TCP only: no connection can reach a passive candidate, and
-/// both components fail with the checks' reasons, within the checks' timeout.
+/// both components fail with the checks' reasons: their own checks time out (Ti, 5 s
+/// here), then they wait as long again for the peer's connections, which never come.
 #[test]
 fn both_behind_nats_fail_cleanly() {
     let mut sim = Sim::new(6);
@@ -191,7 +194,11 @@ fn both_behind_nats_fail_cleanly() {
     for n in [a, b] {
         let failed = node(&sim, n).failed_at[&(S0, RTP)];
         println!("node {n} failed after {:?}", failed - start);
-        assert!(failed - start <= Duration::from_secs(10));
+        let took = failed - start;
+        assert!(
+            took >= Duration::from_secs(10) && took <= Duration::from_secs(11),
+            "{took:?}"
+        );
         let reason = node(&sim, n).events.iter().find_map(|(_, e)| match e {
             AgentEvent::ComponentFailed { reason, .. } => Some(*reason),
             _ => None,
@@ -292,4 +299,60 @@ fn a_reset_connection_fails_its_pair_and_the_agent_moves_on() {
         last(a),
         last(b)
     );
+}
+
+/// A peer that offers active candidates only (as browsers do): this side has no pair of
+/// its own to check, so it waits for the peer's connection to its passive candidate rather
+/// than failing, and connects over it.
+#[test]
+fn a_peer_with_active_candidates_only_connects_to_the_passive_one() {
+    let mut sim = Sim::new(10);
+    sim.set_default_link(LinkConfig::with_latency(LATENCY));
+    let a = tcp_host(&mut sim, config(false, 10), PUBLIC_REALM, &["192.0.2.1"]);
+    let b = tcp_host(&mut sim, config(true, 11), PUBLIC_REALM, &["192.0.2.2"]);
+    give_credentials(&mut sim, a, b);
+    give_credentials(&mut sim, b, a);
+    // b's signalling carries its active candidate only; a's carries everything.
+    let deliver = |sim: &mut Sim| {
+        let from_b: Vec<Signal> =
+            sim.with_node::<AgentNode, _>(b, |n, _| n.outbox.drain(..).collect());
+        sim.with_node::<AgentNode, _>(a, |n, now| {
+            for signal in from_b {
+                match signal {
+                    Signal::Candidate(sid, c)
+                        if c.transport() == CandidateTransport::Tcp(TcpType::Active) =>
+                    {
+                        n.agent
+                            .stream_mut(sid)
+                            .expect("stream")
+                            .add_remote_candidate(c)
+                            .expect("a candidate");
+                    }
+                    Signal::EndOfCandidates(sid) => n
+                        .agent
+                        .stream_mut(sid)
+                        .expect("stream")
+                        .end_of_remote_candidates(),
+                    _ => {}
+                }
+            }
+            n.drain_events(now);
+        });
+        signal(sim, a, b);
+    };
+    sim.drive_until(STEPS, |sim| {
+        deliver(sim);
+        sim.node_mut::<AgentNode>(a).all_settled() && sim.node_mut::<AgentNode>(b).all_settled()
+    });
+    assert!(
+        node(&sim, a).failed_at.is_empty(),
+        "a waited for b's connection"
+    );
+    let pa = &node(&sim, a).selected[&(S0, RTP)];
+    assert_eq!(
+        tcp_type(pa.local.transport()),
+        Some(TcpType::Passive),
+        "{pa:?}"
+    );
+    assert_tcp_connected(&mut sim, a, b);
 }
