@@ -91,6 +91,15 @@ impl AgentBuilder {
         self
     }
 
+    /// Adds a STUN server over TCP (RFC 8489 §6.2.2): a Binding request on a connection
+    /// from each address gives a server-reflexive TCP candidate (`tcptype so`, RFC 6544
+    /// §4.1), for networks where only TCP goes out. Such candidates are gathered and
+    /// signalled, not paired (simultaneous-open is not done yet).
+    pub fn stun_server_tcp(mut self, server: SocketAddr) -> Self {
+        self.config = self.config.stun_server(StunServer::tcp(server));
+        self
+    }
+
     /// Adds a TURN server (over UDP) for relayed candidates, with its long-term
     /// credentials.
     pub fn turn_server(mut self, server: SocketAddr, username: &str, password: &str) -> Self {

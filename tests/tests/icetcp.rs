@@ -97,61 +97,105 @@ fn passive(p: &Peer) -> SocketAddr {
         .address()
 }
 
-/// Before the real peer connects, a hostile host opens many connections to the passive
-/// candidate and sends garbage, half a frame, and a 64 KiB frame; the agent still connects
-/// to the real peer over TCP and carries its data.
-async fn hostile_listener(rt: Arc<dyn Runtime>) {
-    let a = peer(&rt, false, Transports::Tcp);
-    let b = peer(&rt, true, Transports::Tcp);
-    let ca: Vec<_> = librice_tests::ice::gather_all(&a).await;
-    let target = passive(&a);
-    let hostile = std::thread::spawn(move || {
+/// What a hostile host does to a passive candidate before the real peer connects.
+#[derive(Debug, Clone, Copy)]
+enum Attack {
+    /// 1,000 connections, 100 of them kept open and silent.
+    Flood,
+    /// 100 connections sending text that is no RFC 4571 frame of STUN.
+    Garbage,
+    /// 100 connections sending half a frame, kept open.
+    HalfFrame,
+    /// 100 connections sending a whole 64 KiB frame that is not STUN.
+    BigFrame,
+}
+
+impl Attack {
+    /// Connects to `target` and attacks; returns the connections kept open.
+    fn run(self, target: SocketAddr) -> Vec<std::net::TcpStream> {
+        let count = match self {
+            Self::Flood => 1000,
+            _ => 100,
+        };
         let mut held = Vec::new();
-        for i in 0..std::env::var("HOSTILE_N")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1000)
-        {
+        for i in 0..count {
             let Ok(mut s) = std::net::TcpStream::connect(target) else {
                 continue;
             };
-            let _ = match i % 4 {
-                0 => s.write_all(b"GET / HTTP/1.1\r\n\r\n"),
-                1 => s.write_all(&[0x00, 0x30, 0x00, 0x01]),
-                2 => {
+            let _ = match self {
+                Self::Flood => Ok(()),
+                Self::Garbage => s.write_all(b"GET / HTTP/1.1\r\n\r\n"),
+                // A frame of 48 bytes of which 2 come.
+                Self::HalfFrame => s.write_all(&[0x00, 0x30, 0x00, 0x01]),
+                Self::BigFrame => {
                     let mut big = vec![0xffu8, 0xff];
                     big.extend(std::iter::repeat_n(0x41, 65535));
                     s.write_all(&big)
                 }
-                _ => Ok(()),
             };
-            if i % 10 == 0 {
+            if !matches!(self, Self::Flood) || i % 10 == 0 {
                 held.push(s);
             }
         }
         held
-    });
-    let held = hostile.join().expect("the hostile host ran");
+    }
+}
+
+/// Before the real peer connects, a hostile host attacks the passive candidate; the agent
+/// then connects to the real peer over TCP and carries its data both ways. The listener
+/// holds at most 32 connections, each with at most one frame (64 KiB) buffered, and makes
+/// room for the peer by closing the oldest connection that has not sent STUN.
+async fn hostile_listener(rt: Arc<dyn Runtime>, attack: Attack) {
+    let a = peer(&rt, false, Transports::Tcp);
+    let b = peer(&rt, true, Transports::Tcp);
+    let ca: Vec<_> = librice_tests::ice::gather_all(&a).await;
+    let target = passive(&a);
+    let held = std::thread::spawn(move || attack.run(target))
+        .join()
+        .expect("the hostile host ran");
     sleep(rt.as_ref(), Duration::from_millis(200)).await;
     let cb = librice_tests::ice::gather_all(&b).await;
     librice_tests::ice::give(&a, &b, &ca);
     librice_tests::ice::give(&b, &a, &cb);
     let pa = connected(rt.as_ref(), &a, CONNECT).await;
-    assert_eq!(pa[0].transport, TransportType::Tcp);
+    assert_eq!(pa[0].transport, TransportType::Tcp, "{attack:?}");
     let (x, y) = (&a.components[0][0], &b.components[0][0]);
-    assert_eq!(pump(rt.as_ref(), x, y, 50, 10, CONNECT).await, 50);
-    assert_eq!(pump(rt.as_ref(), y, x, 50, 10, CONNECT).await, 50);
+    assert_eq!(
+        pump(rt.as_ref(), x, y, 50, 10, CONNECT).await,
+        50,
+        "{attack:?}"
+    );
+    assert_eq!(
+        pump(rt.as_ref(), y, x, 50, 10, CONNECT).await,
+        50,
+        "{attack:?}"
+    );
     drop(held);
     a.agent.close();
     b.agent.close();
 }
 
 #[test]
-fn hostile_connections_to_a_listener_tokio() {
-    on_tokio(hostile_listener);
+fn a_flood_of_connections_does_not_keep_the_peer_out_tokio() {
+    on_tokio(|rt| hostile_listener(rt, Attack::Flood));
 }
 
 #[test]
-fn hostile_connections_to_a_listener_async_std() {
-    on_async_std(hostile_listener);
+fn a_flood_of_connections_does_not_keep_the_peer_out_async_std() {
+    on_async_std(|rt| hostile_listener(rt, Attack::Flood));
+}
+
+#[test]
+fn garbage_on_a_listener_is_closed() {
+    on_tokio(|rt| hostile_listener(rt, Attack::Garbage));
+}
+
+#[test]
+fn half_frames_on_a_listener_do_not_keep_the_peer_out() {
+    on_async_std(|rt| hostile_listener(rt, Attack::HalfFrame));
+}
+
+#[test]
+fn big_frames_on_a_listener_are_closed() {
+    on_tokio(|rt| hostile_listener(rt, Attack::BigFrame));
 }

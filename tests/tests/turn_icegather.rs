@@ -154,3 +154,35 @@ fn wrong_password_gives_no_relay_and_a_message() {
     assert!(relay_lines(&stdout).is_empty(), "{stdout}");
     assert!(stderr.contains("no relayed candidate"), "{stderr}");
 }
+
+/// `icegather --stun-transport tcp` asks coturn over TCP: a server-reflexive TCP
+/// candidate (`tcptype so`, RFC 6544 §4.1) per address, besides the UDP host candidates.
+#[test]
+fn icegather_gets_a_tcp_srflx_candidate_over_stun_tcp() {
+    let Some(turnserver) = require_tool("turnserver", "coturn") else {
+        return;
+    };
+    let dir = TestDir::new();
+    let coturn = Coturn::start(&turnserver, &dir, false);
+    let out = Command::new(bin_path("icegather"))
+        .args([
+            "--loopback",
+            "--ipv4",
+            "--stun",
+            &coturn.addr_v4().to_string(),
+            "--stun-transport",
+            "tcp",
+        ])
+        .output()
+        .expect("icegather runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let srflx: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" TCP ") && l.contains(" typ srflx ") && l.contains("tcptype so"))
+        .collect();
+    assert!(
+        srflx.iter().any(|l| l.contains(" 127.0.0.1 ")),
+        "a TCP srflx candidate on 127.0.0.1:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

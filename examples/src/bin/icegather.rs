@@ -15,7 +15,7 @@ use librice_examples::{RuntimeKind, block_on, parse_socket_addr, usage_error};
 const USAGE: &str = "\
 usage: icegather [--stun HOST:PORT]... [--turn HOST:PORT --turn-user U --turn-pass P
                  [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]]
-                 [--transport udp|tcp|all]
+                 [--transport udp|tcp|all] [--stun-transport udp|tcp]
                  [--loopback] [--link-local]
                  [--ipv4 | --ipv6] [--components N] [--runtime tokio|async-std]
 
@@ -42,6 +42,7 @@ options:
   --turn-user U     the TURN username
   --turn-pass P     the TURN password
   --turn-transport T  udp (default), tcp or tls
+  --stun-transport T  udp (default) or tcp to the STUN servers
   --transport T       host candidates over udp (default), tcp (ICE-TCP, RFC 6544: a
                       passive and an active candidate per address) or all
   --turn-insecure   with tls: accept any server certificate (self-signed test servers)
@@ -64,6 +65,7 @@ the agent could not start; 2 for a bad command line.";
 #[derive(Debug)]
 struct Options {
     stun: Vec<SocketAddr>,
+    stun_transport: &'static str,
     turn: Vec<SocketAddr>,
     turn_user: Option<String>,
     turn_pass: Option<String>,
@@ -103,7 +105,10 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
         }))
         .filter(options.filter.clone());
     for server in &options.stun {
-        builder = builder.stun_server(*server);
+        builder = match options.stun_transport {
+            "tcp" => builder.stun_server_tcp(*server),
+            _ => builder.stun_server(*server),
+        };
     }
     for server in &options.turn {
         let (user, pass) = (
@@ -219,6 +224,7 @@ fn count(candidates: &[librice::Candidate], t: CandidateType) -> usize {
 fn parse_args() -> Options {
     let mut options = Options {
         stun: Vec::new(),
+        stun_transport: "udp",
         turn: Vec::new(),
         turn_user: None,
         turn_pass: None,
@@ -247,6 +253,14 @@ fn parse_args() -> Options {
                 let addr =
                     parse_socket_addr(&v, "--stun").unwrap_or_else(|e| usage_error(&e, USAGE));
                 options.stun.push(addr);
+            }
+            "--stun-transport" => {
+                let t = value("--stun-transport");
+                options.stun_transport = match t.as_str() {
+                    "udp" => "udp",
+                    "tcp" => "tcp",
+                    _ => usage_error(&format!("--stun-transport {t}: udp or tcp"), USAGE),
+                };
             }
             "--loopback" => options.filter.loopback = true,
             "--link-local" => options.filter.link_local = true,

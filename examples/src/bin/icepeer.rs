@@ -51,7 +51,7 @@ use serde_json::{Value, json};
 const CONSENT_POLL: Duration = Duration::from_millis(250);
 
 const USAGE: &str = r#"usage: icepeer --role controlling|controlled [--components N] [--transport udp|tcp|all]
-               [--ip ADDR]... [--stun HOST:PORT] [--turn HOST:PORT --turn-user U
+               [--ip ADDR]... [--stun HOST:PORT [--stun-transport udp|tcp]] [--turn HOST:PORT --turn-user U
                --turn-pass P [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]] [--trickle] [--no-ping]
                [--name NAME] [--timeout S] [--allow-any-address]
                [--ta MS] [--runtime tokio|async-std] [--consent-interval S]
@@ -68,6 +68,7 @@ tests/interop/PROTOCOL.md).
                         a passive and an active candidate per address) or all
   --ip ADDR             gather on this address only; repeatable (default 127.0.0.1)
   --stun HOST:PORT      STUN server for server-reflexive candidates
+  --stun-transport T    udp (default) or tcp to the STUN server
   --turn HOST:PORT      TURN server for relayed candidates (UDP), with
   --turn-user U         its username and
   --turn-pass P         its password
@@ -169,6 +170,7 @@ struct Options {
     components: u16,
     ips: Vec<IpAddr>,
     stun: Option<SocketAddr>,
+    stun_tcp: bool,
     turn: Option<SocketAddr>,
     turn_user: Option<String>,
     turn_pass: Option<String>,
@@ -224,6 +226,7 @@ fn parse_args() -> Result<Options, Refusal> {
         components: 1,
         ips: Vec::new(),
         stun: None,
+        stun_tcp: false,
         turn: None,
         turn_user: None,
         turn_pass: None,
@@ -296,6 +299,15 @@ fn parse_args() -> Result<Options, Refusal> {
             "--stun" => {
                 let v = value("--stun")?;
                 options.stun = Some(parse_socket_addr(&v, "--stun").map_err(Refusal::Usage)?);
+            }
+            "--stun-transport" => {
+                options.stun_tcp = match value("--stun-transport")?.as_str() {
+                    "udp" => false,
+                    "tcp" => true,
+                    t => {
+                        return Err(Refusal::Usage(format!("--stun-transport {t}: udp or tcp")));
+                    }
+                };
             }
             "--trickle" => options.trickle = true,
             "--renomination" => options.renomination = true,
@@ -515,7 +527,11 @@ async fn run(
         .ta(options.ta)
         .filter(filter);
     if let Some(stun) = options.stun {
-        builder = builder.stun_server(stun);
+        builder = if options.stun_tcp {
+            builder.stun_server_tcp(stun)
+        } else {
+            builder.stun_server(stun)
+        };
     }
     if let Some(turn) = options.turn {
         let (user, pass) = (
