@@ -4,7 +4,8 @@
 //! Without the refreshes the relay would stop after a minute.
 //!
 //! Runs on tokio only (the runtime does not matter to refresh timing, and the test takes
-//! its 10 minutes of real time). A soak test: `cargo test` skips it, `.ci/run` runs it with
+//! its 10 minutes of real time), once with the relays reached over UDP and once over TCP,
+//! side by side. A soak test: `cargo test` skips it, `.ci/run` runs it with
 //! `cargo test -p librice-tests --test turn_session -- --ignored`.
 
 use std::sync::Arc;
@@ -14,6 +15,7 @@ use futures::StreamExt;
 use librice::proto::agent::TurnServer;
 use librice::proto::candidate::CandidateType;
 use librice::{Agent, Runtime};
+use librice_proto::TransportType;
 use librice_tests::ice::{Peer, connected, exchange};
 use librice_tests::runtimes::{on_tokio, sleep, timeout};
 use librice_tests::{COTURN_PASSWORD, COTURN_USER, Coturn, TestDir, require_tool};
@@ -42,6 +44,18 @@ fn relay_peer(rt: &Arc<dyn Runtime>, controlling: bool, turn: TurnServer) -> Pee
 #[test]
 #[ignore = "soak: 10 minutes of real time; .ci/run runs it with --ignored"]
 fn ten_minutes_through_coturn_with_short_lifetimes() {
+    session(TransportType::Udp);
+}
+
+/// The same session with both sides' relays reached over TCP (RFC 6062 is not needed:
+/// TURN over TCP to the server, UDP relaying from it), run beside the UDP one.
+#[test]
+#[ignore = "soak: 10 minutes of real time; .ci/run runs it with --ignored"]
+fn ten_minutes_through_coturn_over_tcp_with_short_lifetimes() {
+    session(TransportType::Tcp);
+}
+
+fn session(transport: TransportType) {
     let Some(turnserver) = require_tool("turnserver", "coturn") else {
         return;
     };
@@ -60,7 +74,12 @@ fn ten_minutes_through_coturn_with_short_lifetimes() {
             "90",
         ],
     );
-    let mut turn = TurnServer::udp(coturn.addr_v4(), COTURN_USER, COTURN_PASSWORD);
+    let mut turn = match transport {
+        TransportType::Udp => TurnServer::udp(coturn.addr_v4(), COTURN_USER, COTURN_PASSWORD),
+        TransportType::Tcp => {
+            TurnServer::udp(coturn.addr_v4(), COTURN_USER, COTURN_PASSWORD).over_tcp()
+        }
+    };
     turn.permission_lifetime = Duration::from_secs(LIFETIME);
     turn.channel_lifetime = Duration::from_secs(90);
     on_tokio(|rt| async move {
@@ -89,6 +108,10 @@ fn ten_minutes_through_coturn_with_short_lifetimes() {
         }
         // A datagram may be lost in the instant a refresh and a send cross; the relay must
         // not stop.
+        println!(
+            "{transport:?}: {sent} round trips, {} lost: {lost:?}",
+            lost.len()
+        );
         assert!(
             lost.len() <= 2,
             "{} of {sent} round trips lost: {lost:?}",
