@@ -355,6 +355,19 @@ fn icepeer_local(outcome: &PairOutcome) -> Option<String> {
 
 /// A peer paired with itself: the baseline for INTEROP.md.
 fn baseline(peer: Peer, scenario: Scenario) {
+    // libnice's aggressive nomination is the controlling side's.
+    let b_peer = if peer == Peer::LibniceAggressive {
+        Peer::Libnice
+    } else {
+        peer
+    };
+    baseline_between(peer, b_peer, scenario, peer.name());
+}
+
+/// Peer `peer` (controlling, side A) paired with `b_peer` (controlled, side B) in
+/// `scenario`, recorded as `label` with the role `self`: the baselines INTEROP.md puts
+/// beside icepeer's pairings.
+fn baseline_between(peer: Peer, b_peer: Peer, scenario: Scenario, label: &str) {
     if scenario == Scenario::HostV6 && !require_ipv6_loopback() {
         return;
     }
@@ -364,37 +377,30 @@ fn baseline(peer: Peer, scenario: Scenario) {
         return;
     };
     let args = scenario.args(server.as_ref().map(|c| c.addr_v4().to_string()));
-    let name = |n: &str| {
+    let name = |p: Peer, n: &str| {
         let mut a = args.clone();
-        if peer != Peer::Chromium {
+        if p != Peer::Chromium {
             a.extend(["--name".into(), n.into()]);
         }
         a
     };
-    // libnice's aggressive nomination is the controlling side's.
-    let b_peer = if peer == Peer::LibniceAggressive {
-        Peer::Libnice
-    } else {
-        peer
-    };
     let (Some(a), Some(b)) = (
-        peer.command(true, &name("peerA")),
-        b_peer.command(false, &name("peerB")),
+        peer.command(true, &name(peer, "peerA")),
+        b_peer.command(false, &name(b_peer, "peerB")),
     ) else {
         return;
     };
-    let browsers = if peer == Peer::Chromium {
-        vec![Side::A, Side::B]
-    } else {
-        Vec::new()
-    };
+    let browsers: Vec<Side> = [(peer, Side::A), (b_peer, Side::B)]
+        .into_iter()
+        .filter(|(p, _)| *p == Peer::Chromium)
+        .map(|(_, side)| side)
+        .collect();
     let (outcome, pass) = run(a, b, browsers, &dir);
-    record(peer.name(), scenario.name(), "self", "-", &outcome, pass);
+    record(label, scenario.name(), "self", "-", &outcome, pass);
     println!("{}", outcome.report());
     assert!(
         pass,
-        "baseline FAILED: {} with itself, scenario {}\n{}",
-        peer.name(),
+        "baseline FAILED: {label}, scenario {}\n{}",
         scenario.name(),
         outcome.report()
     );
@@ -487,11 +493,26 @@ baselines! {
     baseline_libnice_two_components: Peer::Libnice, Scenario::TwoComponents;
     baseline_libnice_trickle: Peer::Libnice, Scenario::Trickle;
     baseline_libnice_stun: Peer::Libnice, Scenario::Stun;
+    baseline_libnice_tcp: Peer::Libnice, Scenario::Tcp;
     baseline_libnice_aggressive_host_v4: Peer::LibniceAggressive, Scenario::HostV4;
     baseline_libnice_aggressive_two_components: Peer::LibniceAggressive, Scenario::TwoComponents;
     baseline_libnice_aggressive_trickle: Peer::LibniceAggressive, Scenario::Trickle;
     baseline_libnice_aggressive_host_v6: Peer::LibniceAggressive, Scenario::HostV6;
     baseline_libnice_aggressive_stun: Peer::LibniceAggressive, Scenario::Stun;
+}
+
+/// Chromium (controlling) with libnice (controlled) over TCP: the baseline INTEROP.md puts
+/// beside icepeer's TCP pairings with Chromium.
+#[test]
+#[ignore = "run inside a network namespace by the `chromium_suite` test"]
+fn chromium_inner_baseline_chromium_libnice_tcp() {
+    assert!(in_netns(), "run through the `chromium_suite` test");
+    baseline_between(
+        Peer::Chromium,
+        Peer::Libnice,
+        Scenario::Tcp,
+        "chromium+libnice",
+    );
 }
 
 /// Runs the Chromium pairings inside a private network namespace.
