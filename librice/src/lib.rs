@@ -129,12 +129,14 @@
 //! ICE-TCP, ice-lite, mDNS candidates.
 
 mod agent;
+mod candidate;
 pub mod conformance;
 mod datagram;
 mod driver;
 mod error;
 mod ingest;
 pub mod interfaces;
+mod mdns;
 mod netwatch;
 mod recv_ring;
 mod registry;
@@ -148,6 +150,7 @@ mod tcp;
 mod tls;
 
 pub use agent::{Agent, AgentBuilder, Events};
+pub use candidate::IceCandidate;
 pub use datagram::{Datagram, DatagramSender, RecvMeta};
 pub use error::Error;
 pub use librice_proto as proto;
@@ -157,7 +160,7 @@ pub use librice_proto::agent::{
     CandidateStats, CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats,
     FailureReason, PairId, PairStats, SelectedPair, StreamId, StreamStats, UsageError,
 };
-pub use librice_proto::candidate::{Candidate, IceCredentials, IceOption};
+pub use librice_proto::candidate::{Candidate, IceCredentials, IceOption, NamedCandidate};
 pub use netwatch::{DEFAULT_INTERFACE_POLL, NetworkChange, OnPathLost};
 pub use runtime::{
     AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture, Runtime,
