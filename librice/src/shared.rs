@@ -12,7 +12,7 @@ use crate::candidate::IceCandidate;
 
 use crate::datagram::RecvMeta;
 use crate::ingest::TcpRequest;
-use crate::mdns::MdnsClient;
+use crate::mdns::{Answer, MdnsClient};
 use crate::netwatch::{OnPathLost, restart_needed};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
@@ -320,11 +320,20 @@ impl State {
             .collect();
         ips.sort();
         ips.dedup();
-        let Err(why) = self.mdns.request(&request, &ips) else {
-            return;
+        let now = self.mdns.now();
+        let why = match self.mdns.request(&request, &ips) {
+            Ok(Answer::Pending) => return,
+            Ok(Answer::Resolved(ip)) => {
+                if let proto::IoRequest::MdnsResolve { name } = &request
+                    && let Err(e) = self.proto.handle_mdns_resolved(now, name.as_str(), &[ip])
+                {
+                    tracing::debug!(error = %e, "mDNS answer refused");
+                }
+                return;
+            }
+            Err(why) => why,
         };
         self.mdns.warn(&request, &why);
-        let now = self.mdns.now();
         let failed = match &request {
             proto::IoRequest::MdnsResolve { name } => {
                 self.proto.handle_mdns_resolve_failed(now, name.as_str())

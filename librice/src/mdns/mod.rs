@@ -93,7 +93,13 @@ impl Service {
         }
         let service = Arc::new(Service {
             state: Mutex::new(ServiceState {
-                mdns: Mdns::new(MdnsConfig::default().rng_seed(u64::from_le_bytes(seed))),
+                // RFC 6762 §15.1: other processes (avahi, browsers, other librice users)
+                // may share port 5353, and a unicast response reaches only one of them.
+                mdns: Mdns::new(
+                    MdnsConfig::default()
+                        .rng_seed(u64::from_le_bytes(seed))
+                        .unicast_responses(false),
+                ),
                 router: Router::default(),
                 agents: HashMap::new(),
                 next_key: 0,
@@ -137,6 +143,15 @@ impl ServiceState {
     }
 }
 
+/// What the service makes of a request it took.
+#[derive(Debug)]
+pub(crate) enum Answer {
+    /// The answer comes later, through the service's task (or none is expected).
+    Pending,
+    /// A name published by an agent of this process resolves at once to its address.
+    Resolved(IpAddr),
+}
+
 /// Why the service could not take a request: the agent fails the name.
 #[derive(Debug)]
 pub(crate) enum Unavailable {
@@ -178,16 +193,18 @@ impl MdnsClient {
     }
 
     /// Hands one of the core's mDNS requests to the service (registering first), joining
-    /// the group on `local_ips` (the agent's addresses). Other requests are ignored.
+    /// the group on `local_ips` (the agent's addresses). Other requests are ignored. A
+    /// name another agent of this process publishes resolves at once from its record
+    /// (the host's own, RFC 6762 §15), without asking the link.
     pub fn request(
         &mut self,
         request: &IoRequest,
         local_ips: &[IpAddr],
-    ) -> Result<(), Unavailable> {
+    ) -> Result<Answer, Unavailable> {
         if let IoRequest::MdnsUnpublish { .. } = request
             && self.link.is_none()
         {
-            return Ok(());
+            return Ok(Answer::Pending);
         }
         let (service, key) = self.join();
         let now = self.runtime.now();
@@ -215,22 +232,25 @@ impl MdnsClient {
         let result = match request {
             IoRequest::MdnsResolve { name } => {
                 let name = name.as_str();
-                if st.router.resolve(key, name)
+                if let Some(ip) = st.router.local_address(name) {
+                    // Another agent of this process holds the name: our own record.
+                    Ok(Answer::Resolved(ip))
+                } else if st.router.resolve(key, name)
                     && let Err(e) = st.mdns.resolve(now, name)
                 {
                     st.router.resolve_refused(name);
                     Err(Unavailable::Refused(e))
                 } else {
-                    Ok(())
+                    Ok(Answer::Pending)
                 }
             }
             IoRequest::MdnsPublish { name, address } => {
                 let name = name.as_str();
-                if !st.router.publish(key, name) {
+                if !st.router.publish(key, name, *address) {
                     Err(Unavailable::Taken)
                 } else {
                     match st.mdns.publish(now, name, &[*address]) {
-                        Ok(()) | Err(MdnsError::AlreadyPublished { .. }) => Ok(()),
+                        Ok(()) | Err(MdnsError::AlreadyPublished { .. }) => Ok(Answer::Pending),
                         Err(e) => {
                             st.router.publish_refused(key, name);
                             Err(Unavailable::Refused(e))
@@ -242,9 +262,9 @@ impl MdnsClient {
                 if st.router.unpublish(key, name.as_str()) {
                     let _ = st.mdns.unpublish(now, name.as_str());
                 }
-                Ok(())
+                Ok(Answer::Pending)
             }
-            _ => Ok(()),
+            _ => Ok(Answer::Pending),
         };
         st.engine.wake();
         result

@@ -8,6 +8,7 @@
 //! (`MAX_RESOLUTIONS`, `MAX_PUBLISHED`) times the number of agents.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use librice_proto::mdns::MdnsEvent;
 
@@ -18,7 +19,8 @@ pub(crate) type AgentKey = u64;
 #[derive(Debug, Default)]
 pub(crate) struct Router {
     resolving: HashMap<String, Vec<AgentKey>>,
-    published: HashMap<String, AgentKey>,
+    /// Each published name's owner and address.
+    published: HashMap<String, (AgentKey, IpAddr)>,
 }
 
 /// What the service must do for an agent that went away.
@@ -52,28 +54,37 @@ impl Router {
         self.resolving.remove(&key(name)).unwrap_or_default()
     }
 
-    /// `agent` publishes `name`. False if another agent of this process already
-    /// publishes it (a conflict on this host, which the caller reports to `agent`).
-    pub fn publish(&mut self, agent: AgentKey, name: &str) -> bool {
+    /// `agent` publishes `name` for `address`. False if another agent of this process
+    /// already publishes it (a conflict on this host, which the caller reports to
+    /// `agent`).
+    pub fn publish(&mut self, agent: AgentKey, name: &str, address: IpAddr) -> bool {
         match self.published.get(&key(name)) {
-            Some(owner) => *owner == agent,
+            Some((owner, _)) => *owner == agent,
             None => {
-                self.published.insert(key(name), agent);
+                self.published.insert(key(name), (agent, address));
                 true
             }
         }
     }
 
+    /// The address of `name` if an agent of this process publishes it: this host's own
+    /// record, which its resolver answers from without asking the link.
+    pub fn local_address(&self, name: &str) -> Option<IpAddr> {
+        self.published.get(&key(name)).map(|(_, ip)| *ip)
+    }
+
     /// The `Mdns` refused to publish `name`: forget it.
     pub fn publish_refused(&mut self, agent: AgentKey, name: &str) {
-        if self.published.get(&key(name)) == Some(&agent) {
-            self.published.remove(&key(name));
-        }
+        self.unpublish(agent, name);
     }
 
     /// `agent` withdraws `name`. True if it was the agent's: the `Mdns` must withdraw it.
     pub fn unpublish(&mut self, agent: AgentKey, name: &str) -> bool {
-        if self.published.get(&key(name)) == Some(&agent) {
+        if self
+            .published
+            .get(&key(name))
+            .is_some_and(|(owner, _)| *owner == agent)
+        {
             self.published.remove(&key(name));
             return true;
         }
@@ -91,10 +102,15 @@ impl Router {
             MdnsEvent::Published { name } => self
                 .published
                 .get(&key(name))
-                .copied()
+                .map(|(owner, _)| *owner)
                 .into_iter()
                 .collect(),
-            MdnsEvent::Conflict { name } => self.published.remove(&key(name)).into_iter().collect(),
+            MdnsEvent::Conflict { name } => self
+                .published
+                .remove(&key(name))
+                .map(|(owner, _)| owner)
+                .into_iter()
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -111,7 +127,7 @@ impl Router {
             }
             true
         });
-        self.published.retain(|name, owner| {
+        self.published.retain(|name, (owner, _)| {
             if *owner == agent {
                 out.unpublish.push(name.clone());
                 return false;
@@ -132,17 +148,18 @@ impl Router {
 
 #[cfg(test)]
 mod tests {
-    use std::net::{IpAddr, Ipv4Addr};
+    use std::net::Ipv4Addr;
     use std::time::Duration;
 
     use super::*;
 
     const NAME: &str = "1f0e2d3c-4b5a-4978-8695-a4b3c2d1e0f0.local";
+    const IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
 
     fn resolved(name: &str) -> MdnsEvent {
         MdnsEvent::Resolved {
             name: name.to_owned(),
-            addrs: vec![IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))],
+            addrs: vec![IP],
             ttl: Duration::from_secs(120),
         }
     }
@@ -196,13 +213,14 @@ mod tests {
     #[test]
     fn a_conflict_goes_to_the_owner_and_ends_the_publication() {
         let mut router = Router::default();
-        assert!(router.publish(1, NAME));
+        assert!(router.publish(1, NAME, IP));
+        assert_eq!(router.local_address(&NAME.to_uppercase()), Some(IP));
         assert!(
-            !router.publish(2, NAME),
+            !router.publish(2, NAME, IP),
             "another agent of the process holds it"
         );
         assert!(
-            router.publish(1, NAME),
+            router.publish(1, NAME, IP),
             "the owner asking again is no conflict"
         );
         let published = MdnsEvent::Published {
@@ -213,10 +231,11 @@ mod tests {
             name: NAME.to_owned(),
         };
         assert_eq!(router.route(&conflict), vec![1]);
+        assert_eq!(router.local_address(NAME), None);
         // The name is free: nothing to withdraw when the owner goes, another may take it.
         assert!(!router.unpublish(1, NAME));
         assert_eq!(router.forget(1), Forgotten::default());
-        assert!(router.publish(2, NAME));
+        assert!(router.publish(2, NAME, IP));
         assert_eq!(router.route(&published), vec![2]);
     }
 
@@ -224,8 +243,8 @@ mod tests {
     fn a_closing_agent_withdraws_only_its_own_names() {
         let mut router = Router::default();
         let theirs = "bbbbbbbb-4b5a-4978-8695-a4b3c2d1e0f0.local";
-        router.publish(1, NAME);
-        router.publish(2, theirs);
+        router.publish(1, NAME, IP);
+        router.publish(2, theirs, IP);
         assert!(!router.unpublish(1, theirs), "not agent 1's to withdraw");
         assert_eq!(
             router.forget(1),
@@ -245,7 +264,7 @@ mod tests {
         router.resolve(3, NAME);
         assert_eq!(router.resolve_refused(NAME), vec![1, 3]);
         assert!(router.is_empty());
-        router.publish(4, NAME);
+        router.publish(4, NAME, IP);
         router.publish_refused(5, NAME);
         assert!(
             !router.is_empty(),
