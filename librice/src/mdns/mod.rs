@@ -24,6 +24,15 @@
 //! twice; and the adapters make a new runtime value per call
 //! (`librice_tokio::runtime()`), so "the same runtime" is not even known.
 //!
+//! # Answers
+//! Queries and probes ask for multicast answers (`MdnsConfig::unicast_responses` off):
+//! other processes may share port 5353 (avahi, a browser, another program using librice),
+//! and a unicast answer reaches only one of the sockets bound to it (RFC 6762 §15.1). The
+//! price: a name announced less than a second before a query is answered only with its
+//! next announcement (§6), so a resolution may take a second. A name that another agent
+//! of this process publishes is resolved at once from its record, without asking the link
+//! (the host's own records, as a system responder answers its local clients).
+//!
 //! # Routing
 //! Agents register on their first mDNS request, holding the service alive; the service
 //! holds them weakly. The core asks (`IoRequest::MdnsResolve`, `MdnsPublish`,
