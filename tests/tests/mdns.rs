@@ -1,18 +1,29 @@
-//! mDNS candidates through the facade, on both runtimes: two agents of one process, both
-//! hiding their host addresses behind `.local` names, resolve each other's names through
-//! the process's mDNS service and connect on host pairs. Multicast runs inside a private
-//! network namespace with multicast on loopback (`librice_tests::mdns`): each outer test
-//! re-runs the ignored inner ones there.
+//! mDNS candidates through the facade, on both runtimes:
+//!
+//! - two agents of one process, both hiding their host addresses behind `.local` names,
+//!   resolve each other's names through the process's mDNS service and connect on host
+//!   pairs;
+//! - another host on the link (`ForeignHost`) resolves a hiding agent's name over
+//!   multicast, and hears its goodbye when the agent closes;
+//! - a name another host claims while the agent probes it is replaced: the host
+//!   candidates are announced again under a new name;
+//! - the service started on one tokio runtime keeps serving the agents of another once
+//!   the first runtime is shut down.
+//!
+//! Multicast runs inside a private network namespace with multicast on loopback
+//! (`librice_tests::mdns`): the outer test re-runs the ignored inner ones there.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use librice::proto::candidate::CandidateType;
-use librice::{Agent, IceCandidate, Runtime};
+use librice::proto::mdns::MdnsEvent;
+use librice::{Agent, IceCandidate, NamedCandidate, Runtime};
 use librice_tests::ice::{Peer, connected, gather_all, give, pump};
-use librice_tests::mdns::mdns_suite;
-use librice_tests::runtimes::{on_async_std, on_tokio};
+use librice_tests::mdns::{ForeignHost, mdns_suite};
+use librice_tests::runtimes::{on_async_std, on_tokio, sleep, timeout};
 
 const CONNECT: Duration = Duration::from_secs(15);
 
@@ -96,6 +107,180 @@ async fn hidden_hosts_connect(rt: Arc<dyn Runtime>) {
     assert_eq!((ab, ba), (200, 200), "every datagram arrived, both ways");
     a.agent.close();
     b.agent.close();
+}
+
+/// A hiding agent on 127.0.0.1 with one component, and its first named candidate.
+async fn hiding_agent(
+    rt: &Arc<dyn Runtime>,
+) -> (
+    Agent,
+    librice::Stream,
+    librice::GatherStream,
+    NamedCandidate,
+) {
+    let agent = Agent::builder()
+        .runtime(Arc::clone(rt))
+        .address(v4())
+        .hide_host_addresses(true)
+        .build()
+        .expect("agent starts");
+    let stream = agent.add_stream();
+    stream.add_component().expect("component");
+    let mut gather = stream.gather_candidates().expect("gathering starts");
+    let first = timeout(rt.as_ref(), Duration::from_secs(5), gather.next())
+        .await
+        .flatten()
+        .expect("a candidate at once");
+    let IceCandidate::Named(named) = first else {
+        panic!("a host address was signalled: {first}");
+    };
+    (agent, stream, gather, named)
+}
+
+/// Another host resolves a hiding agent's name over the link (multicast) to the agent's
+/// real address; when the agent closes, its goodbye (TTL 0) reaches that host.
+async fn names_answer_the_link_and_say_goodbye(rt: Arc<dyn Runtime>) {
+    let foreign = ForeignHost::start(11).expect("the other host binds port 5353");
+    let (agent, stream, gather, named) = hiding_agent(&rt).await;
+    let name = named.name().as_str().to_owned();
+    let _rest: Vec<_> = gather.collect().await; // until the name is claimed
+    foreign.resolve(&name);
+    let answer = foreign.next_event(Duration::from_secs(5));
+    let real = host_addresses_of(&stream);
+    assert_eq!(
+        answer,
+        Some(MdnsEvent::Resolved {
+            name: name.clone(),
+            addrs: vec![v4()],
+            ttl: Duration::from_secs(120),
+        }),
+        "the name resolves to the agent's address ({real:?})"
+    );
+    assert!(real.iter().all(|a| a.port() == named.port()), "{real:?}");
+    assert!(
+        !foreign.heard_goodbye(&name),
+        "no goodbye while the agent runs"
+    );
+    agent.close();
+    drop((agent, stream));
+    let mut heard = false;
+    for _ in 0..100 {
+        if foreign.heard_goodbye(&name) {
+            heard = true;
+            break;
+        }
+        sleep(rt.as_ref(), Duration::from_millis(20)).await;
+    }
+    assert!(heard, "the closing agent withdrew {name} with a goodbye");
+}
+
+/// Another host claims the agent's name while the agent probes it (and wins the
+/// tie-break, its address being greater): the agent gets a conflict and announces its
+/// host candidate again under a new name, on the same port.
+async fn a_claimed_name_is_replaced(rt: Arc<dyn Runtime>) {
+    let foreign = ForeignHost::start(12).expect("the other host binds port 5353");
+    let (_agent, _stream, gather, named) = hiding_agent(&rt).await;
+    let taken = named.name().as_str().to_owned();
+    foreign.publish(&taken, IpAddr::from([192, 0, 2, 1]));
+    let rest: Vec<_> = timeout(rt.as_ref(), Duration::from_secs(15), gather.collect())
+        .await
+        .expect("gathering completes");
+    let renamed: Vec<&NamedCandidate> = rest.iter().filter_map(IceCandidate::as_named).collect();
+    assert!(
+        renamed
+            .iter()
+            .any(|c| c.name().as_str() != taken && c.port() == named.port()),
+        "the candidate was announced again under a new name: {rest:?}"
+    );
+    assert!(
+        renamed.iter().all(|c| c.name().as_str() != taken),
+        "not under the taken name again: {rest:?}"
+    );
+    let mut claimed = false;
+    while let Some(event) = foreign.next_event(Duration::from_secs(3)) {
+        if event
+            == (MdnsEvent::Published {
+                name: taken.clone(),
+            })
+        {
+            claimed = true;
+            break;
+        }
+    }
+    assert!(claimed, "the other host holds {taken}");
+}
+
+fn host_addresses_of(stream: &librice::Stream) -> Vec<SocketAddr> {
+    stream
+        .local_candidates()
+        .iter()
+        .filter(|c| c.candidate_type() == CandidateType::Host)
+        .map(|c| c.address())
+        .collect()
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_names_answer_the_link_and_say_goodbye_tokio() {
+    on_tokio(names_answer_the_link_and_say_goodbye);
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_names_answer_the_link_and_say_goodbye_async_std() {
+    on_async_std(names_answer_the_link_and_say_goodbye);
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_a_claimed_name_is_replaced_tokio() {
+    on_tokio(a_claimed_name_is_replaced);
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_a_claimed_name_is_replaced_async_std() {
+    on_async_std(a_claimed_name_is_replaced);
+}
+
+/// The process's mDNS service starts on the runtime of the first agent that needs it.
+/// When that runtime shuts down, the service moves to the runtime of an agent still
+/// running: another host still resolves that agent's name. (Tokio only: async-std's
+/// executor is global and never shuts down.)
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_service_moves_to_a_live_runtime_tokio() {
+    let foreign = ForeignHost::start(13).expect("the other host binds port 5353");
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    };
+    let (first, second) = (runtime(), runtime());
+    let rt1 = librice_tokio::runtime_from_handle(first.handle().clone());
+    let rt2 = librice_tokio::runtime_from_handle(second.handle().clone());
+    let (a, _sa, ga, _) = first.block_on(hiding_agent(&rt1));
+    first.block_on(ga.collect::<Vec<_>>());
+    let (b, sb, gb, named) = second.block_on(hiding_agent(&rt2));
+    second.block_on(gb.collect::<Vec<_>>());
+    // The first runtime goes, with the service's task and agent A's driver.
+    drop(first);
+    drop(a);
+    let name = named.name().as_str().to_owned();
+    foreign.resolve(&name);
+    let answer = foreign.next_event(Duration::from_secs(5));
+    assert_eq!(
+        answer,
+        Some(MdnsEvent::Resolved {
+            name,
+            addrs: vec![v4()],
+            ttl: Duration::from_secs(120),
+        }),
+        "agent B's name is still answered after the first runtime shut down"
+    );
+    drop((b, sb));
 }
 
 #[test]
