@@ -8,7 +8,9 @@
 //! - a name another host claims while the agent probes it is replaced: the host
 //!   candidates are announced again under a new name;
 //! - the service started on one tokio runtime keeps serving the agents of another once
-//!   the first runtime is shut down.
+//!   the first runtime is shut down;
+//! - with port 5353 held by a socket that does not share it, the agent's names fail at
+//!   once (gathering ends without waiting for claims) and nothing panics.
 //!
 //! Multicast runs inside a private network namespace with multicast on loopback
 //! (`librice_tests::mdns`): the outer test re-runs the ignored inner ones there.
@@ -281,6 +283,66 @@ fn netns_mdns_service_moves_to_a_live_runtime_tokio() {
         "agent B's name is still answered after the first runtime shut down"
     );
     drop((b, sb));
+}
+
+/// Port 5353 held by a socket that does not share it (no `SO_REUSEADDR`): the service
+/// cannot bind, so the agent's names fail at once through the core's failure calls. Its
+/// gathering then ends at once (not after the 10 s wait for claims) with its host
+/// candidates still named (draft: provided even if registration fails), and a remote
+/// `.local` candidate is taken and dropped without harm.
+async fn port_taken_fails_the_names(rt: Arc<dyn Runtime>) {
+    let mut blocker = None;
+    for _ in 0..50 {
+        // A service of an earlier test may still be closing its sockets.
+        match std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 5353)) {
+            Ok(socket) => {
+                blocker = Some(socket);
+                break;
+            }
+            Err(_) => sleep(rt.as_ref(), Duration::from_millis(20)).await,
+        }
+    }
+    let _blocker = blocker.expect("port 5353 free to take in the namespace");
+    let started = std::time::Instant::now();
+    let (agent, stream, gather, named) = hiding_agent(&rt).await;
+    let rest: Vec<_> = timeout(rt.as_ref(), Duration::from_secs(5), gather.collect())
+        .await
+        .expect("gathering ends without waiting for the claims");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        rest.iter().all(|c| c.as_named().is_some()),
+        "the host candidates stay named: {rest:?}"
+    );
+    assert!(named.name().is_mdns());
+    let remote = NamedCandidate::parse(
+        "candidate:1 1 UDP 2130706431 1f0e2d3c-4b5a-4978-8695-a4b3c2d1e0f0.local 9999 typ host",
+    )
+    .expect("a named candidate");
+    stream
+        .add_remote_candidate(remote)
+        .expect("a .local candidate is taken even when it cannot be resolved");
+    sleep(rt.as_ref(), Duration::from_millis(100)).await;
+    assert!(
+        stream.stats().pairs.is_empty(),
+        "an unresolved name makes no pair"
+    );
+    agent.close();
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_port_taken_fails_the_names_tokio() {
+    on_tokio(port_taken_fails_the_names);
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_port_taken_fails_the_names_async_std() {
+    on_async_std(port_taken_fails_the_names);
 }
 
 #[test]
