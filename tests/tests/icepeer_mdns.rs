@@ -2,7 +2,8 @@
 //! their host addresses behind `.local` names, resolve each other's through mDNS, and
 //! connect on host pairs at the real loopback addresses; data flows both ways. Both role
 //! assignments, one side on tokio and the other on async-std. Multicast runs inside a
-//! private network namespace with multicast on loopback (`librice_tests::mdns`).
+//! private network namespace with multicast on loopback (`librice_tests::mdns`). Also
+//! `icegather --mdns`, whose host candidates come out as `.local` names.
 
 use std::process::Command;
 use std::time::Duration;
@@ -113,4 +114,36 @@ fn netns_icepeer_mdns_alpha_controlling() {
 #[ignore = "runs inside the network namespace made by icepeer_mdns_pairings"]
 fn netns_icepeer_mdns_alpha_controlled() {
     pair_hidden("controlled");
+}
+
+/// `icegather --mdns --loopback` prints its host candidates with `.local` names, never
+/// with their addresses, and counts them as named in its summary.
+#[test]
+#[ignore = "runs inside the network namespace made by icepeer_mdns_pairings"]
+fn netns_icepeer_mdns_icegather_prints_names() {
+    let out = Command::new(bin_path("icegather"))
+        .args(["--mdns", "--loopback", "--ipv4"])
+        .output()
+        .expect("icegather runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("candidate:"))
+        .collect();
+    assert!(!lines.is_empty(), "{stdout}");
+    for line in &lines {
+        assert!(
+            line.contains(".local ") && line.contains("typ host") && !line.contains("127.0.0.1"),
+            "{line}"
+        );
+    }
+    assert!(
+        stdout.contains(&format!("{} host ({} named)", lines.len(), lines.len())),
+        "{stdout}"
+    );
 }
