@@ -27,7 +27,7 @@ use librice_proto::mdns::{MAX_MESSAGE, MDNS_PORT, MDNS_V4, MDNS_V6, MdnsTransmit
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{Service, deliver};
-use crate::runtime::{AsyncTimer, AsyncUdpSocket, Runtime};
+use crate::runtime::{AsyncTimer, AsyncUdpSocket, BoxFuture, Runtime};
 
 /// Loop iterations per poll before yielding to the runtime.
 const MAX_ROUNDS: usize = 16;
@@ -68,11 +68,17 @@ impl Engine {
         self.runtime.is_some()
     }
 
-    /// Starts the task on `runtime` (sockets bound afresh for the interfaces wanted so
-    /// far), unless one runs. Fails if no group socket at all can be bound.
-    pub fn start(&mut self, service: &Arc<Service>, runtime: &Arc<dyn Runtime>) -> io::Result<()> {
+    /// Prepares the task on `runtime` (sockets bound afresh for the interfaces wanted so
+    /// far), unless one runs: the caller spawns it once it has released the service's
+    /// lock (a runtime that is shutting down drops a spawned task at once, and the task's
+    /// `Drop` takes that lock). Fails if no group socket at all can be bound.
+    pub fn start(
+        &mut self,
+        service: &Arc<Service>,
+        runtime: &Arc<dyn Runtime>,
+    ) -> io::Result<Option<BoxFuture<()>>> {
         if self.running() {
-            return Ok(());
+            return Ok(None);
         }
         self.epoch += 1;
         self.runtime = Some(Arc::clone(runtime));
@@ -87,7 +93,8 @@ impl Engine {
             self.stop();
             return Err(last_error.unwrap_or_else(|| io::Error::other("no mDNS socket")));
         }
-        runtime.spawn(Box::pin(EngineTask {
+        service.set_running(true);
+        Ok(Some(Box::pin(EngineTask {
             service: Arc::downgrade(service),
             epoch: self.epoch,
             runtime: Arc::clone(runtime),
@@ -95,9 +102,7 @@ impl Engine {
             armed: None,
             buf: vec![0; MAX_MESSAGE],
             received: Vec::new(),
-        }));
-        service.set_running(true);
-        Ok(())
+        })))
     }
 
     /// Joins the mDNS group on the interface of `ip` and binds its interface socket, once
@@ -444,8 +449,19 @@ impl Drop for EngineTask {
         };
         tracing::debug!("mDNS task ended");
         for agent in agents {
-            if let Some(shared) = agent.upgrade() {
-                shared.lock().wake_driver();
+            let Some(shared) = agent.upgrade() else {
+                continue;
+            };
+            // Without waiting: this may run inside a spawn made under an agent's lock
+            // (a runtime shutting down drops the task at once). An agent whose lock is
+            // busy is active, and the handle or driver holding it wakes its driver.
+            let state = match shared.state.try_lock() {
+                Ok(state) => Some(state),
+                Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            if let Some(mut state) = state {
+                state.wake_driver();
             }
         }
     }

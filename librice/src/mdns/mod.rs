@@ -66,7 +66,7 @@ use librice_proto::mdns::{Mdns, MdnsConfig, MdnsError, MdnsEvent};
 
 use self::engine::Engine;
 use self::router::{AgentKey, Router};
-use crate::runtime::Runtime;
+use crate::runtime::{BoxFuture, Runtime};
 use crate::shared::Shared;
 
 /// The service of this process, while an agent holds it.
@@ -216,11 +216,29 @@ impl MdnsClient {
             return Ok(Answer::Pending);
         }
         let (service, key) = self.join();
+        let mut task = None;
+        let result = self.request_locked(&service, key, request, local_ips, &mut task);
+        if let Some(task) = task {
+            self.runtime.spawn(task);
+        }
+        result
+    }
+
+    /// [`Self::request`] under the service's lock; a task to start goes to `task`.
+    fn request_locked(
+        &self,
+        service: &Arc<Service>,
+        key: AgentKey,
+        request: &IoRequest,
+        local_ips: &[IpAddr],
+        task: &mut Option<BoxFuture<()>>,
+    ) -> Result<Answer, Unavailable> {
         let now = self.runtime.now();
         let mut st = service.lock();
         if !service.running.load(Ordering::Acquire) {
-            st.engine
-                .start(&service, &self.runtime)
+            *task = st
+                .engine
+                .start(service, &self.runtime)
                 .map_err(Unavailable::Io)?;
         }
         let joins: Vec<IpAddr> = match request {
@@ -302,9 +320,11 @@ impl MdnsClient {
         if service.running.load(Ordering::Acquire) {
             return;
         }
-        let mut st = service.lock();
-        if let Err(e) = st.engine.start(service, &self.runtime) {
-            tracing::debug!(error = %e, "cannot restart the mDNS service");
+        let started = service.lock().engine.start(service, &self.runtime);
+        match started {
+            Ok(Some(task)) => self.runtime.spawn(task),
+            Ok(None) => {}
+            Err(e) => tracing::debug!(error = %e, "cannot restart the mDNS service"),
         }
     }
 
