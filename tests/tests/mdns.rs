@@ -9,6 +9,8 @@
 //!   candidates are announced again under a new name;
 //! - the service started on one tokio runtime keeps serving the agents of another once
 //!   the first runtime is shut down;
+//! - a legacy query (RFC 6762 §6.7, from a port other than 5353) for a hiding agent's
+//!   name gets a unicast reply to its port;
 //! - with port 5353 held by a socket that does not share it, the agent's names fail at
 //!   once (gathering ends without waiting for claims) and nothing panics.
 //!
@@ -283,6 +285,59 @@ fn netns_mdns_service_moves_to_a_live_runtime_tokio() {
         "agent B's name is still answered after the first runtime shut down"
     );
     drop((b, sb));
+}
+
+/// A one-shot legacy query (RFC 6762 §6.7: from an ordinary port, as `dig -p 5353`
+/// sends) for a hiding agent's claimed name is answered by unicast to the querier's port,
+/// echoing its identifier, with the agent's address.
+async fn a_legacy_query_gets_a_unicast_reply(rt: Arc<dyn Runtime>) {
+    let (agent, _stream, gather, named) = hiding_agent(&rt).await;
+    let _rest: Vec<_> = gather.collect().await; // until the name is claimed
+    let querier = std::net::UdpSocket::bind((std::net::Ipv4Addr::LOCALHOST, 0)).unwrap();
+    querier
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Header: id 0x4a11, no flags, one question; then the name, type A, class IN.
+    let mut query = vec![0x4a, 0x11, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in named.name().as_str().split('.') {
+        query.push(label.len() as u8);
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let mut reply = None;
+    let mut buf = [0u8; 1500];
+    for _ in 0..10 {
+        querier
+            .send_to(&query, (std::net::Ipv4Addr::new(224, 0, 0, 251), 5353))
+            .unwrap();
+        if let Ok((len, from)) = querier.recv_from(&mut buf) {
+            reply = Some((buf[..len].to_vec(), from));
+            break;
+        }
+        sleep(rt.as_ref(), Duration::from_millis(100)).await;
+    }
+    let (reply, from) = reply.expect("a unicast reply to the legacy query");
+    assert_eq!(from.port(), 5353, "from the mDNS port");
+    assert_eq!(&reply[..2], &[0x4a, 0x11], "the query's identifier echoed");
+    assert!(reply[2] & 0x80 != 0, "a response");
+    // An A record's data: length 4, then the address.
+    assert!(
+        reply.windows(6).any(|w| w == [0, 4, 127, 0, 0, 1]),
+        "the agent's address in {reply:?}"
+    );
+    agent.close();
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_a_legacy_query_gets_a_unicast_reply_tokio() {
+    on_tokio(a_legacy_query_gets_a_unicast_reply);
+}
+
+#[test]
+#[ignore = "runs inside the network namespace made by hidden_hosts_connect_through_mdns"]
+fn netns_mdns_a_legacy_query_gets_a_unicast_reply_async_std() {
+    on_async_std(a_legacy_query_gets_a_unicast_reply);
 }
 
 /// Port 5353 held by a socket that does not share it (no `SO_REUSEADDR`): the service

@@ -174,8 +174,10 @@ impl Engine {
         }
     }
 
-    /// The sockets to send `t` on: a multicast once per interface of its family, a
-    /// unicast on one socket of its family.
+    /// The sockets to send `t` on: a multicast once per interface of its family; a
+    /// unicast (an answer to a query that asked for one) on the group socket of its
+    /// family, bound to the unspecified address so that the system picks the source
+    /// address towards the querier, else on an interface socket of its family.
     fn targets(&self, t: &MdnsTransmit) -> Vec<Arc<dyn AsyncUdpSocket>> {
         let v6 = t.to.is_ipv6();
         let mut of_family = self
@@ -187,9 +189,10 @@ impl Engine {
             return of_family.collect();
         }
         let group = if v6 { &self.group_v6 } else { &self.group_v4 };
-        of_family
-            .next()
-            .or_else(|| group.as_ref().map(|g| Arc::clone(&g.socket)))
+        group
+            .as_ref()
+            .map(|g| Arc::clone(&g.socket))
+            .or_else(|| of_family.next())
             .into_iter()
             .collect()
     }
