@@ -109,6 +109,7 @@ impl ForeignHost {
     pub fn start(seed: u64) -> io::Result<ForeignHost> {
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
         socket.set_reuse_address(true)?;
+        #[cfg(unix)]
         socket.set_reuse_port(true)?;
         socket.set_multicast_if_v4(&Ipv4Addr::LOCALHOST)?;
         socket.set_multicast_loop_v4(true)?;
