@@ -12,6 +12,7 @@ use librice_proto::agent::{self as proto, AgentConfig, StreamId, StunServer, Tur
 use crate::driver::Driver;
 use crate::error::Error;
 use crate::interfaces::{AddressFamilies, AddressFilter, InterfaceAddress};
+use crate::mdns::MdnsClient;
 use crate::netwatch::{NetworkChange, OnPathLost};
 use crate::runtime::Runtime;
 use crate::shared::{AgentEvent, Shared, State, StreamExtra, Subscriber};
@@ -240,6 +241,36 @@ impl AgentBuilder {
         self
     }
 
+    /// Hides the host addresses behind random `<uuid>.local` mDNS names (default off), as
+    /// browsers do (draft-ietf-mmusic-mdns-ice-candidates): [`crate::GatherStream`] yields
+    /// the host candidates as [`crate::IceCandidate::Named`], and the process's mDNS
+    /// service publishes the names on the agent's interfaces (see the crate docs' mDNS
+    /// section). The agent still uses the real addresses; server-reflexive candidates are
+    /// signalled with the related address 0.0.0.0 (or ::) port 9. A peer on the same link
+    /// resolves the names; one that cannot reaches the host candidates only as
+    /// peer-reflexive ones.
+    ///
+    /// ```no_run
+    /// # async fn run(runtime: std::sync::Arc<dyn librice::Runtime>) -> Result<(), librice::Error> {
+    /// use futures::StreamExt;
+    /// let agent = librice::Agent::builder()
+    ///     .runtime(runtime)
+    ///     .hide_host_addresses(true)
+    ///     .build()?;
+    /// let stream = agent.add_stream();
+    /// stream.add_component()?;
+    /// let mut candidates = stream.gather_candidates()?;
+    /// while let Some(candidate) = candidates.next().await {
+    ///     // candidate:... 1f0e2d3c-4b5a-4978-8695-a4b3c2d1e0f0.local 54400 typ host
+    ///     println!("a={candidate}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn hide_host_addresses(mut self, on: bool) -> Self {
+        self.config = self.config.hide_host_addresses(on);
+        self
+    }
+
     /// Seeds the agent's RNG (credentials, tie-breaker, transaction ids). Without it, the
     /// seed comes from the operating system.
     pub fn rng_seed(mut self, seed: u64) -> Self {
@@ -354,7 +385,7 @@ impl AgentBuilder {
             .config
             .rng_seed(seed)
             .continual_gathering(self.network.continual_gathering);
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|me| Shared {
             runtime: Arc::clone(&runtime),
             tls_insecure: self.tls_insecure,
             state: Mutex::new(State {
@@ -370,6 +401,7 @@ impl AgentBuilder {
                 restarts_wanted: Vec::new(),
                 relist: false,
                 listener_wakers: Default::default(),
+                mdns: MdnsClient::new(Arc::clone(&runtime), me.clone()),
             }),
         });
         runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));

@@ -96,6 +96,10 @@ impl Driver {
             // Release the TURN allocations (RFC 8656 §7.2): one try, no waiting.
             let now = shared.runtime.now();
             st.proto.close(now);
+            // The core withdraws its mDNS names on close: hand them to the service (which
+            // sends the goodbyes) before the agent leaves it.
+            st.dispatch_events();
+            st.mdns.leave();
             while let Some(t) = st.proto.poll_transmit(now) {
                 if let Some(socket) = st.registry.udp(t.from) {
                     let _ = socket.poll_send_to(self.sender, cx, &t.data, t.to);
@@ -137,6 +141,7 @@ impl Driver {
             st.ingest_owned(now, received);
         }
         let requests = st.flush(now, &mut self.outgoing);
+        st.mdns.keep_running();
         (st.proto.poll_timeout(), requests)
     }
 

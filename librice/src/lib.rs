@@ -29,8 +29,9 @@
 //!
 //! ## Shape
 //! - [`Agent`] (built with [`Agent::builder`]): streams, events ([`Agent::events`]).
-//! - [`Stream`]: components, [`Stream::gather_candidates`], credentials, remote candidates,
-//!   end-of-candidates.
+//! - [`Stream`]: components, [`Stream::gather_candidates`] (each an [`IceCandidate`]: an
+//!   address, or a `.local` name, see [mDNS candidates](#mdns-candidates)), credentials,
+//!   remote candidates, end-of-candidates.
 //! - [`Component`]: [`Component::connected`], [`Component::send`], [`Component::recv`],
 //!   [`Component::failure_reason`], [`Component::consent_stats`], [`Component::stats`].
 //! - [`Datagram`] ([`Component::datagram`]): the transport for DTLS, QUIC or SRTP stacks:
@@ -124,9 +125,71 @@
 //! continual gathering, new addresses are gathered on and their candidates come out of
 //! [`Stream::gather_candidates`], which then never ends.
 //!
+//! ## mDNS candidates
+//!
+//! Host addresses can hide behind random `<uuid>.local` names, as browsers do
+//! (draft-ietf-mmusic-mdns-ice-candidates): with [`AgentBuilder::hide_host_addresses`],
+//! [`Stream::gather_candidates`] yields host candidates as [`IceCandidate::Named`], whose
+//! `Display` is the SDP line to signal, and the process's mDNS responder publishes each
+//! name (RFC 6762: probed, announced, answered, withdrawn with a goodbye when the agent
+//! closes). Any agent resolves the `.local` candidates a peer signals: give them to
+//! [`Stream::add_remote_candidate`] like any other ([`IceCandidate::parse`] reads both
+//! kinds).
+//!
+//! ```no_run
+//! # async fn run(
+//! #     runtime: std::sync::Arc<dyn librice::Runtime>,
+//! #     from_peer: Vec<String>,
+//! # ) -> Result<(), Box<dyn std::error::Error>> {
+//! use futures::StreamExt;
+//! use librice::IceCandidate;
+//!
+//! let agent = librice::Agent::builder()
+//!     .runtime(runtime)
+//!     .hide_host_addresses(true)
+//!     .build()?;
+//! let stream = agent.add_stream();
+//! stream.add_component()?;
+//! let mut candidates = stream.gather_candidates()?;
+//! while let Some(candidate) = candidates.next().await {
+//!     if let IceCandidate::Named(named) = &candidate {
+//!         println!("hidden behind {}", named.name());
+//!     }
+//!     println!("a={candidate}"); // signal it
+//! }
+//! for line in from_peer {
+//!     // ".local" names or addresses alike
+//!     stream.add_remote_candidate(IceCandidate::parse(&line)?)?;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! One mDNS responder and resolver serves the whole process (RFC 6762 §15), whatever
+//! runtime its agents run on: it binds port 5353 with `SO_REUSEADDR` (and `SO_REUSEPORT`
+//! on Unix), so that it shares the port with the system's responder (avahi,
+//! mDNSResponder) and other processes; joins 224.0.0.251 (and ff02::fb) on the interfaces
+//! its agents gather on; sends with a TTL of 255 (RFC 6762 §11) and loops multicast back,
+//! so that agents of one machine find each other. Its task runs on the runtime of the
+//! first agent that needs it and moves to another agent's runtime if that one shuts down;
+//! it ends with the last agent. Queries ask for multicast answers (a unicast one would
+//! reach only one of the processes on port 5353, RFC 6762 §15.1), so a name is resolved
+//! in a few milliseconds, or up to a second when it was announced less than a second
+//! before (RFC 6762 §6); a name another agent of the process publishes resolves at once.
+//! When port 5353 cannot be used, the agent's names fail (with a warning traced): remote
+//! `.local` candidates are dropped, local names stay announced but unpublished, and the
+//! rest of ICE goes on. mDNS needs multicast on the interfaces: Linux's `lo` has no
+//! `MULTICAST` flag by default, which this crate's tests set inside a network namespace.
+//!
+//! ## ICE-TCP
+//!
+//! [`AgentBuilder::transports`] adds ICE-TCP host candidates (RFC 6544): a listener per
+//! address per component gives a passive candidate and an active one; checks and data go
+//! over one connection per pair, framed with RFC 4571's length. STUN servers over TCP
+//! ([`AgentBuilder::stun_server_tcp`]) give server-reflexive TCP candidates.
+//!
 //! ## Left out for now
-//! STUN servers over TCP (the core supports them; the builder does not offer them yet),
-//! ICE-TCP, mDNS candidates.
+//! Simultaneous-open ICE-TCP pairs (RFC 6544 §4.1): server-reflexive TCP candidates are
+//! gathered and signalled, not paired.
 //!
 //! ## ICE-lite
 //! [`AgentBuilder::lite`] makes an ICE-lite agent (RFC 8445 §2.5: host candidates only,
@@ -136,12 +199,14 @@
 //! the controlling role and nominates.
 
 mod agent;
+mod candidate;
 pub mod conformance;
 mod datagram;
 mod driver;
 mod error;
 mod ingest;
 pub mod interfaces;
+mod mdns;
 mod netwatch;
 mod recv_ring;
 mod registry;
@@ -155,6 +220,7 @@ mod tcp;
 mod tls;
 
 pub use agent::{Agent, AgentBuilder, Events};
+pub use candidate::IceCandidate;
 pub use datagram::{Datagram, DatagramSender, RecvMeta};
 pub use error::Error;
 pub use librice_proto as proto;
@@ -164,7 +230,7 @@ pub use librice_proto::agent::{
     CandidateStats, CheckFailures, ComponentId, ComponentState, ComponentStats, ConsentStats,
     FailureReason, PairId, PairStats, SelectedPair, StreamId, StreamStats, UsageError,
 };
-pub use librice_proto::candidate::{Candidate, IceCredentials, IceOption};
+pub use librice_proto::candidate::{Candidate, IceCredentials, IceOption, NamedCandidate};
 pub use netwatch::{DEFAULT_INTERFACE_POLL, NetworkChange, OnPathLost};
 pub use runtime::{
     AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, AsyncUdpSocketExt, BoxFuture,

@@ -7,9 +7,11 @@ use std::task::Waker;
 
 pub(crate) use librice_proto::agent::AgentEvent;
 use librice_proto::agent::{self as proto, ComponentId, SelectedPair, StreamId};
-use librice_proto::candidate::Candidate;
+
+use crate::candidate::IceCandidate;
 
 use crate::datagram::RecvMeta;
+use crate::mdns::{Answer, MdnsClient};
 use crate::netwatch::{OnPathLost, restart_needed};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
@@ -33,7 +35,7 @@ pub(crate) struct Subscriber {
 #[derive(Debug, Default)]
 pub(crate) struct GatherState {
     pub started: bool,
-    pub queue: VecDeque<Candidate>,
+    pub queue: VecDeque<IceCandidate>,
     pub complete: bool,
     pub waker: Option<Waker>,
 }
@@ -99,6 +101,8 @@ pub(crate) struct State {
     /// The ICE-TCP listeners' tasks, by listening address, while they wait for a
     /// connection (woken when the agent closes).
     pub listener_wakers: std::collections::BTreeMap<std::net::SocketAddr, Waker>,
+    /// The link to the process's mDNS service (`crate::mdns`).
+    pub mdns: MdnsClient,
 }
 
 impl std::fmt::Debug for State {
@@ -209,7 +213,16 @@ impl State {
     /// stream that needs an ICE restart, under [`OnPathLost::Restart`], goes to the network
     /// watcher, which restarts it (`crate::netwatch`).
     pub fn dispatch_events(&mut self) {
+        // An mDNS request that fails at once is answered at once, which may make more
+        // events and requests (a new name for a failed one): until there are none.
+        while self.forward_events() | self.forward_io_requests() {}
+    }
+
+    /// Forwards the core's events; true if there were any.
+    fn forward_events(&mut self) -> bool {
+        let mut any = false;
         while let Some(event) = self.proto.poll_event() {
+            any = true;
             if let Some(sid) = restart_needed(&event)
                 && self.on_path_lost == OnPathLost::Restart
                 && !self.restarts_wanted.contains(&sid)
@@ -221,12 +234,10 @@ impl State {
             }
             match &event {
                 AgentEvent::LocalCandidate { stream, candidate } => {
-                    if let Some(s) = self.streams.get_mut(stream.index()) {
-                        s.gather.queue.push_back(candidate.clone());
-                        if let Some(w) = s.gather.waker.take() {
-                            w.wake();
-                        }
-                    }
+                    self.gathered(*stream, IceCandidate::Address(candidate.clone()));
+                }
+                AgentEvent::LocalNamedCandidate { stream, candidate } => {
+                    self.gathered(*stream, IceCandidate::Named(candidate.clone()));
                 }
                 AgentEvent::Restarted { stream, .. } => {
                     // A new round of gathering: the old round's candidates not taken yet
@@ -276,7 +287,14 @@ impl State {
             }
             self.publish(event);
         }
+        any
+    }
+
+    /// Takes the core's I/O requests; true if there were any.
+    fn forward_io_requests(&mut self) -> bool {
+        let mut any = false;
         while let Some(request) = self.proto.poll_io_request() {
+            any = true;
             match request {
                 proto::IoRequest::TcpConnect {
                     id,
@@ -303,7 +321,60 @@ impl State {
                     // Dropping the writer ends the connection's task.
                     self.registry.remove_tcp(local, remote);
                 }
+                request @ (proto::IoRequest::MdnsResolve { .. }
+                | proto::IoRequest::MdnsPublish { .. }
+                | proto::IoRequest::MdnsUnpublish { .. }) => self.forward_mdns(request),
                 other => tracing::trace!(?other, "I/O request not handled"),
+            }
+        }
+        any
+    }
+
+    /// Hands an mDNS request to the process's service (`crate::mdns`); one it cannot take
+    /// fails the name in the core at once.
+    fn forward_mdns(&mut self, request: proto::IoRequest) {
+        let mut ips: Vec<_> = self
+            .registry
+            .udp_entries()
+            .iter()
+            .map(|e| e.socket.local().ip())
+            .collect();
+        ips.sort();
+        ips.dedup();
+        let now = self.mdns.now();
+        let why = match self.mdns.request(&request, &ips) {
+            Ok(Answer::Pending) => return,
+            Ok(Answer::Resolved(ip)) => {
+                if let proto::IoRequest::MdnsResolve { name } = &request
+                    && let Err(e) = self.proto.handle_mdns_resolved(now, name.as_str(), &[ip])
+                {
+                    tracing::debug!(error = %e, "mDNS answer refused");
+                }
+                return;
+            }
+            Err(why) => why,
+        };
+        self.mdns.warn(&request, &why);
+        let failed = match &request {
+            proto::IoRequest::MdnsResolve { name } => {
+                self.proto.handle_mdns_resolve_failed(now, name.as_str())
+            }
+            proto::IoRequest::MdnsPublish { name, .. } => {
+                self.proto.handle_mdns_publish_failed(now, name.as_str())
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = failed {
+            tracing::debug!(error = %e, "mDNS failure not taken");
+        }
+    }
+
+    /// A local candidate for the stream's [`crate::GatherStream`].
+    fn gathered(&mut self, stream: StreamId, candidate: IceCandidate) {
+        if let Some(s) = self.streams.get_mut(stream.index()) {
+            s.gather.queue.push_back(candidate);
+            if let Some(w) = s.gather.waker.take() {
+                w.wake();
             }
         }
     }

@@ -12,6 +12,7 @@ use librice_proto::agent::{
 use librice_proto::candidate::{Candidate, IceCredentials, IceOption};
 
 use crate::agent::Handle;
+use crate::candidate::IceCandidate;
 use crate::datagram::{Datagram, poll_owned};
 use crate::error::Error;
 use crate::ingest::Reader;
@@ -274,7 +275,23 @@ impl Stream {
             .is_some_and(|s| s.renomination())
     }
 
-    /// Adds a remote candidate (trickled or not).
+    /// Adds a remote candidate (trickled or not): a [`Candidate`], a `.local`
+    /// [`NamedCandidate`](crate::NamedCandidate) (an [`IceCandidate`] of either kind converts
+    /// too).
+    ///
+    /// A named candidate is resolved through the process's mDNS service (RFC 6762, one
+    /// query however many candidates or agents carry the name), then paired as the host
+    /// candidate it is; one not resolved within
+    /// [`AgentConfig::mdns_timeout`](librice_proto::agent::AgentConfig::mdns_timeout) (10 s)
+    /// is dropped (traced) while the other candidates connect. See the crate docs' mDNS
+    /// section.
+    ///
+    /// ```no_run
+    /// # fn add(stream: &librice::Stream, line: &str) -> Result<(), Box<dyn std::error::Error>> {
+    /// // "candidate:1 1 UDP 2122260223 1f0e2d3c-4b5a-4978-8695-a4b3c2d1e0f0.local 54400 typ host"
+    /// stream.add_remote_candidate(librice::IceCandidate::parse(line)?)?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -284,12 +301,16 @@ impl Stream {
     ///   [`AgentError::AfterEndOfCandidates`](librice_proto::agent::AgentError::AfterEndOfCandidates)
     ///   after [`Self::end_of_remote_candidates`];
     /// - [`Error::Closed`] once the agent is closed.
-    pub fn add_remote_candidate(&self, candidate: Candidate) -> Result<(), Error> {
+    pub fn add_remote_candidate(&self, candidate: impl Into<IceCandidate>) -> Result<(), Error> {
+        let now = self.handle.shared.runtime.now();
         let mut st = self.handle.shared.lock();
-        st.proto
-            .stream_mut(self.id)
-            .ok_or(Error::Closed)?
-            .add_remote_candidate(candidate)?;
+        let mut stream = st.proto.stream_mut(self.id).ok_or(Error::Closed)?;
+        match candidate.into() {
+            IceCandidate::Address(c) => stream.add_remote_candidate(c)?,
+            IceCandidate::Named(c) => stream.add_remote_named_candidate(now, c)?,
+        }
+        // A named one asks for its name (an mDNS request).
+        st.dispatch_events();
         st.wake_driver();
         Ok(())
     }
@@ -338,7 +359,11 @@ impl Stream {
     }
 }
 
-/// The candidates of a stream as gathering finds them ([`Stream::gather_candidates`]).
+/// The candidates of a stream as gathering finds them ([`Stream::gather_candidates`]):
+/// [`IceCandidate::Address`] ones, and [`IceCandidate::Named`] host candidates when the
+/// agent hides its host addresses ([`crate::AgentBuilder::hide_host_addresses`]; a name
+/// replaced after an mDNS conflict announces its candidates again under the new name).
+/// Signal each one's `Display` (the SDP `candidate:` value).
 ///
 /// It does not keep the agent alive: once every [`crate::Agent`], [`Stream`] and
 /// [`Component`] handle is dropped, the agent closes and this stream ends.
@@ -350,9 +375,9 @@ pub struct GatherStream {
 }
 
 impl futures::Stream for GatherStream {
-    type Item = Candidate;
+    type Item = IceCandidate;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Candidate>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<IceCandidate>> {
         let Some(shared) = self.shared.upgrade() else {
             return Poll::Ready(None);
         };

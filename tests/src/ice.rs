@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use librice::{Agent, Candidate, Component, Runtime, SelectedPair, Stream};
+use librice::{Agent, Component, IceCandidate, Runtime, SelectedPair, Stream};
 
 use crate::runtimes::{sleep, timeout};
 
@@ -68,7 +68,7 @@ impl Peer {
 }
 
 /// Gathers every stream of `p` to completion.
-pub async fn gather_all(p: &Peer) -> Vec<Vec<Candidate>> {
+pub async fn gather_all(p: &Peer) -> Vec<Vec<IceCandidate>> {
     let mut all = Vec::new();
     for s in &p.streams {
         let g = s.gather_candidates().expect("gathering starts");
@@ -78,7 +78,7 @@ pub async fn gather_all(p: &Peer) -> Vec<Vec<Candidate>> {
 }
 
 /// Gives `to` the credentials, `candidates` and end-of-candidates of `from`.
-pub fn give(from: &Peer, to: &Peer, candidates: &[Vec<Candidate>]) {
+pub fn give(from: &Peer, to: &Peer, candidates: &[Vec<IceCandidate>]) {
     for (i, s) in to.streams.iter().enumerate() {
         s.set_remote_credentials(from.streams[i].local_credentials());
         for c in &candidates[i] {

@@ -23,6 +23,9 @@
 //! - [`pairing`] pairs two JSON-lines signalling peers (such as `icepeer`) and records events;
 //!   its `Session` keeps such a pairing up for as long as the caller watches it.
 //!
+//! - [`mdns`] runs mDNS tests inside a private network namespace with multicast on
+//!   loopback.
+//!
 //! - [`peers`] starts the real ICE peers (aioice, libnice, Chromium) for the interop suite.
 //!
 //! Polling external processes uses short sleeps; every wait is bounded by a deadline and
@@ -31,6 +34,7 @@
 mod bins;
 mod coturn;
 pub mod ice;
+pub mod mdns;
 mod net;
 pub mod netchange;
 pub mod pairing;

@@ -265,10 +265,12 @@ async fn srflx(rt: Arc<dyn Runtime>) {
     for cands in [&ca[0], &cb[0]] {
         let host = cands
             .iter()
+            .filter_map(librice::IceCandidate::as_address)
             .find(|c| c.candidate_type() == CandidateType::Host)
             .expect("host");
         let srflx = cands
             .iter()
+            .filter_map(librice::IceCandidate::as_address)
             .find(|c| c.candidate_type() == CandidateType::ServerReflexive)
             .expect("a server-reflexive candidate");
         assert_eq!(srflx.related_address(), Some(host.address()));
@@ -576,6 +578,9 @@ async fn readers_do_not_keep_alive(rt: Arc<dyn Runtime>) {
     })
     .await;
     assert!(stopped.is_some(), "the driver task ends");
+    let host = host
+        .as_address()
+        .expect("a host candidate with its address");
     until_closed(runtime.as_ref(), &[host.address()]).await;
     drop((rx, connecting, gather));
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use librice::proto::agent::RestartOrigin;
-use librice::{AgentEvent, Candidate, Runtime, Stream};
+use librice::{AgentEvent, IceCandidate, Runtime, Stream};
 use librice_tests::ice::{Peer, connected, exchange};
 use librice_tests::runtimes::{on_async_std, on_tokio, sleep, timeout};
 
@@ -24,12 +24,12 @@ fn v4() -> IpAddr {
 }
 
 /// The candidates of a gathering round, to its end.
-async fn round(g: librice::GatherStream) -> Vec<Candidate> {
+async fn round(g: librice::GatherStream) -> Vec<IceCandidate> {
     g.collect().await
 }
 
 /// Gives `to` the credentials and candidates of `from`'s current round.
-fn give(from: &Stream, to: &Stream, candidates: &[Candidate]) {
+fn give(from: &Stream, to: &Stream, candidates: &[IceCandidate]) {
     to.set_remote_credentials(from.local_credentials());
     for c in candidates {
         to.add_remote_candidate(c.clone()).expect("candidate");

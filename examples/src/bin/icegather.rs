@@ -16,7 +16,7 @@ const USAGE: &str = "\
 usage: icegather [--stun HOST:PORT]... [--turn HOST:PORT --turn-user U --turn-pass P
                  [--turn-transport udp|tcp|tls] [--turn-insecure] [--relay-only]]
                  [--transport udp|tcp|all] [--stun-transport udp|tcp]
-                 [--loopback] [--link-local]
+                 [--loopback] [--link-local] [--mdns]
                  [--ipv4 | --ipv6] [--components N] [--runtime tokio|async-std]
 
 Gathers this machine's ICE candidates (RFC 8445 §5.1.1) with librice: for each
@@ -30,6 +30,12 @@ candidates the STUN servers report too:
 then a summary line:
 
   gathered 3 candidates (3 host; 2 IPv4, 1 IPv6) on 2 interfaces in 1.2 ms
+
+With --mdns, host candidates are printed with a random <uuid>.local name in
+place of their address (draft-ietf-mmusic-mdns-ice-candidates), which icegather
+publishes over mDNS (224.0.0.251 and ff02::fb port 5353) while it runs:
+
+  [  0.5 ms] candidate:1 1 UDP 2130706431 1f0e2d3c-...-a4b3c2d1e0f0.local 51234 typ host
 
 With no option it needs no server and sends no packet. Priorities follow RFC
 8445 §5.1.2 with local preferences that intermingle interfaces and IPv6/IPv4
@@ -49,6 +55,8 @@ options:
   --relay-only      print and use only relayed candidates
   --loopback        also gather loopback addresses (127.0.0.0/8, ::1)
   --link-local      also gather link-local addresses (169.254.0.0/16, fe80::/10)
+  --mdns            hide host addresses behind mDNS .local names (published on
+                    port 5353 of the gathering interfaces until icegather ends)
   --ipv4            gather IPv4 addresses only
   --ipv6            gather IPv6 addresses only
   --components N    gather for components 1 to N, N from 1 to 256 (default 1)
@@ -73,6 +81,7 @@ struct Options {
     transports: Transports,
     turn_insecure: bool,
     relay_only: bool,
+    mdns: bool,
     filter: AddressFilter,
     components: u16,
     runtime: RuntimeKind,
@@ -123,6 +132,7 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
     }
     builder = builder
         .relay_only(options.relay_only)
+        .hide_host_addresses(options.mdns)
         .tls_insecure(options.turn_insecure)
         .transports(options.transports);
     let agent = match builder.build() {
@@ -152,16 +162,24 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
         gathered.push(candidate);
     }
     let elapsed = start.elapsed();
+    // Named candidates hide their address: take it from the agent's own view.
+    let locals = stream.local_candidates();
+    let addresses_of: Vec<SocketAddr> = gathered
+        .iter()
+        .filter_map(|c| address_of(c, &locals))
+        .collect();
 
     let host = count(&gathered, CandidateType::Host);
+    let named = gathered.iter().filter(|c| c.as_named().is_some()).count();
     let srflx = count(&gathered, CandidateType::ServerReflexive);
     let relay = count(&gathered, CandidateType::Relayed);
-    let v4 = gathered.iter().filter(|c| c.address().is_ipv4()).count();
-    let v6 = gathered.len() - v4;
+    let v4 = addresses_of.iter().filter(|a| a.is_ipv4()).count();
+    let v6 = addresses_of.len() - v4;
     let bases: BTreeSet<_> = gathered
         .iter()
         .filter(|c| c.candidate_type() == CandidateType::Host)
-        .map(|c| c.address().ip())
+        .filter_map(|c| address_of(c, &locals))
+        .map(|a| a.ip())
         .collect();
     let interfaces: BTreeSet<&str> = addresses
         .iter()
@@ -169,6 +187,9 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
         .map(|a| a.interface.as_str())
         .collect();
     let mut kinds = format!("{host} host");
+    if options.mdns {
+        kinds.push_str(&format!(" ({named} named)"));
+    }
     if !options.stun.is_empty() || !options.turn.is_empty() {
         kinds.push_str(&format!(", {srflx} srflx"));
     }
@@ -212,9 +233,26 @@ async fn run(options: Options, runtime: std::sync::Arc<dyn librice::Runtime>) ->
     0
 }
 
-use librice::{Agent, Transports};
+use librice::{Agent, IceCandidate, Transports};
 
-fn count(candidates: &[librice::Candidate], t: CandidateType) -> usize {
+/// The address of a gathered candidate; for a named one, that of the agent's host
+/// candidate it hides (same component, transport and port).
+fn address_of(c: &IceCandidate, locals: &[librice::Candidate]) -> Option<SocketAddr> {
+    match c {
+        IceCandidate::Named(n) => locals
+            .iter()
+            .find(|l| {
+                l.candidate_type() == CandidateType::Host
+                    && l.component() == n.component()
+                    && l.transport() == n.transport()
+                    && l.address().port() == n.port()
+            })
+            .map(librice::Candidate::address),
+        other => other.as_address().map(librice::Candidate::address),
+    }
+}
+
+fn count(candidates: &[IceCandidate], t: CandidateType) -> usize {
     candidates
         .iter()
         .filter(|c| c.candidate_type() == t)
@@ -232,6 +270,7 @@ fn parse_args() -> Options {
         transports: Transports::Udp,
         turn_insecure: false,
         relay_only: false,
+        mdns: false,
         filter: AddressFilter::default(),
         components: 1,
         runtime: RuntimeKind::Tokio,
@@ -264,6 +303,7 @@ fn parse_args() -> Options {
             }
             "--loopback" => options.filter.loopback = true,
             "--link-local" => options.filter.link_local = true,
+            "--mdns" => options.mdns = true,
             "--ipv4" => ipv4 = true,
             "--ipv6" => ipv6 = true,
             "--components" => {

@@ -39,10 +39,10 @@ use std::time::{Duration, Instant};
 use futures::channel::mpsc;
 use futures::{FutureExt, StreamExt};
 use librice::interfaces::AddressFilter;
-use librice::proto::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT};
+use librice::proto::candidate::{IceCredentials, IceOption, MAX_COMPONENT};
 use librice::{
-    Agent, AgentEvent, Component, ComponentId, ComponentState, FailureReason, Runtime, Stream,
-    Transports,
+    Agent, AgentEvent, Component, ComponentId, ComponentState, FailureReason, IceCandidate,
+    Runtime, Stream, Transports,
 };
 use librice_examples::{RuntimeKind, block_on, parse_socket_addr};
 use serde_json::{Value, json};
@@ -80,7 +80,14 @@ tests/interop/PROTOCOL.md).
   --no-ping             do not send PING data after connecting (still echoes)
   --name NAME           name in PING payloads (default librice)
   --timeout S           hard bound on the process lifetime (default 30)
-  --allow-any-address   turn off the loopback-only guard
+  --allow-any-address   turn off the loopback-only guard (which lets the peer's
+                        .local candidates through and checks the address they
+                        resolve to: a selected pair whose remote address is not
+                        loopback ends icepeer with "failed")
+  --mdns                hide the host candidates behind random .local names,
+                        published over mDNS on the gathering interfaces (needs
+                        multicast there; on loopback, a network namespace with
+                        `ip link set lo multicast on`)
   --ta MS               check pacing interval Ta, 5 to 1000 ms (default 5: this
                         tool runs on loopback and LANs with few candidates; RFC 8445
                         §14.2 allows any Ta from 5 ms; the library's default is 50 ms)
@@ -191,6 +198,7 @@ struct Options {
     renomination: bool,
     lite: bool,
     transports: Transports,
+    mdns: bool,
 }
 
 fn main() {
@@ -247,6 +255,7 @@ fn parse_args() -> Result<Options, Refusal> {
         renomination: false,
         lite: false,
         transports: Transports::Udp,
+        mdns: false,
     };
     let mut role = None;
     let mut args = std::env::args().skip(1);
@@ -328,6 +337,7 @@ fn parse_args() -> Result<Options, Refusal> {
                 options.disconnected_timeout = Some(seconds("--disconnected-timeout", &v)?);
             }
             "--allow-any-address" => options.allow_any = true,
+            "--mdns" => options.mdns = true,
             "--ta" => {
                 let v = value("--ta")?;
                 let ms = v
@@ -501,6 +511,8 @@ struct Peer {
     new_round: Option<(librice::GatherStream, &'static str)>,
     /// After a restart reconnected: PING again.
     ping_again: bool,
+    /// The loopback guard refused a selected pair: icepeer ends.
+    guard_tripped: bool,
 }
 
 /// An ICE restart under way.
@@ -546,6 +558,7 @@ async fn run(
     }
     builder = builder
         .relay_only(options.relay_only)
+        .hide_host_addresses(options.mdns)
         .tls_insecure(options.turn_insecure)
         .renomination(options.renomination)
         .transports(options.transports)
@@ -659,6 +672,7 @@ async fn run(
         restart: None,
         new_round: None,
         ping_again: false,
+        guard_tripped: false,
     };
     let deadline = start + options.timeout;
     let mut timeout = librice::runtime::sleep_until(runtime.as_ref(), deadline)
@@ -679,7 +693,10 @@ async fn run(
         futures::select! {
             c = gather.next() => match c {
                 Some(c) => {
-                    if !peer.options.allow_any && !c.address().ip().is_loopback() {
+                    // A named candidate hides one of our (loopback-only) addresses.
+                    if !peer.options.allow_any
+                        && c.as_address().is_some_and(|c| !c.address().ip().is_loopback())
+                    {
                         continue;
                     }
                     if options.trickle {
@@ -730,6 +747,9 @@ async fn run(
             event = events.next() => match event {
                 Some(event) => {
                     let just_connected = peer.handle_event(event);
+                    if peer.guard_tripped {
+                        break "refused";
+                    }
                     if just_connected && let Some(task) = peer.start_dtls(&runtime) {
                         dtls_task = task.fuse();
                     }
@@ -942,14 +962,20 @@ impl Peer {
             eprintln!("icepeer: ignoring a candidate that is not a string: {value}");
             return;
         };
-        let candidate = match Candidate::parse(text) {
+        let candidate = match IceCandidate::parse(text) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("icepeer: ignoring candidate {text:?}: {e}");
                 return;
             }
         };
-        if !self.options.allow_any && !candidate.address().ip().is_loopback() {
+        // A .local name passes; the address it resolves to is checked when a pair is
+        // selected (`handle_event`).
+        if !self.options.allow_any
+            && candidate
+                .as_address()
+                .is_some_and(|c| !c.address().ip().is_loopback())
+        {
             eprintln!("icepeer: ignoring non-loopback candidate {text:?} (loopback guard)");
             return;
         }
@@ -1016,6 +1042,19 @@ impl Peer {
             AgentEvent::SelectedPair {
                 component, pair, ..
             } => {
+                if !self.options.allow_any && !pair.remote.address().ip().is_loopback() {
+                    // The loopback guard, for an address a .local name resolved to.
+                    let reason = format!(
+                        "selected pair to {} is not loopback (use --allow-any-address)",
+                        pair.remote.address()
+                    );
+                    eprintln!("icepeer: {reason}");
+                    emit(
+                        json!({"event": "failed", "component": component.get(), "reason": reason}),
+                    );
+                    self.guard_tripped = true;
+                    return false;
+                }
                 self.pairs
                     .insert(component, (pair.local.to_string(), pair.remote.to_string()));
                 if self.connected {

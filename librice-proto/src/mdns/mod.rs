@@ -256,10 +256,12 @@ pub struct MdnsConfig {
     ipv6: bool,
     resolve_timeout: Duration,
     ttl_cap: Duration,
+    unicast_responses: bool,
 }
 
 impl Default for MdnsConfig {
-    /// Seed 0, both families, a 3 s resolve timeout, TTLs capped at 120 s.
+    /// Seed 0, both families, a 3 s resolve timeout, TTLs capped at 120 s, unicast
+    /// responses asked for.
     fn default() -> Self {
         Self {
             rng_seed: 0,
@@ -267,6 +269,7 @@ impl Default for MdnsConfig {
             ipv6: true,
             resolve_timeout: Duration::from_secs(3),
             ttl_cap: Duration::from_secs(u64::from(HOST_TTL)),
+            unicast_responses: true,
         }
     }
 }
@@ -296,6 +299,16 @@ impl MdnsConfig {
     /// (default 3 s, as Chromium's mDNS client).
     pub fn resolve_timeout(mut self, timeout: Duration) -> Self {
         self.resolve_timeout = timeout;
+        self
+    }
+
+    /// Whether the first query of a resolution and the probes ask for unicast responses
+    /// (the QU bit, RFC 6762 §5.4 and §8.1; default true). Turn it off where other mDNS
+    /// implementations may share port 5353 on this host: a unicast response reaches only
+    /// one of the sockets bound to the port, perhaps another process's (§15.1), while
+    /// multicast ones reach all.
+    pub fn unicast_responses(mut self, on: bool) -> Self {
+        self.unicast_responses = on;
         self
     }
 
@@ -433,6 +446,8 @@ impl fmt::Debug for MdnsTransmit {
 struct Output {
     ipv4: bool,
     ipv6: bool,
+    /// Queries and probes ask for unicast responses ([`MdnsConfig::unicast_responses`]).
+    unicast_responses: bool,
     transmits: VecDeque<MdnsTransmit>,
     events: VecDeque<MdnsEvent>,
 }
@@ -490,6 +505,7 @@ impl Mdns {
         let out = Output {
             ipv4: config.ipv4,
             ipv6: config.ipv6,
+            unicast_responses: config.unicast_responses,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
         };

@@ -59,7 +59,7 @@ pub(super) struct Resolutions {
 
 impl Resolutions {
     /// Starts resolving `name` and queues its first query (with the unicast-response bit,
-    /// RFC 6762 §5.4); a name already in flight is left as it is.
+    /// RFC 6762 §5.4, unless configured off); a name already in flight is left as it is.
     pub(super) fn start(
         &mut self,
         now: Instant,
@@ -73,7 +73,9 @@ impl Resolutions {
         if self.pending.len() >= MAX_RESOLUTIONS {
             return Err(super::MdnsError::TooManyResolutions);
         }
-        out.multicast(query(&name, true));
+        // RFC 6762 §5.4: the first query asks for a unicast response (unless configured
+        // off, §15.1).
+        out.multicast(query(&name, out.unicast_responses));
         let next = Resolution::deadline(now, 1, now, timeout);
         let key = name.key().to_owned();
         self.pending.insert(

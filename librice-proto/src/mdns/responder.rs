@@ -202,10 +202,10 @@ impl Publications {
                 Stage::Probing { sent, next } if next <= now => {
                     if sent < PROBES {
                         // RFC 6762 §8.1: a query of type ANY for the name, asking for a
-                        // unicast answer, with the proposed records in the authority
+                        // unicast answer (unless configured off, §15.1), with the proposed records in the authority
                         // section (§8.2).
                         let authority = p.records(None, HOST_TTL, false);
-                        let questions = [(p.name.text(), QueryType::Any, true)];
+                        let questions = [(p.name.text(), QueryType::Any, out.unicast_responses)];
                         out.multicast(wire::query(&questions, &authority));
                         p.stage = Stage::Probing {
                             sent: sent + 1,

@@ -689,3 +689,32 @@ fn runs_with_one_seed_are_identical() {
     assert!(!first.1.is_empty());
     assert_eq!(first, run());
 }
+
+/// Without unicast responses (RFC 6762 §15.1: another responder shares the port), neither
+/// the first query nor the probes set the QU bit, and a name is still resolved through
+/// the multicast answer.
+#[test]
+fn without_unicast_responses_no_query_or_probe_asks_for_one() {
+    let start = origin();
+    let config = || MdnsConfig::default().ipv6(false).unicast_responses(false);
+    let mut mdns = Mdns::new(config().rng_seed(3));
+    mdns.publish(start, NAME, &[V4_A]).unwrap();
+    mdns.resolve(start, "other.local").unwrap();
+    let mut at = start;
+    let mut questions = 0;
+    while at < start + Duration::from_secs(3) {
+        if mdns.poll_timeout().is_some_and(|t| t <= at) {
+            mdns.handle_timeout(at);
+        }
+        while let Some(t) = mdns.poll_transmit(at) {
+            let packet = Packet::parse(&t.data).unwrap();
+            for q in &packet.questions {
+                assert!(!q.unicast_response, "no QU bit: {packet:?}");
+                questions += 1;
+            }
+        }
+        at += ms(10);
+    }
+    // Three probes and three queries of two questions.
+    assert_eq!(questions, 3 + 3 * 2);
+}
