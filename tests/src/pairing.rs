@@ -730,6 +730,9 @@ pub struct PairOptions<'a> {
     /// (a refused restart) ends it at once ([`StopReason::Failed`]). Default: none (the
     /// pairing ends as without restarts).
     pub restarts: Vec<(Side, Duration)>,
+    /// How long both sides keep running once the pairing is complete, before they are
+    /// stopped (their `exit` events then tell how things stand after that). Default: 0.
+    pub linger: Duration,
 }
 
 impl Default for PairOptions<'_> {
@@ -739,6 +742,7 @@ impl Default for PairOptions<'_> {
             rewrite: None,
             browsers: Vec::new(),
             restarts: Vec::new(),
+            linger: Duration::ZERO,
         }
     }
 }
@@ -750,6 +754,7 @@ impl std::fmt::Debug for PairOptions<'_> {
             .field("rewrite", &self.rewrite.is_some())
             .field("browsers", &self.browsers)
             .field("restarts", &self.restarts)
+            .field("linger", &self.linger)
             .finish()
     }
 }
@@ -777,6 +782,7 @@ pub fn pair_with(
         rewrite,
         browsers,
         restarts,
+        linger,
     } = options;
     let mut session = Session::start(a, b, dir, rewrite);
     let deadline = session.start + limit;
@@ -877,6 +883,10 @@ pub fn pair_with(
             break StopReason::BothExited;
         }
     };
+    if stop == StopReason::Complete && !linger.is_zero() {
+        let until = Instant::now() + linger;
+        while Instant::now() < until && session.next_line(until) {}
+    }
     session.finish(stop)
 }
 

@@ -125,9 +125,12 @@ pub fn nice_peer_binary() -> Option<PathBuf> {
             ));
         }
         let flags = String::from_utf8_lossy(&flags.stdout).to_string();
+        // Built aside and renamed into place: another test process (a suite re-run in a
+        // network namespace) may be running the binary at `out` meanwhile.
+        let building = out_dir.join(format!("nice-peer.{}.tmp", std::process::id()));
         let status = Command::new("cc")
             .args(["-O2", "-g", "-Wall", "-o"])
-            .arg(&out)
+            .arg(&building)
             .arg(&src)
             .args(flags.split_whitespace())
             .status()
@@ -135,6 +138,7 @@ pub fn nice_peer_binary() -> Option<PathBuf> {
         if !status.success() {
             return Err(format!("building nice-peer failed: {status}"));
         }
+        std::fs::rename(&building, &out).map_err(|e| format!("installing nice-peer: {e}"))?;
         Ok(out)
     });
     match built {
@@ -156,9 +160,15 @@ pub fn in_netns() -> bool {
 /// fresh private network namespace (only loopback), and returns whether they passed. Output
 /// goes to this process's output.
 pub fn run_in_netns(filter: &str) -> bool {
+    run_in_netns_with("netns.sh", filter)
+}
+
+/// [`run_in_netns`] with another namespace script of `tests/interop/peers` (e.g.
+/// `netns_mdns.sh`, whose namespace has a multicast link).
+pub fn run_in_netns_with(script: &str, filter: &str) -> bool {
     let exe = std::env::current_exe().expect("the test binary's path");
     let status = Command::new("sh")
-        .arg(peers_dir().join("netns.sh"))
+        .arg(peers_dir().join(script))
         .arg(exe)
         .args(["--ignored", "--test-threads=1", "--nocapture", filter])
         .status()
@@ -171,11 +181,16 @@ pub fn run_in_netns(filter: &str) -> bool {
 /// and panics (naming `what`) if they fail. Without them it skips with a printed reason
 /// (a failure in CI). Inside the namespace it does nothing (the inner tests run there).
 pub fn chromium_suite(filter: &str, what: &str) {
+    chromium_suite_in("netns.sh", filter, what);
+}
+
+/// [`chromium_suite`] inside the namespace `script` makes (see [`run_in_netns_with`]).
+pub fn chromium_suite_in(script: &str, filter: &str, what: &str) {
     if in_netns() || !require_netns() || chromium(true, &[]).is_none() {
         return;
     }
     assert!(
-        run_in_netns(filter),
+        run_in_netns_with(script, filter),
         "{what} failed inside the network namespace (see the output above)"
     );
 }

@@ -779,7 +779,8 @@ async fn run(
         }
     };
     emit(
-        json!({"event": "exit", "reason": reason, "connected": peer.connected, "done": peer.done}),
+        json!({"event": "exit", "reason": reason, "connected": peer.connected,
+        "done": peer.done, "pairs": peer.current_pairs_json()}),
     );
     agent.close();
     peer.connected
@@ -947,6 +948,22 @@ impl Peer {
             .unwrap_or_default();
         json!({"event": event, "local": local, "remote": remote, "pairs": self.pairs_json(),
             "elapsed_ms": ms(since), "since_start_ms": ms(self.start)})
+    }
+
+    /// The components' selected pairs as the agent describes them now, by component id: a
+    /// remote candidate first learnt as peer-reflexive shows as the signalled one once that
+    /// came (for example a `.local` name resolved after the pair was selected).
+    fn current_pairs_json(&self) -> serde_json::Map<String, Value> {
+        self.components
+            .iter()
+            .filter_map(|c| {
+                let p = c.selected_pair()?;
+                Some((
+                    c.id().to_string(),
+                    json!({"local": p.local.to_string(), "remote": p.remote.to_string()}),
+                ))
+            })
+            .collect()
     }
 
     /// The selected pairs, by component id.
@@ -1194,7 +1211,8 @@ impl Peer {
                 emit(line);
                 if self.echo_ok.len() == self.components.len() && !self.done {
                     self.done = true;
-                    emit(json!({"event": "done", "ok": true, "stats": self.stats()}));
+                    emit(json!({"event": "done", "ok": true, "stats": self.stats(),
+                        "pairs": self.current_pairs_json()}));
                 }
             }
             return;
