@@ -9,6 +9,7 @@
 //!   `.local` names; icepeer resolves them and its selected pair's remote candidate is the
 //!   resolved host candidate, not a peer-reflexive one.
 //! - icepeer `--mdns` (hiding too) with Chromium (hiding), both roles: both resolve.
+//!
 //! Data goes both ways in each (Chromium's DTLS hello to icepeer, icepeer's echo).
 
 use std::time::Duration;
