@@ -7,6 +7,7 @@ mod hostile;
 mod lite;
 mod liveness;
 mod mdns;
+mod mux;
 mod netchange;
 mod redirect;
 mod relay;
