@@ -315,7 +315,8 @@ const READY_IO: u8 = 4;
 /// One agent of the mux and what the mux keeps about it.
 #[derive(Debug)]
 struct Entry {
-    agent: Agent,
+    /// Boxed: an `Agent` is large inline, and the slot vector grows by doubling.
+    agent: Box<Agent>,
     /// The local ufrags registered for it, one per stream (`None`: not registered, as
     /// taken by another agent).
     ufrags: Vec<Option<Box<str>>>,
@@ -430,7 +431,7 @@ impl Mux {
         }
         let slot = &mut self.slots[index as usize];
         slot.entry = Some(Entry {
-            agent,
+            agent: Box::new(agent),
             ufrags: registered,
             ready: 0,
         });
@@ -469,7 +470,7 @@ impl Mux {
         self.free.push(id.index);
         self.len -= 1;
         tracing::debug!(agent = %id, tuples = forgotten, "mux: agent removed");
-        Some(entry.agent)
+        Some(*entry.agent)
     }
 
     /// The number of agents.
@@ -494,7 +495,7 @@ impl Mux {
 
     /// An agent, to read.
     pub fn agent(&self, id: MuxAgentId) -> Option<&Agent> {
-        self.entry(id).map(|e| &e.agent)
+        self.entry(id).map(|e| &*e.agent)
     }
 
     /// An agent, to change: the guard dereferences to the [`Agent`], and when dropped

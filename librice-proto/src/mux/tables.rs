@@ -106,6 +106,8 @@ impl TupleTable {
             let old = list.remove(0);
             self.map.remove(&old);
         }
+        // Most agents have one tuple: grow one at a time, not to the default of 4.
+        list.reserve_exact(1);
         list.push(tuple);
         self.map.insert(tuple, slot);
         match previous {
