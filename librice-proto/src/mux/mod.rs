@@ -47,7 +47,11 @@
 //! - **5-tuples** are learned from what an agent *sends*, never from what arrives: a
 //!   Binding success response (the agent answers only a check it authenticated, RFC 8445
 //!   §7.3, so a flood learns nothing), and a request carrying USERNAME (a check or
-//!   consent check towards a candidate the agent was given). Each agent keeps at most
+//!   consent check towards a candidate the agent was given, or a TURN request to the
+//!   agent's server with its long-term credentials, so that the server's Data
+//!   indications and ChannelData come back). A Binding request to a STUN server carries
+//!   no USERNAME and teaches no tuple: several agents may query one server from the
+//!   shared address, and its responses go by transaction id. Each agent keeps at most
 //!   [`MuxConfig::max_tuples_per_agent`], its least recently used going first (consent
 //!   traffic keeps the selected pair's tuple fresh); the whole table at most
 //!   [`MuxConfig::max_tuples`], new tuples being refused beyond. A tuple another agent
@@ -66,7 +70,10 @@
 //! agents times the per-agent caps, plus the transaction cap, whatever arrives.
 //!
 //! A TURN allocation is identified by its 5-tuple (RFC 8656 §2.2): at most one agent of a
-//! mux may allocate on a given TURN server from the shared address.
+//! mux may allocate on a given TURN server from the shared address. A full agent's checks
+//! towards its peer's unreachable candidates (private host addresses) teach tuples too;
+//! they cost room in its list until they are the least recently used, and a private
+//! address two agents' peers share moves to whichever agent checked it last.
 //!
 //! # Driving
 //! [`Mux::handle_timeout`] runs only the agents whose deadline has come, each once per
@@ -792,12 +799,13 @@ impl Mux {
                 self.config.max_transactions,
             ) as u64;
         }
-        let binding = msg.method() == Method::BINDING;
-        // A success response answers an authenticated check (RFC 8445 §7.3); a request
-        // with USERNAME is a check towards a candidate the agent was given.
-        let learn = binding
-            && (class == MessageClass::Success
-                || (class == MessageClass::Request && msg.has_attribute(AttributeType::USERNAME)));
+        // A Binding success response answers an authenticated check (RFC 8445 §7.3); a
+        // request with USERNAME is a check towards a candidate the agent was given, or a
+        // TURN request with the long-term credentials of the agent's server (RFC 8656
+        // §7.2). A Binding request without USERNAME (to a STUN server, which several
+        // agents may share) teaches nothing: its response goes by transaction id.
+        let learn = (class == MessageClass::Success && msg.method() == Method::BINDING)
+            || (class == MessageClass::Request && msg.has_attribute(AttributeType::USERNAME));
         if !learn {
             return;
         }

@@ -471,3 +471,56 @@ fn a_response_goes_to_the_agent_that_sent_the_request_whatever_the_tuple() {
     }
     assert_eq!(mux.stats().routed_by_transaction, 2);
 }
+
+#[test]
+fn what_an_agent_sends_teaches_tuples_and_transactions() {
+    let now = start();
+    let mut mux = Mux::default();
+    let id = mux
+        .add_agent(agent(AgentConfig::default().rng_seed(9), shared(), now))
+        .expect("added");
+    let message = |class, method, username: Option<&str>, n: u8| {
+        let mut buf = Vec::new();
+        let mut w = MessageWriter::new(
+            &mut buf,
+            MessageType::new(class, method),
+            TransactionId([n; 12]),
+        );
+        if let Some(u) = username {
+            w.add_raw(AttributeType::USERNAME, u.as_bytes())
+                .expect("fits");
+        }
+        let _ = w.finish();
+        buf
+    };
+    let out = |to: &str, data: Vec<u8>| Transmit {
+        transport: TransportType::Udp,
+        from: shared(),
+        to: addr(to),
+        data,
+    };
+    // To a STUN server: a transaction, no tuple.
+    let gather = message(MessageClass::Request, Method::BINDING, None, 1);
+    mux.learn_from(now, id.index, id, &out("198.51.100.1:3478", gather));
+    assert_eq!((mux.transaction_count(), mux.tuple_count()), (1, 0));
+    // A TURN Allocate with long-term credentials: a transaction and the server's tuple.
+    let allocate = message(MessageClass::Request, Method::ALLOCATE, Some("user"), 2);
+    mux.learn_from(now, id.index, id, &out("198.51.100.2:3478", allocate));
+    assert_eq!((mux.transaction_count(), mux.tuple_count()), (2, 1));
+    // A check, and a success response: their tuples.
+    let check = message(MessageClass::Request, Method::BINDING, Some("a:b"), 3);
+    mux.learn_from(now, id.index, id, &out("198.51.100.3:5000", check));
+    let success = message(MessageClass::Success, Method::BINDING, None, 4);
+    mux.learn_from(now, id.index, id, &out("198.51.100.4:5000", success));
+    assert_eq!((mux.transaction_count(), mux.tuple_count()), (3, 3));
+    // An error response or an indication: nothing.
+    let error = message(MessageClass::Error, Method::BINDING, None, 5);
+    mux.learn_from(now, id.index, id, &out("198.51.100.5:5000", error));
+    let indication = message(MessageClass::Indication, Method::BINDING, None, 6);
+    mux.learn_from(now, id.index, id, &out("198.51.100.6:5000", indication));
+    assert_eq!((mux.transaction_count(), mux.tuple_count()), (3, 3));
+    // Transactions expire.
+    mux.handle_timeout(now + DEFAULT_TRANSACTION_LIFETIME);
+    assert_eq!(mux.transaction_count(), 0);
+    assert_eq!(mux.stats().tuples_learned, 3);
+}
