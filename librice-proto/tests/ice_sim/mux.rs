@@ -2,8 +2,8 @@
 //! full clients behind NATs of every type, each its own host in its own private network.
 //!
 //! What is checked: every client connects to its own agent and data reaches only that
-//! agent (a client-specific payload each way); a client that restarts keeps its agent
-//! and the mux learns the agent's new ufrag; floods of checks for unknown ufrags,
+//! agent (a client-specific payload each way); a client that restarts from a new NAT
+//! mapping keeps its agent, which the mux finds by the agent's new ufrag; floods of checks for unknown ufrags,
 //! malformed USERNAMEs and data from unknown sources change nothing (tables the same
 //! size, every flood packet counted); a removed agent's tuples are forgotten and its
 //! client's later packets dropped and counted; full agents in a mux, their STUN server
@@ -447,8 +447,9 @@ fn restart_done(sim: &mut Sim, node: NodeId) -> bool {
 
 /// The whole scenario: `count` clients behind NATs of all four types connect to one lite
 /// server on one address:port while a flood runs; data both ways reaches only each
-/// client's own agent; every 97th client restarts and keeps its agent; the flood changes
-/// no table and every flood packet is counted.
+/// client's own agent; every 97th client's NAT forgets its mappings and the client
+/// restarts: it keeps its agent, reached through the agent's new ufrag from a new 5-tuple;
+/// the flood changes no table and every flood packet is counted.
 fn many_clients_one_lite_server(count: usize) {
     let (mut sim, server, clients) = lite_server(1, count, MuxConfig::default());
     let start = sim.now();
@@ -519,11 +520,15 @@ fn many_clients_one_lite_server(count: usize) {
         stats.tuples_learned, count as u64,
         "nothing learned from the flood"
     );
-    // Every 97th client restarts: it keeps its agent, which gets a new ufrag.
+    // Every 97th client's NAT forgets its mappings (the client's next packets come from a
+    // new public port, an unknown 5-tuple) and the client restarts: only the agent's new
+    // ufrag can lead its checks to its agent, which it keeps.
     let restarting: Vec<&Client> = clients.iter().step_by(97).collect();
     let mut old_ufrags = Vec::new();
     for c in &restarting {
         old_ufrags.push(agent_ufrag(&mut sim, server, c.agent));
+        let realm = sim.realm_of(c.node);
+        sim.nat_mut(realm).expect("a NAT").forget_mappings();
         restart_client(&mut sim, server, c);
     }
     let end = sim.now() + Duration::from_secs(5);
@@ -537,6 +542,13 @@ fn many_clients_one_lite_server(count: usize) {
         let m = mux(&sim, server);
         assert!(m.has_ufrag(&new), "the mux learned the new ufrag");
         assert!(!m.has_ufrag(old), "the old ufrag is forgotten");
+    }
+    for c in &restarting {
+        assert_eq!(
+            mux(&sim, server).tuples_of(c.agent),
+            2,
+            "the old and the new mapping"
+        );
     }
     assert_eq!(mux(&sim, server).ufrag_count(), count);
     assert_eq!(mux(&sim, server).len(), count, "no agent added or lost");
