@@ -120,13 +120,14 @@ mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use crate::Transmit;
 use crate::agent::{Agent, AgentEvent, IoRequest, ReceivedData, StreamId};
 use crate::stun::attr::AttributeType;
 use crate::stun::{Message, MessageClass, MessageHeader, Method, looks_like_stun};
+use crate::{Transmit, TransportType};
 
 use tables::{FixedState, Learned, Tuple, TupleTable, TxnTable};
 use timers::TimerHeap;
@@ -531,6 +532,23 @@ impl Mux {
     pub fn tuples_of(&self, id: MuxAgentId) -> usize {
         self.entry(id)
             .map_or(0, |_| self.tuples.of_slot(id.index).len())
+    }
+
+    /// Forgets a learned 5-tuple, e.g. when the TCP connection it names has closed, so
+    /// that a later connection from the same address and port starts anew (first
+    /// contact by ufrag). Returns the agent it led to.
+    pub fn forget_tuple(
+        &mut self,
+        transport: TransportType,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<MuxAgentId> {
+        let tuple = Tuple {
+            transport,
+            local,
+            remote,
+        };
+        self.tuples.forget(&tuple).map(|index| self.id_of(index))
     }
 
     /// The number of transactions remembered for routing responses.

@@ -116,6 +116,13 @@ impl TupleTable {
         }
     }
 
+    /// Forgets one tuple; returns the slot it belonged to.
+    pub(super) fn forget(&mut self, tuple: &Tuple) -> Option<u32> {
+        let slot = self.map.remove(tuple)?;
+        self.per_slot[slot as usize].retain(|t| t != tuple);
+        Some(slot)
+    }
+
     /// Forgets every tuple of `slot`; returns how many.
     pub(super) fn forget_slot(&mut self, slot: u32) -> usize {
         let Some(list) = self.per_slot.get_mut(slot as usize) else {

@@ -524,3 +524,78 @@ fn what_an_agent_sends_teaches_tuples_and_transactions() {
     assert_eq!(mux.transaction_count(), 0);
     assert_eq!(mux.stats().tuples_learned, 3);
 }
+
+#[test]
+fn a_ufrag_changed_to_another_agents_is_not_taken_and_is_counted() {
+    let now = start();
+    let mut mux = Mux::default();
+    let a = mux
+        .add_agent(agent(
+            AgentConfig::default().lite(true).rng_seed(1),
+            shared(),
+            now,
+        ))
+        .expect("added");
+    let b = mux
+        .add_agent(agent(
+            AgentConfig::default().lite(true).rng_seed(2),
+            shared(),
+            now,
+        ))
+        .expect("added");
+    let creds = |mux: &mut Mux, id| {
+        mux.agent_mut(id)
+            .expect("present")
+            .stream_mut(S0)
+            .expect("stream")
+            .local_credentials()
+            .clone()
+    };
+    let set = |mux: &mut Mux, id, c: IceCredentials| {
+        mux.agent_mut(id)
+            .expect("present")
+            .stream_mut(S0)
+            .expect("stream")
+            .set_local_credentials(c);
+    };
+    let (ca, cb) = (creds(&mut mux, a), creds(&mut mux, b));
+    set(&mut mux, b, ca.clone());
+    assert_eq!(mux.stats().ufrag_conflicts, 1);
+    assert_eq!(
+        mux.ufrag_count(),
+        1,
+        "b's old ufrag is gone, a keeps its own"
+    );
+    let check = check_with_username(format!("{}:peer", ca.ufrag()).as_bytes());
+    let from = addr("198.51.100.1:4000");
+    assert_eq!(mux.route(&udp(from, shared(), &check)), Ok(a));
+    // Touching b again counts nothing more while the clash lasts.
+    drop(mux.agent_mut(b));
+    assert_eq!(mux.stats().ufrag_conflicts, 1);
+    // A ufrag of its own again: registered.
+    set(&mut mux, b, cb.clone());
+    assert_eq!(mux.ufrag_count(), 2);
+    assert!(mux.has_ufrag(cb.ufrag()));
+}
+
+#[test]
+fn a_forgotten_tuple_routes_nothing() {
+    let mut net = Net::new(start());
+    let a = net.add_pair(1, addr("198.51.100.1:5000"));
+    assert!(net.run_until(|n| n.connected()));
+    let from = addr("198.51.100.1:5000");
+    assert_eq!(net.mux.route(&udp(from, shared(), b"data")), Ok(a));
+    assert_eq!(
+        net.mux.forget_tuple(TransportType::Udp, shared(), from),
+        Some(a)
+    );
+    assert_eq!(net.mux.tuples_of(a), 0);
+    assert_eq!(
+        net.mux.route(&udp(from, shared(), b"data")),
+        Err(MuxDrop::UnknownSource)
+    );
+    assert_eq!(
+        net.mux.forget_tuple(TransportType::Udp, shared(), from),
+        None
+    );
+}
