@@ -281,6 +281,8 @@ pub struct MuxStats {
     pub transactions_evicted: u64,
     /// Ufrags not registered because another agent had them.
     pub ufrag_conflicts: u64,
+    /// Agents run by [`Mux::handle_timeout`] (only those whose deadline had come).
+    pub agent_timeouts: u64,
 }
 
 /// Why a [`Mux`] refused a call.
@@ -628,6 +630,7 @@ impl Mux {
         for &index in &due {
             if let Some(entry) = self.slots[index as usize].entry.as_mut() {
                 entry.agent.handle_timeout(now);
+                self.stats.agent_timeouts += 1;
                 self.touched(index);
             }
         }

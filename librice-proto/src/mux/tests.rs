@@ -355,6 +355,9 @@ fn the_timer_queue_holds_each_agents_own_deadline() {
         );
     }
     assert!(net.run_until(|n| n.connected()));
+    // Some consent traffic, so that deadlines spread.
+    let end = net.now + Duration::from_secs(7);
+    net.run_until(|n| n.now >= end);
     let ids: Vec<_> = net.mux.agent_ids().collect();
     for &id in &ids {
         assert_eq!(
@@ -368,6 +371,22 @@ fn the_timer_queue_holds_each_agents_own_deadline() {
         .filter_map(|&id| net.mux.agent(id).and_then(Agent::poll_timeout))
         .min();
     assert_eq!(net.mux.poll_timeout(), earliest);
+    // handle_timeout runs the due agents only, each once.
+    let now = earliest.expect("connected agents have consent timers");
+    let due = ids
+        .iter()
+        .filter(|&&id| net.mux.agent_timeout(id).is_some_and(|t| t <= now))
+        .count();
+    assert!(due >= 1 && due < ids.len(), "{due} of {} due", ids.len());
+    let before = net.mux.stats().agent_timeouts;
+    net.mux.handle_timeout(now);
+    assert_eq!(net.mux.stats().agent_timeouts - before, due as u64);
+    net.mux.handle_timeout(now - Duration::from_millis(1));
+    assert_eq!(
+        net.mux.stats().agent_timeouts - before,
+        due as u64,
+        "none due earlier"
+    );
 }
 
 #[test]
