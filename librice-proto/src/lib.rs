@@ -37,6 +37,10 @@
 //! - A TURN client (RFC 8656, RFC 6156), in [`turn`]: Allocate with long-term credentials,
 //!   stale nonces and one redirection, IPv6 and dual allocations, refreshes, permissions,
 //!   channels, Send/Data indications and ChannelData, over UDP or a stream.
+//! - Server mode, in [`mux`]: a [`mux::Mux`] owns many agents (full or lite) on one shared
+//!   local address and routes every packet to one of them, by 5-tuple, by the local ufrag
+//!   of a check's USERNAME (RFC 8445 §7.2.2) or by a response's transaction id, with
+//!   bounded tables and a timer queue.
 //! - Multicast DNS (RFC 6762) for the `.local` host names of ICE candidates
 //!   (draft-ietf-mmusic-mdns-ice-candidates), in [`mdns`]: one-shot A/AAAA resolution, and
 //!   publication with probing, announcements, answers, conflicts and goodbyes.
@@ -52,6 +56,7 @@
 pub mod agent;
 pub mod candidate;
 pub mod mdns;
+pub mod mux;
 pub mod stun;
 pub mod transmit;
 pub mod turn;

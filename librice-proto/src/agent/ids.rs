@@ -182,6 +182,9 @@ impl<I: Id, T> IdVec<I, T> {
     /// no id.
     pub fn push(&mut self, item: T) -> Option<I> {
         let id = I::at(self.items.len())?;
+        // Streams and components are few and large: grow one at a time (a `Vec`'s first
+        // growth makes room for four, which idles in every agent of a server).
+        self.items.reserve_exact(1);
         self.items.push(item);
         Some(id)
     }

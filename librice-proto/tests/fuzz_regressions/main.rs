@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 type Body = fn(&[u8]);
 
 /// (target, its body): every fuzz target whose inputs are replayed here.
-const TARGETS: [(&str, Body); 7] = [
+const TARGETS: [(&str, Body); 8] = [
     ("agent_incoming", targets::agent_incoming::run),
     ("candidate_parse", targets::candidate_parse::run),
     ("mdns_incoming", targets::mdns_incoming::run),
+    ("mux_incoming", targets::mux_incoming::run),
     ("sdp_parse", targets::sdp_parse::run),
     ("stun_framing", targets::stun_framing::run),
     ("stun_parse", targets::stun_parse::run),
@@ -81,6 +82,11 @@ fn candidate_parse() {
 #[test]
 fn mdns_incoming() {
     replay("mdns_incoming");
+}
+
+#[test]
+fn mux_incoming() {
+    replay("mux_incoming");
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod icetcp;
 mod lite;
 mod liveness;
 mod mdns;
+mod mux;
 mod netchange;
 mod redirect;
 mod relay;

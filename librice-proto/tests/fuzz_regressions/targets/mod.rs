@@ -5,6 +5,7 @@
 pub mod agent_incoming;
 pub mod candidate_parse;
 pub mod mdns_incoming;
+pub mod mux_incoming;
 pub mod sdp_parse;
 pub mod stun_framing;
 pub mod stun_parse;
