@@ -509,7 +509,9 @@ impl Agent {
     /// RFC 8445 §6.1.2.1, per component: once no more candidates can come on either side
     /// and every pair of a component has failed without a valid pair, it has failed. A
     /// component that lost its selected pair with its socket asks for a restart instead,
-    /// as soon as it has no pair left.
+    /// as soon as it has no pair left. A lite agent's pairs all come from the peer's
+    /// checks (RFC 8445 §2.5): it does not fail for want of them; consent decides once a
+    /// pair is selected.
     pub(super) fn check_failures(&mut self, sid: StreamId) {
         let s = &self.streams[sid];
         // A remote candidate still waiting for its mDNS name may yet pair.
@@ -539,7 +541,7 @@ impl Agent {
             });
             if !alive && lost_waiting {
                 self.ask_restart(sid, component);
-            } else if !alive && !self.awaits_tcp_checks(sid, component) {
+            } else if !alive && !self.lite() && !self.awaits_tcp_checks(sid, component) {
                 let failures = self.streams[sid].components[component].check_failures;
                 let reason = if failures.unauthorized > 0 {
                     FailureReason::AuthenticationFailed(failures)

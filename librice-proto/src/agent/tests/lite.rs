@@ -304,3 +304,31 @@ fn full_agent_facing_a_lite_peer_controls_and_retransmits_after_an_unsigned_401(
     }
     assert!(nominated, "the full agent nominated");
 }
+
+/// A lite agent's pairs come from the peer's checks: one whose peer signalled no candidate
+/// (relay-only, or hidden behind names) and end-of-candidates does not fail for want of
+/// pairs, and connects when the checks come, from a peer-reflexive address.
+#[test]
+fn lite_without_remote_candidates_waits_for_the_checks() {
+    let t0 = origin();
+    let local = addr(LOCAL);
+    let mut a = agent(config(true, 2).lite(true), &[LOCAL], t0);
+    {
+        let mut s = a.stream_mut(S0).unwrap();
+        s.set_remote_credentials(peer_creds());
+        s.end_of_remote_candidates();
+    }
+    let ev = events(&mut a);
+    assert!(
+        !ev.iter()
+            .any(|e| matches!(e, AgentEvent::ComponentFailed { .. })),
+        "{ev:?}"
+    );
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Connecting));
+    let t1 = t0 + ms(500);
+    let c = check(&mut a, 1, true, None);
+    inject(&mut a, t1, addr(PEER), local, &c);
+    assert_eq!(responses(&mut a, t1), [(MessageClass::Success, None)]);
+    assert_eq!(selected_remote(&a), Some(addr(PEER)));
+    assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Connected));
+}
