@@ -778,10 +778,13 @@ async fn run(
             _ = timeout => break "timeout",
         }
     };
-    emit(
-        json!({"event": "exit", "reason": reason, "connected": peer.connected,
-        "done": peer.done, "pairs": peer.current_pairs_json()}),
-    );
+    let mut exit =
+        json!({"event": "exit", "reason": reason, "connected": peer.connected, "done": peer.done});
+    let pairs = peer.current_pairs_json();
+    if !pairs.is_empty() {
+        exit["pairs"] = pairs.into();
+    }
+    emit(exit);
     agent.close();
     peer.connected
 }
