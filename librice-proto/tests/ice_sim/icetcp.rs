@@ -8,13 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use librice_proto::TransportType;
-use librice_proto::agent::{Agent, AgentConfig, AgentEvent, ComponentState, FailureReason};
+use librice_proto::agent::{AgentConfig, AgentEvent, ComponentState, FailureReason};
 use librice_proto::candidate::{CandidateTransport, IceOption, TcpType};
 use librice_proto::stun::transaction::RetransmitConfig;
 
 use crate::harness::flow::Flow;
 use crate::harness::ice::{
-    AgentNode, RTP, S0, Signal, connect, give_credentials, send_data, signal,
+    AgentNode, RTP, S0, Signal, add_host, connect, give_credentials, send_data, signal,
 };
 use crate::harness::{LinkConfig, NatType, NodeId, PUBLIC_REALM, RealmId, Sim};
 
@@ -45,25 +45,12 @@ fn config(controlling: bool, seed: u64) -> AgentConfig {
 /// An agent with one stream of one component and a listening TCP socket on each of `ips`
 /// (port [`LISTEN`]), in `realm`; gathering started.
 fn tcp_host(sim: &mut Sim, config: AgentConfig, realm: RealmId, ips: &[&str]) -> NodeId {
-    let mut agent = Agent::new(config);
-    let sid = agent.add_stream();
-    let mut s = agent.stream_mut(sid).expect("just added");
-    let c = s.add_component().expect("one component");
-    for a in ips {
-        s.add_local_socket(c, TransportType::Tcp, SocketAddr::new(ip(a), LISTEN))
-            .expect("distinct sockets");
-    }
     let ips: Vec<IpAddr> = ips.iter().map(|a| ip(a)).collect();
-    let id = sim.add_node(realm, &ips, Box::new(AgentNode::new(agent)));
-    sim.with_node::<AgentNode, _>(id, |n, now| {
-        n.agent
-            .stream_mut(S0)
-            .expect("stream")
-            .gather_candidates(now)
-            .expect("gathering starts");
-        n.drain_events(now);
-    });
-    id
+    let sockets: Vec<_> = ips
+        .iter()
+        .map(|&a| (TransportType::Tcp, SocketAddr::new(a, LISTEN)))
+        .collect();
+    add_host(sim, config, realm, &ips, &sockets)
 }
 
 fn tcp_type(t: CandidateTransport) -> Option<TcpType> {

@@ -224,7 +224,7 @@ fn server_signals(
 /// `id` (the client is told when its peer is lite).
 fn signal_pair(sim: &mut Sim, server: NodeId, id: MuxAgentId, node: NodeId, lite: bool) {
     let (creds, cands) = server_signals(sim, server, id);
-    let (client_creds, client_cands, eoc) = sim.with_node::<AgentNode, _>(node, |n, now| {
+    sim.with_node::<AgentNode, _>(node, |n, _| {
         let mut s = n.agent.stream_mut(S0).expect("stream");
         if lite {
             s.set_remote_lite(true);
@@ -234,8 +234,21 @@ fn signal_pair(sim: &mut Sim, server: NodeId, id: MuxAgentId, node: NodeId, lite
             s.add_remote_candidate(c).expect("a candidate");
         }
         s.end_of_remote_candidates();
-        let client_creds = s.local_credentials().clone();
+    });
+    client_to_server(sim, server, id, node);
+}
+
+/// What client `node` would signal now (its credentials, then the candidates and
+/// end-of-candidates in its outbox) goes to the server's agent `id`.
+fn client_to_server(sim: &mut Sim, server: NodeId, id: MuxAgentId, node: NodeId) {
+    let (client_creds, cands, eoc) = sim.with_node::<AgentNode, _>(node, |n, now| {
         n.drain_events(now);
+        let creds = n
+            .agent
+            .stream_mut(S0)
+            .expect("stream")
+            .local_credentials()
+            .clone();
         let mut cands = Vec::new();
         let mut eoc = false;
         for signal in n.outbox.drain(..) {
@@ -245,13 +258,13 @@ fn signal_pair(sim: &mut Sim, server: NodeId, id: MuxAgentId, node: NodeId, lite
                 Signal::NamedCandidate(..) => unreachable!("no mDNS here"),
             }
         }
-        (client_creds, cands, eoc)
+        (creds, cands, eoc)
     });
     sim.with_node::<MuxNode, _>(server, |n, now| {
         let mut a = n.mux.agent_mut(id).expect("present");
         let mut s = a.stream_mut(S0).expect("stream");
         s.set_remote_credentials(client_creds);
-        for c in client_cands {
+        for c in cands {
             s.add_remote_candidate(c).expect("a candidate");
         }
         if eoc {
@@ -394,38 +407,7 @@ fn restart_client(sim: &mut Sim, server: NodeId, c: &Client) {
     });
     // The client's new credentials make the lite agent restart too (RFC 8839 §4.4.1.1.1);
     // its own new ones go back to the client.
-    let (client_creds, cands, eoc) = sim.with_node::<AgentNode, _>(c.node, |n, now| {
-        n.drain_events(now);
-        let creds = n
-            .agent
-            .stream_mut(S0)
-            .expect("stream")
-            .local_credentials()
-            .clone();
-        let mut cands = Vec::new();
-        let mut eoc = false;
-        for signal in n.outbox.drain(..) {
-            match signal {
-                Signal::Candidate(_, c) => cands.push(c),
-                Signal::EndOfCandidates(_) => eoc = true,
-                Signal::NamedCandidate(..) => unreachable!("no mDNS here"),
-            }
-        }
-        (creds, cands, eoc)
-    });
-    sim.with_node::<MuxNode, _>(server, |n, now| {
-        let mut a = n.mux.agent_mut(c.agent).expect("present");
-        let mut s = a.stream_mut(S0).expect("stream");
-        s.set_remote_credentials(client_creds);
-        for cand in cands {
-            s.add_remote_candidate(cand).expect("a candidate");
-        }
-        if eoc {
-            s.end_of_remote_candidates();
-        }
-        drop(a);
-        n.drain_events(now);
-    });
+    client_to_server(sim, server, c.agent, c.node);
     let (creds, cands) = server_signals(sim, server, c.agent);
     sim.with_node::<AgentNode, _>(c.node, |n, now| {
         let mut s = n.agent.stream_mut(S0).expect("stream");

@@ -9,14 +9,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use librice_proto::TransportType;
-use librice_proto::agent::{Agent, AgentConfig, AgentEvent, ComponentState, StreamId, TurnServer};
+use librice_proto::agent::{AgentConfig, AgentEvent, ComponentState, StreamId, TurnServer};
 use librice_proto::candidate::CandidateType;
 use librice_proto::candidate::IceOption;
 
 use crate::harness::flow::Flow;
 use crate::harness::ice::{AgentNode, RTP, S0, connect, give_credentials, socket_port};
 use crate::harness::turn_server::{TurnServerConfig, TurnServerNode};
-use crate::harness::{LinkConfig, NodeId, PUBLIC_REALM, Sim};
+use crate::harness::{self, LinkConfig, NodeId, PUBLIC_REALM, Sim};
 
 const STEPS: usize = 2_000_000;
 const LATENCY: Duration = Duration::from_millis(10);
@@ -34,29 +34,20 @@ fn node(sim: &Sim, n: NodeId) -> &AgentNode {
     sim.node::<AgentNode>(n)
 }
 
-/// An agent with one stream of one component, with a socket on `socket_ips` only, on a
+/// An agent with one stream of one component, with a UDP socket on `socket_ips` only, on a
 /// host that owns `host_ips` (so an address can be added later); gathering started.
 fn add_host(sim: &mut Sim, config: AgentConfig, host_ips: &[&str], socket_ips: &[&str]) -> NodeId {
-    let mut agent = Agent::new(config);
-    let sid = agent.add_stream();
-    let mut s = agent.stream_mut(sid).expect("just added");
-    let c = s.add_component().expect("one component");
-    for a in socket_ips {
-        let local = SocketAddr::new(ip(a), socket_port(sid, c));
-        s.add_local_socket(c, TransportType::Udp, local)
-            .expect("distinct sockets");
-    }
-    let ips: Vec<IpAddr> = host_ips.iter().map(|a| ip(a)).collect();
-    let id = sim.add_node(PUBLIC_REALM, &ips, Box::new(AgentNode::new(agent)));
-    sim.with_node::<AgentNode, _>(id, |n, now| {
-        n.agent
-            .stream_mut(S0)
-            .expect("stream")
-            .gather_candidates(now)
-            .expect("gathering starts");
-        n.drain_events(now);
-    });
-    id
+    let host_ips: Vec<IpAddr> = host_ips.iter().map(|a| ip(a)).collect();
+    let sockets: Vec<_> = socket_ips
+        .iter()
+        .map(|a| {
+            (
+                TransportType::Udp,
+                SocketAddr::new(ip(a), socket_port(S0, RTP)),
+            )
+        })
+        .collect();
+    harness::ice::add_host(sim, config, PUBLIC_REALM, &host_ips, &sockets)
 }
 
 /// The moving host (at `OLD_IP`, owning `NEW_IP` too) and its peer (at `PEER_IP`),

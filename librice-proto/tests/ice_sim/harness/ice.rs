@@ -357,6 +357,36 @@ pub fn add_agent(sim: &mut Sim, spec: AgentSpec) -> NodeId {
     id
 }
 
+/// An agent with one stream of one component and the local `sockets`, on a host in `realm`
+/// that owns `host_ips` (which may be more than the sockets use, so that an address can be
+/// added later); gathering started.
+pub fn add_host(
+    sim: &mut Sim,
+    config: AgentConfig,
+    realm: RealmId,
+    host_ips: &[IpAddr],
+    sockets: &[(TransportType, SocketAddr)],
+) -> NodeId {
+    let mut agent = Agent::new(config);
+    let sid = agent.add_stream();
+    let mut s = agent.stream_mut(sid).expect("just added");
+    let c = s.add_component().expect("one component");
+    for &(transport, local) in sockets {
+        s.add_local_socket(c, transport, local)
+            .expect("distinct sockets");
+    }
+    let id = sim.add_node(realm, host_ips, Box::new(AgentNode::new(agent)));
+    sim.with_node::<AgentNode, _>(id, |n, now| {
+        n.agent
+            .stream_mut(S0)
+            .expect("stream")
+            .gather_candidates(now)
+            .expect("gathering starts");
+        n.drain_events(now);
+    });
+    id
+}
+
 /// The local credentials of every stream of node `id`.
 pub fn credentials(sim: &mut Sim, id: NodeId) -> Vec<IceCredentials> {
     sim.with_node::<AgentNode, _>(id, |n, _| {
