@@ -11,7 +11,7 @@ use std::time::Instant;
 use librice_proto::Transmit;
 
 use crate::ingest::{Outgoing, RECV_BUF, Received, TcpRequest, read_batch};
-use crate::runtime::AsyncTimer;
+use crate::runtime::DeadlineTimer;
 use crate::send::{SenderId, Socket};
 use crate::shared::Shared;
 
@@ -24,8 +24,7 @@ const MAX_UNSENT: usize = 256;
 
 pub(crate) struct Driver {
     shared: Arc<Shared>,
-    timer: Option<Pin<Box<dyn AsyncTimer>>>,
-    armed: Option<Instant>,
+    timer: DeadlineTimer,
     buf: Vec<u8>,
     next_socket: usize,
     /// The driver's own slot on sockets that would block.
@@ -42,8 +41,7 @@ impl Driver {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         Self {
             shared,
-            timer: None,
-            armed: None,
+            timer: DeadlineTimer::default(),
             buf: vec![0; RECV_BUF],
             next_socket: 0,
             sender: SenderId::new(),
@@ -166,30 +164,9 @@ impl Driver {
         busy
     }
 
-    /// Re-arms the timer only when the deadline moved (quinn's `drive_timer`). True if the
-    /// deadline has passed: go round again.
+    /// Re-arms the timer only when the deadline moved. True if it has passed.
     fn drive_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
-        let Some(t) = deadline else {
-            self.armed = None;
-            return false;
-        };
-        if t <= self.shared.runtime.now() {
-            return true;
-        }
-        if self.armed != Some(t) {
-            match self.timer.as_mut() {
-                Some(timer) => timer.as_mut().reset(t),
-                None => self.timer = Some(self.shared.runtime.new_timer(t)),
-            }
-            self.armed = Some(t);
-        }
-        if let Some(timer) = self.timer.as_mut()
-            && timer.as_mut().poll_elapsed(cx).is_ready()
-        {
-            self.armed = None;
-            return true;
-        }
-        false
+        self.timer.poll(&*self.shared.runtime, cx, deadline)
     }
 
     /// Sends one datagram, or keeps it until its socket is writable (the socket has the

@@ -297,3 +297,52 @@ pub(crate) async fn timeout<T>(
         _ = sleep => None,
     }
 }
+
+/// A task's one timer, re-armed only when its deadline moves (quinn's `drive_timer`): the
+/// driver's and the mDNS service's.
+#[derive(Default)]
+pub(crate) struct DeadlineTimer {
+    timer: Option<Pin<Box<dyn AsyncTimer>>>,
+    armed: Option<Instant>,
+}
+
+impl fmt::Debug for DeadlineTimer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeadlineTimer")
+            .field("armed", &self.armed)
+            .finish()
+    }
+}
+
+impl DeadlineTimer {
+    /// Arms the timer for `deadline` (none: disarms it) and polls it: true if the deadline
+    /// has passed (go round again).
+    pub fn poll(
+        &mut self,
+        runtime: &dyn Runtime,
+        cx: &mut Context<'_>,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let Some(t) = deadline else {
+            self.armed = None;
+            return false;
+        };
+        if t <= runtime.now() {
+            return true;
+        }
+        if self.armed != Some(t) {
+            match self.timer.as_mut() {
+                Some(timer) => timer.as_mut().reset(t),
+                None => self.timer = Some(runtime.new_timer(t)),
+            }
+            self.armed = Some(t);
+        }
+        if let Some(timer) = self.timer.as_mut()
+            && timer.as_mut().poll_elapsed(cx).is_ready()
+        {
+            self.armed = None;
+            return true;
+        }
+        false
+    }
+}

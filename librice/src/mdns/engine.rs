@@ -27,7 +27,7 @@ use librice_proto::mdns::{MAX_MESSAGE, MDNS_PORT, MDNS_V4, MDNS_V6, MdnsTransmit
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{Service, deliver};
-use crate::runtime::{AsyncTimer, AsyncUdpSocket, BoxFuture, Runtime};
+use crate::runtime::{AsyncUdpSocket, BoxFuture, DeadlineTimer, Runtime};
 
 /// Loop iterations per poll before yielding to the runtime.
 const MAX_ROUNDS: usize = 16;
@@ -98,8 +98,7 @@ impl Engine {
             service: Arc::downgrade(service),
             epoch: self.epoch,
             runtime: Arc::clone(runtime),
-            timer: None,
-            armed: None,
+            timer: DeadlineTimer::default(),
             buf: vec![0; MAX_MESSAGE],
             received: Vec::new(),
         })))
@@ -304,8 +303,7 @@ struct EngineTask {
     service: Weak<Service>,
     epoch: u64,
     runtime: Arc<dyn Runtime>,
-    timer: Option<Pin<Box<dyn AsyncTimer>>>,
-    armed: Option<Instant>,
+    timer: DeadlineTimer,
     buf: Vec<u8>,
     received: Vec<(SocketAddr, Vec<u8>)>,
 }
@@ -409,27 +407,7 @@ impl EngineTask {
 
     /// Re-arms the timer only when the deadline moved. True if it has passed.
     fn drive_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
-        let Some(t) = deadline else {
-            self.armed = None;
-            return false;
-        };
-        if t <= self.runtime.now() {
-            return true;
-        }
-        if self.armed != Some(t) {
-            match self.timer.as_mut() {
-                Some(timer) => timer.as_mut().reset(t),
-                None => self.timer = Some(self.runtime.new_timer(t)),
-            }
-            self.armed = Some(t);
-        }
-        if let Some(timer) = self.timer.as_mut()
-            && timer.as_mut().poll_elapsed(cx).is_ready()
-        {
-            self.armed = None;
-            return true;
-        }
-        false
+        self.timer.poll(&*self.runtime, cx, deadline)
     }
 }
 
