@@ -312,6 +312,18 @@ fn lite_server(seed: u64, count: usize, config: MuxConfig) -> (Sim, NodeId, Vec<
     (sim, server, clients)
 }
 
+/// [`lite_server`] with the default configuration, every client connected within 5 s.
+fn connected_lite_server(seed: u64, count: usize) -> (Sim, NodeId, Vec<Client>) {
+    let (mut sim, server, clients) = lite_server(seed, count, MuxConfig::default());
+    assert!(drive_until_connected(
+        &mut sim,
+        server,
+        &clients,
+        Duration::from_secs(5)
+    ));
+    (sim, server, clients)
+}
+
 fn mux(sim: &Sim, server: NodeId) -> &Mux {
     &sim.node::<MuxNode>(server).mux
 }
@@ -557,13 +569,7 @@ fn a_thousand_clients_behind_nats_share_one_lite_server() {
 
 #[test]
 fn a_removed_agent_is_forgotten_and_its_clients_packets_are_dropped_and_counted() {
-    let (mut sim, server, clients) = lite_server(2, 8, MuxConfig::default());
-    assert!(drive_until_connected(
-        &mut sim,
-        server,
-        &clients,
-        Duration::from_secs(5)
-    ));
+    let (mut sim, server, clients) = connected_lite_server(2, 8);
     let gone = &clients[3];
     let (agents, ufrags, tuples, _) = table_sizes(&sim, server);
     let agent = sim.with_node::<MuxNode, _>(server, |n, _| n.mux.remove_agent(gone.agent));
@@ -720,13 +726,7 @@ fn a_mux_in_batch_order_connects_every_agent_in_one_ta() {
 
 #[test]
 fn a_check_with_a_malformed_username_is_dropped_and_traced() {
-    let (mut sim, server, clients) = lite_server(5, 1, MuxConfig::default());
-    assert!(drive_until_connected(
-        &mut sim,
-        server,
-        &clients,
-        Duration::from_secs(5)
-    ));
+    let (mut sim, server, clients) = connected_lite_server(5, 1);
     let ufrag = agent_ufrag(&mut sim, server, clients[0].agent);
     let from: SocketAddr = "203.0.113.9:1234".parse().expect("an address");
     let before = mux(&sim, server).stats();
@@ -760,13 +760,7 @@ fn a_check_with_a_malformed_username_is_dropped_and_traced() {
 #[test]
 fn a_mux_run_is_reproducible_from_its_seed() {
     let run = || {
-        let (mut sim, server, clients) = lite_server(6, 24, MuxConfig::default());
-        assert!(drive_until_connected(
-            &mut sim,
-            server,
-            &clients,
-            Duration::from_secs(5)
-        ));
+        let (mut sim, server, clients) = connected_lite_server(6, 24);
         exchange_data(&mut sim, server, &clients, 0);
         sim.drive_for(Duration::from_secs(6), 10_000_000);
         (sim.transcript().to_vec(), mux(&sim, server).stats())
