@@ -112,24 +112,23 @@
 //! assert_eq!(mux.stats().dropped_unknown_source, 1);
 //! ```
 
+mod router;
 mod tables;
 mod timers;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
-use crate::agent::{Agent, AgentEvent, IoRequest, ReceivedData, StreamId};
-use crate::stun::attr::AttributeType;
-use crate::stun::{Message, MessageClass, MessageHeader, Method, looks_like_stun};
+use crate::agent::{Agent, AgentEvent, IoRequest, ReceivedData};
 use crate::{Transmit, TransportType};
 
-use tables::{FixedState, Learned, Tuple, TupleTable, TxnTable};
+pub use router::{MuxRouter, MuxRouterError};
 use timers::TimerHeap;
 
 /// The default [`MuxConfig::max_tuples_per_agent`]: 8 (a selected pair, a few checked
@@ -305,12 +304,9 @@ impl fmt::Display for MuxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UfragInUse { ufrag, .. } => {
-                write!(
-                    f,
-                    "local ufrag {ufrag:?} is used by another agent of the mux"
-                )
+                fmt::Display::fmt(&MuxRouterError::UfragInUse(ufrag.clone()), f)
             }
-            Self::Full => f.write_str("the mux holds as many agents as it can number"),
+            Self::Full => fmt::Display::fmt(&MuxRouterError::Full, f),
         }
     }
 }
@@ -322,42 +318,27 @@ const READY_TRANSMIT: u8 = 1;
 const READY_EVENT: u8 = 2;
 const READY_IO: u8 = 4;
 
-/// One agent of the mux and what the mux keeps about it.
+/// One agent of the mux and which ready queues it is on.
 #[derive(Debug)]
 struct Entry {
     /// Boxed: an `Agent` is large inline, and the slot vector grows by doubling.
     agent: Box<Agent>,
-    /// The local ufrags registered for it, one per stream (`None`: not registered, as
-    /// taken by another agent).
-    ufrags: Vec<Option<Box<str>>>,
-    /// Which ready queues it is on.
     ready: u8,
-}
-
-#[derive(Debug, Default)]
-struct Slot {
-    generation: u32,
-    entry: Option<Entry>,
 }
 
 /// Many ICE agents behind one shared local address. See the [module docs](self).
 #[derive(Debug)]
 pub struct Mux {
-    config: MuxConfig,
-    slots: Vec<Slot>,
-    /// Free slot indices, reused last-freed first.
-    free: Vec<u32>,
-    len: usize,
-    by_ufrag: HashMap<Box<str>, u32, FixedState>,
-    tuples: TupleTable,
-    txns: TxnTable,
+    /// The routing tables and the slots' numbering.
+    router: MuxRouter,
+    /// The agents, by slot index (the router's).
+    entries: Vec<Option<Entry>>,
     timers: TimerHeap,
     ready_transmit: VecDeque<u32>,
     ready_event: VecDeque<u32>,
     ready_io: VecDeque<u32>,
     /// Scratch list of the agents due in [`Mux::handle_timeout`] (kept for its capacity).
     due: Vec<u32>,
-    stats: MuxStats,
 }
 
 impl Default for Mux {
@@ -370,25 +351,19 @@ impl Mux {
     /// An empty mux.
     pub fn new(config: MuxConfig) -> Mux {
         Mux {
-            config,
-            slots: Vec::new(),
-            free: Vec::new(),
-            len: 0,
-            by_ufrag: HashMap::default(),
-            tuples: TupleTable::default(),
-            txns: TxnTable::default(),
+            router: MuxRouter::new(config),
+            entries: Vec::new(),
             timers: TimerHeap::default(),
             ready_transmit: VecDeque::new(),
             ready_event: VecDeque::new(),
             ready_io: VecDeque::new(),
             due: Vec::new(),
-            stats: MuxStats::default(),
         }
     }
 
     /// The configuration.
     pub fn config(&self) -> &MuxConfig {
-        &self.config
+        self.router.config()
     }
 
     /// Adds an agent, registering the local ufrags of its streams. Add it before its
@@ -400,29 +375,22 @@ impl Mux {
     /// [`MuxError::UfragInUse`] (with the agent) if one of its ufrags is another agent's;
     /// [`MuxError::Full`] with `u32::MAX - 1` agents already.
     pub fn add_agent(&mut self, mut agent: Agent) -> Result<MuxAgentId, MuxError> {
-        let ufrags = current_ufrags(&mut agent);
-        if let Some(ufrag) = ufrags
-            .iter()
-            .find(|u| self.by_ufrag.contains_key(u.as_str()))
-        {
-            return Err(MuxError::UfragInUse {
-                ufrag: ufrag.clone(),
-                agent: Box::new(agent),
-            });
-        }
-        let index = match self.free.pop() {
-            Some(index) => index,
-            None => {
-                let index = u32::try_from(self.slots.len())
-                    .ok()
-                    .filter(|&i| i < u32::MAX - 1)
-                    .ok_or(MuxError::Full)?;
-                self.slots.push(Slot::default());
-                index
+        let id = match self.router.add(&mut agent) {
+            Ok(id) => id,
+            Err(MuxRouterError::UfragInUse(ufrag)) => {
+                return Err(MuxError::UfragInUse {
+                    ufrag,
+                    agent: Box::new(agent),
+                });
             }
+            Err(_) => return Err(MuxError::Full),
         };
+        let index = id.index;
+        if self.entries.len() <= index as usize {
+            self.entries.resize_with(index as usize + 1, || None);
+        }
         // Room for every agent on every queue, so that routing never allocates.
-        let slots = self.slots.len();
+        let slots = self.entries.len();
         for q in [
             &mut self.ready_transmit,
             &mut self.ready_event,
@@ -432,24 +400,10 @@ impl Mux {
         }
         self.due.reserve(slots.saturating_sub(self.due.len()));
         self.timers.reserve_slot(index);
-        self.tuples.reserve_slot(index);
-        let mut registered = Vec::with_capacity(ufrags.len());
-        for ufrag in ufrags {
-            let key: Box<str> = ufrag.into();
-            self.by_ufrag.insert(key.clone(), index);
-            registered.push(Some(key));
-        }
-        let slot = &mut self.slots[index as usize];
-        slot.entry = Some(Entry {
+        self.entries[index as usize] = Some(Entry {
             agent: Box::new(agent),
-            ufrags: registered,
             ready: 0,
         });
-        let id = MuxAgentId {
-            index,
-            generation: slot.generation,
-        };
-        self.len += 1;
         self.touched(index);
         tracing::debug!(agent = %id, "mux: agent added");
         Ok(id)
@@ -459,16 +413,10 @@ impl Mux {
     /// peers' later packets are dropped and counted. Call [`Agent::close`] on it first to
     /// release TURN allocations, and send what it then asks. `None` for an unknown id.
     pub fn remove_agent(&mut self, id: MuxAgentId) -> Option<Agent> {
-        self.entry(id)?;
-        let slot = &mut self.slots[id.index as usize];
-        let entry = slot.entry.take().expect("checked above");
-        slot.generation = slot.generation.wrapping_add(1);
-        for ufrag in entry.ufrags.iter().flatten() {
-            if self.by_ufrag.get(ufrag) == Some(&id.index) {
-                self.by_ufrag.remove(ufrag);
-            }
-        }
-        let forgotten = self.tuples.forget_slot(id.index);
+        let forgotten = self.router.remove(id)?;
+        let entry = self.entries[id.index as usize]
+            .take()
+            .expect("the router's live slots have agents");
         self.timers.set(id.index, None);
         for q in [
             &mut self.ready_transmit,
@@ -477,30 +425,23 @@ impl Mux {
         ] {
             q.retain(|&i| i != id.index);
         }
-        self.free.push(id.index);
-        self.len -= 1;
         tracing::debug!(agent = %id, tuples = forgotten, "mux: agent removed");
         Some(*entry.agent)
     }
 
     /// The number of agents.
     pub fn len(&self) -> usize {
-        self.len
+        self.router.len()
     }
 
     /// True without agents.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.router.is_empty()
     }
 
     /// The ids of the agents, in slot order.
     pub fn agent_ids(&self) -> impl Iterator<Item = MuxAgentId> + '_ {
-        self.slots.iter().enumerate().filter_map(|(i, s)| {
-            s.entry.as_ref().map(|_| MuxAgentId {
-                index: i as u32,
-                generation: s.generation,
-            })
-        })
+        self.router.ids()
     }
 
     /// An agent, to read.
@@ -517,23 +458,22 @@ impl Mux {
 
     /// True if an agent has `ufrag` as the local ufrag of one of its streams.
     pub fn has_ufrag(&self, ufrag: &str) -> bool {
-        self.by_ufrag.contains_key(ufrag)
+        self.router.has_ufrag(ufrag)
     }
 
     /// The number of ufrags registered.
     pub fn ufrag_count(&self) -> usize {
-        self.by_ufrag.len()
+        self.router.ufrag_count()
     }
 
     /// The number of 5-tuples learned.
     pub fn tuple_count(&self) -> usize {
-        self.tuples.len()
+        self.router.tuple_count()
     }
 
     /// The number of 5-tuples learned for agent `id`.
     pub fn tuples_of(&self, id: MuxAgentId) -> usize {
-        self.entry(id)
-            .map_or(0, |_| self.tuples.of_slot(id.index).len())
+        self.router.tuples_of(id)
     }
 
     /// Forgets a learned 5-tuple, e.g. when the TCP connection it names has closed, so
@@ -545,29 +485,23 @@ impl Mux {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Option<MuxAgentId> {
-        let tuple = Tuple {
-            transport,
-            local,
-            remote,
-        };
-        self.tuples.forget(&tuple).map(|index| self.id_of(index))
+        self.router.forget_tuple(transport, local, remote)
     }
 
     /// The number of transactions remembered for routing responses.
     pub fn transaction_count(&self) -> usize {
-        self.txns.len()
+        self.router.transaction_count()
     }
 
     /// The counters.
     pub fn stats(&self) -> MuxStats {
-        self.stats
+        self.router.stats()
     }
 
     /// The agent a packet would be routed to, or why none, without side effects (see the
     /// [module docs](self) for the rules). Allocates nothing.
     pub fn route(&self, transmit: &Transmit<&[u8]>) -> Result<MuxAgentId, MuxDrop> {
-        self.route_inner(transmit)
-            .map(|(index, _)| self.id_of(index))
+        self.router.peek(transmit)
     }
 
     /// Routes a received datagram (or, over TCP, one framed message) to its agent and
@@ -578,35 +512,15 @@ impl Mux {
         now: Instant,
         transmit: Transmit<&'a [u8]>,
     ) -> MuxIncoming<'a> {
-        let (index, via) = match self.route_inner(&transmit) {
-            Ok(routed) => routed,
-            Err(drop) => {
-                let counter = match drop {
-                    MuxDrop::UnknownUfrag => &mut self.stats.dropped_unknown_ufrag,
-                    MuxDrop::UnknownSource => &mut self.stats.dropped_unknown_source,
-                    MuxDrop::MalformedUsername => &mut self.stats.dropped_malformed_username,
-                    MuxDrop::Malformed => &mut self.stats.dropped_malformed,
-                };
-                *counter += 1;
-                tracing::trace!(from = %transmit.from, to = %transmit.to, reason = %drop, "mux: dropped");
-                return MuxIncoming::Dropped(drop);
-            }
+        let id = match self.router.route(&transmit) {
+            Ok(id) => id,
+            Err(drop) => return MuxIncoming::Dropped(drop),
         };
-        match via {
-            Via::Tuple => self.stats.routed_by_tuple += 1,
-            Via::Ufrag => self.stats.routed_by_ufrag += 1,
-            Via::Transaction(txid) => {
-                self.stats.routed_by_transaction += 1;
-                self.txns.take(&txid);
-            }
-        }
-        let id = self.id_of(index);
-        let entry = self.slots[index as usize]
-            .entry
+        let entry = self.entries[id.index as usize]
             .as_mut()
             .expect("routing finds live agents only");
         let received = entry.agent.handle_incoming(now, transmit);
-        self.touched(index);
+        self.touched(id.index);
         match received {
             Some(data) => MuxIncoming::Data(id, data),
             None => MuxIncoming::Handled(id),
@@ -616,7 +530,7 @@ impl Mux {
     /// Runs the agents whose deadline has come ([`Agent::handle_timeout`]), each once,
     /// and forgets expired transactions. Calling it early is harmless.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.txns.expire(now);
+        self.router.expire(now);
         let mut due = std::mem::take(&mut self.due);
         due.clear();
         while let Some((t, index)) = self.timers.peek() {
@@ -628,9 +542,9 @@ impl Mux {
             due.push(index);
         }
         for &index in &due {
-            if let Some(entry) = self.slots[index as usize].entry.as_mut() {
+            if let Some(entry) = self.entries[index as usize].as_mut() {
                 entry.agent.handle_timeout(now);
-                self.stats.agent_timeouts += 1;
+                self.router.count_timeout();
                 self.touched(index);
             }
         }
@@ -642,7 +556,7 @@ impl Mux {
     /// transactions it carries (see the [module docs](self)).
     pub fn poll_transmit(&mut self, now: Instant) -> Option<(MuxAgentId, Transmit<Vec<u8>>)> {
         while let Some(&index) = self.ready_transmit.front() {
-            let Some(entry) = self.slots[index as usize].entry.as_mut() else {
+            let Some(entry) = self.entries[index as usize].as_mut() else {
                 self.ready_transmit.pop_front();
                 continue;
             };
@@ -653,12 +567,21 @@ impl Mux {
             self.mark(index, READY_EVENT | READY_IO);
             match transmit {
                 Some(t) => {
-                    let id = self.id_of(index);
-                    self.learn_from(now, index, id, &t);
+                    let id = self.router.id_of(index);
+                    self.router.learn(
+                        now,
+                        id,
+                        &Transmit {
+                            transport: t.transport,
+                            from: t.from,
+                            to: t.to,
+                            data: &t.data[..],
+                        },
+                    );
                     return Some((id, t));
                 }
                 None => {
-                    if let Some(entry) = self.slots[index as usize].entry.as_mut() {
+                    if let Some(entry) = self.entries[index as usize].as_mut() {
                         entry.ready &= !READY_TRANSMIT;
                     }
                     self.ready_transmit.pop_front();
@@ -671,13 +594,12 @@ impl Mux {
     /// The next event of any agent, with the agent's id.
     pub fn poll_event(&mut self) -> Option<(MuxAgentId, AgentEvent)> {
         while let Some(&index) = self.ready_event.front() {
-            let generation = self.slots[index as usize].generation;
-            let Some(entry) = self.slots[index as usize].entry.as_mut() else {
+            let Some(entry) = self.entries[index as usize].as_mut() else {
                 self.ready_event.pop_front();
                 continue;
             };
             if let Some(event) = entry.agent.poll_event() {
-                return Some((MuxAgentId { index, generation }, event));
+                return Some((self.router.id_of(index), event));
             }
             entry.ready &= !READY_EVENT;
             self.ready_event.pop_front();
@@ -689,13 +611,12 @@ impl Mux {
     /// through [`Self::agent_mut`].
     pub fn poll_io_request(&mut self) -> Option<(MuxAgentId, IoRequest)> {
         while let Some(&index) = self.ready_io.front() {
-            let generation = self.slots[index as usize].generation;
-            let Some(entry) = self.slots[index as usize].entry.as_mut() else {
+            let Some(entry) = self.entries[index as usize].as_mut() else {
                 self.ready_io.pop_front();
                 continue;
             };
             if let Some(request) = entry.agent.poll_io_request() {
-                return Some((MuxAgentId { index, generation }, request));
+                return Some((self.router.id_of(index), request));
             }
             entry.ready &= !READY_IO;
             self.ready_io.pop_front();
@@ -716,67 +637,15 @@ impl Mux {
     }
 
     fn entry(&self, id: MuxAgentId) -> Option<&Entry> {
-        let slot = self.slots.get(id.index as usize)?;
-        if slot.generation != id.generation {
+        if !self.router.contains(id) {
             return None;
         }
-        slot.entry.as_ref()
-    }
-
-    fn id_of(&self, index: u32) -> MuxAgentId {
-        MuxAgentId {
-            index,
-            generation: self.slots[index as usize].generation,
-        }
-    }
-
-    /// The agent slot for a packet, and how it was found.
-    fn route_inner(&self, t: &Transmit<&[u8]>) -> Result<(u32, Via), MuxDrop> {
-        let tuple = Tuple {
-            transport: t.transport,
-            local: t.to,
-            remote: t.from,
-        };
-        let by_tuple = || self.tuples.get(&tuple).map(|i| (i, Via::Tuple));
-        if !looks_like_stun(t.data) {
-            return by_tuple().ok_or(MuxDrop::UnknownSource);
-        }
-        let Ok(header) = MessageHeader::parse(t.data) else {
-            return by_tuple().ok_or(MuxDrop::Malformed);
-        };
-        let class = header.message_type.class;
-        if class.is_response() {
-            let id = header.transaction_id;
-            if let Some(agent) = self.txns.get(&id)
-                && self.entry(agent).is_some()
-            {
-                return Ok((agent.index, Via::Transaction(id)));
-            }
-            return by_tuple().ok_or(MuxDrop::UnknownSource);
-        }
-        if class != MessageClass::Request || header.message_type.method != Method::BINDING {
-            return by_tuple().ok_or(MuxDrop::UnknownSource);
-        }
-        let Ok(msg) = Message::parse(t.data) else {
-            return by_tuple().ok_or(MuxDrop::Malformed);
-        };
-        let Some(username) = msg.raw_attribute(AttributeType::USERNAME) else {
-            return by_tuple().ok_or(MuxDrop::UnknownSource);
-        };
-        // RFC 8445 §7.2.2: USERNAME is "local ufrag:remote ufrag" seen from the receiver
-        // (the sender writes the receiver's ufrag first). Only the local part is needed.
-        let Some(local) = local_ufrag(username.value()) else {
-            return Err(MuxDrop::MalformedUsername);
-        };
-        if let Some(&index) = self.by_ufrag.get(local) {
-            return Ok((index, Via::Ufrag));
-        }
-        by_tuple().ok_or(MuxDrop::UnknownUfrag)
+        self.entries.get(id.index as usize)?.as_ref()
     }
 
     /// Puts agent `index` on the ready queues in `flags` it is not on yet.
     fn mark(&mut self, index: u32, flags: u8) {
-        let Some(entry) = self.slots[index as usize].entry.as_mut() else {
+        let Some(entry) = self.entries[index as usize].as_mut() else {
             return;
         };
         let new = flags & !entry.ready;
@@ -796,155 +665,18 @@ impl Mux {
     /// re-read.
     fn touched(&mut self, index: u32) {
         self.mark(index, READY_TRANSMIT | READY_EVENT | READY_IO);
-        if let Some(entry) = self.slots[index as usize].entry.as_ref() {
+        if let Some(entry) = self.entries[index as usize].as_ref() {
             self.timers.set(index, entry.agent.poll_timeout());
         }
     }
 
-    /// Learns what an agent's outgoing packet tells: a transaction to route the response
-    /// of, a 5-tuple its peer uses.
-    fn learn_from(&mut self, now: Instant, index: u32, id: MuxAgentId, t: &Transmit<Vec<u8>>) {
-        if !looks_like_stun(&t.data) {
-            return;
-        }
-        let Ok(msg) = Message::parse(&t.data) else {
-            return;
-        };
-        let class = msg.class();
-        if class == MessageClass::Request {
-            self.stats.transactions_evicted += self.txns.record(
-                now,
-                id,
-                msg.transaction_id(),
-                self.config.transaction_lifetime,
-                self.config.max_transactions,
-            ) as u64;
-        }
-        // A Binding success response answers an authenticated check (RFC 8445 §7.3); a
-        // request with USERNAME is a check towards a candidate the agent was given, or a
-        // TURN request with the long-term credentials of the agent's server (RFC 8656
-        // §7.2). A Binding request without USERNAME (to a STUN server, which several
-        // agents may share) teaches nothing: its response goes by transaction id.
-        let learn = (class == MessageClass::Success && msg.method() == Method::BINDING)
-            || (class == MessageClass::Request && msg.has_attribute(AttributeType::USERNAME));
-        if !learn {
-            return;
-        }
-        let tuple = Tuple {
-            transport: t.transport,
-            local: t.from,
-            remote: t.to,
-        };
-        match self.tuples.learn(
-            index,
-            tuple,
-            self.config.max_tuples_per_agent,
-            self.config.max_tuples,
-        ) {
-            Learned::Known => {}
-            Learned::New { evicted } | Learned::Moved { evicted } => {
-                self.stats.tuples_learned += 1;
-                self.stats.tuples_evicted += u64::from(evicted);
-                tracing::trace!(agent = %id, remote = %t.to, "mux: 5-tuple learned");
-            }
-            Learned::Refused => {
-                self.stats.tuples_refused += 1;
-                tracing::debug!(agent = %id, remote = %t.to, "mux: 5-tuple table full");
-            }
-        }
-    }
-
-    /// True when the ufrags registered for agent `index` are still its streams' (or,
-    /// for one not registered, still another agent's). Allocates nothing.
-    fn ufrags_unchanged(&mut self, index: u32) -> bool {
-        let Mux {
-            slots, by_ufrag, ..
-        } = self;
-        let Some(entry) = slots[index as usize].entry.as_mut() else {
-            return true;
-        };
-        let count = entry.agent.stream_count();
-        if entry.ufrags.len() != count {
-            return false;
-        }
-        (0..count).all(|i| {
-            let registered = &entry.ufrags[i];
-            entry
-                .agent
-                .stream_mut(StreamId::from_index(i))
-                .is_some_and(|s| {
-                    let current = s.local_credentials().ufrag();
-                    match registered {
-                        Some(u) => current == &**u,
-                        None => by_ufrag.get(current).is_some_and(|&o| o != index),
-                    }
-                })
-        })
-    }
-
     /// Re-reads the local ufrags of agent `index` (after the caller changed it).
     fn refresh_ufrags(&mut self, index: u32) {
-        if self.ufrags_unchanged(index) {
-            return;
+        let id = self.router.id_of(index);
+        if let Some(entry) = self.entries[index as usize].as_mut() {
+            self.router.refresh_ufrags(id, &mut entry.agent);
         }
-        let Some(entry) = self.slots[index as usize].entry.as_mut() else {
-            return;
-        };
-        let old = std::mem::take(&mut entry.ufrags);
-        for ufrag in old.into_iter().flatten() {
-            if self.by_ufrag.get(&ufrag) == Some(&index) {
-                self.by_ufrag.remove(&ufrag);
-            }
-        }
-        let entry = self.slots[index as usize]
-            .entry
-            .as_mut()
-            .expect("checked above");
-        let current = current_ufrags(&mut entry.agent);
-        let mut registered = Vec::with_capacity(current.len());
-        for ufrag in current {
-            let key: Box<str> = ufrag.into();
-            match self.by_ufrag.get(&key) {
-                Some(&other) if other != index => {
-                    self.stats.ufrag_conflicts += 1;
-                    tracing::warn!(ufrag = %key, "mux: ufrag already used by another agent; reached by 5-tuple only");
-                    registered.push(None);
-                }
-                _ => {
-                    self.by_ufrag.insert(key.clone(), index);
-                    registered.push(Some(key));
-                }
-            }
-        }
-        entry.ufrags = registered;
     }
-}
-
-/// How a packet found its agent.
-#[derive(Debug, Clone, Copy)]
-enum Via {
-    Tuple,
-    Ufrag,
-    Transaction(crate::stun::TransactionId),
-}
-
-/// The local ufrag of a USERNAME value "local:remote": the bytes before the first `:`,
-/// non-empty UTF-8. Borrows, never allocates.
-fn local_ufrag(username: &[u8]) -> Option<&str> {
-    let colon = username.iter().position(|&b| b == b':')?;
-    let local = std::str::from_utf8(&username[..colon]).ok()?;
-    (!local.is_empty()).then_some(local)
-}
-
-/// The local ufrags of every stream of `agent`, in stream order.
-fn current_ufrags(agent: &mut Agent) -> Vec<String> {
-    (0..agent.stream_count())
-        .filter_map(|i| {
-            agent
-                .stream_mut(StreamId::from_index(i))
-                .map(|s| s.local_credentials().ufrag().to_owned())
-        })
-        .collect()
 }
 
 /// An agent of a [`Mux`], borrowed through [`Mux::agent_mut`]. Dereferences to the
@@ -967,8 +699,7 @@ impl Deref for MuxAgentMut<'_> {
     type Target = Agent;
 
     fn deref(&self) -> &Agent {
-        &self.mux.slots[self.id.index as usize]
-            .entry
+        &self.mux.entries[self.id.index as usize]
             .as_ref()
             .expect("the guard is made for a live agent")
             .agent
@@ -977,8 +708,7 @@ impl Deref for MuxAgentMut<'_> {
 
 impl DerefMut for MuxAgentMut<'_> {
     fn deref_mut(&mut self) -> &mut Agent {
-        &mut self.mux.slots[self.id.index as usize]
-            .entry
+        &mut self.mux.entries[self.id.index as usize]
             .as_mut()
             .expect("the guard is made for a live agent")
             .agent
