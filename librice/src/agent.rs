@@ -10,6 +10,7 @@ use std::time::Duration;
 use librice_proto::agent::{self as proto, AgentConfig, StreamId, StunServer, TurnServer};
 
 use crate::driver::Driver;
+use crate::endpoint::Endpoint;
 use crate::error::Error;
 use crate::interfaces::{AddressFamilies, AddressFilter, InterfaceAddress};
 use crate::mdns::MdnsClient;
@@ -33,6 +34,7 @@ pub struct AgentBuilder {
     buffers: BufferSizes,
     network: NetworkChange,
     transports: Transports,
+    endpoint: Option<Endpoint>,
 }
 
 impl fmt::Debug for AgentBuilder {
@@ -44,6 +46,10 @@ impl fmt::Debug for AgentBuilder {
             .field("buffers", &self.buffers)
             .field("network", &self.network)
             .field("transports", &self.transports)
+            .field(
+                "endpoint",
+                &self.endpoint.as_ref().map(Endpoint::local_addrs),
+            )
             .finish()
     }
 }
@@ -359,6 +365,16 @@ impl AgentBuilder {
         self
     }
 
+    /// Serves the agent from `endpoint`: its host candidates are the endpoint's addresses,
+    /// and the endpoint's task drives it, with its other agents (see [`crate::endpoint`]).
+    /// The agent runs on the endpoint's runtime ([`Self::runtime`] is then not needed),
+    /// uses UDP only, and does not watch the interfaces ([`Self::network_change`] and the
+    /// address filters do not apply).
+    pub fn endpoint(mut self, endpoint: &Endpoint) -> Self {
+        self.endpoint = Some(endpoint.clone());
+        self
+    }
+
     /// Starts the agent: its driver task is spawned on the runtime.
     ///
     /// # Errors
@@ -366,12 +382,22 @@ impl AgentBuilder {
     /// [`Error::NoRuntime`] without [`Self::runtime`]; [`Error::TlsUnavailable`] for a
     /// TURN server over TLS when this crate was built without its `tls` feature (unless the
     /// agent is lite, [`Self::lite`], which uses no TURN server);
-    /// [`Error::Io`] when the operating system gives no random seed.
+    /// [`Error::Io`] when the operating system gives no random seed. For an endpoint agent
+    /// ([`Self::endpoint`]): [`Error::Endpoint`] with [`EndpointError::TcpUnsupported`] when
+    /// TCP candidates were asked for, [`Error::Closed`] once the endpoint is closed.
+    ///
+    /// [`EndpointError::TcpUnsupported`]: crate::endpoint::EndpointError::TcpUnsupported
     pub fn build(self) -> Result<Agent, Error> {
         if self.tls_server && !self.config.is_lite() && cfg!(not(feature = "tls")) {
             return Err(Error::TlsUnavailable);
         }
-        let runtime = self.runtime.ok_or(Error::NoRuntime)?;
+        if self.endpoint.is_some() && self.transports.tcp() {
+            return Err(crate::endpoint::EndpointError::TcpUnsupported.into());
+        }
+        let runtime = match &self.endpoint {
+            Some(endpoint) => Arc::clone(&endpoint.shared().runtime),
+            None => self.runtime.ok_or(Error::NoRuntime)?,
+        };
         let seed = match self.seed {
             Some(seed) => seed,
             None => {
@@ -402,10 +428,17 @@ impl AgentBuilder {
                 relist: false,
                 listener_wakers: Default::default(),
                 mdns: MdnsClient::new(Arc::clone(&runtime), me.clone()),
+                endpoint: None,
             }),
         });
-        runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));
-        if self.network.watch || self.network.on_path_lost == OnPathLost::Restart {
+        if let Some(endpoint) = &self.endpoint {
+            endpoint.attach(&shared)?;
+        } else {
+            runtime.spawn(Box::pin(Driver::new(Arc::clone(&shared))));
+        }
+        if self.endpoint.is_none()
+            && (self.network.watch || self.network.on_path_lost == OnPathLost::Restart)
+        {
             runtime.spawn(Box::pin(crate::netwatch::run(
                 Arc::downgrade(&shared),
                 Arc::clone(&runtime),
@@ -420,6 +453,7 @@ impl AgentBuilder {
                 filter: self.filter,
                 buffers: self.buffers,
                 transports: self.transports,
+                endpoint: self.endpoint,
             }),
         })
     }
@@ -433,6 +467,8 @@ pub(crate) struct Handle {
     pub buffers: BufferSizes,
     /// The transports of the host candidates.
     pub transports: Transports,
+    /// The endpoint serving the agent, if any: kept alive while the agent is.
+    pub endpoint: Option<Endpoint>,
 }
 
 impl Drop for Handle {
@@ -475,6 +511,7 @@ impl Agent {
             buffers: BufferSizes::default(),
             network: NetworkChange::default(),
             transports: Transports::default(),
+            endpoint: None,
         }
     }
 
@@ -483,6 +520,8 @@ impl Agent {
         let mut st = self.handle.shared.lock();
         let id = st.proto.add_stream();
         st.streams.push(StreamExtra::default());
+        // Its ufrag, for the peer's checks to find an endpoint agent.
+        st.sync_endpoint();
         Stream::new(Arc::clone(&self.handle), id)
     }
 

@@ -27,10 +27,8 @@ pub(crate) struct Driver {
     timer: DeadlineTimer,
     buf: Vec<u8>,
     next_socket: usize,
-    /// The driver's own slot on sockets that would block.
-    sender: SenderId,
-    /// What the sockets would not take yet, oldest first.
-    unsent: VecDeque<Outgoing>,
+    /// What the sockets would not take yet.
+    outbox: Outbox<()>,
     /// Buffers kept from round to round: the sockets to read, what was read, what to send.
     sockets: Vec<Arc<Socket>>,
     received: Vec<Received>,
@@ -44,8 +42,7 @@ impl Driver {
             timer: DeadlineTimer::default(),
             buf: vec![0; RECV_BUF],
             next_socket: 0,
-            sender: SenderId::new(),
-            unsent: VecDeque::new(),
+            outbox: Outbox::default(),
             sockets: Vec::new(),
             received: Vec::new(),
             outgoing: Vec::new(),
@@ -91,20 +88,9 @@ impl Driver {
         let shared = &self.shared;
         let mut st = shared.lock();
         if st.closed {
-            // Release the TURN allocations (RFC 8656 §7.2): one try, no waiting.
-            let now = shared.runtime.now();
-            st.proto.close(now);
-            // The core withdraws its mDNS names on close: hand them to the service (which
-            // sends the goodbyes) before the agent leaves it.
-            st.dispatch_events();
-            st.mdns.leave();
-            while let Some(t) = st.proto.poll_transmit(now) {
-                if let Some(socket) = st.registry.udp(t.from) {
-                    let _ = socket.poll_send_to(self.sender, cx, &t.data, t.to);
-                }
-            }
-            st.close_subscribers();
-            tracing::debug!("agent closed: driver stops");
+            st.finish_close(shared.runtime.now(), |socket, t| {
+                let _ = socket.poll_send_to(self.outbox.sender, cx, &t.data, t.to);
+            });
             return None;
         }
         st.driver_waker = Some(cx.waker().clone());
@@ -155,12 +141,19 @@ impl Driver {
     /// refused send changed the core's state: go round again to act on it.
     fn drive_transmit(&mut self, cx: &mut Context<'_>) -> bool {
         let mut busy = false;
-        let waiting = std::mem::take(&mut self.unsent);
         let mut outgoing = std::mem::take(&mut self.outgoing);
-        for (socket, t) in waiting.into_iter().chain(outgoing.drain(..)) {
-            busy |= self.send(cx, socket, t);
-        }
+        let failed = self
+            .outbox
+            .send_all(cx, outgoing.drain(..).map(|(socket, t)| (socket, t, ())));
         self.outgoing = outgoing;
+        for (t, (), e) in failed {
+            crate::netwatch::on_send_error(&self.shared, &e);
+            // The lock is not held while sending; take it briefly.
+            let mut st = self.shared.lock();
+            let now = self.shared.runtime.now();
+            st.proto.handle_unreachable(now, t.from, t.to);
+            busy = true;
+        }
         busy
     }
 
@@ -168,34 +161,75 @@ impl Driver {
     fn drive_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
         self.timer.poll(&*self.shared.runtime, cx, deadline)
     }
+}
+
+/// Datagrams on their way out of a driver: sent at once where the socket takes them,
+/// else kept (up to [`MAX_UNSENT`]) until it is writable again, each socket's in order.
+/// `T` tags each datagram with what the caller needs to know of a failed one (which
+/// agent sent it, for an endpoint's driver).
+#[derive(Debug)]
+pub(crate) struct Outbox<T> {
+    /// The driver's own slot on sockets that would block.
+    pub sender: SenderId,
+    /// What the sockets would not take yet, oldest first.
+    unsent: VecDeque<(Arc<Socket>, Transmit<Vec<u8>>, T)>,
+}
+
+impl<T> Default for Outbox<T> {
+    fn default() -> Self {
+        Self {
+            sender: SenderId::new(),
+            unsent: VecDeque::new(),
+        }
+    }
+}
+
+impl<T> Outbox<T> {
+    /// Sends what waited for its socket, then `new`, in order; returns the datagrams a
+    /// socket refused with an error, for the caller to tell the core
+    /// (`handle_unreachable`: a check in flight on that pair fails at once).
+    pub fn send_all(
+        &mut self,
+        cx: &mut Context<'_>,
+        new: impl Iterator<Item = (Arc<Socket>, Transmit<Vec<u8>>, T)>,
+    ) -> Vec<(Transmit<Vec<u8>>, T, std::io::Error)> {
+        let mut failed = Vec::new();
+        let waiting = std::mem::take(&mut self.unsent);
+        for (socket, t, tag) in waiting.into_iter().chain(new) {
+            if let Err(e) = self.send(cx, socket, t, tag) {
+                failed.push(e);
+            }
+        }
+        failed
+    }
 
     /// Sends one datagram, or keeps it until its socket is writable (the socket has the
     /// waker). A socket already holding datagrams back keeps the new one behind them, so
-    /// each socket's datagrams leave in order. Returns true when the socket refused the
-    /// datagram with an error, which the core has then been told of
-    /// (`handle_unreachable`: a check in flight on that pair fails at once).
-    fn send(&mut self, cx: &mut Context<'_>, socket: Arc<Socket>, t: Transmit<Vec<u8>>) -> bool {
-        let behind = self.unsent.iter().any(|(s, _)| Arc::ptr_eq(s, &socket));
+    /// each socket's datagrams leave in order.
+    #[allow(clippy::type_complexity)]
+    fn send(
+        &mut self,
+        cx: &mut Context<'_>,
+        socket: Arc<Socket>,
+        t: Transmit<Vec<u8>>,
+        tag: T,
+    ) -> Result<(), (Transmit<Vec<u8>>, T, std::io::Error)> {
+        let behind = self.unsent.iter().any(|(s, ..)| Arc::ptr_eq(s, &socket));
         if !behind {
             match socket.poll_send_to(self.sender, cx, &t.data, t.to) {
-                Poll::Ready(Ok(_)) => return false,
+                Poll::Ready(Ok(_)) => return Ok(()),
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(from = %t.from, to = %t.to, error = %e, "send failed");
-                    crate::netwatch::on_send_error(&self.shared, &e);
-                    // The lock is not held while sending; take it briefly.
-                    let mut st = self.shared.lock();
-                    let now = self.shared.runtime.now();
-                    st.proto.handle_unreachable(now, t.from, t.to);
-                    return true;
+                    return Err((t, tag, e));
                 }
                 Poll::Pending => {}
             }
         }
         if self.unsent.len() < MAX_UNSENT {
-            self.unsent.push_back((socket, t));
+            self.unsent.push_back((socket, t, tag));
         } else {
             tracing::debug!(from = %t.from, to = %t.to, "socket busy and queue full: datagram dropped");
         }
-        false
+        Ok(())
     }
 }

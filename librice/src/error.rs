@@ -32,6 +32,8 @@ pub enum Error {
     Agent(AgentError),
     /// Listing the interfaces or using a socket failed.
     Io(io::Error),
+    /// An [`crate::Endpoint`] refused: see [`crate::endpoint::EndpointError`].
+    Endpoint(crate::endpoint::EndpointError),
 }
 
 impl fmt::Display for Error {
@@ -48,6 +50,7 @@ impl fmt::Display for Error {
             Self::Usage(e) => write!(f, "{e}"),
             Self::Agent(e) => write!(f, "{e}"),
             Self::Io(e) => write!(f, "{e}"),
+            Self::Endpoint(e) => write!(f, "{e}"),
         }
     }
 }
@@ -63,6 +66,12 @@ impl std::error::Error for Error {
             Self::Io(e) => e.source(),
             _ => None,
         }
+    }
+}
+
+impl From<crate::endpoint::EndpointError> for Error {
+    fn from(e: crate::endpoint::EndpointError) -> Self {
+        Self::Endpoint(e)
     }
 }
 

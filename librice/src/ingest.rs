@@ -354,6 +354,7 @@ impl Reader {
                 return Poll::Ready(Read::Closed);
             }
             let now = shared.runtime.now();
+            let on_endpoint = st.endpoint.is_some();
             let generation = st.registry.generation();
             if self.generation != Some(generation) {
                 sockets_empty = false;
@@ -376,6 +377,10 @@ impl Reader {
                 .is_some_and(|w| w.will_wake(cx.waker()))
             {
                 c.recv_waker = Some(cx.waker().clone());
+            }
+            if on_endpoint {
+                // The endpoint's task reads its shared sockets and queues the data.
+                return Poll::Pending;
             }
             let had_lease = c.lease_until.is_some_and(|t| t > now);
             c.lease_until = Some(now + READER_LEASE);

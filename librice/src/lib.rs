@@ -203,6 +203,7 @@ mod candidate;
 pub mod conformance;
 mod datagram;
 mod driver;
+pub mod endpoint;
 mod error;
 mod ingest;
 pub mod interfaces;
@@ -222,6 +223,7 @@ mod tls;
 pub use agent::{Agent, AgentBuilder, Events};
 pub use candidate::IceCandidate;
 pub use datagram::{Datagram, DatagramSender, RecvMeta};
+pub use endpoint::{Endpoint, EndpointBuilder};
 pub use error::Error;
 pub use librice_proto as proto;
 /// What an agent reports ([`Agent::events`]): the sans-IO core's own event type.

@@ -15,8 +15,9 @@ use crate::mdns::{Answer, MdnsClient};
 use crate::netwatch::{OnPathLost, restart_needed};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
-use crate::send::{SendPath, SendTarget};
+use crate::send::{SendPath, SendTarget, Socket};
 use crate::tcp::{Framing, TcpRequest};
+use librice_proto::Transmit;
 
 /// How many received datagrams a component queues for its reader before dropping the
 /// oldest.
@@ -103,6 +104,10 @@ pub(crate) struct State {
     pub listener_wakers: std::collections::BTreeMap<std::net::SocketAddr, Waker>,
     /// The link to the process's mDNS service (`crate::mdns`).
     pub mdns: MdnsClient,
+    /// The endpoint serving this agent, if it is an endpoint agent
+    /// ([`crate::AgentBuilder::endpoint`]): its task drives the agent, its sockets are
+    /// shared, and no reader reads them itself.
+    pub endpoint: Option<crate::endpoint::EndpointLink>,
 }
 
 impl std::fmt::Debug for State {
@@ -162,6 +167,27 @@ impl State {
         self.wake_driver();
     }
 
+    /// The driver's last turn for a closed agent: releases the TURN allocations (RFC 8656
+    /// §7.2: one try, no waiting), hands the mDNS names the core withdraws to the service
+    /// (which sends the goodbyes) before the agent leaves it, sends what the core then
+    /// wants sent (with `send`, which must not wait), and wakes every reader and waiter.
+    pub fn finish_close(
+        &mut self,
+        now: std::time::Instant,
+        mut send: impl FnMut(&Socket, &Transmit<Vec<u8>>),
+    ) {
+        self.proto.close(now);
+        self.dispatch_events();
+        self.mdns.leave();
+        while let Some(t) = self.proto.poll_transmit(now) {
+            if let Some(socket) = self.registry.udp(t.from) {
+                send(socket, &t);
+            }
+        }
+        self.close_subscribers();
+        tracing::debug!("agent closed: driver stops");
+    }
+
     fn publish(&mut self, event: AgentEvent) {
         self.subscribers.retain(|weak| {
             let Some(sub) = weak.upgrade() else {
@@ -216,6 +242,8 @@ impl State {
         // An mDNS request that fails at once is answered at once, which may make more
         // events and requests (a new name for a failed one): until there are none.
         while self.forward_events() | self.forward_io_requests() {}
+        // An ICE restart (either side's) changes the local ufrag.
+        self.sync_endpoint();
     }
 
     /// Forwards the core's events; true if there were any.

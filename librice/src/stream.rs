@@ -120,6 +120,21 @@ impl Stream {
                     .flat_map(|c| addresses.iter().map(move |a| (c, a)))
             };
             let transports = self.handle.transports;
+            if self.handle.endpoint.is_some() {
+                let now = runtime.now();
+                let mut st = self.handle.shared.lock();
+                st.register_endpoint_sockets(self.id, components);
+                st.proto
+                    .stream_mut(self.id)
+                    .ok_or(Error::Closed)?
+                    .gather_candidates(now)?;
+                st.dispatch_events();
+                st.wake_driver();
+                return Ok(GatherStream {
+                    shared: Arc::downgrade(&self.handle.shared),
+                    id: self.id,
+                });
+            }
             let bound = if transports.udp() {
                 bind_sockets(&*runtime, self.handle.buffers, wanted())
             } else {
@@ -174,8 +189,9 @@ impl Stream {
             return Err(Error::Closed);
         }
         // The new round gathers on the addresses the machine has now, including those
-        // that appeared since gathering started.
+        // that appeared since gathering started (an endpoint's are fixed).
         match self.handle.shared.runtime.interface_addresses() {
+            _ if self.handle.endpoint.is_some() => {}
             Ok(all) => add_missing_sockets(
                 &self.handle.shared,
                 self.id,
