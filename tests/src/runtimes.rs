@@ -68,6 +68,8 @@ pub struct CountingRuntime {
     timer_delay: std::time::Duration,
     /// Sends each socket takes per tick, and the tick ([`CountingRuntime::congested`]).
     congestion: Option<(usize, Duration)>,
+    /// Sockets read one datagram per call ([`CountingRuntime::unbatched`]).
+    unbatched: bool,
 }
 
 impl CountingRuntime {
@@ -109,6 +111,15 @@ impl CountingRuntime {
         })
     }
 
+    /// Wraps `inner`; its UDP sockets read one datagram per system call (no `recvmmsg`):
+    /// the baseline of batched receiving.
+    pub fn unbatched(inner: Arc<dyn Runtime>) -> Arc<Self> {
+        Arc::new(CountingRuntime {
+            unbatched: true,
+            ..Self::plain(inner)
+        })
+    }
+
     /// `inner` with nothing changed but the counting.
     fn plain(inner: Arc<dyn Runtime>) -> CountingRuntime {
         CountingRuntime {
@@ -118,6 +129,7 @@ impl CountingRuntime {
             refused: Arc::new(AtomicUsize::new(0)),
             timer_delay: std::time::Duration::ZERO,
             congestion: None,
+            unbatched: false,
         }
     }
 
@@ -173,6 +185,9 @@ struct GatedSocket {
 /// Which sends a [`GatedSocket`] refuses.
 #[derive(Debug)]
 enum Gate {
+    /// None: every send goes ahead (the socket only loses its batched receive,
+    /// [`CountingRuntime::unbatched`]).
+    Open,
     /// The first one ([`CountingRuntime::refusing_first_send`]): `Pending`, and the task is
     /// woken at once.
     FirstSend(std::sync::atomic::AtomicBool),
@@ -206,6 +221,7 @@ impl Gate {
     /// True if the send may go ahead; otherwise the waker is handled as the gate says.
     fn admit(&self, cx: &mut std::task::Context<'_>) -> bool {
         match self {
+            Gate::Open => true,
             Gate::FirstSend(refused_once) => {
                 if refused_once.swap(true, Ordering::SeqCst) {
                     return true;
@@ -288,6 +304,7 @@ impl Runtime for CountingRuntime {
         let gate = match self.congestion {
             Some((per_tick, tick)) => Gate::congested(per_tick, tick),
             None if self.refuse_first_send => Gate::FirstSend(Default::default()),
+            None if self.unbatched => Gate::Open,
             None => return Ok(socket),
         };
         Ok(Arc::new(GatedSocket {

@@ -1,0 +1,386 @@
+//! Server-mode benchmarks of the facade's [`Endpoint`]: what 1,000 and 10,000 connected
+//! lite agents on one UDP port cost (heap per agent with a counting allocator, RSS, the
+//! time and the server's CPU to connect them all), and the datagrams per second one
+//! agent of an endpoint receives with batched reads (`recvmmsg`) against one system call
+//! per datagram, in the same run. BENCHMARKS.md records the figures.
+//!
+//! The clients run in a child process (this same binary, started with
+//! `LIBRICE_ENDPOINT_BENCH_CLIENTS=N`): sans-IO full agents of the core, each on a UDP
+//! socket of its own, all driven by one thread, so that the server process's heap, RSS
+//! and CPU are the endpoint's alone. Server and clients signal over the child's stdin and
+//! stdout, one line per client.
+//!
+//! Run: `cargo bench -p librice-tests --bench endpoint` (figures first, then criterion's
+//! throughput group; `-- --figures-only` stops after the figures).
+
+use std::alloc::System;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, Throughput};
+use futures::StreamExt;
+use futures::channel::mpsc;
+use librice::{Agent, Component, Endpoint, IceCandidate, IceCredentials, Runtime};
+use librice_tests::ice::{Peer, connected, gather_all, give};
+use librice_tests::runtimes::CountingRuntime;
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+const CLIENTS_ENV: &str = "LIBRICE_ENDPOINT_BENCH_CLIENTS";
+
+/// Heap bytes in use now (every allocation of the process).
+fn heap() -> i64 {
+    let s = GLOBAL.stats();
+    s.bytes_allocated as i64 - s.bytes_deallocated as i64 + s.bytes_reallocated as i64
+}
+
+/// This process's resident set size, from `/proc/self/status` (0 where there is none).
+fn rss() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok())
+        })
+        .map_or(0, |kib| kib * 1024)
+}
+
+/// CPU time (user + system) this process has used.
+fn cpu() -> Duration {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+fn tokio_runtime() -> (tokio::runtime::Runtime, Arc<dyn Runtime>) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let handle = librice_tokio::runtime_from_handle(rt.handle().clone());
+    (rt, handle)
+}
+
+/// One scale run: `n` lite agents on one endpoint, connected by `n` clients in a child
+/// process. Prints the figures.
+fn scale(n: usize) {
+    let (tokio_rt, rt) = tokio_runtime();
+    let heap0 = heap();
+    let rss0 = rss();
+    let endpoint = Endpoint::builder()
+        .runtime(Arc::clone(&rt))
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .build()
+        .expect("the endpoint binds");
+    let shared = endpoint.local_addrs()[0];
+    let mut agents = Vec::with_capacity(n);
+    for _ in 0..n {
+        let agent = Agent::builder()
+            .endpoint(&endpoint)
+            .lite(true)
+            .build()
+            .expect("an agent");
+        let stream = agent.add_stream();
+        let component = stream.add_component().expect("a component");
+        agents.push((agent, stream, component));
+    }
+    let mut child = Command::new(std::env::current_exe().expect("this binary"))
+        .env(CLIENTS_ENV, n.to_string())
+        .arg(shared.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("the client process starts");
+    let mut to_clients = child.stdin.take().expect("stdin");
+    let from_clients = BufReader::new(child.stdout.take().expect("stdout"));
+
+    let start = Instant::now();
+    let cpu0 = cpu();
+    {
+        let mut lines = String::new();
+        for (i, (_, stream, _)) in agents.iter().enumerate() {
+            // Starts gathering: the candidate is the endpoint's address, known already.
+            drop(stream.gather_candidates().expect("gathering"));
+            let c = stream.local_credentials();
+            lines.push_str(&format!("{i} {} {}\n", c.ufrag(), c.pwd()));
+        }
+        to_clients.write_all(lines.as_bytes()).expect("signal");
+        to_clients.flush().expect("signal");
+    }
+    let mut answered = 0;
+    let mut lines = from_clients.lines();
+    while answered < n {
+        let line = lines.next().expect("the clients answer").expect("a line");
+        let mut f = line.split(' ');
+        let (Some(i), Some(ufrag), Some(pwd), Some(port)) =
+            (f.next(), f.next(), f.next(), f.next())
+        else {
+            panic!("bad client line {line:?}");
+        };
+        let i: usize = i.parse().expect("an index");
+        let stream = &agents[i].1;
+        stream.set_remote_credentials(IceCredentials::new(ufrag, pwd).expect("credentials"));
+        let candidate = format!("candidate:1 1 UDP 2130706431 127.0.0.1 {port} typ host");
+        stream
+            .add_remote_candidate(IceCandidate::parse(&candidate).expect("a candidate"))
+            .expect("accepted");
+        stream.end_of_remote_candidates();
+        answered += 1;
+    }
+    let all = futures::future::join_all(agents.iter().map(|(_, _, c)| c.connected()));
+    let results = tokio_rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), all)
+            .await
+            .expect("every agent connects within 120 s")
+    });
+    let elapsed = start.elapsed();
+    let cpu_used = cpu() - cpu0;
+    let failed = results.iter().filter(|r| r.is_err()).count();
+    assert_eq!(failed, 0, "{failed} agents failed");
+    drop(results);
+    // A second of steady state: the clients' consent checks, the agents' answers.
+    std::thread::sleep(Duration::from_secs(1));
+    let heap1 = heap();
+    let rss1 = rss();
+    let stats = endpoint.stats();
+    println!(
+        "endpoint/scale n={n}: all connected in {:.2} s ({:.1} us wall per client), server CPU {:.2} s ({:.1} us per connect); heap {} B per agent (all included: endpoint, agents, handles, tables), RSS +{} B per agent; routed by ufrag {}, by tuple {}, dropped {}",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / n as f64,
+        cpu_used.as_secs_f64(),
+        cpu_used.as_secs_f64() * 1e6 / n as f64,
+        (heap1 - heap0) / n as i64,
+        (rss1 - rss0) / n as i64,
+        stats.routed_by_ufrag,
+        stats.routed_by_tuple,
+        stats.dropped_unknown_source + stats.dropped_unknown_ufrag,
+    );
+    drop(to_clients);
+    let _ = child.wait();
+    for (agent, _, _) in &agents {
+        agent.close();
+    }
+    drop(agents);
+    endpoint.close();
+}
+
+/// The client process: sans-IO full agents, controlling, each on its own socket, all
+/// driven by this thread.
+fn clients(n: usize, server: SocketAddr) {
+    use librice_proto::agent::{AgentConfig, ComponentId};
+    use librice_proto::candidate::Candidate;
+    use librice_proto::{Transmit, TransportType};
+
+    struct Client {
+        agent: librice_proto::agent::Agent,
+        socket: UdpSocket,
+        local: SocketAddr,
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<(usize, String, String)>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            let mut f = line.split(' ');
+            if let (Some(i), Some(u), Some(p)) = (f.next(), f.next(), f.next())
+                && let Ok(i) = i.parse()
+            {
+                let _ = tx.send((i, u.to_owned(), p.to_owned()));
+            }
+        }
+        // EOF: the server is done.
+        std::process::exit(0);
+    });
+    let server_candidate = Candidate::parse(&format!(
+        "candidate:1 1 UDP 2130706431 {} {} typ host",
+        server.ip(),
+        server.port()
+    ))
+    .expect("the server's candidate");
+    let mut clients: Vec<Client> = Vec::with_capacity(n);
+    let mut out = std::io::stdout().lock();
+    let mut buf = [0u8; 2048];
+    loop {
+        let now = Instant::now();
+        while let Ok((i, ufrag, pwd)) = rx.try_recv() {
+            let socket = UdpSocket::bind("127.0.0.1:0").expect("a client socket");
+            socket.set_nonblocking(true).expect("non-blocking");
+            let local = socket.local_addr().expect("an address");
+            let mut agent = librice_proto::agent::Agent::new(
+                AgentConfig::default()
+                    .controlling(true)
+                    .rng_seed(i as u64 + 1),
+            );
+            let s_id = agent.add_stream();
+            let mut s = agent.stream_mut(s_id).expect("the stream");
+            let c = s.add_component().expect("a component");
+            debug_assert_eq!(c, ComponentId::RTP);
+            s.add_local_socket(c, TransportType::Udp, local)
+                .expect("a socket");
+            s.set_remote_lite(true);
+            s.gather_candidates(now).expect("gathering");
+            s.set_remote_credentials(IceCredentials::new(ufrag, pwd).expect("credentials"));
+            s.add_remote_candidate(server_candidate.clone())
+                .expect("accepted");
+            s.end_of_remote_candidates();
+            let mine = s.local_credentials().clone();
+            writeln!(out, "{i} {} {} {}", mine.ufrag(), mine.pwd(), local.port()).expect("signal");
+            clients.push(Client {
+                agent,
+                socket,
+                local,
+            });
+        }
+        let _ = out.flush();
+        let mut next: Option<Instant> = None;
+        for c in &mut clients {
+            while let Ok((len, from)) = c.socket.recv_from(&mut buf) {
+                let t = Transmit {
+                    transport: TransportType::Udp,
+                    from,
+                    to: c.local,
+                    data: &buf[..len],
+                };
+                let _ = c.agent.handle_incoming(now, t);
+            }
+            if c.agent.poll_timeout().is_some_and(|t| t <= now) {
+                c.agent.handle_timeout(now);
+            }
+            while let Some(t) = c.agent.poll_transmit(now) {
+                let _ = c.socket.send_to(&t.data, t.to);
+            }
+            while let Some(event) = c.agent.poll_event() {
+                drop(event);
+            }
+            if let Some(t) = c.agent.poll_timeout() {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        }
+        let wait = next
+            .map_or(Duration::from_millis(1), |t| {
+                t.saturating_duration_since(Instant::now())
+            })
+            .min(Duration::from_millis(1));
+        if !wait.is_zero() {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// Datagrams one way from a client to an endpoint agent, the sender at most 64 ahead of
+/// what the receiver counted (as in `datapath.rs`); returns the time taken.
+async fn pump(n: u64, from: &Component, to: &Component) -> Duration {
+    const CREDIT: u64 = 32;
+    let (credit_tx, mut credit_rx) = mpsc::unbounded::<()>();
+    let data = vec![0x5a; 1000];
+    let mut rx = to.datagram();
+    let start = Instant::now();
+    let sender = async {
+        let mut sender = from.datagram().sender();
+        let mut credits = 2u64;
+        for i in 0..n {
+            if i % CREDIT == 0 {
+                if credits == 0 {
+                    credit_rx.next().await;
+                } else {
+                    credits -= 1;
+                }
+            }
+            sender.send(&data).await.expect("send");
+        }
+    };
+    let receiver = async {
+        let mut buf = vec![0u8; 2048];
+        for i in 1..=n {
+            rx.recv(&mut buf).await.expect("recv");
+            if i % CREDIT == 0 {
+                let _ = credit_tx.unbounded_send(());
+            }
+        }
+    };
+    futures::join!(sender, receiver);
+    start.elapsed()
+}
+
+/// An endpoint on `rt` with one lite agent, connected to a standalone client.
+async fn one_pair(rt: Arc<dyn Runtime>) -> (Endpoint, Peer, Peer) {
+    let endpoint = Endpoint::builder()
+        .runtime(Arc::clone(&rt))
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .build()
+        .expect("binds");
+    let server = Peer::from_builder(Agent::builder().endpoint(&endpoint).lite(true), &[1]);
+    let client = Peer::new(
+        Arc::clone(&rt),
+        true,
+        "127.0.0.1".parse().expect("ip"),
+        &[1],
+        None,
+    );
+    client.streams[0].set_remote_lite(true);
+    let cs = gather_all(&server).await;
+    let cc = gather_all(&client).await;
+    give(&client, &server, &cc);
+    give(&server, &client, &cs);
+    connected(rt.as_ref(), &client, Duration::from_secs(10)).await;
+    connected(rt.as_ref(), &server, Duration::from_secs(10)).await;
+    (endpoint, server, client)
+}
+
+fn throughput(c: &mut Criterion) {
+    let mut group = c.benchmark_group("endpoint");
+    group.throughput(Throughput::Elements(1));
+    let (tokio_rt, rt) = tokio_runtime();
+    let (e1, s1, c1) = tokio_rt.block_on(one_pair(Arc::clone(&rt)));
+    let unbatched: Arc<dyn Runtime> = CountingRuntime::unbatched(Arc::clone(&rt));
+    let (e2, s2, c2) = tokio_rt.block_on(one_pair(unbatched));
+    let (from1, to1) = (c1.components[0][0].clone(), s1.components[0][0].clone());
+    let (from2, to2) = (c2.components[0][0].clone(), s2.components[0][0].clone());
+    group.bench_function("recv/batched", |b| {
+        b.iter_custom(|n| tokio_rt.block_on(pump(n, &from1, &to1)))
+    });
+    group.bench_function("recv/one_per_call", |b| {
+        b.iter_custom(|n| tokio_rt.block_on(pump(n, &from2, &to2)))
+    });
+    group.finish();
+    drop((from1, to1, from2, to2, s1, c1, s2, c2));
+    e1.close();
+    e2.close();
+}
+
+fn main() {
+    if let Ok(n) = std::env::var(CLIENTS_ENV) {
+        let n: usize = n.parse().expect("a client count");
+        let server: SocketAddr = std::env::args()
+            .nth(1)
+            .and_then(|a| a.parse().ok())
+            .expect("the server's address");
+        clients(n, server);
+        return;
+    }
+    let figures_only = std::env::args().any(|a| a == "--figures-only");
+    let sizes: Vec<usize> = std::env::var("LIBRICE_ENDPOINT_BENCH_SIZES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
+        .unwrap_or_else(|| vec![1_000, 10_000]);
+    for n in sizes {
+        scale(n);
+    }
+    if figures_only {
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    throughput(&mut c);
+    c.final_summary();
+}
