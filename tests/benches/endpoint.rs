@@ -21,10 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use futures::StreamExt;
-use futures::channel::mpsc;
-use librice::{Agent, Component, Endpoint, IceCandidate, IceCredentials, Runtime};
-use librice_tests::ice::{Peer, connected, gather_all, give};
+use librice::{Agent, Endpoint, IceCandidate, IceCredentials, Runtime};
 use librice_tests::runtimes::CountingRuntime;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
@@ -278,85 +275,170 @@ fn clients(n: usize, server: SocketAddr) {
     }
 }
 
-/// Datagrams one way from a client to an endpoint agent, the sender at most 64 ahead of
-/// what the receiver counted (as in `datapath.rs`); returns the time taken.
-async fn pump(n: u64, from: &Component, to: &Component) -> Duration {
-    const CREDIT: u64 = 32;
-    let (credit_tx, mut credit_rx) = mpsc::unbounded::<()>();
-    let data = vec![0x5a; 1000];
-    let mut rx = to.datagram();
-    let start = Instant::now();
-    let sender = async {
-        let mut sender = from.datagram().sender();
-        let mut credits = 2u64;
-        for i in 0..n {
-            if i % CREDIT == 0 {
-                if credits == 0 {
-                    credit_rx.next().await;
-                } else {
-                    credits -= 1;
+/// A client for the throughput runs: a sans-IO full agent on a plain UDP socket, driven
+/// by a thread of its own (checks, then consent checks), connected to the endpoint agent
+/// whose credentials are given; returns a clone of its socket, to send data on the
+/// selected pair's 5-tuple.
+fn blaster(server: SocketAddr, remote: IceCredentials) -> (UdpSocket, IceCredentials, u16) {
+    use librice_proto::agent::AgentConfig;
+    use librice_proto::candidate::Candidate;
+    use librice_proto::{Transmit, TransportType};
+
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("a socket");
+    let local = socket.local_addr().expect("an address");
+    let mut agent =
+        librice_proto::agent::Agent::new(AgentConfig::default().controlling(true).rng_seed(7));
+    let now = Instant::now();
+    let sid = agent.add_stream();
+    let mut s = agent.stream_mut(sid).expect("the stream");
+    let c = s.add_component().expect("a component");
+    s.add_local_socket(c, TransportType::Udp, local)
+        .expect("a socket");
+    s.set_remote_lite(true);
+    s.gather_candidates(now).expect("gathering");
+    s.set_remote_credentials(remote);
+    let line = format!("candidate:1 1 UDP 2130706431 {} {} typ host", server.ip(), server.port());
+    s.add_remote_candidate(Candidate::parse(&line).expect("a candidate"))
+        .expect("accepted");
+    s.end_of_remote_candidates();
+    let mine = s.local_credentials().clone();
+    let thread_socket = socket.try_clone().expect("a clone");
+    thread_socket
+        .set_read_timeout(Some(Duration::from_millis(5)))
+        .expect("a timeout");
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 2048];
+        loop {
+            let now = Instant::now();
+            if let Ok((len, from)) = thread_socket.recv_from(&mut buf) {
+                let t = Transmit {
+                    transport: TransportType::Udp,
+                    from,
+                    to: local,
+                    data: &buf[..len],
+                };
+                let _ = agent.handle_incoming(now, t);
+            }
+            if agent.poll_timeout().is_some_and(|t| t <= now) {
+                agent.handle_timeout(now);
+            }
+            while let Some(t) = agent.poll_transmit(now) {
+                if thread_socket.send_to(&t.data, t.to).is_err() {
+                    return;
                 }
             }
-            sender.send(&data).await.expect("send");
+            while agent.poll_event().is_some() {}
         }
-    };
-    let receiver = async {
-        let mut buf = vec![0u8; 2048];
-        for i in 1..=n {
-            rx.recv(&mut buf).await.expect("recv");
-            if i % CREDIT == 0 {
-                let _ = credit_tx.unbounded_send(());
-            }
+    });
+    (socket, mine, local.port())
+}
+
+/// Sends `n` datagrams of 1,000 bytes from `socket` to `to` in GSO batches of up to 64
+/// (one system call each), at most `WINDOW` ahead of what the endpoint agent has
+/// received (`received`); returns the time until all arrived.
+fn blast(
+    n: u64,
+    state: &quinn_udp::UdpSocketState,
+    socket: &UdpSocket,
+    to: SocketAddr,
+    received: &std::sync::atomic::AtomicU64,
+) -> Duration {
+    use std::sync::atomic::Ordering;
+    const WINDOW: u64 = 512;
+    const SIZE: usize = 1000;
+    let segments = state.max_gso_segments().clamp(1, 64);
+    let data = vec![0x5a; SIZE * segments];
+    let base = received.load(Ordering::Acquire);
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while received.load(Ordering::Acquire) - base < n {
+        let got = received.load(Ordering::Acquire) - base;
+        let room = (WINDOW - (sent - got).min(WINDOW)).min(n - sent) as usize;
+        if room == 0 {
+            std::thread::yield_now();
+            continue;
         }
-    };
-    futures::join!(sender, receiver);
+        let k = room.min(segments);
+        let t = quinn_udp::Transmit {
+            destination: to,
+            ecn: None,
+            contents: &data[..k * SIZE],
+            segment_size: (k > 1).then_some(SIZE),
+            src_ip: None,
+        };
+        match state.try_send(socket.into(), &t) {
+            Ok(()) => sent += k as u64,
+            Err(_) => std::thread::yield_now(),
+        }
+    }
     start.elapsed()
 }
 
-/// An endpoint on `rt` with one lite agent, connected to a standalone client.
-async fn one_pair(rt: Arc<dyn Runtime>) -> (Endpoint, Peer, Peer) {
+/// An endpoint on `rt` with one lite agent whose component counts what it receives, and
+/// a client connected to it; returns what [`blast`] needs.
+fn blast_setup(
+    tokio_rt: &tokio::runtime::Runtime,
+    rt: Arc<dyn Runtime>,
+) -> (Endpoint, Agent, UdpSocket, SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
     let endpoint = Endpoint::builder()
         .runtime(Arc::clone(&rt))
         .bind("127.0.0.1:0".parse().expect("an address"))
+        .recv_buffer_size(8 << 20)
         .build()
         .expect("binds");
-    let server = Peer::from_builder(Agent::builder().endpoint(&endpoint).lite(true), &[1]);
-    let client = Peer::new(
-        Arc::clone(&rt),
-        true,
-        "127.0.0.1".parse().expect("ip"),
-        &[1],
-        None,
-    );
-    client.streams[0].set_remote_lite(true);
-    let cs = gather_all(&server).await;
-    let cc = gather_all(&client).await;
-    give(&client, &server, &cc);
-    give(&server, &client, &cs);
-    connected(rt.as_ref(), &client, Duration::from_secs(10)).await;
-    connected(rt.as_ref(), &server, Duration::from_secs(10)).await;
-    (endpoint, server, client)
+    let shared = endpoint.local_addrs()[0];
+    let agent = Agent::builder()
+        .endpoint(&endpoint)
+        .lite(true)
+        .build()
+        .expect("an agent");
+    let stream = agent.add_stream();
+    let component = stream.add_component().expect("a component");
+    drop(stream.gather_candidates().expect("gathering"));
+    let (socket, client, port) = blaster(shared, stream.local_credentials());
+    stream.set_remote_credentials(client);
+    let line = format!("candidate:1 1 UDP 2130706431 127.0.0.1 {port} typ host");
+    stream
+        .add_remote_candidate(IceCandidate::parse(&line).expect("a candidate"))
+        .expect("accepted");
+    stream.end_of_remote_candidates();
+    tokio_rt
+        .block_on(async {
+            tokio::time::timeout(Duration::from_secs(10), component.connected()).await
+        })
+        .expect("connects in time")
+        .expect("connects");
+    let received = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = Arc::clone(&received);
+    let mut datagrams = component.datagram();
+    tokio_rt.spawn(async move {
+        let mut buf = vec![0u8; 2048];
+        while datagrams.recv(&mut buf).await.is_ok() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+    });
+    (endpoint, agent, socket, shared, received)
 }
 
 fn throughput(c: &mut Criterion) {
     let mut group = c.benchmark_group("endpoint");
     group.throughput(Throughput::Elements(1));
     let (tokio_rt, rt) = tokio_runtime();
-    let (e1, s1, c1) = tokio_rt.block_on(one_pair(Arc::clone(&rt)));
-    let unbatched: Arc<dyn Runtime> = CountingRuntime::unbatched(Arc::clone(&rt));
-    let (e2, s2, c2) = tokio_rt.block_on(one_pair(unbatched));
-    let (from1, to1) = (c1.components[0][0].clone(), s1.components[0][0].clone());
-    let (from2, to2) = (c2.components[0][0].clone(), s2.components[0][0].clone());
-    group.bench_function("recv/batched", |b| {
-        b.iter_custom(|n| tokio_rt.block_on(pump(n, &from1, &to1)))
-    });
-    group.bench_function("recv/one_per_call", |b| {
-        b.iter_custom(|n| tokio_rt.block_on(pump(n, &from2, &to2)))
-    });
+    let batched = blast_setup(&tokio_rt, Arc::clone(&rt));
+    let unbatched = blast_setup(&tokio_rt, CountingRuntime::unbatched(Arc::clone(&rt)));
+    for (name, (_, _, socket, to, received)) in
+        [("recv/batched", &batched), ("recv/one_per_call", &unbatched)]
+    {
+        let state = quinn_udp::UdpSocketState::new(socket.into()).expect("quinn-udp");
+        group.bench_function(name, |b| {
+            b.iter_custom(|n| blast(n, &state, socket, *to, received))
+        });
+    }
     group.finish();
-    drop((from1, to1, from2, to2, s1, c1, s2, c2));
-    e1.close();
-    e2.close();
+    for (endpoint, agent, ..) in [batched, unbatched] {
+        agent.close();
+        endpoint.close();
+    }
 }
 
 fn main() {

@@ -24,8 +24,9 @@ use crate::shared::Shared;
 /// Loop iterations per poll before yielding to the runtime.
 const MAX_ROUNDS: usize = 16;
 
-/// Batches read from one socket per round before moving on.
-const BATCHES_PER_SOCKET: usize = 4;
+/// Datagrams read from one socket per round before moving on (in batches of up to
+/// [`RECV_BATCH_MAX`], or one at a time where the runtime's sockets read one per call).
+const DATAGRAMS_PER_SOCKET: usize = 4 * RECV_BATCH_MAX;
 
 pub(crate) struct EndpointDriver {
     ep: Arc<EndpointShared>,
@@ -109,12 +110,12 @@ impl EndpointDriver {
         let mut any = false;
         for k in 0..n {
             let socket = Arc::clone(&self.ep.sockets[(self.next_socket + k) % n].0);
-            for _ in 0..BATCHES_PER_SOCKET {
-                let mut slices: Vec<IoSliceMut<'_>> = self
-                    .bufs
-                    .chunks_mut(self.slot)
-                    .map(IoSliceMut::new)
-                    .collect();
+            let mut budget = DATAGRAMS_PER_SOCKET;
+            while budget > 0 {
+                // On the stack: no allocation per batch.
+                let mut chunks = self.bufs.chunks_mut(self.slot);
+                let mut slices: [IoSliceMut<'_>; RECV_BATCH_MAX] =
+                    std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
                 let got = match socket.poll_recv_batch(cx, &mut slices, &mut self.info) {
                     Poll::Ready(Ok(got)) => got,
                     Poll::Ready(Err(e)) => {
@@ -131,9 +132,7 @@ impl EndpointDriver {
                 }
                 any = true;
                 self.deliver(now, socket.local(), got);
-                if got < RECV_BATCH_MAX {
-                    break;
-                }
+                budget = budget.saturating_sub(got);
             }
         }
         if n > 0 {
