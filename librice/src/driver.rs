@@ -25,7 +25,6 @@ const MAX_UNSENT: usize = 256;
 pub(crate) struct Driver {
     shared: Arc<Shared>,
     timer: DeadlineTimer,
-    buf: Vec<u8>,
     next_socket: usize,
     /// What the sockets would not take yet.
     outbox: Outbox<()>,
@@ -40,7 +39,6 @@ impl Driver {
         Self {
             shared,
             timer: DeadlineTimer::default(),
-            buf: vec![0; RECV_BUF],
             next_socket: 0,
             outbox: Outbox::default(),
             sockets: Vec::new(),
@@ -101,13 +99,9 @@ impl Driver {
     /// taken, starting with a different one each time. True if anything happened.
     fn drive_recv(&mut self, cx: &mut Context<'_>) -> bool {
         let n = self.sockets.len();
-        let error = read_batch(
-            cx,
-            &self.sockets,
-            self.next_socket,
-            &mut self.buf,
-            &mut self.received,
-        );
+        let error = with_recv_buf(|buf| {
+            read_batch(cx, &self.sockets, self.next_socket, buf, &mut self.received)
+        });
         if n > 0 {
             self.next_socket = (self.next_socket + 1) % n;
         }
@@ -161,6 +155,27 @@ impl Driver {
     fn drive_timer(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
         self.timer.poll(&*self.shared.runtime, cx, deadline)
     }
+}
+
+thread_local! {
+    /// The receive buffer of the drivers that run on this thread: a driver reads into it
+    /// and copies each datagram out before it returns, so one buffer of the largest
+    /// datagram's size serves every agent of the thread instead of one per agent.
+    static RECV_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's receive buffer ([`RECV_BUF`] bytes); with a buffer of its
+/// own should the thread's be in use (it never is: `f` does not poll another driver).
+fn with_recv_buf<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    RECV_SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            if buf.len() < RECV_BUF {
+                buf.resize(RECV_BUF, 0);
+            }
+            f(&mut buf)
+        }
+        Err(_) => f(&mut vec![0; RECV_BUF]),
+    })
 }
 
 /// Datagrams on their way out of a driver: sent at once where the socket takes them,

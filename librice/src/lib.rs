@@ -205,6 +205,7 @@ mod datagram;
 mod driver;
 pub mod endpoint;
 mod error;
+mod ifchanges;
 mod ingest;
 pub mod interfaces;
 mod mdns;

@@ -21,12 +21,12 @@ use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
-use futures::StreamExt;
 use librice_proto::TransportType;
 use librice_proto::agent::{ComponentId, StreamId};
 
+use crate::ifchanges::Subscription;
 use crate::interfaces::{AddressFilter, InterfaceAddress, select_from};
-use crate::runtime::{InterfaceChanges, Runtime};
+use crate::runtime::Runtime;
 use crate::shared::{AgentEvent, Shared, component_ids};
 use crate::socket::{BufferSizes, bind_sockets, register_sockets};
 
@@ -119,8 +119,9 @@ pub(crate) async fn run(
     buffers: BufferSizes,
     policy: NetworkChange,
 ) {
+    // The runtime's notifications, shared with its other agents (`crate::ifchanges`).
     let mut changes = if policy.watch {
-        runtime.interface_changes()
+        Subscription::new(&runtime)
     } else {
         None
     };
@@ -150,7 +151,7 @@ pub(crate) async fn run(
 async fn wait(
     shared: &Weak<Shared>,
     runtime: &dyn Runtime,
-    changes: &mut Option<InterfaceChanges>,
+    changes: &mut Option<Subscription>,
     interval: Duration,
 ) -> bool {
     let mut timer = runtime.new_timer(runtime.now() + interval);
@@ -169,14 +170,14 @@ async fn wait(
             st.watcher_waker = Some(cx.waker().clone());
         }
         let mut changed = false;
-        while let Some(stream) = changes.as_mut() {
-            match stream.poll_next_unpin(cx) {
+        if let Some(subscription) = changes.as_mut() {
+            match subscription.poll_changed(cx) {
                 Poll::Ready(Some(())) => changed = true,
                 Poll::Ready(None) => {
                     tracing::debug!("interface notifications ended: polling only");
                     *changes = None;
                 }
-                Poll::Pending => break,
+                Poll::Pending => {}
             }
         }
         if changed || timer.as_mut().poll_elapsed(cx).is_ready() {

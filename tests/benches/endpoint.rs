@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
 use librice::{Agent, Endpoint, IceCandidate, IceCredentials, Runtime};
+use librice_tests::ice::{Peer, connected, exchange};
 use librice_tests::runtimes::CountingRuntime;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 
@@ -297,7 +298,11 @@ fn blaster(server: SocketAddr, remote: IceCredentials) -> (UdpSocket, IceCredent
     s.set_remote_lite(true);
     s.gather_candidates(now).expect("gathering");
     s.set_remote_credentials(remote);
-    let line = format!("candidate:1 1 UDP 2130706431 {} {} typ host", server.ip(), server.port());
+    let line = format!(
+        "candidate:1 1 UDP 2130706431 {} {} typ host",
+        server.ip(),
+        server.port()
+    );
     s.add_remote_candidate(Candidate::parse(&line).expect("a candidate"))
         .expect("accepted");
     s.end_of_remote_candidates();
@@ -379,7 +384,13 @@ fn blast(
 fn blast_setup(
     tokio_rt: &tokio::runtime::Runtime,
     rt: Arc<dyn Runtime>,
-) -> (Endpoint, Agent, UdpSocket, SocketAddr, Arc<std::sync::atomic::AtomicU64>) {
+) -> (
+    Endpoint,
+    Agent,
+    UdpSocket,
+    SocketAddr,
+    Arc<std::sync::atomic::AtomicU64>,
+) {
     let endpoint = Endpoint::builder()
         .runtime(Arc::clone(&rt))
         .bind("127.0.0.1:0".parse().expect("an address"))
@@ -426,9 +437,10 @@ fn throughput(c: &mut Criterion) {
     let (tokio_rt, rt) = tokio_runtime();
     let batched = blast_setup(&tokio_rt, Arc::clone(&rt));
     let unbatched = blast_setup(&tokio_rt, CountingRuntime::unbatched(Arc::clone(&rt)));
-    for (name, (_, _, socket, to, received)) in
-        [("recv/batched", &batched), ("recv/one_per_call", &unbatched)]
-    {
+    for (name, (_, _, socket, to, received)) in [
+        ("recv/batched", &batched),
+        ("recv/one_per_call", &unbatched),
+    ] {
         let state = quinn_udp::UdpSocketState::new(socket.into()).expect("quinn-udp");
         group.bench_function(name, |b| {
             b.iter_custom(|n| blast(n, &state, socket, *to, received))
@@ -439,6 +451,44 @@ fn throughput(c: &mut Criterion) {
         agent.close();
         endpoint.close();
     }
+}
+
+/// Heap and RSS per connected standalone agent (its own sockets and tasks): `n` pairs of
+/// agents in this process, connected over loopback, one stream and one component each,
+/// with the default network-change policy (the interfaces watched).
+fn standalone(n: usize) {
+    let (tokio_rt, rt) = tokio_runtime();
+    let heap0 = heap();
+    let rss0 = rss();
+    let ip = "127.0.0.1".parse().expect("an address");
+    let pairs: Vec<(Peer, Peer)> = tokio_rt.block_on(async {
+        let mut pairs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let a = Peer::new(Arc::clone(&rt), true, ip, &[1], None);
+            let b = Peer::new(Arc::clone(&rt), false, ip, &[1], None);
+            exchange(&a, &b).await;
+            pairs.push((a, b));
+        }
+        for (a, b) in &pairs {
+            connected(rt.as_ref(), a, Duration::from_secs(20)).await;
+            connected(rt.as_ref(), b, Duration::from_secs(20)).await;
+        }
+        pairs
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let heap1 = heap();
+    let rss1 = rss();
+    println!(
+        "standalone agents: {} connected: heap {} B per agent (sockets, tasks, handles), RSS +{} B per agent",
+        2 * n,
+        (heap1 - heap0) / (2 * n) as i64,
+        (rss1 - rss0) / (2 * n) as i64,
+    );
+    for (a, b) in &pairs {
+        a.agent.close();
+        b.agent.close();
+    }
+    drop(pairs);
 }
 
 fn main() {
@@ -458,6 +508,9 @@ fn main() {
         .unwrap_or_else(|| vec![1_000, 10_000]);
     for n in sizes {
         scale(n);
+    }
+    if std::env::var("LIBRICE_ENDPOINT_BENCH_STANDALONE").as_deref() != Ok("0") {
+        standalone(100);
     }
     if figures_only {
         return;
