@@ -126,7 +126,6 @@ impl EndpointDriver {
                     }
                     Poll::Pending => break,
                 };
-                drop(slices);
                 if got == 0 {
                     break;
                 }
