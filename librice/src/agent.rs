@@ -368,7 +368,8 @@ impl AgentBuilder {
     /// Serves the agent from `endpoint`: its host candidates are the endpoint's addresses,
     /// and the endpoint's task drives it, with its other agents (see [`crate::endpoint`]).
     /// The agent runs on the endpoint's runtime ([`Self::runtime`] is then not needed),
-    /// uses UDP only, and does not watch the interfaces ([`Self::network_change`] and the
+    /// uses the endpoint's UDP sockets (and its ICE-TCP listeners, with
+    /// [`Self::transports`] including TCP), and does not watch the interfaces ([`Self::network_change`] and the
     /// address filters do not apply).
     pub fn endpoint(mut self, endpoint: &Endpoint) -> Self {
         self.endpoint = Some(endpoint.clone());
@@ -391,7 +392,10 @@ impl AgentBuilder {
         if self.tls_server && !self.config.is_lite() && cfg!(not(feature = "tls")) {
             return Err(Error::TlsUnavailable);
         }
-        if self.endpoint.is_some() && self.transports.tcp() {
+        if let Some(endpoint) = &self.endpoint
+            && self.transports.tcp()
+            && endpoint.tcp_addrs().is_empty()
+        {
             return Err(crate::endpoint::EndpointError::TcpUnsupported.into());
         }
         let runtime = match &self.endpoint {

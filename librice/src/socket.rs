@@ -143,7 +143,7 @@ impl Transports {
 }
 
 /// How many connections an ICE-TCP listener's queue holds before they are accepted.
-const TCP_BACKLOG: i32 = 64;
+pub(crate) const TCP_BACKLOG: i32 = 64;
 
 /// Binds and registers an ICE-TCP listener for each (component, address) of `wanted`, for
 /// stream `sid`, and starts accepting on each. An address that cannot be listened on is
@@ -153,22 +153,8 @@ pub(crate) fn listen_tcp<'a>(
     sid: StreamId,
     wanted: impl IntoIterator<Item = (ComponentId, &'a InterfaceAddress)>,
 ) {
-    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
     for (component, addr) in wanted {
-        let bind = || -> std::io::Result<_> {
-            let at = addr.socket_addr(0);
-            let socket =
-                RawSocket::new(Domain::for_address(at), Type::STREAM, Some(Protocol::TCP))?;
-            if at.is_ipv6() {
-                socket.set_only_v6(true)?;
-            }
-            socket.bind(&at.into())?;
-            socket.listen(TCP_BACKLOG)?;
-            socket.set_nonblocking(true)?;
-            let listener = shared.runtime.wrap_tcp_listener(socket.into())?;
-            let local = listener.local_addr()?;
-            Ok((listener, local))
-        };
+        let bind = || bind_tcp_listener(&*shared.runtime, addr.socket_addr(0), TCP_BACKLOG);
         let (listener, local) = match bind() {
             Ok(ok) => ok,
             Err(e) => {
@@ -192,6 +178,27 @@ pub(crate) fn listen_tcp<'a>(
             local,
         )));
     }
+}
+
+/// Binds a non-blocking TCP listener at `at` (IPv6 listeners are IPv6-only) with room for
+/// `backlog` connections not yet accepted, and wraps it for `runtime`; returns it with its
+/// address.
+pub(crate) fn bind_tcp_listener(
+    runtime: &dyn Runtime,
+    at: SocketAddr,
+    backlog: i32,
+) -> std::io::Result<(Box<dyn crate::runtime::AsyncTcpListener>, SocketAddr)> {
+    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
+    let socket = RawSocket::new(Domain::for_address(at), Type::STREAM, Some(Protocol::TCP))?;
+    if at.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&at.into())?;
+    socket.listen(backlog)?;
+    socket.set_nonblocking(true)?;
+    let listener = runtime.wrap_tcp_listener(socket.into())?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
 }
 
 /// A UDP socket bound for a component of a stream, not yet registered.

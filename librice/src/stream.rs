@@ -123,7 +123,7 @@ impl Stream {
             if self.handle.endpoint.is_some() {
                 let now = runtime.now();
                 let mut st = self.handle.shared.lock();
-                st.register_endpoint_sockets(self.id, components);
+                st.register_endpoint_sockets(self.id, components, transports);
                 st.proto
                     .stream_mut(self.id)
                     .ok_or(Error::Closed)?

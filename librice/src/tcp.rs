@@ -153,15 +153,15 @@ struct Accepted {
 
 /// The connection's side of [`Accepted`].
 #[derive(Debug)]
-struct AcceptedEnd {
-    proven: Arc<AtomicBool>,
-    closed: oneshot::Receiver<()>,
+pub(crate) struct AcceptedEnd {
+    pub proven: Arc<AtomicBool>,
+    pub closed: oneshot::Receiver<()>,
 }
 
 /// Carries an open connection (plain or TLS) until either end closes it: `id` is the
 /// agent's request it answers; `accepted` is set for a connection an ICE-TCP listener
 /// accepted.
-async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
+pub(crate) async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
     shared: Arc<Shared>,
     id: Option<u64>,
     accepted: Option<AcceptedEnd>,

@@ -255,6 +255,98 @@ fn many_clients_on_one_port_async_std() {
     on_async_std(many_clients_one_port);
 }
 
+/// ICE-TCP through the endpoint: its one listener serves every agent; clients with active
+/// TCP candidates only connect, each connection reaching the agent its first check names.
+async fn tcp_clients_one_listener(rt: Arc<dyn Runtime>) {
+    const N: usize = 5;
+    let endpoint = Endpoint::builder()
+        .runtime(Arc::clone(&rt))
+        .bind(SocketAddr::new(v4(), 0))
+        .ice_tcp(true)
+        .build()
+        .expect("the endpoint binds");
+    let listener = endpoint.tcp_addrs()[0];
+    let mut pairs = Vec::new();
+    for _ in 0..N {
+        let server = Peer::from_builder(
+            Agent::builder()
+                .endpoint(&endpoint)
+                .lite(true)
+                .transports(librice::Transports::Tcp),
+            &[1],
+        );
+        let client = Peer::from_builder(
+            Agent::builder()
+                .runtime(Arc::clone(&rt))
+                .controlling(true)
+                .address(v4())
+                .transports(librice::Transports::Tcp),
+            &[1],
+        );
+        client.streams[0].set_remote_lite(true);
+        pairs.push((client, server));
+    }
+    // A stranger opens connections and sends garbage: closed, nothing else changes.
+    let mut strangers = Vec::new();
+    for _ in 0..10 {
+        let mut s = std::net::TcpStream::connect(listener).expect("connects");
+        use std::io::Write;
+        let _ = s.write_all(b"\x00\x05hello");
+        strangers.push(s);
+    }
+    for (client, server) in &pairs {
+        let cs = gather_all(server).await;
+        assert!(
+            cs[0]
+                .iter()
+                .any(|c| c.to_string().contains("tcptype passive")
+                    && c.to_string().contains(&listener.port().to_string())),
+            "the server agent's passive candidate is the endpoint's listener: {cs:?}"
+        );
+        let cc = gather_all(client).await;
+        give(client, server, &cc);
+        give(server, client, &cs);
+    }
+    let runs = pairs.iter().enumerate().map(|(i, (client, server))| {
+        let rt = Arc::clone(&rt);
+        async move {
+            let pc = connected(rt.as_ref(), client, LIMIT).await;
+            connected(rt.as_ref(), server, LIMIT).await;
+            assert_eq!(
+                pc[0].remote.address(),
+                listener,
+                "client {i} is on the listener"
+            );
+            exchange_tagged(
+                rt.as_ref(),
+                &client.components[0][0],
+                &server.components[0][0],
+                &format!("tcp client {i}"),
+            )
+            .await
+        }
+    });
+    for (i, (served, echoed)) in futures::future::join_all(runs).await.iter().enumerate() {
+        assert_eq!((*served, *echoed), (DATAGRAMS, DATAGRAMS), "tcp client {i}");
+    }
+    drop(strangers);
+    for (client, server) in &pairs {
+        client.agent.close();
+        server.agent.close();
+    }
+    endpoint.close();
+}
+
+#[test]
+fn tcp_clients_on_one_listener_tokio() {
+    on_tokio(tcp_clients_one_listener);
+}
+
+#[test]
+fn tcp_clients_on_one_listener_async_std() {
+    on_async_std(tcp_clients_one_listener);
+}
+
 #[test]
 fn endpoint_refuses_what_it_cannot_serve() {
     on_tokio(|rt: Arc<dyn Runtime>| async move {

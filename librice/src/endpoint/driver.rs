@@ -7,7 +7,6 @@ use std::future::Future;
 use std::io::IoSliceMut;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -99,8 +98,11 @@ impl Future for EndpointDriver {
 impl EndpointDriver {
     /// No handle is left and every agent has been closed down.
     fn finished(&self) -> bool {
-        !self.ep.handle_alive.load(Ordering::Acquire)
-            && relock(&self.ep.agents).iter().all(Option::is_none)
+        let finished = self.ep.finished();
+        if finished {
+            self.ep.wake_listeners();
+        }
+        finished
     }
 
     /// Reads batches from each socket, routes them, and feeds each datagram to its agent.
@@ -195,11 +197,7 @@ impl EndpointDriver {
 
     /// The agent with id `id`, if it is still the one in its slot.
     fn agent(&self, id: MuxAgentId) -> Option<Arc<Shared>> {
-        let agents = relock(&self.ep.agents);
-        match agents.get(id.index()) {
-            Some(Some((current, agent))) if *current == id => Some(Arc::clone(agent)),
-            _ => None,
-        }
+        self.ep.agent(id)
     }
 
     /// Lists the agents whose deadline has come.

@@ -29,8 +29,11 @@
 //!   as with BUNDLE and `rtcp-mux` (a second component gets no candidates, traced).
 //! - It may be full or lite, controlling or controlled, and use STUN and TURN servers (a
 //!   server's responses reach the agent that asked by their transaction id).
-//! - UDP only: [`AgentBuilder::transports`] with TCP is refused
-//!   ([`EndpointError::TcpUnsupported`]).
+//! - UDP by default. With [`EndpointBuilder::ice_tcp`] the endpoint also listens on TCP
+//!   at each address, and agents built with [`AgentBuilder::transports`] including TCP
+//!   get a passive candidate there (RFC 6544): a connection goes to the agent whose local
+//!   ufrag its first check names, and is that agent's from then on (see `tcp.rs`).
+//!   Without listeners such an agent is refused ([`EndpointError::TcpUnsupported`]).
 //! - It does not watch the machine's interfaces ([`crate::NetworkChange`] does not apply:
 //!   the endpoint's addresses are fixed).
 //! - Data sent on a component goes out on the endpoint's socket, from the caller's task,
@@ -54,6 +57,7 @@
 //! ```
 
 mod driver;
+mod tcp;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -69,7 +73,7 @@ use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::send::{Socket, relock};
 use crate::shared::{Shared, State, component_ids};
-use crate::socket::{BufferSizes, SocketBuffers, bind_udp};
+use crate::socket::{BufferSizes, SocketBuffers, TCP_BACKLOG, bind_tcp_listener, bind_udp};
 
 /// The default [`EndpointBuilder::max_datagram_size`]: 4,096 bytes.
 pub const DEFAULT_MAX_DATAGRAM_SIZE: usize = 4096;
@@ -83,7 +87,8 @@ pub enum EndpointError {
     /// An address to bind with an unspecified IP (`0.0.0.0`, `::`): a host candidate needs
     /// the address peers reach, so bind each address of the machine to use.
     UnspecifiedAddress(SocketAddr),
-    /// An endpoint agent was asked for TCP candidates: endpoints serve UDP only.
+    /// An endpoint agent was asked for TCP candidates, and the endpoint has no ICE-TCP
+    /// listeners ([`EndpointBuilder::ice_tcp`]).
     TcpUnsupported,
     /// The endpoint's router refused the agent (it numbers `u32::MAX - 1` agents).
     Router(MuxRouterError),
@@ -97,7 +102,9 @@ impl fmt::Display for EndpointError {
                 f,
                 "cannot serve ICE on the unspecified address {a}: bind each address peers reach"
             ),
-            Self::TcpUnsupported => f.write_str("endpoint agents use UDP only"),
+            Self::TcpUnsupported => {
+                f.write_str("the endpoint has no ICE-TCP listener for an agent's TCP candidates")
+            }
             Self::Router(e) => write!(f, "{e}"),
         }
     }
@@ -113,9 +120,20 @@ pub struct EndpointBuilder {
     buffers: BufferSizes,
     mux: MuxConfig,
     max_datagram: usize,
+    ice_tcp: bool,
 }
 
 impl EndpointBuilder {
+    /// Also listens on TCP at each address, for ICE-TCP (RFC 6544) passive candidates
+    /// (default off): on the UDP socket's port where it is free, else on any. Agents built
+    /// with [`AgentBuilder::transports`] including TCP get the listener's address as their
+    /// passive candidate; clients connect to it with active candidates. See the [module
+    /// docs](self) for how a connection finds its agent.
+    pub fn ice_tcp(mut self, on: bool) -> Self {
+        self.ice_tcp = on;
+        self
+    }
+
     /// The runtime the endpoint's task and its agents run on (required).
     pub fn runtime(mut self, runtime: Arc<dyn Runtime>) -> Self {
         self.runtime = Some(runtime);
@@ -178,6 +196,17 @@ impl EndpointBuilder {
             tracing::debug!(%local, "endpoint socket");
             sockets.push((Arc::new(Socket::new(socket, local)), granted));
         }
+        let mut listeners = Vec::new();
+        if self.ice_tcp {
+            for (socket, _) in &sockets {
+                let local = socket.local();
+                let bound = bind_tcp_listener(&*runtime, local, TCP_BACKLOG).or_else(|_| {
+                    bind_tcp_listener(&*runtime, SocketAddr::new(local.ip(), 0), TCP_BACKLOG)
+                })?;
+                tracing::debug!(local = %bound.1, "endpoint ICE-TCP listener");
+                listeners.push(bound);
+            }
+        }
         let shared = Arc::new(EndpointShared {
             runtime: Arc::clone(&runtime),
             sockets,
@@ -187,7 +216,17 @@ impl EndpointBuilder {
             waker: futures::task::AtomicWaker::new(),
             handle_alive: AtomicBool::new(true),
             closed: AtomicBool::new(false),
+            tcp_locals: listeners.iter().map(|(_, local)| *local).collect(),
+            tcp_wakers: Mutex::new(Vec::new()),
         });
+        for (i, (listener, local)) in listeners.into_iter().enumerate() {
+            runtime.spawn(Box::pin(tcp::serve(
+                Arc::downgrade(&shared),
+                i,
+                listener,
+                local,
+            )));
+        }
         runtime.spawn(Box::pin(driver::EndpointDriver::new(
             Arc::clone(&shared),
             self.max_datagram,
@@ -217,6 +256,7 @@ impl Endpoint {
             buffers: BufferSizes::default(),
             mux: MuxConfig::default(),
             max_datagram: DEFAULT_MAX_DATAGRAM_SIZE,
+            ice_tcp: false,
         }
     }
 
@@ -227,6 +267,11 @@ impl Endpoint {
             .iter()
             .map(|(s, _)| s.local())
             .collect()
+    }
+
+    /// The addresses of the ICE-TCP listeners ([`EndpointBuilder::ice_tcp`]; none without).
+    pub fn tcp_addrs(&self) -> Vec<SocketAddr> {
+        self.shared().tcp_locals.clone()
     }
 
     /// The buffer sizes the system granted each socket.
@@ -259,6 +304,7 @@ impl Endpoint {
             agent.lock().close();
         }
         shared.waker.wake();
+        shared.wake_listeners();
     }
 
     pub(crate) fn shared(&self) -> &Arc<EndpointShared> {
@@ -307,6 +353,7 @@ impl Drop for EndpointHandle {
     fn drop(&mut self) {
         self.shared.handle_alive.store(false, Ordering::Release);
         self.shared.waker.wake();
+        self.shared.wake_listeners();
     }
 }
 
@@ -355,6 +402,10 @@ pub(crate) struct EndpointShared {
     pub handle_alive: AtomicBool,
     /// [`Endpoint::close`] was called.
     pub closed: AtomicBool,
+    /// The ICE-TCP listeners' addresses, one per socket, or none.
+    pub tcp_locals: Vec<SocketAddr>,
+    /// The listeners' tasks, by listener, while they wait.
+    tcp_wakers: Mutex<Vec<Option<Waker>>>,
 }
 
 impl fmt::Debug for EndpointShared {
@@ -366,6 +417,46 @@ impl fmt::Debug for EndpointShared {
 }
 
 impl EndpointShared {
+    /// No handle is left and every agent has been closed down, or the endpoint was closed:
+    /// its listeners stop (its task also waits for the agents to be closed down).
+    pub fn stopping(&self) -> bool {
+        self.closed.load(Ordering::Acquire) || self.finished()
+    }
+
+    /// No handle is left and every agent has been closed down: the task stops.
+    pub fn finished(&self) -> bool {
+        !self.handle_alive.load(Ordering::Acquire)
+            && relock(&self.agents).iter().all(Option::is_none)
+    }
+
+    /// Keeps listener `index`'s waker, woken when the endpoint stops.
+    pub fn listener_waiting(&self, index: usize, waker: &Waker) {
+        let mut wakers = relock(&self.tcp_wakers);
+        if wakers.len() <= index {
+            wakers.resize(index + 1, None);
+        }
+        wakers[index] = Some(waker.clone());
+    }
+
+    /// Wakes the listeners, to see whether the endpoint stops.
+    pub fn wake_listeners(&self) {
+        let wakers: Vec<Waker> = relock(&self.tcp_wakers)
+            .iter_mut()
+            .filter_map(Option::take)
+            .collect();
+        for w in wakers {
+            w.wake();
+        }
+    }
+
+    /// The agent with id `id`, if it is still the one in its slot.
+    pub fn agent(&self, id: MuxAgentId) -> Option<Arc<Shared>> {
+        match relock(&self.agents).get(id.index()) {
+            Some(Some((current, agent))) if *current == id => Some(Arc::clone(agent)),
+            _ => None,
+        }
+    }
+
     /// Lists agent `index` for the task's next turn, and wakes the task.
     pub fn wake_agent(&self, index: u32) {
         relock(&self.ready).push(index);
@@ -421,7 +512,12 @@ impl State {
     /// For an endpoint agent's stream starting to gather: registers the endpoint's sockets
     /// for each of its components (one component per address: see the [module
     /// docs](self)).
-    pub fn register_endpoint_sockets(&mut self, sid: StreamId, components: usize) {
+    pub fn register_endpoint_sockets(
+        &mut self,
+        sid: StreamId,
+        components: usize,
+        transports: crate::Transports,
+    ) {
         let Some(endpoint) = self
             .endpoint
             .as_ref()
@@ -430,6 +526,19 @@ impl State {
             return;
         };
         for component in component_ids().take(components) {
+            if transports.tcp() {
+                for &local in &endpoint.tcp_locals {
+                    let Some(mut stream) = self.proto.stream_mut(sid) else {
+                        return;
+                    };
+                    if let Err(e) = stream.add_local_socket(component, TransportType::Tcp, local) {
+                        tracing::warn!(%local, error = %e, "endpoint listener not registered");
+                    }
+                }
+            }
+            if !transports.udp() {
+                continue;
+            }
             for (socket, granted) in &endpoint.sockets {
                 let local = socket.local();
                 if self.registry.udp(local).is_some() {
