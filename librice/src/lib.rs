@@ -191,6 +191,12 @@
 //! Simultaneous-open ICE-TCP pairs (RFC 6544 §4.1): server-reflexive TCP candidates are
 //! gathered and signalled, not paired.
 //!
+//! ## Server mode
+//! An [`Endpoint`] serves any number of agents on one UDP port per address (and, with
+//! [`EndpointBuilder::ice_tcp`], one ICE-TCP listener), with one task for all of them:
+//! build each agent with [`AgentBuilder::endpoint`], usually lite, and use it as any other.
+//! See [`endpoint`].
+//!
 //! ## ICE-lite
 //! [`AgentBuilder::lite`] makes an ICE-lite agent (RFC 8445 §2.5: host candidates only,
 //! always controlled, no checks of its own; see

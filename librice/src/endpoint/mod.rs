@@ -2,16 +2,16 @@
 //! with one driver task for all of them.
 //!
 //! Media servers and gateways run an agent per client, thousands per process, usually
-//! ICE-lite ([`AgentBuilder::lite`]), behind one public port. An endpoint binds that port
+//! ICE-lite ([`AgentBuilder::lite`](crate::AgentBuilder::lite)), behind one public port. An endpoint binds that port
 //! (one socket per address given to [`EndpointBuilder::bind`]); each agent built with
-//! [`AgentBuilder::endpoint`] gathers its host candidates on the endpoint's sockets, and is
-//! used through the same [`Agent`], [`crate::Stream`] and [`crate::Component`] handles as
+//! [`AgentBuilder::endpoint`](crate::AgentBuilder::endpoint) gathers its host candidates on the endpoint's sockets, and is
+//! used through the same [`Agent`](crate::Agent), [`crate::Stream`] and [`crate::Component`] handles as
 //! any other agent.
 //!
 //! # How packets find their agent
 //! The endpoint's task reads the sockets in batches (`recvmmsg` where the OS has it, see
 //! [`crate::runtime::recv_batch`]) and routes every datagram with the sans-IO core's
-//! [`MuxRouter`](librice_proto::mux::MuxRouter), by the rules of
+//! [`MuxRouter`], by the rules of
 //! [`librice_proto::mux`]: a check by the local ufrag in its USERNAME (the first contact of
 //! a client), a response by its transaction id, anything else by its 5-tuple once the
 //! agent has talked on it. What no agent claims is dropped and counted
@@ -30,7 +30,7 @@
 //! - It may be full or lite, controlling or controlled, and use STUN and TURN servers (a
 //!   server's responses reach the agent that asked by their transaction id).
 //! - UDP by default. With [`EndpointBuilder::ice_tcp`] the endpoint also listens on TCP
-//!   at each address, and agents built with [`AgentBuilder::transports`] including TCP
+//!   at each address, and agents built with [`AgentBuilder::transports`](crate::AgentBuilder::transports) including TCP
 //!   get a passive candidate there (RFC 6544): a connection goes to the agent whose local
 //!   ufrag its first check names, and is that agent's from then on (see `tcp.rs`).
 //!   Without listeners such an agent is refused ([`EndpointError::TcpUnsupported`]).
@@ -126,7 +126,7 @@ pub struct EndpointBuilder {
 impl EndpointBuilder {
     /// Also listens on TCP at each address, for ICE-TCP (RFC 6544) passive candidates
     /// (default off): on the UDP socket's port where it is free, else on any. Agents built
-    /// with [`AgentBuilder::transports`] including TCP get the listener's address as their
+    /// with [`AgentBuilder::transports`](crate::AgentBuilder::transports) including TCP get the listener's address as their
     /// passive candidate; clients connect to it with active candidates. See the [module
     /// docs](self) for how a connection finds its agent.
     pub fn ice_tcp(mut self, on: bool) -> Self {
