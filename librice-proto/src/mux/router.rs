@@ -67,8 +67,8 @@ struct Slot {
     ufrags: Vec<Option<Box<str>>>,
 }
 
-/// The routing tables of many agents on one shared address. See the [module
-/// docs](self).
+/// The routing tables of many agents on one shared address. See the [mux module
+/// docs](super).
 #[derive(Debug)]
 pub struct MuxRouter {
     config: MuxConfig,
