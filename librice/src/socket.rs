@@ -143,7 +143,7 @@ impl Transports {
 }
 
 /// How many connections an ICE-TCP listener's queue holds before they are accepted.
-pub(crate) const TCP_BACKLOG: i32 = 64;
+const TCP_BACKLOG: i32 = 64;
 
 /// Binds and registers an ICE-TCP listener for each (component, address) of `wanted`, for
 /// stream `sid`, and starts accepting on each. An address that cannot be listened on is

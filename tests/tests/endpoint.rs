@@ -286,12 +286,18 @@ async fn tcp_clients_one_listener(rt: Arc<dyn Runtime>) {
         client.streams[0].set_remote_lite(true);
         pairs.push((client, server));
     }
-    // A stranger opens connections and sends garbage: closed, nothing else changes.
+    // A stranger opens 1,000 connections: a third silent, a third with garbage, a third
+    // with half a frame. They are closed (the silent ones, beyond the 256 that may wait,
+    // oldest first); the clients connect all the same.
     let mut strangers = Vec::new();
-    for _ in 0..10 {
-        let mut s = std::net::TcpStream::connect(listener).expect("connects");
+    for k in 0..1000 {
         use std::io::Write;
-        let _ = s.write_all(b"\x00\x05hello");
+        let mut s = std::net::TcpStream::connect(listener).expect("connects");
+        let _ = match k % 3 {
+            0 => Ok(()),
+            1 => s.write_all(b"\x00\x05hello"),
+            _ => s.write_all(b"\x00\x40\x00\x01"),
+        };
         strangers.push(s);
     }
     for (client, server) in &pairs {

@@ -73,7 +73,11 @@ use crate::error::Error;
 use crate::runtime::Runtime;
 use crate::send::{Socket, relock};
 use crate::shared::{Shared, State, component_ids};
-use crate::socket::{BufferSizes, SocketBuffers, TCP_BACKLOG, bind_tcp_listener, bind_udp};
+use crate::socket::{BufferSizes, SocketBuffers, bind_tcp_listener, bind_udp};
+
+/// How many connections an endpoint's ICE-TCP listener queues before they are accepted
+/// (a server's clients may come by the hundred at once).
+const TCP_BACKLOG: i32 = 1024;
 
 /// The default [`EndpointBuilder::max_datagram_size`]: 4,096 bytes.
 pub const DEFAULT_MAX_DATAGRAM_SIZE: usize = 4096;
