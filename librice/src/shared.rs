@@ -308,15 +308,15 @@ impl State {
                     tls,
                     framing: Framing::Server,
                 }),
-                proto::IoRequest::IceTcpConnect { id, local, remote } => {
-                    self.tcp_requests.push(TcpRequest {
-                        id,
-                        local,
-                        remote,
-                        tls: false,
-                        framing: Framing::Ice,
-                    })
-                }
+                proto::IoRequest::IceTcpConnect {
+                    id, local, remote, ..
+                } => self.tcp_requests.push(TcpRequest {
+                    id,
+                    local,
+                    remote,
+                    tls: false,
+                    framing: Framing::Ice,
+                }),
                 proto::IoRequest::TcpClose { local, remote } => {
                     // Dropping the writer ends the connection's task.
                     self.registry.remove_tcp(local, remote);
