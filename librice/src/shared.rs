@@ -103,6 +103,10 @@ pub(crate) struct State {
     pub listener_wakers: std::collections::BTreeMap<std::net::SocketAddr, Waker>,
     /// The link to the process's mDNS service (`crate::mdns`).
     pub mdns: MdnsClient,
+    /// The sockets of the simultaneous-open ICE-TCP candidates (bound, not listening),
+    /// held so that their ports stay the agent's; connections from those ports are made
+    /// by [`crate::Runtime::tcp_connect`] with address reuse (`crate::socket::bind_so`).
+    pub so_sockets: Vec<socket2::Socket>,
 }
 
 impl std::fmt::Debug for State {
