@@ -245,7 +245,7 @@ impl AgentBuilder {
     /// beside the passive and active ones of [`Transports::Tcp`] (or
     /// [`Transports::Both`]): per address, a TCP socket bound (with `SO_REUSEADDR`, and
     /// `SO_REUSEPORT` on Unix) but not listening gives an `so` host candidate, and a STUN
-    /// server over TCP ([`Self::stun_server`] with [`librice_proto::agent::StunServer::tcp`]) is
+    /// server over TCP ([`Self::stun_server_tcp`]) is
     /// asked from its port for the server-reflexive `so` candidate. Checks of `so` pairs
     /// connect from that port ([`crate::Runtime::tcp_connect`] with a non-zero local
     /// port) while the peer connects to it: the SYNs cross and make one connection, where
