@@ -253,6 +253,7 @@ impl AgentBuilder {
     /// NATs between keep an unsolicited SYN rather than reset it (RFC 5382 REQ-4). Useful
     /// only with a peer that does the same (libnice and browsers do not offer `so`
     /// candidates); see [`AgentConfig::tcp_simultaneous_open`] for the reasons it is off.
+    /// A lite agent ([`Self::lite`]) sends no checks and makes no `so` candidates.
     pub fn tcp_simultaneous_open(mut self, on: bool) -> Self {
         self.config = self.config.tcp_simultaneous_open(on);
         self

@@ -191,7 +191,12 @@ pub(crate) fn listen_tcp<'a>(
             listener,
             local,
         )));
-        if shared.lock().proto.config().uses_tcp_simultaneous_open() {
+        let so = {
+            let st = shared.lock();
+            let config = st.proto.config();
+            config.uses_tcp_simultaneous_open() && !config.is_lite()
+        };
+        if so {
             add_so_socket(shared, sid, component, addr);
         }
     }

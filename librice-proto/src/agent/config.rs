@@ -910,7 +910,8 @@ pub enum UsageError {
     /// [`IoRequest::TcpConnect`] given twice, or for a request never made.
     UnknownTcpConnect(u64),
     /// [`StreamMut::add_local_so_socket`](super::StreamMut::add_local_so_socket) without
-    /// [`AgentConfig::tcp_simultaneous_open`], or with port 0.
+    /// [`AgentConfig::tcp_simultaneous_open`], on a lite agent (it sends no checks, and an
+    /// `so` pair needs both sides to connect), or with port 0.
     SimultaneousOpenSocket(SocketAddr),
     /// An mDNS answer for a name the agent is not waiting for: never asked, answered
     /// already, or given up after [`AgentConfig::mdns_timeout`]. Nothing changed.
@@ -943,7 +944,7 @@ impl fmt::Display for UsageError {
             Self::UnknownTcpConnect(id) => write!(f, "no TCP connect request with id {id}"),
             Self::SimultaneousOpenSocket(addr) => write!(
                 f,
-                "simultaneous-open socket {addr} refused: AgentConfig::tcp_simultaneous_open is off, or the port is 0"
+                "simultaneous-open socket {addr} refused: AgentConfig::tcp_simultaneous_open is off, the agent is lite, or the port is 0"
             ),
             Self::UnknownMdnsName(name) => {
                 write!(f, "no mDNS request is waiting for name {name:?}")

@@ -399,6 +399,8 @@ mod stream;
 mod timers;
 
 #[cfg(test)]
+mod icetcp_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

@@ -105,14 +105,17 @@ impl<'a> StreamMut<'a> {
     /// # Errors
     ///
     /// [`UsageError::SimultaneousOpenSocket`] without
-    /// [`AgentConfig::tcp_simultaneous_open`](super::AgentConfig::tcp_simultaneous_open)
-    /// or for port 0, and as [`Self::add_local_socket`].
+    /// [`AgentConfig::tcp_simultaneous_open`](super::AgentConfig::tcp_simultaneous_open),
+    /// for a lite agent, or for port 0, and as [`Self::add_local_socket`].
     pub fn add_local_so_socket(
         &mut self,
         component: ComponentId,
         address: SocketAddr,
     ) -> Result<(), AgentError> {
-        if !self.agent.config.tcp_simultaneous_open || address.port() == 0 {
+        // A lite agent sends no checks (RFC 8445 §2.5), and an `so` pair is checked only by
+        // both sides connecting at once.
+        let config = &self.agent.config;
+        if !config.tcp_simultaneous_open || config.lite || address.port() == 0 {
             return Err(UsageError::SimultaneousOpenSocket(address).into());
         }
         self.add_socket(component, TransportType::Tcp, address, true)
