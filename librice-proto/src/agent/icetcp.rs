@@ -87,7 +87,8 @@ pub(super) const ACTIVE_PORT: u16 = 9;
 ///
 /// Invariant: every entry of `connecting` names a pair of the current check list of its
 /// stream, in state InProgress, with no transaction; every entry of `remote_of` is a local
-/// connection address registered in the agent's socket map.
+/// connection address registered in the agent's socket map; every local end in `so_open`
+/// is in `so_sockets`, which are registered in the agent's socket map.
 #[derive(Debug, Default)]
 pub(super) struct TcpChecks {
     /// Connections asked of the I/O layer: request id -> (stream, the pair to check, the

@@ -13,7 +13,7 @@
 //! own SYN to the sender: the SYNs cross.
 //!
 //! A SYN that reaches a host with a connect of its own from the SYN's destination to the
-//! SYN's source in progress is a simultaneous open (RFC 9293 §3.5, figure 8): both ends
+//! SYN's source in progress is a simultaneous open (RFC 9293 §3.5): both ends
 //! are connected, and the host answers with a [`SYN_ACK`] so that the other end, whose
 //! own SYN may have been dropped on the way, is connected too. A SYN that finds no such
 //! connect is refused with an [`RST`] (nothing listens on an `so` port), and the connect
