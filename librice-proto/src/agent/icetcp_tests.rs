@@ -8,8 +8,10 @@ use super::{
     Agent, AgentConfig, AgentError, ComponentId, IoRequest, PairInfo, PairState, StreamId,
     StunServer, UsageError,
 };
-use crate::TransportType;
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, IceCredentials, TcpType};
+use crate::stun::attr::{IceControlled, Priority, Username};
+use crate::stun::{IntegrityKey, MessageType, MessageWriter, TransactionId};
+use crate::{Transmit, TransportType};
 
 const S0: StreamId = StreamId::from_index(0);
 const RTP: ComponentId = ComponentId::RTP;
@@ -264,4 +266,55 @@ fn tcp_stun_queries_go_from_the_so_port() {
     assert_eq!(so_host.address(), addr(SO));
     assert_eq!(so_host.candidate_type(), CandidateType::Host);
     assert_eq!(so_host.component(), RTP);
+}
+
+/// RFC 6544 §7.2: a check that arrives on a simultaneous-open connection from an address
+/// that is no remote candidate makes a peer-reflexive `so` remote candidate (not an
+/// active one, as on a passive candidate's connection), paired with the `so` candidate.
+#[test]
+fn a_check_from_an_unknown_address_on_an_so_connection_is_a_prflx_so() {
+    let t0 = origin();
+    let mut a = so_agent(so_config(), t0);
+    let (ufrag, pwd) = {
+        let s = a.stream_mut(S0).expect("stream");
+        let c = s.local_credentials();
+        (c.ufrag().to_owned(), c.pwd().to_owned())
+    };
+    let mut check = Vec::new();
+    let mut w = MessageWriter::new(
+        &mut check,
+        MessageType::BINDING_REQUEST,
+        TransactionId([5; 12]),
+    );
+    w.add(&Username(&format!("{ufrag}:peer"))).expect("room");
+    w.add(&Priority(1_234_567)).expect("room");
+    w.add(&IceControlled(42)).expect("room");
+    w.add_message_integrity(&IntegrityKey::short_term(&pwd).expect("key"))
+        .expect("room");
+    w.add_fingerprint().expect("room");
+    let from = addr("203.0.113.9:40000");
+    let data = a.handle_incoming(
+        t0,
+        Transmit {
+            transport: TransportType::Tcp,
+            from,
+            to: addr(SO),
+            data: check.as_slice(),
+        },
+    );
+    assert!(data.is_none(), "a check, not data");
+    let remote = a
+        .stream_mut(S0)
+        .expect("stream")
+        .remote_candidates()
+        .into_iter()
+        .find(|c| c.address() == from)
+        .expect("a peer-reflexive candidate");
+    assert_eq!(remote.candidate_type(), CandidateType::PeerReflexive);
+    assert_eq!(remote.tcp_type(), Some(TcpType::So));
+    let pair = pair_to(&mut a, "203.0.113.9:40000").expect("its pair");
+    assert_eq!(pair.local.tcp_type(), Some(TcpType::So));
+    // The answer goes back over the same connection.
+    let answer = a.poll_transmit(t0).expect("an answer");
+    assert_eq!((answer.from, answer.to), (addr(SO), from));
 }
