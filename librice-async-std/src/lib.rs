@@ -186,8 +186,11 @@ async fn connect(local: SocketAddr, remote: SocketAddr) -> io::Result<Async<TcpS
         Some(Protocol::TCP),
     )?;
     if local.port() != 0 {
-        // Let several connections (to different peers) share a fixed local port.
+        // Let several connections (to different peers) share a fixed local port, with the
+        // simultaneous-open socket that holds it (`Runtime::tcp_connect`'s contract).
         socket.set_reuse_address(true)?;
+        #[cfg(unix)]
+        socket.set_reuse_port(true)?;
     }
     socket.bind(&local.into())?;
     socket.set_nonblocking(true)?;

@@ -31,7 +31,9 @@
 //!   and facing a lite peer; mDNS candidates
 //!   (draft-ietf-rtcweb-mdns-ice-candidates-04): the peer's `.local` names resolved
 //!   through the I/O layer, and optionally its own host addresses hidden behind published
-//!   `<uuid>.local` names; statistics; and demultiplexing of application data. Its module docs show the call
+//!   `<uuid>.local` names; ICE-TCP (RFC 6544): passive and active host candidates, and
+//!   simultaneous-open (`so`) ones when asked for, their pairs and connections (opened by
+//!   the I/O layer on request); statistics; and demultiplexing of application data. Its module docs show the call
 //!   order, a blocking loop for one agent, and two agents connecting over loopback in one
 //!   thread (run as a doc-test).
 //! - A TURN client (RFC 8656, RFC 6156), in [`turn`]: Allocate with long-term credentials,
@@ -50,7 +52,6 @@
 //! - The NAT behaviour discovery of RFC 5780 (CHANGE-REQUEST is recognised, not acted on).
 //! - DNS: servers are given as socket addresses, and host-name candidates other than
 //!   `.local` ones are parsed ([`candidate::NamedCandidate`]) but not resolved.
-//! - For now: simultaneous-open ICE-TCP pairs (RFC 6544 §4.1; see [`agent`]).
 #![forbid(unsafe_code)]
 
 pub mod agent;

@@ -220,8 +220,12 @@ impl Runtime for TokioRuntime {
                 SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
             };
             if local.port() != 0 {
-                // Let several connections (to different peers) share a fixed local port.
+                // Let several connections (to different peers) share a fixed local port,
+                // with the simultaneous-open socket that holds it (`Runtime::tcp_connect`'s
+                // contract).
                 socket.set_reuseaddr(true)?;
+                #[cfg(unix)]
+                socket.set_reuseport(true)?;
             }
             socket.bind(local)?;
             let stream = socket.connect(remote).await?;

@@ -247,6 +247,24 @@ impl AgentBuilder {
         self
     }
 
+    /// Adds simultaneous-open ICE-TCP candidates (`tcptype so`, RFC 6544; default off)
+    /// beside the passive and active ones of [`Transports::Tcp`] (or
+    /// [`Transports::Both`]): per address, a TCP socket bound (with `SO_REUSEADDR`, and
+    /// `SO_REUSEPORT` on Unix) but not listening gives an `so` host candidate, and a STUN
+    /// server over TCP ([`Self::stun_server_tcp`]) is
+    /// asked from its port for the server-reflexive `so` candidate. Checks of `so` pairs
+    /// connect from that port ([`crate::Runtime::tcp_connect`] with a non-zero local
+    /// port) while the peer connects to it: the SYNs cross and make one connection, where
+    /// the OS supports a TCP simultaneous open (Linux, the BSDs and macOS do) and the
+    /// NATs between keep an unsolicited SYN rather than reset it (RFC 5382 REQ-4). Useful
+    /// only with a peer that does the same (libnice and browsers do not offer `so`
+    /// candidates); see [`AgentConfig::tcp_simultaneous_open`] for the reasons it is off.
+    /// A lite agent ([`Self::lite`]) sends no checks and makes no `so` candidates.
+    pub fn tcp_simultaneous_open(mut self, on: bool) -> Self {
+        self.config = self.config.tcp_simultaneous_open(on);
+        self
+    }
+
     /// Hides the host addresses behind random `<uuid>.local` mDNS names (default off), as
     /// browsers do (draft-ietf-mmusic-mdns-ice-candidates): [`crate::GatherStream`] yields
     /// the host candidates as [`crate::IceCandidate::Named`], and the process's mDNS
@@ -431,6 +449,7 @@ impl AgentBuilder {
                 restarts_wanted: Vec::new(),
                 relist: false,
                 listener_wakers: Default::default(),
+                so_sockets: Vec::new(),
                 mdns: MdnsClient::new(Arc::clone(&runtime), me.clone()),
                 endpoint: None,
             }),

@@ -320,11 +320,41 @@ async fn tcp_listen(rt: &Arc<dyn Runtime>, ip: IpAddr) {
     .await;
 }
 
+/// [`Runtime::tcp_connect`] from a fixed port held by a simultaneous-open socket (bound
+/// with address reuse, not listening, as librice binds one): two connections from that
+/// port, to two listeners, both open from it.
+async fn tcp_shared_port(rt: &Arc<dyn Runtime>, ip: IpAddr) {
+    let held = crate::socket::bind_so(SocketAddr::new(ip, 0)).unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
+    let local = SocketAddr::new(ip, port);
+    let listeners: Vec<_> = (0..2)
+        .map(|_| std::net::TcpListener::bind(SocketAddr::new(ip, 0)).unwrap())
+        .collect();
+    for listener in &listeners {
+        let to = listener.local_addr().unwrap();
+        let stream = within(
+            &**rt,
+            "tcp connect from a shared port",
+            rt.tcp_connect(local, to),
+        )
+        .await
+        .unwrap_or_else(|e| {
+            panic!("connect from {local} (held for simultaneous open) to {to}: {e}")
+        });
+        assert_eq!(stream.local_addr().unwrap(), local);
+        assert_eq!(stream.peer_addr().unwrap(), to);
+        let (_accepted, peer) = listener.accept().unwrap();
+        assert_eq!(peer, local);
+    }
+    drop(held);
+}
+
 /// Checks that `rt` does what librice needs, on the loopback address `ip` (127.0.0.1 or
 /// ::1): 100 UDP datagrams echoed back through a spawned task; a burst received in batches;
 /// timers that fire no earlier
 /// than their deadline and can be moved; `spawn`; a TCP connection with bytes both ways, its
-/// addresses, and a refused connection; a listening TCP socket accepting one. Every step is bounded (20 s on the runtime's own
+/// addresses, and a refused connection; a listening TCP socket accepting one; two
+/// connections from one fixed port that a simultaneous-open socket holds. Every step is bounded (20 s on the runtime's own
 /// timers).
 ///
 /// For runtime adapters' tests: `librice-tokio` and `librice-async-std` run it under each
@@ -340,6 +370,7 @@ pub async fn check_runtime(rt: Arc<dyn Runtime>, ip: IpAddr) {
     spawn(&rt).await;
     tcp(&rt, ip).await;
     tcp_listen(&rt, ip).await;
+    tcp_shared_port(&rt, ip).await;
 }
 
 /// `::1`, when this machine can bind it; otherwise prints why and returns `None`.

@@ -187,9 +187,14 @@
 //! over one connection per pair, framed with RFC 4571's length. STUN servers over TCP
 //! ([`AgentBuilder::stun_server_tcp`]) give server-reflexive TCP candidates.
 //!
-//! ## Left out for now
-//! Simultaneous-open ICE-TCP pairs (RFC 6544 §4.1): server-reflexive TCP candidates are
-//! gathered and signalled, not paired.
+//! [`AgentBuilder::tcp_simultaneous_open`] (off by default) adds a simultaneous-open (`so`)
+//! candidate per listener address, on a port of its own that a socket bound with address
+//! reuse holds without listening; STUN servers over TCP are then asked from that port, so
+//! the server-reflexive TCP candidates are `so` ones the NAT maps to it. The check of an
+//! `so` pair connects from that port with [`Runtime::tcp_connect`] while the peer connects
+//! to it, and the crossing SYNs make one connection (a TCP simultaneous open); a connect
+//! that is refused or times out fails that pair only. Without the option, server-reflexive
+//! TCP candidates are gathered and signalled as `so` but pair with nothing.
 //!
 //! ## Server mode
 //! An [`Endpoint`] serves any number of agents on one UDP port per address (and, with

@@ -35,6 +35,16 @@ pub trait Runtime: Send + Sync + fmt::Debug + 'static {
 
     /// Opens a TCP connection to `remote` from the local IP of `local` (its port, when
     /// not 0, too).
+    ///
+    /// With a non-zero port, bind the socket with `SO_REUSEADDR` (and `SO_REUSEPORT` on
+    /// Unix) before connecting: the port is that of a simultaneous-open ICE-TCP candidate
+    /// (RFC 6544 `so`), held by a socket librice bound the same way and never listens on,
+    /// and several connections (to different peers, and to a STUN server) share it. The
+    /// connect is a plain `connect()`: when the peer connects to this address at the same
+    /// time, the two SYNs cross and the OS completes the one connection (a TCP
+    /// simultaneous open, RFC 9293 §3.5); when the peer's host answers the SYN with a
+    /// reset, fail with the error. [`check_runtime`](crate::conformance::check_runtime)
+    /// checks the port sharing.
     fn tcp_connect(
         &self,
         local: SocketAddr,

@@ -108,6 +108,10 @@ pub(crate) struct State {
     /// ([`crate::AgentBuilder::endpoint`]): its task drives the agent, its sockets are
     /// shared, and no reader reads them itself.
     pub endpoint: Option<crate::endpoint::EndpointLink>,
+    /// The sockets of the simultaneous-open ICE-TCP candidates (bound, not listening),
+    /// held so that their ports stay the agent's; connections from those ports are made
+    /// by [`crate::Runtime::tcp_connect`] with address reuse (`crate::socket::bind_so`).
+    pub so_sockets: Vec<socket2::Socket>,
 }
 
 impl std::fmt::Debug for State {
@@ -336,15 +340,15 @@ impl State {
                     tls,
                     framing: Framing::Server,
                 }),
-                proto::IoRequest::IceTcpConnect { id, local, remote } => {
-                    self.tcp_requests.push(TcpRequest {
-                        id,
-                        local,
-                        remote,
-                        tls: false,
-                        framing: Framing::Ice,
-                    })
-                }
+                proto::IoRequest::IceTcpConnect {
+                    id, local, remote, ..
+                } => self.tcp_requests.push(TcpRequest {
+                    id,
+                    local,
+                    remote,
+                    tls: false,
+                    framing: Framing::Ice,
+                }),
                 proto::IoRequest::TcpClose { local, remote } => {
                     // Dropping the writer ends the connection's task.
                     self.registry.remove_tcp(local, remote);

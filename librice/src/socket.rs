@@ -177,6 +177,14 @@ pub(crate) fn listen_tcp<'a>(
             listener,
             local,
         )));
+        let so = {
+            let st = shared.lock();
+            let config = st.proto.config();
+            config.uses_tcp_simultaneous_open() && !config.is_lite()
+        };
+        if so {
+            add_so_socket(shared, sid, component, addr);
+        }
     }
 }
 
@@ -199,6 +207,59 @@ pub(crate) fn bind_tcp_listener(
     let listener = runtime.wrap_tcp_listener(socket.into())?;
     let local = listener.local_addr()?;
     Ok((listener, local))
+}
+
+/// Binds the socket of a simultaneous-open candidate (RFC 6544 `so`) at `at` (port 0:
+/// any): a TCP socket with `SO_REUSEADDR` (and `SO_REUSEPORT` on Unix, which the BSDs need
+/// to share a port) that never listens, so that the connections of the candidate's checks
+/// (bound the same way by [`crate::Runtime::tcp_connect`]) can share its port, and nothing
+/// accepts a SYN on it: the only connections made from it are the crossing SYNs of
+/// simultaneous opens.
+pub(crate) fn bind_so(at: SocketAddr) -> std::io::Result<socket2::Socket> {
+    use socket2::{Domain, Protocol, Socket as RawSocket, Type};
+    let socket = RawSocket::new(Domain::for_address(at), Type::STREAM, Some(Protocol::TCP))?;
+    if at.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_reuse_address(true)?;
+    #[cfg(unix)]
+    socket.set_reuse_port(true)?;
+    socket.bind(&at.into())?;
+    Ok(socket)
+}
+
+/// Binds and registers the simultaneous-open socket of (component, address) for stream
+/// `sid`; skipped (traced) if it cannot be bound.
+fn add_so_socket(
+    shared: &Arc<crate::shared::Shared>,
+    sid: StreamId,
+    component: ComponentId,
+    addr: &InterfaceAddress,
+) {
+    let bound = bind_so(addr.socket_addr(0)).and_then(|s| {
+        let local = s
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("not an IP socket"))?;
+        Ok((s, local))
+    });
+    let (socket, local) = match bound {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::warn!(ip = %addr.ip, error = %e, "cannot bind a simultaneous-open socket: skipped");
+            return;
+        }
+    };
+    let mut st = shared.lock();
+    let Some(mut stream) = st.proto.stream_mut(sid) else {
+        return;
+    };
+    if let Err(e) = stream.add_local_so_socket(component, local) {
+        tracing::warn!(%local, error = %e, "simultaneous-open socket not registered");
+        return;
+    }
+    tracing::debug!(%local, "ICE-TCP simultaneous-open socket");
+    st.so_sockets.push(socket);
 }
 
 /// A UDP socket bound for a component of a stream, not yet registered.

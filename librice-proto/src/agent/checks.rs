@@ -315,7 +315,7 @@ impl Agent {
         let s = &self.streams[sid];
         let ri = match s.remote_by_addr.get(&(component, from)) {
             Some(&ri) => Some(ri),
-            None => self.learn_remote_prflx(sid, component, transmit.transport, from, priority),
+            None => self.learn_remote_prflx(sid, component, transmit, priority),
         };
         let Some(ri) = ri else { return };
         // The peer is alive.
@@ -463,19 +463,22 @@ impl Agent {
         &mut self,
         sid: StreamId,
         component: ComponentId,
-        transport: TransportType,
-        from: SocketAddr,
+        transmit: &Transmit<&[u8]>,
         priority: u32,
     ) -> Option<usize> {
+        let from = transmit.from;
         // RFC 8445 §7.3.1.3: priority from PRIORITY, any unique foundation.
         let foundation = format!(
             "prflx{}",
             crate::candidate::generate_ice_chars(&mut self.rng, 8)
         );
         // RFC 6544 §7.2: a check over a connection the peer opened comes from its active
-        // side.
-        let transport = match transport {
+        // side; one over a simultaneous open, from its `so` side.
+        let transport = match transmit.transport {
             TransportType::Udp => CandidateTransport::Udp,
+            TransportType::Tcp if self.tcp_checks.is_so_socket(transmit.to) => {
+                CandidateTransport::Tcp(TcpType::So)
+            }
             TransportType::Tcp => CandidateTransport::Tcp(TcpType::Active),
         };
         let candidate =

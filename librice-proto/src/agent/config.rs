@@ -181,6 +181,7 @@ pub struct AgentConfig {
     pub(crate) renomination_recheck: Duration,
     pub(crate) continual_gathering: bool,
     pub(crate) hide_host_addresses: bool,
+    pub(crate) tcp_simultaneous_open: bool,
     pub(crate) mdns_timeout: Duration,
     pub(crate) max_pending_mdns_names: usize,
     pub(crate) lite: bool,
@@ -192,8 +193,8 @@ impl Default for AgentConfig {
     /// latest, no STUN server, the RFC 8489 retransmission defaults for gathering and
     /// RFC 8445 §14.3's for checks; consent freshness on (a check every 5 s on average,
     /// expiry after 30 s), Disconnected after 8 s of silence, and a 30 s wait for the
-    /// controlling peer's nomination; no renomination; no continual gathering; a full
-    /// agent (not lite).
+    /// controlling peer's nomination; no renomination; no continual gathering; no
+    /// simultaneous-open ICE-TCP candidates; a full agent (not lite).
     fn default() -> Self {
         Self {
             controlling: false,
@@ -217,6 +218,7 @@ impl Default for AgentConfig {
             renomination_recheck: DEFAULT_RENOMINATION_RECHECK,
             continual_gathering: false,
             hide_host_addresses: false,
+            tcp_simultaneous_open: false,
             mdns_timeout: DEFAULT_MDNS_TIMEOUT,
             max_pending_mdns_names: DEFAULT_MAX_PENDING_MDNS_NAMES,
             lite: false,
@@ -268,6 +270,37 @@ impl AgentConfig {
     pub fn hide_host_addresses(mut self, on: bool) -> Self {
         self.hide_host_addresses = on;
         self
+    }
+
+    /// Uses simultaneous-open ICE-TCP candidates (`tcptype so`, RFC 6544): off by default.
+    ///
+    /// With it on, [`StreamMut::add_local_so_socket`](super::StreamMut::add_local_so_socket)
+    /// takes a bound, not listening, TCP socket per address and makes an `so` host
+    /// candidate of it; STUN servers over TCP are asked from that socket's port, so that
+    /// the server-reflexive `so` candidate is the NAT's mapping of it. `so` candidates pair
+    /// with the peer's `so` candidates (RFC 6544 §6.2), and the check of such a pair asks
+    /// the I/O layer for a simultaneous open from the candidate's port
+    /// ([`IoRequest::IceTcpConnect`] with `simultaneous_open`).
+    ///
+    /// Why off: RFC 6544 §4.1 lets an agent that cannot act in one of the modes leave its
+    /// candidates out, and a simultaneous open needs what many stacks and middleboxes do
+    /// not give: both SYNs crossing within the window a NAT keeps an unsolicited SYN (RFC
+    /// 5382 REQ-4) or a peer that drops it rather than resetting. libnice and Chromium
+    /// neither offer nor check `so` candidates, and host `so` pairs rank below active and
+    /// passive ones (RFC 6544 §4.2), so with the peers met most they cost a port and
+    /// checks for nothing. Turn it on between agents that both do simultaneous open (both
+    /// behind NATs with TCP only, where no active/passive pair can work). The peer's `so`
+    /// candidates are accepted either way; without local `so` candidates they pair with
+    /// nothing.
+    pub fn tcp_simultaneous_open(mut self, on: bool) -> Self {
+        self.tcp_simultaneous_open = on;
+        self
+    }
+
+    /// Whether simultaneous-open ICE-TCP candidates are used
+    /// ([`Self::tcp_simultaneous_open`]).
+    pub fn uses_tcp_simultaneous_open(&self) -> bool {
+        self.tcp_simultaneous_open
     }
 
     /// How long the peer's `.local` name may take to resolve before the candidates waiting
@@ -755,13 +788,17 @@ pub enum RestartOrigin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IoRequest {
-    /// Open a TCP connection from `local`'s IP (any port) to `remote`, and answer with
+    /// Open a TCP connection from `local`'s IP (any port, unless `local` names one) to
+    /// `remote`, and answer with
     /// [`Agent::handle_tcp_connected`](super::Agent::handle_tcp_connected) or
     /// [`Agent::handle_tcp_connect_failed`](super::Agent::handle_tcp_connect_failed).
     TcpConnect {
         /// Names this request in the answer.
         id: u64,
-        /// The local address to connect from (port 0: any).
+        /// The local address to connect from (port 0: any). A non-zero port is that of a
+        /// simultaneous-open socket (a STUN query for its server-reflexive candidate):
+        /// bind it with `SO_REUSEADDR`, as for [`IoRequest::IceTcpConnect`]'s simultaneous
+        /// opens.
         local: SocketAddr,
         /// The address to connect to.
         remote: SocketAddr,
@@ -769,17 +806,31 @@ pub enum IoRequest {
         /// [`TurnServer::over_tls`]) before answering.
         tls: bool,
     },
-    /// Open a TCP connection for an ICE-TCP check (RFC 6544 §7.1) from `local`'s IP (any
-    /// port) to `remote`, and answer as for [`IoRequest::TcpConnect`]. Frame what goes over
-    /// it with RFC 4571's 16-bit length, both ways; when it ends, tell
+    /// Open a TCP connection for an ICE-TCP check (RFC 6544 §7.1) from `local` to
+    /// `remote`, and answer as for [`IoRequest::TcpConnect`]. Frame what goes over it with
+    /// RFC 4571's 16-bit length, both ways; when it ends, tell
     /// [`Agent::handle_tcp_closed`](super::Agent::handle_tcp_closed).
+    ///
+    /// For an active candidate `local` has port 0 (connect from any port of its IP). For a
+    /// simultaneous-open candidate (`simultaneous_open`, RFC 6544 §7.1) `local` is the
+    /// candidate's own address and port: connect from exactly there (binding with
+    /// `SO_REUSEADDR`, as the socket given to
+    /// [`StreamMut::add_local_so_socket`](super::StreamMut::add_local_so_socket) must be,
+    /// so that several connections share the port); the peer connects to this side at the
+    /// same time, and the two SYNs crossing make one connection. A connection refused (a
+    /// reset, the peer not connecting yet) or timed out is answered with
+    /// [`Agent::handle_tcp_connect_failed`](super::Agent::handle_tcp_connect_failed): the
+    /// pair fails. Answer with the connection's real local address: for a simultaneous open
+    /// it must be `local`.
     IceTcpConnect {
         /// Names this request in the answer.
         id: u64,
         /// The local address to connect from (port 0: any).
         local: SocketAddr,
-        /// The peer's passive candidate.
+        /// The peer's candidate: passive, or `so` for a simultaneous open.
         remote: SocketAddr,
+        /// A simultaneous open from `local`'s port (an `so` pair), not an active connect.
+        simultaneous_open: bool,
     },
     /// Close the TCP connection between these addresses.
     TcpClose {
@@ -858,6 +909,10 @@ pub enum UsageError {
     /// No outstanding TCP connect request has this id: an answer to
     /// [`IoRequest::TcpConnect`] given twice, or for a request never made.
     UnknownTcpConnect(u64),
+    /// [`StreamMut::add_local_so_socket`](super::StreamMut::add_local_so_socket) without
+    /// [`AgentConfig::tcp_simultaneous_open`], on a lite agent (it sends no checks, and an
+    /// `so` pair needs both sides to connect), or with port 0.
+    SimultaneousOpenSocket(SocketAddr),
     /// An mDNS answer for a name the agent is not waiting for: never asked, answered
     /// already, or given up after [`AgentConfig::mdns_timeout`]. Nothing changed.
     UnknownMdnsName(String),
@@ -887,6 +942,10 @@ impl fmt::Display for UsageError {
                 )
             }
             Self::UnknownTcpConnect(id) => write!(f, "no TCP connect request with id {id}"),
+            Self::SimultaneousOpenSocket(addr) => write!(
+                f,
+                "simultaneous-open socket {addr} refused: AgentConfig::tcp_simultaneous_open is off, the agent is lite, or the port is 0"
+            ),
             Self::UnknownMdnsName(name) => {
                 write!(f, "no mDNS request is waiting for name {name:?}")
             }

@@ -112,6 +112,10 @@ impl Agent {
         preference: u16,
         jobs: &mut Vec<GatherJob>,
     ) {
+        if transport == TransportType::Tcp && self.tcp_checks.is_so_socket(base) {
+            self.gather_so_socket(sid, component, base, preference, jobs);
+            return;
+        }
         let (candidate_transport, local_preference) = match transport {
             TransportType::Udp => (CandidateTransport::Udp, preference),
             TransportType::Tcp => {
@@ -142,7 +146,11 @@ impl Agent {
         }
         self.plan_relays(sid, component, base, local_preference, jobs);
         for server in &self.config.stun_servers {
-            if server.address.is_ipv4() != base.is_ipv4() {
+            // With simultaneous open, TCP servers are asked from the `so` sockets (see
+            // `gather_so_socket`).
+            if server.address.is_ipv4() != base.is_ipv4()
+                || (self.config.tcp_simultaneous_open && server.transport == TransportType::Tcp)
+            {
                 continue;
             }
             let base = match server.transport {
@@ -166,6 +174,40 @@ impl Agent {
                     redirected: false,
                 });
             }
+        }
+    }
+
+    /// The `so` host candidate of simultaneous-open socket `base` (with ICE-TCP "other
+    /// preference" `other`), and a query to each TCP STUN server of its family from that
+    /// very port: the server-reflexive `so` candidate is then the NAT's mapping of the port
+    /// the simultaneous opens come from, which an endpoint-independent mapping (RFC 4787
+    /// §4.1; RFC 5382 REQ-1 for TCP) keeps for them, and its base is the `so` host
+    /// candidate, whose pairs stand for it (RFC 8445 §6.1.2.4).
+    fn gather_so_socket(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        base: SocketAddr,
+        other: u16,
+        jobs: &mut Vec<GatherJob>,
+    ) {
+        self.add_so_tcp_host(sid, component, base, other);
+        for server in &self.config.stun_servers {
+            if server.transport != TransportType::Tcp || server.address.is_ipv4() != base.is_ipv4()
+            {
+                continue;
+            }
+            jobs.push(GatherJob {
+                stream: sid,
+                component,
+                base,
+                server: server.address,
+                transport: TransportType::Tcp,
+                local_preference: other,
+                relay: None,
+                turn_tcp: None,
+                redirected: false,
+            });
         }
     }
 
@@ -291,7 +333,7 @@ impl Agent {
             let mut retry = job;
             retry.server = alternate;
             retry.redirected = true;
-            if retry.transport == TransportType::Tcp {
+            if retry.transport == TransportType::Tcp && !self.tcp_checks.is_so_socket(retry.base) {
                 retry.base.set_port(0);
             }
             self.gather_queue.push_front(retry);
@@ -362,7 +404,9 @@ impl Agent {
         let transport = match transport_type {
             TransportType::Udp => CandidateTransport::Udp,
             // RFC 6544 §4.2 ranks simultaneous-open first among NAT-assisted TCP
-            // candidates; ICE-TCP pairs are not formed yet.
+            // candidates. Paired through its base when that is an `so` socket
+            // (`gather_so_socket`); from another port (simultaneous open off) it pairs
+            // with nothing.
             TransportType::Tcp => CandidateTransport::Tcp(TcpType::So),
         };
         let local_preference = match transport_type {

@@ -6,9 +6,19 @@
 //! is a listening socket: it makes a `tcptype passive` host candidate at its address, and a
 //! `tcptype active` host candidate at its IP with port 9 (RFC 6544 §4.5: an active
 //! candidate's port is meaningless), with the local preferences of RFC 6544 §4.2.
-//! Simultaneous-open candidates are not made for host addresses (RFC 6544 §4.1 makes them
-//! optional); server-reflexive TCP candidates are `so` (see `gather.rs`), and are not
-//! paired.
+//!
+//! With [`AgentConfig::tcp_simultaneous_open`](super::AgentConfig::tcp_simultaneous_open)
+//! (off by default; its docs give the reasons), a bound TCP socket that does not listen,
+//! given to [`StreamMut::add_local_so_socket`](super::StreamMut::add_local_so_socket),
+//! makes a `tcptype so` host candidate at its own address and port (RFC 6544 §4.1: each
+//! `so` candidate on a port of its own, not the passive candidate's), ranked with the
+//! direction preference 2 of §4.2 (below active, 6, and passive, 4). STUN servers over TCP
+//! are then asked from that port, so the server-reflexive `so` candidate (§4.2: direction
+//! preference 6 among NAT-assisted candidates) is the NAT's mapping of the port the
+//! simultaneous opens will come from; its base is the `so` host candidate, whose pairs
+//! stand for it (RFC 8445 §6.1.2.4). Without the option, TCP STUN queries go from any port
+//! of a UDP socket's IP, and the resulting server-reflexive `so` candidates pair with
+//! nothing (nothing would open a connection from their port).
 //!
 //! # Pairs (RFC 6544 §6.2)
 //! - A local active candidate pairs with each remote passive candidate. Its check needs a
@@ -24,7 +34,18 @@
 //!   triggered check goes back over the same connection (RFC 6544 §7.2). Pairs of a local
 //!   passive candidate with a signalled active one (port 9) are not formed: nothing could
 //!   be sent on them.
-//! - `so` candidates are not paired.
+//! - A local `so` candidate pairs with each remote `so` candidate, signalled or
+//!   peer-reflexive (§6.2). Its check needs a connection to the pair's remote address
+//!   first (§7.1): the agent asks the I/O layer for a simultaneous open from the
+//!   candidate's own address and port ([`IoRequest::IceTcpConnect`] with
+//!   `simultaneous_open`), the peer doing the same from its side as it checks the mirror
+//!   pair. Once open, the pair itself (its base is the connection's local end) is
+//!   checked over it, and checks and answers flow both ways as over an active
+//!   candidate's connection; a check from an unknown address on such a connection makes a
+//!   peer-reflexive `so` remote candidate (§7.2). A connection that cannot be opened
+//!   (refused: the peer's SYN did not cross ours; timed out) fails only that pair, at
+//!   once (§7.1). Each connection is keyed by (local `so` address, remote address), so one
+//!   `so` port carries connections to several remote candidates.
 //! - A successful check makes its own pair valid: the connection fixes the 5-tuple, so
 //!   the mapped address (which a NAT in front of the active side changes) makes no local
 //!   peer-reflexive candidate.
@@ -42,12 +63,13 @@
 //!
 //! # Connections that end
 //! [`Agent::handle_tcp_closed`](super::Agent::handle_tcp_closed) tells the agent that a
-//! connection is gone (closed or reset by the peer, or failed): the pairs over it fail, and
+//! connection is gone (closed or reset by the peer, or failed): the pairs over it fail (for
+//! a simultaneous open, only the one pair of that connection), and
 //! a selected one is lost as when its socket goes (see `netchange.rs`): the controlling
 //! agent under renomination moves to another valid pair, otherwise
 //! [`AgentEvent::RestartNeeded`](super::AgentEvent::RestartNeeded).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -65,7 +87,8 @@ pub(super) const ACTIVE_PORT: u16 = 9;
 ///
 /// Invariant: every entry of `connecting` names a pair of the current check list of its
 /// stream, in state InProgress, with no transaction; every entry of `remote_of` is a local
-/// connection address registered in the agent's socket map.
+/// connection address registered in the agent's socket map; every local end in `so_open`
+/// is in `so_sockets`, which are registered in the agent's socket map.
 #[derive(Debug, Default)]
 pub(super) struct TcpChecks {
     /// Connections asked of the I/O layer: request id -> (stream, the pair to check, the
@@ -76,6 +99,10 @@ pub(super) struct TcpChecks {
     /// Components whose own pairs all failed but whose passive candidates the peer's
     /// active ones may still connect to: until when they wait (`None` once that passed).
     waits: BTreeMap<(StreamId, ComponentId), Option<Instant>>,
+    /// The local sockets of simultaneous-open candidates.
+    so_sockets: BTreeSet<SocketAddr>,
+    /// The open simultaneous-open connections: (local so socket, remote address).
+    so_open: BTreeSet<(SocketAddr, SocketAddr)>,
 }
 
 impl TcpChecks {
@@ -83,6 +110,23 @@ impl TcpChecks {
     /// remote end.
     pub fn remote_of(&self, local: SocketAddr) -> Option<SocketAddr> {
         self.remote_of.get(&local).copied()
+    }
+
+    /// Registers `local` as the socket of a simultaneous-open candidate.
+    pub fn add_so_socket(&mut self, local: SocketAddr) {
+        self.so_sockets.insert(local);
+    }
+
+    /// True if `local` is the socket of a simultaneous-open candidate.
+    pub fn is_so_socket(&self, local: SocketAddr) -> bool {
+        self.so_sockets.contains(&local)
+    }
+
+    /// Forgets the simultaneous-open socket `local` (removed) and its connections.
+    pub fn forget_so_socket(&mut self, local: SocketAddr) {
+        if self.so_sockets.remove(&local) {
+            self.so_open.retain(|&(l, _)| l != local);
+        }
     }
 
     /// Forgets stream `sid`'s waits for the peer's connections (an ICE restart: the new
@@ -116,6 +160,9 @@ pub(super) fn tcp_pairable(
             remote.candidate_type() == CandidateType::PeerReflexive
                 && remote.address().port() != ACTIVE_PORT
         }
+        // RFC 6544 §6.2: simultaneous-open candidates pair with each other (a
+        // server-reflexive one through its base, the `so` host candidate).
+        (TcpType::So, TcpType::So) => true,
         _ => false,
     }
 }
@@ -201,30 +248,97 @@ impl Agent {
         }
     }
 
-    /// True when pair `pid`'s check needs a connection first: its local candidate is the
-    /// active candidate itself (not that of an open connection).
-    pub(super) fn needs_connection(&self, sid: StreamId, pid: PairId) -> bool {
-        let s = &self.streams[sid];
-        let local = &s.local[s.checklist[pid].local];
-        local.transport == TransportType::Tcp
-            && local.candidate.transport() == CandidateTransport::Tcp(TcpType::Active)
-            && local.base.port() == ACTIVE_PORT
+    /// The simultaneous-open host candidate of TCP socket `base` (RFC 6544 §4.1, §4.2: the
+    /// direction preference of `so`), with the ICE-TCP "other preference" `other` of the
+    /// socket.
+    pub(super) fn add_so_tcp_host(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        base: SocketAddr,
+        other: u16,
+    ) {
+        let foundation = self.foundations.foundation(FoundationKey::new(
+            CandidateType::Host,
+            TransportType::Tcp,
+            base.ip(),
+            None,
+        ));
+        let direction = TcpType::So.direction_preference(CandidateType::Host);
+        let preference = tcp_local_preference(direction, other).unwrap_or(u16::MAX);
+        let candidate = Candidate::builder(
+            foundation,
+            CandidateType::Host,
+            CandidateTransport::Tcp(TcpType::So),
+            base,
+        )
+        .component(component)
+        .local_preference(preference)
+        .build();
+        match candidate {
+            Ok(c) => self.add_local_candidate(sid, c, base, TransportType::Tcp),
+            Err(e) => tracing::warn!(error = %e, %base, "cannot make an so TCP candidate"),
+        }
     }
 
-    /// Asks the I/O layer for the connection of pair `pid`'s check (RFC 6544 §7.1); the
-    /// pair is In-Progress until it opens or fails.
+    /// True when pair `pid`'s check needs a connection first: its local candidate is the
+    /// active candidate itself (not that of an open connection), or a simultaneous-open
+    /// one with no connection to the pair's remote address yet (RFC 6544 §7.1: a check
+    /// goes over the pair's connection, opened first if there is none).
+    pub(super) fn needs_connection(&self, sid: StreamId, pid: PairId) -> bool {
+        let s = &self.streams[sid];
+        let pair = &s.checklist[pid];
+        let local = &s.local[pair.local];
+        if local.transport != TransportType::Tcp {
+            return false;
+        }
+        match local.candidate.transport() {
+            CandidateTransport::Tcp(TcpType::Active) => local.base.port() == ACTIVE_PORT,
+            CandidateTransport::Tcp(TcpType::So) => {
+                let remote = s.remote[pair.remote].candidate.address();
+                !self.tcp_checks.so_open.contains(&(local.base, remote))
+            }
+            _ => false,
+        }
+    }
+
+    /// Asks the I/O layer for the connection of pair `pid`'s check (RFC 6544 §7.1): from
+    /// any port of an active candidate's IP, or a simultaneous open from the port of an
+    /// `so` candidate. The pair is In-Progress until it opens or fails; a pair already
+    /// waiting for its connection is not asked for twice.
     pub(super) fn connect_for_check(&mut self, sid: StreamId, pid: PairId) {
+        if self
+            .tcp_checks
+            .connecting
+            .values()
+            .any(|&(s, p, _)| s == sid && p == pid)
+        {
+            self.streams[sid]
+                .checklist
+                .set_state(pid, PairState::InProgress);
+            return;
+        }
         let s = &mut self.streams[sid];
         let pair = &s.checklist[pid];
-        let local = SocketAddr::new(s.local[pair.local].base.ip(), 0);
+        let local = &s.local[pair.local];
+        let simultaneous_open = local.candidate.transport() == CandidateTransport::Tcp(TcpType::So);
+        let local = if simultaneous_open {
+            local.base
+        } else {
+            SocketAddr::new(local.base.ip(), 0)
+        };
         let remote = s.remote[pair.remote].candidate.address();
         let id = self.next_tcp_id;
         self.next_tcp_id += 1;
         s.checklist.set_state(pid, PairState::InProgress);
         self.tcp_checks.connecting.insert(id, (sid, pid, remote));
-        tracing::debug!(stream = %sid, %local, %remote, "ICE-TCP: connecting for a check");
-        self.io_requests
-            .push_back(IoRequest::IceTcpConnect { id, local, remote });
+        tracing::debug!(stream = %sid, %local, %remote, simultaneous_open, "ICE-TCP: connecting for a check");
+        self.io_requests.push_back(IoRequest::IceTcpConnect {
+            id,
+            local,
+            remote,
+            simultaneous_open,
+        });
     }
 
     /// The I/O layer answered [`IoRequest::IceTcpConnect`] `id`: the connection is open
@@ -252,17 +366,45 @@ impl Agent {
             }
             return true;
         }
-        let Some(local) = local else {
-            tracing::debug!(stream = %sid, "ICE-TCP: connection refused: pair failed");
-            self.count_failure(sid, pid, |f| &mut f.unreachable);
-            self.streams[sid]
-                .checklist
-                .set_state(pid, PairState::Failed);
-            self.check_failures(sid);
-            return true;
+        let base = {
+            let s = &self.streams[sid];
+            let l = &s.local[s.checklist[pid].local];
+            (l.candidate.transport() == CandidateTransport::Tcp(TcpType::So)).then_some(l.base)
         };
-        self.check_over_connection(now, sid, pid, local);
+        match (local, base) {
+            (None, _) => {
+                // RFC 6544 §7.1: a connection that cannot be established fails the check;
+                // only this pair fails.
+                tracing::debug!(stream = %sid, %remote, "ICE-TCP: connection refused: pair failed");
+                self.fail_unreachable(sid, pid);
+            }
+            (Some(local), Some(base)) if local != base => {
+                // A simultaneous open must come from the candidate's own port: anything
+                // else is not the pair the peer checks.
+                tracing::debug!(stream = %sid, %local, %base, "ICE-TCP: simultaneous open from the wrong port: pair failed");
+                self.io_requests
+                    .push_back(IoRequest::TcpClose { local, remote });
+                self.fail_unreachable(sid, pid);
+            }
+            (Some(local), Some(_)) => {
+                // RFC 6544 §7.1: the check goes over the new connection; the pair itself,
+                // whose base is the connection's local end, is checked.
+                tracing::debug!(stream = %sid, %local, %remote, "ICE-TCP: simultaneous open done, checking");
+                self.tcp_checks.so_open.insert((local, remote));
+                self.trigger(sid, pid);
+            }
+            (Some(local), None) => self.check_over_connection(now, sid, pid, local),
+        }
         true
+    }
+
+    /// Pair `pid`'s connection could not be opened: the pair fails.
+    fn fail_unreachable(&mut self, sid: StreamId, pid: PairId) {
+        self.count_failure(sid, pid, |f| &mut f.unreachable);
+        self.streams[sid]
+            .checklist
+            .set_state(pid, PairState::Failed);
+        self.check_failures(sid);
     }
 
     /// The connection of pair `pid` (of the active candidate itself) is open from `local`:
@@ -318,6 +460,7 @@ impl Agent {
             self.tcp_checks.remote_of.remove(&local);
             self.sockets.remove(&key);
         }
+        self.tcp_checks.so_open.remove(&(local, remote));
         tracing::debug!(stream = %sid, %local, %remote, "ICE-TCP: connection ended");
         self.drop_pairs_on(now, sid, component, |(base, peer)| {
             base == local && (connection_of_ours || peer == remote)

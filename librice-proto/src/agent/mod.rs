@@ -363,13 +363,15 @@
 //! passive and an active host candidate (RFC 6544 §4), which pair by their TCP types
 //! (§6.2); an active candidate's check asks the I/O layer for a connection first
 //! ([`IoRequest::IceTcpConnect`]), a passive one is checked over the connections the peer
-//! opens. [`Agent::handle_tcp_closed`] reports a connection that ended. See the `icetcp`
-//! module (`src/agent/icetcp.rs`).
+//! opens. With [`AgentConfig::tcp_simultaneous_open`] (off by default), a bound socket
+//! given to [`StreamMut::add_local_so_socket`] makes a simultaneous-open (`so`) host
+//! candidate, which pairs with the peer's `so` candidates; its checks ask the I/O layer
+//! for a simultaneous open from its port. [`Agent::handle_tcp_closed`] reports a
+//! connection that ended. See the `icetcp` module (`src/agent/icetcp.rs`).
 //!
 //! # Left out for now
-//! Simultaneous-open (`so`) TCP pairs (RFC 6544 §4.1: optional; server-reflexive TCP
-//! candidates are `so`, gathered but not paired), and the resolution of host names other
-//! than `.local` ones (see [`crate::candidate::NamedCandidate`]).
+//! The resolution of host names other than `.local` ones (see
+//! [`crate::candidate::NamedCandidate`]).
 //!
 //! # mDNS candidates
 //! The peer's `.local` candidates (draft-ietf-mmusic-mdns-ice-candidates) are resolved
@@ -396,6 +398,8 @@ mod stats;
 mod stream;
 mod timers;
 
+#[cfg(test)]
+mod icetcp_tests;
 #[cfg(test)]
 mod tests;
 

@@ -67,6 +67,9 @@ impl Agent {
         self.sockets.remove(&(transport_key(transport), base));
         let c = &mut self.streams[sid].components[component];
         c.sockets.retain(|&(t, a)| (t, a) != (transport, base));
+        if transport == TransportType::Tcp {
+            self.tcp_checks.forget_so_socket(base);
+        }
         tracing::info!(stream = %sid, %component, %base, "local socket removed");
         // The bases that go: the socket itself and the relayed addresses of allocations
         // made from it, whose TURN clients are dropped.

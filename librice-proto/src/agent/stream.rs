@@ -88,6 +88,46 @@ impl<'a> StreamMut<'a> {
         transport: TransportType,
         address: SocketAddr,
     ) -> Result<(), AgentError> {
+        self.add_socket(component, transport, address, false)
+    }
+
+    /// Registers a bound TCP socket of `component` that does not listen, for a
+    /// simultaneous-open candidate (RFC 6544 §4.1): it makes a `tcptype so` host candidate
+    /// at `address` when gathering starts (or at once, as [`Self::add_local_socket`] does
+    /// after gathering started), with the §4.2 direction preference of `so`; STUN servers
+    /// over TCP are asked from it. Its pairs' checks ask the I/O layer for connections from
+    /// `address` ([`IoRequest::IceTcpConnect`](super::IoRequest::IceTcpConnect) with
+    /// `simultaneous_open`): bind the socket with `SO_REUSEADDR` (and `SO_REUSEPORT` where
+    /// the OS needs it) and keep it open while the agent uses the port. Messages over those
+    /// connections go in through [`Agent::handle_incoming`](super::Agent::handle_incoming)
+    /// with `to` = `address`, as for any local socket. See the `icetcp` module docs.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::SimultaneousOpenSocket`] without
+    /// [`AgentConfig::tcp_simultaneous_open`](super::AgentConfig::tcp_simultaneous_open),
+    /// for a lite agent, or for port 0, and as [`Self::add_local_socket`].
+    pub fn add_local_so_socket(
+        &mut self,
+        component: ComponentId,
+        address: SocketAddr,
+    ) -> Result<(), AgentError> {
+        // A lite agent sends no checks (RFC 8445 §2.5), and an `so` pair is checked only by
+        // both sides connecting at once.
+        let config = &self.agent.config;
+        if !config.tcp_simultaneous_open || config.lite || address.port() == 0 {
+            return Err(UsageError::SimultaneousOpenSocket(address).into());
+        }
+        self.add_socket(component, TransportType::Tcp, address, true)
+    }
+
+    fn add_socket(
+        &mut self,
+        component: ComponentId,
+        transport: TransportType,
+        address: SocketAddr,
+        simultaneous_open: bool,
+    ) -> Result<(), AgentError> {
         let id = self.id;
         let key = (transport_key(transport), address);
         if self.agent.sockets.contains_key(&key) {
@@ -103,6 +143,9 @@ impl<'a> StreamMut<'a> {
         let late = s.gathering != GatherPhase::NotStarted;
         s.gone_bases.remove(&address);
         self.agent.sockets.insert(key, (id, component));
+        if simultaneous_open {
+            self.agent.tcp_checks.add_so_socket(address);
+        }
         if late {
             self.agent
                 .gather_late_socket(id, component, transport, address);

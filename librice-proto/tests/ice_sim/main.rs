@@ -5,6 +5,7 @@ mod batch;
 mod harness;
 mod hostile;
 mod icetcp;
+mod icetcp_so;
 mod lite;
 mod liveness;
 mod mdns;

@@ -15,6 +15,7 @@ use librice_proto::candidate::{Candidate, IceCredentials, NamedCandidate};
 use librice_proto::{Transmit, TransportType};
 
 use super::mdns::MdnsHost;
+use super::syn::{Answer, SimultaneousOpens};
 use super::{Node, NodeId, RealmId, Sim};
 
 /// The first stream of an agent: most scenarios have only this one.
@@ -70,6 +71,8 @@ pub struct AgentNode {
     pub mdns: Option<MdnsHost>,
     /// The ICE-TCP connections the agent opened: (local, remote), in order.
     pub tcp_connections: Vec<(SocketAddr, SocketAddr)>,
+    /// The host's TCP stack for simultaneous opens (see [`super::syn`]).
+    pub so: SimultaneousOpens,
     /// The next local port of an ICE-TCP connection.
     next_tcp_port: u16,
     /// mDNS requests waiting for the host to have an [`MdnsHost`].
@@ -92,6 +95,7 @@ impl AgentNode {
             incoming: 0,
             mdns: None,
             tcp_connections: Vec::new(),
+            so: SimultaneousOpens::default(),
             next_tcp_port: 50000,
             unserved: Vec::new(),
             outgoing: VecDeque::new(),
@@ -154,22 +158,57 @@ impl AgentNode {
     /// [`MdnsHost`] (kept until it has one), whose answers go back to the agent; ICE-TCP
     /// connections by opening them at once from the next local port (the simulated network
     /// carries TCP messages as it does datagrams, through NATs with TCP mappings; a
-    /// connection to where nothing listens fails when its check times out).
+    /// connection to where nothing listens fails when its check times out), and those to
+    /// STUN servers likewise (from the port asked for, if any); simultaneous opens through
+    /// the SYN model of [`super::syn`].
     fn serve_io_requests(&mut self, now: Instant) {
         loop {
             self.unserved
                 .extend(std::iter::from_fn(|| self.agent.poll_io_request()));
             let mut moved = false;
             for request in std::mem::take(&mut self.unserved) {
-                if let IoRequest::IceTcpConnect { id, local, remote } = request {
-                    let local = SocketAddr::new(local.ip(), self.next_tcp_port);
-                    self.next_tcp_port += 1;
-                    self.tcp_connections.push((local, remote));
-                    self.agent
-                        .handle_tcp_connected(now, id, local)
-                        .expect("a connection the agent asked for");
-                    moved = true;
-                    continue;
+                match request {
+                    IoRequest::IceTcpConnect {
+                        id,
+                        local,
+                        remote,
+                        simultaneous_open: true,
+                    } => {
+                        let syn = self.so.connect(now, id, local, remote);
+                        self.outgoing.push_back(syn);
+                        continue;
+                    }
+                    IoRequest::IceTcpConnect {
+                        id, local, remote, ..
+                    } => {
+                        let local = SocketAddr::new(local.ip(), self.next_tcp_port);
+                        self.next_tcp_port += 1;
+                        self.tcp_connections.push((local, remote));
+                        self.agent
+                            .handle_tcp_connected(now, id, local)
+                            .expect("a connection the agent asked for");
+                        moved = true;
+                        continue;
+                    }
+                    IoRequest::TcpConnect {
+                        id,
+                        local,
+                        tls: false,
+                        ..
+                    } => {
+                        let local = if local.port() == 0 {
+                            self.next_tcp_port += 1;
+                            SocketAddr::new(local.ip(), self.next_tcp_port - 1)
+                        } else {
+                            local
+                        };
+                        self.agent
+                            .handle_tcp_connected(now, id, local)
+                            .expect("a connection the agent asked for");
+                        moved = true;
+                        continue;
+                    }
+                    _ => {}
                 }
                 match self.mdns.as_mut() {
                     Some(mdns) => moved |= mdns.request(now, &request),
@@ -191,6 +230,25 @@ impl AgentNode {
             if !moved {
                 return;
             }
+        }
+    }
+
+    /// Tells the agent how one of its simultaneous opens ended.
+    fn answer_so(&mut self, now: Instant, answer: Option<Answer>) {
+        match answer {
+            Some(Answer::Connected(id, local)) => {
+                if let Some(remote) = self.so.outcomes.last().map(|o| o.2) {
+                    self.tcp_connections.push((local, remote));
+                }
+                self.agent
+                    .handle_tcp_connected(now, id, local)
+                    .expect("a connection the agent asked for");
+            }
+            Some(Answer::Failed(id)) => self
+                .agent
+                .handle_tcp_connect_failed(now, id)
+                .expect("a connection the agent asked for"),
+            None => {}
         }
     }
 
@@ -240,6 +298,13 @@ impl AgentNode {
 
 impl Node for AgentNode {
     fn handle_incoming(&mut self, now: Instant, transmit: Transmit<Vec<u8>>) {
+        if SimultaneousOpens::is_segment(&transmit) {
+            let (reply, answer) = self.so.handle_packet(now, &transmit);
+            self.outgoing.extend(reply);
+            self.answer_so(now, answer);
+            self.drain_events(now);
+            return;
+        }
         if let Some(mdns) = self.mdns.as_mut()
             && mdns.is_for_me(&transmit)
         {
@@ -269,18 +334,24 @@ impl Node for AgentNode {
             .or_else(|| self.agent.poll_transmit(now))
             .or_else(|| self.mdns.as_mut().and_then(|m| m.poll_transmit(now)));
         self.drain_events(now);
-        t
+        // Draining may have started a simultaneous open: its SYN goes now.
+        t.or_else(|| self.outgoing.pop_front())
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let mdns = self.mdns.as_ref().and_then(MdnsHost::poll_timeout);
-        match (self.agent.poll_timeout(), mdns) {
-            (Some(a), Some(m)) => Some(a.min(m)),
-            (a, m) => a.or(m),
-        }
+        [self.agent.poll_timeout(), mdns, self.so.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        let (syns, failed) = self.so.handle_timeout(now);
+        self.outgoing.extend(syns);
+        for id in failed {
+            self.answer_so(now, Some(Answer::Failed(id)));
+        }
         self.agent.handle_timeout(now);
         if let Some(mdns) = self.mdns.as_mut() {
             mdns.handle_timeout(now);
@@ -367,6 +438,19 @@ pub fn add_host(
     host_ips: &[IpAddr],
     sockets: &[(TransportType, SocketAddr)],
 ) -> NodeId {
+    add_host_with_so(sim, config, realm, host_ips, sockets, &[])
+}
+
+/// [`add_host`] with simultaneous-open TCP sockets too (`so_sockets`, after `sockets`;
+/// the config must turn simultaneous open on).
+pub fn add_host_with_so(
+    sim: &mut Sim,
+    config: AgentConfig,
+    realm: RealmId,
+    host_ips: &[IpAddr],
+    sockets: &[(TransportType, SocketAddr)],
+    so_sockets: &[SocketAddr],
+) -> NodeId {
     let mut agent = Agent::new(config);
     let sid = agent.add_stream();
     let mut s = agent.stream_mut(sid).expect("just added");
@@ -374,6 +458,9 @@ pub fn add_host(
     for &(transport, local) in sockets {
         s.add_local_socket(c, transport, local)
             .expect("distinct sockets");
+    }
+    for &local in so_sockets {
+        s.add_local_so_socket(c, local).expect("an so socket");
     }
     let id = sim.add_node(realm, host_ips, Box::new(AgentNode::new(agent)));
     sim.with_node::<AgentNode, _>(id, |n, now| {

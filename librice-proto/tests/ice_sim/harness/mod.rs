@@ -28,6 +28,7 @@ pub mod ice;
 pub mod mdns;
 pub mod nat;
 pub mod stun_server;
+pub mod syn;
 pub mod turn_server;
 
 mod tests;
