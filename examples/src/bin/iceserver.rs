@@ -57,7 +57,8 @@ writes to a peer's stdin: its description (whole, or trickled: credentials, then
 {"cmd":"close"}. The server writes what a peer writes to stdout: at once its
 description {"ufrag":..,"pwd":..,"candidates":[..],"end_of_candidates":true,
 "ice_lite":true} (controlled: the client must be a full agent, and controls), then
-the events connected (with "local_base", the server socket of the pair), recv,
+the events session ({"event":"session","name":"iceserver-N","udp":[..]}, first),
+connected (with "local_base", the server socket of the pair), recv,
 echo_ok, done, failed, error, and last exit ("stdin-eof" for the client's EOF,
 "close", "timeout" when the server ends, "error"). EOF from the client ends the
 session and closes its agent. A line that is not a JSON object, longer than 64 KiB
@@ -495,6 +496,15 @@ async fn run_session(server: &Server, number: u64, tcp: Box<dyn AsyncTcpStream>)
         ping_start: false,
         gone: false,
     };
+    let udp: Vec<String> = server
+        .endpoint
+        .local_addrs()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    session
+        .emit(json!({"event": "session", "name": session.name, "udp": udp}))
+        .await;
     session.describe(gather, false).await;
     let mut stop = server.stop.clone().fuse();
     let mut next_ping = runtime.now();

@@ -38,7 +38,10 @@ impl fmt::Display for MuxRouterError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::UfragInUse(ufrag) => {
-                write!(f, "local ufrag {ufrag:?} is used by another agent of the mux")
+                write!(
+                    f,
+                    "local ufrag {ufrag:?} is used by another agent of the mux"
+                )
             }
             Self::Full => f.write_str("the mux holds as many agents as it can number"),
         }
@@ -447,15 +450,13 @@ impl MuxRouter {
             return false;
         }
         (0..count).all(|i| {
-            agent
-                .stream_mut(StreamId::from_index(i))
-                .is_some_and(|s| {
-                    let current = s.local_credentials().ufrag();
-                    match &registered[i] {
-                        Some(u) => current == &**u,
-                        None => self.by_ufrag.get(current).is_some_and(|&o| o != index),
-                    }
-                })
+            agent.stream_mut(StreamId::from_index(i)).is_some_and(|s| {
+                let current = s.local_credentials().ufrag();
+                match &registered[i] {
+                    Some(u) => current == &**u,
+                    None => self.by_ufrag.get(current).is_some_and(|&o| o != index),
+                }
+            })
         })
     }
 }

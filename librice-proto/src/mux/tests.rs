@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use super::router::local_ufrag;
 use super::*;
 use crate::agent::{AgentConfig, ComponentId, ComponentState, StreamId};
+use crate::candidate::IceCredentials;
 use crate::stun::attr::AttributeType;
 use crate::stun::{Message, MessageClass, Method};
-use crate::candidate::IceCredentials;
 use crate::stun::{MessageType, MessageWriter, TransactionId};
 use crate::{Transmit, TransportType};
 
@@ -525,23 +525,27 @@ fn what_an_agent_sends_teaches_tuples_and_transactions() {
     }
     // To a STUN server: a transaction, no tuple.
     let gather = message(MessageClass::Request, Method::BINDING, None, 1);
-    mux.router.learn(now, id, &out("198.51.100.1:3478", &gather));
+    mux.router
+        .learn(now, id, &out("198.51.100.1:3478", &gather));
     assert_eq!((mux.transaction_count(), mux.tuple_count()), (1, 0));
     // A TURN Allocate with long-term credentials: a transaction and the server's tuple.
     let allocate = message(MessageClass::Request, Method::ALLOCATE, Some("user"), 2);
-    mux.router.learn(now, id, &out("198.51.100.2:3478", &allocate));
+    mux.router
+        .learn(now, id, &out("198.51.100.2:3478", &allocate));
     assert_eq!((mux.transaction_count(), mux.tuple_count()), (2, 1));
     // A check, and a success response: their tuples.
     let check = message(MessageClass::Request, Method::BINDING, Some("a:b"), 3);
     mux.router.learn(now, id, &out("198.51.100.3:5000", &check));
     let success = message(MessageClass::Success, Method::BINDING, None, 4);
-    mux.router.learn(now, id, &out("198.51.100.4:5000", &success));
+    mux.router
+        .learn(now, id, &out("198.51.100.4:5000", &success));
     assert_eq!((mux.transaction_count(), mux.tuple_count()), (3, 3));
     // An error response or an indication: nothing.
     let error = message(MessageClass::Error, Method::BINDING, None, 5);
     mux.router.learn(now, id, &out("198.51.100.5:5000", &error));
     let indication = message(MessageClass::Indication, Method::BINDING, None, 6);
-    mux.router.learn(now, id, &out("198.51.100.6:5000", &indication));
+    mux.router
+        .learn(now, id, &out("198.51.100.6:5000", &indication));
     assert_eq!((mux.transaction_count(), mux.tuple_count()), (3, 3));
     // Transactions expire.
     mux.handle_timeout(now + DEFAULT_TRANSACTION_LIFETIME);
