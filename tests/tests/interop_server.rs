@@ -2,7 +2,7 @@
 //! real full ICE agents as clients, each controlling and connected to its own session
 //! through an `iceserver --connect` relay (driven by `librice_tests::pairing`): aioice
 //! (which reads `"ice_lite":true` as `remote_is_lite`), libnice and headless Chromium, one
-//! at a time, then 20 at once (8 libnice, 8 aioice, 4 Chromium) on the one port. Each pairing
+//! at a time (libnice also restarting ICE), then 20 at once (8 libnice, 8 aioice, 4 Chromium) on the one port. Each pairing
 //! must complete with data both ways (Chromium's evidence: its `done`, bytes both ways on
 //! its selected pair), every server-side pair must be on the one UDP port, and each session
 //! must echo only its own client's data.
@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use librice_tests::TestDir;
 use librice_tests::iceserver::{Client, IceServer, SessionResult, assert_sessions, serve_at_once};
+use librice_tests::pairing::{PairOptions, Side, StopReason, pair_with};
 use librice_tests::peers::{aioice, chromium, exclusive, in_netns, libnice, record};
 
 const LIMIT: Duration = Duration::from_secs(40);
@@ -84,6 +85,40 @@ fn libnice_connects() {
         return;
     };
     serve("one-client", vec![client]);
+}
+
+/// libnice restarts ICE: its session follows (new credentials, `"restart":true`), reconnects
+/// on the same server port, and both echo again.
+#[test]
+fn libnice_restart() {
+    let Some(client) = libnice(true, &["--name".into(), "nice-restarter".into()]) else {
+        return;
+    };
+    let _serial = exclusive();
+    let dir = TestDir::new();
+    let server = IceServer::start(&dir, &["--timeout", "60"]);
+    let options = PairOptions {
+        restarts: vec![(Side::A, Duration::from_millis(500))],
+        ..PairOptions::default()
+    };
+    let outcome = pair_with(client, server.relay(), &dir, LIMIT, options);
+    let pass = outcome.stop == StopReason::Complete && outcome.b.restarted == ["remote"];
+    record(
+        "libnice",
+        "restart",
+        "iceserver-lite",
+        "tokio",
+        &outcome,
+        pass,
+    );
+    assert!(pass, "{}", outcome.report());
+    let again = outcome.b.reconnected_after_restart.last();
+    assert_eq!(
+        again.and_then(|e| e["local_base"].as_str()),
+        Some(server.udp().to_string().as_str()),
+        "{}",
+        outcome.report()
+    );
 }
 
 /// Runs the Chromium tests (and the 20-at-once test) inside a private network namespace.
