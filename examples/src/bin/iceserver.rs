@@ -314,8 +314,9 @@ async fn serve(options: Options, runtime: Arc<dyn Runtime>) -> bool {
         }
     }
     eprintln!(
-        "iceserver: timeout: ending {} sessions",
-        server.live.load(Ordering::Acquire)
+        "iceserver: timeout: ending {} sessions ({} agents on the endpoint)",
+        server.live.load(Ordering::Acquire),
+        endpoint.agent_count()
     );
     drop(stop_tx);
     let grace = runtime.now() + SHUTDOWN_GRACE;
@@ -345,7 +346,8 @@ fn admit(server: &Arc<Server>, tcp: Box<dyn AsyncTcpStream>, from: SocketAddr) {
         let live = LiveGuard(Arc::clone(&server));
         eprintln!("iceserver: session {number} from {from}");
         let reason = run_session(&server.sessions, number, tcp).await;
-        eprintln!("iceserver: session {number} ended ({reason})");
+        let agents = server.sessions.endpoint.agent_count();
+        eprintln!("iceserver: session {number} ended ({reason}; the endpoint has {agents} agents)");
         drop(live);
     }));
 }
