@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use librice_tests::TestDir;
 use librice_tests::iceserver::{Client, IceServer, assert_sessions, check_session, serve_at_once};
@@ -93,6 +93,26 @@ fn session_lines(mut tcp: TcpStream, send: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// Waits (boundedly) until the server's stderr says that each of `sessions` ended.
+fn wait_ended(server: &mut IceServer, sessions: &[u64]) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let err = server.process().stderr();
+        if sessions
+            .iter()
+            .all(|n| err.contains(&format!("session {n} ended")))
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "sessions {sessions:?} did not end: {}",
+            server.process().report()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn failed_reason(lines: &[Value]) -> Option<&str> {
     lines.iter().find(|l| l["event"] == "failed")?["reason"].as_str()
 }
@@ -104,7 +124,8 @@ fn bad_clients_do_not_hurt_the_server() {
     let _serial = exclusive();
     let dir = TestDir::new();
     let mut server = IceServer::start(&dir, &["--max-sessions", "2", "--timeout", "60"]);
-    let connect = || TcpStream::connect(server.signal()).expect("connect");
+    let signal = server.signal();
+    let connect = || TcpStream::connect(signal).expect("connect");
     let long = vec![b'x'; 70 * 1024];
     let bad: [&[u8]; 4] = [b"not json\n", b"[1,2]\n", b"\xff\xfe\n", &long];
     for input in bad {
@@ -142,8 +163,8 @@ fn bad_clients_do_not_hurt_the_server() {
     );
 
     // Two sessions held open: a third connection is refused. (The sessions above count
-    // out just after closing their connections.)
-    std::thread::sleep(Duration::from_millis(300));
+    // out just after closing their connections, before the server says they ended.)
+    wait_ended(&mut server, &[1, 2, 3, 4, 5]);
     let held = [connect(), connect()];
     let mut readers: Vec<_> = held
         .iter()
@@ -164,7 +185,7 @@ fn bad_clients_do_not_hurt_the_server() {
     drop(held);
 
     // Still serving.
-    std::thread::sleep(Duration::from_millis(200));
+    wait_ended(&mut server, &[6, 7]);
     let (results, all_connected) = serve_at_once(
         &server,
         vec![Client::named(

@@ -346,9 +346,10 @@ fn admit(server: &Arc<Server>, tcp: Box<dyn AsyncTcpStream>, from: SocketAddr) {
         let live = LiveGuard(Arc::clone(&server));
         eprintln!("iceserver: session {number} from {from}");
         let reason = run_session(&server.sessions, number, tcp).await;
+        // Counted out before saying so: a client that reads this line may start another.
+        drop(live);
         let agents = server.sessions.endpoint.agent_count();
         eprintln!("iceserver: session {number} ended ({reason}; the endpoint has {agents} agents)");
-        drop(live);
     }));
 }
 
