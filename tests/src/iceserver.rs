@@ -207,20 +207,10 @@ pub fn check_session(r: &SessionResult, udp: SocketAddr) -> Result<(), String> {
             if !(client.recv > 0 && client.echo_ok && session.recv > 0 && session.echo_ok) {
                 return fail("no data both ways".into());
             }
-            let own = |data: &[&String], peer: &str, me: &str| {
-                data.iter()
-                    .find(|d| {
-                        !d.starts_with(&format!("PING:{peer}:"))
-                            && !d.starts_with(&format!("ECHO:PING:{me}:"))
-                    })
-                    .map(|d| d.to_string())
-            };
-            let at_session: Vec<&String> = session.recv_data.iter().collect();
-            if let Some(d) = own(&at_session, name, server_name) {
+            if let Some(d) = foreign(&session.recv_data, name, server_name) {
                 return fail(format!("{server_name} received someone else's data: {d:?}"));
             }
-            let at_client: Vec<&String> = client.recv_data.iter().collect();
-            if let Some(d) = own(&at_client, server_name, name) {
+            if let Some(d) = foreign(&client.recv_data, server_name, name) {
                 return fail(format!("{name} received someone else's data: {d:?}"));
             }
         }
@@ -228,13 +218,7 @@ pub fn check_session(r: &SessionResult, udp: SocketAddr) -> Result<(), String> {
             if !(client.done && session.recv > 0) {
                 return fail("no data both ways".into());
             }
-            // RFC 7983: a DTLS record's first byte is 20 to 63.
-            let not_dtls = session.recv_data.iter().find(|d| {
-                d.chars()
-                    .next()
-                    .is_none_or(|c| !(20..=63).contains(&u32::from(c)))
-            });
-            if let Some(d) = not_dtls {
+            if let Some(d) = not_dtls(&session.recv_data) {
                 return fail(format!(
                     "{server_name} got more than its browser's DTLS: {d:?}"
                 ));
@@ -242,6 +226,25 @@ pub fn check_session(r: &SessionResult, udp: SocketAddr) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The first of `received` (the `data` of `recv` events) that is neither a PING of `peer`
+/// nor the echo of a PING of `me`.
+fn foreign<'a>(received: &'a [String], peer: &str, me: &str) -> Option<&'a String> {
+    let ping = format!("PING:{peer}:");
+    let echo = format!("ECHO:PING:{me}:");
+    received
+        .iter()
+        .find(|d| !d.starts_with(&ping) && !d.starts_with(&echo))
+}
+
+/// The first of `received` that is not a DTLS record (RFC 7983: first byte 20 to 63).
+fn not_dtls(received: &[String]) -> Option<&String> {
+    received.iter().find(|d| {
+        d.chars()
+            .next()
+            .is_none_or(|c| !(20..=63).contains(&u32::from(c)))
+    })
 }
 
 /// Checks every session ([`check_session`]) and that their names differ; panics with every
@@ -279,4 +282,33 @@ pub fn assert_sessions(
         problems.len()
     );
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(items: &[&str]) -> Vec<String> {
+        items.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn another_sessions_data_is_foreign() {
+        let own = data(&["PING:client-1:1:0", "ECHO:PING:iceserver-2:1:0"]);
+        assert_eq!(foreign(&own, "client-1", "iceserver-2"), None);
+        let mixed = data(&["PING:client-1:1:0", "PING:client-10:1:0"]);
+        assert_eq!(
+            foreign(&mixed, "client-1", "iceserver-2").map(String::as_str),
+            Some("PING:client-10:1:0")
+        );
+        let echo_of_other = data(&["ECHO:PING:iceserver-3:1:0"]);
+        assert!(foreign(&echo_of_other, "client-1", "iceserver-2").is_some());
+    }
+
+    #[test]
+    fn only_dtls_records_pass() {
+        assert_eq!(not_dtls(&data(&["\u{16}\u{fe}\u{fd}"])), None);
+        assert!(not_dtls(&data(&["PING:x:1:0"])).is_some());
+        assert!(not_dtls(&data(&[""])).is_some());
+    }
 }
