@@ -4,6 +4,8 @@ use std::net::SocketAddr;
 
 #[cfg(feature = "dtls")]
 pub mod dtls;
+pub mod lite_server;
+pub mod protocol;
 
 /// Fresh random bytes from the operating system, for transaction ids and seeds.
 pub fn os_random<const N: usize>() -> [u8; N] {

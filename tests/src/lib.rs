@@ -27,6 +27,8 @@
 //!   loopback.
 //!
 //! - [`peers`] starts the real ICE peers (aioice, libnice, Chromium) for the interop suite.
+//! - [`iceserver`] runs librice's `iceserver` and pairs many clients with its sessions at
+//!   once.
 //!
 //! Polling external processes uses short sleeps; every wait is bounded by a deadline and
 //! fails with the paths (and the last lines) of the logs involved.
@@ -34,6 +36,7 @@
 mod bins;
 mod coturn;
 pub mod ice;
+pub mod iceserver;
 pub mod mdns;
 mod net;
 pub mod netchange;

@@ -44,6 +44,7 @@ use librice::{
     Agent, AgentEvent, Component, ComponentId, ComponentState, FailureReason, IceCandidate,
     Runtime, Stream, Transports,
 };
+use librice_examples::protocol::{self, round1};
 use librice_examples::{RuntimeKind, block_on, parse_socket_addr};
 use serde_json::{Value, json};
 
@@ -678,7 +679,7 @@ async fn run(
     let mut timeout = librice::runtime::sleep_until(runtime.as_ref(), deadline)
         .boxed()
         .fuse();
-    let ping_every = Duration::from_millis(200);
+    let ping_every = protocol::PING_INTERVAL;
     let mut next_ping = Instant::now() + Duration::from_secs(3600);
     let mut ping_timer = librice::runtime::sleep_until(runtime.as_ref(), next_ping)
         .boxed()
@@ -1179,12 +1180,7 @@ impl Peer {
     }
 
     async fn handle_data(&mut self, component: ComponentId, data: &[u8]) {
-        let shown = &data[..data.len().min(64)];
-        let text: String = shown.iter().map(|&b| char::from(b)).collect();
-        let hex: String = shown.iter().map(|b| format!("{b:02x}")).collect();
-        emit(
-            json!({"event": "recv", "component": component.get(), "len": data.len(), "data": text, "hex": hex}),
-        );
+        emit(protocol::recv_event(component.get(), data));
         if component == ComponentId::RTP
             && dtls_glue::is_dtls(data)
             && let Some(input) = &self.dtls_input
@@ -1193,12 +1189,8 @@ impl Peer {
             let _ = input.unbounded_send(data.to_vec());
             return;
         }
-        if let Some(rest) = data.strip_prefix(b"ECHO:") {
-            let prefix = format!("PING:{}:{component}:", self.options.name);
-            if let Some(seq) = rest
-                .strip_prefix(prefix.as_bytes())
-                .and_then(|s| std::str::from_utf8(s).ok())
-                .and_then(|s| s.parse::<u32>().ok())
+        let Some(echo) = protocol::echo_reply(data) else {
+            if let Some(seq) = protocol::echoed_ping(data, &self.options.name, component)
                 && self.echo_ok.insert(component)
             {
                 let after = self
@@ -1219,9 +1211,7 @@ impl Peer {
                 }
             }
             return;
-        }
-        let mut echo = b"ECHO:".to_vec();
-        echo.extend_from_slice(data);
+        };
         if let Some(c) = self.component(u64::from(component.get()))
             && let Err(e) = c.send(&echo).await
         {
@@ -1239,10 +1229,10 @@ impl Peer {
                 continue;
             }
             let seq = self.pings_sent.get(&id).copied().unwrap_or(0);
-            if seq >= 100 {
+            if seq >= protocol::MAX_PINGS {
                 continue;
             }
-            let payload = format!("PING:{}:{id}:{seq}", self.options.name);
+            let payload = protocol::ping_payload(&self.options.name, id, seq);
             if let Err(e) = c.send(payload.as_bytes()).await {
                 eprintln!("icepeer: ping on component {id} failed: {e}");
             }
@@ -1252,10 +1242,6 @@ impl Peer {
         }
         more
     }
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
 }
 
 /// What a description line carries besides credentials and candidates.

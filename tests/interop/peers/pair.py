@@ -4,8 +4,9 @@
     pair.py --a "aioice --role controlling" --b "nice --role controlled"
 
 A peer spec is a command line whose first word is either a known peer kind
-(aioice, nice|libnice, chromium) or a path to any executable that speaks the
-PROTOCOL.md JSON-lines protocol.  Options:
+(aioice, nice|libnice, chromium; icepeer and iceserver, librice's programs) or a path
+to any executable that speaks the PROTOCOL.md JSON-lines protocol.  "iceserver
+--connect IP:PORT" is one session of a running iceserver, as a peer.  Options:
 
     --relay a|b|both   start coturn on 127.0.0.1 and make that side relay-only
     --coturn           start coturn and substitute {turn} / {stun} in peer specs
@@ -24,7 +25,9 @@ Only stdlib is used.  Everything stays on loopback.
 
 In this copy (tests/interop/peers) the kinds run the wrappers next to this file: nice-peer
 is built with `make -C libnice` when its source is newer, aioice-peer and chromium-peer run
-under this Python (use one with aioice, e.g. .ci/venv/bin/python).
+under this Python (use one with aioice, e.g. .ci/venv/bin/python). icepeer and iceserver
+are found in $LIBRICE_BIN_DIR, else the newest of target/release and target/debug under
+$CARGO_TARGET_DIR or the repository (build them first: cargo build -p librice-examples).
 """
 import argparse
 import json
@@ -46,6 +49,7 @@ KINDS = {
     "libnice": [NICE_PEER],
     "chromium": [sys.executable, os.path.join(HERE, "chromium_peer.py")],
 }
+LIBRICE_BINS = ("icepeer", "iceserver")
 SIGNAL_KEYS = ("ufrag", "pwd", "candidates", "candidate", "end_of_candidates")
 
 
@@ -56,6 +60,18 @@ def build_nice_peer():
         return
     subprocess.run(["make", "-s", "-C", os.path.join(HERE, "libnice"), "nice-peer"], check=True,
                    stdout=sys.stderr)
+
+
+def librice_bin(name):
+    """The path of librice's program `name` (icepeer, iceserver): see the module doc."""
+    if os.environ.get("LIBRICE_BIN_DIR"):
+        return os.path.join(os.environ["LIBRICE_BIN_DIR"], name)
+    target = os.environ.get("CARGO_TARGET_DIR") or os.path.join(HERE, "..", "..", "..", "target")
+    found = [os.path.join(target, profile, name) for profile in ("release", "debug")]
+    found = [p for p in found if os.path.exists(p)]
+    if not found:
+        sys.exit(f"{name} not built: cargo build -p librice-examples --bin {name}")
+    return max(found, key=os.path.getmtime)
 
 
 def parse_restart(spec):
@@ -156,7 +172,10 @@ def build_argv(spec, turn_addr, relay, turn_transport):
         sys.exit("empty peer spec")
     if words[0] in ("nice", "libnice"):
         build_nice_peer()
-    head = KINDS.get(words[0], [words[0]])
+    if words[0] in LIBRICE_BINS:
+        head = [librice_bin(words[0])]
+    else:
+        head = KINDS.get(words[0], [words[0]])
     rest = [w.replace("{turn}", turn_addr or "").replace("{stun}", turn_addr or "") for w in words[1:]]
     if relay:
         rest += ["--turn", turn_addr, "--turn-user", "test", "--turn-pass", "test",
