@@ -80,7 +80,9 @@ fn stunclient_fails_with_one_line_reason_when_udp_server_is_silent() {
         .local_addr()
         .expect("local address of a bound socket");
 
-    let run = run_stunclient(&dir, server, false, SILENT_SERVER_TIMEOUT);
+    // A 50 ms initial RTO: the transaction gives up after 50 ms x (1 + 2 + ... + 32) + 16 x
+    // 50 ms = 3.95 s (RFC 8489 §6.2.1, Rc 7, Rm 16) rather than 39.5 s.
+    let run = run_stunclient_with(&dir, server, &["--rto-ms", "50"], SILENT_SERVER_TIMEOUT);
 
     assert!(
         !run.status.success(),
@@ -189,10 +191,18 @@ fn stunclient_gets_mapped_address_from_coturn(ip: IpAddr, tcp: bool) {
 }
 
 fn run_stunclient(dir: &TestDir, server: SocketAddr, tcp: bool, timeout: Duration) -> Finished {
+    let flags: &[&str] = if tcp { &["--tcp"] } else { &[] };
+    run_stunclient_with(dir, server, flags, timeout)
+}
+
+fn run_stunclient_with(
+    dir: &TestDir,
+    server: SocketAddr,
+    flags: &[&str],
+    timeout: Duration,
+) -> Finished {
     let mut cmd = Command::new(bin_path("stunclient"));
-    if tcp {
-        cmd.arg("--tcp");
-    }
+    cmd.args(flags);
     cmd.arg(server.to_string());
     ChildGuard::spawn(&mut cmd, dir, "stunclient").finish(timeout)
 }
