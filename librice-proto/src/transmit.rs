@@ -44,6 +44,18 @@ pub struct Transmit<T = Vec<u8>> {
     pub data: T,
 }
 
+impl<T: AsRef<[u8]>> Transmit<T> {
+    /// The same transmit, its bytes borrowed: what an incoming-packet API takes.
+    pub fn borrowed(&self) -> Transmit<&[u8]> {
+        Transmit {
+            transport: self.transport,
+            from: self.from,
+            to: self.to,
+            data: self.data.as_ref(),
+        }
+    }
+}
+
 impl<T: AsRef<[u8]>> fmt::Debug for Transmit<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Transmit")

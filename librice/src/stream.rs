@@ -110,42 +110,35 @@ impl Stream {
         };
         if start {
             let runtime = Arc::clone(&self.handle.shared.runtime);
-            let addresses = select_from(&self.handle.filter, runtime.interface_addresses()?);
             let components = self.handle.shared.lock().streams[self.id.index()]
                 .components
                 .len();
-            let wanted = || {
-                component_ids()
-                    .take(components)
-                    .flat_map(|c| addresses.iter().map(move |a| (c, a)))
-            };
             let transports = self.handle.transports;
-            if self.handle.endpoint.is_some() {
-                let now = runtime.now();
+            let mut st = if self.handle.endpoint.is_some() {
+                // The endpoint's sockets and listeners, bound already.
                 let mut st = self.handle.shared.lock();
                 st.register_endpoint_sockets(self.id, components, transports);
-                st.proto
-                    .stream_mut(self.id)
-                    .ok_or(Error::Closed)?
-                    .gather_candidates(now)?;
-                st.dispatch_events();
-                st.wake_driver();
-                return Ok(GatherStream {
-                    shared: Arc::downgrade(&self.handle.shared),
-                    id: self.id,
-                });
-            }
-            let bound = if transports.udp() {
-                bind_sockets(&*runtime, self.handle.buffers, wanted())
+                st
             } else {
-                Vec::new()
+                let addresses = select_from(&self.handle.filter, runtime.interface_addresses()?);
+                let wanted = || {
+                    component_ids()
+                        .take(components)
+                        .flat_map(|c| addresses.iter().map(move |a| (c, a)))
+                };
+                let bound = if transports.udp() {
+                    bind_sockets(&*runtime, self.handle.buffers, wanted())
+                } else {
+                    Vec::new()
+                };
+                if transports.tcp() {
+                    listen_tcp(&self.handle.shared, self.id, wanted());
+                }
+                let mut st = self.handle.shared.lock();
+                register_sockets(&mut st, self.id, bound);
+                st
             };
-            if transports.tcp() {
-                listen_tcp(&self.handle.shared, self.id, wanted());
-            }
             let now = runtime.now();
-            let mut st = self.handle.shared.lock();
-            register_sockets(&mut st, self.id, bound);
             st.proto
                 .stream_mut(self.id)
                 .ok_or(Error::Closed)?

@@ -568,16 +568,7 @@ impl Mux {
             match transmit {
                 Some(t) => {
                     let id = self.router.id_of(index);
-                    self.router.learn(
-                        now,
-                        id,
-                        &Transmit {
-                            transport: t.transport,
-                            from: t.from,
-                            to: t.to,
-                            data: &t.data[..],
-                        },
-                    );
+                    self.router.learn(now, id, &t.borrowed());
                     return Some((id, t));
                 }
                 None => {

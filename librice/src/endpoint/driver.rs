@@ -273,16 +273,7 @@ impl EndpointDriver {
             if !self.outgoing.is_empty() {
                 let mut router = relock(&self.ep.router);
                 for (socket, t) in self.outgoing.drain(..) {
-                    router.learn(
-                        now,
-                        id,
-                        &Transmit {
-                            transport: t.transport,
-                            from: t.from,
-                            to: t.to,
-                            data: &t.data[..],
-                        },
-                    );
+                    router.learn(now, id, &t.borrowed());
                     pending.push((socket, t, id));
                 }
             }
