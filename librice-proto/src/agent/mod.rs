@@ -399,7 +399,7 @@ mod timers;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
@@ -407,6 +407,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
+use crate::compact::{VecMap, VecSet};
 use crate::stun::transaction::Transactions;
 use crate::stun::{IntegrityKey, TransactionId};
 use crate::{Transmit, TransportType};
@@ -439,21 +440,21 @@ pub struct Agent {
     tie_breaker: u64,
     streams: IdVec<StreamId, StreamState>,
     /// Local socket -> its component: the per-packet demultiplexing look-up.
-    sockets: BTreeMap<(u8, SocketAddr), (StreamId, ComponentId)>,
+    sockets: VecMap<(u8, SocketAddr), (StreamId, ComponentId)>,
     /// Connectivity checks in flight.
     txns: Transactions<Txn>,
     /// STUN server queries in flight.
     gather_txns: Transactions<Txn>,
     /// Checks whose retransmissions stopped (RFC 8445 §7.3.1.4): their timeout is no failure.
-    cancelled: BTreeSet<TransactionId>,
+    cancelled: VecSet<TransactionId>,
     out: VecDeque<Transmit<Vec<u8>>>,
     events: VecDeque<AgentEvent>,
     io_requests: VecDeque<IoRequest>,
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
     /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
-    pair_foundations: BTreeMap<(String, String), u32>,
-    foundation_pairs: BTreeMap<u32, Vec<(StreamId, PairId)>>,
+    pair_foundations: VecMap<(String, String), u32>,
+    foundation_pairs: VecMap<u32, Vec<(StreamId, PairId)>>,
     /// The earliest time the next paced transaction may start (RFC 8445 §14.2); `None`
     /// until the first one.
     next_slot: Option<Instant>,
@@ -534,7 +535,7 @@ struct StreamState {
     components: IdVec<ComponentId, CompState>,
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
-    remote_by_addr: BTreeMap<(ComponentId, SocketAddr), usize>,
+    remote_by_addr: VecMap<(ComponentId, SocketAddr), usize>,
     /// The candidate pairs and the check list.
     checklist: CheckList,
     remote_eoc: bool,
@@ -547,7 +548,7 @@ struct StreamState {
     previous: restart::Previous,
     /// The bases of local candidates whose socket went away (`netchange.rs`): nothing is
     /// paired with them any more. Cleared by an ICE restart, which drops the candidates.
-    gone_bases: BTreeSet<SocketAddr>,
+    gone_bases: VecSet<SocketAddr>,
     /// The peer is a lite agent ([`StreamMut::set_remote_lite`]).
     remote_lite: bool,
 }
@@ -642,14 +643,14 @@ impl Agent {
             config,
             rng,
             streams: IdVec::default(),
-            sockets: BTreeMap::new(),
-            cancelled: BTreeSet::new(),
+            sockets: VecMap::new(),
+            cancelled: VecSet::new(),
             out: VecDeque::new(),
             events: VecDeque::new(),
             io_requests: VecDeque::new(),
             foundations: FoundationSet::new(),
-            pair_foundations: BTreeMap::new(),
-            foundation_pairs: BTreeMap::new(),
+            pair_foundations: VecMap::new(),
+            foundation_pairs: VecMap::new(),
             next_slot: None,
             turn: 0,
             gather_queue: VecDeque::new(),
@@ -690,14 +691,14 @@ impl Agent {
             components: IdVec::default(),
             local: Vec::new(),
             remote: Vec::new(),
-            remote_by_addr: BTreeMap::new(),
+            remote_by_addr: VecMap::new(),
             checklist: CheckList::default(),
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
             remote_renomination: false,
             previous: restart::Previous::default(),
-            gone_bases: BTreeSet::new(),
+            gone_bases: VecSet::new(),
             remote_lite: false,
         };
         self.streams

@@ -3,11 +3,12 @@
 //! the triggered-check queue and the count of check-list pairs in each state, so that
 //! none of them can drift from the others.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::ops::{Index, IndexMut};
 
 use super::{ComponentId, PairId};
+use crate::compact::VecMap;
 use crate::stun::TransactionId;
 
 /// How many times a pair whose check was refused with 401 before the peer had shown it
@@ -197,7 +198,7 @@ pub(super) struct CheckList {
     first: usize,
     pairs: Vec<Pair>,
     order: Vec<PairId>,
-    by_tuple: BTreeMap<(SocketAddr, SocketAddr), PairId>,
+    by_tuple: VecMap<(SocketAddr, SocketAddr), PairId>,
     triggered: VecDeque<PairId>,
     counts: [usize; 5],
     /// An authenticated check from the peer arrived on this check list: the peer knows

@@ -13,13 +13,14 @@
 //! Over TCP the request is sent once and the transaction fails after Ti = 39.5 s
 //! (RFC 8489 §6.2.2).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::integrity::{IntegrityAlgorithm, IntegrityKey};
 use super::message::{Message, MessageClass, MessageHeader, TransactionId};
 use super::{IntegrityError, StunParseError};
+use crate::compact::{VecMap, VecSet};
 use crate::transmit::{Transmit, TransportType};
 
 /// The longest wait this module schedules: larger configured values are clamped to it,
@@ -205,8 +206,8 @@ struct Pending<T> {
 #[derive(Debug)]
 pub struct Transactions<T> {
     config: RetransmitConfig,
-    pending: BTreeMap<TransactionId, Pending<T>>,
-    timers: BTreeSet<(Instant, TransactionId)>,
+    pending: VecMap<TransactionId, Pending<T>>,
+    timers: VecSet<(Instant, TransactionId)>,
     to_send: VecDeque<TransactionId>,
     events: VecDeque<TransactionEvent<T>>,
 }
@@ -216,8 +217,8 @@ impl<T> Transactions<T> {
     pub fn new(config: RetransmitConfig) -> Self {
         Self {
             config,
-            pending: BTreeMap::new(),
-            timers: BTreeSet::new(),
+            pending: VecMap::new(),
+            timers: VecSet::new(),
             to_send: VecDeque::new(),
             events: VecDeque::new(),
         }
