@@ -8,6 +8,7 @@
 
 use std::borrow::Borrow;
 use std::cmp::Ordering;
+use std::collections::VecDeque;
 
 /// Below this many entries a full collection grows by one; from it on, by half.
 const EXACT_UP_TO: usize = 4;
@@ -241,6 +242,56 @@ impl<K: Ord> VecSet<K> {
     }
 }
 
+/// A FIFO queue that grows as [`reserve_compact`] does and, once drained, gives back its
+/// memory beyond room for `KEEP` entries: a burst (the events of a connect, the answers
+/// to a flood of checks) leaves no idle buffer behind, while a queue that carries one
+/// entry at a time in its steady state (an answer per check) keeps the room for it and
+/// allocates nothing more.
+#[derive(Debug, Clone)]
+pub(crate) struct Queue<T, const KEEP: usize = 0> {
+    items: VecDeque<T>,
+}
+
+impl<T, const KEEP: usize> Default for Queue<T, KEEP> {
+    fn default() -> Self {
+        Self {
+            items: VecDeque::new(),
+        }
+    }
+}
+
+impl<T, const KEEP: usize> Queue<T, KEEP> {
+    /// An empty queue (no allocation).
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn iter(&self) -> std::collections::vec_deque::Iter<'_, T> {
+        self.items.iter()
+    }
+
+    pub fn push_back(&mut self, item: T) {
+        let len = self.items.len();
+        if len == self.items.capacity() {
+            self.items
+                .reserve_exact(if len < EXACT_UP_TO { 1 } else { len / 2 });
+        }
+        self.items.push_back(item);
+    }
+
+    pub fn pop_front(&mut self) -> Option<T> {
+        let item = self.items.pop_front()?;
+        if self.items.is_empty() && self.items.capacity() > KEEP {
+            self.items.shrink_to(KEEP);
+        }
+        Some(item)
+    }
+}
+
 impl<K: Ord> Extend<K> for VecSet<K> {
     fn extend<I: IntoIterator<Item = K>>(&mut self, keys: I) {
         for key in keys {
@@ -281,7 +332,11 @@ mod tests {
                 assert_eq!(map.insert(key, step), model.insert(key, step));
             }
             assert_eq!(map.len(), model.len());
-            assert!(map.iter().map(|(k, v)| (*k, *v)).eq(model.iter().map(|(k, v)| (*k, *v))));
+            assert!(
+                map.iter()
+                    .map(|(k, v)| (*k, *v))
+                    .eq(model.iter().map(|(k, v)| (*k, *v)))
+            );
             assert_eq!(map.get(&key), model.get(&key));
         }
         map.retain(|k, _| k % 2 == 0);
@@ -291,6 +346,33 @@ mod tests {
             assert_eq!(model.pop_first(), Some((k, v)));
         }
         assert_eq!(map.entries.capacity(), 0, "an emptied map holds no memory");
+    }
+
+    #[test]
+    fn a_drained_queue_keeps_room_for_keep_entries_only() {
+        let mut q: Queue<u32, 1> = Queue::new();
+        q.push_back(1);
+        assert_eq!(q.items.capacity(), 1);
+        assert_eq!(q.pop_front(), Some(1));
+        assert_eq!(
+            q.items.capacity(),
+            1,
+            "one entry at a time: no reallocation"
+        );
+        for i in 0..10 {
+            q.push_back(i);
+        }
+        assert!(q.iter().copied().eq(0..10));
+        while q.pop_front().is_some() {}
+        assert_eq!(q.items.capacity(), 1);
+        let mut q: Queue<u32> = Queue::new();
+        q.push_back(1);
+        q.push_back(2);
+        assert_eq!(q.pop_front(), Some(1));
+        assert_eq!(q.items.capacity(), 2, "not drained yet");
+        assert_eq!(q.pop_front(), Some(2));
+        assert_eq!(q.items.capacity(), 0);
+        assert!(q.is_empty());
     }
 
     #[test]

@@ -54,9 +54,11 @@ impl Agent {
             .search_by(|(l, r)| (l.as_str(), r.as_str()).cmp(&(local, remote)));
         match found {
             Ok(i) => *self.pair_foundations.value_at_mut(i),
-            Err(i) => *self
-                .pair_foundations
-                .insert_at(i, (local.to_owned(), remote.to_owned()), next),
+            Err(i) => {
+                *self
+                    .pair_foundations
+                    .insert_at(i, (local.to_owned(), remote.to_owned()), next)
+            }
         }
     }
 
@@ -144,7 +146,9 @@ impl Agent {
         // RFC 8445 §6.1.2.6: in the first check list, the first pair of each foundation with
         // the lowest component id starts Waiting; everything else starts Frozen. Later pairs
         // of a foundation already unfrozen here start Waiting too (RFC 8838 §11).
-        let group = self.foundation_pairs.get_or_insert_with(foundation, Vec::new);
+        let group = self
+            .foundation_pairs
+            .get_or_insert_with(foundation, Vec::new);
         let s = &self.streams[sid];
         let mut state = PairState::Frozen;
         let active_here = group.iter().any(|&(gs, gp)| {

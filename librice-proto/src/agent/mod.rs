@@ -407,7 +407,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
-use crate::compact::{VecMap, VecSet};
+use crate::compact::{Queue, VecMap, VecSet};
 use crate::stun::transaction::Transactions;
 use crate::stun::{IntegrityKey, TransactionId};
 use crate::{Transmit, TransportType};
@@ -447,9 +447,12 @@ pub struct Agent {
     gather_txns: Transactions<Txn>,
     /// Checks whose retransmissions stopped (RFC 8445 §7.3.1.4): their timeout is no failure.
     cancelled: VecSet<TransactionId>,
-    out: VecDeque<Transmit<Vec<u8>>>,
-    events: VecDeque<AgentEvent>,
-    io_requests: VecDeque<IoRequest>,
+    /// Datagrams to send; keeps room for one (an answer to a check) once drained.
+    out: Queue<Transmit<Vec<u8>>, 1>,
+    /// Keeps room for one event once drained: data that brings a Disconnected component
+    /// back reports it without allocating.
+    events: Queue<AgentEvent, 1>,
+    io_requests: Queue<IoRequest>,
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
     /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
@@ -645,9 +648,9 @@ impl Agent {
             streams: IdVec::default(),
             sockets: VecMap::new(),
             cancelled: VecSet::new(),
-            out: VecDeque::new(),
-            events: VecDeque::new(),
-            io_requests: VecDeque::new(),
+            out: Queue::new(),
+            events: Queue::new(),
+            io_requests: Queue::new(),
             foundations: FoundationSet::new(),
             pair_foundations: VecMap::new(),
             foundation_pairs: VecMap::new(),

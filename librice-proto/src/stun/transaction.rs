@@ -13,14 +13,13 @@
 //! Over TCP the request is sent once and the transaction fails after Ti = 39.5 s
 //! (RFC 8489 §6.2.2).
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::integrity::{IntegrityAlgorithm, IntegrityKey};
 use super::message::{Message, MessageClass, MessageHeader, TransactionId};
 use super::{IntegrityError, StunParseError};
-use crate::compact::{VecMap, VecSet};
+use crate::compact::{Queue, VecMap, VecSet};
 use crate::transmit::{Transmit, TransportType};
 
 /// The longest wait this module schedules: larger configured values are clamped to it,
@@ -208,8 +207,8 @@ pub struct Transactions<T> {
     config: RetransmitConfig,
     pending: VecMap<TransactionId, Pending<T>>,
     timers: VecSet<(Instant, TransactionId)>,
-    to_send: VecDeque<TransactionId>,
-    events: VecDeque<TransactionEvent<T>>,
+    to_send: Queue<TransactionId>,
+    events: Queue<TransactionEvent<T>>,
 }
 
 impl<T> Transactions<T> {
@@ -219,8 +218,8 @@ impl<T> Transactions<T> {
             config,
             pending: VecMap::new(),
             timers: VecSet::new(),
-            to_send: VecDeque::new(),
-            events: VecDeque::new(),
+            to_send: Queue::new(),
+            events: Queue::new(),
         }
     }
 
