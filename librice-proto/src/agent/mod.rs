@@ -392,6 +392,7 @@ mod pairs;
 mod relay;
 mod renomination;
 mod restart;
+mod rng;
 mod stats;
 mod stream;
 mod timers;
@@ -403,8 +404,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::Rng;
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
 use crate::compact::{Queue, VecMap, VecSet};
@@ -435,7 +435,7 @@ use pairs::CheckList;
 #[derive(Debug)]
 pub struct Agent {
     config: AgentConfig,
-    rng: ChaCha8Rng,
+    rng: rng::CompactRng,
     controlling: bool,
     tie_breaker: u64,
     streams: IdVec<StreamId, StreamState>,
@@ -636,7 +636,7 @@ impl Agent {
     /// A new agent with no streams.
     pub fn new(config: AgentConfig) -> Agent {
         let config = lite::effective_config(config);
-        let mut rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let mut rng = rng::CompactRng::seed_from_u64(config.rng_seed);
         let tie_breaker = rng.next_u64();
         Agent {
             controlling: config.controlling,
