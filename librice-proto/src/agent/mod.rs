@@ -584,8 +584,8 @@ struct CompState {
     /// NOMINATION values sent or received, and the rechecks of better pairs.
     renom: renomination::Renomination,
     /// The (local, remote) tuple and id of the old path released at the last ICE restart:
-    /// its data still in flight is accepted.
-    retired: Option<((SocketAddr, SocketAddr), PairId)>,
+    /// its data still in flight is accepted. Boxed: only restarted components have one.
+    retired: Option<Box<((SocketAddr, SocketAddr), PairId)>>,
     /// The selected pair went with its socket, and no other is selected yet.
     lost: Option<netchange::Lost>,
     /// How many local sockets were ever registered: the rank of the next one added after
