@@ -127,7 +127,7 @@ fn agent_stages() {
         live_bytes() - base,
     ));
     while a.poll_event().is_some() {}
-    steps.push(("events drained (queue capacity kept)", live_bytes() - base));
+    steps.push(("events drained (room for one kept)", live_bytes() - base));
     drop(a);
     for (what, bytes) in steps {
         println!("  lite agent heap after {what}: {bytes} B");
