@@ -13,6 +13,20 @@ use std::collections::VecDeque;
 /// Below this many entries a full collection grows by one; from it on, by half.
 const EXACT_UP_TO: usize = 4;
 
+/// An emptied collection keeps room for one entry of at most this many bytes: a
+/// transaction timer or a queued id comes and goes with every check, and freeing its slot
+/// each time would cost an allocation per check for a few bytes.
+const SMALL_ENTRY: usize = 64;
+
+/// The capacity an emptied collection of `T` keeps, at least `keep`.
+const fn kept<T>(keep: usize) -> usize {
+    if keep == 0 && std::mem::size_of::<T>() <= SMALL_ENTRY {
+        1
+    } else {
+        keep
+    }
+}
+
 /// Makes room for one more entry of `v`: exactly one while `v` is small, then half its
 /// length, instead of `Vec`'s doubling from four.
 pub(crate) fn reserve_compact<T>(v: &mut Vec<T>) {
@@ -31,7 +45,8 @@ pub(crate) fn push_compact<T>(v: &mut Vec<T>, item: T) {
 /// A map kept as a `Vec` of entries sorted by key: look-ups are binary searches (O(log n),
 /// like a B-tree's, over one contiguous block), inserts and removes shift the entries
 /// after them. Meant for maps of a few entries, or of tens that change rarely. It grows as
-/// [`reserve_compact`] does and frees its memory when its last entry goes.
+/// [`reserve_compact`] does and, when its last entry goes, frees its memory (or keeps
+/// room for one entry of at most [`SMALL_ENTRY`] bytes).
 #[derive(Debug, Clone)]
 pub(crate) struct VecMap<K, V> {
     entries: Vec<(K, V)>,
@@ -150,7 +165,8 @@ impl<K: Ord, V> VecMap<K, V> {
     }
 
     pub fn clear(&mut self) {
-        self.entries = Vec::new();
+        self.entries.clear();
+        self.release_if_empty();
     }
 
     /// The entry with the smallest key.
@@ -174,8 +190,9 @@ impl<K: Ord, V> VecMap<K, V> {
     }
 
     fn release_if_empty(&mut self) {
-        if self.entries.is_empty() && self.entries.capacity() != 0 {
-            self.entries = Vec::new();
+        let keep = kept::<(K, V)>(0);
+        if self.entries.is_empty() && self.entries.capacity() > keep {
+            self.entries.shrink_to(keep);
         }
     }
 }
@@ -243,7 +260,8 @@ impl<K: Ord> VecSet<K> {
 }
 
 /// A FIFO queue that grows as [`reserve_compact`] does and, once drained, gives back its
-/// memory beyond room for `KEEP` entries: a burst (the events of a connect, the answers
+/// memory beyond room for `KEEP` entries (one if its entries are small, see
+/// [`SMALL_ENTRY`]): a burst (the events of a connect, the answers
 /// to a flood of checks) leaves no idle buffer behind, while a queue that carries one
 /// entry at a time in its steady state (an answer per check) keeps the room for it and
 /// allocates nothing more.
@@ -285,8 +303,9 @@ impl<T, const KEEP: usize> Queue<T, KEEP> {
 
     pub fn pop_front(&mut self) -> Option<T> {
         let item = self.items.pop_front()?;
-        if self.items.is_empty() && self.items.capacity() > KEEP {
-            self.items.shrink_to(KEEP);
+        let keep = kept::<T>(KEEP);
+        if self.items.is_empty() && self.items.capacity() > keep {
+            self.items.shrink_to(keep);
         }
         Some(item)
     }
@@ -345,7 +364,22 @@ mod tests {
         while let Some((k, v)) = map.pop_first() {
             assert_eq!(model.pop_first(), Some((k, v)));
         }
-        assert_eq!(map.entries.capacity(), 0, "an emptied map holds no memory");
+        assert_eq!(
+            map.entries.capacity(),
+            1,
+            "an emptied map of small entries keeps one"
+        );
+        let mut big = VecMap::new();
+        big.insert(1, [0u8; 100]);
+        big.insert(2, [0u8; 100]);
+        big.remove(&1);
+        assert_eq!(big.entries.capacity(), 2);
+        big.remove(&2);
+        assert_eq!(
+            big.entries.capacity(),
+            0,
+            "an emptied map of large entries frees"
+        );
     }
 
     #[test]
@@ -371,7 +405,12 @@ mod tests {
         assert_eq!(q.pop_front(), Some(1));
         assert_eq!(q.items.capacity(), 2, "not drained yet");
         assert_eq!(q.pop_front(), Some(2));
-        assert_eq!(q.items.capacity(), 0);
+        assert_eq!(q.items.capacity(), 1, "small entries: room for one kept");
+        let mut q: Queue<[u8; 100]> = Queue::new();
+        q.push_back([1; 100]);
+        q.push_back([2; 100]);
+        while q.pop_front().is_some() {}
+        assert_eq!(q.items.capacity(), 0, "large entries: all freed");
         assert!(q.is_empty());
     }
 
