@@ -259,7 +259,7 @@ impl<K: Ord> VecSet<K> {
     }
 }
 
-/// A FIFO queue that grows as [`reserve_compact`] does and, once drained, gives back its
+/// A FIFO queue that, once drained, gives back its
 /// memory beyond room for `KEEP` entries (one if its entries are small, see
 /// [`SMALL_ENTRY`]): a burst (the events of a connect, the answers
 /// to a flood of checks) leaves no idle buffer behind, while a queue that carries one
@@ -293,11 +293,8 @@ impl<T, const KEEP: usize> Queue<T, KEEP> {
     }
 
     pub fn push_back(&mut self, item: T) {
-        let len = self.items.len();
-        if len == self.items.capacity() {
-            self.items
-                .reserve_exact(if len < EXACT_UP_TO { 1 } else { len / 2 });
-        }
+        // A queue fills in bursts and is drained at once: it grows as `VecDeque` does
+        // (room for 4, then doubling), which takes one allocation for most bursts.
         self.items.push_back(item);
     }
 
@@ -386,13 +383,15 @@ mod tests {
     fn a_drained_queue_keeps_room_for_keep_entries_only() {
         let mut q: Queue<u32, 1> = Queue::new();
         q.push_back(1);
-        assert_eq!(q.items.capacity(), 1);
         assert_eq!(q.pop_front(), Some(1));
+        assert_eq!(q.items.capacity(), 1, "drained: room for one kept");
+        q.push_back(2);
         assert_eq!(
             q.items.capacity(),
             1,
             "one entry at a time: no reallocation"
         );
+        assert_eq!(q.pop_front(), Some(2));
         for i in 0..10 {
             q.push_back(i);
         }
@@ -403,7 +402,7 @@ mod tests {
         q.push_back(1);
         q.push_back(2);
         assert_eq!(q.pop_front(), Some(1));
-        assert_eq!(q.items.capacity(), 2, "not drained yet");
+        assert!(q.items.capacity() >= 2, "not drained yet");
         assert_eq!(q.pop_front(), Some(2));
         assert_eq!(q.items.capacity(), 1, "small entries: room for one kept");
         let mut q: Queue<[u8; 100]> = Queue::new();
