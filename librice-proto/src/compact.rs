@@ -342,7 +342,7 @@ mod tests {
         for step in 0..2000u32 {
             x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
             let key = (x >> 16) % 37;
-            if (x >> 8) % 3 == 0 {
+            if (x >> 8).is_multiple_of(3) {
                 assert_eq!(map.remove(&key), model.remove(&key));
             } else {
                 assert_eq!(map.insert(key, step), model.insert(key, step));
