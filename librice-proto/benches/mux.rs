@@ -109,7 +109,8 @@ fn agent_stages() {
     );
     // A lone agent, step by step.
     let config = AgentConfig::default().lite(true).rng_seed(1);
-    let mut steps: Vec<(&str, i64)> = Vec::new();
+    // Room for every step before the count starts: its growth is not the agent's.
+    let mut steps: Vec<(&str, i64)> = Vec::with_capacity(8);
     let mut a = Agent::new(config.clone());
     let base = live_bytes();
     let sid = a.add_stream();
