@@ -1,7 +1,7 @@
 //! ICE agent benchmark: the cost of handling one incoming connectivity check (parse,
 //! authenticate, answer, find the pair, apply the triggered-check rules) on an agent whose
 //! check list holds 10 candidate pairs and on one that holds 1,000. Per-packet look-ups are
-//! by key (BTree maps), so the two should cost nearly the same; BENCHMARKS.md records the
+//! by key (binary searches over sorted entries), so the two should cost nearly the same; BENCHMARKS.md records the
 //! ratio.
 //!
 //! Run: `cargo bench -p librice-proto --bench agent`

@@ -56,6 +56,7 @@
 
 pub mod agent;
 pub mod candidate;
+mod compact;
 pub mod mdns;
 pub mod mux;
 pub mod stun;

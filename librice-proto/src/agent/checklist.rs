@@ -10,6 +10,7 @@ use super::{
     StreamId,
 };
 use crate::candidate::{CandidateTransport, CandidateType};
+use crate::compact::push_compact;
 
 /// A snapshot of one candidate pair, for statistics and tests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,10 +49,17 @@ impl Agent {
     /// Interns a pair foundation (RFC 8445 §6.1.2.6: the local and remote foundations).
     fn pair_foundation(&mut self, local: &str, remote: &str) -> u32 {
         let next = u32::try_from(self.pair_foundations.len()).unwrap_or(u32::MAX);
-        *self
+        let found = self
             .pair_foundations
-            .entry((local.to_owned(), remote.to_owned()))
-            .or_insert(next)
+            .search_by(|(l, r)| (l.as_str(), r.as_str()).cmp(&(local, remote)));
+        match found {
+            Ok(i) => *self.pair_foundations.value_at_mut(i),
+            Err(i) => {
+                *self
+                    .pair_foundations
+                    .insert_at(i, (local.to_owned(), remote.to_owned()), next)
+            }
+        }
     }
 
     /// Pairs local candidate `li` (a host candidate) with remote candidate `ri`, if they can
@@ -138,7 +146,9 @@ impl Agent {
         // RFC 8445 §6.1.2.6: in the first check list, the first pair of each foundation with
         // the lowest component id starts Waiting; everything else starts Frozen. Later pairs
         // of a foundation already unfrozen here start Waiting too (RFC 8838 §11).
-        let group = self.foundation_pairs.entry(foundation).or_default();
+        let group = self
+            .foundation_pairs
+            .get_or_insert_with(foundation, Vec::new);
         let s = &self.streams[sid];
         let mut state = PairState::Frozen;
         let active_here = group.iter().any(|&(gs, gp)| {
@@ -153,7 +163,7 @@ impl Agent {
         }
         let pair = Pair::new(component, li, ri, priority, state, foundation);
         let pid = self.streams[sid].checklist.add(pair, key);
-        group.push((sid, pid));
+        push_compact(group, (sid, pid));
         // RFC 8656 §9 / RFC 8445 §5.1.1.2: a relay pair needs the peer's permission before
         // its first check, or that check would be dropped by the server.
         if local_type == CandidateType::Relayed {
@@ -187,7 +197,7 @@ impl Agent {
             return None;
         }
         let ri = s.remote.len();
-        s.remote.push(remote);
+        push_compact(&mut s.remote, remote);
         s.remote_by_addr.insert(key, ri);
         for li in 0..self.streams[sid].local.len() {
             self.add_pair(sid, li, ri);

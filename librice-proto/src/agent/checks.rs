@@ -8,6 +8,7 @@ use super::pairs::{Nomination, PairState};
 use super::renomination::NominateWith;
 use super::{Agent, AgentEvent, ComponentId, LocalCand, PairId, RemoteCand, StreamId, Txn};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType};
+use crate::compact::push_compact;
 use crate::stun::attr::{
     AttributeType, ErrorCode, IceControlled, IceControlling, Nomination as NominationAttr,
     Priority, UseCandidate, Username, XorMappedAddress,
@@ -925,11 +926,14 @@ impl Agent {
                 .ok()?;
                 tracing::debug!(stream = %sid, %mapped, "local peer-reflexive candidate learnt");
                 let s = &mut self.streams[sid];
-                s.local.push(LocalCand {
-                    candidate,
-                    base,
-                    transport: TransportType::Udp,
-                });
+                push_compact(
+                    &mut s.local,
+                    LocalCand {
+                        candidate,
+                        base,
+                        transport: TransportType::Udp,
+                    },
+                );
                 s.local.len() - 1
             }
         };

@@ -9,6 +9,7 @@ use crate::candidate::{
     Candidate, CandidateTransport, CandidateType, FoundationKey, MAX_TCP_OTHER_PREFERENCE, TcpType,
     local_preferences, tcp_local_preference, tcp_other_preferences,
 };
+use crate::compact::push_compact;
 use crate::stun::attr::{AlternateServer, ErrorCode, XorMappedAddress};
 use crate::stun::{Message, MessageClass, MessageType, MessageWriter, TransactionId};
 use crate::{Transmit, TransportType};
@@ -245,11 +246,14 @@ impl Agent {
             });
         }
         let s = &mut self.streams[sid];
-        s.local.push(LocalCand {
-            candidate,
-            base,
-            transport,
-        });
+        push_compact(
+            &mut s.local,
+            LocalCand {
+                candidate,
+                base,
+                transport,
+            },
+        );
         let li = s.local.len() - 1;
         for ri in 0..self.streams[sid].remote.len() {
             self.add_pair(sid, li, ri);

@@ -110,17 +110,20 @@ impl fmt::Display for ComponentId {
 /// stream's pairs in the order it forms them (RFC 8445 §6.1.2) and never reuses an id
 /// within the stream, a pruned pair's included; pairs of different streams may share one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PairId(usize);
+pub struct PairId(u32);
 
 impl PairId {
-    /// The id of the `index`-th pair formed in its stream (from 0).
-    pub(super) const fn from_index(index: usize) -> Self {
-        Self(index)
+    /// The id of the `index`-th pair formed in its stream (from 0). Held in 32 bits (an
+    /// `Option<PairId>` takes 8 bytes): a stream forms at most
+    /// [`AgentConfig::max_pairs`](super::AgentConfig::max_pairs) pairs a generation, far
+    /// fewer than 2^32 in any lifetime.
+    pub(super) fn from_index(index: usize) -> Self {
+        Self(u32::try_from(index).expect("a stream forms fewer than 2^32 pairs"))
     }
 
     /// The pair's position in the order its stream formed pairs, from 0.
     pub(super) const fn index(self) -> usize {
-        self.0
+        self.0 as usize
     }
 }
 

@@ -39,6 +39,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
 use super::{
@@ -63,9 +64,39 @@ const MAX_RESOLVED_NAMES: usize = 256;
 /// its relayed candidates (draft §3.3.2). A resolved candidate beyond it is dropped.
 const MAX_MDNS_REMOTES: usize = 4096;
 
-/// The agent's mDNS names: the peer's being resolved or resolved, and its own.
+/// The agent's mDNS names, boxed on first use: most agents (a server's) never resolve nor
+/// publish one, and keep a pointer for them. Reading the names of an agent that has none
+/// sees an empty [`MdnsState`]; the first mutable access makes the box.
 #[derive(Debug, Default)]
 pub(super) struct MdnsNames {
+    state: Option<Box<MdnsState>>,
+}
+
+/// The names of an agent that has none.
+static NO_NAMES: MdnsState = MdnsState {
+    pending: BTreeMap::new(),
+    resolved: BTreeMap::new(),
+    local: BTreeMap::new(),
+    remotes: BTreeSet::new(),
+};
+
+impl Deref for MdnsNames {
+    type Target = MdnsState;
+
+    fn deref(&self) -> &MdnsState {
+        self.state.as_deref().unwrap_or(&NO_NAMES)
+    }
+}
+
+impl DerefMut for MdnsNames {
+    fn deref_mut(&mut self) -> &mut MdnsState {
+        self.state.get_or_insert_with(Box::default)
+    }
+}
+
+/// The mDNS names: the peer's being resolved or resolved, and the agent's own.
+#[derive(Debug, Default)]
+pub(super) struct MdnsState {
     /// Remote names being resolved, by key ([`HostName::key`]).
     pending: BTreeMap<String, PendingName>,
     /// Remote names resolved, by key, with the address chosen.
@@ -102,7 +133,7 @@ struct LocalName {
     deadline: Instant,
 }
 
-impl MdnsNames {
+impl MdnsState {
     /// True while a remote candidate of stream `sid` waits for its name.
     pub(super) fn pending_for(&self, sid: StreamId) -> bool {
         self.pending
@@ -391,7 +422,10 @@ impl Agent {
 
     /// Withdraws every local name ([`IoRequest::MdnsUnpublish`]), on [`Agent::close`].
     pub(super) fn unpublish_all(&mut self) {
-        for (_, local) in std::mem::take(&mut self.mdns.local) {
+        let Some(state) = self.mdns.state.as_mut() else {
+            return;
+        };
+        for (_, local) in std::mem::take(&mut state.local) {
             if !local.failed {
                 self.io_requests
                     .push_back(IoRequest::MdnsUnpublish { name: local.name });

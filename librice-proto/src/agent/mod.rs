@@ -394,6 +394,7 @@ mod pairs;
 mod relay;
 mod renomination;
 mod restart;
+mod rng;
 mod stats;
 mod stream;
 mod timers;
@@ -403,14 +404,14 @@ mod icetcp_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::Rng;
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
+use crate::compact::{Queue, VecMap, VecSet};
 use crate::stun::transaction::Transactions;
 use crate::stun::{IntegrityKey, TransactionId};
 use crate::{Transmit, TransportType};
@@ -438,26 +439,29 @@ use pairs::CheckList;
 #[derive(Debug)]
 pub struct Agent {
     config: AgentConfig,
-    rng: ChaCha8Rng,
+    rng: rng::CompactRng,
     controlling: bool,
     tie_breaker: u64,
     streams: IdVec<StreamId, StreamState>,
     /// Local socket -> its component: the per-packet demultiplexing look-up.
-    sockets: BTreeMap<(u8, SocketAddr), (StreamId, ComponentId)>,
+    sockets: VecMap<(u8, SocketAddr), (StreamId, ComponentId)>,
     /// Connectivity checks in flight.
     txns: Transactions<Txn>,
     /// STUN server queries in flight.
     gather_txns: Transactions<Txn>,
     /// Checks whose retransmissions stopped (RFC 8445 §7.3.1.4): their timeout is no failure.
-    cancelled: BTreeSet<TransactionId>,
-    out: VecDeque<Transmit<Vec<u8>>>,
-    events: VecDeque<AgentEvent>,
-    io_requests: VecDeque<IoRequest>,
+    cancelled: VecSet<TransactionId>,
+    /// Datagrams to send; keeps room for one (an answer to a check) once drained.
+    out: Queue<Transmit<Vec<u8>>, 1>,
+    /// Keeps room for one event once drained: data that brings a Disconnected component
+    /// back reports it without allocating.
+    events: Queue<AgentEvent, 1>,
+    io_requests: Queue<IoRequest>,
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
     /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
-    pair_foundations: BTreeMap<(String, String), u32>,
-    foundation_pairs: BTreeMap<u32, Vec<(StreamId, PairId)>>,
+    pair_foundations: VecMap<(String, String), u32>,
+    foundation_pairs: VecMap<u32, Vec<(StreamId, PairId)>>,
     /// The earliest time the next paced transaction may start (RFC 8445 §14.2); `None`
     /// until the first one.
     next_slot: Option<Instant>,
@@ -538,7 +542,7 @@ struct StreamState {
     components: IdVec<ComponentId, CompState>,
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
-    remote_by_addr: BTreeMap<(ComponentId, SocketAddr), usize>,
+    remote_by_addr: VecMap<(ComponentId, SocketAddr), usize>,
     /// The candidate pairs and the check list.
     checklist: CheckList,
     remote_eoc: bool,
@@ -551,7 +555,7 @@ struct StreamState {
     previous: restart::Previous,
     /// The bases of local candidates whose socket went away (`netchange.rs`): nothing is
     /// paired with them any more. Cleared by an ICE restart, which drops the candidates.
-    gone_bases: BTreeSet<SocketAddr>,
+    gone_bases: VecSet<SocketAddr>,
     /// The peer is a lite agent ([`StreamMut::set_remote_lite`]).
     remote_lite: bool,
 }
@@ -584,8 +588,8 @@ struct CompState {
     /// NOMINATION values sent or received, and the rechecks of better pairs.
     renom: renomination::Renomination,
     /// The (local, remote) tuple and id of the old path released at the last ICE restart:
-    /// its data still in flight is accepted.
-    retired: Option<((SocketAddr, SocketAddr), PairId)>,
+    /// its data still in flight is accepted. Boxed: only restarted components have one.
+    retired: Option<Box<((SocketAddr, SocketAddr), PairId)>>,
     /// The selected pair went with its socket, and no other is selected yet.
     lost: Option<netchange::Lost>,
     /// How many local sockets were ever registered: the rank of the next one added after
@@ -636,7 +640,7 @@ impl Agent {
     /// A new agent with no streams.
     pub fn new(config: AgentConfig) -> Agent {
         let config = lite::effective_config(config);
-        let mut rng = ChaCha8Rng::seed_from_u64(config.rng_seed);
+        let mut rng = rng::CompactRng::seed_from_u64(config.rng_seed);
         let tie_breaker = rng.next_u64();
         Agent {
             controlling: config.controlling,
@@ -646,14 +650,14 @@ impl Agent {
             config,
             rng,
             streams: IdVec::default(),
-            sockets: BTreeMap::new(),
-            cancelled: BTreeSet::new(),
-            out: VecDeque::new(),
-            events: VecDeque::new(),
-            io_requests: VecDeque::new(),
+            sockets: VecMap::new(),
+            cancelled: VecSet::new(),
+            out: Queue::new(),
+            events: Queue::new(),
+            io_requests: Queue::new(),
             foundations: FoundationSet::new(),
-            pair_foundations: BTreeMap::new(),
-            foundation_pairs: BTreeMap::new(),
+            pair_foundations: VecMap::new(),
+            foundation_pairs: VecMap::new(),
             next_slot: None,
             turn: 0,
             gather_queue: VecDeque::new(),
@@ -694,14 +698,14 @@ impl Agent {
             components: IdVec::default(),
             local: Vec::new(),
             remote: Vec::new(),
-            remote_by_addr: BTreeMap::new(),
+            remote_by_addr: VecMap::new(),
             checklist: CheckList::default(),
             remote_eoc: false,
             gathering: GatherPhase::NotStarted,
             pending_gathers: 0,
             remote_renomination: false,
             previous: restart::Previous::default(),
-            gone_bases: BTreeSet::new(),
+            gone_bases: VecSet::new(),
             remote_lite: false,
         };
         self.streams

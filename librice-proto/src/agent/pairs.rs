@@ -3,11 +3,11 @@
 //! the triggered-check queue and the count of check-list pairs in each state, so that
 //! none of them can drift from the others.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::ops::{Index, IndexMut};
 
 use super::{ComponentId, PairId};
+use crate::compact::{Queue, VecMap, push_compact, reserve_compact};
 use crate::stun::TransactionId;
 
 /// How many times a pair whose check was refused with 401 before the peer had shown it
@@ -197,8 +197,8 @@ pub(super) struct CheckList {
     first: usize,
     pairs: Vec<Pair>,
     order: Vec<PairId>,
-    by_tuple: BTreeMap<(SocketAddr, SocketAddr), PairId>,
-    triggered: VecDeque<PairId>,
+    by_tuple: VecMap<(SocketAddr, SocketAddr), PairId>,
+    triggered: Queue<PairId>,
     counts: [usize; 5],
     /// An authenticated check from the peer arrived on this check list: the peer knows
     /// our credentials of this generation.
@@ -276,11 +276,12 @@ impl CheckList {
             self.counts[pair.state as usize] += 1;
         }
         let priority = pair.priority;
-        self.pairs.push(pair);
+        push_compact(&mut self.pairs, pair);
         self.by_tuple.insert(key, pid);
         let at = self
             .order
             .partition_point(|&other| self[other].priority >= priority);
+        reserve_compact(&mut self.order);
         self.order.insert(at, pid);
         pid
     }
@@ -289,7 +290,7 @@ impl CheckList {
     pub fn add_valid(&mut self, pair: Pair) -> PairId {
         debug_assert_eq!(pair.membership, Membership::ValidOnly);
         let pid = PairId::from_index(self.first + self.pairs.len());
-        self.pairs.push(pair);
+        push_compact(&mut self.pairs, pair);
         pid
     }
 

@@ -37,12 +37,116 @@ pub(super) struct Relay {
     pub generation: u32,
 }
 
-/// The agent's TURN allocations and the two look-ups packets need.
+/// The agent's TURN allocations, boxed on the first one: most agents (a server's) never
+/// have any, and keep one pointer for them.
+#[derive(Debug, Default)]
+pub(super) struct RelaySet {
+    set: Option<Box<Relays>>,
+}
+
+impl RelaySet {
+    fn set_mut(&mut self) -> &mut Relays {
+        self.set.get_or_insert_with(Box::default)
+    }
+
+    /// See [`Relays::add`].
+    fn add(&mut self, relay: Relay, server: SocketAddr) -> usize {
+        self.set_mut().add(relay, server)
+    }
+
+    /// See [`Relays::redirect`].
+    fn redirect(&mut self, idx: usize, server: SocketAddr) {
+        self.set_mut().redirect(idx, server);
+    }
+
+    /// See [`Relays::replace`].
+    fn replace(&mut self, idx: usize, relay: Relay, server: SocketAddr) -> usize {
+        self.set_mut().replace(idx, relay, server)
+    }
+
+    /// See [`Relays::forget_from`].
+    fn forget_from(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        ip: std::net::IpAddr,
+    ) -> Vec<(usize, SocketAddr)> {
+        match self.set.as_mut() {
+            Some(set) => set.forget_from(sid, component, ip),
+            None => Vec::new(),
+        }
+    }
+
+    /// The relay whose client talks to `server` from local socket `local`.
+    fn by_server(&self, local: SocketAddr, server: SocketAddr) -> Option<usize> {
+        self.set.as_ref()?.by_server(local, server)
+    }
+
+    /// The server relay `idx`'s packets come from (its entry in the look-up).
+    fn server_of(&self, idx: usize) -> Option<SocketAddr> {
+        self.set.as_ref()?.server_of(idx)
+    }
+
+    /// The relay that allocated `relayed`.
+    fn by_relayed(&self, relayed: SocketAddr) -> Option<usize> {
+        self.set.as_ref()?.by_relayed(relayed)
+    }
+
+    /// Relay `idx`'s client allocated `relayed`.
+    fn note_relayed(&mut self, relayed: SocketAddr, idx: usize) {
+        self.set_mut().by_relayed.insert(relayed, idx);
+    }
+
+    /// Forgets relayed address `relayed`.
+    fn forget_relayed(&mut self, relayed: SocketAddr) {
+        if let Some(set) = self.set.as_mut() {
+            set.by_relayed.remove(&relayed);
+        }
+    }
+
+    /// The relayed addresses of relay `idx`.
+    fn relayed_of(&self, idx: usize) -> Vec<SocketAddr> {
+        self.set
+            .iter()
+            .flat_map(|set| set.by_relayed.iter())
+            .filter(|&(_, &i)| i == idx)
+            .map(|(&r, _)| r)
+            .collect()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Relay> {
+        self.set.iter().flat_map(|set| set.relays.iter())
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Relay> {
+        self.set.iter_mut().flat_map(|set| set.relays.iter_mut())
+    }
+
+    fn len(&self) -> usize {
+        self.set.as_ref().map_or(0, |set| set.relays.len())
+    }
+}
+
+impl std::ops::Index<usize> for RelaySet {
+    type Output = Relay;
+
+    fn index(&self, idx: usize) -> &Relay {
+        &self.set.as_ref().expect("an index names a relay").relays[idx]
+    }
+}
+
+impl std::ops::IndexMut<usize> for RelaySet {
+    fn index_mut(&mut self, idx: usize) -> &mut Relay {
+        &mut self.set_mut().relays[idx]
+    }
+}
+
+/// The TURN allocations and the two look-ups packets need.
 ///
 /// Invariant: every index in the look-ups is an index into `relays`; `by_relayed` holds
 /// the relayed addresses the relays' clients have allocated (and not lost).
 #[derive(Debug, Default)]
-pub(super) struct RelaySet {
+struct Relays {
     relays: Vec<Relay>,
     /// (local socket, TURN server) -> relay: packets from TURN servers.
     by_server: BTreeMap<(SocketAddr, SocketAddr), usize>,
@@ -50,7 +154,7 @@ pub(super) struct RelaySet {
     by_relayed: BTreeMap<SocketAddr, usize>,
 }
 
-impl RelaySet {
+impl Relays {
     /// Adds a relay whose client talks to `server` from `relay.base`; returns its index.
     /// It replaces any relay of the same local socket and server in the look-up.
     fn add(&mut self, relay: Relay, server: SocketAddr) -> usize {
@@ -117,32 +221,6 @@ impl RelaySet {
     /// The relay that allocated `relayed`.
     fn by_relayed(&self, relayed: SocketAddr) -> Option<usize> {
         self.by_relayed.get(&relayed).copied()
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &Relay> {
-        self.relays.iter()
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Relay> {
-        self.relays.iter_mut()
-    }
-
-    fn len(&self) -> usize {
-        self.relays.len()
-    }
-}
-
-impl std::ops::Index<usize> for RelaySet {
-    type Output = Relay;
-
-    fn index(&self, idx: usize) -> &Relay {
-        &self.relays[idx]
-    }
-}
-
-impl std::ops::IndexMut<usize> for RelaySet {
-    fn index_mut(&mut self, idx: usize) -> &mut Relay {
-        &mut self.relays[idx]
     }
 }
 
@@ -368,7 +446,7 @@ impl Agent {
                 relayed, mapped, ..
             } => {
                 for r in relayed {
-                    self.relays.by_relayed.insert(r, idx);
+                    self.relays.note_relayed(r, idx);
                     self.add_relay_candidate(idx, r, mapped);
                 }
                 // The allocation also tells the server-reflexive address.
@@ -403,13 +481,7 @@ impl Agent {
                 tracing::info!(%error, "TURN allocation lost");
                 self.fail_relay_pairs(idx, None);
                 // An ICE restart's old pair through this relay cannot carry data any more.
-                let lost: Vec<SocketAddr> = self
-                    .relays
-                    .by_relayed
-                    .iter()
-                    .filter(|&(_, &i)| i == idx)
-                    .map(|(&r, _)| r)
-                    .collect();
+                let lost = self.relays.relayed_of(idx);
                 self.drop_old_path_from(sid, component, &lost);
                 match self.reallocate(now, idx) {
                     // A gathering round waiting for this relay waits for its replacement.
@@ -631,7 +703,7 @@ impl Agent {
             .cloned()?;
         let transport = old.client.transport();
         for r in old.client.relayed().to_vec() {
-            self.relays.by_relayed.remove(&r);
+            self.relays.forget_relayed(r);
         }
         let config = self.relay_config(&spec, transport, base);
         let seed = self.rng.next_u64();
@@ -788,7 +860,7 @@ impl Agent {
 
     /// True if `local` (a candidate's base) is a relayed address.
     pub(super) fn is_relayed(&self, local: SocketAddr) -> bool {
-        self.relays.by_relayed.contains_key(&local)
+        self.relays.by_relayed(local).is_some()
     }
 
     /// Binds a channel for the selected relay pair's peer, so that its data goes in

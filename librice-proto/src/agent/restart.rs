@@ -334,8 +334,9 @@ impl Agent {
         s.components
             .get(component)?
             .retired
-            .filter(|&(t, _)| t == tuple)
-            .map(|(_, pid)| pid)
+            .as_deref()
+            .filter(|&&(t, _)| t == tuple)
+            .map(|&(_, pid)| pid)
     }
 
     /// The new generation selected a pair for `component`: its old path, if any, is
@@ -360,7 +361,7 @@ impl Agent {
         let s = &mut self.streams[sid];
         let path = s.previous.release(component)?;
         if let Some(c) = s.components.get_mut(component) {
-            c.retired = Some((path.tuple, path.pair));
+            c.retired = Some(Box::new((path.tuple, path.pair)));
         }
         if let Some(id) = path.in_flight {
             self.txns.cancel(&id);

@@ -8,6 +8,7 @@ use super::{
     RestartOrigin, SelectedPair, StreamId, UsageError, short_term_key, transport_key,
 };
 use crate::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT, NamedCandidate};
+use crate::compact::push_compact;
 use crate::{Transmit, TransportType};
 
 /// A view of one stream, borrowed from its [`Agent`].
@@ -138,7 +139,7 @@ impl<'a> StreamMut<'a> {
             .components
             .get_mut(component)
             .ok_or(UsageError::UnknownComponent(component))?;
-        c.sockets.push((transport, address));
+        push_compact(&mut c.sockets, (transport, address));
         c.sockets_added = c.sockets_added.saturating_add(1);
         let late = s.gathering != GatherPhase::NotStarted;
         s.gone_bases.remove(&address);

@@ -37,11 +37,12 @@ pub const fn is_ice_char(c: char) -> bool {
 pub fn generate_ice_chars<R: Rng + ?Sized>(rng: &mut R, len: usize) -> String {
     let mut bytes = vec![0u8; len];
     rng.fill_bytes(&mut bytes);
-    // 256 is a multiple of 64: the low 6 bits of a uniform byte are uniform.
-    bytes
-        .iter()
-        .map(|&b| char::from(ICE_CHARS[usize::from(b & 0x3f)]))
-        .collect()
+    // 256 is a multiple of 64: the low 6 bits of a uniform byte are uniform. The bytes
+    // become the string's own buffer (one allocation).
+    for b in &mut bytes {
+        *b = ICE_CHARS[usize::from(*b & 0x3f)];
+    }
+    String::from_utf8(bytes).expect("ice-chars are ASCII")
 }
 
 /// A fresh `ice-ufrag` of [`DEFAULT_UFRAG_LEN`] ice-chars from `rng` (RFC 8445 §5.3: at least

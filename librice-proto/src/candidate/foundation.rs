@@ -8,11 +8,11 @@
 //! one set for all of its streams.
 
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use super::CandidateType;
 use crate::TransportType;
+use crate::compact::VecMap;
 
 /// What decides a local candidate's foundation (RFC 8445 §5.1.1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,7 +86,7 @@ impl Ord for FoundationKey {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct FoundationSet {
-    assigned: BTreeMap<FoundationKey, u64>,
+    assigned: VecMap<FoundationKey, u64>,
     next: u64,
 }
 

@@ -100,6 +100,10 @@ pub fn tcp_local_preference(
 /// for each entry in input order, its rank (0 for the most preferred). The ranks are a
 /// permutation of `0..addresses.len()`.
 pub fn preference_order<I: Ord>(addresses: &[(I, IpAddr)]) -> Vec<usize> {
+    if addresses.len() <= 1 {
+        // One address (a server's usual case) or none: nothing to order.
+        return vec![0; addresses.len()];
+    }
     let mut interfaces: BTreeMap<&I, usize> = BTreeMap::new();
     let interface_of: Vec<usize> = addresses
         .iter()

@@ -4,7 +4,6 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
 use md5::Md5;
 use precis_profiles::precis_core::profile::PrecisFastInvocation;
 use sha2::{Digest, Sha256};
@@ -12,6 +11,7 @@ use sha2::{Digest, Sha256};
 use super::attr::{AttributeType, PasswordAlgorithmId};
 use super::error::{CredentialError, IntegrityError};
 use super::hmac_sha1::HmacSha1Key;
+use super::hmac_sha256::HmacSha256Key;
 use super::message::{HEADER_LEN, Message};
 
 /// The value XORed into the CRC-32 of FINGERPRINT: "STUN" in ASCII (RFC 8489 §14.7).
@@ -35,7 +35,7 @@ pub enum IntegrityAlgorithm {
 #[derive(Clone)]
 pub struct IntegrityKey {
     sha1: HmacSha1Key,
-    sha256: Hmac<Sha256>,
+    sha256: HmacSha256Key,
 }
 
 impl IntegrityKey {
@@ -44,8 +44,7 @@ impl IntegrityKey {
         IntegrityKey {
             // HMAC accepts keys of any length (longer ones are hashed first).
             sha1: HmacSha1Key::new(key),
-            sha256: <Hmac<Sha256> as KeyInit>::new_from_slice(key)
-                .expect("HMAC-SHA256 takes keys of any length"),
+            sha256: HmacSha256Key::new(key),
         }
     }
 
@@ -96,13 +95,7 @@ impl IntegrityKey {
     /// HMAC-SHA256 over the parts, in order.
     #[inline]
     pub(crate) fn hmac_sha256(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = self.sha256.clone();
-        // Empty updates are skipped: each update call has a cost of its own.
-        parts
-            .iter()
-            .filter(|p| !p.is_empty())
-            .for_each(|p| mac.update(p));
-        mac.finalize().into_bytes().into()
+        self.sha256.mac(parts)
     }
 
     /// HMAC-SHA1 over `data` with its STUN length field replaced by `length`.

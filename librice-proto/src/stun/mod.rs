@@ -32,6 +32,7 @@ mod auth;
 mod error;
 mod framing;
 mod hmac_sha1;
+mod hmac_sha256;
 mod integrity;
 mod message;
 pub mod server;

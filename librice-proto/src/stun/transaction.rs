@@ -13,13 +13,13 @@
 //! Over TCP the request is sent once and the transaction fails after Ti = 39.5 s
 //! (RFC 8489 §6.2.2).
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::integrity::{IntegrityAlgorithm, IntegrityKey};
 use super::message::{Message, MessageClass, MessageHeader, TransactionId};
 use super::{IntegrityError, StunParseError};
+use crate::compact::{Queue, VecMap, VecSet};
 use crate::transmit::{Transmit, TransportType};
 
 /// The longest wait this module schedules: larger configured values are clamped to it,
@@ -201,14 +201,44 @@ struct Pending<T> {
 /// The client transactions in flight, each carrying a caller's `context` (e.g. which
 /// check or server it belongs to).
 ///
-/// Look-ups by transaction id and by due time are O(log n).
+/// Look-ups by transaction id and by due time are O(log n). The tables are boxed on the
+/// first transaction: an agent that never starts one (an ICE-lite server's, or the
+/// gathering set of an agent without STUN servers) keeps a pointer for them.
 #[derive(Debug)]
 pub struct Transactions<T> {
     config: RetransmitConfig,
-    pending: BTreeMap<TransactionId, Pending<T>>,
-    timers: BTreeSet<(Instant, TransactionId)>,
-    to_send: VecDeque<TransactionId>,
-    events: VecDeque<TransactionEvent<T>>,
+    state: Option<Box<State<T>>>,
+}
+
+/// The tables of [`Transactions`].
+#[derive(Debug)]
+struct State<T> {
+    pending: VecMap<TransactionId, Pending<T>>,
+    timers: VecSet<(Instant, TransactionId)>,
+    to_send: Queue<TransactionId>,
+    events: Queue<TransactionEvent<T>>,
+}
+
+impl<T> Default for State<T> {
+    fn default() -> Self {
+        Self {
+            pending: VecMap::new(),
+            timers: VecSet::new(),
+            to_send: Queue::new(),
+            events: Queue::new(),
+        }
+    }
+}
+
+impl<T> State<T> {
+    fn remove(&mut self, id: &TransactionId) -> Pending<T> {
+        let p = self
+            .pending
+            .remove(id)
+            .expect("caller checked that the transaction is pending");
+        self.timers.remove(&(p.due, *id));
+        p
+    }
 }
 
 impl<T> Transactions<T> {
@@ -216,10 +246,7 @@ impl<T> Transactions<T> {
     pub fn new(config: RetransmitConfig) -> Self {
         Self {
             config,
-            pending: BTreeMap::new(),
-            timers: BTreeSet::new(),
-            to_send: VecDeque::new(),
-            events: VecDeque::new(),
+            state: None,
         }
     }
 
@@ -230,22 +257,24 @@ impl<T> Transactions<T> {
 
     /// Number of transactions in flight.
     pub fn len(&self) -> usize {
-        self.pending.len()
+        self.state.as_ref().map_or(0, |s| s.pending.len())
     }
 
     /// True when no transaction is in flight.
     pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
+        self.len() == 0
     }
 
     /// True if transaction `id` is in flight.
     pub fn contains(&self, id: &TransactionId) -> bool {
-        self.pending.contains_key(id)
+        self.state
+            .as_ref()
+            .is_some_and(|s| s.pending.contains_key(id))
     }
 
     /// The context of transaction `id`, while it is in flight.
     pub fn context(&self, id: &TransactionId) -> Option<&T> {
-        self.pending.get(id).map(|p| &p.context)
+        self.state.as_ref()?.pending.get(id).map(|p| &p.context)
     }
 
     /// Starts a transaction for the request in `transmit`, sent at once (the first
@@ -265,10 +294,12 @@ impl<T> Transactions<T> {
             return Err(StartError::NotARequest);
         }
         let id = header.transaction_id;
-        if self.pending.contains_key(&id) {
+        let rto = rto.unwrap_or(self.config.rto).min(MAX_RTO);
+        let s = self.state.get_or_insert_with(Box::default);
+        if s.pending.contains_key(&id) {
             return Err(StartError::DuplicateId(id));
         }
-        self.pending.insert(
+        s.pending.insert(
             id,
             Pending {
                 context,
@@ -277,28 +308,32 @@ impl<T> Transactions<T> {
                 to: transmit.to,
                 request: transmit.data,
                 integrity,
-                rto: rto.unwrap_or(self.config.rto).min(MAX_RTO),
+                rto,
                 sent: 0,
                 due: now,
                 queued: true,
                 no_retransmit: false,
             },
         );
-        self.to_send.push_back(id);
+        s.to_send.push_back(id);
         Ok(id)
     }
 
     /// Abandons transaction `id` and returns its context. Responses to it are then
     /// [`ResponseOutcome::Unknown`].
     pub fn cancel(&mut self, id: &TransactionId) -> Option<T> {
-        let p = self.pending.remove(id)?;
-        self.timers.remove(&(p.due, *id));
+        let s = self.state.as_deref_mut()?;
+        let p = s.pending.remove(id)?;
+        s.timers.remove(&(p.due, *id));
         Some(p.context)
     }
 
     /// Abandons every transaction whose context `matches`, and returns their ids.
     pub fn cancel_where(&mut self, mut matches: impl FnMut(&T) -> bool) -> Vec<TransactionId> {
-        let ids: Vec<TransactionId> = self
+        let Some(s) = self.state.as_deref() else {
+            return Vec::new();
+        };
+        let ids: Vec<TransactionId> = s
             .pending
             .iter()
             .filter(|(_, p)| matches(&p.context))
@@ -313,7 +348,10 @@ impl<T> Transactions<T> {
     /// True while transaction `id` is in flight and its request has not been sent yet
     /// (the next [`Self::poll_transmit`] sends it).
     pub fn unsent(&self, id: &TransactionId) -> bool {
-        self.pending.get(id).is_some_and(|p| p.sent == 0)
+        self.state
+            .as_ref()
+            .and_then(|s| s.pending.get(id))
+            .is_some_and(|p| p.sent == 0)
     }
 
     /// Stops retransmitting transaction `id` but keeps it open: a response is still
@@ -323,7 +361,10 @@ impl<T> Transactions<T> {
     /// one RTO after it. Returns false if `id` is not in flight.
     pub fn stop_retransmitting(&mut self, id: &TransactionId) -> bool {
         let max_requests = self.config.max_requests;
-        let Some(p) = self.pending.get_mut(id) else {
+        let Some(s) = self.state.as_deref_mut() else {
+            return false;
+        };
+        let Some(p) = s.pending.get_mut(id) else {
             return false;
         };
         if p.sent == 0 {
@@ -333,22 +374,23 @@ impl<T> Transactions<T> {
         }
         p.sent = p.sent.max(max_requests);
         p.queued = false;
-        if !self.timers.contains(&(p.due, *id)) {
-            self.timers.insert((p.due, *id));
+        if !s.timers.contains(&(p.due, *id)) {
+            s.timers.insert((p.due, *id));
         }
         true
     }
 
     /// The next request (or retransmission) to send.
     pub fn poll_transmit(&mut self, now: Instant) -> Option<Transmit<Vec<u8>>> {
-        while let Some(id) = self.to_send.pop_front() {
-            let config = self.config;
-            let Some(p) = self.pending.get_mut(&id).filter(|p| p.queued) else {
+        let config = self.config;
+        let s = self.state.as_deref_mut()?;
+        while let Some(id) = s.to_send.pop_front() {
+            let Some(p) = s.pending.get_mut(&id).filter(|p| p.queued) else {
                 continue; // completed or cancelled (and maybe restarted) since it was queued
             };
             p.queued = false;
             p.sent += 1;
-            self.timers.remove(&(p.due, id));
+            s.timers.remove(&(p.due, id));
             if p.no_retransmit {
                 // Stopped before it was first sent: no retransmission follows, and the
                 // transaction ends when the first would have been due.
@@ -372,7 +414,7 @@ impl<T> Transactions<T> {
                     .saturating_mul(1u32 << (p.sent - 1).min(20))
                     .min(MAX_RTO)
             };
-            self.timers.insert((p.due, id));
+            s.timers.insert((p.due, id));
             return Some(Transmit {
                 transport: p.transport,
                 from: p.from,
@@ -386,38 +428,43 @@ impl<T> Transactions<T> {
     /// When [`Self::handle_timeout`] must next be called. Changes only through the other
     /// methods of this set.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if !self.to_send.is_empty() {
+        let s = self.state.as_deref()?;
+        if !s.to_send.is_empty() {
             // Queued transmissions are due at once; their time is the earliest due time.
-            return self
+            return s
                 .to_send
                 .iter()
-                .filter_map(|id| self.pending.get(id).filter(|p| p.queued).map(|p| p.due))
+                .filter_map(|id| s.pending.get(id).filter(|p| p.queued).map(|p| p.due))
                 .min()
-                .or_else(|| self.timers.first().map(|(t, _)| *t));
+                .or_else(|| s.timers.first().map(|(t, _)| *t));
         }
-        self.timers.first().map(|(t, _)| *t)
+        s.timers.first().map(|(t, _)| *t)
     }
 
     /// Retransmits the requests that are due and fails the transactions that timed out.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(due, id)) = self.timers.first() {
+        let max_requests = self.config.max_requests;
+        let Some(s) = self.state.as_deref_mut() else {
+            return;
+        };
+        while let Some(&(due, id)) = s.timers.first() {
             if due > now {
                 break;
             }
-            self.timers.pop_first();
-            let Some(p) = self.pending.get_mut(&id) else {
+            s.timers.pop_first();
+            let Some(p) = s.pending.get_mut(&id) else {
                 continue;
             };
-            if p.transport.is_reliable() || p.sent >= self.config.max_requests {
-                if let Some(p) = self.pending.remove(&id) {
-                    self.events.push_back(TransactionEvent::TimedOut {
+            if p.transport.is_reliable() || p.sent >= max_requests {
+                if let Some(p) = s.pending.remove(&id) {
+                    s.events.push_back(TransactionEvent::TimedOut {
                         id,
                         context: p.context,
                     });
                 }
             } else if !p.queued {
                 p.queued = true;
-                self.to_send.push_back(id);
+                s.to_send.push_back(id);
             }
         }
     }
@@ -435,7 +482,10 @@ impl<T> Transactions<T> {
             return ResponseOutcome::NotAResponse;
         }
         let id = msg.transaction_id();
-        let Some(p) = self.pending.get(&id) else {
+        let Some(s) = self.state.as_deref_mut() else {
+            return ResponseOutcome::Unknown;
+        };
+        let Some(p) = s.pending.get(&id) else {
             return ResponseOutcome::Unknown;
         };
         if let Some(Err(error)) = p
@@ -446,14 +496,14 @@ impl<T> Transactions<T> {
             if !p.transport.is_reliable() {
                 return ResponseOutcome::Discarded(error);
             }
-            let p = self.remove(&id);
+            let p = s.remove(&id);
             return ResponseOutcome::Failed {
                 id,
                 context: p.context,
                 error,
             };
         }
-        let p = self.remove(&id);
+        let p = s.remove(&id);
         ResponseOutcome::Matched {
             id,
             context: p.context,
@@ -464,16 +514,7 @@ impl<T> Transactions<T> {
 
     /// The next transaction failure.
     pub fn poll_event(&mut self) -> Option<TransactionEvent<T>> {
-        self.events.pop_front()
-    }
-
-    fn remove(&mut self, id: &TransactionId) -> Pending<T> {
-        let p = self
-            .pending
-            .remove(id)
-            .expect("caller checked that the transaction is pending");
-        self.timers.remove(&(p.due, *id));
-        p
+        self.state.as_deref_mut()?.events.pop_front()
     }
 }
 
