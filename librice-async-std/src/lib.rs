@@ -57,7 +57,7 @@ use async_io::{Async, Timer};
 use futures::io::{AsyncRead, AsyncWrite};
 use librice::runtime::{
     AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges,
-    RecvInfo, Runtime, recv_batch,
+    RecvInfo, Runtime, recv_batch, send_segments,
 };
 
 pub use librice;
@@ -302,6 +302,25 @@ impl AsyncUdpSocket for AsyncIoUdpSocket {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.get_ref().local_addr()
+    }
+
+    fn poll_send_segments(
+        &self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        segment_size: usize,
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        let socket = self.socket.get_ref();
+        poll_io(
+            cx,
+            || {
+                send_segments(socket.into(), data, segment_size, target, |segment| {
+                    socket.send_to(segment, target)
+                })
+            },
+            |cx| self.socket.poll_writable(cx),
+        )
     }
 }
 

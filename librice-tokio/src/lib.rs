@@ -59,7 +59,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use librice::runtime::{
     AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges,
-    RecvInfo, Runtime, recv_batch,
+    RecvInfo, Runtime, recv_batch, send_segments,
 };
 use tokio::io::ReadBuf;
 use tokio::runtime::{Handle, TryCurrentError};
@@ -358,6 +358,33 @@ impl AsyncUdpSocket for TokioUdpSocket {
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
         self.socket.local_addr()
+    }
+
+    fn poll_send_segments(
+        &self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        segment_size: usize,
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        let socket = &self.socket;
+        let send = || {
+            send_segments(socket.into(), data, segment_size, target, |segment| {
+                socket2::SockRef::from(socket).send_to(segment, &target.into())
+            })
+        };
+        // As `poll_send_to`: the system call first, the reactor only when it would block.
+        match send() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            result => return Poll::Ready(result),
+        }
+        loop {
+            std::task::ready!(socket.poll_send_ready(cx))?;
+            match socket.try_io(tokio::io::Interest::WRITABLE, send) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                result => return Poll::Ready(result),
+            }
+        }
     }
 }
 

@@ -126,6 +126,46 @@ async fn udp_batch(rt: &Arc<dyn Runtime>, ip: IpAddr) {
     }
 }
 
+/// [`AsyncUdpSocket::poll_send_segments`](crate::AsyncUdpSocket::poll_send_segments): a
+/// burst laid end to end goes out as separate datagrams of the segment size (the last one
+/// shorter), all of them in order, to the target, however many calls it takes.
+async fn udp_segments(rt: &Arc<dyn Runtime>, ip: IpAddr) {
+    const SEGMENT: usize = 100;
+    const COUNT: usize = 20;
+    let sender = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+    let sender = rt.wrap_udp_socket(sender).unwrap();
+    let receiver = std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).unwrap();
+    receiver
+        .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    let to = receiver.local_addr().unwrap();
+    // Datagram i is SEGMENT bytes of i, the last 37 bytes.
+    let mut burst = Vec::new();
+    for i in 0..COUNT {
+        let len = if i + 1 == COUNT { 37 } else { SEGMENT };
+        burst.extend(std::iter::repeat_n(i as u8, len));
+    }
+    let mut rest = &burst[..];
+    while !rest.is_empty() {
+        let n = within(
+            rt.as_ref(),
+            "segments send",
+            futures::future::poll_fn(|cx| sender.poll_send_segments(cx, rest, SEGMENT, to)),
+        )
+        .await
+        .unwrap();
+        assert!(n >= 1, "a ready send of segments sent none");
+        rest = &rest[(n * SEGMENT).min(rest.len())..];
+    }
+    let mut buf = [0u8; 2048];
+    for i in 0..COUNT {
+        let (len, _) = receiver.recv_from(&mut buf).expect("every segment arrives");
+        let want = if i + 1 == COUNT { 37 } else { SEGMENT };
+        assert_eq!(len, want, "length of segment {i}");
+        assert!(buf[..len].iter().all(|&b| b == i as u8), "segment {i}");
+    }
+}
+
 async fn udp_echo(rt: &Arc<dyn Runtime>, ip: IpAddr) {
     const COUNT: u32 = 100;
     const WINDOW: u32 = 16;
@@ -366,6 +406,7 @@ pub async fn check_runtime(rt: Arc<dyn Runtime>, ip: IpAddr) {
     first_send(&rt, ip);
     udp_echo(&rt, ip).await;
     udp_batch(&rt, ip).await;
+    udp_segments(&rt, ip).await;
     timers(&rt).await;
     spawn(&rt).await;
     tcp(&rt, ip).await;

@@ -15,7 +15,7 @@ use librice_proto::agent::{ComponentId, PairId, StreamId};
 use crate::agent::Handle;
 use crate::error::Error;
 use crate::ingest::{Incoming, RECV_BUF, Read, Reader};
-use crate::send::{SendLink, SendState, poll_send};
+use crate::send::{SendLink, SendState, poll_send, poll_send_segments};
 
 /// Where a datagram received on a [`Datagram`] came from and went to.
 ///
@@ -179,6 +179,27 @@ impl Datagram {
         self.sender.send(data).await
     }
 
+    /// Sends datagrams of `segment_size` bytes from `data`
+    /// ([`DatagramSender::poll_send_segments`]).
+    pub fn poll_send_segments(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        segment_size: usize,
+    ) -> Poll<io::Result<usize>> {
+        self.sender.poll_send_segments(cx, data, segment_size)
+    }
+
+    /// Sends all of `data` as datagrams of `segment_size` bytes
+    /// ([`DatagramSender::send_segments`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Component::send`].
+    pub async fn send_segments(&mut self, data: &[u8], segment_size: usize) -> Result<(), Error> {
+        self.sender.send_segments(data, segment_size).await
+    }
+
     /// A sender for another task, with its own waker.
     pub fn sender(&self) -> DatagramSender {
         self.sender.clone()
@@ -282,6 +303,59 @@ impl DatagramSender {
 
     fn poll_send_typed(&mut self, cx: &mut Context<'_>, data: &[u8]) -> Poll<Result<(), Error>> {
         poll_send(&self.handle.shared, &self.link, &mut self.state, cx, data)
+    }
+
+    /// Sends `data` as consecutive datagrams of `segment_size` bytes each (the last may be
+    /// shorter) on the selected pair, as many as the socket takes at once: `Ready(Ok(n))`
+    /// once `n >= 1` of them went (call again with the rest, `&data[n * segment_size..]`),
+    /// `Pending` while none could. On a direct pair they go in one system call where the
+    /// OS can (UDP GSO on Linux, through `quinn-udp`: what QUIC stacks do with a burst of
+    /// packets of one size); otherwise one by one, as [`Self::poll_send`] sends them.
+    /// Errors as [`Self::poll_send`]; a `segment_size` of 0 is taken as 1.
+    pub fn poll_send_segments(
+        &mut self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        segment_size: usize,
+    ) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        poll_send_segments(
+            &self.handle.shared,
+            &self.link,
+            &mut self.state,
+            cx,
+            data,
+            segment_size.max(1),
+        )
+        .map_err(io::Error::from)
+    }
+
+    /// Sends all of `data` as datagrams of `segment_size` bytes each (the last may be
+    /// shorter), in as few system calls as the OS allows ([`Self::poll_send_segments`]).
+    ///
+    /// ```no_run
+    /// # async fn run(mut sender: librice::DatagramSender) -> Result<(), librice::Error> {
+    /// // Ten 1,200-byte packets of a burst, laid end to end.
+    /// let burst = vec![0u8; 10 * 1200];
+    /// sender.send_segments(&burst, 1200).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`crate::Component::send`]; the datagrams before the failing one went.
+    pub async fn send_segments(&mut self, data: &[u8], segment_size: usize) -> Result<(), Error> {
+        let segment_size = segment_size.max(1);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let n = futures::future::poll_fn(|cx| self.poll_send_segments(cx, rest, segment_size))
+                .await
+                .map_err(Error::from)?;
+            rest = &rest[(n * segment_size).min(rest.len())..];
+        }
+        Ok(())
     }
 
     fn poll_queued(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {

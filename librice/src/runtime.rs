@@ -122,6 +122,33 @@ pub trait AsyncUdpSocket: Send + Sync + fmt::Debug {
     /// The address the socket is bound to.
     fn local_addr(&self) -> io::Result<SocketAddr>;
 
+    /// Sends `data` to `target` as consecutive datagrams of `segment_size` bytes each (the
+    /// last may be shorter), as many as the socket takes: returns how many datagrams went,
+    /// at least 1 when `Ready(Ok)` and `data` is not empty; `Pending` only when none did.
+    ///
+    /// Adapters should send them in one system call where the OS can ([`send_segments`]
+    /// does, with UDP GSO on Linux). The default sends them one by one with
+    /// [`Self::poll_send_to`], under the same rule: try first, wait only when the first
+    /// would block.
+    fn poll_send_segments(
+        &self,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        segment_size: usize,
+        target: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        let mut sent = 0;
+        for segment in data.chunks(segment_size.max(1)) {
+            match self.poll_send_to(cx, segment, target) {
+                Poll::Ready(Ok(_)) => sent += 1,
+                Poll::Ready(Err(e)) if sent == 0 => return Poll::Ready(Err(e)),
+                Poll::Pending if sent == 0 => return Poll::Pending,
+                Poll::Ready(Err(_)) | Poll::Pending => break,
+            }
+        }
+        Poll::Ready(Ok(sent))
+    }
+
     /// Receives up to `bufs.len()` datagrams (at most [`RECV_BATCH_MAX`]), the `i`-th into
     /// `bufs[i]` (truncated to it, as UDP does), and records each one's length and sender
     /// in `info[i]`; returns how many, at least 1 when `Ready(Ok)` and `bufs` is not empty.
@@ -201,6 +228,48 @@ pub fn recv_batch(
         };
     }
     Ok(got)
+}
+
+/// Sends `data` to `target` as datagrams of `segment_size` bytes (the last may be
+/// shorter) from a non-blocking UDP socket, in one system call where the OS can (UDP GSO on
+/// Linux, through `quinn-udp`: up to its `max_gso_segments` datagrams a call), else one
+/// at a time with `send_one` (the socket's own non-blocking `send_to`): the building block
+/// of [`AsyncUdpSocket::poll_send_segments`] for adapters. Returns how many datagrams went
+/// (at least 1); fails with [`io::ErrorKind::WouldBlock`] when none could.
+pub fn send_segments(
+    socket: socket2::SockRef<'_>,
+    data: &[u8],
+    segment_size: usize,
+    target: SocketAddr,
+    mut send_one: impl FnMut(&[u8]) -> io::Result<usize>,
+) -> io::Result<usize> {
+    let segment_size = segment_size.max(1);
+    let count = data.len().div_ceil(segment_size);
+    let gso = batch_state()
+        .map(|s| s.max_gso_segments())
+        .filter(|&max| max > 1 && count > 1);
+    if let (Some(max), Some(state)) = (gso, batch_state()) {
+        let n = count.min(max);
+        let end = (n * segment_size).min(data.len());
+        let transmit = quinn_udp::Transmit {
+            destination: target,
+            ecn: None,
+            contents: &data[..end],
+            segment_size: Some(segment_size),
+            src_ip: None,
+        };
+        state.try_send((&*socket).into(), &transmit)?;
+        return Ok(n);
+    }
+    let mut sent = 0;
+    for segment in data.chunks(segment_size) {
+        match send_one(segment) {
+            Ok(_) => sent += 1,
+            Err(e) if sent == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(sent)
 }
 
 /// `quinn-udp`'s per-process capabilities (what `recvmmsg` needs of it is none of the

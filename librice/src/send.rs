@@ -147,6 +147,31 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// Sends `data` as datagrams of `segment_size` bytes for sender `id`
+    /// ([`AsyncUdpSocket::poll_send_segments`]: how many went), waiting in `id`'s own slot
+    /// as [`Self::poll_send_to`] does.
+    pub fn poll_send_segments(
+        &self,
+        id: SenderId,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        segment_size: usize,
+        to: SocketAddr,
+    ) -> Poll<io::Result<usize>> {
+        let mut socket_cx = Context::from_waker(&self.send_waker);
+        if let Poll::Ready(r) = self
+            .io
+            .poll_send_segments(&mut socket_cx, data, segment_size, to)
+        {
+            return Poll::Ready(r);
+        }
+        self.waiters.register(id, cx.waker());
+        self.io
+            .poll_send_segments(&mut socket_cx, data, segment_size, to)
+    }
+}
+
 /// Where a component's data goes on the fast path.
 #[derive(Debug, Clone)]
 pub(crate) struct SendTarget {
@@ -234,6 +259,38 @@ impl SendPath {
     }
 }
 
+impl SendPath {
+    /// [`Self::try_send`] for datagrams of `segment_size` bytes in `data`: how many went.
+    fn try_send_segments(
+        &self,
+        now: Instant,
+        id: SenderId,
+        cx: &mut Context<'_>,
+        data: &[u8],
+        segment_size: usize,
+    ) -> Option<Poll<Result<usize, Error>>> {
+        let mut state = relock(&self.state);
+        let t = state
+            .target
+            .as_ref()
+            .filter(|t| t.valid_until.is_none_or(|v| now < v))?;
+        let sent = t
+            .socket
+            .poll_send_segments(id, cx, data, segment_size, t.to);
+        Some(match sent {
+            Poll::Ready(Ok(n)) => {
+                let counts = &mut state.sent;
+                counts.packets += n as u64;
+                counts.bytes += (n * segment_size).min(data.len()) as u64;
+                counts.last = Some(now);
+                Poll::Ready(Ok(n))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(Error::Io(e))),
+            Poll::Pending => Poll::Pending,
+        })
+    }
+}
+
 /// A component as a sender sees it.
 #[derive(Debug, Clone)]
 pub(crate) struct SendLink {
@@ -309,4 +366,32 @@ pub(crate) fn poll_send(
     let sent = std::task::ready!(socket.poll_send_to(state.id, cx, bytes, *to));
     state.pending = None;
     Poll::Ready(sent.map(|_| ()).map_err(Error::Io))
+}
+
+/// Sends some of the datagrams of `segment_size` bytes in `data` on the link's selected
+/// pair: how many went (at least 1 when `Ready(Ok)`). On the fast path they go in one
+/// system call where the OS can (UDP GSO); otherwise (a datagram the core made waiting for
+/// its socket, a relayed pair, consent about to expire) one, as [`poll_send`] sends it.
+pub(crate) fn poll_send_segments(
+    shared: &Shared,
+    link: &SendLink,
+    state: &mut SendState,
+    cx: &mut Context<'_>,
+    data: &[u8],
+    segment_size: usize,
+) -> Poll<Result<usize, Error>> {
+    if state.pending.is_none() {
+        let now = shared.runtime.now();
+        if let Some(sent) = link
+            .path
+            .try_send_segments(now, state.id, cx, data, segment_size)
+        {
+            if let Poll::Ready(Err(Error::Io(e))) = &sent {
+                crate::netwatch::on_send_error(shared, e);
+            }
+            return sent;
+        }
+    }
+    let first = &data[..segment_size.min(data.len())];
+    poll_send(shared, link, state, cx, first).map_ok(|()| 1)
 }

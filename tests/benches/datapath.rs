@@ -2,7 +2,9 @@
 //! loopback, against a raw UDP socket pair wrapped by the same runtime, in the same run, on
 //! tokio and on async-std. Two librice paths: the components' `send` and `recv` (a buffer
 //! per datagram), and their datagram handles (`DatagramSender::send`, `Datagram::recv`
-//! into one buffer, as the raw path does). BENCHMARKS.md records the ratios.
+//! into one buffer, as the raw path does), and the handles with the sender giving each
+//! credit's datagrams at once (`DatagramSender::send_segments`, UDP GSO on Linux).
+//! BENCHMARKS.md records the ratios.
 //!
 //! Both paths move 1,000-byte datagrams one way under the same flow control: the sender
 //! may run at most 64 datagrams ahead of what the receiver has counted (credits of 32), so
@@ -105,6 +107,42 @@ async fn handle_batch(a: &mut DatagramSender, b: &mut Datagram, n: u64) -> Durat
     .await
 }
 
+/// The datagram handles, the sender giving each credit's datagrams at once, laid end to
+/// end ([`DatagramSender::send_segments`]: one system call for them with UDP GSO), the
+/// receiver into one buffer; the same flow control as [`batch`].
+async fn segments_batch(a: &mut DatagramSender, b: &mut Datagram, n: u64) -> Duration {
+    let (credit_tx, mut credit_rx) = mpsc::unbounded::<()>();
+    let burst = vec![0x5a; PAYLOAD * CREDIT as usize];
+    let start = Instant::now();
+    let sender = async {
+        let mut credits = 2u64;
+        let mut sent = 0u64;
+        while sent < n {
+            if credits == 0 {
+                credit_rx.next().await;
+            } else {
+                credits -= 1;
+            }
+            let k = CREDIT.min(n - sent);
+            a.send_segments(&burst[..k as usize * PAYLOAD], PAYLOAD)
+                .await
+                .unwrap();
+            sent += k;
+        }
+    };
+    let receiver = async {
+        let mut buf = vec![0u8; 2048];
+        for i in 1..=n {
+            b.recv(&mut buf).await.unwrap();
+            if i % CREDIT == 0 {
+                let _ = credit_tx.unbounded_send(());
+            }
+        }
+    };
+    futures::join!(sender, receiver);
+    start.elapsed()
+}
+
 /// The raw pair and the connected components, set up on `rt`.
 async fn setup(
     rt: Arc<dyn Runtime>,
@@ -156,6 +194,9 @@ fn datapath(c: &mut Criterion) {
     group.bench_function("tokio/handle", |bench| {
         bench.iter_custom(|n| tokio_rt.block_on(handle_batch(&mut sa, &mut db, n)))
     });
+    group.bench_function("tokio/handle_segments", |bench| {
+        bench.iter_custom(|n| tokio_rt.block_on(segments_batch(&mut sa, &mut db, n)))
+    });
     drop((sa, db, ca, cb, a, b, ra, rb));
 
     // async-std (async-io).
@@ -171,6 +212,9 @@ fn datapath(c: &mut Criterion) {
     let (mut sa, mut db) = (ca.datagram().sender(), cb.datagram());
     group.bench_function("async-std/handle", |bench| {
         bench.iter_custom(|n| async_std::task::block_on(handle_batch(&mut sa, &mut db, n)))
+    });
+    group.bench_function("async-std/handle_segments", |bench| {
+        bench.iter_custom(|n| async_std::task::block_on(segments_batch(&mut sa, &mut db, n)))
     });
     group.finish();
 }
