@@ -244,11 +244,7 @@ impl MuxRouter {
         local: SocketAddr,
         remote: SocketAddr,
     ) -> Option<MuxAgentId> {
-        let tuple = Tuple {
-            transport,
-            local,
-            remote,
-        };
+        let tuple = Tuple::new(transport, local, remote);
         self.tuples.forget(&tuple).map(|index| self.id_of(index))
     }
 
@@ -310,11 +306,7 @@ impl MuxRouter {
 
     /// The agent slot for a packet, and how it was found.
     fn route_inner(&self, t: &Transmit<&[u8]>) -> Result<(u32, Via), MuxDrop> {
-        let tuple = Tuple {
-            transport: t.transport,
-            local: t.to,
-            remote: t.from,
-        };
+        let tuple = Tuple::new(t.transport, t.to, t.from);
         let by_tuple = || self.tuples.get(&tuple).map(|i| (i, Via::Tuple));
         if !looks_like_stun(t.data) {
             return by_tuple().ok_or(MuxDrop::UnknownSource);
@@ -383,11 +375,7 @@ impl MuxRouter {
         if !learn {
             return;
         }
-        let tuple = Tuple {
-            transport: t.transport,
-            local: t.from,
-            remote: t.to,
-        };
+        let tuple = Tuple::new(t.transport, t.from, t.to);
         match self.tuples.learn(
             id.index,
             tuple,

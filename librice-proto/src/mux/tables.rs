@@ -19,12 +19,49 @@ use crate::stun::TransactionId;
 pub(super) type FixedState = BuildHasherDefault<DefaultHasher>;
 
 /// A 5-tuple as the mux sees it: the transport, the local socket (the mux's shared
-/// address) and the remote address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// address) and the remote address, packed into 45 bytes (an address as its IPv6 form, its
+/// port and its IPv6 scope; IPv4 as IPv4-mapped IPv6) and hashed with one write: a table
+/// entry is 52 bytes rather than the 72 of two `SocketAddr`s, so that 10,000 agents'
+/// tuples stay in a core's cache and a look-up costs about the same at 10 and at 10,000.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) struct Tuple {
-    pub(super) transport: TransportType,
-    pub(super) local: SocketAddr,
-    pub(super) remote: SocketAddr,
+    bytes: [u8; 45],
+}
+
+impl Tuple {
+    pub(super) fn new(transport: TransportType, local: SocketAddr, remote: SocketAddr) -> Self {
+        let mut bytes = [0u8; 45];
+        bytes[0] = match transport {
+            TransportType::Udp => 0,
+            TransportType::Tcp => 1,
+        };
+        pack(&mut bytes[1..23], local);
+        pack(&mut bytes[23..45], remote);
+        Self { bytes }
+    }
+}
+
+/// Writes `addr` into 22 bytes: IPv6 (or IPv4-mapped) address, port, scope id.
+fn pack(out: &mut [u8], addr: SocketAddr) {
+    let (ip, scope) = match addr {
+        SocketAddr::V4(a) => (a.ip().to_ipv6_mapped(), 0),
+        SocketAddr::V6(a) => (*a.ip(), a.scope_id()),
+    };
+    out[..16].copy_from_slice(&ip.octets());
+    out[16..18].copy_from_slice(&addr.port().to_be_bytes());
+    out[18..22].copy_from_slice(&scope.to_be_bytes());
+}
+
+impl std::hash::Hash for Tuple {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write(&self.bytes);
+    }
+}
+
+impl std::fmt::Debug for Tuple {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tuple").field("bytes", &self.bytes).finish()
+    }
 }
 
 /// What [`TupleTable::learn`] did.
@@ -227,11 +264,11 @@ mod tests {
     use super::*;
 
     fn tuple(port: u16) -> Tuple {
-        Tuple {
-            transport: TransportType::Udp,
-            local: "192.0.2.1:3478".parse().expect("an address"),
-            remote: SocketAddr::new("198.51.100.1".parse().expect("an IP"), port),
-        }
+        Tuple::new(
+            TransportType::Udp,
+            "192.0.2.1:3478".parse().expect("an address"),
+            SocketAddr::new("198.51.100.1".parse().expect("an IP"), port),
+        )
     }
 
     #[test]
