@@ -406,6 +406,7 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand_core::Rng;
@@ -438,7 +439,8 @@ use pairs::CheckList;
 /// See the [module docs](self) for the call order.
 #[derive(Debug)]
 pub struct Agent {
-    config: AgentConfig,
+    /// Immutable once built; shared by the agents made with [`Agent::with_shared_config`].
+    config: Arc<AgentConfig>,
     rng: rng::CompactRng,
     controlling: bool,
     tie_breaker: u64,
@@ -639,8 +641,35 @@ fn transport_key(transport: TransportType) -> u8 {
 impl Agent {
     /// A new agent with no streams.
     pub fn new(config: AgentConfig) -> Agent {
+        let seed = config.rng_seed;
+        Agent::with_shared_config(Arc::new(config), seed)
+    }
+
+    /// A new agent with no streams, running with `config` (which may be shared by many
+    /// agents) and its generator seeded with `rng_seed` instead of
+    /// [`AgentConfig::rng_seed`]'s value.
+    ///
+    /// A server making many agents of one configuration builds it once and hands each
+    /// agent a clone of the `Arc` and a seed of its own: the agents then share one copy
+    /// of the configuration (about 300 B each otherwise). [`Agent::config`] returns the
+    /// shared configuration, whose seed is not the agent's. Agents built this way behave
+    /// as [`Agent::new`] of the configuration with [`AgentConfig::rng_seed`] set to
+    /// `rng_seed`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use librice_proto::agent::{Agent, AgentConfig};
+    ///
+    /// let config = Arc::new(AgentConfig::default().lite(true));
+    /// let agents: Vec<Agent> = (0..3)
+    ///     .map(|seed| Agent::with_shared_config(Arc::clone(&config), seed))
+    ///     .collect();
+    /// assert!(agents.iter().all(|a| a.config().is_lite()));
+    /// ```
+    pub fn with_shared_config(config: Arc<AgentConfig>, rng_seed: u64) -> Agent {
         let config = lite::effective_config(config);
-        let mut rng = rng::CompactRng::seed_from_u64(config.rng_seed);
+        let mut rng = rng::CompactRng::seed_from_u64(rng_seed);
         let tie_breaker = rng.next_u64();
         Agent {
             controlling: config.controlling,
