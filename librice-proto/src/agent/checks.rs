@@ -173,7 +173,8 @@ impl Agent {
             data,
         };
         // RFC 8489 §9.1.4: short-term credentials, so unsigned answers are discarded.
-        let integrity = ResponseIntegrity::short_term(remote_key.clone(), IntegrityAlgorithm::Sha1);
+        let integrity =
+            ResponseIntegrity::short_term((**remote_key).clone(), IntegrityAlgorithm::Sha1);
         // A check from a relayed candidate is wrapped for its TURN server when it (or its
         // retransmission) leaves `poll_transmit`; the transaction keeps the logical
         // addresses, so the answer is matched as coming from the peer.

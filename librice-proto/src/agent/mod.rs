@@ -540,7 +540,11 @@ struct StreamState {
     local_creds: IceCredentials,
     local_key: IntegrityKey,
     remote_creds: Option<IceCredentials>,
-    remote_key: Option<IntegrityKey>,
+    /// The key of the peer's password, which signs this agent's requests: set with
+    /// `remote_creds` by a full agent, never by a lite one (RFC 8445 §2.5: a lite agent
+    /// sends no check; its answers are signed with `local_key`, RFC 8445 §7.3.1.5).
+    /// Boxed: a lite agent keeps a null pointer instead of 104 B.
+    remote_key: Option<Box<IntegrityKey>>,
     components: IdVec<ComponentId, CompState>,
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
@@ -1094,6 +1098,12 @@ impl Agent {
             }
         }
     }
+}
+
+/// The key a stream keeps of the peer's credentials `creds`: a full agent's, to sign its
+/// checks (RFC 8445 §7.2.2); none for a lite agent, which sends none (§2.5).
+fn remote_key(config: &AgentConfig, creds: &IceCredentials) -> Option<Box<IntegrityKey>> {
+    (!config.lite).then(|| Box::new(short_term_key(creds)))
 }
 
 fn short_term_key(creds: &IceCredentials) -> IntegrityKey {
