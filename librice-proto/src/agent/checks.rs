@@ -92,7 +92,7 @@ impl Agent {
         match self.start_check_transaction(now, sid, pid, nominate, context, rto) {
             Some(id) => {
                 let s = &mut self.streams[sid];
-                s.checklist[pid].stats.requests_sent += 1;
+                s.checklist[pid].stats.request_sent();
                 s.checklist[pid].txn = Some(id);
                 s.checklist[pid].unauthorized = false;
                 if s.checklist[pid].state() != PairState::Succeeded {
@@ -343,9 +343,7 @@ impl Agent {
         // The peer proved it knows the password from this address: its data is welcome
         // on this pair.
         pair.verified = true;
-        let stats = &mut pair.stats;
-        stats.requests_received += 1;
-        stats.responses_sent += 1;
+        pair.stats.request_answered();
         if self.lite() {
             self.lite_incoming_check(now, sid, pid, use_candidate);
             return;

@@ -239,7 +239,9 @@ impl Agent {
             context,
             rto,
         ) {
-            self.streams[sid].checklist[pid].stats.consent_requests_sent += 1;
+            self.streams[sid].checklist[pid]
+                .stats
+                .consent_request_sent();
             let c = &mut self.streams[sid].components[component];
             c.consent_stats.requests_sent += 1;
             if let Some(live) = c.live.as_mut() {
