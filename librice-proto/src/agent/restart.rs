@@ -91,15 +91,27 @@ impl OldPath {
 ///
 /// Invariant: a component with an old path has no selected pair in the current
 /// generation (selecting one releases the path, [`Previous::release`]).
+/// Boxed while there is one (a null pointer in the many streams never restarted): never
+/// an empty box, so `is_empty` is `paths.is_none()`.
 #[derive(Debug, Default)]
 pub(super) struct Previous {
-    paths: BTreeMap<ComponentId, OldPath>,
+    paths: Option<Box<BTreeMap<ComponentId, OldPath>>>,
 }
 
 impl Previous {
     /// The old path of `component`.
     pub fn get(&self, component: ComponentId) -> Option<&OldPath> {
-        self.paths.get(&component)
+        self.paths.as_ref()?.get(&component)
+    }
+
+    /// The old path of `component`, to change it.
+    pub fn get_mut(&mut self, component: ComponentId) -> Option<&mut OldPath> {
+        self.paths.as_mut()?.get_mut(&component)
+    }
+
+    /// Every old path.
+    pub fn iter(&self) -> impl Iterator<Item = &OldPath> {
+        self.paths.iter().flat_map(|m| m.values())
     }
 
     /// The old path of `component` whose (local, remote) tuple is `tuple`.
@@ -113,7 +125,12 @@ impl Previous {
 
     /// Releases the old path of `component`.
     pub fn release(&mut self, component: ComponentId) -> Option<OldPath> {
-        self.paths.remove(&component)
+        let paths = self.paths.as_mut()?;
+        let path = paths.remove(&component);
+        if paths.is_empty() {
+            self.paths = None;
+        }
+        path
     }
 
     /// A lite agent's consent on the old path of `component`, if its tuple is `tuple`: the
@@ -124,18 +141,20 @@ impl Previous {
         tuple: (SocketAddr, SocketAddr),
         now: Instant,
     ) {
-        if let Some(path) = self.paths.get_mut(&component).filter(|p| p.tuple == tuple) {
+        if let Some(path) = self.get_mut(component).filter(|p| p.tuple == tuple) {
             path.consent_at = path.consent_at.max(now);
         }
     }
 
     /// True while no component has an old path.
     pub fn is_empty(&self) -> bool {
-        self.paths.is_empty()
+        self.paths.is_none()
     }
 
     fn keep(&mut self, component: ComponentId, path: OldPath) {
-        self.paths.insert(component, path);
+        self.paths
+            .get_or_insert_with(Box::default)
+            .insert(component, path);
     }
 }
 
@@ -399,7 +418,7 @@ impl Agent {
         let timeout = self.config.consent_timeout;
         self.streams
             .iter()
-            .flat_map(|s| s.previous.paths.values())
+            .flat_map(|s| s.previous.iter())
             .map(|p| {
                 // A lite agent sends no consent checks: only the expiry counts.
                 if self.lite() {
@@ -460,7 +479,7 @@ impl Agent {
         let delay = super::liveness::consent_delay(&mut self.rng, self.config.consent_interval);
         let id = TransactionId::generate(&mut self.rng);
         let (controlling, tie_breaker) = (self.controlling, self.tie_breaker);
-        let Some(path) = self.streams[sid].previous.paths.get_mut(&component) else {
+        let Some(path) = self.streams[sid].previous.get_mut(component) else {
             return;
         };
         let Some(remote_key) = path.remote_key.clone() else {
@@ -508,7 +527,7 @@ impl Agent {
             .start(now, transmit, context, Some(integrity), Some(rto))
         {
             Ok(id) => {
-                if let Some(path) = self.streams[sid].previous.paths.get_mut(&component) {
+                if let Some(path) = self.streams[sid].previous.get_mut(component) {
                     path.in_flight = Some(id);
                 }
                 self.streams[sid].components[component]
@@ -531,7 +550,7 @@ impl Agent {
         success: bool,
     ) {
         let s = &mut self.streams[sid];
-        let Some(path) = s.previous.paths.get_mut(&component) else {
+        let Some(path) = s.previous.get_mut(component) else {
             return;
         };
         if path.in_flight == Some(id) {
