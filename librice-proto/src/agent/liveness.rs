@@ -367,7 +367,7 @@ impl Agent {
         if c.state == ComponentState::Failed {
             return;
         }
-        c.failure = Some(reason);
+        c.failure = Some(Box::new(reason));
         c.nominating = None;
         let consent = c.live.as_mut().and_then(|l| l.in_flight.take());
         let mut stop: Vec<TransactionId> = consent.into_iter().collect();

@@ -411,7 +411,7 @@ use std::time::Instant;
 use rand_core::Rng;
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
-use crate::compact::{Queue, VecMap, VecSet};
+use crate::compact::{Queue, RareQueue, VecMap, VecSet};
 use crate::stun::transaction::Transactions;
 use crate::stun::{IntegrityKey, TransactionId};
 use crate::{Transmit, TransportType};
@@ -457,7 +457,7 @@ pub struct Agent {
     /// Keeps room for one event once drained: data that brings a Disconnected component
     /// back reports it without allocating.
     events: Queue<AgentEvent, 1>,
-    io_requests: Queue<IoRequest>,
+    io_requests: RareQueue<IoRequest>,
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
     /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
@@ -581,8 +581,8 @@ struct CompState {
     /// The pair whose USE-CANDIDATE check is in flight (controlling).
     nominating: Option<PairId>,
     last_sent: Option<Instant>,
-    /// Set once, when the component fails.
-    failure: Option<FailureReason>,
+    /// Set once, when the component fails. Boxed: most components never do.
+    failure: Option<Box<FailureReason>>,
     /// What the checks of this component got (for the failure reason).
     check_failures: CheckFailures,
     /// Data from unverified sources dropped.
@@ -686,7 +686,7 @@ impl Agent {
             cancelled: VecSet::new(),
             out: Queue::new(),
             events: Queue::new(),
-            io_requests: Queue::new(),
+            io_requests: RareQueue::default(),
             foundations: FoundationSet::new(),
             pair_foundations: VecMap::new(),
             foundation_pairs: VecMap::new(),
@@ -770,7 +770,7 @@ impl Agent {
         stream: StreamId,
         component: ComponentId,
     ) -> Option<FailureReason> {
-        self.comp(stream, component)?.failure
+        self.comp(stream, component)?.failure.as_deref().copied()
     }
 
     /// How many datagrams of application data a component dropped because they came from a

@@ -257,7 +257,7 @@ impl Agent {
                     component,
                     state: c.state,
                     selected_pair: c.selected.filter(|sel| ids.contains(sel)),
-                    failure: c.failure,
+                    failure: c.failure.as_deref().copied(),
                     consent: c.consent_stats,
                     dropped_unverified: c.dropped_unverified,
                     packets_sent: sum(|p| p.packets_sent),
