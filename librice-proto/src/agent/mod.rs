@@ -461,7 +461,7 @@ pub struct Agent {
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
     /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
-    pair_foundations: VecMap<(String, String), u32>,
+    pair_foundations: VecMap<(Box<str>, Box<str>), u32>,
     foundation_pairs: VecMap<u32, Vec<(StreamId, PairId)>>,
     /// The earliest time the next paced transaction may start (RFC 8445 §14.2); `None`
     /// until the first one.
