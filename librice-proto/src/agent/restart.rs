@@ -91,27 +91,15 @@ impl OldPath {
 ///
 /// Invariant: a component with an old path has no selected pair in the current
 /// generation (selecting one releases the path, [`Previous::release`]).
-/// Boxed while there is one (a null pointer in the many streams never restarted): never
-/// an empty box, so `is_empty` is `paths.is_none()`.
 #[derive(Debug, Default)]
 pub(super) struct Previous {
-    paths: Option<Box<BTreeMap<ComponentId, OldPath>>>,
+    paths: BTreeMap<ComponentId, OldPath>,
 }
 
 impl Previous {
     /// The old path of `component`.
     pub fn get(&self, component: ComponentId) -> Option<&OldPath> {
-        self.paths.as_ref()?.get(&component)
-    }
-
-    /// The old path of `component`, to change it.
-    pub fn get_mut(&mut self, component: ComponentId) -> Option<&mut OldPath> {
-        self.paths.as_mut()?.get_mut(&component)
-    }
-
-    /// Every old path.
-    pub fn iter(&self) -> impl Iterator<Item = &OldPath> {
-        self.paths.iter().flat_map(|m| m.values())
+        self.paths.get(&component)
     }
 
     /// The old path of `component` whose (local, remote) tuple is `tuple`.
@@ -125,12 +113,7 @@ impl Previous {
 
     /// Releases the old path of `component`.
     pub fn release(&mut self, component: ComponentId) -> Option<OldPath> {
-        let paths = self.paths.as_mut()?;
-        let path = paths.remove(&component);
-        if paths.is_empty() {
-            self.paths = None;
-        }
-        path
+        self.paths.remove(&component)
     }
 
     /// A lite agent's consent on the old path of `component`, if its tuple is `tuple`: the
@@ -141,20 +124,18 @@ impl Previous {
         tuple: (SocketAddr, SocketAddr),
         now: Instant,
     ) {
-        if let Some(path) = self.get_mut(component).filter(|p| p.tuple == tuple) {
+        if let Some(path) = self.paths.get_mut(&component).filter(|p| p.tuple == tuple) {
             path.consent_at = path.consent_at.max(now);
         }
     }
 
     /// True while no component has an old path.
     pub fn is_empty(&self) -> bool {
-        self.paths.is_none()
+        self.paths.is_empty()
     }
 
     fn keep(&mut self, component: ComponentId, path: OldPath) {
-        self.paths
-            .get_or_insert_with(Box::default)
-            .insert(component, path);
+        self.paths.insert(component, path);
     }
 }
 
@@ -418,7 +399,7 @@ impl Agent {
         let timeout = self.config.consent_timeout;
         self.streams
             .iter()
-            .flat_map(|s| s.previous.iter())
+            .flat_map(|s| s.previous.paths.values())
             .map(|p| {
                 // A lite agent sends no consent checks: only the expiry counts.
                 if self.lite() {
@@ -479,7 +460,7 @@ impl Agent {
         let delay = super::liveness::consent_delay(&mut self.rng, self.config.consent_interval);
         let id = TransactionId::generate(&mut self.rng);
         let (controlling, tie_breaker) = (self.controlling, self.tie_breaker);
-        let Some(path) = self.streams[sid].previous.get_mut(component) else {
+        let Some(path) = self.streams[sid].previous.paths.get_mut(&component) else {
             return;
         };
         let Some(remote_key) = path.remote_key.clone() else {
@@ -527,7 +508,7 @@ impl Agent {
             .start(now, transmit, context, Some(integrity), Some(rto))
         {
             Ok(id) => {
-                if let Some(path) = self.streams[sid].previous.get_mut(component) {
+                if let Some(path) = self.streams[sid].previous.paths.get_mut(&component) {
                     path.in_flight = Some(id);
                 }
                 self.streams[sid].components[component]
@@ -550,7 +531,7 @@ impl Agent {
         success: bool,
     ) {
         let s = &mut self.streams[sid];
-        let Some(path) = s.previous.get_mut(component) else {
+        let Some(path) = s.previous.paths.get_mut(&component) else {
             return;
         };
         if path.in_flight == Some(id) {
