@@ -1,7 +1,6 @@
 //! Gathering: host candidates from the caller's sockets and server-reflexive candidates
 //! from STUN servers (RFC 8445 §5.1.1).
 
-use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
@@ -35,89 +34,6 @@ pub(super) struct GatherJob {
     /// True once a STUN server redirected this query (300 Try Alternate): it is followed
     /// once only (RFC 8489 §10).
     pub redirected: bool,
-}
-
-/// The server queries not started yet, and those waiting for their TCP connection; boxed
-/// on first use: an agent without STUN or TURN servers (every lite agent) keeps a
-/// pointer.
-#[derive(Debug, Default)]
-pub(super) struct Queries {
-    tables: Option<Box<QueryTables>>,
-}
-
-#[derive(Debug, Default)]
-struct QueryTables {
-    /// Queued queries, the next first.
-    queue: VecDeque<GatherJob>,
-    /// Queries over TCP whose connection was asked of the I/O layer, by request id.
-    connecting: BTreeMap<u64, GatherJob>,
-}
-
-impl Queries {
-    fn tables_mut(&mut self) -> &mut QueryTables {
-        self.tables.get_or_insert_with(Box::default)
-    }
-
-    /// Queues `jobs` after the queued ones.
-    pub fn extend(&mut self, jobs: Vec<GatherJob>) {
-        if !jobs.is_empty() {
-            self.tables_mut().queue.extend(jobs);
-        }
-    }
-
-    /// Queues `job` to start next.
-    pub fn push_front(&mut self, job: GatherJob) {
-        self.tables_mut().queue.push_front(job);
-    }
-
-    /// The next queued query.
-    pub fn pop_front(&mut self) -> Option<GatherJob> {
-        self.tables.as_mut()?.queue.pop_front()
-    }
-
-    /// True when no query is queued.
-    pub fn is_empty(&self) -> bool {
-        self.tables.as_ref().is_none_or(|t| t.queue.is_empty())
-    }
-
-    /// Keeps the queued queries `keep` says to keep; returns how many were dropped.
-    pub fn retain(&mut self, keep: impl FnMut(&GatherJob) -> bool) -> usize {
-        let Some(t) = self.tables.as_mut() else {
-            return 0;
-        };
-        let before = t.queue.len();
-        t.queue.retain(keep);
-        before - t.queue.len()
-    }
-
-    /// Notes that `job` waits for TCP connection request `id`.
-    pub fn connecting(&mut self, id: u64, job: GatherJob) {
-        self.tables_mut().connecting.insert(id, job);
-    }
-
-    /// The query that waited for TCP connection request `id`, if any.
-    pub fn connected(&mut self, id: u64) -> Option<GatherJob> {
-        self.tables.as_mut()?.connecting.remove(&id)
-    }
-
-    /// How many queries are queued.
-    #[cfg(test)]
-    pub fn queued(&self) -> usize {
-        self.tables.as_ref().map_or(0, |t| t.queue.len())
-    }
-
-    /// How many queries wait for their TCP connection.
-    #[cfg(test)]
-    pub fn connections(&self) -> usize {
-        self.tables.as_ref().map_or(0, |t| t.connecting.len())
-    }
-
-    /// True if a queued query or one waiting for its connection matches.
-    pub fn any(&self, matches: impl Fn(&GatherJob) -> bool) -> bool {
-        self.tables
-            .as_ref()
-            .is_some_and(|t| t.queue.iter().chain(t.connecting.values()).any(matches))
-    }
 }
 
 impl Agent {
@@ -158,7 +74,7 @@ impl Agent {
         }
         // After an ICE restart, queries of the old round still in flight count too.
         self.streams[sid].pending_gathers += jobs.len();
-        self.queries.extend(jobs);
+        self.gather_queue.extend(jobs);
         if self.streams[sid].pending_gathers == 0 {
             self.finish_gathering(sid);
         }
@@ -183,7 +99,7 @@ impl Agent {
         let mut jobs = Vec::new();
         self.gather_socket(sid, component, transport, base, preference, &mut jobs);
         self.streams[sid].pending_gathers += jobs.len();
-        self.queries.extend(jobs);
+        self.gather_queue.extend(jobs);
     }
 
     /// Makes the host candidate of one socket and plans its server queries: `preference`
@@ -346,7 +262,7 @@ impl Agent {
 
     /// Starts the next queued STUN query, if any.
     pub(super) fn start_next_gather(&mut self, now: Instant) -> bool {
-        let Some(job) = self.queries.pop_front() else {
+        let Some(job) = self.gather_queue.pop_front() else {
             return false;
         };
         if let Some(idx) = job.relay {
@@ -358,7 +274,7 @@ impl Agent {
             TransportType::Tcp => {
                 let id = self.next_tcp_id;
                 self.next_tcp_id += 1;
-                self.queries.connecting(id, job);
+                self.tcp_connects.insert(id, job);
                 let tls = job
                     .turn_tcp
                     .and_then(|i| self.config.turn_servers.get(i))
@@ -424,7 +340,7 @@ impl Agent {
             if retry.transport == TransportType::Tcp && !self.tcp_checks.is_so_socket(retry.base) {
                 retry.base.set_port(0);
             }
-            self.queries.push_front(retry);
+            self.gather_queue.push_front(retry);
             return;
         }
         let mapped = match (msg.class(), msg.attribute::<XorMappedAddress>()) {

@@ -404,6 +404,7 @@ mod icetcp_tests;
 #[cfg(test)]
 mod tests;
 
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -468,8 +469,8 @@ pub struct Agent {
     next_slot: Option<Instant>,
     /// Round robin over the check lists (and gathering, as one more entry).
     turn: usize,
-    /// The server queries not started yet.
-    queries: gather::Queries,
+    gather_queue: VecDeque<gather::GatherJob>,
+    tcp_connects: BTreeMap<u64, gather::GatherJob>,
     next_tcp_id: u64,
     /// The TCP connections of ICE-TCP checks (`icetcp.rs`).
     tcp_checks: icetcp::TcpChecks,
@@ -692,7 +693,8 @@ impl Agent {
             foundation_pairs: VecMap::new(),
             next_slot: None,
             turn: 0,
-            queries: gather::Queries::default(),
+            gather_queue: VecDeque::new(),
+            tcp_connects: BTreeMap::new(),
             next_tcp_id: 1,
             tcp_checks: icetcp::TcpChecks::default(),
             last_now: None,
@@ -904,8 +906,8 @@ impl Agent {
             return Ok(());
         }
         let job = self
-            .queries
-            .connected(id)
+            .tcp_connects
+            .remove(&id)
             .ok_or(UsageError::UnknownTcpConnect(id))?;
         self.start_tcp_gather(now, job, local);
         Ok(())
@@ -922,8 +924,8 @@ impl Agent {
             return Ok(());
         }
         let job = self
-            .queries
-            .connected(id)
+            .tcp_connects
+            .remove(&id)
             .ok_or(UsageError::UnknownTcpConnect(id))?;
         tracing::debug!(server = %job.server, "TCP connection to STUN server failed");
         self.gather_done(job.stream);
@@ -1035,7 +1037,7 @@ impl Agent {
     /// True when a paced slot would do something: a gathering request is queued, or a
     /// check list with remote credentials has a triggered, Waiting or Frozen pair.
     fn has_slot_work(&self) -> bool {
-        !self.queries.is_empty()
+        !self.gather_queue.is_empty()
             || self.streams.iter().any(|s| {
                 // A lite agent sends no checks (RFC 8445 §2.5).
                 !self.lite()

@@ -76,9 +76,10 @@ impl Agent {
         let mut gone: BTreeSet<SocketAddr> = BTreeSet::from([base]);
         gone.extend(self.forget_relays_of(now, sid, component, base));
         // Its queries: queued ones are dropped, those in flight stopped.
-        let mut ended = self
-            .queries
+        let before = self.gather_queue.len();
+        self.gather_queue
             .retain(|j| !(j.stream == sid && j.base == base && j.relay.is_none()));
+        let mut ended = before - self.gather_queue.len();
         ended += self
             .gather_txns
             .cancel_where(|t| matches!(t, Txn::Gather(j) if j.stream == sid && j.base == base))

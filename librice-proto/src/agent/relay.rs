@@ -253,12 +253,16 @@ impl Agent {
                 if earlier.is_some_and(|idx| self.keep_earlier_relay(idx)) {
                     continue;
                 }
-                let connecting = self.queries.any(|j| {
-                    j.stream == sid
-                        && j.component == component
-                        && j.turn_tcp == Some(server_idx)
-                        && j.base.ip() == base.ip()
-                });
+                let connecting = self
+                    .gather_queue
+                    .iter()
+                    .chain(self.tcp_connects.values())
+                    .any(|j| {
+                        j.stream == sid
+                            && j.component == component
+                            && j.turn_tcp == Some(server_idx)
+                            && j.base.ip() == base.ip()
+                    });
                 if !connecting
                     && !jobs.iter().any(|j| {
                         j.turn_tcp == Some(server_idx) && j.base == from && j.component == component
@@ -603,7 +607,7 @@ impl Agent {
         tracing::info!(%server, "TURN server over TCP redirected: connecting to the alternate");
         // The new connection takes this relay's place in the gathering count.
         self.relays[idx].gathered = true;
-        self.queries.push_front(GatherJob {
+        self.gather_queue.push_front(GatherJob {
             stream: sid,
             component,
             base: SocketAddr::new(local.ip(), 0),

@@ -259,9 +259,10 @@ impl Agent {
     /// dropped (the new round queries again), those in flight still count and add their
     /// candidates to the new generation.
     fn gather_again(&mut self, sid: StreamId) {
-        let dropped = self
-            .queries
+        let before = self.gather_queue.len();
+        self.gather_queue
             .retain(|j| j.stream != sid || j.relay.is_some() || j.turn_tcp.is_some());
+        let dropped = before - self.gather_queue.len();
         let s = &mut self.streams[sid];
         s.pending_gathers = s.pending_gathers.saturating_sub(dropped);
         self.start_gathering(sid);

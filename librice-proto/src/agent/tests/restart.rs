@@ -285,7 +285,7 @@ fn a_restart_storm_keeps_the_state_bounded() {
         a.handle_timeout(now);
         while a.poll_transmit(now).is_some() {}
         txns = txns.max(a.txns.len());
-        queue = queue.max(a.queries.queued());
+        queue = queue.max(a.gather_queue.len());
     }
     assert_eq!(restarts(&events(&mut a)).len(), 1_000);
     let s = &a.streams[S0];
@@ -343,7 +343,7 @@ fn a_restart_while_a_turn_tcp_connection_opens_asks_for_no_second_one() {
         assert_eq!(a.poll_io_request(), None, "no second connection");
         assert!(!a.stream_mut(S0).unwrap().gathering_complete());
     }
-    assert_eq!(a.queries.connections(), 1, "one connection under way");
+    assert_eq!(a.tcp_connects.len(), 1, "one connection under way");
     a.handle_tcp_connect_failed(t0 + ms(10), *id).unwrap();
     assert!(a.stream_mut(S0).unwrap().gathering_complete());
     let e = events(&mut a);
