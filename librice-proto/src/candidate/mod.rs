@@ -260,6 +260,8 @@ pub struct Candidate {
 
 /// A candidate's extension attributes, in order: a null pointer for the many candidates
 /// without any. Never an empty box, so that equal lists compare and hash equal.
+// Boxed on purpose: 8 B in every candidate instead of a `Vec`'s 24.
+#[allow(clippy::box_collection)]
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 struct Extensions(Option<Box<Vec<(String, String)>>>);
 
