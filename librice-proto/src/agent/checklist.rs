@@ -51,14 +51,12 @@ impl Agent {
         let next = u32::try_from(self.pair_foundations.len()).unwrap_or(u32::MAX);
         let found = self
             .pair_foundations
-            .search_by(|(l, r)| (l.as_str(), r.as_str()).cmp(&(local, remote)));
+            .search_by(|(l, r)| (&**l, &**r).cmp(&(local, remote)));
         match found {
             Ok(i) => *self.pair_foundations.value_at_mut(i),
-            Err(i) => {
-                *self
-                    .pair_foundations
-                    .insert_at(i, (local.to_owned(), remote.to_owned()), next)
-            }
+            Err(i) => *self
+                .pair_foundations
+                .insert_at(i, (local.into(), remote.into()), next),
         }
     }
 

@@ -92,7 +92,7 @@ impl Agent {
         match self.start_check_transaction(now, sid, pid, nominate, context, rto) {
             Some(id) => {
                 let s = &mut self.streams[sid];
-                s.checklist[pid].stats.requests_sent += 1;
+                s.checklist[pid].stats.request_sent();
                 s.checklist[pid].txn = Some(id);
                 s.checklist[pid].unauthorized = false;
                 if s.checklist[pid].state() != PairState::Succeeded {
@@ -173,7 +173,8 @@ impl Agent {
             data,
         };
         // RFC 8489 §9.1.4: short-term credentials, so unsigned answers are discarded.
-        let integrity = ResponseIntegrity::short_term(remote_key.clone(), IntegrityAlgorithm::Sha1);
+        let integrity =
+            ResponseIntegrity::short_term((**remote_key).clone(), IntegrityAlgorithm::Sha1);
         // A check from a relayed candidate is wrapped for its TURN server when it (or its
         // retransmission) leaves `poll_transmit`; the transaction keeps the logical
         // addresses, so the answer is matched as coming from the peer.
@@ -342,9 +343,7 @@ impl Agent {
         // The peer proved it knows the password from this address: its data is welcome
         // on this pair.
         pair.verified = true;
-        let stats = &mut pair.stats;
-        stats.requests_received += 1;
-        stats.responses_sent += 1;
+        pair.stats.request_answered();
         if self.lite() {
             self.lite_incoming_check(now, sid, pid, use_candidate);
             return;

@@ -83,14 +83,14 @@ use crate::candidate::{
 /// The port of an active TCP candidate (RFC 6544 §4.5: the discard port).
 pub(super) const ACTIVE_PORT: u16 = 9;
 
-/// The connections of ICE-TCP checks.
+/// The connections of ICE-TCP checks ([`TcpChecks`] boxes them).
 ///
 /// Invariant: every entry of `connecting` names a pair of the current check list of its
 /// stream, in state InProgress, with no transaction; every entry of `remote_of` is a local
 /// connection address registered in the agent's socket map; every local end in `so_open`
 /// is in `so_sockets`, which are registered in the agent's socket map.
 #[derive(Debug, Default)]
-pub(super) struct TcpChecks {
+pub(super) struct TcpTables {
     /// Connections asked of the I/O layer: request id -> (stream, the pair to check, the
     /// remote address).
     connecting: BTreeMap<u64, (StreamId, PairId, SocketAddr)>,
@@ -105,7 +105,41 @@ pub(super) struct TcpChecks {
     so_open: BTreeSet<(SocketAddr, SocketAddr)>,
 }
 
+/// The ICE-TCP tables ([`TcpTables`]), boxed on first use: an agent that never checks
+/// over TCP nor has a simultaneous-open socket keeps a pointer, and reads empty tables.
+#[derive(Debug, Default)]
+pub(super) struct TcpChecks {
+    tables: Option<Box<TcpTables>>,
+}
+
+/// What an agent without ICE-TCP tables reads.
+static NO_TABLES: TcpTables = TcpTables {
+    connecting: BTreeMap::new(),
+    remote_of: BTreeMap::new(),
+    waits: BTreeMap::new(),
+    so_sockets: BTreeSet::new(),
+    so_open: BTreeSet::new(),
+};
+
+impl std::ops::Deref for TcpChecks {
+    type Target = TcpTables;
+
+    fn deref(&self) -> &TcpTables {
+        self.tables.as_deref().unwrap_or(&NO_TABLES)
+    }
+}
+
 impl TcpChecks {
+    /// The tables, boxed now if they were not: for an insertion.
+    fn tables_mut(&mut self) -> &mut TcpTables {
+        self.tables.get_or_insert_with(Box::default)
+    }
+
+    /// The tables if they were ever used: for a removal (none from empty tables).
+    fn existing_mut(&mut self) -> Option<&mut TcpTables> {
+        self.tables.as_deref_mut()
+    }
+
     /// The connection opened from `local`, if it is one of an active candidate: its
     /// remote end.
     pub fn remote_of(&self, local: SocketAddr) -> Option<SocketAddr> {
@@ -114,7 +148,7 @@ impl TcpChecks {
 
     /// Registers `local` as the socket of a simultaneous-open candidate.
     pub fn add_so_socket(&mut self, local: SocketAddr) {
-        self.so_sockets.insert(local);
+        self.tables_mut().so_sockets.insert(local);
     }
 
     /// True if `local` is the socket of a simultaneous-open candidate.
@@ -124,15 +158,19 @@ impl TcpChecks {
 
     /// Forgets the simultaneous-open socket `local` (removed) and its connections.
     pub fn forget_so_socket(&mut self, local: SocketAddr) {
-        if self.so_sockets.remove(&local) {
-            self.so_open.retain(|&(l, _)| l != local);
+        if let Some(t) = self.existing_mut()
+            && t.so_sockets.remove(&local)
+        {
+            t.so_open.retain(|&(l, _)| l != local);
         }
     }
 
     /// Forgets stream `sid`'s waits for the peer's connections (an ICE restart: the new
     /// generation waits afresh).
     pub fn forget_waits(&mut self, sid: StreamId) {
-        self.waits.retain(|&(s, _), _| s != sid);
+        if let Some(t) = self.existing_mut() {
+            t.waits.retain(|&(s, _), _| s != sid);
+        }
     }
 }
 
@@ -190,6 +228,7 @@ impl Agent {
         let ti = self.config.check_retransmit.reliable_timeout;
         let wait = self
             .tcp_checks
+            .tables_mut()
             .waits
             .entry((sid, component))
             .or_insert(Some(now + ti));
@@ -204,7 +243,10 @@ impl Agent {
     /// Ends the waits that are due: their components fail now if nothing came.
     pub(super) fn run_tcp_waits(&mut self, now: Instant) {
         let mut due = Vec::new();
-        for (&(sid, _), wait) in self.tcp_checks.waits.iter_mut() {
+        let Some(tables) = self.tcp_checks.existing_mut() else {
+            return;
+        };
+        for (&(sid, _), wait) in tables.waits.iter_mut() {
             if wait.is_some_and(|until| until <= now) {
                 *wait = None;
                 due.push(sid);
@@ -331,7 +373,10 @@ impl Agent {
         let id = self.next_tcp_id;
         self.next_tcp_id += 1;
         s.checklist.set_state(pid, PairState::InProgress);
-        self.tcp_checks.connecting.insert(id, (sid, pid, remote));
+        self.tcp_checks
+            .tables_mut()
+            .connecting
+            .insert(id, (sid, pid, remote));
         tracing::debug!(stream = %sid, %local, %remote, simultaneous_open, "ICE-TCP: connecting for a check");
         self.io_requests.push_back(IoRequest::IceTcpConnect {
             id,
@@ -350,7 +395,11 @@ impl Agent {
         id: u64,
         local: Option<SocketAddr>,
     ) -> bool {
-        let Some((sid, pid, remote)) = self.tcp_checks.connecting.remove(&id) else {
+        let Some((sid, pid, remote)) = self
+            .tcp_checks
+            .existing_mut()
+            .and_then(|t| t.connecting.remove(&id))
+        else {
             return false;
         };
         let gone = self
@@ -390,7 +439,7 @@ impl Agent {
                 // RFC 6544 §7.1: the check goes over the new connection; the pair itself,
                 // whose base is the connection's local end, is checked.
                 tracing::debug!(stream = %sid, %local, %remote, "ICE-TCP: simultaneous open done, checking");
-                self.tcp_checks.so_open.insert((local, remote));
+                self.tcp_checks.tables_mut().so_open.insert((local, remote));
                 self.trigger(sid, pid);
             }
             (Some(local), None) => self.check_over_connection(now, sid, pid, local),
@@ -430,7 +479,7 @@ impl Agent {
         });
         let conn_li = s.local.len() - 1;
         s.checklist.remove(pid, key);
-        self.tcp_checks.remote_of.insert(local, remote);
+        self.tcp_checks.tables_mut().remote_of.insert(local, remote);
         self.sockets
             .insert((transport_key(TransportType::Tcp), local), (sid, component));
         let Some(new) = self.add_pair(sid, conn_li, ri) else {
@@ -456,11 +505,15 @@ impl Agent {
             return;
         };
         let connection_of_ours = self.tcp_checks.remote_of(local) == Some(remote);
+        if let Some(t) = self.tcp_checks.existing_mut() {
+            if connection_of_ours {
+                t.remote_of.remove(&local);
+            }
+            t.so_open.remove(&(local, remote));
+        }
         if connection_of_ours {
-            self.tcp_checks.remote_of.remove(&local);
             self.sockets.remove(&key);
         }
-        self.tcp_checks.so_open.remove(&(local, remote));
         tracing::debug!(stream = %sid, %local, %remote, "ICE-TCP: connection ended");
         self.drop_pairs_on(now, sid, component, |(base, peer)| {
             base == local && (connection_of_ours || peer == remote)

@@ -15,6 +15,7 @@
 //! either, and a role switch to controlling is refused.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::pairs::PairState;
@@ -22,9 +23,19 @@ use super::{Agent, AgentConfig, ComponentId, PairId, StreamId};
 
 /// The configuration a lite agent runs with: controlled, no STUN or TURN server, no
 /// relay-only filter and no renomination (see [`AgentConfig::lite`]). A full agent's is
-/// returned unchanged.
-pub(super) fn effective_config(mut config: AgentConfig) -> AgentConfig {
-    if config.lite {
+/// returned unchanged, and so is a lite agent's that is already so (a shared
+/// configuration stays shared).
+pub(super) fn effective_config(mut config: Arc<AgentConfig>) -> Arc<AgentConfig> {
+    let effective = |c: &AgentConfig| {
+        !c.lite
+            || (!c.controlling
+                && c.stun_servers.is_empty()
+                && c.turn_servers.is_empty()
+                && !c.relay_only
+                && !c.renomination)
+    };
+    if !effective(&config) {
+        let config = Arc::make_mut(&mut config);
         // RFC 8445 §6.1.1: a lite agent takes the controlled role.
         config.controlling = false;
         // RFC 8445 §5.2: a lite agent gathers host candidates only.

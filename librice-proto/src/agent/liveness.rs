@@ -239,7 +239,9 @@ impl Agent {
             context,
             rto,
         ) {
-            self.streams[sid].checklist[pid].stats.consent_requests_sent += 1;
+            self.streams[sid].checklist[pid]
+                .stats
+                .consent_request_sent();
             let c = &mut self.streams[sid].components[component];
             c.consent_stats.requests_sent += 1;
             if let Some(live) = c.live.as_mut() {
@@ -365,7 +367,7 @@ impl Agent {
         if c.state == ComponentState::Failed {
             return;
         }
-        c.failure = Some(reason);
+        c.failure = Some(Box::new(reason));
         c.nominating = None;
         let consent = c.live.as_mut().and_then(|l| l.in_flight.take());
         let mut stop: Vec<TransactionId> = consent.into_iter().collect();

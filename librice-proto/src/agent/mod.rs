@@ -406,12 +406,13 @@ mod tests;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rand_core::Rng;
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
-use crate::compact::{Queue, VecMap, VecSet};
+use crate::compact::{Queue, RareQueue, VecMap, VecSet};
 use crate::stun::transaction::Transactions;
 use crate::stun::{IntegrityKey, TransactionId};
 use crate::{Transmit, TransportType};
@@ -438,7 +439,8 @@ use pairs::CheckList;
 /// See the [module docs](self) for the call order.
 #[derive(Debug)]
 pub struct Agent {
-    config: AgentConfig,
+    /// Immutable once built; shared by the agents made with [`Agent::with_shared_config`].
+    config: Arc<AgentConfig>,
     rng: rng::CompactRng,
     controlling: bool,
     tie_breaker: u64,
@@ -456,11 +458,11 @@ pub struct Agent {
     /// Keeps room for one event once drained: data that brings a Disconnected component
     /// back reports it without allocating.
     events: Queue<AgentEvent, 1>,
-    io_requests: Queue<IoRequest>,
+    io_requests: RareQueue<IoRequest>,
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
     /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
-    pair_foundations: VecMap<(String, String), u32>,
+    pair_foundations: VecMap<(Box<str>, Box<str>), u32>,
     foundation_pairs: VecMap<u32, Vec<(StreamId, PairId)>>,
     /// The earliest time the next paced transaction may start (RFC 8445 §14.2); `None`
     /// until the first one.
@@ -538,7 +540,11 @@ struct StreamState {
     local_creds: IceCredentials,
     local_key: IntegrityKey,
     remote_creds: Option<IceCredentials>,
-    remote_key: Option<IntegrityKey>,
+    /// The key of the peer's password, which signs this agent's requests: set with
+    /// `remote_creds` by a full agent, never by a lite one (RFC 8445 §2.5: a lite agent
+    /// sends no check; its answers are signed with `local_key`, RFC 8445 §7.3.1.5).
+    /// Boxed: a lite agent keeps a null pointer instead of 104 B.
+    remote_key: Option<Box<IntegrityKey>>,
     components: IdVec<ComponentId, CompState>,
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
@@ -576,8 +582,8 @@ struct CompState {
     /// The pair whose USE-CANDIDATE check is in flight (controlling).
     nominating: Option<PairId>,
     last_sent: Option<Instant>,
-    /// Set once, when the component fails.
-    failure: Option<FailureReason>,
+    /// Set once, when the component fails. Boxed: most components never do.
+    failure: Option<Box<FailureReason>>,
     /// What the checks of this component got (for the failure reason).
     check_failures: CheckFailures,
     /// Data from unverified sources dropped.
@@ -639,8 +645,35 @@ fn transport_key(transport: TransportType) -> u8 {
 impl Agent {
     /// A new agent with no streams.
     pub fn new(config: AgentConfig) -> Agent {
+        let seed = config.rng_seed;
+        Agent::with_shared_config(Arc::new(config), seed)
+    }
+
+    /// A new agent with no streams, running with `config` (which may be shared by many
+    /// agents) and its generator seeded with `rng_seed` instead of
+    /// [`AgentConfig::rng_seed`]'s value.
+    ///
+    /// A server making many agents of one configuration builds it once and hands each
+    /// agent a clone of the `Arc` and a seed of its own: the agents then share one copy
+    /// of the configuration (about 300 B each otherwise). [`Agent::config`] returns the
+    /// shared configuration, whose seed is not the agent's. Agents built this way behave
+    /// as [`Agent::new`] of the configuration with [`AgentConfig::rng_seed`] set to
+    /// `rng_seed`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// use librice_proto::agent::{Agent, AgentConfig};
+    ///
+    /// let config = Arc::new(AgentConfig::default().lite(true));
+    /// let agents: Vec<Agent> = (0..3)
+    ///     .map(|seed| Agent::with_shared_config(Arc::clone(&config), seed))
+    ///     .collect();
+    /// assert!(agents.iter().all(|a| a.config().is_lite()));
+    /// ```
+    pub fn with_shared_config(config: Arc<AgentConfig>, rng_seed: u64) -> Agent {
         let config = lite::effective_config(config);
-        let mut rng = rng::CompactRng::seed_from_u64(config.rng_seed);
+        let mut rng = rng::CompactRng::seed_from_u64(rng_seed);
         let tie_breaker = rng.next_u64();
         Agent {
             controlling: config.controlling,
@@ -654,7 +687,7 @@ impl Agent {
             cancelled: VecSet::new(),
             out: Queue::new(),
             events: Queue::new(),
-            io_requests: Queue::new(),
+            io_requests: RareQueue::default(),
             foundations: FoundationSet::new(),
             pair_foundations: VecMap::new(),
             foundation_pairs: VecMap::new(),
@@ -739,7 +772,7 @@ impl Agent {
         stream: StreamId,
         component: ComponentId,
     ) -> Option<FailureReason> {
-        self.comp(stream, component)?.failure
+        self.comp(stream, component)?.failure.as_deref().copied()
     }
 
     /// How many datagrams of application data a component dropped because they came from a
@@ -1065,6 +1098,12 @@ impl Agent {
             }
         }
     }
+}
+
+/// The key a stream keeps of the peer's credentials `creds`: a full agent's, to sign its
+/// checks (RFC 8445 §7.2.2); none for a lite agent, which sends none (§2.5).
+fn remote_key(config: &AgentConfig, creds: &IceCredentials) -> Option<Box<IntegrityKey>> {
+    (!config.lite).then(|| Box::new(short_term_key(creds)))
 }
 
 fn short_term_key(creds: &IceCredentials) -> IntegrityKey {

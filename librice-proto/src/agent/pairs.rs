@@ -199,7 +199,8 @@ pub(super) struct CheckList {
     order: Vec<PairId>,
     by_tuple: VecMap<(SocketAddr, SocketAddr), PairId>,
     triggered: Queue<PairId>,
-    counts: [usize; 5],
+    /// In 32 bits: a stream forms fewer than 2^32 pairs ([`PairId`]).
+    counts: [u32; 5],
     /// An authenticated check from the peer arrived on this check list: the peer knows
     /// our credentials of this generation.
     peer_checked: bool,
@@ -260,7 +261,7 @@ impl CheckList {
 
     /// How many check-list pairs are in `state`.
     pub fn count(&self, state: PairState) -> usize {
-        self.counts[state as usize]
+        self.counts[state as usize] as usize
     }
 
     /// True while a triggered check is queued.
@@ -397,7 +398,7 @@ mod tests {
         )
     }
 
-    fn recount(list: &CheckList) -> [usize; 5] {
+    fn recount(list: &CheckList) -> [u32; 5] {
         let mut counts = [0; 5];
         for pid in list.ids() {
             if list[pid].counted() {

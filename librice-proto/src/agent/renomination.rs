@@ -60,12 +60,35 @@ pub(super) enum NominateWith {
     Nomination(u32),
 }
 
-/// The renomination state of one component.
+/// The renomination state of one component, boxed on first use: a component that never
+/// sends nor receives NOMINATION nor rechecks keeps a pointer (and reads the defaults).
+#[derive(Debug, Default)]
+pub(super) struct Renomination {
+    state: Option<Box<RenomState>>,
+}
+
+/// What a component without renomination state reads.
+static NO_RENOMINATION: RenomState = RenomState {
+    sent: 0,
+    received: 0,
+    target: None,
+    next_recheck: None,
+};
+
+impl std::ops::Deref for Renomination {
+    type Target = RenomState;
+
+    fn deref(&self) -> &RenomState {
+        self.state.as_deref().unwrap_or(&NO_RENOMINATION)
+    }
+}
+
+/// The renomination state of one component ([`Renomination`] boxes it).
 ///
 /// Invariant: `sent` is the highest NOMINATION value sent for the component and
 /// `received` the highest received; both only rise.
 #[derive(Debug, Default)]
-pub(super) struct Renomination {
+pub(super) struct RenomState {
     /// Controlling: the highest value sent, the one of the nomination in flight.
     sent: u32,
     /// Controlled: the highest value received.
@@ -77,13 +100,26 @@ pub(super) struct Renomination {
 }
 
 impl Renomination {
+    /// The state, boxed now if it was not.
+    fn state_mut(&mut self) -> &mut RenomState {
+        self.state.get_or_insert_with(Box::default)
+    }
+
     /// A value above every one sent, for a new nomination; `None` once the 24 bits are
     /// used up.
     fn next_value(&mut self) -> Option<u32> {
         (self.sent < MAX_NOMINATION).then(|| {
-            self.sent += 1;
-            self.sent
+            let state = self.state_mut();
+            state.sent += 1;
+            state.sent
         })
+    }
+
+    /// Sets (or clears) when the better failed pairs are checked again.
+    fn set_next_recheck(&mut self, next: Option<Instant>) {
+        if next.is_some() || self.state.is_some() {
+            self.state_mut().next_recheck = next;
+        }
     }
 
     /// True once a NOMINATION value has been received.
@@ -97,8 +133,9 @@ impl Renomination {
         if value <= self.received {
             return false;
         }
-        self.received = value;
-        self.target = Some(pid);
+        let state = self.state_mut();
+        state.received = value;
+        state.target = Some(pid);
         true
     }
 }
@@ -243,7 +280,7 @@ impl Agent {
         let next = (self.controlling && self.renomination_active(sid))
             .then(|| now + self.config.renomination_recheck);
         if let Some(c) = self.streams[sid].components.get_mut(component) {
-            c.renom.next_recheck = next;
+            c.renom.set_next_recheck(next);
         }
     }
 
@@ -275,7 +312,9 @@ impl Agent {
                     continue;
                 }
                 let Some(selected) = c.selected else {
-                    self.streams[sid].components[component].renom.next_recheck = None;
+                    self.streams[sid].components[component]
+                        .renom
+                        .set_next_recheck(None);
                     continue;
                 };
                 let s = &self.streams[sid];
@@ -302,7 +341,9 @@ impl Agent {
                     self.trigger(sid, pid);
                 }
                 let next = better_left.then(|| now + self.config.renomination_recheck);
-                self.streams[sid].components[component].renom.next_recheck = next;
+                self.streams[sid].components[component]
+                    .renom
+                    .set_next_recheck(next);
                 self.renominate_best(sid, component);
             }
         }
@@ -332,8 +373,10 @@ mod tests {
     #[test]
     fn values_stay_within_24_bits() {
         let mut r = Renomination {
-            sent: MAX_NOMINATION - 1,
-            ..Renomination::default()
+            state: Some(Box::new(RenomState {
+                sent: MAX_NOMINATION - 1,
+                ..RenomState::default()
+            })),
         };
         assert_eq!(r.next_value(), Some(MAX_NOMINATION));
         assert_eq!(r.next_value(), None);

@@ -70,7 +70,8 @@ pub(super) struct OldPath {
     local_ufrag: String,
     local_key: IntegrityKey,
     remote_ufrag: String,
-    remote_key: IntegrityKey,
+    /// `None` for a lite agent, which sends no consent check (RFC 8445 §2.5).
+    remote_key: Option<IntegrityKey>,
     /// When consent was last refreshed.
     consent_at: Instant,
     /// When the next consent check goes out.
@@ -163,7 +164,9 @@ impl Agent {
         let s = &mut self.streams[sid];
         s.local_key = short_term_key(&local_creds);
         s.local_creds = local_creds;
-        s.remote_key = remote.as_ref().map(short_term_key);
+        s.remote_key = remote
+            .as_ref()
+            .and_then(|r| super::remote_key(&self.config, r));
         s.remote_creds = remote;
         s.local.clear();
         s.gone_bases.clear();
@@ -207,8 +210,7 @@ impl Agent {
         for component in s.components.ids() {
             let c = &mut s.components[component];
             let (selected, live) = (c.selected.take(), c.live.take());
-            let (Some(pid), Some(live), Some(remote_creds), Some(remote_key)) =
-                (selected, live, &s.remote_creds, &s.remote_key)
+            let (Some(pid), Some(live), Some(remote_creds)) = (selected, live, &s.remote_creds)
             else {
                 continue;
             };
@@ -233,7 +235,7 @@ impl Agent {
                 local_ufrag: s.local_creds.ufrag().to_owned(),
                 local_key: s.local_key.clone(),
                 remote_ufrag: remote_creds.ufrag().to_owned(),
-                remote_key: remote_key.clone(),
+                remote_key: s.remote_key.as_deref().cloned(),
                 consent_at,
                 next_check,
                 in_flight: None,
@@ -462,6 +464,10 @@ impl Agent {
         let Some(path) = self.streams[sid].previous.paths.get_mut(&component) else {
             return;
         };
+        let Some(remote_key) = path.remote_key.clone() else {
+            // A lite agent's old path: no consent check of its own (RFC 8445 §2.5).
+            return;
+        };
         path.next_check = now + delay;
         let old = path.in_flight.take();
         let username = format!("{}:{}", path.remote_ufrag, path.local_ufrag);
@@ -476,11 +482,10 @@ impl Agent {
             } else {
                 w.add(&IceControlled(tie_breaker))?;
             }
-            w.add_message_integrity(&path.remote_key)?;
+            w.add_message_integrity(&remote_key)?;
             w.add_fingerprint()
         })();
-        let integrity =
-            ResponseIntegrity::short_term(path.remote_key.clone(), IntegrityAlgorithm::Sha1);
+        let integrity = ResponseIntegrity::short_term(remote_key, IntegrityAlgorithm::Sha1);
         let transmit = Transmit {
             transport: path.transport,
             from: path.tuple.0,

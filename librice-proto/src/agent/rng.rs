@@ -10,8 +10,9 @@ use rand_core::{Rng, SeedableRng, TryCryptoRng, TryRng};
 /// (9 words) or five transaction ids (3 words each) from one computation.
 const CACHE: usize = 16;
 
-/// A ChaCha8 stream ([`ChaCha8Rng`]) kept as its seed, its position and the next
-/// [`CACHE`] words of output: 112 bytes instead of the generator's 304 (its 256-byte
+/// A ChaCha8 stream ([`ChaCha8Rng`]) kept as its 64-bit seed (expanded to the 256-bit
+/// key again at each rebuild, a few multiplications), its position and the next
+/// [`CACHE`] words of output: 88 bytes instead of the generator's 304 (its 256-byte
 /// output buffer), which a server pays for every agent it holds. When the cached words
 /// run out, the generator is rebuilt at the position (one ChaCha computation, as the
 /// generator itself makes every 64 words). The agent draws rarely (credentials,
@@ -21,7 +22,8 @@ const CACHE: usize = 16;
 /// `rand_core`'s `BlockRng` serves them.
 #[derive(Clone)]
 pub(super) struct CompactRng {
-    seed: [u8; 32],
+    /// The seed given to [`Self::seed_from_u64`].
+    seed: u64,
     /// The position in the stream of the next word served, in 32-bit words
     /// ([`ChaCha8Rng::get_word_pos`]).
     word_pos: u64,
@@ -34,7 +36,7 @@ impl CompactRng {
     /// The stream of `ChaCha8Rng::seed_from_u64(seed)`.
     pub fn seed_from_u64(seed: u64) -> Self {
         Self {
-            seed: ChaCha8Rng::seed_from_u64(seed).get_seed(),
+            seed,
             word_pos: 0,
             cache: [0; CACHE],
             cached: 0,
@@ -44,7 +46,7 @@ impl CompactRng {
     /// The next word of the stream.
     fn next_word(&mut self) -> u32 {
         if self.cached == 0 {
-            let mut rng = ChaCha8Rng::from_seed(self.seed);
+            let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
             rng.set_word_pos(u128::from(self.word_pos));
             self.cache = std::array::from_fn(|_| rng.next_u32());
             self.cached = CACHE as u8;

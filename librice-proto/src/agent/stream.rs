@@ -235,7 +235,7 @@ impl<'a> StreamMut<'a> {
                     .restart_stream(self.id, RestartOrigin::Remote, Some(credentials));
             }
             None => {
-                s.remote_key = Some(short_term_key(&credentials));
+                s.remote_key = super::remote_key(&self.agent.config, &credentials);
                 s.remote_creds = Some(credentials);
             }
         }

@@ -153,15 +153,16 @@ impl std::error::Error for IceCredentialError {}
 /// `Debug` shows the username fragment and hides the password.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct IceCredentials {
-    ufrag: String,
-    pwd: String,
+    // Boxed strings (16 B each, not 24): every stream keeps two sets.
+    ufrag: Box<str>,
+    pwd: Box<str>,
 }
 
 impl IceCredentials {
     /// Fresh credentials from `rng`: [`generate_ufrag`] and [`generate_pwd`].
     pub fn generate<R: Rng + ?Sized>(rng: &mut R) -> Self {
-        let ufrag = generate_ufrag(rng);
-        let pwd = generate_pwd(rng);
+        let ufrag = generate_ufrag(rng).into_boxed_str();
+        let pwd = generate_pwd(rng).into_boxed_str();
         Self { ufrag, pwd }
     }
 
@@ -174,7 +175,10 @@ impl IceCredentials {
         let pwd = pwd.into();
         validate_ufrag(&ufrag)?;
         validate_pwd(&pwd)?;
-        Ok(Self { ufrag, pwd })
+        Ok(Self {
+            ufrag: ufrag.into_boxed_str(),
+            pwd: pwd.into_boxed_str(),
+        })
     }
 
     /// The username fragment.

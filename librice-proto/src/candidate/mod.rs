@@ -246,14 +246,33 @@ impl From<TcpType> for CandidateTransport {
 /// to an equal value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Candidate {
-    foundation: String,
+    // Compact (96 B, not 120): an agent keeps one per candidate, and the largest event
+    // carries one.
+    foundation: Box<str>,
     component: ComponentId,
     transport: CandidateTransport,
     priority: u32,
     address: SocketAddr,
     candidate_type: CandidateType,
     related_address: Option<SocketAddr>,
-    extensions: Vec<(String, String)>,
+    extensions: Extensions,
+}
+
+/// A candidate's extension attributes, in order: a null pointer for the many candidates
+/// without any. Never an empty box, so that equal lists compare and hash equal.
+// Boxed on purpose: 8 B in every candidate instead of a `Vec`'s 24.
+#[allow(clippy::box_collection)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+struct Extensions(Option<Box<Vec<(String, String)>>>);
+
+impl Extensions {
+    fn new(list: Vec<(String, String)>) -> Self {
+        Self((!list.is_empty()).then(|| Box::new(list)))
+    }
+
+    fn as_slice(&self) -> &[(String, String)] {
+        self.0.as_deref().map_or(&[], Vec::as_slice)
+    }
 }
 
 impl Candidate {
@@ -338,6 +357,7 @@ impl Candidate {
     /// given or read.
     pub fn extensions(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
         self.extensions
+            .as_slice()
             .iter()
             .map(|(name, value)| (name.as_str(), value.as_str()))
     }
@@ -356,6 +376,7 @@ impl Candidate {
     /// The value of the first extension attribute called `name` (compared exactly).
     pub fn extension(&self, name: &str) -> Option<&str> {
         self.extensions
+            .as_slice()
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, value)| value.as_str())
@@ -493,14 +514,14 @@ impl CandidateBuilder {
             }
         }
         let candidate = Candidate {
-            foundation: self.foundation,
+            foundation: self.foundation.into_boxed_str(),
             component: self.component,
             transport: self.transport,
             priority: computed,
             address: sdp_address(self.address),
             candidate_type: self.candidate_type,
             related_address: self.related_address.map(sdp_address),
-            extensions: self.extensions,
+            extensions: Extensions::new(self.extensions),
         };
         let len = sdp::written_len(&candidate);
         if len > MAX_CANDIDATE_LEN {

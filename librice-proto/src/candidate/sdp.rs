@@ -22,8 +22,9 @@ use std::net::{IpAddr, SocketAddr};
 
 use super::named::{NamedCandidate, placeholder};
 use super::{
-    Candidate, CandidateTransport, CandidateType, HostName, HostNameError, MAX_COMPONENT,
-    MAX_FOUNDATION_LEN, MAX_PRIORITY, TcpType, is_extension_value, is_token, is_valid_foundation,
+    Candidate, CandidateTransport, CandidateType, Extensions, HostName, HostNameError,
+    MAX_COMPONENT, MAX_FOUNDATION_LEN, MAX_PRIORITY, TcpType, is_extension_value, is_token,
+    is_valid_foundation,
 };
 use crate::agent::ComponentId;
 
@@ -371,14 +372,14 @@ fn parse_any(
     };
 
     let candidate = Candidate {
-        foundation: foundation.to_owned(),
+        foundation: foundation.into(),
         component,
         transport,
         priority,
         address,
         candidate_type,
         related_address,
-        extensions,
+        extensions: Extensions::new(extensions),
     };
     // The canonical form can be longer than the input (a missing "candidate:" prefix, an IPv6
     // address written differently): refuse what could not be parsed back once written.
@@ -424,7 +425,7 @@ pub(super) fn write_with(
     if let Some(tcp_type) = candidate.transport.tcp_type() {
         write!(f, " tcptype {}", tcp_type.sdp_name())?;
     }
-    for (name, value) in &candidate.extensions {
+    for (name, value) in candidate.extensions.as_slice() {
         write!(f, " {name} {value}")?;
     }
     Ok(())

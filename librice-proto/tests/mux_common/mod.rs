@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use librice_proto::agent::{Agent, AgentConfig, ComponentId, ComponentState, StreamId};
@@ -38,7 +39,11 @@ pub fn origin() -> Instant {
 
 /// An agent with one stream of one component on `local`, gathering started.
 pub fn agent(config: AgentConfig, local: SocketAddr, now: Instant) -> Agent {
-    let mut agent = Agent::new(config);
+    prepared(Agent::new(config), local, now)
+}
+
+/// `agent` with one stream of one component on `local`, gathering started.
+pub fn prepared(mut agent: Agent, local: SocketAddr, now: Instant) -> Agent {
     let sid = agent.add_stream();
     let mut s = agent.stream_mut(sid).expect("just added");
     let c = s.add_component().expect("the first component");
@@ -74,6 +79,10 @@ pub struct Net {
     /// Client datagrams captured instead of delivered (see [`Net::capture`]).
     pub captured: Vec<Transmit<Vec<u8>>>,
     capture: bool,
+    /// The configurations of the mux's agents, lite and full, each shared by its agents
+    /// as a server's would be.
+    lite_config: Arc<AgentConfig>,
+    full_config: Arc<AgentConfig>,
 }
 
 impl Net {
@@ -88,6 +97,8 @@ impl Net {
             client_data: 0,
             captured: Vec::new(),
             capture: false,
+            lite_config: Arc::new(AgentConfig::default().lite(true)),
+            full_config: Arc::new(AgentConfig::default().controlling(false)),
         }
     }
 
@@ -96,13 +107,14 @@ impl Net {
     pub fn add_pair(&mut self, seed: u64, lite: bool) -> MuxAgentId {
         let now = self.now;
         let config = if lite {
-            AgentConfig::default().lite(true)
+            &self.lite_config
         } else {
-            AgentConfig::default().controlling(false)
+            &self.full_config
         };
+        let server = Agent::with_shared_config(Arc::clone(config), seed);
         let id = self
             .mux
-            .add_agent(agent(config.rng_seed(seed), shared(), now))
+            .add_agent(prepared(server, shared(), now))
             .expect("distinct ufrags");
         let addr = client_addr(self.clients.len());
         let mut client = agent(
