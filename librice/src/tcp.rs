@@ -26,7 +26,7 @@ use futures::{FutureExt, StreamExt};
 use librice_proto::stun::{FramingMode, StreamFramer};
 use librice_proto::{Transmit, TransportType};
 
-use crate::runtime::AsyncTcpListener;
+use crate::runtime::{AsyncTcpListener, AsyncTcpStream};
 use crate::shared::Shared;
 
 /// The largest read.
@@ -149,6 +149,77 @@ fn failed(shared: &Shared, id: u64) {
 struct Accepted {
     proven: Arc<AtomicBool>,
     close: oneshot::Sender<()>,
+}
+
+/// The connections a listener holds, bounded: the owner of the rule that strangers cannot
+/// hold a listener. A connection counts until it ends, or, when proven connections are
+/// not counted (the endpoint's listeners, which hand them over to an agent), until it is
+/// proven. When full, the oldest connection not proven yet is closed to make room; when
+/// every one is proven, the new one is refused.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    live: VecDeque<Accepted>,
+    cap: usize,
+    count_proven: bool,
+}
+
+impl Admission {
+    /// At most `cap` connections; `count_proven`: whether proven ones still count.
+    pub(crate) fn new(cap: usize, count_proven: bool) -> Self {
+        Self {
+            live: VecDeque::new(),
+            cap: cap.max(1),
+            count_proven,
+        }
+    }
+
+    /// Admits a new connection (its end, to hand to the task that carries it), or refuses
+    /// it (`None`).
+    pub(crate) fn admit(&mut self) -> Option<AcceptedEnd> {
+        let count_proven = self.count_proven;
+        self.live.retain(|a| {
+            !a.close.is_canceled() && (count_proven || !a.proven.load(Ordering::Relaxed))
+        });
+        if self.live.len() >= self.cap {
+            let oldest = self
+                .live
+                .iter()
+                .position(|a| !a.proven.load(Ordering::Relaxed))?;
+            if let Some(a) = self.live.remove(oldest) {
+                let _ = a.close.send(());
+            }
+        }
+        let proven = Arc::new(AtomicBool::new(false));
+        let (close, closed) = oneshot::channel();
+        self.live.push_back(Accepted {
+            proven: Arc::clone(&proven),
+            close,
+        });
+        Some(AcceptedEnd { proven, closed })
+    }
+}
+
+/// The listener's next connection, or `None` once `keep` (called with the task's waker
+/// at each poll, to register it with the listener's owner) says to stop. Failed accepts
+/// are traced and skipped.
+pub(crate) async fn next_connection(
+    listener: &dyn AsyncTcpListener,
+    local: SocketAddr,
+    mut keep: impl FnMut(&std::task::Waker) -> bool,
+) -> Option<(Box<dyn AsyncTcpStream>, SocketAddr)> {
+    loop {
+        let accepted = futures::future::poll_fn(|cx| {
+            if !keep(cx.waker()) {
+                return Poll::Ready(None);
+            }
+            listener.poll_accept(cx).map(Some)
+        })
+        .await?;
+        match accepted {
+            Ok(ok) => return Some(ok),
+            Err(e) => tracing::debug!(%local, error = %e, "accept failed"),
+        }
+    }
 }
 
 /// The connection's side of [`Accepted`].
@@ -318,62 +389,34 @@ pub(crate) async fn serve(
     listener: Box<dyn AsyncTcpListener>,
     local: SocketAddr,
 ) {
-    let mut live: VecDeque<Accepted> = VecDeque::new();
+    let mut admission = Admission::new(MAX_ACCEPTED, true);
     loop {
-        let accepted = futures::future::poll_fn(|cx| {
+        let accepted = next_connection(&*listener, local, |waker| {
             let Some(strong) = shared.upgrade() else {
-                return Poll::Ready(None);
+                return false;
             };
-            {
-                let mut st = strong.lock();
-                if st.closed {
-                    return Poll::Ready(None);
-                }
-                st.listener_wakers.insert(local, cx.waker().clone());
+            let mut st = strong.lock();
+            if !st.closed {
+                st.listener_wakers.insert(local, waker.clone());
             }
-            listener.poll_accept(cx).map(Some)
+            !st.closed
         })
         .await;
-        let Some(accepted) = accepted else {
+        let Some((stream, remote)) = accepted else {
             return;
-        };
-        let (stream, remote) = match accepted {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::debug!(%local, error = %e, "accept failed");
-                continue;
-            }
         };
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        // Connections that ended are forgotten; when full, the oldest one that has not
-        // brought its STUN message yet makes room, else the new one is refused.
-        live.retain(|a| !a.close.is_canceled());
-        if live.len() >= MAX_ACCEPTED {
-            match live.iter().position(|a| !a.proven.load(Ordering::Relaxed)) {
-                Some(oldest) => {
-                    if let Some(a) = live.remove(oldest) {
-                        let _ = a.close.send(());
-                    }
-                }
-                None => {
-                    tracing::debug!(%local, %remote, "listener full of live connections: refused");
-                    continue;
-                }
-            }
-        }
-        let proven = Arc::new(AtomicBool::new(false));
-        let (close, closed) = oneshot::channel();
-        live.push_back(Accepted {
-            proven: Arc::clone(&proven),
-            close,
-        });
+        let Some(end) = admission.admit() else {
+            tracing::debug!(%local, %remote, "listener full of live connections: refused");
+            continue;
+        };
         let runtime = Arc::clone(&shared.runtime);
         runtime.spawn(Box::pin(carry(
             shared,
             None,
-            Some(AcceptedEnd { proven, closed }),
+            Some(end),
             local,
             remote,
             stream,

@@ -10,7 +10,6 @@
 //! [`MAX_UNROUTED`] connections wait for their first packet at once (when full, the
 //! oldest one makes room), so strangers cannot hold sockets or memory for long.
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,19 +26,13 @@ use librice_proto::{Transmit, TransportType};
 use super::EndpointShared;
 use crate::runtime::{AsyncTcpListener, AsyncTcpStream};
 use crate::send::relock;
-use crate::tcp::{AcceptedEnd, FIRST_PACKET_TIMEOUT, Framing, carry};
+use crate::tcp::{AcceptedEnd, Admission, FIRST_PACKET_TIMEOUT, Framing, carry, next_connection};
 
 /// Connections waiting for their first packet, at most, per listener.
 pub(crate) const MAX_UNROUTED: usize = 256;
 
 /// The largest first packet read before routing: an RFC 4571 length and a check.
 const FIRST_READ: usize = 2 + 1500;
-
-/// A connection waiting for its first packet.
-struct Waiting {
-    routed: Arc<AtomicBool>,
-    close: oneshot::Sender<()>,
-}
 
 /// Accepts connections on the endpoint's listener at `local` until the endpoint goes.
 pub(crate) async fn serve(
@@ -48,53 +41,34 @@ pub(crate) async fn serve(
     listener: Box<dyn AsyncTcpListener>,
     local: SocketAddr,
 ) {
-    let mut waiting: VecDeque<Waiting> = VecDeque::new();
+    // A connection counts until it is routed (proven): then it is its agent's.
+    let mut admission = Admission::new(MAX_UNROUTED, false);
     loop {
-        let accepted = futures::future::poll_fn(|cx| {
+        let accepted = next_connection(&*listener, local, |waker| {
             let Some(ep) = endpoint.upgrade() else {
-                return Poll::Ready(None);
+                return false;
             };
-            ep.listener_waiting(index, cx.waker());
-            if ep.stopping() {
-                return Poll::Ready(None);
-            }
-            listener.poll_accept(cx).map(Some)
+            ep.listener_waiting(index, waker);
+            !ep.stopping()
         })
         .await;
-        let Some(accepted) = accepted else {
+        let Some((stream, remote)) = accepted else {
             tracing::debug!(%local, "endpoint listener stops");
             return;
-        };
-        let (stream, remote) = match accepted {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::debug!(%local, error = %e, "accept failed");
-                continue;
-            }
         };
         let Some(ep) = endpoint.upgrade() else {
             return;
         };
-        waiting.retain(|w| !w.close.is_canceled() && !w.routed.load(Ordering::Relaxed));
-        if waiting.len() >= MAX_UNROUTED
-            && let Some(oldest) = waiting.pop_front()
-        {
-            let _ = oldest.close.send(());
-        }
-        let routed = Arc::new(AtomicBool::new(false));
-        let (close, closed) = oneshot::channel();
-        waiting.push_back(Waiting {
-            routed: Arc::clone(&routed),
-            close,
-        });
+        let Some(end) = admission.admit() else {
+            continue;
+        };
         let runtime = Arc::clone(&ep.runtime);
         runtime.spawn(Box::pin(route(
             Arc::downgrade(&ep),
             stream,
             local,
             remote,
-            routed,
-            closed,
+            end,
         )));
     }
 }
@@ -106,9 +80,12 @@ async fn route(
     mut stream: Box<dyn AsyncTcpStream>,
     local: SocketAddr,
     remote: SocketAddr,
-    routed: Arc<AtomicBool>,
-    closed: oneshot::Receiver<()>,
+    waiting: AcceptedEnd,
 ) {
+    let AcceptedEnd {
+        proven: routed,
+        closed,
+    } = waiting;
     let Some(runtime) = endpoint.upgrade().map(|ep| Arc::clone(&ep.runtime)) else {
         return;
     };
