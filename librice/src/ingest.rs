@@ -204,7 +204,9 @@ impl State {
             if t.transport == TransportType::Tcp {
                 match self.registry.tcp(t.from, t.to) {
                     Some(writer) => {
-                        let _ = writer.unbounded_send(t.data);
+                        if let Err(e) = writer.send(t.data) {
+                            tracing::debug!(to = %t.to, reason = ?e, "TCP packet not queued: dropped");
+                        }
                     }
                     None => tracing::debug!(to = %t.to, "no TCP connection: dropped"),
                 }

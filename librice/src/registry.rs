@@ -12,7 +12,6 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures::channel::mpsc::UnboundedSender;
 use librice_proto::agent::{ComponentId, StreamId};
 
 use crate::send::Socket;
@@ -28,8 +27,7 @@ pub(crate) struct UdpEntry {
     pub buffers: SocketBuffers,
 }
 
-/// The writer of an open TCP connection: its task writes what is sent here.
-pub(crate) type TcpWriter = UnboundedSender<Vec<u8>>;
+pub(crate) use crate::tcp::TcpWriter;
 
 #[derive(Debug, Default)]
 pub(crate) struct Registry {

@@ -22,6 +22,7 @@ use librice_proto::agent::{ComponentId, StreamId};
 use crate::error::Error;
 use crate::runtime::AsyncUdpSocket;
 use crate::shared::Shared;
+use crate::tcp::QueueRefused;
 
 /// Locks `m`, taking over a poisoned lock: what it guards is plain data.
 pub(crate) fn relock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -350,10 +351,17 @@ pub(crate) fn poll_send(
         };
         if t.transport == TransportType::Tcp {
             // TURN over TCP: the connection's task writes it.
-            return Poll::Ready(match st.registry.tcp(t.from, t.to) {
-                Some(writer) if writer.unbounded_send(t.data).is_ok() => Ok(()),
-                _ => Err(Error::Closed),
-            });
+            return Poll::Ready(
+                match st.registry.tcp(t.from, t.to).map(|w| w.send(t.data)) {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(QueueRefused::Full)) => {
+                        // As a congested UDP path would: the datagram is lost, not the path.
+                        tracing::debug!(to = %t.to, "TCP connection's queue full: datagram dropped");
+                        Ok(())
+                    }
+                    Some(Err(QueueRefused::Closed)) | None => Err(Error::Closed),
+                },
+            );
         }
         let Some(socket) = st.registry.udp(t.from).cloned() else {
             return Poll::Ready(Err(Error::Closed));

@@ -15,7 +15,7 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
@@ -143,6 +143,69 @@ fn failed(shared: &Shared, id: u64) {
     st.wake_driver();
 }
 
+/// The most bytes waiting for one TCP connection's writer. Beyond it packets are dropped,
+/// as a congested UDP path drops them, so that a peer or server that stops reading cannot
+/// make the agent's memory grow.
+pub(crate) const MAX_QUEUED_BYTES: usize = 256 * 1024;
+
+/// The sending end of an open TCP connection: its task writes what is queued here, in
+/// order. The queue is bounded by [`MAX_QUEUED_BYTES`] (its owner, with [`TcpQueue`],
+/// of that bound).
+#[derive(Debug, Clone)]
+pub(crate) struct TcpWriter {
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// The connection task's end of a [`TcpWriter`].
+struct TcpQueue {
+    rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// Why [`TcpWriter::send`] did not queue a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum QueueRefused {
+    /// The connection has ended.
+    Closed,
+    /// [`MAX_QUEUED_BYTES`] are already waiting: the packet is dropped.
+    Full,
+}
+
+impl TcpWriter {
+    fn new() -> (Self, TcpQueue) {
+        let (tx, rx) = mpsc::unbounded();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let queue = TcpQueue {
+            rx,
+            queued: Arc::clone(&queued),
+        };
+        (Self { tx, queued }, queue)
+    }
+
+    /// Queues `data` for writing, unless the connection ended or its queue is full.
+    pub(crate) fn send(&self, data: Vec<u8>) -> Result<(), QueueRefused> {
+        let len = data.len();
+        if self.queued.load(Ordering::Relaxed).saturating_add(len) > MAX_QUEUED_BYTES {
+            return Err(QueueRefused::Full);
+        }
+        self.queued.fetch_add(len, Ordering::Relaxed);
+        self.tx.unbounded_send(data).map_err(|_| {
+            self.queued.fetch_sub(len, Ordering::Relaxed);
+            QueueRefused::Closed
+        })
+    }
+}
+
+impl TcpQueue {
+    /// The next packet to write; `None` once every writer is gone.
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        let data = self.rx.next().await?;
+        self.queued.fetch_sub(data.len(), Ordering::Relaxed);
+        Some(data)
+    }
+}
+
 /// What a listener keeps of a connection it accepted: whether it brought its STUN message
 /// yet, and how to close it.
 #[derive(Debug)]
@@ -242,7 +305,7 @@ pub(crate) async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
     framing: Framing,
 ) {
     let runtime = Arc::clone(&shared.runtime);
-    let (tx, mut rx) = mpsc::unbounded::<Vec<u8>>();
+    let (tx, mut queue) = TcpWriter::new();
     {
         let mut st = shared.lock();
         if st.closed {
@@ -257,7 +320,7 @@ pub(crate) async fn carry<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let (mut reader, mut writer) = stream.split();
     let writing = async {
-        while let Some(data) = rx.next().await {
+        while let Some(data) = queue.next().await {
             let written = match framing {
                 Framing::Server => writer.write_all(&data).await,
                 Framing::Ice => match u16::try_from(data.len()) {
@@ -422,5 +485,32 @@ pub(crate) async fn serve(
             stream,
             Framing::Ice,
         )));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_that_is_not_written_holds_a_bounded_queue() {
+        let (writer, mut queue) = TcpWriter::new();
+        let packet = vec![0u8; 1000];
+        let fits = MAX_QUEUED_BYTES / packet.len();
+        for _ in 0..fits {
+            assert_eq!(writer.send(packet.clone()), Ok(()));
+        }
+        // The peer stopped reading: the next packets are dropped, not kept.
+        for _ in 0..1000 {
+            assert_eq!(writer.send(packet.clone()), Err(QueueRefused::Full));
+        }
+        // Writing one frees its room.
+        let written = queue.next().now_or_never().flatten();
+        assert_eq!(written.map(|d| d.len()), Some(packet.len()));
+        assert_eq!(writer.send(packet.clone()), Ok(()));
+        assert_eq!(writer.send(packet.clone()), Err(QueueRefused::Full));
+        // The connection ended: refused as closed, and the count stays true.
+        drop(queue);
+        assert_eq!(writer.send(vec![1]), Err(QueueRefused::Closed));
     }
 }
