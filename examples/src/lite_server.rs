@@ -13,8 +13,8 @@ use futures::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use futures::{AsyncReadExt, StreamExt};
 use librice::proto::candidate::IceCredentials;
 use librice::{
-    Agent, AgentEvent, AsyncTcpStream, Component, Endpoint, FailureReason, IceCandidate, Runtime,
-    SelectedPair, Stream,
+    Agent, AgentEvent, AsyncTcpStream, Component, ComponentState, Endpoint, FailureReason,
+    IceCandidate, Runtime, SelectedPair, Stream,
 };
 use serde_json::{Value, json};
 
@@ -40,6 +40,11 @@ pub struct SessionConfig {
     pub allow_any: bool,
     /// Resolves when the server ends: every session then says `exit` (`timeout`).
     pub stop: Shared<oneshot::Receiver<()>>,
+    /// A session whose component is not connected and whose client wrote nothing for
+    /// this long ends (`exit` reason `idle`), so that clients that vanish (their
+    /// connection left open, ICE never connecting or its consent lost) do not hold an
+    /// agent forever. `None`: never.
+    pub idle: Option<Duration>,
 }
 
 /// Writes `failed` (with `reason`) and `exit` (`refused`) to a connection the server does
@@ -187,6 +192,12 @@ pub async fn run_session(
         .await;
     session.describe(gather, false).await;
     let mut stop = server.stop.clone().fuse();
+    // Re-armed at each line from the client and whenever it finds the component connected.
+    let idle_timer = |runtime: &dyn Runtime| match server.idle {
+        Some(idle) => timer(runtime, runtime.now() + idle).fuse(),
+        None => futures::future::Fuse::terminated(),
+    };
+    let mut idle = idle_timer(runtime.as_ref());
     let mut next_ping = runtime.now();
     let mut ping_timer: futures::future::Fuse<BoxFuture<'static, ()>> =
         futures::future::Fuse::terminated();
@@ -201,6 +212,7 @@ pub async fn run_session(
         futures::select! {
             line = lines.next() => match line {
                 Some(Ok(line)) => {
+                    idle = idle_timer(runtime.as_ref());
                     if let Some(reason) = session.handle_line(&line).await {
                         break reason;
                     }
@@ -226,6 +238,12 @@ pub async fn run_session(
                 }
             },
             _ = stop => break "timeout",
+            () = idle => {
+                if session.component.state() != ComponentState::Connected {
+                    break "idle";
+                }
+                idle = idle_timer(runtime.as_ref());
+            },
         }
     };
     let mut exit = json!({"event": "exit", "reason": reason, "connected": session.connected,

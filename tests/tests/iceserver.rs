@@ -203,3 +203,39 @@ fn bad_clients_do_not_hurt_the_server() {
         "the server is still running"
     );
 }
+
+/// A client that opens a session and then says nothing (gone, its connection left open)
+/// loses it after `--idle`: the session ends with `exit` reason `idle` and frees its agent.
+/// A client that connects is not cut, however long past `--idle` it stays.
+#[test]
+fn idle_sessions_end_connected_ones_stay() {
+    let _serial = exclusive();
+    let dir = TestDir::new();
+    let mut server = IceServer::start(&dir, &["--idle", "0.5", "--timeout", "60"]);
+    let signal = server.signal();
+    let started = Instant::now();
+    let lines = session_lines(TcpStream::connect(signal).expect("connect"), b"");
+    let exit = lines.last().cloned().unwrap_or_default();
+    assert_eq!(exit["event"], "exit", "{lines:?}");
+    assert_eq!(exit["reason"], "idle", "{lines:?}");
+    assert_eq!(exit["connected"], false, "{lines:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "ended before --idle: {:?}",
+        started.elapsed()
+    );
+    wait_ended(&mut server, &[1]);
+
+    // A client that connects and then keeps its session for four idle periods without a
+    // line: not ended as idle (its `exit` comes from the end of the pairing).
+    let client = icepeer(Runtime::Tokio, true, &["--name".into(), "held".into()]);
+    let options = PairOptions {
+        linger: Duration::from_secs(2),
+        ..PairOptions::default()
+    };
+    let outcome = pair_with(client, server.relay(), &dir, LIMIT, options);
+    assert_eq!(outcome.stop, StopReason::Complete, "{}", outcome.report());
+    let exit = outcome.b.exit_event.clone().unwrap_or_default();
+    assert_eq!(exit["reason"], "stdin-eof", "{}", outcome.report());
+    assert_eq!(exit["connected"], true, "{}", outcome.report());
+}

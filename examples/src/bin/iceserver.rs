@@ -18,7 +18,8 @@ use librice_examples::{RuntimeKind, block_on, parse_socket_addr, usage_error};
 use serde_json::{Value, json};
 
 const USAGE: &str = r#"usage: iceserver [--ip ADDR]... [--port P] [--signal IP:PORT] [--runtime tokio|async-std]
-                 [--max-sessions N] [--timeout S] [--no-ping] [--allow-any-address]
+                 [--max-sessions N] [--timeout S] [--idle S] [--no-ping]
+                 [--allow-any-address]
        iceserver --connect IP:PORT
 
 An ICE-lite echo server (RFC 8445 §2.5) on one UDP port per address: every client
@@ -32,6 +33,9 @@ session gets its own lite agent, all served by one librice::Endpoint (one socket
   --max-sessions N      sessions at once (default 1000); a connection beyond that
                         gets {"event":"failed","reason":"server full ..."} and exit
   --timeout S           lifetime of the server in seconds (default 0: forever)
+  --idle S              a session whose ICE is not connected and whose client wrote
+                        no line for S seconds ends with exit reason "idle" (default
+                        60; 0: never), so that vanished clients free their agent
   --no-ping             sessions do not send PING data (they still echo)
   --allow-any-address   turn off the loopback guard: without it a non-loopback --ip
                         or --signal is refused, and non-loopback remote candidates
@@ -53,7 +57,7 @@ description {"ufrag":..,"pwd":..,"candidates":[..],"end_of_candidates":true,
 the events session ({"event":"session","name":"iceserver-N","udp":[..]}, first),
 connected (with "local_base", the server socket of the pair), recv,
 echo_ok, done, failed, error, and last exit ("stdin-eof" for the client's EOF,
-"close", "timeout" when the server ends, "error"). EOF from the client ends the
+"close", "timeout" when the server ends, "idle" (see --idle), "error"). EOF from the client ends the
 session and closes its agent. A line that is not a JSON object, longer than 64 KiB
 or not UTF-8 gets {"event":"failed","reason":"bad_input",...} and ends the session.
 
@@ -68,6 +72,9 @@ session follows it, prints its new description with "restart":true and
 once the new pair is selected, then PINGs again. {"cmd":"restart"} (a restart
 started by the server) is refused: {"event":"error","reason":"restart_unsupported"}."#;
 
+/// How long a session may be idle by default (`--idle`).
+const DEFAULT_IDLE: Duration = Duration::from_secs(60);
+
 /// How long the server waits for its sessions to say `exit` when it ends.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -79,6 +86,7 @@ struct Options {
     runtime: RuntimeKind,
     max_sessions: usize,
     timeout: Option<Duration>,
+    idle: Option<Duration>,
     ping: bool,
     allow_any: bool,
     connect: Option<SocketAddr>,
@@ -107,6 +115,16 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
+/// A duration in seconds for option `name`: `None` for 0.
+fn seconds(name: &str, v: &str) -> Result<Option<Duration>, String> {
+    let s = v
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
+        .ok_or_else(|| format!("{name} needs seconds, got {v:?}"))?;
+    Ok((s > 0.0).then(|| Duration::from_secs_f64(s)))
+}
+
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         ips: Vec::new(),
@@ -115,6 +133,7 @@ fn parse_args() -> Result<Options, String> {
         runtime: RuntimeKind::Tokio,
         max_sessions: 1000,
         timeout: None,
+        idle: Some(DEFAULT_IDLE),
         ping: true,
         allow_any: false,
         connect: None,
@@ -151,15 +170,8 @@ fn parse_args() -> Result<Options, String> {
                     format!("--max-sessions needs a count of 1 or more, got {v:?}")
                 })?;
             }
-            "--timeout" => {
-                let v = value("--timeout")?;
-                let s = v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|s| s.is_finite() && *s >= 0.0 && *s < 1e9)
-                    .ok_or_else(|| format!("--timeout needs seconds, got {v:?}"))?;
-                options.timeout = (s > 0.0).then(|| Duration::from_secs_f64(s));
-            }
+            "--timeout" => options.timeout = seconds("--timeout", &value("--timeout")?)?,
+            "--idle" => options.idle = seconds("--idle", &value("--idle")?)?,
             "--no-ping" => options.ping = false,
             "--allow-any-address" => options.allow_any = true,
             _ => return Err(format!("unknown argument {arg:?}")),
@@ -289,6 +301,7 @@ async fn serve(options: Options, runtime: Arc<dyn Runtime>) -> bool {
             ping: options.ping,
             allow_any: options.allow_any,
             stop: stop_rx.shared(),
+            idle: options.idle,
         },
         max_sessions: options.max_sessions,
         live: AtomicUsize::new(0),
