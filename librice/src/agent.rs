@@ -17,7 +17,7 @@ use crate::mdns::MdnsClient;
 use crate::netwatch::{NetworkChange, OnPathLost};
 use crate::runtime::Runtime;
 use crate::shared::{AgentEvent, Shared, State, StreamExtra, Subscriber};
-use crate::socket::{BufferSizes, Transports};
+use crate::socket::{BufferSizes, HostSockets, Transports};
 use crate::stream::Stream;
 
 /// Configures and starts an [`Agent`].
@@ -448,8 +448,6 @@ impl AgentBuilder {
                 on_path_lost: self.network.on_path_lost,
                 restarts_wanted: Vec::new(),
                 relist: false,
-                listener_wakers: Default::default(),
-                so_sockets: Vec::new(),
                 mdns: MdnsClient::new(Arc::clone(&runtime), me.clone()),
                 endpoint: None,
             }),
@@ -466,7 +464,10 @@ impl AgentBuilder {
                 Arc::downgrade(&shared),
                 Arc::clone(&runtime),
                 self.filter.clone(),
-                self.buffers,
+                HostSockets {
+                    transports: self.transports,
+                    buffers: self.buffers,
+                },
                 self.network.clone(),
             )));
         }

@@ -5,18 +5,24 @@
 //! `librice-async-std`) or, at the latest, the policy's poll interval, then lists the
 //! addresses ([`Runtime::interface_addresses`]) through the agent's address filter and
 //! makes the agent's sockets match:
-//! - an address that appeared gets a socket per component of every stream that has started
-//!   gathering, when [`NetworkChange::continual_gathering`] is on: its candidates come out
-//!   of the stream's [`crate::GatherStream`], to be trickled to the peer;
-//! - an address that went away loses its sockets: their candidates and pairs go, and a
-//!   component whose selected pair used one moves to another pair (renomination, when
-//!   controlling) or asks for an ICE restart ([`AgentEvent::RestartNeeded`]), which the
-//!   agent does itself with [`OnPathLost::Restart`].
+//! - an address that appeared gets the host sockets of the agent's transports (a UDP
+//!   socket, an ICE-TCP listener and, when on, a simultaneous-open socket) per component of
+//!   every stream that has started gathering, when [`NetworkChange::continual_gathering`]
+//!   is on: its candidates come out of the stream's [`crate::GatherStream`], to be
+//!   trickled to the peer;
+//! - an address that went away loses its sockets (UDP sockets, ICE-TCP listeners and
+//!   simultaneous-open sockets) and the TCP connections made from it: their candidates and
+//!   pairs go, and a component whose selected pair used one moves to another pair
+//!   (renomination, when controlling) or asks for an ICE restart
+//!   ([`AgentEvent::RestartNeeded`]), which the agent does itself with
+//!   [`OnPathLost::Restart`].
 //!
 //! New addresses are added before old ones are removed, so that a component whose address
 //! changed has the new pairs to move to. A send that fails because its local address or
 //! network is gone (`EADDRNOTAVAIL`, `ENETDOWN`) makes the watcher look at once.
 
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
@@ -28,7 +34,7 @@ use crate::ifchanges::Subscription;
 use crate::interfaces::{AddressFilter, InterfaceAddress, select_from};
 use crate::runtime::Runtime;
 use crate::shared::{AgentEvent, Shared, component_ids};
-use crate::socket::{BufferSizes, bind_sockets, register_sockets};
+use crate::socket::{HostSockets, bind_sockets, listen_tcp, register_sockets};
 
 /// How often an agent lists the interface addresses by default, whether or not the runtime
 /// notifies changes: 5 s.
@@ -116,7 +122,7 @@ pub(crate) async fn run(
     shared: Weak<Shared>,
     runtime: Arc<dyn Runtime>,
     filter: AddressFilter,
-    buffers: BufferSizes,
+    host: HostSockets,
     policy: NetworkChange,
 ) {
     // The runtime's notifications, shared with its other agents (`crate::ifchanges`).
@@ -140,9 +146,9 @@ pub(crate) async fn run(
             return;
         };
         if policy.watch {
-            follow(&shared, &addresses, buffers, policy.continual_gathering);
+            follow(&shared, &addresses, host, policy.continual_gathering);
         }
-        restart_lost(&shared, &addresses, buffers);
+        restart_lost(&shared, &addresses, host);
     }
 }
 
@@ -189,7 +195,12 @@ async fn wait(
 }
 
 /// Makes the agent's sockets match `addresses` (see the module docs).
-fn follow(shared: &Shared, addresses: &[InterfaceAddress], buffers: BufferSizes, continual: bool) {
+fn follow(
+    shared: &Arc<Shared>,
+    addresses: &[InterfaceAddress],
+    host: HostSockets,
+    continual: bool,
+) {
     if continual {
         let started: Vec<StreamId> = {
             let st = shared.lock();
@@ -199,7 +210,7 @@ fn follow(shared: &Shared, addresses: &[InterfaceAddress], buffers: BufferSizes,
                 .collect()
         };
         for sid in started {
-            add_missing_sockets(shared, sid, addresses, buffers);
+            add_missing_sockets(shared, sid, addresses, host);
         }
     }
     let now = shared.runtime.now();
@@ -207,21 +218,37 @@ fn follow(shared: &Shared, addresses: &[InterfaceAddress], buffers: BufferSizes,
     if st.closed {
         return;
     }
-    let gone: Vec<_> = st
+    let present = |local: SocketAddr| addresses.iter().any(|a| a.ip == local.ip());
+    let gone_udp: Vec<_> = st
         .registry
         .udp_entries()
         .iter()
-        .filter(|e| !addresses.iter().any(|a| a.ip == e.socket.local().ip()))
-        .map(|e| (e.stream, e.component, e.socket.local()))
+        .filter(|e| !present(e.socket.local()))
+        .map(|e| (e.stream, e.component, TransportType::Udp, e.socket.local()))
         .collect();
-    for (sid, component, local) in gone {
-        tracing::info!(stream = %sid, %component, %local, "address gone: its socket is closed");
-        st.registry.remove_udp(local);
+    let gone_tcp: Vec<_> = st
+        .registry
+        .tcp_locals()
+        .filter(|(local, _)| !present(*local))
+        .map(|(local, e)| (e.stream, e.component, TransportType::Tcp, local))
+        .collect();
+    let mut gone_ips = BTreeSet::new();
+    for (sid, component, transport, local) in gone_udp.into_iter().chain(gone_tcp) {
+        tracing::info!(stream = %sid, %component, %transport, %local, "address gone: its socket is closed");
+        match transport {
+            TransportType::Udp => drop(st.registry.remove_udp(local)),
+            TransportType::Tcp => drop(st.registry.remove_tcp_local(local)),
+        }
+        gone_ips.insert(local.ip());
         if let Some(mut s) = st.proto.stream_mut(sid)
-            && let Err(e) = s.remove_local_socket(now, component, TransportType::Udp, local)
+            && let Err(e) = s.remove_local_socket(now, component, transport, local)
         {
             tracing::debug!(%local, error = %e, "socket unknown to the agent");
         }
+    }
+    // The TCP connections made from a gone address cannot carry anything any more.
+    for ip in gone_ips {
+        st.registry.end_tcp_on(ip);
     }
     st.dispatch_events();
     st.wake_driver();
@@ -229,10 +256,10 @@ fn follow(shared: &Shared, addresses: &[InterfaceAddress], buffers: BufferSizes,
 
 /// Restarts the streams whose components asked for it under [`OnPathLost::Restart`], after
 /// giving them sockets on the addresses they lack (the restart gathers on them).
-fn restart_lost(shared: &Shared, addresses: &[InterfaceAddress], buffers: BufferSizes) {
+fn restart_lost(shared: &Arc<Shared>, addresses: &[InterfaceAddress], host: HostSockets) {
     let wanted = std::mem::take(&mut shared.lock().restarts_wanted);
     for sid in wanted {
-        add_missing_sockets(shared, sid, addresses, buffers);
+        add_missing_sockets(shared, sid, addresses, host);
         let now = shared.runtime.now();
         let mut st = shared.lock();
         if st.closed {
@@ -247,40 +274,57 @@ fn restart_lost(shared: &Shared, addresses: &[InterfaceAddress], buffers: Buffer
     }
 }
 
-/// Binds and registers a socket for each component of stream `sid` on each of `addresses`
-/// where it has none yet (binding without the lock), once the stream has started
-/// gathering. The core gathers on them at once.
+/// Binds and registers the host sockets of each component of stream `sid` (a UDP socket,
+/// an ICE-TCP listener, as `host` says) on each of `addresses` where it has none yet
+/// (binding without the lock), once the stream has started gathering. The core gathers on
+/// them at once.
 pub(crate) fn add_missing_sockets(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     sid: StreamId,
     addresses: &[InterfaceAddress],
-    buffers: BufferSizes,
+    host: HostSockets,
 ) {
-    let wanted: Vec<(ComponentId, &InterfaceAddress)> = {
+    let (udp, tcp): (Vec<(ComponentId, &InterfaceAddress)>, Vec<_>) = {
         let st = shared.lock();
         let Some(s) = st.streams.get(sid.index()).filter(|s| s.gather.started) else {
             return;
         };
-        component_ids()
-            .take(s.components.len())
-            .flat_map(|c| addresses.iter().map(move |a| (c, a)))
+        let all = || {
+            component_ids()
+                .take(s.components.len())
+                .flat_map(|c| addresses.iter().map(move |a| (c, a)))
+        };
+        let udp = all()
+            .filter(|_| host.transports.udp())
             .filter(|(c, a)| {
                 !st.registry
                     .component_udp(sid, *c)
                     .any(|e| e.socket.local().ip() == a.ip)
             })
-            .collect()
+            .collect();
+        let tcp = all()
+            .filter(|_| host.transports.tcp())
+            .filter(|(c, a)| {
+                !st.registry.tcp_locals().any(|(local, e)| {
+                    e.stream == sid && e.component == *c && e.is_listener() && local.ip() == a.ip
+                })
+            })
+            .collect();
+        (udp, tcp)
     };
-    if wanted.is_empty() {
+    for (component, a) in udp.iter().chain(&tcp) {
+        tracing::info!(stream = %sid, %component, ip = %a.ip, "gathering on a new address");
+    }
+    if udp.is_empty() && tcp.is_empty() {
         return;
     }
-    let bound = bind_sockets(&*shared.runtime, buffers, wanted);
+    if !tcp.is_empty() {
+        listen_tcp(shared, sid, tcp);
+    }
+    let bound = bind_sockets(&*shared.runtime, host.buffers, udp);
     let mut st = shared.lock();
     if st.closed {
         return;
-    }
-    for b in &bound {
-        tracing::info!(stream = %sid, component = %b.component, local = %b.local, "gathering on a new address");
     }
     register_sockets(&mut st, sid, bound);
     st.dispatch_events();

@@ -1,6 +1,7 @@
 //! The one registry of an agent's sockets: its UDP sockets, each with the component it
-//! belongs to and the buffer sizes the system granted, and its open TCP connections (TURN
-//! and STUN servers over TCP or TLS) by their writer.
+//! belongs to and the buffer sizes the system granted; its ICE-TCP sockets (listeners and
+//! simultaneous-open sockets, RFC 6544), each with its component; and its open TCP
+//! connections (ICE-TCP, TURN and STUN servers over TCP or TLS) by their writer.
 //!
 //! Invariants, kept by its methods: at most one UDP socket per local address; the UDP
 //! sockets are sorted by local address (look-ups by address are binary searches, and the
@@ -11,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::Waker;
 
 use librice_proto::agent::{ComponentId, StreamId};
 
@@ -29,10 +31,36 @@ pub(crate) struct UdpEntry {
 
 pub(crate) use crate::tcp::TcpWriter;
 
+/// A local ICE-TCP socket of a component (a candidate's base).
+#[derive(Debug)]
+pub(crate) struct TcpLocal {
+    pub stream: StreamId,
+    pub component: ComponentId,
+    kind: TcpLocalKind,
+}
+
+impl TcpLocal {
+    /// True for a listener (a passive candidate's base).
+    pub fn is_listener(&self) -> bool {
+        matches!(self.kind, TcpLocalKind::Listener(_))
+    }
+}
+
+#[derive(Debug)]
+enum TcpLocalKind {
+    /// A listener, accepting in its own task (`crate::tcp::serve`), which keeps its waker
+    /// here and stops once the entry is gone.
+    Listener(Option<Waker>),
+    /// A simultaneous-open socket: bound, never listening; held so that its port stays the
+    /// candidate's.
+    SimultaneousOpen(#[allow(dead_code, reason = "held for its port")] socket2::Socket),
+}
+
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
     udp: Vec<UdpEntry>,
     generation: u64,
+    tcp_locals: BTreeMap<SocketAddr, TcpLocal>,
     tcp: BTreeMap<(SocketAddr, SocketAddr), TcpWriter>,
 }
 
@@ -113,12 +141,94 @@ impl Registry {
         self.tcp.get(&(local, remote))
     }
 
-    /// Forgets everything: the sockets close once their last user lets them go, the TCP
-    /// connections end.
+    /// Registers an ICE-TCP listener of `component` bound to `local`; its task then calls
+    /// [`Self::listener_waiting`].
+    pub fn add_listener(&mut self, local: SocketAddr, stream: StreamId, component: ComponentId) {
+        let kind = TcpLocalKind::Listener(None);
+        self.tcp_locals.insert(
+            local,
+            TcpLocal {
+                stream,
+                component,
+                kind,
+            },
+        );
+    }
+
+    /// Registers (and holds) the simultaneous-open socket of `component` bound to `local`.
+    pub fn add_so_socket(
+        &mut self,
+        local: SocketAddr,
+        stream: StreamId,
+        component: ComponentId,
+        socket: socket2::Socket,
+    ) {
+        let kind = TcpLocalKind::SimultaneousOpen(socket);
+        self.tcp_locals.insert(
+            local,
+            TcpLocal {
+                stream,
+                component,
+                kind,
+            },
+        );
+    }
+
+    /// For the listener's task: keeps its waker, to be woken when the listener is removed;
+    /// false when it is not (or no longer) registered, and its task should stop.
+    pub fn listener_waiting(&mut self, local: SocketAddr, waker: &Waker) -> bool {
+        match self.tcp_locals.get_mut(&local) {
+            Some(TcpLocal {
+                kind: TcpLocalKind::Listener(w),
+                ..
+            }) => {
+                if !w.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    *w = Some(waker.clone());
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The ICE-TCP sockets, by local address.
+    pub fn tcp_locals(&self) -> impl Iterator<Item = (SocketAddr, &TcpLocal)> + '_ {
+        self.tcp_locals.iter().map(|(a, e)| (*a, e))
+    }
+
+    /// Forgets the ICE-TCP socket bound to `local` (a listener's task is woken, and stops).
+    pub fn remove_tcp_local(&mut self, local: SocketAddr) -> Option<TcpLocal> {
+        let entry = self.tcp_locals.remove(&local)?;
+        if let TcpLocalKind::Listener(Some(w)) = &entry.kind {
+            w.wake_by_ref();
+        }
+        Some(entry)
+    }
+
+    /// Wakes the listeners' tasks (the agent is closing: they see it and stop).
+    pub fn wake_listeners(&self) {
+        for entry in self.tcp_locals.values() {
+            if let TcpLocalKind::Listener(Some(w)) = &entry.kind {
+                w.wake_by_ref();
+            }
+        }
+    }
+
+    /// Ends the TCP connections whose local address is on `ip` (its address went away):
+    /// their writers are dropped, which ends their tasks.
+    pub fn end_tcp_on(&mut self, ip: std::net::IpAddr) {
+        self.tcp.retain(|(local, _), _| local.ip() != ip);
+    }
+
+    /// Forgets everything: the sockets close once their last user lets them go, the
+    /// listeners' tasks stop, the TCP connections end.
     pub fn clear(&mut self) {
         if !self.udp.is_empty() {
             self.udp.clear();
             self.generation += 1;
+        }
+        for local in self.tcp_locals.keys().copied().collect::<Vec<_>>() {
+            self.remove_tcp_local(local);
         }
         self.tcp.clear();
     }

@@ -99,19 +99,12 @@ pub(crate) struct State {
     pub restarts_wanted: Vec<StreamId>,
     /// A send failed as if an address went away: the watcher lists the addresses now.
     pub relist: bool,
-    /// The ICE-TCP listeners' tasks, by listening address, while they wait for a
-    /// connection (woken when the agent closes).
-    pub listener_wakers: std::collections::BTreeMap<std::net::SocketAddr, Waker>,
     /// The link to the process's mDNS service (`crate::mdns`).
     pub mdns: MdnsClient,
     /// The endpoint serving this agent, if it is an endpoint agent
     /// ([`crate::AgentBuilder::endpoint`]): its task drives the agent, its sockets are
     /// shared, and no reader reads them itself.
     pub endpoint: Option<crate::endpoint::EndpointLink>,
-    /// The sockets of the simultaneous-open ICE-TCP candidates (bound, not listening),
-    /// held so that their ports stay the agent's; connections from those ports are made
-    /// by [`crate::Runtime::tcp_connect`] with address reuse (`crate::socket::bind_so`).
-    pub so_sockets: Vec<socket2::Socket>,
 }
 
 impl std::fmt::Debug for State {
@@ -165,9 +158,7 @@ impl State {
         if let Some(w) = self.watcher_waker.take() {
             w.wake();
         }
-        for (_, w) in std::mem::take(&mut self.listener_wakers) {
-            w.wake();
-        }
+        self.registry.wake_listeners();
         self.wake_driver();
     }
 

@@ -117,6 +117,14 @@ pub(crate) fn bind_udp(
     Ok((socket.into(), granted))
 }
 
+/// What host sockets an agent binds on an address: for which transports, and the UDP
+/// sockets' buffer sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HostSockets {
+    pub transports: Transports,
+    pub buffers: BufferSizes,
+}
+
 /// The transports of an agent's host candidates ([`crate::AgentBuilder::transports`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -170,6 +178,7 @@ pub(crate) fn listen_tcp<'a>(
             tracing::warn!(%local, error = %e, "TCP listener not registered");
             continue;
         }
+        st.registry.add_listener(local, sid, component);
         drop(st);
         tracing::debug!(%local, "ICE-TCP listener");
         shared.runtime.spawn(Box::pin(crate::tcp::serve(
@@ -259,7 +268,7 @@ fn add_so_socket(
         return;
     }
     tracing::debug!(%local, "ICE-TCP simultaneous-open socket");
-    st.so_sockets.push(socket);
+    st.registry.add_so_socket(local, sid, component, socket);
 }
 
 /// A UDP socket bound for a component of a stream, not yet registered.

@@ -20,7 +20,7 @@ use crate::interfaces::select_from;
 use crate::netwatch::add_missing_sockets;
 use crate::send::{SendLink, SendPath, SendState, poll_send};
 use crate::shared::{ComponentExtra, ComponentRef, Shared, component_ids};
-use crate::socket::{SocketBuffers, bind_sockets, listen_tcp, register_sockets};
+use crate::socket::{HostSockets, SocketBuffers, bind_sockets, listen_tcp, register_sockets};
 
 /// A data stream of an agent. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -189,7 +189,10 @@ impl Stream {
                 &self.handle.shared,
                 self.id,
                 &select_from(&self.handle.filter, all),
-                self.handle.buffers,
+                HostSockets {
+                    transports: self.handle.transports,
+                    buffers: self.handle.buffers,
+                },
             ),
             Err(e) => tracing::debug!(error = %e, "cannot list the interface addresses"),
         }

@@ -459,10 +459,7 @@ pub(crate) async fn serve(
                 return false;
             };
             let mut st = strong.lock();
-            if !st.closed {
-                st.listener_wakers.insert(local, waker.clone());
-            }
-            !st.closed
+            !st.closed && st.registry.listener_waiting(local, waker)
         })
         .await;
         let Some((stream, remote)) = accepted else {

@@ -79,6 +79,13 @@ impl Runtime for ChangingInterfaces {
         self.inner.tcp_connect(local, remote)
     }
 
+    fn wrap_tcp_listener(
+        &self,
+        listener: std::net::TcpListener,
+    ) -> std::io::Result<Box<dyn librice::runtime::AsyncTcpListener>> {
+        self.inner.wrap_tcp_listener(listener)
+    }
+
     fn interface_addresses(&self) -> std::io::Result<Vec<InterfaceAddress>> {
         Ok(self.addresses.lock().expect("lock").clone())
     }

@@ -10,6 +10,9 @@
 //! - The mover is controlled, with `OnPathLost::Restart`: it restarts ICE by itself, the
 //!   test signals the new credentials and candidates as an application would, and the
 //!   restart connects on the new address.
+//! - Both again over ICE-TCP only (RFC 6544): the mover's listener on the old address
+//!   closes (a connection to it is refused), its connections from there end, it listens
+//!   on the new address, and the data moves to a TCP pair there.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -17,8 +20,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use librice::interfaces::AddressFamilies;
+use librice::proto::TransportType;
+use librice::proto::candidate::{CandidateTransport, CandidateType, TcpType};
 use librice::{
-    Agent, AgentEvent, Component, IceOption, NetworkChange, OnPathLost, Runtime, Stream,
+    Agent, AgentEvent, Component, IceOption, NetworkChange, OnPathLost, Runtime, Stream, Transports,
 };
 use librice_tests::ice::{Peer, connected, gather_all};
 use librice_tests::netchange::ChangingInterfaces;
@@ -113,7 +118,7 @@ fn builder(rt: Arc<dyn Runtime>, controlling: bool) -> librice::AgentBuilder {
         .rng_seed(if controlling { 7 } else { 8 })
 }
 
-async fn move_under_data(rt: Arc<dyn Runtime>, mover_controls: bool) {
+async fn move_under_data(rt: Arc<dyn Runtime>, mover_controls: bool, transports: Transports) {
     let net = ChangingInterfaces::new(Arc::clone(&rt), &[ip(1)]);
     let policy = if mover_controls {
         NetworkChange::default().continual_gathering(true)
@@ -122,6 +127,7 @@ async fn move_under_data(rt: Arc<dyn Runtime>, mover_controls: bool) {
     };
     let mover = Peer::from_builder(
         builder(net.clone(), mover_controls)
+            .transports(transports)
             .loopback(true)
             .families(AddressFamilies::V4)
             .network_change(policy),
@@ -129,7 +135,9 @@ async fn move_under_data(rt: Arc<dyn Runtime>, mover_controls: bool) {
     );
     // The peer watches the real interfaces (if-watch) but gathers on 127.0.0.1 only.
     let peer = Peer::from_builder(
-        builder(Arc::clone(&rt), !mover_controls).address(ip(1)),
+        builder(Arc::clone(&rt), !mover_controls)
+            .transports(transports)
+            .address(ip(1)),
         &[1],
     );
     let (sm, sp) = (&mover.streams[0], &peer.streams[0]);
@@ -157,6 +165,15 @@ async fn move_under_data(rt: Arc<dyn Runtime>, mover_controls: bool) {
     connected(rt.as_ref(), &peer, CONNECT).await;
     let (cm, cp) = (&mover.components[0][0], &peer.components[0][0]);
     assert_eq!(cm.selected_pair().expect("selected").local_base.ip(), ip(1));
+    // The mover's ICE-TCP listeners (passive candidates), before the change.
+    let listeners: Vec<std::net::SocketAddr> = sm
+        .local_candidates()
+        .iter()
+        .filter(|c| c.transport() == CandidateTransport::Tcp(TcpType::Passive))
+        .filter(|c| c.candidate_type() == CandidateType::Host)
+        .map(|c| c.address())
+        .collect();
+    assert_eq!(!listeners.is_empty(), transports.tcp(), "{listeners:?}");
 
     let (at_mover, at_peer): (Log, Log) = Default::default();
     let mut moved_at = None;
@@ -228,26 +245,49 @@ async fn move_under_data(rt: Arc<dyn Runtime>, mover_controls: bool) {
     assert!(tail_m >= 40, "the mover got {tail_m} in the last second");
     assert!(tail_p >= 40, "the peer got {tail_p} in the last second");
     assert!(gap_m < Duration::from_secs(2) && gap_p < Duration::from_secs(2));
+    assert_eq!(
+        pm.transport,
+        if transports.udp() {
+            TransportType::Udp
+        } else {
+            TransportType::Tcp
+        }
+    );
+    // The listeners on the gone address are closed.
+    for at in listeners {
+        let refused = std::net::TcpStream::connect_timeout(&at, Duration::from_secs(1));
+        assert!(refused.is_err(), "the listener at {at} still accepts");
+    }
     mover.agent.close();
     peer.agent.close();
 }
 
 #[test]
 fn controlling_mover_renominates_onto_a_new_address_tokio() {
-    on_tokio(|rt| move_under_data(rt, true));
+    on_tokio(|rt| move_under_data(rt, true, Transports::Udp));
 }
 
 #[test]
 fn controlling_mover_renominates_onto_a_new_address_async_std() {
-    on_async_std(|rt| move_under_data(rt, true));
+    on_async_std(|rt| move_under_data(rt, true, Transports::Udp));
 }
 
 #[test]
 fn controlled_mover_restarts_onto_a_new_address_tokio() {
-    on_tokio(|rt| move_under_data(rt, false));
+    on_tokio(|rt| move_under_data(rt, false, Transports::Udp));
 }
 
 #[test]
 fn controlled_mover_restarts_onto_a_new_address_async_std() {
-    on_async_std(|rt| move_under_data(rt, false));
+    on_async_std(|rt| move_under_data(rt, false, Transports::Udp));
+}
+
+#[test]
+fn controlling_mover_over_tcp_renominates_onto_a_new_address_tokio() {
+    on_tokio(|rt| move_under_data(rt, true, Transports::Tcp));
+}
+
+#[test]
+fn controlled_mover_over_tcp_restarts_onto_a_new_address_async_std() {
+    on_async_std(|rt| move_under_data(rt, false, Transports::Tcp));
 }
