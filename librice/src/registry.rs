@@ -144,15 +144,7 @@ impl Registry {
     /// Registers an ICE-TCP listener of `component` bound to `local`; its task then calls
     /// [`Self::listener_waiting`].
     pub fn add_listener(&mut self, local: SocketAddr, stream: StreamId, component: ComponentId) {
-        let kind = TcpLocalKind::Listener(None);
-        self.tcp_locals.insert(
-            local,
-            TcpLocal {
-                stream,
-                component,
-                kind,
-            },
-        );
+        self.insert_tcp_local(local, stream, component, TcpLocalKind::Listener(None));
     }
 
     /// Registers (and holds) the simultaneous-open socket of `component` bound to `local`.
@@ -164,14 +156,22 @@ impl Registry {
         socket: socket2::Socket,
     ) {
         let kind = TcpLocalKind::SimultaneousOpen(socket);
-        self.tcp_locals.insert(
-            local,
-            TcpLocal {
-                stream,
-                component,
-                kind,
-            },
-        );
+        self.insert_tcp_local(local, stream, component, kind);
+    }
+
+    fn insert_tcp_local(
+        &mut self,
+        local: SocketAddr,
+        stream: StreamId,
+        component: ComponentId,
+        kind: TcpLocalKind,
+    ) {
+        let entry = TcpLocal {
+            stream,
+            component,
+            kind,
+        };
+        self.tcp_locals.insert(local, entry);
     }
 
     /// For the listener's task: keeps its waker, to be woken when the listener is removed;
