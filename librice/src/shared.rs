@@ -237,8 +237,6 @@ impl State {
         // An mDNS request that fails at once is answered at once, which may make more
         // events and requests (a new name for a failed one): until there are none.
         while self.forward_events() | self.forward_io_requests() {}
-        // An ICE restart (either side's) changes the local ufrag.
-        self.sync_endpoint();
     }
 
     /// Forwards the core's events; true if there were any.
@@ -269,6 +267,10 @@ impl State {
                         s.gather.queue.clear();
                         s.gather.complete = false;
                     }
+                    // An ICE restart (either side's) changes the local ufrag: an endpoint
+                    // agent's router must know the new one (the only other change is a
+                    // new stream, `Agent::add_stream`).
+                    self.sync_endpoint();
                 }
                 AgentEvent::GatheringComplete { stream } => {
                     if let Some(s) = self.streams.get_mut(stream.index()) {
