@@ -383,6 +383,7 @@
 mod checklist;
 mod checks;
 mod config;
+mod events;
 mod gather;
 mod icetcp;
 mod ids;
@@ -453,11 +454,11 @@ pub struct Agent {
     gather_txns: Transactions<Txn>,
     /// Checks whose retransmissions stopped (RFC 8445 §7.3.1.4): their timeout is no failure.
     cancelled: VecSet<TransactionId>,
-    /// Datagrams to send; keeps room for one (an answer to a check) once drained.
-    out: Queue<Transmit<Vec<u8>>, 1>,
-    /// Keeps room for one event once drained: data that brings a Disconnected component
-    /// back reports it without allocating.
-    events: Queue<AgentEvent, 1>,
+    /// Datagrams to send. Gives its memory back once drained (96 B an idle agent): an
+    /// answer to a check costs the queue's slot and the answer, two allocations.
+    out: Queue<Transmit<Vec<u8>>>,
+    /// Events, small while idle (`events.rs`).
+    events: events::EventQueue,
     io_requests: RareQueue<IoRequest>,
     foundations: FoundationSet,
     /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
@@ -686,7 +687,7 @@ impl Agent {
             sockets: VecMap::new(),
             cancelled: VecSet::new(),
             out: Queue::new(),
-            events: Queue::new(),
+            events: events::EventQueue::default(),
             io_requests: RareQueue::default(),
             foundations: FoundationSet::new(),
             pair_foundations: VecMap::new(),
