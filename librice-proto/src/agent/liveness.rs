@@ -116,7 +116,7 @@ impl Agent {
             .take()
             .and_then(|l| l.in_flight)
         {
-            self.txns.cancel(&old);
+            self.cancel_txn(&old);
         }
         self.streams[sid].components[component].live =
             Some(Liveness::new(now, pid, tuple, now + delay));
@@ -222,7 +222,7 @@ impl Agent {
         let pid = live.pair;
         if let Some(old) = live.in_flight.take() {
             // Unanswered: abandoned for the new one.
-            self.txns.cancel(&old);
+            self.cancel_txn(&old);
         }
         let context = Txn::Consent {
             stream: sid,
@@ -389,8 +389,7 @@ impl Agent {
             }
         }
         for id in stop {
-            self.txns.cancel(&id);
-            self.cancelled.remove(&id);
+            self.cancel_txn(&id);
         }
         // An ICE restart's old path goes too: a failed component sends nothing.
         self.drop_old_path(sid, component);

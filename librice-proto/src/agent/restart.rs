@@ -41,6 +41,7 @@ use std::time::Instant;
 
 use super::checks::signed_success;
 use super::pairs::CheckList;
+use super::requests::Requests;
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, GatherPhase, PairId, RestartOrigin,
     SelectedPair, StreamId, Txn, short_term_key,
@@ -150,12 +151,14 @@ impl Agent {
     ) {
         tracing::info!(stream = %sid, ?origin, "ICE restart");
         // The old generation's checks and consent checks end here; only old paths remain.
-        let stopped = self.txns.cancel_where(|t| match *t {
-            Txn::Check { stream, .. } | Txn::Consent { stream, .. } => stream == sid,
-            _ => false,
-        });
-        for id in stopped {
-            self.cancelled.remove(&id);
+        if let Some(r) = self.requests.as_deref_mut() {
+            let stopped = r.txns.cancel_where(|t| match *t {
+                Txn::Check { stream, .. } | Txn::Consent { stream, .. } => stream == sid,
+                _ => false,
+            });
+            for id in stopped {
+                r.cancelled.remove(&id);
+            }
         }
         self.keep_old_paths(sid);
         self.forget_foundations(sid);
@@ -259,10 +262,12 @@ impl Agent {
     /// dropped (the new round queries again), those in flight still count and add their
     /// candidates to the new generation.
     fn gather_again(&mut self, sid: StreamId) {
-        let before = self.gather_queue.len();
-        self.gather_queue
-            .retain(|j| j.stream != sid || j.relay.is_some() || j.turn_tcp.is_some());
-        let dropped = before - self.gather_queue.len();
+        let dropped = self.requests.as_deref_mut().map_or(0, |r| {
+            let before = r.gather_queue.len();
+            r.gather_queue
+                .retain(|j| j.stream != sid || j.relay.is_some() || j.turn_tcp.is_some());
+            before - r.gather_queue.len()
+        });
         let s = &mut self.streams[sid];
         s.pending_gathers = s.pending_gathers.saturating_sub(dropped);
         self.start_gathering(sid);
@@ -366,7 +371,7 @@ impl Agent {
             c.retired = Some(Box::new((path.tuple, path.pair)));
         }
         if let Some(id) = path.in_flight {
-            self.txns.cancel(&id);
+            self.cancel_txn(&id);
         }
         Some(path)
     }
@@ -493,7 +498,7 @@ impl Agent {
             data,
         };
         if let Some(old) = old {
-            self.txns.cancel(&old);
+            self.cancel_txn(&old);
         }
         if let Err(e) = written {
             tracing::warn!(error = %e, "cannot write a consent check");
@@ -504,10 +509,13 @@ impl Agent {
             component,
         };
         let rto = self.config.check_retransmit.rto;
-        match self
-            .txns
-            .start(now, transmit, context, Some(integrity), Some(rto))
-        {
+        match Requests::of(&mut self.requests, &self.config).txns.start(
+            now,
+            transmit,
+            context,
+            Some(integrity),
+            Some(rto),
+        ) {
             Ok(id) => {
                 if let Some(path) = self.streams[sid].previous.paths.get_mut(&component) {
                     path.in_flight = Some(id);
