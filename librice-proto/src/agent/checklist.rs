@@ -48,7 +48,8 @@ pub(super) fn pair_priority(controlling: bool, local: u32, remote: u32) -> u64 {
 impl Agent {
     /// Interns a pair foundation (RFC 8445 §6.1.2.6: the local and remote foundations).
     fn pair_foundation(&mut self, local: &str, remote: &str) -> u32 {
-        let next = u32::try_from(self.pair_foundations.len()).unwrap_or(u32::MAX);
+        let next = u32::try_from(self.pair_foundations.len())
+            .map_or(Pair::NO_FOUNDATION - 1, |n| n.min(Pair::NO_FOUNDATION - 1));
         let found = self
             .pair_foundations
             .search_by(|(l, r)| (&**l, &**r).cmp(&(local, remote)));
@@ -116,10 +117,14 @@ impl Agent {
             return Some(existing);
         }
         let component = remote.component();
-        let (lf, rf) = (
-            local.candidate.foundation().to_owned(),
-            remote.foundation().to_owned(),
-        );
+        // A lite agent never checks, so never unfreezes a pair: it keeps no pair
+        // foundations (below).
+        let foundations = (!self.lite()).then(|| {
+            (
+                local.candidate.foundation().to_owned(),
+                remote.foundation().to_owned(),
+            )
+        });
         // RFC 8445 §6.1.2.5: limit the check list; a new pair displaces the lowest-priority
         // pair not yet checked if it beats it.
         if s.checklist.order().len() >= max_pairs {
@@ -140,15 +145,48 @@ impl Agent {
                 }
             }
         }
-        let foundation = self.pair_foundation(&lf, &rf);
+        let (state, foundation) = match foundations {
+            Some((lf, rf)) => self.initial_state(sid, component, &lf, &rf),
+            // RFC 8445 §2.5: a lite agent sends no checks and runs no check-list schedule
+            // (§6.1.2.6, §6.1.4.2 are the full agent's): nothing of it waits to be
+            // unfrozen, so its pairs start Waiting (what its statistics show until the
+            // peer's checks validate them), with no foundation group.
+            None => (PairState::Waiting, Pair::NO_FOUNDATION),
+        };
+        let pair = Pair::new(component, li, ri, priority, state, foundation);
+        let pid = self.streams[sid].checklist.add(pair, key);
+        if foundation != Pair::NO_FOUNDATION {
+            let group = self
+                .foundation_pairs
+                .get_or_insert_with(foundation, Vec::new);
+            push_compact(group, (sid, pid));
+        }
+        // RFC 8656 §9 / RFC 8445 §5.1.1.2: a relay pair needs the peer's permission before
+        // its first check, or that check would be dropped by the server.
+        if local_type == CandidateType::Relayed {
+            self.need_permission(sid, pid);
+        }
+        Some(pid)
+    }
+
+    /// A full agent's new pair of `component` in stream `sid` with the local and remote
+    /// foundations `lf`, `rf`: its initial state and its interned pair foundation.
+    fn initial_state(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        lf: &str,
+        rf: &str,
+    ) -> (PairState, u32) {
+        let foundation = self.pair_foundation(lf, rf);
         // RFC 8445 §6.1.2.6: in the first check list, the first pair of each foundation with
         // the lowest component id starts Waiting; everything else starts Frozen. Later pairs
         // of a foundation already unfrozen here start Waiting too (RFC 8838 §11).
+        let s = &self.streams[sid];
         let group = self
             .foundation_pairs
-            .get_or_insert_with(foundation, Vec::new);
-        let s = &self.streams[sid];
-        let mut state = PairState::Frozen;
+            .get(&foundation)
+            .map_or(&[][..], Vec::as_slice);
         let active_here = group.iter().any(|&(gs, gp)| {
             gs == sid && !s.checklist[gp].removed() && s.checklist[gp].state() != PairState::Frozen
         });
@@ -156,18 +194,12 @@ impl Agent {
             gs == sid && !s.checklist[gp].removed() && s.checklist[gp].component < component
         });
         let first_list = sid == StreamId::from_index(0);
-        if first_list && !lower_component_here || active_here {
-            state = PairState::Waiting;
-        }
-        let pair = Pair::new(component, li, ri, priority, state, foundation);
-        let pid = self.streams[sid].checklist.add(pair, key);
-        push_compact(group, (sid, pid));
-        // RFC 8656 §9 / RFC 8445 §5.1.1.2: a relay pair needs the peer's permission before
-        // its first check, or that check would be dropped by the server.
-        if local_type == CandidateType::Relayed {
-            self.need_permission(sid, pid);
-        }
-        Some(pid)
+        let state = if first_list && !lower_component_here || active_here {
+            PairState::Waiting
+        } else {
+            PairState::Frozen
+        };
+        (state, foundation)
     }
 
     /// Adds a remote candidate to a stream (or updates the peer-reflexive one learnt at

@@ -254,6 +254,9 @@
 //!   check (§2.5; consent checks are Binding requests, RFC 7675 §5.1, so only the full
 //!   peer sends them). It answers the peer's checks as a full agent does (success with
 //!   XOR-MAPPED-ADDRESS, §7.3.1.2), learning peer-reflexive candidates (§7.3.1.3);
+//! - runs no check-list schedule: its pairs start Waiting (their statistics show it) and
+//!   are grouped by no foundation, since nothing of a lite agent is ever unfrozen (the
+//!   Frozen state and §6.1.2.6's initial states are the checking agent's);
 //! - selects a pair when a check with USE-CANDIDATE arrives on it (§7.3.2: the pair of
 //!   the local address the check arrived on and its source goes to the valid list with its
 //!   nominated flag set; §8.2): the lite agent has no check of its own to wait for, and
