@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::icetcp::tcp_pairable;
 use super::pairs::{Nomination, Pair, PairState};
+use super::requests::Requests;
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, PairId, RemoteCand,
     StreamId,
@@ -48,14 +49,15 @@ pub(super) fn pair_priority(controlling: bool, local: u32, remote: u32) -> u64 {
 impl Agent {
     /// Interns a pair foundation (RFC 8445 §6.1.2.6: the local and remote foundations).
     fn pair_foundation(&mut self, local: &str, remote: &str) -> u32 {
-        let next = u32::try_from(self.pair_foundations.len())
+        let r = Requests::of(&mut self.requests, &self.config);
+        let next = u32::try_from(r.pair_foundations.len())
             .map_or(Pair::NO_FOUNDATION - 1, |n| n.min(Pair::NO_FOUNDATION - 1));
-        let found = self
+        let found = r
             .pair_foundations
             .search_by(|(l, r)| (&**l, &**r).cmp(&(local, remote)));
         match found {
-            Ok(i) => *self.pair_foundations.value_at_mut(i),
-            Err(i) => *self
+            Ok(i) => *r.pair_foundations.value_at_mut(i),
+            Err(i) => *r
                 .pair_foundations
                 .insert_at(i, (local.into(), remote.into()), next),
         }
@@ -156,7 +158,7 @@ impl Agent {
         let pair = Pair::new(component, li, ri, priority, state, foundation);
         let pid = self.streams[sid].checklist.add(pair, key);
         if foundation != Pair::NO_FOUNDATION {
-            let group = self
+            let group = Requests::of(&mut self.requests, &self.config)
                 .foundation_pairs
                 .get_or_insert_with(foundation, Vec::new);
             push_compact(group, (sid, pid));
@@ -184,8 +186,9 @@ impl Agent {
         // of a foundation already unfrozen here start Waiting too (RFC 8838 §11).
         let s = &self.streams[sid];
         let group = self
-            .foundation_pairs
-            .get(&foundation)
+            .requests
+            .as_ref()
+            .and_then(|r| r.foundation_pairs.get(&foundation))
             .map_or(&[][..], Vec::as_slice);
         let active_here = group.iter().any(|&(gs, gp)| {
             gs == sid && !s.checklist[gp].removed() && s.checklist[gp].state() != PairState::Frozen
@@ -253,7 +256,11 @@ impl Agent {
     /// RFC 8445 §7.2.5.3.3: a success unfreezes the pairs of its foundation in every check
     /// list.
     pub(super) fn unfreeze_foundation(&mut self, foundation: u32) {
-        let Some(group) = self.foundation_pairs.get(&foundation) else {
+        let Some(group) = self
+            .requests
+            .as_ref()
+            .and_then(|r| r.foundation_pairs.get(&foundation))
+        else {
             return;
         };
         for &(sid, pid) in group {
@@ -273,14 +280,18 @@ impl Agent {
             p.state() == PairState::Frozen
                 && !p.blocked()
                 && !self.component_done(sid, p.component)
-                && !self.foundation_pairs.get(&p.foundation).is_some_and(|g| {
-                    g.iter().any(|&(gs, gp)| {
-                        matches!(
-                            self.streams[gs].checklist[gp].state(),
-                            PairState::Waiting | PairState::InProgress
-                        ) && !self.streams[gs].checklist[gp].removed()
+                && !self
+                    .requests
+                    .as_ref()
+                    .and_then(|r| r.foundation_pairs.get(&p.foundation))
+                    .is_some_and(|g| {
+                        g.iter().any(|&(gs, gp)| {
+                            matches!(
+                                self.streams[gs].checklist[gp].state(),
+                                PairState::Waiting | PairState::InProgress
+                            ) && !self.streams[gs].checklist[gp].removed()
+                        })
                     })
-                })
         });
         let candidate = candidate.or_else(|| {
             // Every Frozen pair shares a foundation being checked: take the best anyway,

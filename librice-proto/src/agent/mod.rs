@@ -460,10 +460,6 @@ pub struct Agent {
     events: events::EventQueue,
     io_requests: RareQueue<IoRequest>,
     foundations: FoundationSet,
-    /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
-    /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
-    pair_foundations: VecMap<(Box<str>, Box<str>), u32>,
-    foundation_pairs: VecMap<u32, Vec<(StreamId, PairId)>>,
     /// The TCP connections of ICE-TCP checks (`icetcp.rs`).
     tcp_checks: icetcp::TcpChecks,
     last_now: Option<Instant>,
@@ -679,8 +675,6 @@ impl Agent {
             events: events::EventQueue::default(),
             io_requests: RareQueue::default(),
             foundations: FoundationSet::new(),
-            pair_foundations: VecMap::new(),
-            foundation_pairs: VecMap::new(),
             tcp_checks: icetcp::TcpChecks::default(),
             last_now: None,
             relays: relay::RelaySet::default(),

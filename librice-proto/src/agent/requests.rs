@@ -1,5 +1,6 @@
 //! What an agent keeps to send requests of its own: its STUN transactions, the pacing of
-//! new ones (RFC 8445 §14.2) and the queued server queries. Boxed on first use: an ICE-lite
+//! new ones (RFC 8445 §14.2), the queued server queries and the pair foundations that
+//! order its checks (§6.1.2.6, §6.1.4.2). Boxed on first use: an ICE-lite
 //! agent, which sends no request (RFC 8445 §2.5), never has it (208 B less in each of a
 //! server's agents).
 
@@ -7,8 +8,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use super::gather::GatherJob;
-use super::{AgentConfig, Txn};
-use crate::compact::VecSet;
+use super::{AgentConfig, PairId, StreamId, Txn};
+use crate::compact::{VecMap, VecSet};
 use crate::stun::TransactionId;
 use crate::stun::transaction::Transactions;
 
@@ -33,6 +34,10 @@ pub(super) struct Requests {
     pub gather_queue: VecDeque<GatherJob>,
     /// Server queries over TCP waiting for their connection, by request id.
     pub tcp_connects: BTreeMap<u64, GatherJob>,
+    /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
+    /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
+    pub pair_foundations: VecMap<(Box<str>, Box<str>), u32>,
+    pub foundation_pairs: VecMap<u32, Vec<(StreamId, PairId)>>,
     /// The id of the next TCP connection asked for ([`super::IoRequest::TcpConnect`]).
     next_tcp_id: u64,
 }
@@ -47,6 +52,8 @@ impl Requests {
             turn: 0,
             gather_queue: VecDeque::new(),
             tcp_connects: BTreeMap::new(),
+            pair_foundations: VecMap::new(),
+            foundation_pairs: VecMap::new(),
             next_tcp_id: 1,
         }
     }

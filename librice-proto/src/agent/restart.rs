@@ -250,12 +250,15 @@ impl Agent {
     /// Forgets the old generation's pairs in the foundation groups, and the pair
     /// foundations no pair uses any more (so that restarts do not grow them).
     fn forget_foundations(&mut self, sid: StreamId) {
-        self.foundation_pairs.retain(|_, group| {
+        let Some(r) = self.requests.as_deref_mut() else {
+            return;
+        };
+        r.foundation_pairs.retain(|_, group| {
             group.retain(|&(s, _)| s != sid);
             !group.is_empty()
         });
-        let used = &self.foundation_pairs;
-        self.pair_foundations.retain(|_, f| used.contains_key(f));
+        let used = &r.foundation_pairs;
+        r.pair_foundations.retain(|_, f| used.contains_key(f));
     }
 
     /// Gathers again after a restart: queued server queries of the old generation are

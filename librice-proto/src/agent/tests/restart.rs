@@ -295,13 +295,14 @@ fn a_restart_storm_keeps_the_state_bounded() {
         a.stream_mut(S0).unwrap().restarting(),
         "the old pair is kept"
     );
+    let r = a.requests.as_ref().expect("a full agent that checked");
     assert!(
-        a.pair_foundations.len() <= 1,
+        r.pair_foundations.len() <= 1,
         "{}",
-        a.pair_foundations.len()
+        r.pair_foundations.len()
     );
     assert!(
-        a.foundation_pairs
+        r.foundation_pairs
             .iter()
             .map(|(_, g)| g.len())
             .sum::<usize>()
