@@ -16,7 +16,7 @@ use crate::stun::attr::{
 };
 use crate::stun::transaction::{ResponseIntegrity, ResponseOutcome};
 use crate::stun::{
-    IntegrityAlgorithm, IntegrityKey, Message, MessageClass, MessageType, MessageWriter, Method,
+    IntegrityAlgorithm, Message, MessageClass, MessageType, MessageWriter, Method, Sha1Key,
     StunParseError, TransactionId,
 };
 use crate::{Transmit, TransportType};
@@ -522,8 +522,8 @@ impl Agent {
         {
             return Err(Refusal::Unauthenticated);
         }
-        msg.check_integrity(&s.local_key)
-            .map(|_| ())
+        s.local_key
+            .check(msg, s.local_creds.pwd())
             .map_err(|_| Refusal::Unauthenticated)
     }
 
@@ -550,7 +550,8 @@ impl Agent {
         // A 487 answers an authenticated request and is signed (RFC 8445 §7.3.1.1); 400 and
         // 401 are not, since the request could not be authenticated (RFC 8489 §9.1.3).
         if refusal == Refusal::RoleConflict {
-            written = written.and_then(|()| w.add_message_integrity(&self.streams[sid].local_key));
+            written =
+                written.and_then(|()| w.add_message_integrity_sha1(&self.streams[sid].local_key));
         }
         if written.and_then(|()| w.add_fingerprint()).is_ok() {
             self.queue_response(transmit, data);
@@ -978,7 +979,7 @@ impl Agent {
 pub(super) fn signed_success(
     transmit: &Transmit<&[u8]>,
     msg: &Message<'_>,
-    key: &IntegrityKey,
+    key: &Sha1Key,
 ) -> Option<Vec<u8>> {
     let mut data = Vec::with_capacity(80);
     let mut w = MessageWriter::new(
@@ -987,7 +988,7 @@ pub(super) fn signed_success(
         msg.transaction_id(),
     );
     w.add(&XorMappedAddress(transmit.from))
-        .and_then(|()| w.add_message_integrity(key))
+        .and_then(|()| w.add_message_integrity_sha1(key))
         .and_then(|()| w.add_fingerprint())
         .ok()?;
     Some(data)

@@ -417,7 +417,7 @@ use rand_core::Rng;
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
 use crate::compact::{Queue, RareQueue, VecMap, VecSet};
-use crate::stun::{IntegrityKey, TransactionId};
+use crate::stun::{IntegrityKey, Sha1Key, TransactionId};
 use crate::{Transmit, TransportType};
 
 pub use checklist::PairInfo;
@@ -526,7 +526,10 @@ impl Txn {
 #[derive(Debug)]
 struct StreamState {
     local_creds: IceCredentials,
-    local_key: IntegrityKey,
+    /// The key of `local_creds`' password: the peer's checks and this agent's answers
+    /// carry MESSAGE-INTEGRITY (SHA-1, RFC 8445 §7.2.2, §7.3.1.5); a check with
+    /// MESSAGE-INTEGRITY-SHA256 is verified with a key derived from the password then.
+    local_key: Sha1Key,
     remote_creds: Option<IceCredentials>,
     /// The key of the peer's password, which signs this agent's requests: set with
     /// `remote_creds` by a full agent, never by a lite one (RFC 8445 §2.5: a lite agent
@@ -701,7 +704,7 @@ impl Agent {
     /// Adds a data stream with fresh local credentials and no components.
     pub fn add_stream(&mut self) -> StreamId {
         let local_creds = IceCredentials::generate(&mut self.rng);
-        let local_key = short_term_key(&local_creds);
+        let local_key = Sha1Key::short_term(local_creds.pwd());
         let stream = StreamState {
             local_creds,
             local_key,

@@ -44,7 +44,7 @@ use super::pairs::CheckList;
 use super::requests::Requests;
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, GatherPhase, PairId, RestartOrigin,
-    SelectedPair, StreamId, Txn, short_term_key,
+    SelectedPair, StreamId, Txn,
 };
 use crate::Transmit;
 use crate::TransportType;
@@ -52,7 +52,7 @@ use crate::candidate::IceCredentials;
 use crate::stun::attr::{IceControlled, IceControlling, Priority, Username};
 use crate::stun::transaction::ResponseIntegrity;
 use crate::stun::{
-    IntegrityAlgorithm, IntegrityKey, Message, MessageType, MessageWriter, TransactionId,
+    IntegrityAlgorithm, IntegrityKey, Message, MessageType, MessageWriter, Sha1Key, TransactionId,
 };
 
 /// The selected pair of one component in an earlier generation, carrying the component's
@@ -68,8 +68,9 @@ pub(super) struct OldPath {
     transport: TransportType,
     /// The PRIORITY of its consent checks: the local candidate's priority.
     priority: u32,
-    local_ufrag: String,
-    local_key: IntegrityKey,
+    /// The old local credentials, and the key of their password.
+    local_creds: IceCredentials,
+    local_key: Sha1Key,
     remote_ufrag: String,
     /// `None` for a lite agent, which sends no consent check (RFC 8445 §2.5).
     remote_key: Option<IntegrityKey>,
@@ -165,7 +166,7 @@ impl Agent {
         self.tcp_checks.forget_waits(sid);
         let local_creds = IceCredentials::generate(&mut self.rng);
         let s = &mut self.streams[sid];
-        s.local_key = short_term_key(&local_creds);
+        s.local_key = Sha1Key::short_term(local_creds.pwd());
         s.local_creds = local_creds;
         s.remote_key = remote
             .as_ref()
@@ -235,7 +236,7 @@ impl Agent {
                 tuple: live.tuple,
                 transport: local.transport,
                 priority: local.candidate.priority(),
-                local_ufrag: s.local_creds.ufrag().to_owned(),
+                local_creds: s.local_creds.clone(),
                 local_key: s.local_key.clone(),
                 remote_ufrag: remote_creds.ufrag().to_owned(),
                 remote_key: s.remote_key.as_deref().cloned(),
@@ -312,9 +313,9 @@ impl Agent {
             return false;
         };
         let ours = username.split_once(':').is_some_and(|(local, remote)| {
-            local == path.local_ufrag && remote == path.remote_ufrag
+            local == path.local_creds.ufrag() && remote == path.remote_ufrag
         });
-        if !ours || msg.check_integrity(&path.local_key).is_err() {
+        if !ours || path.local_key.check(msg, path.local_creds.pwd()).is_err() {
             return false;
         }
         if let Some(data) = signed_success(transmit, msg, &path.local_key) {
@@ -478,7 +479,7 @@ impl Agent {
         };
         path.next_check = now + delay;
         let old = path.in_flight.take();
-        let username = format!("{}:{}", path.remote_ufrag, path.local_ufrag);
+        let username = format!("{}:{}", path.remote_ufrag, path.local_creds.ufrag());
         let mut data = Vec::with_capacity(128);
         let mut w = MessageWriter::new(&mut data, MessageType::BINDING_REQUEST, id);
         let written = (|| {
