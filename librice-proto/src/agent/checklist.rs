@@ -211,6 +211,7 @@ impl Agent {
         let s = &mut self.streams[sid];
         let key = (remote.candidate.component(), remote.candidate.address());
         if let Some(&ri) = s.remote_by_addr.get(&key) {
+            let ri = ri as usize;
             let old = &s.remote[ri].candidate;
             if old.candidate_type() == CandidateType::PeerReflexive
                 && remote.candidate.candidate_type() != CandidateType::PeerReflexive
@@ -230,8 +231,11 @@ impl Agent {
             return None;
         }
         let ri = s.remote.len();
+        let Ok(ri32) = u32::try_from(ri) else {
+            return None;
+        };
         push_compact(&mut s.remote, remote);
-        s.remote_by_addr.insert(key, ri);
+        s.remote_by_addr.insert(key, ri32);
         for li in 0..self.streams[sid].local.len() {
             self.add_pair(sid, li, ri);
         }

@@ -317,7 +317,7 @@ impl Agent {
         // peer-reflexive candidate.
         let s = &self.streams[sid];
         let ri = match s.remote_by_addr.get(&(component, from)) {
-            Some(&ri) => Some(ri),
+            Some(&ri) => Some(ri as usize),
             None => self.learn_remote_prflx(sid, component, transmit, priority),
         };
         let Some(ri) = ri else { return };

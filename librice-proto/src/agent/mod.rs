@@ -539,7 +539,9 @@ struct StreamState {
     components: IdVec<ComponentId, CompState>,
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
-    remote_by_addr: VecMap<(ComponentId, SocketAddr), usize>,
+    /// (component, address) -> the index of its remote candidate, in 32 bits (8 B less an
+    /// entry): a stream holds fewer than 2^32 remote candidates (`add_remote`).
+    remote_by_addr: VecMap<(ComponentId, SocketAddr), u32>,
     /// The candidate pairs and the check list.
     checklist: CheckList,
     remote_eoc: bool,
