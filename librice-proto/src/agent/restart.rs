@@ -233,7 +233,7 @@ impl Agent {
                     local_base: local.base,
                     transport: local.transport,
                 },
-                tuple: live.tuple,
+                tuple: s.pair_key(pid),
                 transport: local.transport,
                 priority: local.candidate.priority(),
                 local_creds: s.local_creds.clone(),
