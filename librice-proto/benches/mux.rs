@@ -130,7 +130,7 @@ fn agent_stages() {
         live_bytes() - base,
     ));
     while a.poll_event().is_some() {}
-    steps.push(("events drained (room for one kept)", live_bytes() - base));
+    steps.push(("events drained", live_bytes() - base));
     drop(a);
     for (what, bytes) in steps {
         println!("  lite agent heap after {what}: {bytes} B");

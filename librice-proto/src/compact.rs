@@ -259,12 +259,6 @@ impl<K: Ord> VecSet<K> {
     }
 }
 
-/// A FIFO queue that, once drained, gives back its
-/// memory beyond room for `KEEP` entries (one if its entries are small, see
-/// [`SMALL_ENTRY`]): a burst (the events of a connect, the answers
-/// to a flood of checks) leaves no idle buffer behind, while a queue that carries one
-/// entry at a time in its steady state (an answer per check) keeps the room for it and
-/// allocates nothing more.
 /// A FIFO queue of rare work (an agent's I/O requests: TCP connections, mDNS): a null
 /// pointer until something is queued, and again once drained (8 B instead of 32 in every
 /// agent; two allocations a burst instead of one, on a path that is no hot one).
@@ -296,6 +290,12 @@ impl<T> RareQueue<T> {
     }
 }
 
+/// A FIFO queue that, once drained, gives back its
+/// memory beyond room for `KEEP` entries (one if its entries are small, see
+/// [`SMALL_ENTRY`]): a burst (the events of a connect, the answers
+/// to a flood of checks) leaves no idle buffer behind, while a queue that carries one
+/// entry at a time in its steady state (an answer per check) keeps the room for it and
+/// allocates nothing more.
 #[derive(Debug, Clone)]
 pub(crate) struct Queue<T, const KEEP: usize = 0> {
     items: VecDeque<T>,

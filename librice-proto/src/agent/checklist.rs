@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use super::icetcp::tcp_pairable;
 use super::pairs::{Nomination, Pair, PairState};
+use super::requests::Requests;
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, FailureReason, GatherPhase, PairId, RemoteCand,
     StreamId,
@@ -48,13 +49,15 @@ pub(super) fn pair_priority(controlling: bool, local: u32, remote: u32) -> u64 {
 impl Agent {
     /// Interns a pair foundation (RFC 8445 §6.1.2.6: the local and remote foundations).
     fn pair_foundation(&mut self, local: &str, remote: &str) -> u32 {
-        let next = u32::try_from(self.pair_foundations.len()).unwrap_or(u32::MAX);
-        let found = self
+        let r = Requests::of(&mut self.requests, &self.config);
+        let next = u32::try_from(r.pair_foundations.len())
+            .map_or(Pair::NO_FOUNDATION - 1, |n| n.min(Pair::NO_FOUNDATION - 1));
+        let found = r
             .pair_foundations
             .search_by(|(l, r)| (&**l, &**r).cmp(&(local, remote)));
         match found {
-            Ok(i) => *self.pair_foundations.value_at_mut(i),
-            Err(i) => *self
+            Ok(i) => *r.pair_foundations.value_at_mut(i),
+            Err(i) => *r
                 .pair_foundations
                 .insert_at(i, (local.into(), remote.into()), next),
         }
@@ -116,10 +119,14 @@ impl Agent {
             return Some(existing);
         }
         let component = remote.component();
-        let (lf, rf) = (
-            local.candidate.foundation().to_owned(),
-            remote.foundation().to_owned(),
-        );
+        // A lite agent never checks, so never unfreezes a pair: it keeps no pair
+        // foundations (below).
+        let foundations = (!self.lite()).then(|| {
+            (
+                local.candidate.foundation().to_owned(),
+                remote.foundation().to_owned(),
+            )
+        });
         // RFC 8445 §6.1.2.5: limit the check list; a new pair displaces the lowest-priority
         // pair not yet checked if it beats it.
         if s.checklist.order().len() >= max_pairs {
@@ -140,28 +147,22 @@ impl Agent {
                 }
             }
         }
-        let foundation = self.pair_foundation(&lf, &rf);
-        // RFC 8445 §6.1.2.6: in the first check list, the first pair of each foundation with
-        // the lowest component id starts Waiting; everything else starts Frozen. Later pairs
-        // of a foundation already unfrozen here start Waiting too (RFC 8838 §11).
-        let group = self
-            .foundation_pairs
-            .get_or_insert_with(foundation, Vec::new);
-        let s = &self.streams[sid];
-        let mut state = PairState::Frozen;
-        let active_here = group.iter().any(|&(gs, gp)| {
-            gs == sid && !s.checklist[gp].removed() && s.checklist[gp].state() != PairState::Frozen
-        });
-        let lower_component_here = group.iter().any(|&(gs, gp)| {
-            gs == sid && !s.checklist[gp].removed() && s.checklist[gp].component < component
-        });
-        let first_list = sid == StreamId::from_index(0);
-        if first_list && !lower_component_here || active_here {
-            state = PairState::Waiting;
-        }
+        let (state, foundation) = match foundations {
+            Some((lf, rf)) => self.initial_state(sid, component, &lf, &rf),
+            // RFC 8445 §2.5: a lite agent sends no checks and runs no check-list schedule
+            // (§6.1.2.6, §6.1.4.2 are the full agent's): nothing of it waits to be
+            // unfrozen, so its pairs start Waiting (what its statistics show until the
+            // peer's checks validate them), with no foundation group.
+            None => (PairState::Waiting, Pair::NO_FOUNDATION),
+        };
         let pair = Pair::new(component, li, ri, priority, state, foundation);
         let pid = self.streams[sid].checklist.add(pair, key);
-        push_compact(group, (sid, pid));
+        if foundation != Pair::NO_FOUNDATION {
+            let group = Requests::of(&mut self.requests, &self.config)
+                .foundation_pairs
+                .get_or_insert_with(foundation, Vec::new);
+            push_compact(group, (sid, pid));
+        }
         // RFC 8656 §9 / RFC 8445 §5.1.1.2: a relay pair needs the peer's permission before
         // its first check, or that check would be dropped by the server.
         if local_type == CandidateType::Relayed {
@@ -170,12 +171,47 @@ impl Agent {
         Some(pid)
     }
 
+    /// A full agent's new pair of `component` in stream `sid` with the local and remote
+    /// foundations `lf`, `rf`: its initial state and its interned pair foundation.
+    fn initial_state(
+        &mut self,
+        sid: StreamId,
+        component: ComponentId,
+        lf: &str,
+        rf: &str,
+    ) -> (PairState, u32) {
+        let foundation = self.pair_foundation(lf, rf);
+        // RFC 8445 §6.1.2.6: in the first check list, the first pair of each foundation with
+        // the lowest component id starts Waiting; everything else starts Frozen. Later pairs
+        // of a foundation already unfrozen here start Waiting too (RFC 8838 §11).
+        let s = &self.streams[sid];
+        let group = self
+            .requests
+            .as_ref()
+            .and_then(|r| r.foundation_pairs.get(&foundation))
+            .map_or(&[][..], Vec::as_slice);
+        let active_here = group.iter().any(|&(gs, gp)| {
+            gs == sid && !s.checklist[gp].removed() && s.checklist[gp].state() != PairState::Frozen
+        });
+        let lower_component_here = group.iter().any(|&(gs, gp)| {
+            gs == sid && !s.checklist[gp].removed() && s.checklist[gp].component < component
+        });
+        let first_list = sid == StreamId::from_index(0);
+        let state = if first_list && !lower_component_here || active_here {
+            PairState::Waiting
+        } else {
+            PairState::Frozen
+        };
+        (state, foundation)
+    }
+
     /// Adds a remote candidate to a stream (or updates the peer-reflexive one learnt at
     /// the same address) and pairs it with the local host candidates.
     pub(super) fn add_remote(&mut self, sid: StreamId, remote: RemoteCand) -> Option<usize> {
         let s = &mut self.streams[sid];
         let key = (remote.candidate.component(), remote.candidate.address());
         if let Some(&ri) = s.remote_by_addr.get(&key) {
+            let ri = ri as usize;
             let old = &s.remote[ri].candidate;
             if old.candidate_type() == CandidateType::PeerReflexive
                 && remote.candidate.candidate_type() != CandidateType::PeerReflexive
@@ -195,8 +231,11 @@ impl Agent {
             return None;
         }
         let ri = s.remote.len();
+        let Ok(ri32) = u32::try_from(ri) else {
+            return None;
+        };
         push_compact(&mut s.remote, remote);
-        s.remote_by_addr.insert(key, ri);
+        s.remote_by_addr.insert(key, ri32);
         for li in 0..self.streams[sid].local.len() {
             self.add_pair(sid, li, ri);
         }
@@ -221,7 +260,11 @@ impl Agent {
     /// RFC 8445 §7.2.5.3.3: a success unfreezes the pairs of its foundation in every check
     /// list.
     pub(super) fn unfreeze_foundation(&mut self, foundation: u32) {
-        let Some(group) = self.foundation_pairs.get(&foundation) else {
+        let Some(group) = self
+            .requests
+            .as_ref()
+            .and_then(|r| r.foundation_pairs.get(&foundation))
+        else {
             return;
         };
         for &(sid, pid) in group {
@@ -241,14 +284,18 @@ impl Agent {
             p.state() == PairState::Frozen
                 && !p.blocked()
                 && !self.component_done(sid, p.component)
-                && !self.foundation_pairs.get(&p.foundation).is_some_and(|g| {
-                    g.iter().any(|&(gs, gp)| {
-                        matches!(
-                            self.streams[gs].checklist[gp].state(),
-                            PairState::Waiting | PairState::InProgress
-                        ) && !self.streams[gs].checklist[gp].removed()
+                && !self
+                    .requests
+                    .as_ref()
+                    .and_then(|r| r.foundation_pairs.get(&p.foundation))
+                    .is_some_and(|g| {
+                        g.iter().any(|&(gs, gp)| {
+                            matches!(
+                                self.streams[gs].checklist[gp].state(),
+                                PairState::Waiting | PairState::InProgress
+                            ) && !self.streams[gs].checklist[gp].removed()
+                        })
                     })
-                })
         });
         let candidate = candidate.or_else(|| {
             // Every Frozen pair shares a foundation being checked: take the best anyway,

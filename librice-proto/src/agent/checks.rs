@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::pairs::{Nomination, PairState};
 use super::renomination::NominateWith;
+use super::requests;
 use super::{Agent, AgentEvent, ComponentId, LocalCand, PairId, RemoteCand, StreamId, Txn};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey, TcpType};
 use crate::compact::push_compact;
@@ -15,7 +16,7 @@ use crate::stun::attr::{
 };
 use crate::stun::transaction::{ResponseIntegrity, ResponseOutcome};
 use crate::stun::{
-    IntegrityAlgorithm, IntegrityKey, Message, MessageClass, MessageType, MessageWriter, Method,
+    IntegrityAlgorithm, Message, MessageClass, MessageType, MessageWriter, Method, Sha1Key,
     StunParseError, TransactionId,
 };
 use crate::{Transmit, TransportType};
@@ -179,7 +180,7 @@ impl Agent {
         // retransmission) leaves `poll_transmit`; the transaction keeps the logical
         // addresses, so the answer is matched as coming from the peer.
         tracing::trace!(stream = %sid, to = %transmit.to, from = %transmit.from, ?nominate, "check");
-        match self
+        match requests::Requests::of(&mut self.requests, &self.config)
             .txns
             .start(now, transmit, context, Some(integrity), Some(rto))
         {
@@ -316,7 +317,7 @@ impl Agent {
         // peer-reflexive candidate.
         let s = &self.streams[sid];
         let ri = match s.remote_by_addr.get(&(component, from)) {
-            Some(&ri) => Some(ri),
+            Some(&ri) => Some(ri as usize),
             None => self.learn_remote_prflx(sid, component, transmit, priority),
         };
         let Some(ri) = ri else { return };
@@ -428,25 +429,28 @@ impl Agent {
                 // for its slot. One that claims a role this check just made us leave
                 // (RFC 8445 §7.3.1.1) is dropped unsent, and a new check is triggered.
                 if let Some(id) = s.checklist[pid].txn
-                    && self.txns.unsent(&id)
+                    && let Some(r) = self.requests.as_deref_mut()
+                    && r.txns.unsent(&id)
                 {
-                    let claimed = match self.txns.context(&id) {
+                    let claimed = match r.txns.context(&id) {
                         Some(Txn::Check { controlling, .. }) => Some(*controlling),
                         _ => None,
                     };
                     if claimed == Some(self.controlling) {
                         return;
                     }
-                    self.txns.cancel(&id);
+                    r.cancel(&id);
                     s.checklist[pid].txn = None;
                     self.trigger(sid, pid);
                     return;
                 }
                 // RFC 8445 §7.3.1.4: stop retransmitting the check in progress (its answer is
                 // still taken) and check again at once.
-                if let Some(id) = s.checklist[pid].txn {
-                    self.cancelled.insert(id);
-                    self.txns.stop_retransmitting(&id);
+                if let Some(id) = s.checklist[pid].txn
+                    && let Some(r) = self.requests.as_deref_mut()
+                {
+                    r.cancelled.insert(id);
+                    r.txns.stop_retransmitting(&id);
                 }
                 self.trigger(sid, pid);
             }
@@ -518,8 +522,8 @@ impl Agent {
         {
             return Err(Refusal::Unauthenticated);
         }
-        msg.check_integrity(&s.local_key)
-            .map(|_| ())
+        s.local_key
+            .check(msg, s.local_creds.pwd())
             .map_err(|_| Refusal::Unauthenticated)
     }
 
@@ -546,7 +550,8 @@ impl Agent {
         // A 487 answers an authenticated request and is signed (RFC 8445 §7.3.1.1); 400 and
         // 401 are not, since the request could not be authenticated (RFC 8489 §9.1.3).
         if refusal == Refusal::RoleConflict {
-            written = written.and_then(|()| w.add_message_integrity(&self.streams[sid].local_key));
+            written =
+                written.and_then(|()| w.add_message_integrity_sha1(&self.streams[sid].local_key));
         }
         if written.and_then(|()| w.add_fingerprint()).is_ok() {
             self.queue_response(transmit, data);
@@ -588,10 +593,18 @@ impl Agent {
     }
 
     fn handle_response(&mut self, now: Instant, transmit: &Transmit<&[u8]>, msg: &Message<'_>) {
-        let outcome = match self.txns.handle_response(msg) {
-            ResponseOutcome::Unknown => self.gather_txns.handle_response(msg),
+        // An agent that never sent a request (a lite one) has no transaction to match.
+        let Some(r) = self.requests.as_deref_mut() else {
+            tracing::trace!(from = %transmit.from, "response to no transaction in flight dropped");
+            return;
+        };
+        let outcome = match r.txns.handle_response(msg) {
+            ResponseOutcome::Unknown => r.gather_txns.handle_response(msg),
             outcome => outcome,
         };
+        if let ResponseOutcome::Matched { id, .. } | ResponseOutcome::Failed { id, .. } = &outcome {
+            r.cancelled.remove(id);
+        }
         match outcome {
             ResponseOutcome::Matched {
                 id,
@@ -599,7 +612,6 @@ impl Agent {
                 to,
                 from,
             } => {
-                self.cancelled.remove(&id);
                 let symmetric = transmit.from == to && transmit.to == from;
                 if symmetric && let Some((stream, pair, sent_at)) = context.checked_pair() {
                     self.streams[stream].checklist[pair]
@@ -625,9 +637,8 @@ impl Agent {
                     }
                 }
             }
-            ResponseOutcome::Failed { id, context, error } => {
+            ResponseOutcome::Failed { context, error, .. } => {
                 tracing::debug!(%error, "response failed its integrity check");
-                self.cancelled.remove(&id);
                 if let Txn::Check { stream, pair, .. } = context {
                     self.count_failure(stream, pair, |f| &mut f.other_errors);
                 }
@@ -655,10 +666,12 @@ impl Agent {
             let Some(id) = self.streams[sid].checklist[pid].txn else {
                 continue;
             };
-            if self.txns.cancel(&id).is_none() {
+            let Some(r) = self.requests.as_deref_mut() else {
+                return;
+            };
+            if r.cancel(&id).is_none() {
                 continue;
             }
-            self.cancelled.remove(&id);
             tracing::debug!(stream = %sid, %local, %remote, "check unreachable: pair failed");
             self.count_failure(sid, pid, |f| &mut f.unreachable);
             self.fail_pair(sid, pid);
@@ -679,7 +692,11 @@ impl Agent {
     }
 
     pub(super) fn on_timed_out(&mut self, now: Instant, id: TransactionId, context: Txn) {
-        if self.cancelled.remove(&id) {
+        if self
+            .requests
+            .as_deref_mut()
+            .is_some_and(|r| r.cancelled.remove(&id))
+        {
             // RFC 8445 §7.3.1.4: a cancelled check's silence is no failure.
             return;
         }
@@ -728,7 +745,11 @@ impl Agent {
         {
             return;
         }
-        if let Some(&Txn::Check { stream, pair, .. }) = self.txns.context(&msg.transaction_id()) {
+        if let Some(&Txn::Check { stream, pair, .. }) = self
+            .requests
+            .as_ref()
+            .and_then(|r| r.txns.context(&msg.transaction_id()))
+        {
             tracing::debug!(%stream, "check refused with 401 Unauthenticated");
             self.streams[stream].checklist.note_unauthorized(pair);
         }
@@ -958,7 +979,7 @@ impl Agent {
 pub(super) fn signed_success(
     transmit: &Transmit<&[u8]>,
     msg: &Message<'_>,
-    key: &IntegrityKey,
+    key: &Sha1Key,
 ) -> Option<Vec<u8>> {
     let mut data = Vec::with_capacity(80);
     let mut w = MessageWriter::new(
@@ -967,7 +988,7 @@ pub(super) fn signed_success(
         msg.transaction_id(),
     );
     w.add(&XorMappedAddress(transmit.from))
-        .and_then(|()| w.add_message_integrity(key))
+        .and_then(|()| w.add_message_integrity_sha1(key))
         .and_then(|()| w.add_fingerprint())
         .ok()?;
     Some(data)

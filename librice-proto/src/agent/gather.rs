@@ -4,6 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
+use super::requests::Requests;
 use super::{Agent, AgentEvent, ComponentId, GatherPhase, IoRequest, LocalCand, StreamId, Txn};
 use crate::candidate::{
     Candidate, CandidateTransport, CandidateType, FoundationKey, MAX_TCP_OTHER_PREFERENCE, TcpType,
@@ -74,7 +75,11 @@ impl Agent {
         }
         // After an ICE restart, queries of the old round still in flight count too.
         self.streams[sid].pending_gathers += jobs.len();
-        self.gather_queue.extend(jobs);
+        if !jobs.is_empty() {
+            Requests::of(&mut self.requests, &self.config)
+                .gather_queue
+                .extend(jobs);
+        }
         if self.streams[sid].pending_gathers == 0 {
             self.finish_gathering(sid);
         }
@@ -99,7 +104,11 @@ impl Agent {
         let mut jobs = Vec::new();
         self.gather_socket(sid, component, transport, base, preference, &mut jobs);
         self.streams[sid].pending_gathers += jobs.len();
-        self.gather_queue.extend(jobs);
+        if !jobs.is_empty() {
+            Requests::of(&mut self.requests, &self.config)
+                .gather_queue
+                .extend(jobs);
+        }
     }
 
     /// Makes the host candidate of one socket and plans its server queries: `preference`
@@ -262,7 +271,11 @@ impl Agent {
 
     /// Starts the next queued STUN query, if any.
     pub(super) fn start_next_gather(&mut self, now: Instant) -> bool {
-        let Some(job) = self.gather_queue.pop_front() else {
+        let Some(job) = self
+            .requests
+            .as_deref_mut()
+            .and_then(|r| r.gather_queue.pop_front())
+        else {
             return false;
         };
         if let Some(idx) = job.relay {
@@ -272,9 +285,9 @@ impl Agent {
         match job.transport {
             TransportType::Udp => self.send_gather_request(now, job, job.base),
             TransportType::Tcp => {
-                let id = self.next_tcp_id;
-                self.next_tcp_id += 1;
-                self.tcp_connects.insert(id, job);
+                let r = Requests::of(&mut self.requests, &self.config);
+                let id = r.next_tcp_id();
+                r.tcp_connects.insert(id, job);
                 let tls = job
                     .turn_tcp
                     .and_then(|i| self.config.turn_servers.get(i))
@@ -313,7 +326,7 @@ impl Agent {
             to: job.server,
             data,
         };
-        if let Err(e) = self
+        if let Err(e) = Requests::of(&mut self.requests, &self.config)
             .gather_txns
             .start(now, transmit, Txn::Gather(job), None, None)
         {
@@ -340,7 +353,9 @@ impl Agent {
             if retry.transport == TransportType::Tcp && !self.tcp_checks.is_so_socket(retry.base) {
                 retry.base.set_port(0);
             }
-            self.gather_queue.push_front(retry);
+            Requests::of(&mut self.requests, &self.config)
+                .gather_queue
+                .push_front(retry);
             return;
         }
         let mapped = match (msg.class(), msg.attribute::<XorMappedAddress>()) {

@@ -74,6 +74,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::pairs::PairState;
+use super::requests::Requests;
 use super::{Agent, ComponentId, IoRequest, LocalCand, PairId, StreamId, transport_key};
 use crate::TransportType;
 use crate::candidate::{
@@ -370,8 +371,7 @@ impl Agent {
             SocketAddr::new(local.base.ip(), 0)
         };
         let remote = s.remote[pair.remote].candidate.address();
-        let id = self.next_tcp_id;
-        self.next_tcp_id += 1;
+        let id = Requests::of(&mut self.requests, &self.config).next_tcp_id();
         s.checklist.set_state(pid, PairState::InProgress);
         self.tcp_checks
             .tables_mut()

@@ -97,11 +97,13 @@ impl Agent {
             return;
         }
         let s = &mut self.streams[sid];
-        if let Some(live) = s
-            .components
-            .get_mut(component)
-            .and_then(|c| c.live.as_mut())
-            .filter(|l| l.tuple == tuple)
+        if let Some(c) = s.components.get_mut(component)
+            && let Some(live) = c.live.as_mut()
+            && let pair = &s.checklist[live.pair]
+            && (
+                s.local[pair.local].base,
+                s.remote[pair.remote].candidate.address(),
+            ) == tuple
         {
             live.refresh_consent(now);
         }

@@ -24,14 +24,15 @@ use crate::stun::TransactionId;
 /// The liveness state of a component with a selected pair. Made fresh at each selection:
 /// the check that selected the pair is the first consent (RFC 7675 §5.1).
 ///
-/// Invariant: `tuple` is the selected pair's (local base, remote address), the key data
-/// and checks on that pair arrive with.
+/// Invariant: `pair` is the component's selected pair in the stream's current check list
+/// (an ICE restart and the loss of the pair take the state away), so its (local base,
+/// remote address), the key data and checks on it arrive with, is
+/// [`StreamState::pair_key`](super::StreamState::pair_key) of `pair`: it is not kept
+/// twice (64 B).
 #[derive(Debug, Clone)]
 pub(super) struct Liveness {
     /// The selected pair.
     pub pair: PairId,
-    /// (local base or relayed address, remote address) of the selected pair.
-    pub tuple: (SocketAddr, SocketAddr),
     /// When consent was last refreshed.
     consent_at: Instant,
     /// When the next consent check goes out.
@@ -43,15 +44,9 @@ pub(super) struct Liveness {
 }
 
 impl Liveness {
-    pub(super) fn new(
-        now: Instant,
-        pair: PairId,
-        tuple: (SocketAddr, SocketAddr),
-        first_check: Instant,
-    ) -> Self {
+    pub(super) fn new(now: Instant, pair: PairId, first_check: Instant) -> Self {
         Self {
             pair,
-            tuple,
             consent_at: now,
             next_check: first_check,
             in_flight: None,
@@ -105,21 +100,15 @@ impl Agent {
     pub(super) fn start_liveness(&mut self, now: Instant, sid: StreamId, pid: PairId) {
         let delay = consent_delay(&mut self.rng, self.config.consent_interval);
         let s = &mut self.streams[sid];
-        let pair = &s.checklist[pid];
-        let tuple = (
-            s.local[pair.local].base,
-            s.remote[pair.remote].candidate.address(),
-        );
-        let component = pair.component;
+        let component = s.checklist[pid].component;
         if let Some(old) = s.components[component]
             .live
             .take()
             .and_then(|l| l.in_flight)
         {
-            self.txns.cancel(&old);
+            self.cancel_txn(&old);
         }
-        self.streams[sid].components[component].live =
-            Some(Liveness::new(now, pid, tuple, now + delay));
+        self.streams[sid].components[component].live = Some(Liveness::new(now, pid, now + delay));
     }
 
     /// The earliest liveness deadline over all components.
@@ -222,7 +211,7 @@ impl Agent {
         let pid = live.pair;
         if let Some(old) = live.in_flight.take() {
             // Unanswered: abandoned for the new one.
-            self.txns.cancel(&old);
+            self.cancel_txn(&old);
         }
         let context = Txn::Consent {
             stream: sid,
@@ -299,10 +288,12 @@ impl Agent {
         component: ComponentId,
         tuple: (SocketAddr, SocketAddr),
     ) {
-        let on_selected = self
-            .comp(sid, component)
+        let s = &self.streams[sid];
+        let on_selected = s
+            .components
+            .get(component)
             .and_then(|c| c.live.as_ref())
-            .is_some_and(|l| l.tuple == tuple);
+            .is_some_and(|l| s.pair_key(l.pair) == tuple);
         if on_selected {
             self.heard(now, sid, component);
         }
@@ -324,9 +315,12 @@ impl Agent {
     ) -> Option<PairId> {
         let s = &mut self.streams[sid];
         let c = s.components.get_mut(component)?;
-        // The common case first: data on the selected pair.
+        // The common case first: data on the selected pair (its key read through the
+        // pair, as `StreamState::pair_key` does, with the fields borrowed apart).
         if let Some(live) = c.live.as_mut()
-            && live.tuple == (to, from)
+            && let pair = &s.checklist[live.pair]
+            && s.remote[pair.remote].candidate.address() == from
+            && s.local[pair.local].base == to
         {
             live.heard_at = now;
             let (pid, reconnect) = (live.pair, c.state == ComponentState::Disconnected);
@@ -389,8 +383,7 @@ impl Agent {
             }
         }
         for id in stop {
-            self.txns.cancel(&id);
-            self.cancelled.remove(&id);
+            self.cancel_txn(&id);
         }
         // An ICE restart's old path goes too: a failed component sends nothing.
         self.drop_old_path(sid, component);

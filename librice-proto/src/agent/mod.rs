@@ -254,6 +254,9 @@
 //!   check (§2.5; consent checks are Binding requests, RFC 7675 §5.1, so only the full
 //!   peer sends them). It answers the peer's checks as a full agent does (success with
 //!   XOR-MAPPED-ADDRESS, §7.3.1.2), learning peer-reflexive candidates (§7.3.1.3);
+//! - runs no check-list schedule: its pairs start Waiting (their statistics show it) and
+//!   are grouped by no foundation, since nothing of a lite agent is ever unfrozen (the
+//!   Frozen state and §6.1.2.6's initial states are the checking agent's);
 //! - selects a pair when a check with USE-CANDIDATE arrives on it (§7.3.2: the pair of
 //!   the local address the check arrived on and its source goes to the valid list with its
 //!   nominated flag set; §8.2): the lite agent has no check of its own to wait for, and
@@ -383,6 +386,7 @@
 mod checklist;
 mod checks;
 mod config;
+mod events;
 mod gather;
 mod icetcp;
 mod ids;
@@ -393,6 +397,7 @@ mod netchange;
 mod pairs;
 mod relay;
 mod renomination;
+mod requests;
 mod restart;
 mod rng;
 mod stats;
@@ -404,7 +409,6 @@ mod icetcp_tests;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -413,8 +417,7 @@ use rand_core::Rng;
 
 use crate::candidate::{Candidate, FoundationSet, IceCredentials};
 use crate::compact::{Queue, RareQueue, VecMap, VecSet};
-use crate::stun::transaction::Transactions;
-use crate::stun::{IntegrityKey, TransactionId};
+use crate::stun::{IntegrityKey, Sha1Key, TransactionId};
 use crate::{Transmit, TransportType};
 
 pub use checklist::PairInfo;
@@ -447,31 +450,16 @@ pub struct Agent {
     streams: IdVec<StreamId, StreamState>,
     /// Local socket -> its component: the per-packet demultiplexing look-up.
     sockets: VecMap<(u8, SocketAddr), (StreamId, ComponentId)>,
-    /// Connectivity checks in flight.
-    txns: Transactions<Txn>,
-    /// STUN server queries in flight.
-    gather_txns: Transactions<Txn>,
-    /// Checks whose retransmissions stopped (RFC 8445 §7.3.1.4): their timeout is no failure.
-    cancelled: VecSet<TransactionId>,
-    /// Datagrams to send; keeps room for one (an answer to a check) once drained.
-    out: Queue<Transmit<Vec<u8>>, 1>,
-    /// Keeps room for one event once drained: data that brings a Disconnected component
-    /// back reports it without allocating.
-    events: Queue<AgentEvent, 1>,
+    /// Transactions, pacing and queued server queries (`requests.rs`); `None` until the
+    /// first request (never, for a lite agent).
+    requests: Option<Box<requests::Requests>>,
+    /// Datagrams to send. Gives its memory back once drained (96 B an idle agent): an
+    /// answer to a check costs the queue's slot and the answer, two allocations.
+    out: Queue<Transmit<Vec<u8>>>,
+    /// Events, small while idle (`events.rs`).
+    events: events::EventQueue,
     io_requests: RareQueue<IoRequest>,
     foundations: FoundationSet,
-    /// Pair foundation (local, remote) -> a small number, and the pairs that share it in
-    /// every check list, for unfreezing (RFC 8445 §6.1.4.2, §7.2.5.3.3).
-    pair_foundations: VecMap<(Box<str>, Box<str>), u32>,
-    foundation_pairs: VecMap<u32, Vec<(StreamId, PairId)>>,
-    /// The earliest time the next paced transaction may start (RFC 8445 §14.2); `None`
-    /// until the first one.
-    next_slot: Option<Instant>,
-    /// Round robin over the check lists (and gathering, as one more entry).
-    turn: usize,
-    gather_queue: VecDeque<gather::GatherJob>,
-    tcp_connects: BTreeMap<u64, gather::GatherJob>,
-    next_tcp_id: u64,
     /// The TCP connections of ICE-TCP checks (`icetcp.rs`).
     tcp_checks: icetcp::TcpChecks,
     last_now: Option<Instant>,
@@ -538,7 +526,10 @@ impl Txn {
 #[derive(Debug)]
 struct StreamState {
     local_creds: IceCredentials,
-    local_key: IntegrityKey,
+    /// The key of `local_creds`' password: the peer's checks and this agent's answers
+    /// carry MESSAGE-INTEGRITY (SHA-1, RFC 8445 §7.2.2, §7.3.1.5); a check with
+    /// MESSAGE-INTEGRITY-SHA256 is verified with a key derived from the password then.
+    local_key: Sha1Key,
     remote_creds: Option<IceCredentials>,
     /// The key of the peer's password, which signs this agent's requests: set with
     /// `remote_creds` by a full agent, never by a lite one (RFC 8445 §2.5: a lite agent
@@ -548,7 +539,9 @@ struct StreamState {
     components: IdVec<ComponentId, CompState>,
     local: Vec<LocalCand>,
     remote: Vec<RemoteCand>,
-    remote_by_addr: VecMap<(ComponentId, SocketAddr), usize>,
+    /// (component, address) -> the index of its remote candidate, in 32 bits (8 B less an
+    /// entry): a stream holds fewer than 2^32 remote candidates (`add_remote`).
+    remote_by_addr: VecMap<(ComponentId, SocketAddr), u32>,
     /// The candidate pairs and the check list.
     checklist: CheckList,
     remote_eoc: bool,
@@ -678,24 +671,15 @@ impl Agent {
         Agent {
             controlling: config.controlling,
             tie_breaker,
-            txns: Transactions::new(config.check_retransmit),
-            gather_txns: Transactions::new(config.gather_retransmit),
             config,
             rng,
             streams: IdVec::default(),
             sockets: VecMap::new(),
-            cancelled: VecSet::new(),
+            requests: None,
             out: Queue::new(),
-            events: Queue::new(),
+            events: events::EventQueue::default(),
             io_requests: RareQueue::default(),
             foundations: FoundationSet::new(),
-            pair_foundations: VecMap::new(),
-            foundation_pairs: VecMap::new(),
-            next_slot: None,
-            turn: 0,
-            gather_queue: VecDeque::new(),
-            tcp_connects: BTreeMap::new(),
-            next_tcp_id: 1,
             tcp_checks: icetcp::TcpChecks::default(),
             last_now: None,
             relays: relay::RelaySet::default(),
@@ -722,7 +706,7 @@ impl Agent {
     /// Adds a data stream with fresh local credentials and no components.
     pub fn add_stream(&mut self) -> StreamId {
         let local_creds = IceCredentials::generate(&mut self.rng);
-        let local_key = short_term_key(&local_creds);
+        let local_key = Sha1Key::short_term(local_creds.pwd());
         let stream = StreamState {
             local_creds,
             local_key,
@@ -906,8 +890,9 @@ impl Agent {
             return Ok(());
         }
         let job = self
-            .tcp_connects
-            .remove(&id)
+            .requests
+            .as_mut()
+            .and_then(|r| r.tcp_connects.remove(&id))
             .ok_or(UsageError::UnknownTcpConnect(id))?;
         self.start_tcp_gather(now, job, local);
         Ok(())
@@ -924,8 +909,9 @@ impl Agent {
             return Ok(());
         }
         let job = self
-            .tcp_connects
-            .remove(&id)
+            .requests
+            .as_mut()
+            .and_then(|r| r.tcp_connects.remove(&id))
             .ok_or(UsageError::UnknownTcpConnect(id))?;
         tracing::debug!(server = %job.server, "TCP connection to STUN server failed");
         self.gather_done(job.stream);
@@ -977,15 +963,17 @@ impl Agent {
             if let Some(t) = self.out.pop_front() {
                 return Some(t);
             }
-            if let Some(t) = self.txns.poll_transmit(now) {
-                // Checks from relayed candidates go through their TURN server.
-                match self.route(t) {
-                    Some(t) => return Some(t),
-                    None => continue,
+            if let Some(r) = self.requests.as_deref_mut() {
+                if let Some(t) = r.txns.poll_transmit(now) {
+                    // Checks from relayed candidates go through their TURN server.
+                    match self.route(t) {
+                        Some(t) => return Some(t),
+                        None => continue,
+                    }
                 }
-            }
-            if let Some(t) = self.gather_txns.poll_transmit(now) {
-                return Some(t);
+                if let Some(t) = r.gather_txns.poll_transmit(now) {
+                    return Some(t);
+                }
             }
             if let Some(t) = self.poll_relay_transmit(now) {
                 return Some(t);
@@ -1019,6 +1007,14 @@ impl Agent {
             .min()
     }
 
+    /// Abandons check or consent transaction `id`, if in flight (see
+    /// [`requests::Requests::cancel`]).
+    fn cancel_txn(&mut self, id: &TransactionId) {
+        if let Some(r) = self.requests.as_deref_mut() {
+            r.cancel(id);
+        }
+    }
+
     fn comp(&self, stream: StreamId, component: ComponentId) -> Option<&CompState> {
         self.streams.get(stream)?.components.get(component)
     }
@@ -1037,7 +1033,9 @@ impl Agent {
     /// True when a paced slot would do something: a gathering request is queued, or a
     /// check list with remote credentials has a triggered, Waiting or Frozen pair.
     fn has_slot_work(&self) -> bool {
-        !self.gather_queue.is_empty()
+        self.requests
+            .as_ref()
+            .is_some_and(|r| !r.gather_queue.is_empty())
             || self.streams.iter().any(|s| {
                 // A lite agent sends no checks (RFC 8445 §2.5).
                 !self.lite()
@@ -1051,20 +1049,23 @@ impl Agent {
     /// Starts at most one paced transaction if the Ta slot has come (RFC 8445 §14.2):
     /// check lists and gathering take turns.
     fn run_slot(&mut self, now: Instant) {
-        if self.next_slot.is_some_and(|t| t > now) {
+        let next_slot = self.requests.as_ref().and_then(|r| r.next_slot);
+        if next_slot.is_some_and(|t| t > now) {
             return;
         }
         let entries = self.streams.len() + 1;
+        let turn = self.requests.as_ref().map_or(0, |r| r.turn);
         for i in 0..entries {
-            let entry = (self.turn + i) % entries;
+            let entry = (turn + i) % entries;
             let started = if entry == self.streams.len() {
                 self.start_next_gather(now)
             } else {
                 self.start_next_check(now, StreamId::from_index(entry))
             };
             if started {
-                self.turn = (entry + 1) % entries;
-                self.next_slot = Some(now + self.config.ta);
+                let r = requests::Requests::of(&mut self.requests, &self.config);
+                r.turn = (entry + 1) % entries;
+                r.next_slot = Some(now + self.config.ta);
                 return;
             }
         }

@@ -76,14 +76,17 @@ impl Agent {
         let mut gone: BTreeSet<SocketAddr> = BTreeSet::from([base]);
         gone.extend(self.forget_relays_of(now, sid, component, base));
         // Its queries: queued ones are dropped, those in flight stopped.
-        let before = self.gather_queue.len();
-        self.gather_queue
-            .retain(|j| !(j.stream == sid && j.base == base && j.relay.is_none()));
-        let mut ended = before - self.gather_queue.len();
-        ended += self
-            .gather_txns
-            .cancel_where(|t| matches!(t, Txn::Gather(j) if j.stream == sid && j.base == base))
-            .len();
+        let mut ended = 0;
+        if let Some(r) = self.requests.as_deref_mut() {
+            let before = r.gather_queue.len();
+            r.gather_queue
+                .retain(|j| !(j.stream == sid && j.base == base && j.relay.is_none()));
+            ended += before - r.gather_queue.len();
+            ended += r
+                .gather_txns
+                .cancel_where(|t| matches!(t, Txn::Gather(j) if j.stream == sid && j.base == base))
+                .len();
+        }
         self.streams[sid].gone_bases.extend(gone.iter().copied());
         let gone_list: Vec<SocketAddr> = gone.iter().copied().collect();
         self.drop_old_path_from(sid, component, &gone_list);
@@ -110,12 +113,14 @@ impl Agent {
             .ids()
             .filter(|&pid| s.checklist[pid].component == component && on(s.pair_key(pid)))
             .collect();
-        let stopped = self.txns.cancel_where(|t| {
-            matches!(*t, Txn::Check { stream, pair, .. } | Txn::Consent { stream, pair, .. }
-                if stream == sid && dead.contains(&pair))
-        });
-        for id in stopped {
-            self.cancelled.remove(&id);
+        if let Some(r) = self.requests.as_deref_mut() {
+            let stopped = r.txns.cancel_where(|t| {
+                matches!(*t, Txn::Check { stream, pair, .. } | Txn::Consent { stream, pair, .. }
+                    if stream == sid && dead.contains(&pair))
+            });
+            for id in stopped {
+                r.cancelled.remove(&id);
+            }
         }
         let s = &mut self.streams[sid];
         for &pid in &dead {

@@ -100,6 +100,9 @@ pub(super) struct Pair {
 }
 
 impl Pair {
+    /// The foundation of a lite agent's pairs, which intern none (`add_pair`).
+    pub const NO_FOUNDATION: u32 = u32::MAX;
+
     /// A new check-list pair.
     pub fn new(
         component: ComponentId,

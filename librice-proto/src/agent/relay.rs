@@ -14,6 +14,7 @@ use rand_core::Rng;
 
 use super::gather::GatherJob;
 use super::pairs::PairState;
+use super::requests::Requests;
 use super::{Agent, ComponentId, IoRequest, LocalCand, PairId, StreamId};
 use crate::candidate::{Candidate, CandidateTransport, CandidateType, FoundationKey};
 use crate::turn::{AllocationFamily, TurnClient, TurnConfig, TurnEvent, TurnRecv, TurnState};
@@ -254,9 +255,9 @@ impl Agent {
                     continue;
                 }
                 let connecting = self
-                    .gather_queue
+                    .requests
                     .iter()
-                    .chain(self.tcp_connects.values())
+                    .flat_map(|r| r.gather_queue.iter().chain(r.tcp_connects.values()))
                     .any(|j| {
                         j.stream == sid
                             && j.component == component
@@ -607,17 +608,19 @@ impl Agent {
         tracing::info!(%server, "TURN server over TCP redirected: connecting to the alternate");
         // The new connection takes this relay's place in the gathering count.
         self.relays[idx].gathered = true;
-        self.gather_queue.push_front(GatherJob {
-            stream: sid,
-            component,
-            base: SocketAddr::new(local.ip(), 0),
-            server,
-            transport: TransportType::Tcp,
-            local_preference: self.relays[idx].local_preference,
-            relay: None,
-            turn_tcp: Some(server_idx),
-            redirected: true,
-        });
+        Requests::of(&mut self.requests, &self.config)
+            .gather_queue
+            .push_front(GatherJob {
+                stream: sid,
+                component,
+                base: SocketAddr::new(local.ip(), 0),
+                server,
+                transport: TransportType::Tcp,
+                local_preference: self.relays[idx].local_preference,
+                relay: None,
+                turn_tcp: Some(server_idx),
+                redirected: true,
+            });
     }
 
     /// The latest relay over TCP of stream `sid`'s `component` to `server` from `base`'s IP.

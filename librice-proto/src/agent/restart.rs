@@ -41,9 +41,10 @@ use std::time::Instant;
 
 use super::checks::signed_success;
 use super::pairs::CheckList;
+use super::requests::Requests;
 use super::{
     Agent, AgentEvent, ComponentId, ComponentState, GatherPhase, PairId, RestartOrigin,
-    SelectedPair, StreamId, Txn, short_term_key,
+    SelectedPair, StreamId, Txn,
 };
 use crate::Transmit;
 use crate::TransportType;
@@ -51,7 +52,7 @@ use crate::candidate::IceCredentials;
 use crate::stun::attr::{IceControlled, IceControlling, Priority, Username};
 use crate::stun::transaction::ResponseIntegrity;
 use crate::stun::{
-    IntegrityAlgorithm, IntegrityKey, Message, MessageType, MessageWriter, TransactionId,
+    IntegrityAlgorithm, IntegrityKey, Message, MessageType, MessageWriter, Sha1Key, TransactionId,
 };
 
 /// The selected pair of one component in an earlier generation, carrying the component's
@@ -67,8 +68,9 @@ pub(super) struct OldPath {
     transport: TransportType,
     /// The PRIORITY of its consent checks: the local candidate's priority.
     priority: u32,
-    local_ufrag: String,
-    local_key: IntegrityKey,
+    /// The old local credentials, and the key of their password.
+    local_creds: IceCredentials,
+    local_key: Sha1Key,
     remote_ufrag: String,
     /// `None` for a lite agent, which sends no consent check (RFC 8445 §2.5).
     remote_key: Option<IntegrityKey>,
@@ -150,19 +152,21 @@ impl Agent {
     ) {
         tracing::info!(stream = %sid, ?origin, "ICE restart");
         // The old generation's checks and consent checks end here; only old paths remain.
-        let stopped = self.txns.cancel_where(|t| match *t {
-            Txn::Check { stream, .. } | Txn::Consent { stream, .. } => stream == sid,
-            _ => false,
-        });
-        for id in stopped {
-            self.cancelled.remove(&id);
+        if let Some(r) = self.requests.as_deref_mut() {
+            let stopped = r.txns.cancel_where(|t| match *t {
+                Txn::Check { stream, .. } | Txn::Consent { stream, .. } => stream == sid,
+                _ => false,
+            });
+            for id in stopped {
+                r.cancelled.remove(&id);
+            }
         }
         self.keep_old_paths(sid);
         self.forget_foundations(sid);
         self.tcp_checks.forget_waits(sid);
         let local_creds = IceCredentials::generate(&mut self.rng);
         let s = &mut self.streams[sid];
-        s.local_key = short_term_key(&local_creds);
+        s.local_key = Sha1Key::short_term(local_creds.pwd());
         s.local_creds = local_creds;
         s.remote_key = remote
             .as_ref()
@@ -229,10 +233,10 @@ impl Agent {
                     local_base: local.base,
                     transport: local.transport,
                 },
-                tuple: live.tuple,
+                tuple: s.pair_key(pid),
                 transport: local.transport,
                 priority: local.candidate.priority(),
-                local_ufrag: s.local_creds.ufrag().to_owned(),
+                local_creds: s.local_creds.clone(),
                 local_key: s.local_key.clone(),
                 remote_ufrag: remote_creds.ufrag().to_owned(),
                 remote_key: s.remote_key.as_deref().cloned(),
@@ -247,22 +251,27 @@ impl Agent {
     /// Forgets the old generation's pairs in the foundation groups, and the pair
     /// foundations no pair uses any more (so that restarts do not grow them).
     fn forget_foundations(&mut self, sid: StreamId) {
-        self.foundation_pairs.retain(|_, group| {
+        let Some(r) = self.requests.as_deref_mut() else {
+            return;
+        };
+        r.foundation_pairs.retain(|_, group| {
             group.retain(|&(s, _)| s != sid);
             !group.is_empty()
         });
-        let used = &self.foundation_pairs;
-        self.pair_foundations.retain(|_, f| used.contains_key(f));
+        let used = &r.foundation_pairs;
+        r.pair_foundations.retain(|_, f| used.contains_key(f));
     }
 
     /// Gathers again after a restart: queued server queries of the old generation are
     /// dropped (the new round queries again), those in flight still count and add their
     /// candidates to the new generation.
     fn gather_again(&mut self, sid: StreamId) {
-        let before = self.gather_queue.len();
-        self.gather_queue
-            .retain(|j| j.stream != sid || j.relay.is_some() || j.turn_tcp.is_some());
-        let dropped = before - self.gather_queue.len();
+        let dropped = self.requests.as_deref_mut().map_or(0, |r| {
+            let before = r.gather_queue.len();
+            r.gather_queue
+                .retain(|j| j.stream != sid || j.relay.is_some() || j.turn_tcp.is_some());
+            before - r.gather_queue.len()
+        });
         let s = &mut self.streams[sid];
         s.pending_gathers = s.pending_gathers.saturating_sub(dropped);
         self.start_gathering(sid);
@@ -304,9 +313,9 @@ impl Agent {
             return false;
         };
         let ours = username.split_once(':').is_some_and(|(local, remote)| {
-            local == path.local_ufrag && remote == path.remote_ufrag
+            local == path.local_creds.ufrag() && remote == path.remote_ufrag
         });
-        if !ours || msg.check_integrity(&path.local_key).is_err() {
+        if !ours || path.local_key.check(msg, path.local_creds.pwd()).is_err() {
             return false;
         }
         if let Some(data) = signed_success(transmit, msg, &path.local_key) {
@@ -366,7 +375,7 @@ impl Agent {
             c.retired = Some(Box::new((path.tuple, path.pair)));
         }
         if let Some(id) = path.in_flight {
-            self.txns.cancel(&id);
+            self.cancel_txn(&id);
         }
         Some(path)
     }
@@ -470,7 +479,7 @@ impl Agent {
         };
         path.next_check = now + delay;
         let old = path.in_flight.take();
-        let username = format!("{}:{}", path.remote_ufrag, path.local_ufrag);
+        let username = format!("{}:{}", path.remote_ufrag, path.local_creds.ufrag());
         let mut data = Vec::with_capacity(128);
         let mut w = MessageWriter::new(&mut data, MessageType::BINDING_REQUEST, id);
         let written = (|| {
@@ -493,7 +502,7 @@ impl Agent {
             data,
         };
         if let Some(old) = old {
-            self.txns.cancel(&old);
+            self.cancel_txn(&old);
         }
         if let Err(e) = written {
             tracing::warn!(error = %e, "cannot write a consent check");
@@ -504,10 +513,13 @@ impl Agent {
             component,
         };
         let rto = self.config.check_retransmit.rto;
-        match self
-            .txns
-            .start(now, transmit, context, Some(integrity), Some(rto))
-        {
+        match Requests::of(&mut self.requests, &self.config).txns.start(
+            now,
+            transmit,
+            context,
+            Some(integrity),
+            Some(rto),
+        ) {
             Ok(id) => {
                 if let Some(path) = self.streams[sid].previous.paths.get_mut(&component) {
                     path.in_flight = Some(id);

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::{
     Agent, AgentError, CompState, ComponentId, ComponentState, GatherPhase, PairInfo, RemoteCand,
-    RestartOrigin, SelectedPair, StreamId, UsageError, short_term_key, transport_key,
+    RestartOrigin, SelectedPair, StreamId, UsageError, transport_key,
 };
 use crate::candidate::{Candidate, IceCredentials, IceOption, MAX_COMPONENT, NamedCandidate};
 use crate::compact::push_compact;
@@ -206,7 +206,7 @@ impl<'a> StreamMut<'a> {
     /// Replaces the generated local credentials, e.g. with ones already signalled.
     pub fn set_local_credentials(&mut self, credentials: IceCredentials) {
         let s = &mut self.agent.streams[self.id];
-        s.local_key = short_term_key(&credentials);
+        s.local_key = crate::stun::Sha1Key::short_term(credentials.pwd());
         s.local_creds = credentials;
     }
 

@@ -63,8 +63,8 @@ impl Agent {
     /// When `timer` next needs the agent, if it is armed.
     pub(super) fn deadline(&self, timer: Timer) -> Option<Instant> {
         match timer {
-            Timer::Checks => self.txns.poll_timeout(),
-            Timer::Gathering => self.gather_txns.poll_timeout(),
+            Timer::Checks => self.requests.as_ref()?.txns.poll_timeout(),
+            Timer::Gathering => self.requests.as_ref()?.gather_txns.poll_timeout(),
             Timer::Relays => self.relay_timeout(),
             Timer::Nomination => {
                 if !self.controlling {
@@ -97,7 +97,12 @@ impl Agent {
             Timer::TcpWait => self.tcp_wait_timeout(),
             Timer::Pacing => self
                 .has_slot_work()
-                .then(|| self.next_slot.or(self.last_now))
+                .then(|| {
+                    self.requests
+                        .as_ref()
+                        .and_then(|r| r.next_slot)
+                        .or(self.last_now)
+                })
                 .flatten(),
         }
     }
@@ -106,16 +111,27 @@ impl Agent {
     pub(super) fn run_timer(&mut self, timer: Timer, now: Instant) {
         match timer {
             Timer::Checks => {
-                self.txns.handle_timeout(now);
-                while let Some(TransactionEvent::TimedOut { id, context }) = self.txns.poll_event()
+                let Some(r) = self.requests.as_deref_mut() else {
+                    return;
+                };
+                r.txns.handle_timeout(now);
+                while let Some(TransactionEvent::TimedOut { id, context }) = self
+                    .requests
+                    .as_deref_mut()
+                    .and_then(|r| r.txns.poll_event())
                 {
                     self.on_timed_out(now, id, context);
                 }
             }
             Timer::Gathering => {
-                self.gather_txns.handle_timeout(now);
-                while let Some(TransactionEvent::TimedOut { id, context }) =
-                    self.gather_txns.poll_event()
+                let Some(r) = self.requests.as_deref_mut() else {
+                    return;
+                };
+                r.gather_txns.handle_timeout(now);
+                while let Some(TransactionEvent::TimedOut { id, context }) = self
+                    .requests
+                    .as_deref_mut()
+                    .and_then(|r| r.gather_txns.poll_event())
                 {
                     self.on_timed_out(now, id, context);
                 }

@@ -119,6 +119,70 @@ impl fmt::Debug for IntegrityKey {
     }
 }
 
+/// A short-term key for MESSAGE-INTEGRITY (HMAC-SHA1, RFC 8489 §14.5) alone: 40 B
+/// instead of an [`IntegrityKey`]'s 104, for the keys an ICE server holds by the thousand
+/// (an ICE agent's local key: its checks and answers carry MESSAGE-INTEGRITY, RFC 8445
+/// §7.2.2, §7.3.1.5). A message that carries MESSAGE-INTEGRITY-SHA256 is checked with an
+/// [`IntegrityKey`] made from the password when it comes ([`Sha1Key::check`]).
+#[derive(Clone)]
+pub(crate) struct Sha1Key {
+    sha1: HmacSha1Key,
+}
+
+impl Sha1Key {
+    /// The short-term key of `password`, as [`IntegrityKey::short_term`] makes it, or of
+    /// its raw bytes should the preparation refuse them.
+    pub(crate) fn short_term(password: &str) -> Sha1Key {
+        let prepared = opaque_string(password, "password");
+        let bytes = prepared.as_deref().unwrap_or(password).as_bytes();
+        Sha1Key {
+            sha1: HmacSha1Key::new(bytes),
+        }
+    }
+
+    /// Verifies `msg`'s integrity as [`Message::check_integrity`] does with the key of
+    /// `password`, from which this key was made: MESSAGE-INTEGRITY-SHA256 when present
+    /// (with the full key, derived here: rare, and never on the data path),
+    /// MESSAGE-INTEGRITY otherwise, with this key.
+    pub(crate) fn check(&self, msg: &Message<'_>, password: &str) -> Result<(), IntegrityError> {
+        if msg.integrity_sha256_offset().is_some() {
+            let prepared = opaque_string(password, "password");
+            let full = IntegrityKey::from_bytes(prepared.as_deref().unwrap_or(password).as_bytes());
+            return msg.check_integrity(&full).map(|_| ());
+        }
+        let offset = msg
+            .integrity_offset()
+            .ok_or(IntegrityError::MissingIntegrity)?;
+        if verify_sha1(&self.sha1, msg.as_bytes(), offset) {
+            Ok(())
+        } else {
+            Err(IntegrityError::IntegrityMismatch)
+        }
+    }
+
+    /// HMAC-SHA1 over `data` with its STUN length field replaced by `length`.
+    #[inline]
+    pub(crate) fn hmac_sha1_with_length(&self, data: &[u8], length: u16) -> [u8; 20] {
+        self.sha1.mac_with_length(data, length)
+    }
+}
+
+impl fmt::Debug for Sha1Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sha1Key(<redacted>)")
+    }
+}
+
+/// Verifies the MESSAGE-INTEGRITY attribute at `offset` of `data` with `key`, in constant
+/// time. Its length field must count the message up to the end of the attribute
+/// (RFC 8489 §14.5), and its value be 20 bytes.
+fn verify_sha1(key: &HmacSha1Key, data: &[u8], offset: usize) -> bool {
+    let value_len = usize::from(u16::from_be_bytes([data[offset + 2], data[offset + 3]]));
+    let found = &data[offset + 4..offset + 4 + value_len];
+    let length = (offset + 4 + value_len - HEADER_LEN) as u16;
+    value_len == 20 && constant_time_eq(&key.mac_with_length(&data[..offset], length), found)
+}
+
 /// Prepares a string with the PRECIS OpaqueString profile (RFC 8265 §4.2), as STUN
 /// requires of usernames, realms and passwords (RFC 8489 §9.2.2, §14.3).
 ///
@@ -252,12 +316,7 @@ impl Message<'_> {
         let value_len = usize::from(u16::from_be_bytes([data[offset + 2], data[offset + 3]]));
         let found = &data[offset + 4..offset + 4 + value_len];
         let ok = match algorithm {
-            IntegrityAlgorithm::Sha1 => {
-                // The length field must count the message up to the end of this attribute.
-                let length = (offset + 4 + value_len - HEADER_LEN) as u16;
-                value_len == 20
-                    && constant_time_eq(&key.hmac_sha1_with_length(&data[..offset], length), found)
-            }
+            IntegrityAlgorithm::Sha1 => verify_sha1(&key.sha1, data, offset),
             IntegrityAlgorithm::Sha256 => {
                 // RFC 8489 §14.6: 16 to 32 bytes, a multiple of 4; a truncated value is
                 // the leftmost bytes of the HMAC.
@@ -280,5 +339,52 @@ pub(crate) const fn integrity_attribute(algorithm: IntegrityAlgorithm) -> Attrib
     match algorithm {
         IntegrityAlgorithm::Sha1 => AttributeType::MESSAGE_INTEGRITY,
         IntegrityAlgorithm::Sha256 => AttributeType::MESSAGE_INTEGRITY_SHA256,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stun::{MessageWriter, TransactionId};
+
+    /// A Binding request signed with `sign`.
+    fn signed(sign: impl FnOnce(&mut MessageWriter<'_>)) -> Vec<u8> {
+        let mut buf = Vec::new();
+        let mut w = MessageWriter::new(
+            &mut buf,
+            crate::stun::MessageType::BINDING_REQUEST,
+            TransactionId([7; 12]),
+        );
+        sign(&mut w);
+        w.add_fingerprint().expect("fits");
+        buf
+    }
+
+    #[test]
+    fn a_sha1_key_signs_and_checks_as_the_full_key_and_takes_sha256_through_the_password() {
+        let (pwd, other) = ("a-password-of-ice-chars", "another-password");
+        let full = IntegrityKey::short_term(pwd).expect("ice-chars");
+        let sha1 = Sha1Key::short_term(pwd);
+        let by_full = signed(|w| w.add_message_integrity(&full).expect("fits"));
+        let by_sha1 = signed(|w| w.add_message_integrity_sha1(&sha1).expect("fits"));
+        assert_eq!(by_full, by_sha1, "the same MESSAGE-INTEGRITY");
+        let msg = Message::parse(&by_sha1).expect("parses");
+        assert_eq!(sha1.check(&msg, pwd), Ok(()));
+        assert_eq!(
+            Sha1Key::short_term(other).check(&msg, other),
+            Err(IntegrityError::IntegrityMismatch)
+        );
+        // MESSAGE-INTEGRITY-SHA256 alone, as a peer may sign: checked with the password's
+        // full key, made on the spot.
+        let sha256 = signed(|w| w.add_message_integrity_sha256(&full).expect("fits"));
+        let msg = Message::parse(&sha256).expect("parses");
+        assert_eq!(sha1.check(&msg, pwd), Ok(()));
+        assert_eq!(
+            Sha1Key::short_term(other).check(&msg, other),
+            Err(IntegrityError::IntegrityMismatch)
+        );
+        let unsigned = signed(|_| {});
+        let msg = Message::parse(&unsigned).expect("parses");
+        assert_eq!(sha1.check(&msg, pwd), Err(IntegrityError::MissingIntegrity));
     }
 }

@@ -48,6 +48,7 @@ pub use error::{
     StunWriteError,
 };
 pub use framing::{Frame, FrameKind, FramingError, FramingMode, StreamFramer};
+pub(crate) use integrity::Sha1Key;
 pub use integrity::{FINGERPRINT_XOR, IntegrityAlgorithm, IntegrityKey, opaque_string, userhash};
 pub use message::{
     AttributeIter, HEADER_LEN, MAGIC_COOKIE, MAX_MESSAGE_LEN, Message, MessageClass, MessageHeader,

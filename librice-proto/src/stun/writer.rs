@@ -2,7 +2,9 @@
 
 use super::attr::{AttributeEncode, AttributeType, RawAttribute, attribute_header};
 use super::error::StunWriteError;
-use super::integrity::{FINGERPRINT_XOR, IntegrityAlgorithm, IntegrityKey, integrity_attribute};
+use super::integrity::{
+    FINGERPRINT_XOR, IntegrityAlgorithm, IntegrityKey, Sha1Key, integrity_attribute,
+};
 use super::message::{HEADER_LEN, MAGIC_COOKIE, MessageType, TransactionId};
 
 /// Where the writer stands with respect to the attributes that must come last.
@@ -119,7 +121,24 @@ impl<'b> MessageWriter<'b> {
     /// (RFC 8489 §14.5).
     #[inline]
     pub fn add_message_integrity(&mut self, key: &IntegrityKey) -> Result<(), StunWriteError> {
-        self.add_integrity(key, IntegrityAlgorithm::Sha1, 20)
+        self.add_integrity(IntegrityAlgorithm::Sha1, 20, |covered| {
+            sha1_value(covered, |data, length| {
+                key.hmac_sha1_with_length(data, length)
+            })
+        })
+    }
+
+    /// Appends MESSAGE-INTEGRITY with a SHA-1-only key (see [`Sha1Key`]).
+    #[inline]
+    pub(crate) fn add_message_integrity_sha1(
+        &mut self,
+        key: &Sha1Key,
+    ) -> Result<(), StunWriteError> {
+        self.add_integrity(IntegrityAlgorithm::Sha1, 20, |covered| {
+            sha1_value(covered, |data, length| {
+                key.hmac_sha1_with_length(data, length)
+            })
+        })
     }
 
     /// Appends MESSAGE-INTEGRITY-SHA256: HMAC-SHA256 with `key` over the message so far,
@@ -128,7 +147,9 @@ impl<'b> MessageWriter<'b> {
         &mut self,
         key: &IntegrityKey,
     ) -> Result<(), StunWriteError> {
-        self.add_integrity(key, IntegrityAlgorithm::Sha256, 32)
+        self.add_integrity(IntegrityAlgorithm::Sha256, 32, |covered| {
+            key.hmac_sha256(&[covered])
+        })
     }
 
     /// Appends MESSAGE-INTEGRITY-SHA256 truncated to `len` bytes: 16 to 32 and a multiple
@@ -141,7 +162,9 @@ impl<'b> MessageWriter<'b> {
         if !(16..=32).contains(&len) || !len.is_multiple_of(4) {
             return Err(StunWriteError::InvalidTruncation { len });
         }
-        self.add_integrity(key, IntegrityAlgorithm::Sha256, len)
+        self.add_integrity(IntegrityAlgorithm::Sha256, len, |covered| {
+            key.hmac_sha256(&[covered])
+        })
     }
 
     /// Appends FINGERPRINT, which must be the last attribute (RFC 8489 §14.7).
@@ -169,11 +192,13 @@ impl<'b> MessageWriter<'b> {
         &buf[start..]
     }
 
+    /// Appends the integrity attribute of `algorithm`, `len` bytes of the value `mac`
+    /// computes over the message so far.
     fn add_integrity(
         &mut self,
-        key: &IntegrityKey,
         algorithm: IntegrityAlgorithm,
         len: usize,
+        mac: impl FnOnce(&[u8]) -> [u8; 32],
     ) -> Result<(), StunWriteError> {
         let ty = integrity_attribute(algorithm);
         self.check_stage(ty)?;
@@ -183,13 +208,7 @@ impl<'b> MessageWriter<'b> {
         let covered = &self.buf[self.start..];
         let mut attr = [0u8; 36];
         attr[..4].copy_from_slice(&attribute_header(ty, len));
-        match algorithm {
-            IntegrityAlgorithm::Sha1 => {
-                let length = u16::from_be_bytes([covered[2], covered[3]]);
-                attr[4..24].copy_from_slice(&key.hmac_sha1_with_length(covered, length))
-            }
-            IntegrityAlgorithm::Sha256 => attr[4..36].copy_from_slice(&key.hmac_sha256(&[covered])),
-        }
+        attr[4..].copy_from_slice(&mac(covered));
         self.buf.extend_from_slice(&attr[..4 + len]);
         self.advance_stage(ty);
         Ok(())
@@ -242,4 +261,14 @@ impl<'b> MessageWriter<'b> {
         self.buf[self.start + 2..self.start + 4].copy_from_slice(&body.to_be_bytes());
         Ok(())
     }
+}
+
+/// MESSAGE-INTEGRITY's value over `covered` (the message so far, its length field counting
+/// the attribute), by `hmac` over the bytes and that length, in the first 20 of 32 bytes.
+#[inline]
+fn sha1_value(covered: &[u8], hmac: impl FnOnce(&[u8], u16) -> [u8; 20]) -> [u8; 32] {
+    let length = u16::from_be_bytes([covered[2], covered[3]]);
+    let mut value = [0u8; 32];
+    value[..20].copy_from_slice(&hmac(covered, length));
+    value
 }

@@ -332,3 +332,29 @@ fn lite_without_remote_candidates_waits_for_the_checks() {
     assert_eq!(selected_remote(&a), Some(addr(PEER)));
     assert_eq!(a.component_state(S0, RTP), Some(ComponentState::Connected));
 }
+
+#[test]
+fn lite_pairs_start_waiting_without_foundation_groups_or_request_state() {
+    let now = origin();
+    let mut a = agent(config(true, 2).lite(true), &[LOCAL], now);
+    let mut s = a.stream_mut(S0).unwrap();
+    s.set_remote_credentials(peer_creds());
+    // One foundation for both: a full agent would start the second pair Frozen
+    // (RFC 8445 §6.1.2.6); a lite agent runs no check-list schedule (§2.5).
+    s.add_remote_candidate(host("peer1", PEER, HOST_PRIORITY))
+        .unwrap();
+    s.add_remote_candidate(host("peer1", PEER2, LOW_PRIORITY))
+        .unwrap();
+    let stats = a.stats(S0).unwrap();
+    assert_eq!(stats.pairs.len(), 2);
+    assert!(stats.pairs.iter().all(|p| p.state == PairState::Waiting));
+    // A selection by the peer's check leaves it so: a lite agent never starts a request.
+    let c = check(&mut a, 1, true, None);
+    inject(&mut a, now, addr(PEER), addr(LOCAL), &c);
+    assert_eq!(responses(&mut a, now), [(MessageClass::Success, None)]);
+    assert_eq!(selected_remote(&a), Some(addr(PEER)));
+    assert!(
+        a.requests.is_none(),
+        "a lite agent keeps no request state and no pair foundations"
+    );
+}

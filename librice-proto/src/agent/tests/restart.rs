@@ -284,8 +284,8 @@ fn a_restart_storm_keeps_the_state_bounded() {
             .unwrap();
         a.handle_timeout(now);
         while a.poll_transmit(now).is_some() {}
-        txns = txns.max(a.txns.len());
-        queue = queue.max(a.gather_queue.len());
+        txns = txns.max(a.requests.as_ref().map_or(0, |r| r.txns.len()));
+        queue = queue.max(a.requests.as_ref().map_or(0, |r| r.gather_queue.len()));
     }
     assert_eq!(restarts(&events(&mut a)).len(), 1_000);
     let s = &a.streams[S0];
@@ -295,19 +295,21 @@ fn a_restart_storm_keeps_the_state_bounded() {
         a.stream_mut(S0).unwrap().restarting(),
         "the old pair is kept"
     );
+    let r = a.requests.as_ref().expect("a full agent that checked");
     assert!(
-        a.pair_foundations.len() <= 1,
+        r.pair_foundations.len() <= 1,
         "{}",
-        a.pair_foundations.len()
+        r.pair_foundations.len()
     );
     assert!(
-        a.foundation_pairs
+        r.foundation_pairs
             .iter()
             .map(|(_, g)| g.len())
             .sum::<usize>()
             <= 1
     );
-    assert!(a.cancelled.len() <= 2, "{}", a.cancelled.len());
+    let cancelled = a.requests.as_ref().map_or(0, |r| r.cancelled.len());
+    assert!(cancelled <= 2, "{cancelled}");
     assert!(
         txns <= 4 && queue == 0,
         "{txns} transactions, {queue} queued"
@@ -343,7 +345,11 @@ fn a_restart_while_a_turn_tcp_connection_opens_asks_for_no_second_one() {
         assert_eq!(a.poll_io_request(), None, "no second connection");
         assert!(!a.stream_mut(S0).unwrap().gathering_complete());
     }
-    assert_eq!(a.tcp_connects.len(), 1, "one connection under way");
+    assert_eq!(
+        a.requests.as_ref().map_or(0, |r| r.tcp_connects.len()),
+        1,
+        "one connection under way"
+    );
     a.handle_tcp_connect_failed(t0 + ms(10), *id).unwrap();
     assert!(a.stream_mut(S0).unwrap().gathering_complete());
     let e = events(&mut a);
