@@ -10,8 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::attr::{AttributeType, PasswordAlgorithmId};
 use super::error::{CredentialError, IntegrityError};
-use super::hmac_sha1::HmacSha1Key;
-use super::hmac_sha256::HmacSha256Key;
+use super::hmac::{HmacSha1Key, HmacSha256Key};
 use super::message::{HEADER_LEN, Message};
 
 /// The value XORed into the CRC-32 of FINGERPRINT: "STUN" in ASCII (RFC 8489 §14.7).
