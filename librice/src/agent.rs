@@ -433,11 +433,20 @@ impl AgentBuilder {
             .config
             .rng_seed(seed)
             .continual_gathering(self.network.continual_gathering);
+        // An endpoint's agents share one copy of a configuration they have in common, the
+        // seed apart (`Agent::with_shared_config`); a standalone agent keeps its own.
+        let proto = match &self.endpoint {
+            Some(endpoint) => proto::Agent::with_shared_config(
+                endpoint.shared().shared_config(config.rng_seed(0)),
+                seed,
+            ),
+            None => proto::Agent::new(config),
+        };
         let shared = Arc::new_cyclic(|me| Shared {
             runtime: Arc::clone(&runtime),
             tls_insecure: self.tls_insecure,
             state: Mutex::new(State {
-                proto: proto::Agent::new(config),
+                proto,
                 registry: Default::default(),
                 streams: Vec::new(),
                 subscribers: Vec::new(),

@@ -158,7 +158,7 @@ impl fmt::Debug for TurnServer {
 
 /// How an [`Agent`](super::Agent) behaves. Start from [`AgentConfig::default`] and change
 /// what you need with the builder methods.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentConfig {
     pub(crate) controlling: bool,
     pub(crate) rng_seed: u64,

@@ -66,7 +66,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Wake, Waker};
 
 use librice_proto::TransportType;
-use librice_proto::agent::StreamId;
+use librice_proto::agent::{AgentConfig, StreamId};
 use librice_proto::mux::{MuxAgentId, MuxConfig, MuxRouter, MuxRouterError, MuxStats};
 
 use crate::error::Error;
@@ -222,6 +222,7 @@ impl EndpointBuilder {
             closed: AtomicBool::new(false),
             tcp_locals: listeners.iter().map(|(_, local)| *local).collect(),
             tcp_wakers: Mutex::new(Vec::new()),
+            last_config: Mutex::new(None),
         });
         for (i, (listener, local)) in listeners.into_iter().enumerate() {
             runtime.spawn(Box::pin(tcp::serve(
@@ -410,6 +411,9 @@ pub(crate) struct EndpointShared {
     pub tcp_locals: Vec<SocketAddr>,
     /// The listeners' tasks, by listener, while they wait.
     tcp_wakers: Mutex<Vec<Option<Waker>>>,
+    /// The configuration of the agent built last, shared by the next ones built the same
+    /// (a server's agents usually all are): one copy instead of one per agent.
+    last_config: Mutex<Option<Arc<AgentConfig>>>,
 }
 
 impl fmt::Debug for EndpointShared {
@@ -425,6 +429,20 @@ impl EndpointShared {
     /// its listeners stop (its task also waits for the agents to be closed down).
     pub fn stopping(&self) -> bool {
         self.closed.load(Ordering::Acquire) || self.finished()
+    }
+
+    /// `config` (whose seed does not matter: see [`librice_proto::agent::Agent::with_shared_config`]) as
+    /// an `Arc`, the same one as the last agent's when they are equal.
+    pub fn shared_config(&self, config: AgentConfig) -> Arc<AgentConfig> {
+        let mut last = relock(&self.last_config);
+        match &*last {
+            Some(shared) if **shared == config => Arc::clone(shared),
+            _ => {
+                let shared = Arc::new(config);
+                *last = Some(Arc::clone(&shared));
+                shared
+            }
+        }
     }
 
     /// No handle is left and every agent has been closed down: the task stops.
