@@ -2,43 +2,68 @@
 //! bounds. (The learned 5-tuples are in [`super::tuples`], the ufrags in
 //! [`super::ufrags`].)
 //!
-//! A hash map with a fixed-key hasher: the mux stays deterministic (no OS randomness,
-//! DESIGN.md), and flooding is no concern for it, since only what an agent sends, never
-//! what arrives, adds entries; look-ups of keys chosen by a peer cost one probe sequence
-//! whatever the key.
+//! Each transaction is stored once, in a slab entry that is also a node of a list in
+//! expiry order, so an answered transaction leaves at once and the table holds only live
+//! ones; the hash index holds slab positions. Its hasher is SipHash with fixed keys: the
+//! mux stays deterministic (no OS randomness, DESIGN.md), and flooding is no concern,
+//! since only what an agent sends, never what arrives, adds entries; a look-up of an id
+//! chosen by a peer costs one probe sequence whatever the id.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, DefaultHasher};
+use std::hash::{DefaultHasher, Hasher};
 use std::time::{Duration, Instant};
+
+use hashbrown::HashTable;
 
 use super::MuxAgentId;
 use crate::stun::TransactionId;
 
-/// The hasher of the routing tables: SipHash with fixed keys (see the module docs).
-pub(super) type FixedState = BuildHasherDefault<DefaultHasher>;
+/// The end of a list, or no position.
+const NIL: u32 = u32::MAX;
 
-/// A transaction in flight: who sent it and until when it is remembered.
+/// A transaction in flight: its id, who sent it, until when it is remembered, and its
+/// neighbours in expiry order (for a free entry, `next` is the next free one).
 #[derive(Debug, Clone, Copy)]
 struct TxnEntry {
+    id: [u8; 12],
     agent: MuxAgentId,
     expiry: Instant,
+    prev: u32,
+    next: u32,
 }
 
 /// Transaction id -> the agent that sent the request, for routing the response
 /// (RFC 8489 §6.3.1: a response carries its request's transaction id). Entries go at the
 /// first response, at their expiry, or, when the table is full, oldest first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct TxnTable {
-    map: HashMap<[u8; 12], TxnEntry, FixedState>,
-    /// Expiry order: (expiry, id). An id whose entry went (answered, or replaced after
-    /// it) is skipped when it comes out.
-    order: VecDeque<(Instant, [u8; 12])>,
+    /// The transactions; positions on the free list have stale contents.
+    entries: Vec<TxnEntry>,
+    /// The first free position, or [`NIL`].
+    free: u32,
+    /// Positions, hashed by their entry's id.
+    index: HashTable<u32>,
+    /// The entry that expires first, or [`NIL`].
+    head: u32,
+    /// The entry that expires last, or [`NIL`].
+    tail: u32,
+}
+
+impl Default for TxnTable {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            free: NIL,
+            index: HashTable::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
 }
 
 impl TxnTable {
     /// The number of transactions remembered.
     pub(super) fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     /// Remembers that `agent` sent request `id` at `now`, for `lifetime`, keeping at
@@ -52,85 +77,230 @@ impl TxnTable {
         lifetime: Duration,
         cap: usize,
     ) -> usize {
-        if cap == 0 || self.map.contains_key(id.as_bytes()) {
+        let id = *id.as_bytes();
+        if cap == 0 || self.find(&id).is_some() {
             return 0;
         }
         self.expire(now);
         let mut evicted = 0;
-        while self.order.len() >= cap {
-            if self.pop_oldest() {
-                evicted += 1;
-            }
+        while self.len() >= cap {
+            self.remove(self.head);
+            evicted += 1;
         }
-        let expiry = now + lifetime;
-        self.map.insert(*id.as_bytes(), TxnEntry { agent, expiry });
-        self.order.push_back((expiry, *id.as_bytes()));
+        let entry = TxnEntry {
+            id,
+            agent,
+            expiry: now + lifetime,
+            prev: NIL,
+            next: NIL,
+        };
+        let at = self.alloc(entry);
+        self.link_in_order(at);
+        let entries = &self.entries;
+        self.index
+            .insert_unique(hash(&id), at, |&p| hash(&entries[p as usize].id));
         evicted
     }
 
     /// The agent that sent request `id`, if remembered: the entry goes (later responses
     /// to the same request are routed by their 5-tuple).
     pub(super) fn take(&mut self, id: &TransactionId) -> Option<MuxAgentId> {
-        self.map.remove(id.as_bytes()).map(|e| e.agent)
+        let at = self.find(id.as_bytes())?;
+        let agent = self.entries[at as usize].agent;
+        self.remove(at);
+        Some(agent)
     }
 
     /// The agent that sent request `id`, if remembered, without forgetting it.
     pub(super) fn get(&self, id: &TransactionId) -> Option<MuxAgentId> {
-        self.map.get(id.as_bytes()).map(|e| e.agent)
+        self.find(id.as_bytes())
+            .map(|at| self.entries[at as usize].agent)
     }
 
     /// Forgets the entries whose expiry has come.
     pub(super) fn expire(&mut self, now: Instant) {
-        while self.order.front().is_some_and(|&(t, _)| t <= now) {
-            self.pop_oldest();
+        while self.head != NIL && self.entries[self.head as usize].expiry <= now {
+            self.remove(self.head);
         }
     }
 
-    /// Pops the oldest queued id; true if it still had its entry (which goes too).
-    fn pop_oldest(&mut self) -> bool {
-        let Some((expiry, id)) = self.order.pop_front() else {
-            return false;
+    /// The position of transaction `id`.
+    fn find(&self, id: &[u8; 12]) -> Option<u32> {
+        self.index
+            .find(hash(id), |&p| self.entries[p as usize].id == *id)
+            .copied()
+    }
+
+    /// A position holding `entry`, reusing a free one first.
+    fn alloc(&mut self, entry: TxnEntry) -> u32 {
+        if self.free != NIL {
+            let at = self.free;
+            self.free = self.entries[at as usize].next;
+            self.entries[at as usize] = entry;
+            return at;
+        }
+        let at = u32::try_from(self.entries.len())
+            .ok()
+            .filter(|&at| at != NIL)
+            .expect("fewer transactions than u32::MAX: the table is capped");
+        self.entries.push(entry);
+        at
+    }
+
+    /// Puts `at` in expiry order: last, unless `now` went back (then walking back from
+    /// the last to its place).
+    fn link_in_order(&mut self, at: u32) {
+        let expiry = self.entries[at as usize].expiry;
+        let mut prev = self.tail;
+        while prev != NIL && self.entries[prev as usize].expiry > expiry {
+            prev = self.entries[prev as usize].prev;
+        }
+        let next = match prev {
+            NIL => self.head,
+            p => self.entries[p as usize].next,
         };
-        match self.map.get(&id) {
-            Some(e) if e.expiry == expiry => {
-                self.map.remove(&id);
-                true
-            }
-            _ => false,
+        self.entries[at as usize].prev = prev;
+        self.entries[at as usize].next = next;
+        match prev {
+            NIL => self.head = at,
+            p => self.entries[p as usize].next = at,
+        }
+        match next {
+            NIL => self.tail = at,
+            n => self.entries[n as usize].prev = at,
         }
     }
+
+    /// Removes the entry at `at` from the index and the expiry order, and frees its
+    /// position.
+    fn remove(&mut self, at: u32) {
+        let TxnEntry { id, prev, next, .. } = self.entries[at as usize];
+        if let Ok(found) = self.index.find_entry(hash(&id), |&p| p == at) {
+            found.remove();
+        } else {
+            debug_assert!(false, "every live entry is indexed");
+        }
+        match prev {
+            NIL => self.head = next,
+            p => self.entries[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.entries[n as usize].prev = prev,
+        }
+        self.entries[at as usize].next = self.free;
+        self.free = at;
+    }
+
+    /// The ids in expiry order, first to expire first.
+    #[cfg(test)]
+    fn order(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at = self.head;
+        while at != NIL {
+            out.push(self.entries[at as usize].id[0]);
+            at = self.entries[at as usize].next;
+        }
+        out
+    }
+}
+
+fn hash(id: &[u8; 12]) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(id);
+    h.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn agent(index: u32) -> MuxAgentId {
+        MuxAgentId {
+            index,
+            generation: 0,
+        }
+    }
+
+    fn id(n: u8) -> TransactionId {
+        TransactionId([n; 12])
+    }
+
+    fn t0() -> Instant {
+        #[allow(clippy::disallowed_methods)]
+        Instant::now()
+    }
+
     #[test]
     fn transactions_expire_and_are_capped_oldest_first() {
-        #[allow(clippy::disallowed_methods)]
-        let t0 = Instant::now();
+        let t0 = t0();
         let life = Duration::from_secs(10);
-        let agent = MuxAgentId {
-            index: 0,
-            generation: 0,
-        };
-        let id = |n: u8| TransactionId([n; 12]);
         let mut t = TxnTable::default();
-        assert_eq!(t.record(t0, agent, id(1), life, 2), 0);
-        assert_eq!(t.record(t0, agent, id(1), life, 2), 0, "a retransmission");
+        assert_eq!(t.record(t0, agent(0), id(1), life, 2), 0);
         assert_eq!(
-            t.record(t0 + Duration::from_secs(1), agent, id(2), life, 2),
+            t.record(t0, agent(0), id(1), life, 2),
+            0,
+            "a retransmission"
+        );
+        assert_eq!(
+            t.record(t0 + Duration::from_secs(1), agent(0), id(2), life, 2),
             0
         );
         assert_eq!(
-            t.record(t0 + Duration::from_secs(2), agent, id(3), life, 2),
+            t.record(t0 + Duration::from_secs(2), agent(0), id(3), life, 2),
             1
         );
         assert_eq!(t.get(&id(1)), None, "the oldest went");
-        assert_eq!(t.take(&id(2)), Some(agent));
+        assert_eq!(t.take(&id(2)), Some(agent(0)));
         assert_eq!(t.take(&id(2)), None, "taken once");
         t.expire(t0 + Duration::from_secs(12));
         assert_eq!(t.len(), 0);
-        assert!(t.order.is_empty());
+        assert_eq!(t.order(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn an_answered_transaction_leaves_at_once() {
+        let t0 = t0();
+        let life = Duration::from_secs(10);
+        let mut t = TxnTable::default();
+        for n in 1..=4 {
+            t.record(
+                t0 + Duration::from_secs(n.into()),
+                agent(n.into()),
+                id(n),
+                life,
+                3,
+            );
+        }
+        assert_eq!(t.order(), [2, 3, 4]);
+        assert_eq!(t.take(&id(3)), Some(agent(3)));
+        assert_eq!(t.order(), [2, 4]);
+        // Room for one more without evicting: the answered one no longer counts.
+        assert_eq!(
+            t.record(t0 + Duration::from_secs(5), agent(5), id(5), life, 3),
+            0
+        );
+        assert_eq!(t.order(), [2, 4, 5]);
+        assert_eq!(t.entries.len(), 3, "positions are reused");
+        t.expire(t0 + Duration::from_secs(14));
+        assert_eq!(t.order(), [5]);
+        assert_eq!(t.get(&id(5)), Some(agent(5)));
+        assert_eq!(t.get(&id(4)), None);
+    }
+
+    #[test]
+    fn an_earlier_expiry_is_put_in_its_place() {
+        let t0 = t0();
+        let life = Duration::from_secs(10);
+        let mut t = TxnTable::default();
+        t.record(t0 + Duration::from_secs(5), agent(0), id(1), life, 10);
+        t.record(t0 + Duration::from_secs(7), agent(0), id(2), life, 10);
+        // A caller's clock that went back.
+        t.record(t0 + Duration::from_secs(6), agent(0), id(3), life, 10);
+        t.record(t0, agent(0), id(4), life, 10);
+        assert_eq!(t.order(), [4, 1, 3, 2]);
+        t.expire(t0 + Duration::from_secs(16));
+        assert_eq!(t.order(), [2]);
+        assert_eq!(t.len(), 1);
     }
 }
