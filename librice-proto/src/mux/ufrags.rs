@@ -37,13 +37,11 @@ impl UfragTable {
     }
 
     /// The slot that has `ufrag` registered.
+    /// (One with `:`, or empty, matches none: no indexed ufrag is.)
     pub(super) fn get(&self, ufrag: &str) -> Option<u32> {
-        if !registrable(ufrag) {
-            return None;
-        }
         self.index
             .find(hash(ufrag), |&(slot, at)| {
-                segment(&self.per_slot, slot, at) == ufrag
+                is_at(&self.per_slot, slot, at, ufrag)
             })
             .map(|&(slot, _)| slot)
     }
@@ -144,6 +142,15 @@ fn segment(per_slot: &[Box<str>], slot: u32, at: u32) -> &str {
         Some(end) => &rest[..end],
         None => rest,
     }
+}
+
+/// True if the ufrag at byte `at` of `slot`'s string is `ufrag`, without looking for
+/// its end.
+fn is_at(per_slot: &[Box<str>], slot: u32, at: u32, ufrag: &str) -> bool {
+    let rest = per_slot[slot as usize].as_bytes().get(at as usize..);
+    rest.is_some_and(|rest| {
+        rest.starts_with(ufrag.as_bytes()) && rest.get(ufrag.len()) == Some(&b':')
+    })
 }
 
 fn hash(ufrag: &str) -> u64 {
