@@ -84,7 +84,9 @@ enum Key {
 
 impl Key {
     #[inline]
-    fn new(local: u8, transport: TransportType, remote: SocketAddr) -> Self {
+    /// Reads `remote` field by field (not copied whole: a packet's addresses were just
+    /// written, and a wide load over narrower stores stalls).
+    fn new(local: u8, transport: TransportType, remote: &SocketAddr) -> Self {
         let transport = match transport {
             TransportType::Udp => 0u64,
             TransportType::Tcp => 1,
@@ -346,7 +348,7 @@ impl TupleTable {
         let evicted = self.make_room(slot, per_slot_cap);
         // Counted after the eviction, which may have taken the number's last tuple.
         self.locals[local as usize].tuples += 1;
-        let key = Key::new(local, tuple.transport, tuple.remote);
+        let key = Key::new(local, tuple.transport, &tuple.remote);
         let at = match key {
             Key::V4(key) => self.v4.alloc(Entry4 { key, agent }),
             Key::V6(key) => self.v6.alloc(Entry6 { key, agent }) | V6,
@@ -386,7 +388,7 @@ impl TupleTable {
     fn key(&self, tuple: &Tuple) -> Option<Key> {
         let local = self.locals.iter().position(|l| l.addr == tuple.local)?;
         // At most MAX_LOCAL_ADDRESSES (64) numbers: fits a u8.
-        Some(Key::new(local as u8, tuple.transport, tuple.remote))
+        Some(Key::new(local as u8, tuple.transport, &tuple.remote))
     }
 
     /// The position of `key`.
