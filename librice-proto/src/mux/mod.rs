@@ -54,7 +54,8 @@
 //!   shared address, and its responses go by transaction id. Each agent keeps at most
 //!   [`MuxConfig::max_tuples_per_agent`], its least recently used going first (consent
 //!   traffic keeps the selected pair's tuple fresh); the whole table at most
-//!   [`MuxConfig::max_tuples`], new tuples being refused beyond. A tuple another agent
+//!   [`MuxConfig::max_tuples`], new tuples being refused beyond (and beyond 64 local
+//!   addresses: the table numbers the mux's own addresses). A tuple another agent
 //!   had moves to the agent that sent on it last (its peer's NAT reused the mapping).
 //!   Note: a peer that holds valid credentials of its own agent and can spoof source
 //!   addresses may thereby pull another peer's tuple to its agent; ICE has the same
@@ -115,6 +116,8 @@
 mod router;
 mod tables;
 mod timers;
+mod tuples;
+mod ufrags;
 
 #[cfg(test)]
 mod tests;
@@ -273,7 +276,9 @@ pub struct MuxStats {
     pub tuples_learned: u64,
     /// 5-tuples forgotten to keep an agent under [`MuxConfig::max_tuples_per_agent`].
     pub tuples_evicted: u64,
-    /// 5-tuples not learned because the table was full ([`MuxConfig::max_tuples`]).
+    /// 5-tuples not learned because the table was full ([`MuxConfig::max_tuples`]), or
+    /// because their local address would have been one more than the 64 the table keys
+    /// tuples by.
     pub tuples_refused: u64,
     /// Transactions forgotten before their time to stay under
     /// [`MuxConfig::max_transactions`].

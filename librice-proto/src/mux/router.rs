@@ -12,12 +12,13 @@
 //! [`MuxRouter::refresh_ufrags`] after anything that may change an agent's local ufrags
 //! (a new stream, an ICE restart). The rules are those of the [module docs](super).
 
-use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::tables::{FixedState, Learned, Tuple, TupleTable, TxnTable};
+use super::tables::TxnTable;
+use super::tuples::{Learned, MAX_LOCAL_ADDRESSES, Tuple, TupleTable};
+use super::ufrags::UfragTable;
 use super::{MuxAgentId, MuxConfig, MuxDrop, MuxStats};
 use crate::agent::{Agent, StreamId};
 use crate::stun::attr::AttributeType;
@@ -58,13 +59,12 @@ enum Via {
     Transaction(crate::stun::TransactionId),
 }
 
-/// One slot: its generation, and the local ufrags registered for its agent while it has
-/// one (`None` in the list: a stream's ufrag not registered, as another agent has it).
-#[derive(Debug, Default)]
+/// One slot: its generation (which changes when its agent is removed), and whether it
+/// has an agent. Its ufrags and tuples are in their tables, by slot index.
+#[derive(Debug, Default, Clone, Copy)]
 struct Slot {
     generation: u32,
     live: bool,
-    ufrags: Vec<Option<Box<str>>>,
 }
 
 /// The routing tables of many agents on one shared address. See the [mux module
@@ -76,7 +76,7 @@ pub struct MuxRouter {
     /// Free slot indices, reused last-freed first.
     free: Vec<u32>,
     len: usize,
-    by_ufrag: HashMap<Box<str>, u32, FixedState>,
+    ufrags: UfragTable,
     tuples: TupleTable,
     txns: TxnTable,
     stats: MuxStats,
@@ -96,7 +96,7 @@ impl MuxRouter {
             slots: Vec::new(),
             free: Vec::new(),
             len: 0,
-            by_ufrag: HashMap::default(),
+            ufrags: UfragTable::default(),
             tuples: TupleTable::default(),
             txns: TxnTable::default(),
             stats: MuxStats::default(),
@@ -117,10 +117,7 @@ impl MuxRouter {
     /// [`MuxRouterError::Full`] with `u32::MAX - 1` agents already.
     pub fn add(&mut self, agent: &mut Agent) -> Result<MuxAgentId, MuxRouterError> {
         let ufrags = current_ufrags(agent);
-        if let Some(ufrag) = ufrags
-            .iter()
-            .find(|u| self.by_ufrag.contains_key(u.as_str()))
-        {
+        if let Some(ufrag) = ufrags.iter().find(|u| self.ufrags.get(u).is_some()) {
             return Err(MuxRouterError::UfragInUse(ufrag.clone()));
         }
         let index = match self.free.pop() {
@@ -135,15 +132,11 @@ impl MuxRouter {
             }
         };
         self.tuples.reserve_slot(index);
-        let mut registered = Vec::with_capacity(ufrags.len());
-        for ufrag in ufrags {
-            let key: Box<str> = ufrag.into();
-            self.by_ufrag.insert(key.clone(), index);
-            registered.push(Some(key));
-        }
+        self.ufrags.reserve_slot(index);
+        let conflicts = self.ufrags.set(index, &ufrags);
+        debug_assert_eq!(conflicts, 0, "checked above");
         let slot = &mut self.slots[index as usize];
         slot.live = true;
-        slot.ufrags = registered;
         self.len += 1;
         Ok(MuxAgentId {
             index,
@@ -161,11 +154,7 @@ impl MuxRouter {
         let slot = &mut self.slots[id.index as usize];
         slot.live = false;
         slot.generation = slot.generation.wrapping_add(1);
-        for ufrag in std::mem::take(&mut slot.ufrags).into_iter().flatten() {
-            if self.by_ufrag.get(&ufrag) == Some(&id.index) {
-                self.by_ufrag.remove(&ufrag);
-            }
-        }
+        self.ufrags.forget_slot(id.index);
         self.free.push(id.index);
         self.len -= 1;
         Some(self.tuples.forget_slot(id.index))
@@ -214,12 +203,12 @@ impl MuxRouter {
 
     /// True if an agent has `ufrag` as the local ufrag of one of its streams.
     pub fn has_ufrag(&self, ufrag: &str) -> bool {
-        self.by_ufrag.contains_key(ufrag)
+        self.ufrags.get(ufrag).is_some()
     }
 
     /// The number of ufrags registered.
     pub fn ufrag_count(&self) -> usize {
-        self.by_ufrag.len()
+        self.ufrags.len()
     }
 
     /// The number of 5-tuples learned.
@@ -230,7 +219,7 @@ impl MuxRouter {
     /// The number of 5-tuples learned for agent `id`.
     pub fn tuples_of(&self, id: MuxAgentId) -> usize {
         if self.contains(id) {
-            self.tuples.of_slot(id.index).len()
+            self.tuples.slot_len(id.index)
         } else {
             0
         }
@@ -245,7 +234,7 @@ impl MuxRouter {
         remote: SocketAddr,
     ) -> Option<MuxAgentId> {
         let tuple = Tuple::new(transport, local, remote);
-        self.tuples.forget(&tuple).map(|index| self.id_of(index))
+        self.tuples.forget(&tuple)
     }
 
     /// The number of transactions remembered for routing responses.
@@ -266,15 +255,14 @@ impl MuxRouter {
     /// The agent a packet would be routed to, or why none, without side effects.
     /// Allocates nothing.
     pub fn peek(&self, transmit: &Transmit<&[u8]>) -> Result<MuxAgentId, MuxDrop> {
-        self.route_inner(transmit)
-            .map(|(index, _)| self.id_of(index))
+        self.route_inner(transmit).map(|(id, _)| id)
     }
 
     /// Routes a packet that arrived on the shared address: the agent to give it to, or
     /// why none. Counts it in [`Self::stats`] (a drop is traced too), and forgets the
     /// transaction a response answers. Allocates nothing.
     pub fn route(&mut self, transmit: &Transmit<&[u8]>) -> Result<MuxAgentId, MuxDrop> {
-        let (index, via) = match self.route_inner(transmit) {
+        let (id, via) = match self.route_inner(transmit) {
             Ok(routed) => routed,
             Err(drop) => {
                 let counter = match drop {
@@ -296,7 +284,7 @@ impl MuxRouter {
                 self.txns.take(&txid);
             }
         }
-        Ok(self.id_of(index))
+        Ok(id)
     }
 
     /// Forgets the transactions whose time has come.
@@ -304,8 +292,9 @@ impl MuxRouter {
         self.txns.expire(now);
     }
 
-    /// The agent slot for a packet, and how it was found.
-    fn route_inner(&self, t: &Transmit<&[u8]>) -> Result<(u32, Via), MuxDrop> {
+    /// The agent for a packet, and how it was found. By 5-tuple, it reads the tuple
+    /// table alone (its entries hold the full id).
+    fn route_inner(&self, t: &Transmit<&[u8]>) -> Result<(MuxAgentId, Via), MuxDrop> {
         let tuple = Tuple::new(t.transport, t.to, t.from);
         let by_tuple = || self.tuples.get(&tuple).map(|i| (i, Via::Tuple));
         if !looks_like_stun(t.data) {
@@ -320,7 +309,7 @@ impl MuxRouter {
             if let Some(agent) = self.txns.get(&id)
                 && self.contains(agent)
             {
-                return Ok((agent.index, Via::Transaction(id)));
+                return Ok((agent, Via::Transaction(id)));
             }
             return by_tuple().ok_or(MuxDrop::UnknownSource);
         }
@@ -338,8 +327,8 @@ impl MuxRouter {
         let Some(local) = local_ufrag(username.value()) else {
             return Err(MuxDrop::MalformedUsername);
         };
-        if let Some(&index) = self.by_ufrag.get(local) {
-            return Ok((index, Via::Ufrag));
+        if let Some(index) = self.ufrags.get(local) {
+            return Ok((self.id_of(index), Via::Ufrag));
         }
         by_tuple().ok_or(MuxDrop::UnknownUfrag)
     }
@@ -377,8 +366,8 @@ impl MuxRouter {
         }
         let tuple = Tuple::new(t.transport, t.from, t.to);
         match self.tuples.learn(
-            id.index,
-            tuple,
+            id,
+            &tuple,
             self.config.max_tuples_per_agent,
             self.config.max_tuples,
         ) {
@@ -392,6 +381,15 @@ impl MuxRouter {
                 self.stats.tuples_refused += 1;
                 tracing::debug!(agent = %id, remote = %t.to, "mux: 5-tuple table full");
             }
+            Learned::NoLocalRoom => {
+                self.stats.tuples_refused += 1;
+                tracing::debug!(
+                    agent = %id,
+                    local = %t.from,
+                    max = MAX_LOCAL_ADDRESSES,
+                    "mux: 5-tuple not learned, too many local addresses"
+                );
+            }
         }
     }
 
@@ -403,47 +401,24 @@ impl MuxRouter {
         if !self.contains(id) || self.ufrags_unchanged(id.index, agent) {
             return;
         }
-        let index = id.index;
-        let old = std::mem::take(&mut self.slots[index as usize].ufrags);
-        for ufrag in old.into_iter().flatten() {
-            if self.by_ufrag.get(&ufrag) == Some(&index) {
-                self.by_ufrag.remove(&ufrag);
-            }
+        let conflicts = self.ufrags.set(id.index, &current_ufrags(agent));
+        if conflicts > 0 {
+            self.stats.ufrag_conflicts += conflicts as u64;
+            tracing::warn!(agent = %id, conflicts, "mux: ufrag already used by another agent; reached by 5-tuple only");
         }
-        let current = current_ufrags(agent);
-        let mut registered = Vec::with_capacity(current.len());
-        for ufrag in current {
-            let key: Box<str> = ufrag.into();
-            match self.by_ufrag.get(&key) {
-                Some(&other) if other != index => {
-                    self.stats.ufrag_conflicts += 1;
-                    tracing::warn!(ufrag = %key, "mux: ufrag already used by another agent; reached by 5-tuple only");
-                    registered.push(None);
-                }
-                _ => {
-                    self.by_ufrag.insert(key.clone(), index);
-                    registered.push(Some(key));
-                }
-            }
-        }
-        self.slots[index as usize].ufrags = registered;
     }
 
     /// True when the ufrags registered for slot `index` are still `agent`'s streams' (or,
     /// for one not registered, still another agent's). Allocates nothing.
     fn ufrags_unchanged(&self, index: u32, agent: &mut Agent) -> bool {
-        let registered = &self.slots[index as usize].ufrags;
         let count = agent.stream_count();
-        if registered.len() != count {
+        if self.ufrags.stream_count(index) != count {
             return false;
         }
         (0..count).all(|i| {
             agent.stream_mut(StreamId::from_index(i)).is_some_and(|s| {
-                let current = s.local_credentials().ufrag();
-                match &registered[i] {
-                    Some(u) => current == &**u,
-                    None => self.by_ufrag.get(current).is_some_and(|&o| o != index),
-                }
+                self.ufrags
+                    .unchanged(index, i, s.local_credentials().ufrag())
             })
         })
     }

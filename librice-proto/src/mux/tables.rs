@@ -1,202 +1,69 @@
-//! The mux's routing tables, each the owner of its bounds: learned 5-tuples
-//! ([`TupleTable`]) and the transactions the agents have in flight ([`TxnTable`]).
+//! The transactions the mux's agents have in flight ([`TxnTable`]), the owner of its
+//! bounds. (The learned 5-tuples are in [`super::tuples`], the ufrags in
+//! [`super::ufrags`].)
 //!
-//! Both are hash maps with a fixed-key hasher: the mux stays deterministic (no OS
-//! randomness, DESIGN.md), and flooding is no concern for them, since only what an agent
-//! sends, never what arrives, adds entries; look-ups of keys chosen by a peer cost one
-//! probe sequence whatever the key.
+//! Each transaction is stored once, in a slab entry that is also a node of a list in
+//! expiry order, so an answered transaction leaves at once and the table holds only live
+//! ones; the hash index holds slab positions. Its hasher is SipHash with fixed keys: the
+//! mux stays deterministic (no OS randomness, DESIGN.md), and flooding is no concern,
+//! since only what an agent sends, never what arrives, adds entries; a look-up of an id
+//! chosen by a peer costs one probe sequence whatever the id.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, DefaultHasher};
-use std::net::SocketAddr;
+use std::hash::{DefaultHasher, Hasher};
 use std::time::{Duration, Instant};
 
+use hashbrown::HashTable;
+
 use super::MuxAgentId;
-use crate::TransportType;
 use crate::stun::TransactionId;
 
-/// The hasher of the routing tables: SipHash with fixed keys (see the module docs).
-pub(super) type FixedState = BuildHasherDefault<DefaultHasher>;
+/// The end of a list, or no position.
+const NIL: u32 = u32::MAX;
 
-/// A 5-tuple as the mux sees it: the transport, the local socket (the mux's shared
-/// address) and the remote address, packed into 45 bytes (an address as its IPv6 form, its
-/// port and its IPv6 scope; IPv4 as IPv4-mapped IPv6) and hashed with one write: a table
-/// entry is 52 bytes rather than the 72 of two `SocketAddr`s, so that 10,000 agents'
-/// tuples stay in a core's cache and a look-up costs about the same at 10 and at 10,000.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) struct Tuple {
-    bytes: [u8; 45],
-}
-
-impl Tuple {
-    pub(super) fn new(transport: TransportType, local: SocketAddr, remote: SocketAddr) -> Self {
-        let mut bytes = [0u8; 45];
-        bytes[0] = match transport {
-            TransportType::Udp => 0,
-            TransportType::Tcp => 1,
-        };
-        pack(&mut bytes[1..23], local);
-        pack(&mut bytes[23..45], remote);
-        Self { bytes }
-    }
-}
-
-/// Writes `addr` into 22 bytes: IPv6 (or IPv4-mapped) address, port, scope id.
-fn pack(out: &mut [u8], addr: SocketAddr) {
-    let (ip, scope) = match addr {
-        SocketAddr::V4(a) => (a.ip().to_ipv6_mapped(), 0),
-        SocketAddr::V6(a) => (*a.ip(), a.scope_id()),
-    };
-    out[..16].copy_from_slice(&ip.octets());
-    out[16..18].copy_from_slice(&addr.port().to_be_bytes());
-    out[18..22].copy_from_slice(&scope.to_be_bytes());
-}
-
-impl std::hash::Hash for Tuple {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write(&self.bytes);
-    }
-}
-
-impl std::fmt::Debug for Tuple {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tuple").field("bytes", &self.bytes).finish()
-    }
-}
-
-/// What [`TupleTable::learn`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Learned {
-    /// The tuple was already the agent's (now its most recently used).
-    Known,
-    /// A new tuple; `evicted` says whether the agent's least recently used one went to
-    /// make room.
-    New { evicted: bool },
-    /// The tuple was another agent's and is now this one's.
-    Moved { evicted: bool },
-    /// The table is full: not learned.
-    Refused,
-}
-
-/// Learned 5-tuple -> agent slot, with each slot's tuples in least-recently-used order.
-#[derive(Debug, Default)]
-pub(super) struct TupleTable {
-    map: HashMap<Tuple, u32, FixedState>,
-    /// Slot -> its tuples, least recently used first (at most the per-agent cap).
-    per_slot: Vec<Vec<Tuple>>,
-}
-
-impl TupleTable {
-    /// Makes room for slot `slot`.
-    pub(super) fn reserve_slot(&mut self, slot: u32) {
-        let needed = slot as usize + 1;
-        if self.per_slot.len() < needed {
-            self.per_slot.resize_with(needed, Vec::new);
-        }
-    }
-
-    /// The slot a tuple belongs to.
-    pub(super) fn get(&self, tuple: &Tuple) -> Option<u32> {
-        self.map.get(tuple).copied()
-    }
-
-    /// The number of tuples learned.
-    pub(super) fn len(&self) -> usize {
-        self.map.len()
-    }
-
-    /// The tuples of `slot`, least recently used first.
-    pub(super) fn of_slot(&self, slot: u32) -> &[Tuple] {
-        self.per_slot.get(slot as usize).map_or(&[], Vec::as_slice)
-    }
-
-    /// Gives `tuple` to `slot`, keeping at most `per_slot_cap` tuples for the slot (its
-    /// least recently used one goes) and at most `total_cap` in all (a new tuple is
-    /// refused when full). A tuple another slot had moves to this one: the agent that sent
-    /// on it last is the one its peer now talks to.
-    pub(super) fn learn(
-        &mut self,
-        slot: u32,
-        tuple: Tuple,
-        per_slot_cap: usize,
-        total_cap: usize,
-    ) -> Learned {
-        let per_slot_cap = per_slot_cap.max(1);
-        let previous = self.map.get(&tuple).copied();
-        if previous == Some(slot) {
-            let list = &mut self.per_slot[slot as usize];
-            if let Some(i) = list.iter().position(|t| *t == tuple) {
-                let t = list.remove(i);
-                list.push(t);
-            }
-            return Learned::Known;
-        }
-        if previous.is_none() && self.map.len() >= total_cap {
-            return Learned::Refused;
-        }
-        if let Some(other) = previous {
-            self.per_slot[other as usize].retain(|t| *t != tuple);
-        }
-        let list = &mut self.per_slot[slot as usize];
-        let evicted = list.len() >= per_slot_cap;
-        if evicted {
-            let old = list.remove(0);
-            self.map.remove(&old);
-        }
-        // Most agents have one tuple: grow one at a time, not to the default of 4.
-        list.reserve_exact(1);
-        list.push(tuple);
-        self.map.insert(tuple, slot);
-        match previous {
-            Some(_) => Learned::Moved { evicted },
-            None => Learned::New { evicted },
-        }
-    }
-
-    /// Forgets one tuple; returns the slot it belonged to.
-    pub(super) fn forget(&mut self, tuple: &Tuple) -> Option<u32> {
-        let slot = self.map.remove(tuple)?;
-        self.per_slot[slot as usize].retain(|t| t != tuple);
-        Some(slot)
-    }
-
-    /// Forgets every tuple of `slot`; returns how many.
-    pub(super) fn forget_slot(&mut self, slot: u32) -> usize {
-        let Some(list) = self.per_slot.get_mut(slot as usize) else {
-            return 0;
-        };
-        let n = list.len();
-        for t in list.drain(..) {
-            self.map.remove(&t);
-        }
-        // Give the memory back: the slot may stay empty for long.
-        list.shrink_to_fit();
-        n
-    }
-}
-
-/// A transaction in flight: who sent it and until when it is remembered.
+/// A transaction in flight: its id, who sent it, until when it is remembered, and its
+/// neighbours in expiry order (for a free entry, `next` is the next free one).
 #[derive(Debug, Clone, Copy)]
 struct TxnEntry {
+    id: [u8; 12],
     agent: MuxAgentId,
     expiry: Instant,
+    prev: u32,
+    next: u32,
 }
 
 /// Transaction id -> the agent that sent the request, for routing the response
 /// (RFC 8489 §6.3.1: a response carries its request's transaction id). Entries go at the
 /// first response, at their expiry, or, when the table is full, oldest first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct TxnTable {
-    map: HashMap<[u8; 12], TxnEntry, FixedState>,
-    /// Expiry order: (expiry, id). An id whose entry went (answered, or replaced after
-    /// it) is skipped when it comes out.
-    order: VecDeque<(Instant, [u8; 12])>,
+    /// The transactions; positions on the free list have stale contents.
+    entries: Vec<TxnEntry>,
+    /// The first free position, or [`NIL`].
+    free: u32,
+    /// Positions, hashed by their entry's id.
+    index: HashTable<u32>,
+    /// The entry that expires first, or [`NIL`].
+    head: u32,
+    /// The entry that expires last, or [`NIL`].
+    tail: u32,
+}
+
+impl Default for TxnTable {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            free: NIL,
+            index: HashTable::new(),
+            head: NIL,
+            tail: NIL,
+        }
+    }
 }
 
 impl TxnTable {
     /// The number of transactions remembered.
     pub(super) fn len(&self) -> usize {
-        self.map.len()
+        self.index.len()
     }
 
     /// Remembers that `agent` sent request `id` at `now`, for `lifetime`, keeping at
@@ -210,120 +77,230 @@ impl TxnTable {
         lifetime: Duration,
         cap: usize,
     ) -> usize {
-        if cap == 0 || self.map.contains_key(id.as_bytes()) {
+        let id = *id.as_bytes();
+        if cap == 0 || self.find(&id).is_some() {
             return 0;
         }
         self.expire(now);
         let mut evicted = 0;
-        while self.order.len() >= cap {
-            if self.pop_oldest() {
-                evicted += 1;
-            }
+        while self.len() >= cap {
+            self.remove(self.head);
+            evicted += 1;
         }
-        let expiry = now + lifetime;
-        self.map.insert(*id.as_bytes(), TxnEntry { agent, expiry });
-        self.order.push_back((expiry, *id.as_bytes()));
+        let entry = TxnEntry {
+            id,
+            agent,
+            expiry: now + lifetime,
+            prev: NIL,
+            next: NIL,
+        };
+        let at = self.alloc(entry);
+        self.link_in_order(at);
+        let entries = &self.entries;
+        self.index
+            .insert_unique(hash(&id), at, |&p| hash(&entries[p as usize].id));
         evicted
     }
 
     /// The agent that sent request `id`, if remembered: the entry goes (later responses
     /// to the same request are routed by their 5-tuple).
     pub(super) fn take(&mut self, id: &TransactionId) -> Option<MuxAgentId> {
-        self.map.remove(id.as_bytes()).map(|e| e.agent)
+        let at = self.find(id.as_bytes())?;
+        let agent = self.entries[at as usize].agent;
+        self.remove(at);
+        Some(agent)
     }
 
     /// The agent that sent request `id`, if remembered, without forgetting it.
     pub(super) fn get(&self, id: &TransactionId) -> Option<MuxAgentId> {
-        self.map.get(id.as_bytes()).map(|e| e.agent)
+        self.find(id.as_bytes())
+            .map(|at| self.entries[at as usize].agent)
     }
 
     /// Forgets the entries whose expiry has come.
     pub(super) fn expire(&mut self, now: Instant) {
-        while self.order.front().is_some_and(|&(t, _)| t <= now) {
-            self.pop_oldest();
+        while self.head != NIL && self.entries[self.head as usize].expiry <= now {
+            self.remove(self.head);
         }
     }
 
-    /// Pops the oldest queued id; true if it still had its entry (which goes too).
-    fn pop_oldest(&mut self) -> bool {
-        let Some((expiry, id)) = self.order.pop_front() else {
-            return false;
+    /// The position of transaction `id`.
+    fn find(&self, id: &[u8; 12]) -> Option<u32> {
+        self.index
+            .find(hash(id), |&p| self.entries[p as usize].id == *id)
+            .copied()
+    }
+
+    /// A position holding `entry`, reusing a free one first.
+    fn alloc(&mut self, entry: TxnEntry) -> u32 {
+        if self.free != NIL {
+            let at = self.free;
+            self.free = self.entries[at as usize].next;
+            self.entries[at as usize] = entry;
+            return at;
+        }
+        let at = u32::try_from(self.entries.len())
+            .ok()
+            .filter(|&at| at != NIL)
+            .expect("fewer transactions than u32::MAX: the table is capped");
+        self.entries.push(entry);
+        at
+    }
+
+    /// Puts `at` in expiry order: last, unless `now` went back (then walking back from
+    /// the last to its place).
+    fn link_in_order(&mut self, at: u32) {
+        let expiry = self.entries[at as usize].expiry;
+        let mut prev = self.tail;
+        while prev != NIL && self.entries[prev as usize].expiry > expiry {
+            prev = self.entries[prev as usize].prev;
+        }
+        let next = match prev {
+            NIL => self.head,
+            p => self.entries[p as usize].next,
         };
-        match self.map.get(&id) {
-            Some(e) if e.expiry == expiry => {
-                self.map.remove(&id);
-                true
-            }
-            _ => false,
+        self.entries[at as usize].prev = prev;
+        self.entries[at as usize].next = next;
+        match prev {
+            NIL => self.head = at,
+            p => self.entries[p as usize].next = at,
+        }
+        match next {
+            NIL => self.tail = at,
+            n => self.entries[n as usize].prev = at,
         }
     }
+
+    /// Removes the entry at `at` from the index and the expiry order, and frees its
+    /// position.
+    fn remove(&mut self, at: u32) {
+        let TxnEntry { id, prev, next, .. } = self.entries[at as usize];
+        if let Ok(found) = self.index.find_entry(hash(&id), |&p| p == at) {
+            found.remove();
+        } else {
+            debug_assert!(false, "every live entry is indexed");
+        }
+        match prev {
+            NIL => self.head = next,
+            p => self.entries[p as usize].next = next,
+        }
+        match next {
+            NIL => self.tail = prev,
+            n => self.entries[n as usize].prev = prev,
+        }
+        self.entries[at as usize].next = self.free;
+        self.free = at;
+    }
+
+    /// The ids in expiry order, first to expire first.
+    #[cfg(test)]
+    fn order(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at = self.head;
+        while at != NIL {
+            out.push(self.entries[at as usize].id[0]);
+            at = self.entries[at as usize].next;
+        }
+        out
+    }
+}
+
+fn hash(id: &[u8; 12]) -> u64 {
+    let mut h = DefaultHasher::new();
+    h.write(id);
+    h.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn tuple(port: u16) -> Tuple {
-        Tuple::new(
-            TransportType::Udp,
-            "192.0.2.1:3478".parse().expect("an address"),
-            SocketAddr::new("198.51.100.1".parse().expect("an IP"), port),
-        )
+    fn agent(index: u32) -> MuxAgentId {
+        MuxAgentId {
+            index,
+            generation: 0,
+        }
     }
 
-    #[test]
-    fn tuples_are_capped_per_slot_least_recently_used_first_and_in_all() {
-        let mut t = TupleTable::default();
-        t.reserve_slot(2);
-        assert_eq!(t.learn(0, tuple(1), 2, 4), Learned::New { evicted: false });
-        assert_eq!(t.learn(0, tuple(2), 2, 4), Learned::New { evicted: false });
-        // Using tuple 1 again makes tuple 2 the least recently used.
-        assert_eq!(t.learn(0, tuple(1), 2, 4), Learned::Known);
-        assert_eq!(t.learn(0, tuple(3), 2, 4), Learned::New { evicted: true });
-        assert_eq!(t.get(&tuple(2)), None);
-        assert_eq!(t.of_slot(0), &[tuple(1), tuple(3)]);
-        // Another slot takes tuple 3 over.
-        assert_eq!(
-            t.learn(1, tuple(3), 2, 4),
-            Learned::Moved { evicted: false }
-        );
-        assert_eq!(t.of_slot(0), &[tuple(1)]);
-        assert_eq!(t.learn(1, tuple(4), 2, 4), Learned::New { evicted: false });
-        assert_eq!(t.learn(2, tuple(5), 2, 4), Learned::New { evicted: false });
-        assert_eq!(t.len(), 4);
-        assert_eq!(t.learn(2, tuple(6), 2, 4), Learned::Refused);
-        assert_eq!(t.forget_slot(1), 2);
-        assert_eq!(t.len(), 2);
-        assert_eq!(t.get(&tuple(3)), None);
-        assert_eq!(t.get(&tuple(1)), Some(0));
+    fn id(n: u8) -> TransactionId {
+        TransactionId([n; 12])
+    }
+
+    fn t0() -> Instant {
+        #[allow(clippy::disallowed_methods)]
+        Instant::now()
     }
 
     #[test]
     fn transactions_expire_and_are_capped_oldest_first() {
-        #[allow(clippy::disallowed_methods)]
-        let t0 = Instant::now();
+        let t0 = t0();
         let life = Duration::from_secs(10);
-        let agent = MuxAgentId {
-            index: 0,
-            generation: 0,
-        };
-        let id = |n: u8| TransactionId([n; 12]);
         let mut t = TxnTable::default();
-        assert_eq!(t.record(t0, agent, id(1), life, 2), 0);
-        assert_eq!(t.record(t0, agent, id(1), life, 2), 0, "a retransmission");
+        assert_eq!(t.record(t0, agent(0), id(1), life, 2), 0);
         assert_eq!(
-            t.record(t0 + Duration::from_secs(1), agent, id(2), life, 2),
+            t.record(t0, agent(0), id(1), life, 2),
+            0,
+            "a retransmission"
+        );
+        assert_eq!(
+            t.record(t0 + Duration::from_secs(1), agent(0), id(2), life, 2),
             0
         );
         assert_eq!(
-            t.record(t0 + Duration::from_secs(2), agent, id(3), life, 2),
+            t.record(t0 + Duration::from_secs(2), agent(0), id(3), life, 2),
             1
         );
         assert_eq!(t.get(&id(1)), None, "the oldest went");
-        assert_eq!(t.take(&id(2)), Some(agent));
+        assert_eq!(t.take(&id(2)), Some(agent(0)));
         assert_eq!(t.take(&id(2)), None, "taken once");
         t.expire(t0 + Duration::from_secs(12));
         assert_eq!(t.len(), 0);
-        assert!(t.order.is_empty());
+        assert_eq!(t.order(), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn an_answered_transaction_leaves_at_once() {
+        let t0 = t0();
+        let life = Duration::from_secs(10);
+        let mut t = TxnTable::default();
+        for n in 1..=4 {
+            t.record(
+                t0 + Duration::from_secs(n.into()),
+                agent(n.into()),
+                id(n),
+                life,
+                3,
+            );
+        }
+        assert_eq!(t.order(), [2, 3, 4]);
+        assert_eq!(t.take(&id(3)), Some(agent(3)));
+        assert_eq!(t.order(), [2, 4]);
+        // Room for one more without evicting: the answered one no longer counts.
+        assert_eq!(
+            t.record(t0 + Duration::from_secs(5), agent(5), id(5), life, 3),
+            0
+        );
+        assert_eq!(t.order(), [2, 4, 5]);
+        assert_eq!(t.entries.len(), 3, "positions are reused");
+        t.expire(t0 + Duration::from_secs(14));
+        assert_eq!(t.order(), [5]);
+        assert_eq!(t.get(&id(5)), Some(agent(5)));
+        assert_eq!(t.get(&id(4)), None);
+    }
+
+    #[test]
+    fn an_earlier_expiry_is_put_in_its_place() {
+        let t0 = t0();
+        let life = Duration::from_secs(10);
+        let mut t = TxnTable::default();
+        t.record(t0 + Duration::from_secs(5), agent(0), id(1), life, 10);
+        t.record(t0 + Duration::from_secs(7), agent(0), id(2), life, 10);
+        // A caller's clock that went back.
+        t.record(t0 + Duration::from_secs(6), agent(0), id(3), life, 10);
+        t.record(t0, agent(0), id(4), life, 10);
+        assert_eq!(t.order(), [4, 1, 3, 2]);
+        t.expire(t0 + Duration::from_secs(16));
+        assert_eq!(t.order(), [2]);
+        assert_eq!(t.len(), 1);
     }
 }
