@@ -295,8 +295,11 @@ impl MuxRouter {
     /// The agent for a packet, and how it was found. By 5-tuple, it reads the tuple
     /// table alone (its entries hold the full id).
     fn route_inner(&self, t: &Transmit<&[u8]>) -> Result<(MuxAgentId, Via), MuxDrop> {
-        let tuple = Tuple::new(t.transport, t.to, t.from);
-        let by_tuple = || self.tuples.get(&tuple).map(|i| (i, Via::Tuple));
+        let by_tuple = || {
+            self.tuples
+                .get_by(t.transport, &t.to, &t.from)
+                .map(|i| (i, Via::Tuple))
+        };
         if !looks_like_stun(t.data) {
             return by_tuple().ok_or(MuxDrop::UnknownSource);
         }
