@@ -220,23 +220,87 @@ fn digest_of<H: BlockHash>(state: &H::State) -> H::Out {
 }
 
 #[cfg(test)]
-mod sha1_tests {
+mod tests {
     use hmac::{Hmac, KeyInit, Mac};
-
-    use sha1::Sha1;
 
     use super::*;
 
-    fn reference(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
-        let mut mac = <Hmac<Sha1> as KeyInit>::new_from_slice(key).unwrap();
+    /// The `hmac` crate's MAC of the parts, for comparison.
+    type Reference = fn(&[u8], &[&[u8]]) -> Vec<u8>;
+
+    fn reference_sha1(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key).unwrap();
         parts.iter().for_each(|p| mac.update(p));
-        mac.finalize().into_bytes().into()
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn reference_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        let mut mac = <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).unwrap();
+        parts.iter().for_each(|p| mac.update(p));
+        mac.finalize().into_bytes().to_vec()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Published test vectors: (key, data, MAC in hex).
+    fn vectors<H: BlockHash>(cases: &[(&[u8], &[u8], &str)]) {
+        for (key, data, expected) in cases {
+            let key = PadKey::<H>::new(key);
+            assert_eq!(hex(key.mac(&[data]).as_ref()), *expected);
+            let length = u16::from_be_bytes([data[2], data[3]]);
+            assert_eq!(hex(key.mac_with_length(data, length).as_ref()), *expected);
+        }
+    }
+
+    /// Deterministic pseudo-random keys and messages of every length around the block and
+    /// padding boundaries, whole, in three parts cut at varying places (empty parts too),
+    /// and with a STUN length field patched in, against the `hmac` crate.
+    fn matches_the_reference<H: BlockHash>(reference: Reference) {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        };
+        for key_len in [0usize, 1, 20, 32, 63, 64, 65, 100] {
+            let key: Vec<u8> = (0..key_len).map(|_| next()).collect();
+            let k = PadKey::<H>::new(&key);
+            for len in (0..200).chain([255, 256, 257, 1000]) {
+                let data: Vec<u8> = (0..len).map(|_| next()).collect();
+                let expected = reference(&key, &[&data]);
+                assert_eq!(
+                    k.mac(&[&data]).as_ref(),
+                    expected,
+                    "key {key_len}, len {len}"
+                );
+                let a = usize::from(next()) % (len + 1);
+                let b = a + usize::from(next()) % (len - a + 1);
+                let parts: [&[u8]; 3] = [&data[..a], &data[a..b], &data[b..]];
+                assert_eq!(
+                    k.mac(&parts).as_ref(),
+                    expected,
+                    "key {key_len}, len {len}, cut {a} {b}"
+                );
+                if len >= 4 {
+                    let mut patched = data.clone();
+                    patched[2..4].copy_from_slice(&0xBEEFu16.to_be_bytes());
+                    assert_eq!(
+                        k.mac_with_length(&data, 0xBEEF).as_ref(),
+                        reference(&key, &[&patched]),
+                        "key {key_len}, len {len}, patched"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
-    fn rfc2202_vectors() {
+    fn hmac_sha1_rfc2202_vectors() {
         // RFC 2202 §3, test cases 1, 2 and 6 (a key longer than a block).
-        let cases: [(&[u8], &[u8], &str); 3] = [
+        vectors::<Sha1Hash>(&[
             (
                 &[0x0b; 20],
                 b"Hi There",
@@ -252,77 +316,13 @@ mod sha1_tests {
                 b"Test Using Larger Than Block-Size Key - Hash Key First",
                 "aa4ae5e15272d00e95705637ce8a3b55ed402112",
             ),
-        ];
-        for (key, data, expected) in cases {
-            let length = u16::from_be_bytes([data[2], data[3]]);
-            let mac = HmacSha1Key::new(key).mac_with_length(data, length);
-            let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-            assert_eq!(hex, expected);
-        }
+        ]);
     }
 
     #[test]
-    fn length_patched_mac_matches_a_patched_copy() {
-        let k = HmacSha1Key::new(b"VOkJxbRl1RmTxUk/WvJxBt");
-        for len in [
-            4usize, 20, 55, 56, 60, 63, 64, 65, 100, 119, 120, 128, 200, 300,
-        ] {
-            let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            let mut patched = data.clone();
-            patched[2..4].copy_from_slice(&0xBEEFu16.to_be_bytes());
-            assert_eq!(
-                k.mac_with_length(&data, 0xBEEF),
-                reference(b"VOkJxbRl1RmTxUk/WvJxBt", &[&patched]),
-                "len {len}"
-            );
-        }
-    }
-
-    #[test]
-    fn matches_the_hmac_crate_for_many_keys_and_lengths() {
-        // Deterministic pseudo-random keys and messages of every length around the block
-        // and padding boundaries.
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        };
-        for key_len in [0usize, 1, 20, 63, 64, 65, 100] {
-            let key: Vec<u8> = (0..key_len).map(|_| next()).collect();
-            let k = HmacSha1Key::new(&key);
-            for len in (4..200).chain([255, 256, 257, 1000]) {
-                let data: Vec<u8> = (0..len).map(|_| next()).collect();
-                let length = u16::from_be_bytes([data[2], data[3]]);
-                assert_eq!(
-                    k.mac_with_length(&data, length),
-                    reference(&key, &[&data]),
-                    "key {key_len}, len {len}"
-                );
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod sha256_tests {
-    use hmac::{Hmac, KeyInit, Mac};
-
-    use sha2::Sha256;
-
-    use super::*;
-
-    fn reference(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(key).unwrap();
-        parts.iter().for_each(|p| mac.update(p));
-        mac.finalize().into_bytes().into()
-    }
-
-    #[test]
-    fn rfc4231_vectors() {
+    fn hmac_sha256_rfc4231_vectors() {
         // RFC 4231 §4.2, §4.3 and §4.7 (a key longer than a block).
-        let cases: [(&[u8], &[u8], &str); 3] = [
+        vectors::<Sha256Hash>(&[
             (
                 &[0x0b; 20],
                 b"Hi There",
@@ -338,43 +338,16 @@ mod sha256_tests {
                 b"Test Using Larger Than Block-Size Key - Hash Key First",
                 "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",
             ),
-        ];
-        for (key, data, expected) in cases {
-            let mac = HmacSha256Key::new(key).mac(&[data]);
-            let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
-            assert_eq!(hex, expected);
-        }
+        ]);
     }
 
     #[test]
-    fn matches_the_hmac_crate_for_many_keys_lengths_and_splits() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        };
-        for key_len in [0usize, 1, 20, 32, 63, 64, 65, 100] {
-            let key: Vec<u8> = (0..key_len).map(|_| next()).collect();
-            let k = HmacSha256Key::new(&key);
-            for len in (0..200).chain([255, 256, 257, 1000]) {
-                let data: Vec<u8> = (0..len).map(|_| next()).collect();
-                assert_eq!(
-                    k.mac(&[&data]),
-                    reference(&key, &[&data]),
-                    "key {key_len}, len {len}"
-                );
-                // The same bytes in three parts, cut at varying places (empty parts too).
-                let a = usize::from(next()) % (len + 1);
-                let b = a + usize::from(next()) % (len - a + 1);
-                let parts: [&[u8]; 3] = [&data[..a], &data[a..b], &data[b..]];
-                assert_eq!(
-                    k.mac(&parts),
-                    reference(&key, &[&data]),
-                    "key {key_len}, len {len}, cut {a} {b}"
-                );
-            }
-        }
+    fn hmac_sha1_matches_the_hmac_crate() {
+        matches_the_reference::<Sha1Hash>(reference_sha1);
+    }
+
+    #[test]
+    fn hmac_sha256_matches_the_hmac_crate() {
+        matches_the_reference::<Sha256Hash>(reference_sha256);
     }
 }
