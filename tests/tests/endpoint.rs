@@ -369,6 +369,22 @@ fn endpoint_refuses_what_it_cannot_serve() {
             ),
             "{unspecified:?}"
         );
+        // More addresses than the router keeps 5-tuples for (127.0.0.1 to 127.0.0.33, with
+        // their listeners: 66 local addresses): refused before anything is bound.
+        let mut many = Endpoint::builder().runtime(Arc::clone(&rt)).ice_tcp(true);
+        for last in 1..=33u8 {
+            many = many.bind(SocketAddr::from(([127, 0, 0, last], 0)));
+        }
+        let many = many.build();
+        assert!(
+            matches!(
+                many,
+                Err(librice::Error::Endpoint(
+                    librice::endpoint::EndpointError::TooManyAddresses { asked: 33, max: 32 }
+                ))
+            ),
+            "{many:?}"
+        );
         let none = Endpoint::builder().runtime(Arc::clone(&rt)).build();
         assert!(matches!(
             none,

@@ -133,6 +133,7 @@ use crate::{Transmit, TransportType};
 
 pub use router::{MuxRouter, MuxRouterError};
 use timers::TimerHeap;
+pub use tuples::MAX_LOCAL_ADDRESSES;
 
 /// The default [`MuxConfig::max_tuples_per_agent`]: 8 (a selected pair, a few checked
 /// pairs, the pair kept during an ICE restart).

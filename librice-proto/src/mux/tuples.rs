@@ -25,9 +25,11 @@ use hashbrown::HashTable;
 use super::MuxAgentId;
 use crate::TransportType;
 
-/// The most local addresses the tuples of a [`TupleTable`] may have at once. A mux
-/// listens on a handful; a tuple on one more is not learned (see [`Learned::NoLocalRoom`]).
-pub(super) const MAX_LOCAL_ADDRESSES: usize = 64;
+/// The most local addresses (a UDP socket's, a TCP listener's) the 5-tuples of a mux may
+/// have at once. A mux serves on a handful; a tuple on one more is not learned, counted in
+/// [`MuxStats::tuples_refused`](super::MuxStats::tuples_refused) and traced, and its
+/// agent is then reached by checks only.
+pub const MAX_LOCAL_ADDRESSES: usize = 64;
 
 /// The end of a list, or no position.
 const NIL: u32 = u32::MAX;

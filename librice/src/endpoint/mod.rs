@@ -67,7 +67,9 @@ use std::task::{Wake, Waker};
 
 use librice_proto::TransportType;
 use librice_proto::agent::{AgentConfig, StreamId};
-use librice_proto::mux::{MuxAgentId, MuxConfig, MuxRouter, MuxRouterError, MuxStats};
+use librice_proto::mux::{
+    MAX_LOCAL_ADDRESSES, MuxAgentId, MuxConfig, MuxRouter, MuxRouterError, MuxStats,
+};
 
 use crate::error::Error;
 use crate::runtime::Runtime;
@@ -96,6 +98,15 @@ pub enum EndpointError {
     TcpUnsupported,
     /// The endpoint's router refused the agent (it numbers `u32::MAX - 1` agents).
     Router(MuxRouterError),
+    /// More addresses than the router keeps 5-tuples for: each address is one local
+    /// address, two with [`EndpointBuilder::ice_tcp`] (its listener), and the router keeps
+    /// at most [`MAX_LOCAL_ADDRESSES`].
+    TooManyAddresses {
+        /// The addresses asked for.
+        asked: usize,
+        /// The most this endpoint can serve on.
+        max: usize,
+    },
 }
 
 impl fmt::Display for EndpointError {
@@ -110,6 +121,10 @@ impl fmt::Display for EndpointError {
                 f.write_str("the endpoint has no ICE-TCP listener for an agent's TCP candidates")
             }
             Self::Router(e) => write!(f, "{e}"),
+            Self::TooManyAddresses { asked, max } => write!(
+                f,
+                "an endpoint serves on at most {max} addresses here, {asked} were asked for"
+            ),
         }
     }
 }
@@ -188,6 +203,12 @@ impl EndpointBuilder {
         let runtime = self.runtime.ok_or(Error::NoRuntime)?;
         if self.addrs.is_empty() {
             return Err(EndpointError::NoAddress.into());
+        }
+        // Each address is a local address of the router's 5-tuples, its listener another.
+        let max = MAX_LOCAL_ADDRESSES / if self.ice_tcp { 2 } else { 1 };
+        if self.addrs.len() > max {
+            let asked = self.addrs.len();
+            return Err(EndpointError::TooManyAddresses { asked, max }.into());
         }
         let mut sockets = Vec::with_capacity(self.addrs.len());
         for addr in self.addrs {
