@@ -132,10 +132,8 @@ impl Sha1Key {
     /// The short-term key of `password`, as [`IntegrityKey::short_term`] makes it, or of
     /// its raw bytes should the preparation refuse them.
     pub(crate) fn short_term(password: &str) -> Sha1Key {
-        let prepared = opaque_string(password, "password");
-        let bytes = prepared.as_deref().unwrap_or(password).as_bytes();
         Sha1Key {
-            sha1: HmacSha1Key::new(bytes),
+            sha1: HmacSha1Key::new(prepared_or_raw(password).as_bytes()),
         }
     }
 
@@ -145,8 +143,7 @@ impl Sha1Key {
     /// MESSAGE-INTEGRITY otherwise, with this key.
     pub(crate) fn check(&self, msg: &Message<'_>, password: &str) -> Result<(), IntegrityError> {
         if msg.integrity_sha256_offset().is_some() {
-            let prepared = opaque_string(password, "password");
-            let full = IntegrityKey::from_bytes(prepared.as_deref().unwrap_or(password).as_bytes());
+            let full = IntegrityKey::from_bytes(prepared_or_raw(password).as_bytes());
             return msg.check_integrity(&full).map(|_| ());
         }
         let offset = msg
@@ -170,6 +167,12 @@ impl fmt::Debug for Sha1Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Sha1Key(<redacted>)")
     }
+}
+
+/// `password` prepared for a short-term key (RFC 8489 §9.2.2), or as it is should the
+/// preparation refuse it: the one rule of both halves of [`Sha1Key`].
+fn prepared_or_raw(password: &str) -> Cow<'_, str> {
+    opaque_string(password, "password").unwrap_or(Cow::Borrowed(password))
 }
 
 /// Verifies the MESSAGE-INTEGRITY attribute at `offset` of `data` with `key`, in constant
