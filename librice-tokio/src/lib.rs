@@ -45,11 +45,12 @@
 //!
 //! [tokio]: https://tokio.rs
 
-#![forbid(unsafe_code)]
+// One `unsafe` call: registering a socket the adapter owns with the reactor (`udp.rs`).
+#![deny(unsafe_code)]
 
 use std::fmt;
 use std::future::Future;
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -59,10 +60,12 @@ use std::time::Instant;
 use futures::StreamExt;
 use librice::runtime::{
     AsyncTcpListener, AsyncTcpStream, AsyncTimer, AsyncUdpSocket, BoxFuture, InterfaceChanges,
-    RecvInfo, Runtime, recv_batch, send_segments,
+    Runtime,
 };
 use tokio::io::ReadBuf;
 use tokio::runtime::{Handle, TryCurrentError};
+
+mod udp;
 
 pub use librice;
 
@@ -202,11 +205,14 @@ impl Runtime for TokioRuntime {
         })
     }
 
+    /// On Unix the socket is registered for reads only, and for writability only while a
+    /// send waits (see `udp.rs`: it saves the reactor a wake-up for every few datagrams
+    /// sent); elsewhere it is a [`tokio::net::UdpSocket`].
     fn wrap_udp_socket(&self, socket: std::net::UdpSocket) -> io::Result<Arc<dyn AsyncUdpSocket>> {
-        socket.set_nonblocking(true)?;
-        let _guard = self.handle.enter();
-        let socket = tokio::net::UdpSocket::from_std(socket)?;
-        Ok(Arc::new(TokioUdpSocket { socket }))
+        Ok(Arc::new(udp::TokioUdpSocket::new(
+            socket,
+            self.handle.clone(),
+        )?))
     }
 
     fn tcp_connect(
@@ -292,99 +298,6 @@ impl AsyncTimer for TokioTimer {
 
     fn poll_elapsed(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.sleep.as_mut().poll(cx)
-    }
-}
-
-/// A [`tokio::net::UdpSocket`].
-#[derive(Debug)]
-struct TokioUdpSocket {
-    socket: tokio::net::UdpSocket,
-}
-
-impl AsyncUdpSocket for TokioUdpSocket {
-    fn poll_recv_from(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<(usize, SocketAddr)>> {
-        let mut buf = ReadBuf::new(buf);
-        self.socket
-            .poll_recv_from(cx, &mut buf)
-            .map_ok(|from| (buf.filled().len(), from))
-    }
-
-    fn poll_recv_batch(
-        &self,
-        cx: &mut Context<'_>,
-        bufs: &mut [IoSliceMut<'_>],
-        info: &mut [RecvInfo],
-    ) -> Poll<io::Result<usize>> {
-        let socket = &self.socket;
-        loop {
-            std::task::ready!(socket.poll_recv_ready(cx))?;
-            // `try_io` clears tokio's readiness when the call would block, so that the
-            // next `poll_recv_ready` waits for the reactor.
-            match socket.try_io(tokio::io::Interest::READABLE, || {
-                recv_batch(socket.into(), bufs, info, |buf| socket.try_recv_from(buf))
-            }) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
-            }
-        }
-    }
-
-    fn poll_send_to(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-        target: SocketAddr,
-    ) -> Poll<io::Result<usize>> {
-        // tokio gates `poll_send_to` on readiness its reactor has reported, and a socket
-        // registered a moment ago has none yet: its first send would wait a reactor turn
-        // (or be given up by a caller that cannot wait). Try the system call first; only
-        // when the kernel says it would block does tokio wait for writability.
-        match socket2::SockRef::from(&self.socket).send_to(buf, &target.into()) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                ) =>
-            {
-                self.socket.poll_send_to(cx, buf, target)
-            }
-            result => Poll::Ready(result),
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket.local_addr()
-    }
-
-    fn poll_send_segments(
-        &self,
-        cx: &mut Context<'_>,
-        data: &[u8],
-        segment_size: usize,
-        target: SocketAddr,
-    ) -> Poll<io::Result<usize>> {
-        let socket = &self.socket;
-        let send = || {
-            send_segments(socket.into(), data, segment_size, target, |segment| {
-                socket2::SockRef::from(socket).send_to(segment, &target.into())
-            })
-        };
-        // As `poll_send_to`: the system call first, the reactor only when it would block.
-        match send() {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            result => return Poll::Ready(result),
-        }
-        loop {
-            std::task::ready!(socket.poll_send_ready(cx))?;
-            match socket.try_io(tokio::io::Interest::WRITABLE, send) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                result => return Poll::Ready(result),
-            }
-        }
     }
 }
 

@@ -65,7 +65,7 @@ impl RecvMeta {
 ///
 /// - [`Self::poll_recv`] / [`Self::recv`] receive into the caller's buffer, with the
 ///   [`RecvMeta`]. The handle's task reads the component's sockets itself, a batch at a
-///   time (one `recvmmsg` on Linux) into a 64 KiB ring the handle allocates on first use,
+///   time (one `recvmmsg` on Linux) into a 66 KiB ring the handle allocates on first use,
 ///   and copies each datagram into the caller's buffer: in steady state no allocation per
 ///   datagram (STUN that arrives on them goes to the agent as usual). Data the agent's
 ///   driver read first (while nobody was receiving) is copied out of its queue.

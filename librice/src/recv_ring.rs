@@ -16,8 +16,10 @@ use crate::datagram::RecvMeta;
 use crate::runtime::{RECV_BATCH_MAX, RecvInfo};
 use crate::send::Socket;
 
-/// The ring's storage: a batch of datagrams of one slot each.
-const RING_BYTES: usize = 64 * 1024;
+/// The ring's storage: a batch of datagrams of one slot each, a full batch
+/// ([`RECV_BATCH_MAX`]) for callers' buffers of up to [`MIN_SLOT`] bytes (66 KiB). A
+/// larger caller's buffer gets fewer, larger slots.
+const RING_BYTES: usize = RECV_BATCH_MAX * (MIN_SLOT + RELAY_FRAMING);
 
 /// The shortest slot: what the agent reads on the component's sockets besides data (STUN
 /// checks and consent checks, TURN answers) must arrive whole, whatever buffer the caller

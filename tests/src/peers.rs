@@ -176,6 +176,34 @@ pub fn run_in_netns_with(script: &str, filter: &str) -> bool {
     status.success()
 }
 
+/// The slow-loopback suite of a test binary: outside a network namespace, where namespaces
+/// can be made, re-runs this binary's ignored tests named with `filter` inside one whose
+/// loopback a token bucket slows (`netns_slow.sh`), and panics (naming `what`) if they
+/// fail. Without namespaces or the tbf qdisc it skips with a printed reason (a failure in
+/// CI). Inside the namespace it does nothing (the inner tests run there).
+pub fn slow_netns_suite(filter: &str, what: &str) {
+    if in_netns() || !require_netns() {
+        return;
+    }
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let status = Command::new("sh")
+        .arg(peers_dir().join("netns_slow.sh"))
+        .arg(exe)
+        .args(["--ignored", "--test-threads=1", "--nocapture", filter])
+        .status()
+        .expect("netns_slow.sh runs");
+    if status.code() == Some(77) {
+        let why = "no tbf qdisc for the slow namespace (see netns_slow.sh)";
+        assert!(!in_ci(), "{why}");
+        eprintln!("skipping: {why}");
+        return;
+    }
+    assert!(
+        status.success(),
+        "{what} failed in the slow namespace (see the output above)"
+    );
+}
+
 /// The Chromium suite of a test binary: outside a network namespace, with namespaces and
 /// Chromium available, re-runs this binary's ignored tests named with `filter` inside one
 /// and panics (naming `what`) if they fail. Without them it skips with a printed reason

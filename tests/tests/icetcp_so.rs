@@ -21,8 +21,7 @@ use librice::proto::candidate::{CandidateTransport, TcpType};
 use librice::{Agent, Runtime, Transports};
 use librice_proto::TransportType;
 use librice_tests::ice::{Peer, connected, exchange, pump};
-use librice_tests::in_ci;
-use librice_tests::peers::{in_netns, peers_dir, require_netns};
+use librice_tests::peers::{in_netns, slow_netns_suite};
 use librice_tests::runtimes::{on_async_std, on_tokio, timeout};
 
 const CONNECT: Duration = Duration::from_secs(10);
@@ -125,26 +124,7 @@ fn lone_syn_refused_async_std() {
 /// with a printed reason when that namespace cannot be made.
 #[test]
 fn simultaneous_open_in_a_slow_namespace() {
-    if in_netns() || !require_netns() {
-        return;
-    }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let status = std::process::Command::new("sh")
-        .arg(peers_dir().join("netns_slow.sh"))
-        .arg(exe)
-        .args(["--ignored", "--test-threads=1", "--nocapture", "so_inner_"])
-        .status()
-        .expect("netns_slow.sh runs");
-    if status.code() == Some(77) {
-        let why = "no tbf qdisc for the slow namespace (see netns_slow.sh)";
-        assert!(!in_ci(), "{why}");
-        eprintln!("skipping: {why}");
-        return;
-    }
-    assert!(
-        status.success(),
-        "the simultaneous opens failed in the namespace (see above)"
-    );
+    slow_netns_suite("so_inner_", "the simultaneous opens");
 }
 
 /// Two connects from `so` ports to each other at once, over the slow loopback: both SYNs
