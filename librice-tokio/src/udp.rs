@@ -51,6 +51,23 @@ mod unix {
             })
         }
 
+        /// Runs `recv` (a non-blocking receive on the socket) once the reactor has reported
+        /// the socket readable, and again after each report while it would block.
+        fn poll_recv_with<T>(
+            &self,
+            cx: &mut Context<'_>,
+            mut recv: impl FnMut(&std::net::UdpSocket) -> io::Result<T>,
+        ) -> Poll<io::Result<T>> {
+            loop {
+                let mut ready = ready!(self.reader.poll_read_ready(cx))?;
+                // `try_io` clears the readiness when the call would block, so that the next
+                // `poll_read_ready` waits for the reactor.
+                if let Ok(result) = ready.try_io(|fd| recv(fd.get_ref())) {
+                    return Poll::Ready(result);
+                }
+            }
+        }
+
         /// Runs `send` (a non-blocking send on the socket): at once, and when it would block,
         /// again each time the reactor reports the socket writable, until it does not block.
         fn poll_send_with<T>(
@@ -63,15 +80,15 @@ mod unix {
                 result => return Poll::Ready(result),
             }
             let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-            if writer.is_none() {
-                let fd = self.reader.get_ref().try_clone()?;
-                let _guard = self.handle.enter();
-                // Registering reports the socket writable at once if it became so since the
-                // attempt above: no wake-up is lost in between.
-                *writer = Some(register(fd, Interest::WRITABLE)?);
-            }
-            let Some(fd) = writer.as_ref() else {
-                unreachable!("made above")
+            let fd = match &mut *writer {
+                Some(fd) => fd,
+                none => {
+                    let dup = self.reader.get_ref().try_clone()?;
+                    let _guard = self.handle.enter();
+                    // Registering reports the socket writable at once if it became so since
+                    // the attempt above: no wake-up is lost in between.
+                    none.insert(register(dup, Interest::WRITABLE)?)
+                }
             };
             let result = loop {
                 let mut ready = ready!(fd.poll_write_ready(cx))?;
@@ -104,12 +121,7 @@ mod unix {
             cx: &mut Context<'_>,
             buf: &mut [u8],
         ) -> Poll<io::Result<(usize, SocketAddr)>> {
-            loop {
-                let mut ready = ready!(self.reader.poll_read_ready(cx))?;
-                if let Ok(result) = ready.try_io(|fd| fd.get_ref().recv_from(buf)) {
-                    return Poll::Ready(result);
-                }
-            }
+            self.poll_recv_with(cx, |socket| socket.recv_from(buf))
         }
 
         fn poll_recv_batch(
@@ -118,15 +130,9 @@ mod unix {
             bufs: &mut [IoSliceMut<'_>],
             info: &mut [RecvInfo],
         ) -> Poll<io::Result<usize>> {
-            loop {
-                let mut ready = ready!(self.reader.poll_read_ready(cx))?;
-                if let Ok(result) = ready.try_io(|fd| {
-                    let socket = fd.get_ref();
-                    recv_batch(socket.into(), bufs, info, |buf| socket.recv_from(buf))
-                }) {
-                    return Poll::Ready(result);
-                }
-            }
+            self.poll_recv_with(cx, |socket| {
+                recv_batch(socket.into(), bufs, info, |buf| socket.recv_from(buf))
+            })
         }
 
         fn poll_send_to(

@@ -105,33 +105,32 @@ impl RawSocket for async_std::net::UdpSocket {
     }
 }
 
-/// The runtime's own UDP socket pair: `send_to` and `recv_from` into one buffer.
+/// A socket through librice's adapter for the runtime.
+impl RawSocket for Arc<dyn AsyncUdpSocket> {
+    fn local_addr(&self) -> SocketAddr {
+        AsyncUdpSocket::local_addr(self.as_ref()).unwrap()
+    }
+
+    async fn send_to(&self, data: &[u8], to: SocketAddr) {
+        librice::runtime::send_to(self.as_ref(), data, to)
+            .await
+            .unwrap();
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) {
+        librice::runtime::recv_from(self.as_ref(), buf)
+            .await
+            .unwrap();
+    }
+}
+
+/// A UDP socket pair (the runtime's own, or through the adapter): `send_to` and
+/// `recv_from` into one buffer.
 async fn raw_batch(a: &impl RawSocket, b: &impl RawSocket, to: SocketAddr, n: u64) -> Duration {
     batch(
         n,
         async |data| a.send_to(data, to).await,
         async |buf| b.recv_from(buf).await,
-    )
-    .await
-}
-
-/// The raw UDP socket pair through librice's adapter.
-async fn adapter_batch(
-    a: &Arc<dyn AsyncUdpSocket>,
-    b: &Arc<dyn AsyncUdpSocket>,
-    to: SocketAddr,
-    n: u64,
-) -> Duration {
-    batch(
-        n,
-        async |data| {
-            librice::runtime::send_to(a.as_ref(), data, to)
-                .await
-                .unwrap();
-        },
-        async |buf| {
-            librice::runtime::recv_from(b.as_ref(), buf).await.unwrap();
-        },
     )
     .await
 }
@@ -247,7 +246,7 @@ impl<R: RawSocket> Rig<R> {
                 rt.wrap_udp_socket(bind()).unwrap(),
                 rt.wrap_udp_socket(bind()).unwrap(),
             );
-            let rto = rb.local_addr().unwrap();
+            let rto = rb.local_addr();
             let ip = "127.0.0.1".parse().unwrap();
             let pa = Peer::new(Arc::clone(&rt), true, ip, &[1], None);
             let pb = Peer::new(Arc::clone(&rt), false, ip, &[1], None);
@@ -278,7 +277,7 @@ impl<R: RawSocket> Rig<R> {
     /// Moves `n` datagrams between the adapter's sockets.
     fn adapter(&self, n: u64) -> Duration {
         let (a, b, to) = &self.adapter;
-        self.exec.run(adapter_batch(a, b, *to, n))
+        self.exec.run(raw_batch(a, b, *to, n))
     }
 
     /// Moves `n` datagrams between the components (`send`, `recv`).
