@@ -81,8 +81,9 @@ impl RecvMeta {
 ///   `Vec<u8>`, for owned buffers.
 ///
 /// One receiving task per component: a `Datagram` or [`crate::Recv`] receiving takes the
-/// component's receive waker, and two at once would take turns losing it. Like a
-/// [`crate::Component`], it keeps the agent alive.
+/// component's receive waker, and two at once would take turns losing it. Receivers may
+/// follow one another: what a dropped one read but did not hand out goes to the next, in
+/// order. Like a [`crate::Component`], it keeps the agent alive.
 ///
 /// ```no_run
 /// # async fn run(component: librice::Component) -> std::io::Result<()> {

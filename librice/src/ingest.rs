@@ -301,6 +301,46 @@ pub(crate) struct Reader {
     ring: Option<RecvRing>,
 }
 
+impl Drop for Reader {
+    /// Hands what the reader read but did not hand out back to the component, oldest
+    /// first, ahead of what was queued since, so that the next reader (a new handle, or
+    /// the next `Component::recv`) gets it rather than it being lost with this one. The
+    /// lease is left to run out: a reader that comes within it reads the sockets at once,
+    /// and otherwise the driver takes them back then (answering STUN that waited in them
+    /// at most [`READER_LEASE`] late).
+    fn drop(&mut self) {
+        let mut unread = std::mem::take(&mut self.batch);
+        if let Some(ring) = self.ring.as_mut() {
+            while let Some(d) = ring.pop_owned() {
+                unread.push_back(d);
+            }
+        }
+        if unread.is_empty() {
+            return;
+        }
+        let Some(shared) = self.component.shared.upgrade() else {
+            return;
+        };
+        let mut st = shared.lock();
+        if st.closed {
+            return;
+        }
+        let (stream, id) = (self.component.stream, self.component.id);
+        let Some(c) = st.component_extra(stream, id) else {
+            return;
+        };
+        unread.extend(c.recv.drain(..));
+        let excess = unread.len().saturating_sub(RECV_QUEUE_LIMIT);
+        if excess > 0 {
+            tracing::debug!(%stream, %id, excess, "receive queue full: oldest datagrams dropped");
+        }
+        c.recv = unread.split_off(excess);
+        if let Some(w) = c.recv_waker.take() {
+            w.wake();
+        }
+    }
+}
+
 /// What the reader's fast path found.
 enum Fast {
     Read(Read),

@@ -524,7 +524,8 @@ impl Component {
 
     /// The datagrams received on this component, in order. The component queues up to
     /// 4,096 datagrams for its reader and drops the oldest beyond that. Use one reader per
-    /// component (a [`Recv`] or a [`Datagram`]). Ends when the agent closes.
+    /// component (a [`Recv`] or a [`Datagram`]) at a time; what a dropped one read but did
+    /// not hand out goes to the next. Ends when the agent closes.
     pub fn recv(&self) -> Recv {
         Recv {
             reader: Reader::new(self.downgrade()),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::channel::mpsc;
-use futures::{SinkExt, StreamExt};
+use futures::{FutureExt, SinkExt, StreamExt};
 use librice::{Agent, Datagram, Runtime};
 use librice_tests::ice::{Peer, connected, exchange};
 use librice_tests::runtimes::{CountingRuntime, on_async_std, on_tokio, timeout};
@@ -124,6 +124,69 @@ fn bursts_in_order_tokio() {
 #[test]
 fn bursts_in_order_async_std() {
     on_async_std(bursts_in_order);
+}
+
+/// What a receiver read in a batch but did not hand out goes to the next receiver when it
+/// is dropped, in order: a handle that took one datagram of a burst, then a new handle;
+/// then `Component::recv` made anew for each datagram (each one reads a batch and keeps
+/// one). Nothing is lost.
+async fn unread_survives_the_receiver(rt: Arc<dyn Runtime>) {
+    const BURST: usize = 20;
+    let (a, b) = pair(
+        &rt,
+        agent(&rt, true).build().unwrap(),
+        agent(&rt, false).build().unwrap(),
+    )
+    .await;
+    let mut sender = a.components[0][0].datagram().sender();
+    let cb = &b.components[0][0];
+    let mut buf = vec![0u8; 1500];
+    let mut first = cb.datagram();
+    // A first datagram, so that the handle holds the sockets (the reader's lease) when the
+    // burst arrives, and reads it in one batch.
+    sender.send(&payload(0)).await.expect("send");
+    timeout(rt.as_ref(), CONNECT, first.recv(&mut buf))
+        .await
+        .expect("in time")
+        .expect("received");
+    // Nothing is queued now: this poll finds the sockets empty and leaves the handle
+    // holding them.
+    assert!(first.recv(&mut buf).now_or_never().is_none());
+    for i in 1..=BURST {
+        sender.send(&payload(i)).await.expect("send");
+    }
+    let meta = timeout(rt.as_ref(), CONNECT, first.recv(&mut buf))
+        .await
+        .expect("in time")
+        .expect("received");
+    assert_eq!(&buf[..meta.len], &payload(1)[..]);
+    drop(first);
+    let mut second = cb.datagram();
+    for i in 2..=BURST / 2 {
+        let meta = timeout(rt.as_ref(), Duration::from_secs(5), second.recv(&mut buf))
+            .await
+            .unwrap_or_else(|| panic!("datagram {i} lost with the first handle"))
+            .expect("received");
+        assert_eq!(&buf[..meta.len], &payload(i)[..], "datagram {i}");
+    }
+    drop(second);
+    for i in BURST / 2 + 1..=BURST {
+        let data = timeout(rt.as_ref(), Duration::from_secs(5), cb.recv().next())
+            .await
+            .unwrap_or_else(|| panic!("datagram {i} lost with a receiver"))
+            .expect("received");
+        assert_eq!(data, payload(i), "datagram {i}");
+    }
+}
+
+#[test]
+fn unread_survives_the_receiver_tokio() {
+    on_tokio(unread_survives_the_receiver);
+}
+
+#[test]
+fn unread_survives_the_receiver_async_std() {
+    on_async_std(unread_survives_the_receiver);
 }
 
 /// 300 datagrams of 1 to 1,200 bytes each way, intact and with the pair's addresses:
