@@ -114,6 +114,7 @@
 //! ```
 
 mod router;
+mod slab;
 mod tables;
 mod timers;
 mod tuples;

@@ -2,9 +2,9 @@
 //! bounds. (The learned 5-tuples are in [`super::tuples`], the ufrags in
 //! [`super::ufrags`].)
 //!
-//! Each transaction is stored once, in a slab entry that is also a node of a list in
-//! expiry order, so an answered transaction leaves at once and the table holds only live
-//! ones; the hash index holds slab positions. Its hasher is SipHash with fixed keys: the
+//! Each transaction is stored once, in a slab entry whose links make a list in expiry
+//! order, so an answered transaction leaves at once and the table holds only live ones;
+//! the hash index holds slab positions. Its hasher is SipHash with fixed keys: the
 //! mux stays deterministic (no OS randomness, DESIGN.md), and flooding is no concern,
 //! since only what an agent sends, never what arrives, adds entries; a look-up of an id
 //! chosen by a peer costs one probe sequence whatever the id.
@@ -15,20 +15,16 @@ use std::time::{Duration, Instant};
 use hashbrown::HashTable;
 
 use super::MuxAgentId;
+use super::slab::{Link, NIL, Slab};
 use crate::stun::TransactionId;
 
-/// The end of a list, or no position.
-const NIL: u32 = u32::MAX;
-
-/// A transaction in flight: its id, who sent it, until when it is remembered, and its
-/// neighbours in expiry order (for a free entry, `next` is the next free one).
+/// A transaction in flight: its id, who sent it, and until when it is remembered. (Its
+/// neighbours in expiry order are its slab links.)
 #[derive(Debug, Clone, Copy)]
 struct TxnEntry {
     id: [u8; 12],
     agent: MuxAgentId,
     expiry: Instant,
-    prev: u32,
-    next: u32,
 }
 
 /// Transaction id -> the agent that sent the request, for routing the response
@@ -36,10 +32,8 @@ struct TxnEntry {
 /// first response, at their expiry, or, when the table is full, oldest first.
 #[derive(Debug)]
 pub(super) struct TxnTable {
-    /// The transactions; positions on the free list have stale contents.
-    entries: Vec<TxnEntry>,
-    /// The first free position, or [`NIL`].
-    free: u32,
+    /// The transactions, linked in expiry order.
+    entries: Slab<TxnEntry, NIL>,
     /// Positions, hashed by their entry's id.
     index: HashTable<u32>,
     /// The entry that expires first, or [`NIL`].
@@ -51,8 +45,7 @@ pub(super) struct TxnTable {
 impl Default for TxnTable {
     fn default() -> Self {
         Self {
-            entries: Vec::new(),
-            free: NIL,
+            entries: Slab::default(),
             index: HashTable::new(),
             head: NIL,
             tail: NIL,
@@ -87,18 +80,15 @@ impl TxnTable {
             self.remove(self.head);
             evicted += 1;
         }
-        let entry = TxnEntry {
+        let at = self.entries.alloc(TxnEntry {
             id,
             agent,
             expiry: now + lifetime,
-            prev: NIL,
-            next: NIL,
-        };
-        let at = self.alloc(entry);
+        });
         self.link_in_order(at);
         let entries = &self.entries;
         self.index
-            .insert_unique(hash(&id), at, |&p| hash(&entries[p as usize].id));
+            .insert_unique(hash(&id), at, |&p| hash(&entries.entry(p).id));
         evicted
     }
 
@@ -106,7 +96,7 @@ impl TxnTable {
     /// to the same request are routed by their 5-tuple).
     pub(super) fn take(&mut self, id: &TransactionId) -> Option<MuxAgentId> {
         let at = self.find(id.as_bytes())?;
-        let agent = self.entries[at as usize].agent;
+        let agent = self.entries.entry(at).agent;
         self.remove(at);
         Some(agent)
     }
@@ -114,12 +104,12 @@ impl TxnTable {
     /// The agent that sent request `id`, if remembered, without forgetting it.
     pub(super) fn get(&self, id: &TransactionId) -> Option<MuxAgentId> {
         self.find(id.as_bytes())
-            .map(|at| self.entries[at as usize].agent)
+            .map(|at| self.entries.entry(at).agent)
     }
 
     /// Forgets the entries whose expiry has come.
     pub(super) fn expire(&mut self, now: Instant) {
-        while self.head != NIL && self.entries[self.head as usize].expiry <= now {
+        while self.head != NIL && self.entries.entry(self.head).expiry <= now {
             self.remove(self.head);
         }
     }
@@ -127,69 +117,52 @@ impl TxnTable {
     /// The position of transaction `id`.
     fn find(&self, id: &[u8; 12]) -> Option<u32> {
         self.index
-            .find(hash(id), |&p| self.entries[p as usize].id == *id)
+            .find(hash(id), |&p| self.entries.entry(p).id == *id)
             .copied()
-    }
-
-    /// A position holding `entry`, reusing a free one first.
-    fn alloc(&mut self, entry: TxnEntry) -> u32 {
-        if self.free != NIL {
-            let at = self.free;
-            self.free = self.entries[at as usize].next;
-            self.entries[at as usize] = entry;
-            return at;
-        }
-        let at = u32::try_from(self.entries.len())
-            .ok()
-            .filter(|&at| at != NIL)
-            .expect("fewer transactions than u32::MAX: the table is capped");
-        self.entries.push(entry);
-        at
     }
 
     /// Puts `at` in expiry order: last, unless `now` went back (then walking back from
     /// the last to its place).
     fn link_in_order(&mut self, at: u32) {
-        let expiry = self.entries[at as usize].expiry;
+        let expiry = self.entries.entry(at).expiry;
         let mut prev = self.tail;
-        while prev != NIL && self.entries[prev as usize].expiry > expiry {
-            prev = self.entries[prev as usize].prev;
+        while prev != NIL && self.entries.entry(prev).expiry > expiry {
+            prev = self.entries.link(prev).prev;
         }
         let next = match prev {
             NIL => self.head,
-            p => self.entries[p as usize].next,
+            p => self.entries.link(p).next,
         };
-        self.entries[at as usize].prev = prev;
-        self.entries[at as usize].next = next;
+        *self.entries.link_mut(at) = Link { prev, next };
         match prev {
             NIL => self.head = at,
-            p => self.entries[p as usize].next = at,
+            p => self.entries.link_mut(p).next = at,
         }
         match next {
             NIL => self.tail = at,
-            n => self.entries[n as usize].prev = at,
+            n => self.entries.link_mut(n).prev = at,
         }
     }
 
     /// Removes the entry at `at` from the index and the expiry order, and frees its
     /// position.
     fn remove(&mut self, at: u32) {
-        let TxnEntry { id, prev, next, .. } = self.entries[at as usize];
+        let id = self.entries.entry(at).id;
         if let Ok(found) = self.index.find_entry(hash(&id), |&p| p == at) {
             found.remove();
         } else {
             debug_assert!(false, "every live entry is indexed");
         }
+        let Link { prev, next } = self.entries.link(at);
         match prev {
             NIL => self.head = next,
-            p => self.entries[p as usize].next = next,
+            p => self.entries.link_mut(p).next = next,
         }
         match next {
             NIL => self.tail = prev,
-            n => self.entries[n as usize].prev = prev,
+            n => self.entries.link_mut(n).prev = prev,
         }
-        self.entries[at as usize].next = self.free;
-        self.free = at;
+        self.entries.release(at);
     }
 
     /// The ids in expiry order, first to expire first.
@@ -198,8 +171,8 @@ impl TxnTable {
         let mut out = Vec::new();
         let mut at = self.head;
         while at != NIL {
-            out.push(self.entries[at as usize].id[0]);
-            at = self.entries[at as usize].next;
+            out.push(self.entries.entry(at).id[0]);
+            at = self.entries.link(at).next;
         }
         out
     }
@@ -229,6 +202,12 @@ mod tests {
     fn t0() -> Instant {
         #[allow(clippy::disallowed_methods)]
         Instant::now()
+    }
+
+    #[test]
+    fn an_entry_and_its_links_are_small() {
+        // The id, the agent, the expiry (16 bytes on a 64-bit target) and the two links.
+        assert!(std::mem::size_of::<TxnEntry>() + std::mem::size_of::<Link>() <= 48);
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use hashbrown::HashTable;
 
 use super::MuxAgentId;
+use super::slab::{Link, NIL, Slab};
 use crate::TransportType;
 
 /// The most local addresses (a UDP socket's, a TCP listener's) the 5-tuples of a mux may
@@ -30,9 +31,6 @@ use crate::TransportType;
 /// [`MuxStats::tuples_refused`](super::MuxStats::tuples_refused) and traced, and its
 /// agent is then reached by checks only.
 pub const MAX_LOCAL_ADDRESSES: usize = 64;
-
-/// The end of a list, or no position.
-const NIL: u32 = u32::MAX;
 
 /// The bit of a position that says it is in the IPv6 slab.
 const V6: u32 = 1 << 31;
@@ -191,66 +189,6 @@ impl SlabEntry for Entry6 {
     }
 }
 
-/// A slab entry's neighbours in its agent's LRU list, a circular one (for a free entry,
-/// `next` is the next free one).
-#[derive(Debug, Clone, Copy)]
-struct Link {
-    prev: u32,
-    next: u32,
-}
-
-/// Entries of one address family, each with its links; freed positions are reused.
-#[derive(Debug)]
-struct Slab<E> {
-    /// Positions on the free list have stale contents.
-    entries: Vec<E>,
-    /// The LRU (or free-list) links of `entries`, position for position.
-    links: Vec<Link>,
-    /// The first free position, or [`NIL`].
-    free: u32,
-}
-
-impl<E> Default for Slab<E> {
-    fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-            links: Vec::new(),
-            free: NIL,
-        }
-    }
-}
-
-impl<E: SlabEntry> Slab<E> {
-    /// A position holding `entry`, reusing a free one first.
-    fn alloc(&mut self, entry: E) -> u32 {
-        if self.free != NIL {
-            let at = self.free;
-            self.free = self.links[at as usize].next;
-            self.entries[at as usize] = entry;
-            return at;
-        }
-        let at = u32::try_from(self.entries.len())
-            .ok()
-            .filter(|&at| at < V6)
-            .expect("fewer tuples than 2^31: each agent holds a bounded number");
-        self.entries.push(entry);
-        self.links.push(Link {
-            prev: NIL,
-            next: NIL,
-        });
-        at
-    }
-
-    /// Frees position `at`.
-    fn release(&mut self, at: u32) {
-        self.links[at as usize] = Link {
-            prev: NIL,
-            next: self.free,
-        };
-        self.free = at;
-    }
-}
-
 /// One agent slot's tuples: a circular list through the slabs, least recently used at
 /// `head` (the most recently used is its `prev`).
 #[derive(Debug, Clone, Copy)]
@@ -276,10 +214,10 @@ struct Local {
 pub(super) struct TupleTable {
     /// The local addresses, by number (at most [`MAX_LOCAL_ADDRESSES`]).
     locals: Vec<Local>,
-    /// The tuples with an IPv4 remote.
-    v4: Slab<Entry4>,
+    /// The tuples with an IPv4 remote; their links (with `v6`'s) make the slots' lists.
+    v4: Slab<Entry4, V6>,
     /// The tuples with an IPv6 remote.
-    v6: Slab<Entry6>,
+    v6: Slab<Entry6, V6>,
     /// Positions: in the IPv4 slab, or with [`V6`] set, in the IPv6 one; hashed by their
     /// entry's key.
     index: HashTable<u32>,
@@ -423,10 +361,10 @@ impl TupleTable {
     fn find(&self, key: &Key) -> Option<u32> {
         let found = match key {
             Key::V4(key) => self.index.find(hash4(*key), |&p| {
-                p & V6 == 0 && self.v4.entries[p as usize].key == *key
+                p & V6 == 0 && self.v4.entry(p).key == *key
             }),
             Key::V6(key) => self.index.find(hash6(key), |&p| {
-                p & V6 != 0 && self.v6.entries[(p & !V6) as usize].key == *key
+                p & V6 != 0 && self.v6.entry(p & !V6).key == *key
             }),
         };
         found.copied()
@@ -435,29 +373,29 @@ impl TupleTable {
     #[inline]
     fn agent(&self, at: u32) -> MuxAgentId {
         match at & V6 {
-            0 => self.v4.entries[at as usize].agent(),
-            _ => self.v6.entries[(at & !V6) as usize].agent(),
+            0 => self.v4.entry(at).agent(),
+            _ => self.v6.entry(at & !V6).agent(),
         }
     }
 
     fn set_agent(&mut self, at: u32, agent: MuxAgentId) {
         match at & V6 {
-            0 => self.v4.entries[at as usize].set_agent(agent),
-            _ => self.v6.entries[(at & !V6) as usize].set_agent(agent),
+            0 => self.v4.entry_mut(at).set_agent(agent),
+            _ => self.v6.entry_mut(at & !V6).set_agent(agent),
         }
     }
 
     fn link(&self, at: u32) -> Link {
         match at & V6 {
-            0 => self.v4.links[at as usize],
-            _ => self.v6.links[(at & !V6) as usize],
+            0 => self.v4.link(at),
+            _ => self.v6.link(at & !V6),
         }
     }
 
     fn link_mut(&mut self, at: u32) -> &mut Link {
         match at & V6 {
-            0 => &mut self.v4.links[at as usize],
-            _ => &mut self.v6.links[(at & !V6) as usize],
+            0 => self.v4.link_mut(at),
+            _ => self.v6.link_mut(at & !V6),
         }
     }
 
@@ -496,11 +434,11 @@ impl TupleTable {
     fn remove(&mut self, at: u32) {
         let (hash, agent, local) = match at & V6 {
             0 => {
-                let e = self.v4.entries[at as usize];
+                let e = *self.v4.entry(at);
                 (e.hash(), e.agent(), e.local())
             }
             _ => {
-                let e = self.v6.entries[(at & !V6) as usize];
+                let e = *self.v6.entry(at & !V6);
                 (e.hash(), e.agent(), e.local())
             }
         };
@@ -561,12 +499,12 @@ impl TupleTable {
         for _ in 0..list.len {
             let addr = match at & V6 {
                 0 => {
-                    let key = self.v4.entries[at as usize].key;
+                    let key = self.v4.entry(at).key;
                     let ip = std::net::Ipv4Addr::from_bits((key >> 32) as u32);
                     SocketAddr::new(ip.into(), (key >> 16) as u16)
                 }
                 _ => {
-                    let [hi, lo, low] = self.v6.entries[(at & !V6) as usize].key;
+                    let [hi, lo, low] = self.v6.entry(at & !V6).key;
                     let ip = std::net::Ipv6Addr::from_bits((u128::from(hi) << 64) | u128::from(lo));
                     SocketAddr::V6(std::net::SocketAddrV6::new(
                         ip,
@@ -584,10 +522,10 @@ impl TupleTable {
 }
 
 /// The hash of the key at position `at`.
-fn hash_at(v4: &Slab<Entry4>, v6: &Slab<Entry6>, at: u32) -> u64 {
+fn hash_at(v4: &Slab<Entry4, V6>, v6: &Slab<Entry6, V6>, at: u32) -> u64 {
     match at & V6 {
-        0 => v4.entries[at as usize].hash(),
-        _ => v6.entries[(at & !V6) as usize].hash(),
+        0 => v4.entry(at).hash(),
+        _ => v6.entry(at & !V6).hash(),
     }
 }
 
@@ -861,11 +799,7 @@ mod tests {
             Learned::New { evicted: true }
         );
         assert_eq!(t.get(&v6(2)), None);
-        assert_eq!(
-            t.v6.entries.len(),
-            1,
-            "the evicted tuple's position is reused"
-        );
+        assert_eq!(t.v6.len(), 1, "the evicted tuple's position is reused");
         assert_eq!(t.remotes_of(0), [remote(3), remote(1), v6_remote(4)]);
         assert_eq!(
             t.learn(agent(1), &v6(4), 3, 10),
@@ -875,7 +809,7 @@ mod tests {
         assert_eq!(t.forget_slot(0), 2);
         assert_eq!(t.len(), 1);
         t.learn(agent(0), &v6(5), 3, 10);
-        assert_eq!(t.v6.entries.len(), 2);
+        assert_eq!(t.v6.len(), 2);
         assert_eq!(t.remotes_of(1), [v6_remote(4)]);
         assert_eq!(t.remotes_of(0), [v6_remote(5)]);
     }
@@ -886,14 +820,14 @@ mod tests {
         for slot in 0..4 {
             t.learn(agent(slot), &tuple(slot as u16), 8, 100);
         }
-        assert_eq!(t.v4.entries.len(), 4);
+        assert_eq!(t.v4.len(), 4);
         t.forget_slot(1);
         t.forget(&tuple(3));
         t.learn(agent(1), &tuple(10), 8, 100);
         t.learn(agent(1), &tuple(11), 8, 100);
-        assert_eq!(t.v4.entries.len(), 4, "no growth while positions are free");
+        assert_eq!(t.v4.len(), 4, "no growth while positions are free");
         t.learn(agent(1), &tuple(12), 8, 100);
-        assert_eq!(t.v4.entries.len(), 5);
+        assert_eq!(t.v4.len(), 5);
         assert_eq!(t.remotes_of(1), [remote(10), remote(11), remote(12)]);
         assert_eq!(t.get(&tuple(0)), Some(agent(0)));
         assert_eq!(t.get(&tuple(2)), Some(agent(2)));
