@@ -42,6 +42,16 @@ async fn pair(rt: &Arc<dyn Runtime>, a: Agent, b: Agent) -> (Peer, Peer) {
     (a, b)
 }
 
+/// Two connected agents with default settings.
+async fn default_pair(rt: &Arc<dyn Runtime>) -> (Peer, Peer) {
+    pair(
+        rt,
+        agent(rt, true).build().unwrap(),
+        agent(rt, false).build().unwrap(),
+    )
+    .await
+}
+
 fn agent(rt: &Arc<dyn Runtime>, controlling: bool) -> librice::AgentBuilder {
     Agent::builder()
         .runtime(Arc::clone(rt))
@@ -55,12 +65,7 @@ fn agent(rt: &Arc<dyn Runtime>, controlling: bool) -> librice::AgentBuilder {
 /// UDP does, the next one intact after it.
 async fn bursts_in_order(rt: Arc<dyn Runtime>) {
     const BURST: usize = 40;
-    let (a, b) = pair(
-        &rt,
-        agent(&rt, true).build().unwrap(),
-        agent(&rt, false).build().unwrap(),
-    )
-    .await;
+    let (a, b) = default_pair(&rt).await;
     let mut sender = a.components[0][0].datagram().sender();
     let mut db = b.components[0][0].datagram();
     let mut buf = vec![0u8; 1500];
@@ -132,12 +137,7 @@ fn bursts_in_order_async_std() {
 /// one). Nothing is lost.
 async fn unread_survives_the_receiver(rt: Arc<dyn Runtime>) {
     const BURST: usize = 20;
-    let (a, b) = pair(
-        &rt,
-        agent(&rt, true).build().unwrap(),
-        agent(&rt, false).build().unwrap(),
-    )
-    .await;
+    let (a, b) = default_pair(&rt).await;
     let mut sender = a.components[0][0].datagram().sender();
     let cb = &b.components[0][0];
     let mut buf = vec![0u8; 1500];
@@ -208,12 +208,7 @@ async fn intact_both_ways(rt: Arc<dyn Runtime>) {
     );
     drop((unconnected, early));
 
-    let (a, b) = pair(
-        &rt,
-        agent(&rt, true).build().unwrap(),
-        agent(&rt, false).build().unwrap(),
-    )
-    .await;
+    let (a, b) = default_pair(&rt).await;
     let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
     let pa = ca.selected_pair().unwrap();
     let pb = cb.selected_pair().unwrap();
@@ -372,12 +367,7 @@ async fn segments_arrive_separately(rt: Arc<dyn Runtime>) {
     const SEGMENT: usize = 1000;
     const BURSTS: usize = 20;
     const PER_BURST: usize = 16;
-    let (a, b) = pair(
-        &rt,
-        agent(&rt, true).build().unwrap(),
-        agent(&rt, false).build().unwrap(),
-    )
-    .await;
+    let (a, b) = default_pair(&rt).await;
     let (ca, cb) = (&a.components[0][0], &b.components[0][0]);
     let mut sender = ca.datagram().sender();
     let mut rx = cb.datagram();
