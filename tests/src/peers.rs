@@ -166,14 +166,19 @@ pub fn run_in_netns(filter: &str) -> bool {
 /// [`run_in_netns`] with another namespace script of `tests/interop/peers` (e.g.
 /// `netns_mdns.sh`, whose namespace has a multicast link).
 pub fn run_in_netns_with(script: &str, filter: &str) -> bool {
+    netns_status(script, filter).success()
+}
+
+/// How the ignored tests named with `filter` of the current test binary ended, run inside
+/// the namespace the script `script` of `tests/interop/peers` makes.
+fn netns_status(script: &str, filter: &str) -> std::process::ExitStatus {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let status = Command::new("sh")
+    Command::new("sh")
         .arg(peers_dir().join(script))
         .arg(exe)
         .args(["--ignored", "--test-threads=1", "--nocapture", filter])
         .status()
-        .expect("netns.sh runs");
-    status.success()
+        .unwrap_or_else(|e| panic!("{script} runs: {e}"))
 }
 
 /// The slow-loopback suite of a test binary: outside a network namespace, where namespaces
@@ -185,13 +190,7 @@ pub fn slow_netns_suite(filter: &str, what: &str) {
     if in_netns() || !require_netns() {
         return;
     }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let status = Command::new("sh")
-        .arg(peers_dir().join("netns_slow.sh"))
-        .arg(exe)
-        .args(["--ignored", "--test-threads=1", "--nocapture", filter])
-        .status()
-        .expect("netns_slow.sh runs");
+    let status = netns_status("netns_slow.sh", filter);
     if status.code() == Some(77) {
         let why = "no tbf qdisc for the slow namespace (see netns_slow.sh)";
         assert!(!in_ci(), "{why}");
